@@ -1032,7 +1032,7 @@ def parse_latex(text: str) -> Expr:
     return _run(text, _LATEX_GRAMMAR, _LatexToAST, latex=True)
 
 
-_LATEX_HINT = re.compile(r"\\[A-Za-z]|[{}]|\^\{|_\{")
+_LATEX_HINT = re.compile(r"\\[A-Za-z|]|[{}]")
 
 
 def parse(text: str, syntax: Literal["auto", "plain", "latex"] = "auto") -> Expr:
@@ -1202,7 +1202,9 @@ def _binop(node: BinOp, left: sp.Basic, right: sp.Basic) -> sp.Basic:
         if op in ("mul", "hadamard", "matmul"):
             return sp.Mul(left, right, evaluate=False)
         if op == "div":
-            return sp.Mul(left, sp.Pow(right, sp.Integer(-1), evaluate=False), evaluate=False)
+            reciprocal = sp.Pow(right, sp.Integer(-1), evaluate=False)
+            # 1/x stays a single reciprocal gate rather than 1 times a reciprocal.
+            return reciprocal if left == 1 else sp.Mul(left, reciprocal, evaluate=False)
         return sp.Pow(left, right, evaluate=False)
     try:
         return _matrix_binop(node, left, right)
@@ -1270,5 +1272,6 @@ class Norm2(sp.Function):
             arg = arg.as_explicit()
         return sp.sqrt(sum(entry**2 for entry in arg))
 
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        return r"\left\|" + printer._print(self.args[0]) + r"\right\|"
+    def _latex(self, printer: sp.printing.latex.LatexPrinter, exp: str | None = None) -> str:
+        text = r"\left\|" + printer._print(self.args[0]) + r"\right\|"
+        return text if exp is None else f"{text}^{{{exp}}}"

@@ -1,0 +1,553 @@
+"""Emit an explained computation graph: terminal table, JSON, TikZ document, SVG/PNG pictures.
+
+Math becomes text only through the printers below (:class:`GraphLatexPrinter`,
+:class:`GraphStrPrinter`); the Jinja templates ``templates/explain_*.j2`` do layout only.
+This is the only module of the explain pipeline that touches the file system; every file is
+written atomically (a temporary file in the same directory, then :func:`os.replace`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from symprop.compgraph import (
+    Backprop,
+    ExplainError,
+    Granularity,
+    GraphNode,
+    Value,
+    backprop,
+    build_graph,
+)
+from symprop.errors import ParseError
+from symprop.parsing import Equation, Name, parse, to_sympy
+from symprop.templating import render
+
+__all__ = [
+    "EXAMPLES_FILE",
+    "GraphLatexPrinter",
+    "GraphStrPrinter",
+    "explain_text",
+    "regenerate_examples",
+    "render_picture",
+    "to_dot",
+    "to_json",
+    "to_table",
+    "to_tex",
+    "write_atomic",
+    "write_outputs",
+]
+
+EXAMPLES_FILE = Path(__file__).resolve().parent.parent / "examples" / "explain.toml"
+"""The worked examples of seed 001 that :func:`regenerate_examples` writes."""
+
+DIGITS = 3
+"""Significant digits shown in tables and pictures; JSON keeps full double precision."""
+
+# What each gate does to the gradient (seed 001, "Gate actions"): prose, not math.
+GATE_PATTERNS: Mapping[str, str] = {
+    "add": "add gate: distributes the same gradient to every input",
+    "add_const": "adding a constant: passes the gradient through unchanged",
+    "mul": "multiply gate: swaps, each input gets the upstream gradient times the other input",
+    "max": "max gate: routes the gradient to the larger input",
+    "min": "min gate: routes the gradient to the smaller input",
+    "neg": "negation: flips the sign of the gradient",
+    "scale": "scaling by a constant: scales the gradient by the same constant",
+    "matmul": "matrix product: G B^T to the left factor, A^T G to the right one",
+    "sqnorm": "squared norm: 2 v times the upstream gradient",
+}
+
+
+# ------------------------------------------------------------------ printers
+
+
+def _symbol_for(node_name: str, shape: tuple[int, ...]) -> sp.Basic:
+    return sp.MatrixSymbol(node_name, *shape) if shape else sp.Symbol(node_name, real=True)
+
+
+class GraphLatexPrinter(LatexPrinter):
+    """LaTeX for the derivation: rounded numbers, compact matrices, and named placeholders.
+
+    ``aliases`` maps a symbol name to LaTeX the printer itself produced (``∂f/∂u_1`` for
+    the upstream gradient ``G``), so a VJP rule prints as ``\\frac{∂f}{∂u_1} x^T``.
+    """
+
+    def __init__(self, digits: int = DIGITS, aliases: Mapping[str, str] | None = None) -> None:
+        super().__init__({"mat_str": "smallmatrix", "mat_delim": "["})
+        self.digits = digits
+        self.aliases = dict(aliases or {})
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return _round_text(expr, self.digits)
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        return self.aliases.get(expr.name) or super()._print_Symbol(expr, style)
+
+    def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
+        return self.aliases.get(str(expr.name)) or super()._print_MatrixSymbol(expr)
+
+    def partial(self, num: str, den: str) -> str:
+        """``\\frac{\\partial num}{\\partial den}`` with both names printed as symbols."""
+        top = self._print(sp.Symbol(num))
+        bottom = self._print(sp.Symbol(den))
+        return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
+
+
+class GraphStrPrinter(StrPrinter):
+    """Plain text for the terminal table and JSON: rounded numbers, nested-list matrices."""
+
+    def __init__(self, digits: int | None = DIGITS) -> None:
+        super().__init__()
+        self.digits = digits
+
+    def _print_Float(self, expr: sp.Float) -> str:
+        return repr(float(expr)) if self.digits is None else _round_text(expr, self.digits)
+
+    def _print_MatrixBase(self, expr: sp.MatrixBase) -> str:
+        rows = [", ".join(self._print(e) for e in expr.row(r)) for r in range(expr.rows)]
+        if expr.cols == 1:
+            return "[" + ", ".join(rows) + "]"
+        return "[" + ", ".join(f"[{row}]" for row in rows) + "]"
+
+    _print_ImmutableDenseMatrix = _print_MatrixBase
+    _print_MutableDenseMatrix = _print_MatrixBase
+
+    def _print_Transpose(self, expr: sp.Transpose) -> str:
+        return self._print(expr.arg) + "ᵀ"
+
+
+def _round_text(value: sp.Basic, digits: int) -> str:
+    number = float(value)
+    if number == 0:
+        return "0"
+    text = f"{number:.{digits}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return text
+
+
+# ------------------------------------------------------------------ explaining user text
+
+
+def explain_text(
+    text: str,
+    at: Mapping[str, object],
+    granularity: Granularity = "elementary",
+    syntax: str = "auto",
+) -> Backprop:
+    """Parse ``text`` safely, build its graph and run backprop at the point ``at``.
+
+    Names whose value in ``at`` is a nested list become matrix symbols of that shape
+    (vectors are columns), so ``norm(W@x)**2`` with ``W=[[...]]``, ``x=[...]`` works.
+
+    Examples
+    --------
+    >>> r = explain_text("x*y + z", {"x": 2, "y": 3, "z": -2})
+    >>> float(r.values["f"]), float(r.grads["x"])
+    (4.0, 3.0)
+    """
+    from symprop.compgraph import as_value
+
+    at = {_normalise_name(name): value for name, value in at.items()}
+    ast = parse(text, syntax)  # type: ignore[arg-type]
+    if isinstance(ast, Equation):
+        raise ExplainError("explain takes an expression, not an equation; drop the '=' part")
+    shapes = {name: getattr(as_value(value, name), "shape", ()) for name, value in at.items()}
+
+    def names(name: Name) -> sp.Basic | None:
+        shape = shapes.get(name.key, ())
+        return sp.MatrixSymbol(name.key, *shape) if shape else None
+
+    expr = to_sympy(ast, names=names)
+    free = {str(s) for s in expr.free_symbols}
+    output = "f" if "f" not in free else "out"
+    return backprop(build_graph(expr, granularity, output_name=output), at)
+
+
+def _normalise_name(name: str) -> str:
+    """``w0`` and ``w_0`` name the same input, as in the parser (``W2`` is ``W_2``)."""
+    try:
+        node = parse(name, "plain")
+    except ParseError:
+        raise ExplainError(f"{name!r} is not a variable name") from None
+    if not isinstance(node, Name):
+        raise ExplainError(f"{name!r} is not a variable name")
+    return node.key
+
+
+# ------------------------------------------------------------------ context for templates
+
+
+@dataclass(frozen=True)
+class _Row:
+    name: str
+    name_tex: str
+    operation: str
+    pattern: str
+    value: str
+    value_tex: str
+    shape: str
+    locals: str
+    upstream: str
+    gradient: str
+    gradient_tex: str
+    derivation: tuple[str, ...]
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def _rule_in_names(result: Backprop, node: GraphNode, parent_index: int) -> sp.Basic:
+    """The local derivative or VJP rule with the gate's dummies renamed to its parents."""
+    assert node.gate is not None
+    rule = result.rules[(node.name, node.parents[parent_index])]
+    mapping = {
+        dummy: _symbol_for(parent, result.graph.node(parent).shape)
+        for dummy, parent in zip(node.gate.args, node.parents, strict=True)
+    }
+    upstream = sp.MatrixSymbol("G", *node.shape) if node.shape else sp.Symbol("G", real=True)
+    mapping[upstream] = _symbol_for(f"G_{node.name}", node.shape)
+    if not node.shape:
+        mapping[sp.Symbol("G", real=True)] = sp.Symbol(f"G_{node.name}", real=True)
+    return rule.xreplace(mapping)
+
+
+def _rows(result: Backprop, digits: int) -> list[_Row]:
+    graph = result.graph
+    out = graph.output
+    text = GraphStrPrinter(digits)
+    aliases = {}
+    plain_tex = GraphLatexPrinter(digits)
+    for node in graph.nodes:
+        aliases[f"G_{node.name}"] = plain_tex.partial(out, node.name)
+    tex = GraphLatexPrinter(digits, aliases)
+    rows = []
+    for node in graph.nodes:
+        local_parts = []
+        if node.gate is not None:
+            for index, parent in enumerate(node.parents):
+                rule = _rule_in_names(result, node, index)
+                local = result.locals[(node.name, parent)]
+                piece = f"∂/∂{parent}: {text.doprint(rule)}"
+                if local is not None:
+                    piece += f" = {text.doprint(local)}"
+                local_parts.append(piece)
+        rows.append(
+            _Row(
+                name=node.name,
+                name_tex=tex.doprint(sp.Symbol(node.name)),
+                operation=node.gate.label if node.gate else "input",
+                pattern=GATE_PATTERNS.get(node.gate.kind, "") if node.gate else "",
+                value=text.doprint(result.values[node.name]),
+                value_tex=tex.doprint(result.values[node.name]),
+                shape=_shape_text(node.shape),
+                locals="; ".join(local_parts),
+                upstream=text.doprint(result.grads[node.name]) if node.gate else "",
+                gradient=text.doprint(result.grads[node.name]),
+                gradient_tex=tex.doprint(result.grads[node.name]),
+                derivation=_derivation(result, node, tex),
+            )
+        )
+    return rows
+
+
+def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tuple[str, ...]:
+    """LaTeX lines: ∂f/∂u_j = Σ_i ∂f/∂u_i ∂u_i/∂u_j = (numbers) = gradient."""
+    graph = result.graph
+    out = graph.output
+    lhs = tex.partial(out, node.name)
+    if node.name == out:
+        return (f"{lhs} = 1",)
+    symbolic, numeric = [], []
+    for child_name in graph.children(node.name):
+        child = graph.node(child_name)
+        for index, parent in enumerate(child.parents):
+            if parent != node.name:
+                continue
+            rule = _rule_in_names(result, child, index)
+            local = result.locals[(child_name, parent)]
+            if local is not None:
+                chain = tex.partial(out, child_name) + " " + tex.partial(child_name, parent)
+                symbolic.append(chain)
+                numeric.append(
+                    rf"\left({tex.doprint(result.grads[child_name])}\right)"
+                    rf"\left({tex.doprint(local)}\right)"
+                )
+            else:
+                symbolic.append(tex.doprint(rule))
+                numeric.append(tex.doprint(result.contributions[(child_name, parent)]))
+    locals_tex = []
+    for child_name in graph.children(node.name):
+        child = graph.node(child_name)
+        for index, parent in enumerate(child.parents):
+            if parent == node.name and result.locals[(child_name, parent)] is not None:
+                rule = _rule_in_names(result, child, index)
+                locals_tex.append(f"{tex.partial(child_name, parent)} = {tex.doprint(rule)}")
+    lines = [*locals_tex, f"{lhs} = " + " + ".join(symbolic)]
+    lines.append(" = " + " + ".join(numeric) + f" = {tex.doprint(result.grads[node.name])}")
+    return tuple(lines)
+
+
+def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
+    graph = result.graph
+    rows = _rows(result, digits)
+    layer: dict[str, int] = {}
+    for node in graph.nodes:
+        layer[node.name] = 1 + max((layer[p] for p in node.parents), default=-1)
+    # Inputs sit just left of their first consumer, as in the lecture's pictures.
+    for node in graph.nodes:
+        if node.gate is None:
+            children = graph.children(node.name)
+            layer[node.name] = min(layer[c] for c in children) - 1
+    by_layer: dict[int, list[str]] = {}
+    for node in graph.nodes:
+        by_layer.setdefault(layer[node.name], []).append(node.name)
+    position = {}
+    for column, names in sorted(by_layer.items()):
+        for index, name in enumerate(names):
+            position[name] = (column, (len(names) - 1) / 2 - index)
+    text = GraphStrPrinter(digits)
+    tex = GraphLatexPrinter(digits)
+    edges = []
+    for node in graph.nodes:
+        for parent in dict.fromkeys(node.parents):
+            contribution = result.contributions[(node.name, parent)]
+            edges.append(
+                {
+                    "source": parent,
+                    "target": node.name,
+                    "value": text.doprint(result.values[parent]),
+                    "value_tex": tex.doprint(result.values[parent]),
+                    "gradient": text.doprint(contribution),
+                    "gradient_tex": tex.doprint(contribution),
+                }
+            )
+    shape_notes = [
+        f"{r.name}: value and gradient are both {r.shape}" for r in rows if r.shape != "scalar"
+    ]
+    patterns = sorted({r.pattern for r in rows if r.pattern})
+    out_row = next(r for r in rows if r.name == graph.output)
+    return {
+        "title": title,
+        "rows": rows,
+        "nodes": [
+            {
+                "name": r.name,
+                "name_tex": r.name_tex,
+                "label": r.operation,
+                "is_input": r.operation == "input",
+                "x": position[r.name][0],
+                "y": position[r.name][1],
+                "id": f"n{i}",
+            }
+            for i, r in enumerate(rows)
+        ],
+        "ids": {r.name: f"n{i}" for i, r in enumerate(rows)},
+        "edges": edges,
+        "output": out_row,
+        "output_x": position[graph.output][0] + 1,
+        "output_y": position[graph.output][1],
+        "shape_notes": shape_notes,
+        "patterns": patterns,
+        "point": [(n, text.doprint(result.values[n])) for n in graph.inputs],
+        "point_tex": [
+            (tex.doprint(sp.Symbol(n)), tex.doprint(result.values[n])) for n in graph.inputs
+        ],
+        "expression_tex": tex.doprint(graph.node(graph.output).expr),
+        "output_tex": tex.doprint(sp.Symbol(graph.output)),
+    }
+
+
+# ------------------------------------------------------------------ the four formats
+
+
+def to_table(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
+    """The terminal table: node, operation, value, local derivatives, upstream, gradient."""
+    context = _context(result, title, digits)
+    headers = ("node", "operation", "value", "local derivative(s)", "upstream", "gradient")
+    cells = [headers] + [
+        (r.name, r.operation, r.value, r.locals, r.upstream, r.gradient) for r in context["rows"]
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
+    context["table_lines"] = [lines[0], "  ".join("-" * w for w in widths), *lines[1:]]
+    return render("explain_table.txt.j2", context)
+
+
+def to_json(result: Backprop, title: str = "") -> str:
+    """Every node with full-precision values, gradients and local derivatives; sorted keys."""
+    graph = result.graph
+    full = GraphStrPrinter(None)
+
+    def number(value: Value) -> Any:
+        if isinstance(value, sp.MatrixBase):
+            rows = [[float(value[r, c]) for c in range(value.cols)] for r in range(value.rows)]
+            return [row[0] for row in rows] if value.cols == 1 else rows
+        return float(value)
+
+    nodes = []
+    for node in graph.nodes:
+        entry: dict[str, Any] = {
+            "name": node.name,
+            "operation": node.gate.kind if node.gate else "input",
+            "label": node.gate.label if node.gate else node.name,
+            "parents": list(node.parents),
+            "shape": list(node.shape),
+            "expression": full.doprint(node.expr),
+            "value": number(result.values[node.name]),
+            "gradient": number(result.grads[node.name]),
+        }
+        if node.gate is not None:
+            entry["local"] = [
+                {
+                    "parent": parent,
+                    "derivative": full.doprint(_rule_in_names(result, node, index)),
+                    "value": None
+                    if result.locals[(node.name, parent)] is None
+                    else float(result.locals[(node.name, parent)]),
+                    "contribution": number(result.contributions[(node.name, parent)]),
+                }
+                for index, parent in enumerate(node.parents)
+            ]
+        nodes.append(entry)
+    document = {
+        "title": title,
+        "output": graph.output,
+        "inputs": list(graph.inputs),
+        "nodes": nodes,
+        "shape_rule": "a gradient has the shape of its variable",
+    }
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def to_dot(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
+    """Graphviz source: forward values above and gradients below every edge."""
+    return render("explain_graph.dot.j2", _context(result, title, digits))
+
+
+def to_tex(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
+    """A LaTeX document: the TikZ graph, the table and the derivation of every partial."""
+    return render("explain_document.tex.j2", _context(result, title, digits))
+
+
+# ------------------------------------------------------------------ files
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and :func:`os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def render_picture(dot_source: str, fmt: str) -> bytes:
+    """Run Graphviz ``dot`` on ``dot_source``; ``fmt`` is ``svg`` or ``png``.
+
+    Raises
+    ------
+    ExplainError
+        When ``dot`` is not installed or fails.
+    """
+    if fmt not in ("svg", "png"):
+        raise ExplainError(f"unknown picture format {fmt!r}; use svg or png")
+    executable = shutil.which("dot")
+    if executable is None:
+        raise ExplainError(
+            "Graphviz 'dot' is not installed; install graphviz (apt-get install graphviz) "
+            "or choose --format table/json/tex"
+        )
+    try:
+        completed = subprocess.run(
+            [executable, f"-T{fmt}"],
+            input=dot_source.encode("utf-8"),
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        raise ExplainError("Graphviz 'dot' took longer than 60 s") from None
+    if completed.returncode != 0:
+        message = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ExplainError(f"Graphviz 'dot' failed: {message[0] if message else 'no message'}")
+    return completed.stdout
+
+
+def write_outputs(
+    result: Backprop, stem: Path, formats: Sequence[str], title: str = "", digits: int = DIGITS
+) -> list[Path]:
+    """Write ``stem.<format>`` for each of ``tex``, ``json``, ``dot``, ``svg``, ``png``."""
+    written = []
+    for fmt in formats:
+        path = Path(f"{stem}.{fmt}")
+        if fmt == "tex":
+            data: str | bytes = to_tex(result, title, digits)
+        elif fmt == "json":
+            data = to_json(result, title)
+        elif fmt == "dot":
+            data = to_dot(result, title, digits)
+        elif fmt in ("svg", "png"):
+            data = render_picture(to_dot(result, title, digits), fmt)
+        else:
+            raise ExplainError(f"unknown output format {fmt!r}; use tex, json, dot, svg or png")
+        write_atomic(path, data)
+        written.append(path)
+    return written
+
+
+def load_examples(path: Path = EXAMPLES_FILE) -> list[dict[str, Any]]:
+    """The examples listed in ``examples/explain.toml``, in file order."""
+    try:
+        with open(path, "rb") as stream:
+            data = tomllib.load(stream)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ExplainError(f"cannot read {path}: {exc}") from None
+    return list(data.get("example", []))
+
+
+def regenerate_examples(outdir: Path | str) -> list[Path]:
+    """Write seed 001's worked examples (``.tex``, ``.json``, ``.svg``, ``.png``) to ``outdir``.
+
+    Byte-identical on every run: no timestamps, sorted keys, fixed node order.
+    """
+    outdir = Path(outdir)
+    written: list[Path] = []
+    for example in load_examples():
+        try:
+            result = explain_text(
+                example["expression"],
+                example["at"],
+                example.get("granularity", "elementary"),
+                example.get("syntax", "auto"),
+            )
+        except (ParseError, ExplainError) as exc:
+            raise ExplainError(f"example {example['name']}: {exc}") from None
+        written += write_outputs(
+            result, outdir / example["name"], ("tex", "json", "svg", "png"), example["title"]
+        )
+    return written
