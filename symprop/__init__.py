@@ -1,0 +1,44 @@
+"""symprop: symbolic backpropagation, proven by SymPy.
+
+The pipeline: a network *spec* (:mod:`symprop.spec`) becomes a symbolic *graph*
+(:mod:`symprop.graph`), from which the *derivation* (:mod:`symprop.derivation`) derives,
+simplifies and proves every backprop formula; *emitters* turn a derivation into documents
+and code.
+
+>>> from symprop import Network, Dense, derive
+>>> d = derive(Network(inputs=2, layers=[Dense(2, "tanh"), Dense(1, "sigmoid")],
+...                    loss="binary_cross_entropy"))
+>>> d.canonical
+True
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from symprop.derivation import Derivation, Step, derive
+from symprop.errors import ParseError, SpecError, SymPropError
+from symprop.registry import ACTIVATIONS, LOSSES
+from symprop.spec import Dense, Network, Training, default_network, load_spec
+
+try:
+    __version__ = version("symprop")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "Dense",
+    "Derivation",
+    "Network",
+    "ParseError",
+    "SpecError",
+    "Step",
+    "SymPropError",
+    "Training",
+    "__version__",
+    "default_network",
+    "derive",
+    "load_spec",
+]

@@ -1,0 +1,65 @@
+"""Command-line interface: ``symprop derive | generate | train | verify | explain | demo``.
+
+Every user error exits with code 2 and a single line on stderr; no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from symprop.errors import SymPropError
+
+# Subcommands live beside the stage they drive; each module defines one click command
+# named ``command``. They are imported lazily so ``symprop --help`` stays fast.
+_SUBCOMMANDS: dict[str, str] = {
+    "derive": "symprop.cli_derive",
+    "explain": "symprop.cli_explain",
+}
+
+
+class _LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = _SUBCOMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        return importlib.import_module(module_name).command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="symprop")
+def cli() -> None:
+    """symprop: symbolic backpropagation derivations, proven by SymPy.
+
+    Describe a feedforward network in a TOML spec (or use the built-in default),
+    then derive its backprop formulas, typeset them, generate NumPy training code,
+    or check a hand derivation.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``symprop`` console script."""
+    try:
+        cli.main(args=argv, prog_name="symprop", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(2)
+    except SymPropError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
