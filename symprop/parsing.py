@@ -529,6 +529,8 @@ class _Common(Transformer_NonRecursive):
         super().__init__()
         self.text = text
         self.parenthesized: set[int] = set()
+        # Products read from "name (expr)", whose postfix marks bind to (expr) only.
+        self.juxtaposed: set[int] = set()
 
     def error(self, message: str, pos: int) -> ParseError:
         return ParseError(message, self.text, pos)
@@ -710,6 +712,11 @@ class _LatexToAST(_Common):
     def superscript(self, meta, children):  # noqa: ANN001, ANN201
         base, items = children[0], children[-1]
         pos = _pos(meta)
+        if id(base) in self.juxtaposed:
+            # \delta^l (a^{l-1})^T: the grammar read "\delta^l (a^{l-1})" as one applied
+            # term; the superscript belongs to the parenthesised factor alone.
+            inner = self.superscript(meta, [base.right, items])
+            return BinOp("mul", base.left, inner, pos=base.pos)
         if len(items) != 1:
             raise self.error("a superscript holds one expression", pos)
         item = items[0]
@@ -749,7 +756,9 @@ class _LatexToAST(_Common):
             return self._call(func, args, pos)
         if len(args) != 1:
             raise self.error("a comma list must follow a function name", pos)
-        return BinOp("mul", func, args[0], pos=pos)
+        product = BinOp("mul", func, args[0], pos=pos)
+        self.juxtaposed.add(id(product))
+        return product
 
     def _call(self, func: Name, args: tuple[Expr, ...], pos: int) -> Expr:
         name = Name(func.base, func.sub, func.sup, func.primes, func.decorations, pos=func.pos)
