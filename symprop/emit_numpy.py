@@ -1,0 +1,403 @@
+"""Emit a standalone NumPy training module from a derivation.
+
+The pipeline is: :func:`symprop.derive` → :func:`build_context` (a typed context of
+strings, every formula printed by :class:`symprop.numpy_printer.ArrayPrinter`, every
+docstring formula by :func:`symprop.printing.unicode`) → ``templates/numpy_module.py.j2``
+(layout only) → ``ruff format`` when ruff is installed → a file written atomically.
+
+Nothing here knows a particular activation or loss: functions come from the registry
+definitions, φ' from the derivation's proven forms, δ^L from the derived output delta,
+the cost from the loss term, the initialisation from a derived property of the activation
+(He for rectifiers, i.e. φ(z)/z → 1 as z → ∞ but not as z → −∞; Glorot otherwise).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import sympy as sp
+
+from symprop.derivation import Derivation, derive
+from symprop.numpy_printer import (
+    HELPERS,
+    ArrayPrinter,
+    guard_denominators,
+    guard_logs,
+    separate_sums,
+    stabilise,
+    tidy_signs,
+)
+from symprop.printing import unicode
+from symprop.registry import ACTIVATIONS, LOSSES, a, a_vec, i_idx, j_idx, y_vec, z
+from symprop.spec import Network, load_spec
+
+__all__ = [
+    "ActivationCode",
+    "LayerCode",
+    "ModuleContext",
+    "build_context",
+    "regenerate",
+    "render_module",
+    "write_module",
+]
+
+TEMPLATE = "numpy_module.py.j2"
+
+
+@dataclass(frozen=True)
+class ActivationCode:
+    """One activation function of the generated module."""
+
+    name: str
+    params: tuple[tuple[str, str], ...]  # (parameter name, default literal)
+    body: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class LayerCode:
+    """Everything the template writes for layer ``index`` (1..L)."""
+
+    index: int
+    fan_in: int
+    width: int
+    activation: str
+    call: str  # e.g. "relu(z1)"
+    dphi: str | None  # printed φ'(z^l) in a<l>, z<l>; None when φ' = 1
+    dphi_doc: str
+    delta_doc: str
+    init: str  # helper name
+    init_doc: str
+
+
+@dataclass(frozen=True)
+class ModuleContext:
+    """The typed context of the template: strings and numbers, no SymPy objects."""
+
+    name: str
+    title: str
+    spec: str
+    version: str
+    layer_sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+    l2: str
+    regularize_biases: bool
+    dtype: str
+    training: tuple[tuple[str, str], ...]
+    helpers: tuple[str, ...]
+    activation_functions: tuple[ActivationCode, ...]
+    layers: tuple[LayerCode, ...]
+    output_delta: str
+    output_delta_doc: str
+    canonical: bool
+    cost: str
+    cost_doc: str
+    target: str  # "class" (one-hot or integer labels), "unit" (in [0, 1]) or "real"
+    assumptions: tuple[str, ...]
+    literals: dict[str, str]  # Python literals of the tuples the module defines
+    n_weights: int
+    n_params: int
+
+    @property
+    def depth(self) -> int:
+        """Number of layers L."""
+        return len(self.layers)
+
+
+def _version() -> str:
+    from symprop import __version__
+
+    return __version__
+
+
+def _literal(value: float) -> str:
+    return repr(float(value))
+
+
+@functools.cache
+def _is_rectifier(name: str) -> bool:
+    """He initialisation fits activations that pass large positive inputs through
+    (φ(z)/z → 1 as z → ∞) but not large negative ones (a different limit as z → −∞)."""
+    act = ACTIVATIONS[name]
+    if not act.elementwise:
+        return False
+    phi = act.instantiate()
+
+    def slope(direction: int) -> sp.Expr:
+        expr = phi
+        if isinstance(expr, sp.Piecewise):
+            # The branch that holds far out in this direction (conditions are on z).
+            far = direction * sp.Integer(10) ** 9
+            expr = next(e for e, c in expr.args if c.subs(z, far) == sp.true)
+        return sp.limit(expr / z, z, direction * sp.oo)
+
+    try:
+        up, down = slope(1), slope(-1)
+    except (NotImplementedError, ValueError, TypeError):  # pragma: no cover - SymPy gave up
+        return False
+    return bool(up == 1 and down != 1)
+
+
+def _bind(expr: sp.Expr, activation: str, values: dict[str, float]) -> sp.Expr:
+    act = ACTIVATIONS[activation]
+    return expr.subs(
+        {p.symbol: sp.nsimplify(values[p.name], rational=True) for p in act.parameters}
+    )
+
+
+def _equation(d: Derivation, step_id: str) -> str:
+    step = d.step(step_id)
+    return f"{unicode(step.lhs)} = {unicode(step.rhs)}"
+
+
+def _activation_code(name: str, printer: ArrayPrinter) -> ActivationCode:
+    act = ACTIVATIONS[name]
+    printer.names = {"z": "z", **{p.name: p.name for p in act.parameters}}
+    body = printer.doprint(stabilise(act.definition))
+    doc = f"{act.unicode}(z) = {unicode(act.definition)}"
+    if not act.elementwise:
+        doc += ", row by row"
+    doc += f": {act.description}." if act.description else "."
+    params = tuple((p.name, _literal(p.default)) for p in act.parameters)
+    return ActivationCode(name, params, body, doc)
+
+
+def _cost(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
+    """The per-sample loss summed over outputs, written in z^L where that is stabler."""
+    net = d.network
+    out = net.layers[-1]
+    loss = LOSSES[net.loss]
+    act = ACTIVATIONS[out.activation]
+    if act.elementwise:
+        applied = _bind(act.definition, out.activation, out.param_values())
+        stable_def = stabilise(applied)
+        term = stabilise(loss.term.subs(a, applied))
+    else:
+        # Component i of a vector activation: the loss term of that component.
+        stable_def = stabilise(act.definition)
+        term = stabilise(loss.term.subs(a, act.definition))
+    # What is left of the activation is the already computed a^L.
+    term = guard_logs(term.xreplace({stable_def: a}))
+    printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
+    return printer.doprint(tidy_signs(term)), f"Σ_k {unicode(loss.term)}"
+
+
+def _output_delta(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
+    net = d.network
+    out = net.layers[-1]
+    od = d.output_delta
+    factor = od.canonical_factor
+    if factor is not None:
+        # The derivation proved δ^L = c (a − y): print exactly that.
+        diff = a_vec[j_idx] - y_vec[j_idx]
+        expr = diff if factor == 1 else sp.Mul(factor, diff, evaluate=False)
+    else:
+        expr = separate_sums(_bind(od.expr, out.activation, out.param_values()), i_idx)
+        expr = stabilise(expr)
+        domain = LOSSES[net.loss].output_domain
+        expr = guard_denominators(expr, a_vec[j_idx], domain)
+        expr = guard_denominators(expr, a_vec[i_idx], domain)
+        expr = tidy_signs(expr)
+    printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
+    return printer.doprint(expr), _equation(d, f"summary.delta.{L}")
+
+
+def build_context(network: Network, *, spec: str, dtype: str | None = None) -> ModuleContext:
+    """Derive ``network`` and print everything the template needs.
+
+    Parameters
+    ----------
+    network
+        The validated spec.
+    spec
+        How the header names the spec (e.g. ``"examples/digits.toml"``); no timestamps.
+    dtype
+        ``"float64"`` or ``"float32"``; defaults to the spec's ``training.dtype``.
+    """
+    dtype = dtype or network.training.dtype
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype: got {dtype!r}; known: float64, float32")
+    d = derive(network)
+    printer = ArrayPrinter()
+    widths = network.widths
+    L = network.depth
+
+    layers = []
+    for lf, layer in zip(d.layers, network.layers, strict=True):
+        l = lf.index
+        act = ACTIVATIONS[layer.activation]
+        args = [f"z{l}"] + [f"{k}={_literal(v)}" for k, v in layer.param_values().items()]
+        call = f"{layer.activation}({', '.join(args)})"
+        dphi = None
+        dphi_doc = ""
+        if act.elementwise:
+            form = lf.dphi_form
+            dphi_doc = f"φ'(z) = {unicode(lf.dphi.form)}"
+            if form != 1:
+                printer.names = {"a": f"a{l}", "z": f"z{l}"}
+                dphi = printer.doprint(tidy_signs(stabilise(form)))
+        rect = _is_rectifier(layer.activation)
+        layers.append(
+            LayerCode(
+                index=l,
+                fan_in=widths[l - 1],
+                width=widths[l],
+                activation=layer.activation,
+                call=call,
+                dphi=dphi,
+                dphi_doc=dphi_doc,
+                delta_doc=_equation(d, f"summary.delta.{l}"),
+                init="_he_normal" if rect else "_glorot_uniform",
+                init_doc=(
+                    f"He: {layer.activation} is a rectifier, W{l} ~ N(0, 2/{widths[l - 1]})"
+                    if rect
+                    else f"Glorot: W{l} ~ U(−r, r), r = sqrt(6/({widths[l - 1]} + {widths[l]}))"
+                ),
+            )
+        )
+    output_delta, output_delta_doc = _output_delta(d, printer, L)
+    cost, cost_doc = _cost(d, printer, L)
+
+    # Functions of the module: every activation of a layer, and any that a printed
+    # formula calls (softplus' = σ(z) calls sigmoid).
+    used = [layer.activation for layer in network.layers]
+    used += sorted(printer.activations_used - set(used))
+    functions = []
+    for name in dict.fromkeys(used):
+        functions.append(_activation_code(name, printer))
+    for name in sorted(printer.activations_used - set(used)):  # pragma: no cover - nested
+        functions.append(_activation_code(name, printer))
+    helpers_used = set(printer.helpers_used) | {layer.init for layer in layers}
+    helpers = tuple(HELPERS[h].source for h in sorted(helpers_used))
+
+    loss = LOSSES[network.loss]
+    if loss.target_is_distribution:
+        target = "class"
+    elif loss.output_domain != sp.S.Reals:
+        target = "unit"
+    else:
+        target = "real"
+    tr = network.training
+    training = (
+        ("epochs", repr(tr.epochs)),
+        ("learning_rate", repr(float(tr.learning_rate))),
+        ("batch_size", repr(tr.batch_size)),
+        ("optimizer", repr(tr.optimizer)),
+        ("momentum", repr(float(tr.momentum))),
+        ("seed", repr(tr.seed)),
+    )
+    n_weights = sum(widths[i] * widths[i + 1] for i in range(L))
+    return ModuleContext(
+        name=network.name,
+        title=network.title or network.name,
+        spec=spec,
+        version=_version(),
+        layer_sizes=widths,
+        activations=tuple(layer.activation for layer in network.layers),
+        loss=network.loss,
+        l2=_literal(network.l2),
+        regularize_biases=network.regularize_biases,
+        dtype=dtype,
+        training=training,
+        helpers=helpers,
+        activation_functions=tuple(functions),
+        layers=tuple(layers),
+        output_delta=output_delta,
+        output_delta_doc=output_delta_doc,
+        canonical=d.canonical,
+        cost=cost,
+        cost_doc=cost_doc,
+        target=target,
+        assumptions=tuple(d.assumptions),
+        literals={
+            "layer_sizes": repr(tuple(widths)),
+            "activations": repr(tuple(layer.activation for layer in network.layers)),
+            "weights": repr(tuple(f"W{l}" for l in range(1, L + 1))),
+            "biases": repr(tuple(f"b{l}" for l in range(1, L + 1))),
+            "param_keys": repr(tuple(f"{p}{l}" for l in range(1, L + 1) for p in "Wb")),
+        },
+        n_weights=n_weights,
+        n_params=network.n_params,
+    )
+
+
+def _ruff_format(source: str) -> str:
+    """``ruff format`` the source when ruff is installed (isolated from any project config,
+    so the output does not depend on where symprop runs), else return it unchanged."""
+    exe = shutil.which("ruff")
+    if exe is None:
+        return source
+    done = subprocess.run(
+        [exe, "format", "--isolated", "--line-length", "100", "--stdin-filename", "m.py", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ruff format failed on the generated module: {done.stderr.strip()}")
+    return done.stdout
+
+
+def render_module(network: Network, *, spec: str, dtype: str | None = None) -> str:
+    """The generated module's source for ``network``."""
+    from symprop.templating import render
+
+    ctx = build_context(network, spec=spec, dtype=dtype)
+    return _ruff_format(render(TEMPLATE, {"m": ctx}))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_module(
+    network: Network, path: str | Path, *, spec: str, dtype: str | None = None
+) -> Path:
+    """Render and write the module to ``path`` atomically (temp file, then rename)."""
+    path = Path(path)
+    _write_atomic(path, render_module(network, spec=spec, dtype=dtype))
+    return path
+
+
+def _is_network_spec(path: Path) -> bool:
+    """True for a TOML file describing a network (it has ``layers``), not e.g. explain.toml."""
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    return "layers" in data and "inputs" in data
+
+
+def example_specs(examples: str | Path | None = None) -> list[Path]:
+    """The network specs among ``examples/*.toml``, sorted by name."""
+    root = Path(examples) if examples else Path(__file__).resolve().parent.parent / "examples"
+    return [p for p in sorted(root.glob("*.toml")) if _is_network_spec(p)]
+
+
+def regenerate(outdir: str | Path, examples: str | Path | None = None) -> list[Path]:
+    """Write ``<outdir>/<name>.py`` for every network spec in ``examples/*.toml``.
+
+    This is the one command behind the golden record ``generated/``.
+    """
+    written = []
+    for spec_path in example_specs(examples):
+        net = load_spec(spec_path)
+        written.append(
+            write_module(net, Path(outdir) / f"{net.name}.py", spec=f"examples/{spec_path.name}")
+        )
+    return written
