@@ -17,6 +17,9 @@ from symprop.errors import SymPropError
 _SUBCOMMANDS: dict[str, str] = {
     "derive": "symprop.cli_derive",
     "explain": "symprop.cli_explain",
+    "generate": "symprop.cli_generate",
+    "train": "symprop.cli_train",
+    "verify": "symprop.cli_verify",
 }
 
 

@@ -14,6 +14,7 @@ the cost from the loss term, the initialisation from a derived property of the a
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import sympy as sp
 
@@ -43,6 +45,7 @@ __all__ = [
     "LayerCode",
     "ModuleContext",
     "build_context",
+    "import_generated",
     "regenerate",
     "render_module",
     "write_module",
@@ -401,3 +404,15 @@ def regenerate(outdir: str | Path, examples: str | Path | None = None) -> list[P
             write_module(net, Path(outdir) / f"{net.name}.py", spec=f"examples/{spec_path.name}")
         )
     return written
+
+
+def import_generated(path: str | Path, name: str | None = None) -> ModuleType:
+    """Import a generated module from its file (it is standalone: no package needed)."""
+    path = Path(path)
+    name = name or f"symprop_generated_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:  # pragma: no cover - not a Python file
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,58 @@
+"""``symprop generate``: write the NumPy training module of a network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from symprop.spec import default_network, load_spec
+
+
+@click.command("generate")
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Where to write the module (default: <name>.py in the current directory).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float64", "float32"]),
+    default=None,
+    help="Default dtype of init_params (default: the spec's training.dtype, else float64).",
+)
+@click.option(
+    "--examples",
+    "regenerate_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Instead of one SPEC, regenerate DIR/<name>.py for every network in examples/*.toml.",
+)
+def command(
+    spec: str | None, output: str | None, dtype: str | None, regenerate_dir: str | None
+) -> None:
+    """Generate a standalone NumPy training module for the network in SPEC (a TOML file).
+
+    Without SPEC, the built-in default network (a 64-128-64-10 digit classifier) is used.
+    The module has NumPy as its only import: init_params, forward, loss, gradients,
+    train (SGD, momentum, Adam), predict, save/load and gradient_check, every formula
+    printed from the proven derivation, and a command line
+    (python MODULE.py --data FILE --epochs N [--checkpoint PATH]).
+
+    Regenerate the checked-in modules with: symprop generate --examples generated
+    """
+    from symprop.emit_numpy import regenerate, write_module
+
+    if regenerate_dir is not None:
+        if spec is not None or output is not None:
+            raise click.UsageError("--examples regenerates every example; give no SPEC or -o")
+        for path in regenerate(regenerate_dir):
+            click.echo(f"wrote {path}")
+        return
+    network = load_spec(spec) if spec else default_network()
+    target = Path(output) if output else Path(f"{network.name}.py")
+    label = spec if spec else "the built-in default network"
+    write_module(network, target, spec=label, dtype=dtype)
+    click.echo(f"wrote {target}")
