@@ -399,6 +399,8 @@ def extract_claims(text: str, fmt: str = "markdown") -> list[str]:
         if stripped.startswith("```"):
             in_fence = not in_fence
             continue
+        if in_fence:
+            continue
         if not stripped or stripped.startswith("#") or "=" not in stripped:
             continue
         match = _MATH_SPAN.search(stripped)
@@ -1018,8 +1020,23 @@ def _binop(op: str, left: sp.Matrix, right: sp.Matrix) -> sp.Matrix:
     if op == "pow":
         if not rscalar:
             raise _NotDefined("a power with a vector exponent")
-        return left.applyfunc(lambda e: e ** right[0])
+        exponent = right[0]
+        for base in left:
+            _check_power_size(base, exponent)
+        return left.applyfunc(lambda e: e**exponent)
     raise VerifyError(f"unknown operation {op}")
+
+
+_MAX_POWER_BITS = 20_000
+
+
+def _check_power_size(base: sp.Expr, exponent: sp.Expr) -> None:
+    """Refuse a power SymPy would compute exactly and that would be huge (2^(2^…) nests)."""
+    if base.is_Number and exponent.is_Number and base != 0:
+        magnitude = abs(sp.Rational(base)) if base.is_Rational else abs(base)
+        bits = max(abs(sp.log(magnitude, 2)).evalf(15), 1) * abs(exponent)
+        if bits > _MAX_POWER_BITS:
+            raise VerifyError("a constant in the claim is too large to check")
 
 
 def _shape(m: sp.Matrix) -> str:
@@ -1077,6 +1094,8 @@ def _mp_node(expr: sp.Basic, point: dict, memo: dict) -> Any:  # noqa: C901, PLR
         return mpmath.e
     if expr is sp.pi:
         return mpmath.pi
+    if expr in (sp.S.ComplexInfinity, sp.S.Infinity, sp.S.NegativeInfinity, sp.S.NaN):
+        return mpmath.mpf("nan")
     if expr in (sp.S.true, sp.S.false):
         return bool(expr)
     if isinstance(expr, sp.Add):
@@ -1150,6 +1169,8 @@ def _mp_node(expr: sp.Basic, point: dict, memo: dict) -> Any:  # noqa: C901, PLR
         return {"<": lhs < rhs, "<=": lhs <= rhs, ">": lhs > rhs, ">=": lhs >= rhs}.get(
             expr.rel_op, lhs == rhs
         )
+    if isinstance(expr, sp.ITE):
+        return ev(expr.args[1]) if ev(expr.args[0]) else ev(expr.args[2])
     if isinstance(expr, sp.And | sp.Or | sp.Not):
         vals = [ev(a) for a in expr.args]
         if isinstance(expr, sp.And):
@@ -1216,7 +1237,12 @@ def _compare(
         difference = lhs - rhs
         if difference == 0:
             continue
-        if sp.count_ops(difference) <= _SYMBOLIC_OPS and not difference.has(sp.Piecewise):
+        if (
+            sp.count_ops(difference) <= _SYMBOLIC_OPS
+            and not difference.has(sp.Piecewise)
+            # expand((x + 1)^99) is slow; only small integer powers are expanded.
+            and all(not p.exp.is_Number or abs(p.exp) <= 4 for p in difference.atoms(sp.Pow))
+        ):
             try:
                 if sp.expand(difference) == 0:
                     continue
@@ -1510,11 +1536,13 @@ class _Writer:
             label = var if claim_off == 0 else f"{var}{claim_off:+d}"
         return Name(self.letter(role, bool(indices)), sub=indices, sup=(label,))
 
-    def function(self) -> str:
+    def function(self, activation: str = "") -> str:
         for fname in self.profile.functions:
             if fname in _GENERIC_FUNCTIONS:
                 return fname
-        return "g" if self.profile.goodfellow else "sigma"
+        if self.profile.goodfellow:
+            return "f"
+        return "sigma" if activation == "sigmoid" else "phi"
 
 
 # ---------------------------------------------------------------- correct formulas
@@ -1561,9 +1589,16 @@ def _sympy_to_ast(expr: sp.Expr, leaf: Callable[[sp.Basic], Expr | None], vector
         return out
     if isinstance(expr, sp.Mul):
         coeff, rest = expr.as_coeff_Mul()
+        factors = list(sp.Mul.make_args(rest))
+        adds = [f for f in factors if isinstance(f, sp.Add)]
+        # Prefer flipping a sum with a negative constant (a - 1 -> 1 - a).
+        adds.sort(key=lambda f: not any(t.is_Number and t < 0 for t in f.args))
+        if coeff < 0 and adds:
+            # -2 (y - a) reads better as 2 (a - y): negate the one sum instead.
+            coeff = -coeff
+            factors = [-f if f is adds[0] else f for f in factors]
         if coeff < 0:
             return Neg(_sympy_to_ast(-expr, leaf, vector))
-        factors = list(sp.Mul.make_args(rest))
         nums = [f for f in factors if isinstance(f, sp.Pow) and f.exp == -1]
         dens = [f.base for f in nums]
         factors = [f for f in factors if f not in nums]
@@ -1630,8 +1665,10 @@ def _leaf_map(writer: _Writer, layer: Label, indices: tuple[str, ...], fname: st
     return leaf
 
 
-def _phi_prime(writer: _Writer, layer: Label, indices: tuple[str, ...]) -> Expr:
-    return Call(Name(writer.function(), primes=1), (writer.name("z", layer, indices),))
+def _phi_prime(
+    writer: _Writer, layer: Label, indices: tuple[str, ...], activation: str = ""
+) -> Expr:
+    return Call(Name(writer.function(activation), primes=1), (writer.name("z", layer, indices),))
 
 
 def _phi_mutations(
@@ -1781,7 +1818,7 @@ def _candidates(lhs: Expr, profile: _Profile, env: _Env, writer: _Writer) -> lis
             out += _hidden_delta_candidates(model, writer, label, idx, m, weight_letters)
     if isinstance(lhs, Call) and lhs.func.primes == 1 and len(lhs.args) == 1:
         act_name = (
-            _Evaluator(profile, env, _Deadline(5)).activation_for(lhs)
+            _Evaluator(profile, env, _Deadline(5)).activation_for(lhs)[0]
             if lhs.func.base in _GENERIC_FUNCTIONS
             else lhs.func.base
         )
@@ -1807,7 +1844,7 @@ def _output_delta_candidates(
 ) -> list[_Candidate]:
     act = model.activation(model.L)
     od = derive_output_delta(act, model.net.loss)
-    fname = writer.function()
+    fname = writer.function(act)
     leaf = _leaf_map(writer, label, idx, fname)
     vector = not idx
     out = []
@@ -1820,8 +1857,8 @@ def _output_delta_candidates(
         simplified = None
     product = None
     if ACTIVATIONS[act].elementwise:
-        dloss = _sympy_to_ast(od.dloss, leaf, vector)
-        product = BinOp("hadamard" if vector else "mul", dloss, _phi_prime(writer, label, idx))
+        dloss = _sympy_to_ast(sp.factor(od.dloss), leaf, vector)
+        product = BinOp("hadamard" if vector else "mul", dloss, _phi_prime(writer, label, idx, act))
     muts: list[tuple[str, Expr]] = []
     for base in (product, simplified):
         if base is None:
@@ -1831,7 +1868,7 @@ def _output_delta_candidates(
         muts += _common_mutations(base)
     # A pair that cancels is best stated simplified (a - y); otherwise the chain-rule
     # product with φ' reads as people write it.
-    order = (simplified, product) if od.cancels else (product, simplified)
+    order = (simplified, product) if od.canonical_factor is not None else (product, simplified)
     for base in order:
         if base is not None:
             out.append(_Candidate(base, tuple(muts)))
@@ -1852,11 +1889,11 @@ def _hidden_delta_candidates(
         j = idx[0]
         k = next(c for c in "kijmpq" if c != j)
         body = BinOp("mul", writer.name("W", nxt, (k, j)), writer.name("delta", nxt, (k,)))
-        rhs: Expr = BinOp("mul", _phi_prime(writer, label, idx), IndexSum(k, body))
+        rhs: Expr = BinOp("mul", _phi_prime(writer, label, idx, act), IndexSum(k, body))
         swapped = _reverse_weight_indices(rhs, weight_letters)
     else:
         back = BinOp("matmul", Transpose(writer.name("W", nxt)), writer.name("delta", nxt))
-        rhs = BinOp("hadamard", back, _phi_prime(writer, label, idx))
+        rhs = BinOp("hadamard", back, _phi_prime(writer, label, idx, act))
         swapped = _untranspose(rhs)
     muts = [
         ("transpose", swapped),
@@ -2153,6 +2190,28 @@ def verify_claim(text: str, setting: Setting) -> Verdict:
     >>> verify_claim(r"$\\delta^L = a^L - y$", s).ok
     True
     """
+    try:
+        return _verify_claim(text, setting)
+    except SymPropError:
+        raise
+    except RecursionError:
+        raise VerifyError("the claim nests too deeply to check") from None
+    except (
+        ArithmeticError,
+        TypeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        NotImplementedError,
+    ) as exc:
+        # SymPy can reject odd but well-formed input in many ways; it is bad input here,
+        # reported in one line rather than as a traceback.
+        raise VerifyError(f"cannot check this claim ({type(exc).__name__}: {exc})") from None
+
+
+def _verify_claim(text: str, setting: Setting) -> Verdict:
+    """The work of :func:`verify_claim`, without its error translation."""
     deadline = _Deadline(setting.time_limit)
     claim = text.strip() if isinstance(text, str) else text
     if isinstance(claim, str):
