@@ -166,6 +166,16 @@ def test_single_unit_claims_hold(claim: str, unit: Setting) -> None:
     holds(claim, unit)
 
 
+def test_softmax_cross_entropy_output_delta_and_relu_recurrence() -> None:
+    # Softmax is not elementwise: the brute force goes through the full Jacobian, and the
+    # targets of a sample sum to one (exactly, at 40 digits, or a - y would look wrong).
+    net = Network(inputs=2, layers=[Dense(2, "relu"), Dense(2, "softmax")], loss="cross_entropy")
+    setting = Setting.from_spec(net)
+    holds(r"\delta^L = a^L - y", setting)
+    holds("delta1 = (W2.T @ delta2) * relu'(z1)", setting)
+    fails("delta1 = W2.T @ delta2", setting, "missing_phi_prime")
+
+
 def test_a_false_claim_is_not_accepted_under_a_lenient_reading(unit: Setting) -> None:
     # Honest: the checker must be able to say no to something close to a true claim.
     assert not verify_claim(r"\sigma'(z) = \sigma(z)(1+\sigma(z))", unit).ok
