@@ -40,7 +40,7 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 # The spec's [training] table: the command line's defaults.
 TRAINING: dict[str, object] = {
     "epochs": 40,
-    "learning_rate": 0.1,
+    "learning_rate": 0.05,
     "batch_size": 32,
     "optimizer": "momentum",
     "momentum": 0.9,
@@ -296,8 +296,9 @@ def _flatten(params: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
 
 def _backprop(
     params: dict[str, np.ndarray], a0: np.ndarray, Y: np.ndarray, ws: dict[str, np.ndarray]
-) -> None:
-    """Write ∇C, the gradient of the batch-mean cost (without the L2 term), into ``ws``.
+) -> np.floating:
+    """Write ∇C, the gradient of the batch-mean cost (without the L2 term), into ``ws``;
+    return Σ_i C^(i) over the batch, from the same forward pass.
 
     Forward, keeping z^l (a^0 = a0): z^l = a^{l−1} W^lᵀ + b^l, a^l = φ_l(z^l).
     Backward, in the derivation's notation (column vectors; the code holds rows):
@@ -321,6 +322,7 @@ def _backprop(
     z3 = np.matmul(a2, W3.T, out=ws["z3"])
     z3 += params["b3"]
     a3 = softmax(z3)
+    cost = np.sum(-Y * _log_softmax(z3))
     delta_3 = a3 - Y
     delta_3 *= 1.0 / a0.shape[0]
     np.matmul(delta_3.T, a2, out=ws["grad_W3"])
@@ -333,6 +335,7 @@ def _backprop(
     delta_1 *= z1 > 0
     np.matmul(delta_1.T, a0, out=ws["grad_W1"])
     np.sum(delta_1, axis=0, out=ws["grad_b1"])
+    return cost
 
 
 def _add_penalty_gradient(theta: np.ndarray, grad: np.ndarray) -> None:
@@ -433,12 +436,13 @@ class _Trainer:
         self.history: list[float] = []
         self._workspaces: dict[int, dict[str, np.ndarray]] = {}
 
-    def _step(self, a0: np.ndarray, Y: np.ndarray) -> None:
-        """One update from the mini-batch (a0, Y), in place on the flat parameters."""
+    def _step(self, a0: np.ndarray, Y: np.ndarray) -> np.floating:
+        """One update from the mini-batch (a0, Y), in place on the flat parameters;
+        returns the batch's summed cost Σ_i C^(i) before the update."""
         ws = self._workspaces.get(a0.shape[0])
         if ws is None:
             ws = self._workspaces[a0.shape[0]] = _workspace(a0.shape[0], self.dtype, self.grad)
-        _backprop(self.params, a0, Y, ws)
+        cost = _backprop(self.params, a0, Y, ws)
         theta, grad, tmp, lr = self.theta, self.grad, self.tmp, self.learning_rate
         _add_penalty_gradient(theta, grad)
         self.steps += 1
@@ -470,16 +474,23 @@ class _Trainer:
             np.divide(m, tmp, out=tmp)
             tmp *= lr / (1.0 - 0.9**t)
             theta -= tmp
+        return cost
 
     def run_epoch(self) -> float:
-        """One pass over the data in a fresh random order; returns J on all the data."""
+        """One pass over the data in a fresh random order; returns the epoch's loss.
+
+        That is the mean per-sample cost over the epoch's mini-batches, each taken from the
+        forward pass of its own step (as the parameters were then, so no extra pass over
+        the data is needed), plus the L2 term at the end of the epoch.
+        """
         order = self.rng.permutation(self.n)
         X, Y = self.X[order], self.Y[order]
         size = self.batch_size
+        total = 0.0
         for start in range(0, self.n, size):
-            self._step(X[start : start + size], Y[start : start + size])
+            total += float(self._step(X[start : start + size], Y[start : start + size]))
         self.epoch += 1
-        value = float(_cost(self.params, self.X, self.Y))
+        value = total / self.n + float(_penalty(self.params))
         self.history.append(value)
         return value
 
@@ -538,7 +549,7 @@ def train(
     momentum: float = 0.0,
     callback: Callable[[int, float, dict[str, np.ndarray]], object] | None = None,
 ) -> list[float]:
-    """Train ``params`` in place by gradient descent on J; return J after each epoch.
+    """Train ``params`` in place by gradient descent on J; return the loss of each epoch.
 
     Each epoch visits the samples in a new order drawn from ``np.random.default_rng(seed)``
     and takes one step per mini-batch of ``batch_size`` rows (1: per-sample SGD; ``len(X)``:
@@ -548,6 +559,9 @@ def train(
     - ``"momentum"``: v ← μ v − η ∇J, θ ← θ + v (μ = ``momentum``);
     - ``"adam"``: Adam with β₁ = 0.9, β₂ = 0.999, ε = 1e−8.
 
+    The loss of an epoch is the mean per-sample cost over its mini-batches, each from the
+    forward pass of its own step, plus the L2 term at the end of the epoch (as in
+    scikit-learn's ``loss_curve_``); call ``loss`` for J on any data at any time.
     X and Y are converted once to the parameters' dtype; the loop never upcasts.
     ``callback(epoch, loss, params)`` runs after each epoch (epochs count from 1).
 
@@ -690,12 +704,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=TRAINING["learning_rate"])
     parser.add_argument("--batch-size", type=int, default=TRAINING["batch_size"])
     parser.add_argument("--optimizer", default=TRAINING["optimizer"], choices=OPTIMIZERS)
-    parser.add_argument("--momentum", type=float, default=TRAINING["momentum"])
+    parser.add_argument(
+        "--momentum",
+        type=float,
+        default=None,
+        help="default: the spec's, with --optimizer momentum",
+    )
     parser.add_argument("--seed", type=int, default=TRAINING["seed"])
     parser.add_argument("--dtype", default=np.dtype(DTYPE).name, choices=("float64", "float32"))
     parser.add_argument("--checkpoint", help="save after each epoch; resume when it exists")
     parser.add_argument("--save", help="write the trained parameters here (.npz)")
     args = parser.parse_args(argv)
+    if args.momentum is None:
+        args.momentum = TRAINING["momentum"] if args.optimizer == "momentum" else 0.0
     try:
         X, Y = _read_data(args.data)
         params = {k: v.astype(args.dtype) for k, v in init_params(args.seed).items()}
