@@ -124,6 +124,7 @@ _ROLE_OF: dict[str, str] = {
     "y": "y",
     "t": "y",  # target written t (Bishop, seed 003)
     "yhat": "yhat",
+    "f": "yhat",  # the network's output f(x) (seed 004); f(...) called is an activation
     "C": "C",
     "L": "C",  # the loss L(ŷ, y) when standing alone (a superscript L is the layer)
     "E": "C",
@@ -1796,19 +1797,8 @@ def _candidates(lhs: Expr, profile: _Profile, env: _Env, writer: _Writer) -> lis
             delta_ref = _Ref("delta", den.label, den.indices)
         elif num.role in _COST_ROLES and den.role in ("W", "b"):
             out += _gradient_candidates(num, den, env, writer, internal_label(den), weight_letters)
-        elif (
-            num.role == "z" and den.role in ("W", "b", "a") and not den.indices and not num.indices
-        ):
-            m = _internal(den, env)
-            if _internal(num, env) == (m if den.role != "a" else m + 1):
-                label = internal_label(den)
-                if den.role == "W":
-                    rhs: Expr = writer.name("a", shift(label, -1))
-                elif den.role == "b":
-                    rhs = Number(Fraction(1))
-                else:
-                    rhs = writer.name("W", shift(label, 1))
-                out.append(_Candidate(rhs, tuple(_common_mutations(rhs))))
+        elif all(w == 1 for w in model.net.widths) and not den.indices and not num.indices:
+            out += _chain_candidates(num, den, env, writer, internal_label)
     if delta_ref is not None:
         m = _internal(delta_ref, env)
         label = internal_label(delta_ref)
@@ -1838,6 +1828,53 @@ def _candidates(lhs: Expr, profile: _Profile, env: _Env, writer: _Writer) -> lis
             except _NoTemplate:
                 pass
     return out
+
+
+def _chain_candidates(
+    num: _Ref, den: _Ref, env: _Env, writer: _Writer, internal_label: Callable[[_Ref], Label]
+) -> list[_Candidate]:
+    """Single units: ∂a^m/∂w^k as the chain rule's product σ'(z^m) w^m … σ'(z^k) a^{k-1}."""
+    model = env.model
+    if num.role == "yhat":
+        num = _Ref("a", ("L", 0), ())
+    if num.role not in ("z", "a") or den.role not in ("W", "b", "z", "a"):
+        return []
+    var, off = internal_label(num)
+    m, target = _internal(num, env), _internal(den, env)
+    role, layer = num.role, m
+    factors: list[Expr] = []
+    primes: list[int] = []  # positions of φ' factors, for the mutations
+
+    def label(t: int) -> Label:
+        return (var, off - (m - t)) if var is not None else (None, t)
+
+    while (role, layer) != (den.role, target):
+        if layer < target or layer < 1:
+            return []  # the denominator is not upstream of the numerator
+        if role == "a":
+            primes.append(len(factors))
+            act = model.activation(layer)
+            factors.append(_phi_prime(writer, label(layer), (), act))
+            role = "z"
+        elif den.role == "W" and layer == target:
+            factors.append(writer.name("a", label(layer - 1)))
+            break
+        elif den.role == "b" and layer == target:
+            factors.append(Number(Fraction(1)))
+            break
+        else:
+            factors.append(writer.name("W", label(layer), ()))
+            role, layer = "a", layer - 1
+    if not factors:
+        return []
+    rhs = _mul(*factors)
+    muts: list[tuple[str, Expr]] = []
+    for pos in primes:
+        rest = [f for i, f in enumerate(factors) if i != pos]
+        if rest:
+            muts.append(("missing_phi_prime", _mul(*rest)))
+    muts += _common_mutations(rhs)
+    return [_Candidate(rhs, tuple(muts))]
 
 
 def _output_delta_candidates(
@@ -1980,15 +2017,36 @@ def _gradient_candidates(
 # ---------------------------------------------------------------- checking one claim
 
 
-def _parse_claim(text: str) -> Equation:
+def _first_error(text: str) -> tuple[str, str, int | None]:
+    try:
+        parse(text, "plain")
+    except ParseError as exc:
+        return str(exc).split("\n")[0], text, exc.position
+    return "cannot read the claim", text, None
+
+
+def _parse_claim(text: str) -> tuple[Equation, bool]:
+    """The normalised equation, and whether it was read as LaTeX."""
     if not isinstance(text, str):
         raise ParseError(f"expected a string, got {type(text).__name__}")
-    node = parse(text)
+    latex = bool(re.search(r"\\[A-Za-z|]|[{}]", text))
+    try:
+        node = parse(text)
+    except ParseError:
+        # g(z)(1 - g(z)) has no backslash but is LaTeX (juxtaposition); plain syntax
+        # reported the error, so that error is kept when LaTeX fails too.
+        if re.search(r"\\|[{}]", text):
+            raise
+        try:
+            node = parse(text, "latex")
+        except ParseError:
+            raise ParseError(*_first_error(text)) from None
+        latex = True
     if not isinstance(node, Equation):
         raise ParseError("a claim must be an equation: left side = right side", text, len(text))
     normalised = _normalise(node)
     assert isinstance(normalised, Equation)
-    return normalised
+    return normalised, latex
 
 
 def _numbering_candidates(equation: Equation, profile: _Profile, setting: Setting) -> list[str]:
@@ -2251,9 +2309,8 @@ def _verify_claim(text: str, setting: Setting) -> Verdict:
             ):
                 claim = claim[len(open_) : -len(close)].strip()
                 break
-    equation = _parse_claim(claim)
+    equation, latex = _parse_claim(claim)
     profile = _Profile(equation)
-    latex = bool(re.search(r"\\[A-Za-z|]|[{}]", claim))
     style = _Style(latex=latex, parenthesized="^{(" in claim or "^(" in claim and not latex)
     _labels(equation, profile)  # resolves every name: unknown ones are bad input, before any work
     outcomes: list[_Outcome] = []

@@ -185,6 +185,33 @@ def test_a_false_claim_is_not_accepted_under_a_lenient_reading(unit: Setting) ->
 # ---------------------------------------------------------------- seed 004's slide
 
 
+def test_seed_004_chain_gets_the_chain_rule_product_as_correct_answer(unit: Setting) -> None:
+    slide = (
+        r"\frac{\partial a^{(3)}}{\partial w^{(1)}} = "
+        r"\sigma'(z^{(3)}) w^{(3)} \sigma'(z^{(2)}) w^{(2)} \sigma'(z^{(1)}) "
+    )
+    holds(slide + "x", unit)
+    verdict = verify_claim(slide + "w^{(1)}", unit)
+    assert not verdict.ok
+    assert (
+        verdict.correct == r"\sigma'(z^{(3)}) w^{(3)} \sigma'(z^{(2)}) w^{(2)} \sigma'(z^{(1)}) x"
+    )
+    verdict = verify_claim(
+        r"\frac{\partial a^{(3)}}{\partial w^{(1)}} = \sigma'(z^{(3)}) w^{(3)} w^{(2)} "
+        r"\sigma'(z^{(1)}) x",
+        unit,
+    )
+    assert verdict.diagnosis == "missing_phi_prime"
+
+
+def test_latex_without_backslashes_is_read_as_latex(unit: Setting) -> None:
+    # g(z)(1 - g(z)) is juxtaposition, which plain syntax does not have.
+    verdict = holds("g'(z) = g(z)(1 - g(z))", unit)
+    assert verdict.rhs == "g(z) (1 - g(z))"
+    with pytest.raises(ParseError, match="unexpected"):
+        verify_claim("g'(z) = g(z)(1 - ", unit)
+
+
 def test_seed_004_slide_is_rejected_with_counterexample_and_x(unit: Setting) -> None:
     verdict = verify_claim(r"\frac{\partial z^{(1)}}{\partial w^{(1)}} = w^{(1)}", unit)
     assert not verdict.ok
