@@ -266,6 +266,18 @@ class Derivation:
         """:meth:`to_dict` as deterministic, indented JSON."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
+    def _repr_latex_(self) -> str:
+        """Jupyter: the checked closing summary as one ``$$`` math block."""
+        from symprop.emit_latex import checked, to_math
+
+        return to_math(checked(self))
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the whole checked derivation document in Markdown."""
+        from symprop.emit_latex import checked, to_markdown
+
+        return to_markdown(checked(self))
+
     def summary_text(self) -> str:
         """The readable Unicode summary printed by ``symprop derive``."""
         from symprop.printing import unicode_summary
@@ -418,9 +430,11 @@ def _generic_steps() -> list[Step]:
         )
     )
 
-    # Parameter gradients.
-    dz_dw = _strip_ranges(sp.diff(z_def, w_l[j, k]).doit())
-    dz_db = sp.diff(z_def, b_l[j])
+    # Parameter gradients. The sum is rewritten over its own bound index m first: with k
+    # both bound in the sum and free in w_jk, sympy.diff would give Σ_k a_k, not a_k.
+    z_def_m = sp.Sum(w_l[j, m] * a_prev[m], (m, 1, g.width(l - 1))) + b_l[j]
+    dz_dw = _strip_ranges(sp.diff(z_def_m, w_l[j, k]).doit())
+    dz_db = sp.diff(z_def_m, b_l[j]).doit()
     steps.append(
         Step(
             "grad.w.index",
@@ -667,6 +681,22 @@ def derive(network: Network) -> Derivation:
     )
     for lf in layers:
         lay = lf.index
+        # The concrete weighted input of each layer, for the documents' forward pass.
+        steps.append(
+            Step(
+                f"forward.layer.{lay}.z",
+                "forward",
+                g.vector("z", lay),
+                (
+                    (
+                        g.matrix("W", lay) * g.vector("a", lay - 1) + g.vector("b", lay),
+                        f"layer {lay}: weighted input",
+                    ),
+                ),
+                "matrix",
+                lay,
+            )
+        )
         steps.append(
             Step(
                 f"forward.layer.{lay}",
