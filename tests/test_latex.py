@@ -1,0 +1,306 @@
+"""LaTeX/Markdown derivation documents: golden files, compilation, notation, escaping."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy as sp
+from click.testing import CliRunner
+
+from symprop import Dense, Network, derive, load_spec
+from symprop.derivation import DerivationCheckError
+from symprop.emit_latex import (
+    checked,
+    compile_pdf,
+    document_context,
+    example_specs,
+    latex_text,
+    markdown_text,
+    regenerate,
+    to_latex,
+    to_markdown,
+    translate,
+)
+from symprop.errors import SymPropError
+from symprop.registry import ACTIVATIONS, LOSSES
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED = ROOT / "generated"
+HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
+OVERFULL_LIMIT_PT = 3.0
+
+
+def _need_tex() -> None:
+    """Skip without TeX, except in CI, where a missing TeX Live is a failure."""
+    if not HAVE_TEX:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but latexmk/pdflatex are not installed")
+        pytest.skip("latexmk/pdflatex not installed")
+
+
+def _log_problems(log: str) -> list[str]:
+    """LaTeX errors, undefined references and overfull boxes wider than the limit."""
+    problems = [line for line in log.splitlines() if line.startswith("!")]
+    problems += re.findall(r"LaTeX Warning: (?:Reference|Citation) .* undefined.*", log)
+    if "There were undefined references" in log:
+        problems.append("undefined references")
+    for width, where in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\) (.*)", log):
+        if float(width) > OVERFULL_LIMIT_PT:
+            problems.append(f"overfull hbox {width}pt {where}")
+    return problems
+
+
+def _compile(tex: Path) -> Path:
+    try:
+        pdf = compile_pdf(tex)
+    finally:
+        log = tex.with_suffix(".log")
+    problems = _log_problems(log.read_text("utf-8", "replace"))
+    assert not problems, f"{tex.name}: " + "; ".join(problems)
+    return pdf
+
+
+@dataclasses.dataclass(frozen=True)
+class Regenerated:
+    """The example documents regenerated in-process, and by a second interpreter."""
+
+    out: Path
+    other: Path
+    other_seed: str
+    process: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Regenerated:
+    """Every example document, regenerated once for the session; meanwhile a second
+    interpreter with another PYTHONHASHSEED regenerates them too (in parallel)."""
+    out = tmp_path_factory.mktemp("generated")
+    other = tmp_path_factory.mktemp("generated_other_seed")
+    seed = "12345" if os.environ.get("PYTHONHASHSEED") == "0" else "0"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "symprop.emit_latex", str(other)],
+        env=dict(os.environ, PYTHONHASHSEED=seed),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    regenerate(out)
+    return Regenerated(out, other, seed, process)
+
+
+def test_golden_files_are_up_to_date(regenerated: Regenerated) -> None:
+    out = regenerated.out
+    produced = sorted(p.name for p in out.iterdir() if p.suffix in (".tex", ".md"))
+    names = [load_spec(p).name for p in example_specs()]
+    assert produced == sorted([f"{n}.tex" for n in names] + [f"{n}.md" for n in names])
+    for name in produced:
+        new = (out / name).read_text("utf-8")
+        golden = GENERATED / name
+        assert golden.exists(), f"missing golden file {golden}; run python -m symprop.emit_latex"
+        old = golden.read_text("utf-8")
+        if new != old:
+            diff = "".join(
+                difflib.unified_diff(
+                    old.splitlines(True), new.splitlines(True), str(golden), f"regenerated/{name}"
+                )
+            )
+            pytest.fail(f"{golden} is stale (python -m symprop.emit_latex):\n{diff[:6000]}")
+
+
+def test_regeneration_is_deterministic_across_hash_seeds(regenerated: Regenerated) -> None:
+    _, err = regenerated.process.communicate(timeout=600)
+    assert regenerated.process.returncode == 0, err.decode()
+    names = sorted(p.name for p in regenerated.out.iterdir())
+    assert names == sorted(p.name for p in regenerated.other.iterdir())
+    for name in names:
+        same = (regenerated.out / name).read_bytes() == (regenerated.other / name).read_bytes()
+        assert same, f"{name} differs under PYTHONHASHSEED={regenerated.other_seed}"
+
+
+def test_every_example_document_compiles_cleanly_and_renders(
+    regenerated: Regenerated, tmp_path: Path
+) -> None:
+    _need_tex()
+    if shutil.which("pdftoppm") is None and not os.environ.get("CI"):
+        pytest.skip("pdftoppm not installed")
+    for tex in sorted(regenerated.out.glob("*.tex")):
+        work = tmp_path / tex.stem
+        work.mkdir()
+        shutil.copy(tex, work / tex.name)
+        pdf = _compile(work / tex.name)
+        # Render the pages (at low resolution, to keep the test fast) as a smoke test
+        # of the PDF itself; the pages were inspected by eye at higher resolution.
+        subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(work / "page")], check=True)
+        pages = sorted(work.glob("page-*.png"))
+        assert len(pages) >= 4, f"{tex.name}: only {len(pages)} pages"
+        assert all(p.stat().st_size > 1000 for p in pages)
+
+
+HOSTILE = [
+    r"\input{/etc/passwd}",
+    "}",
+    "{",
+    "100% $x$ #1 a_b c^d ~e \\ f & g",
+    "\\end{document}",
+    "Ünïcødé λ 中文 🙂",
+    "line\nbreak\ttab",
+    "<script>alert(1)</script> [link](http://x) *bold* `code`",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Network:
+    return Network(
+        inputs=2,
+        layers=[Dense(2, "tanh"), Dense(1, "sigmoid")],
+        loss="binary_cross_entropy",
+        l2=0.01,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_checked(tiny: Network):
+    return checked(derive(tiny))
+
+
+def test_hostile_titles_are_escaped_and_compile(tiny: Network, tmp_path: Path) -> None:
+    _need_tex()
+    title = " ".join(HOSTILE)
+    net = dataclasses.replace(tiny, title=title)
+    cd = checked(derive(net))
+    tex = to_latex(cd)
+    assert r"\input{/etc" not in tex
+    assert tex.count("\\end{document}") == 1
+    # The title line itself holds no unescaped specials.
+    title_line = next(line for line in tex.splitlines() if line.startswith(r"\title{"))
+    body = title_line[len(r"\title{Backpropagation for ") : -1]
+    assert "\\input" not in body.replace(r"\textbackslash{}input", "")
+    assert not re.search(
+        r"(?<!\\)[%$#&_^~]",
+        body.replace(r"\textasciitilde{}", "").replace(r"\textasciicircum{}", ""),
+    )
+    path = tmp_path / "hostile.tex"
+    path.write_text(tex, "utf-8")
+    _compile(path)
+    md = to_markdown(cd)
+    heading = next(line for line in md.splitlines() if line.startswith("# "))
+    assert "<script>" not in heading and "\n" not in heading
+    assert "$x$" not in heading and r"\$x\$" in heading
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_escaping_functions(text: str) -> None:
+    tex = latex_text(text)
+    # Nothing but escaped specials: removing the escapes leaves no active character.
+    stripped = re.sub(r"\\texttt\{U\+[0-9A-F]+\}", "", tex)
+    stripped = re.sub(r"\\(textbackslash|textasciicircum|textasciitilde)\{\}", "", stripped)
+    stripped = re.sub(r"\\[{}$&#%_]", "", stripped)
+    assert not re.search(r"[\\{}$&#%_^~]", stripped), tex
+    assert all(ord(c) < 0x100 for c in tex)
+    md = markdown_text(text)
+    assert "<" not in md and "\n" not in md
+    assert not re.search(r"(?<!\\)[$*_`\[\]]", md), md
+
+
+def test_documents_are_emitted_only_from_checked_derivations(tiny: Network) -> None:
+    d = derive(tiny)
+    with pytest.raises(SymPropError, match="checked derivation"):
+        to_latex(d)  # type: ignore[arg-type]
+    # A derivation with a wrong output delta fails its check, and nothing is emitted.
+    od = d.output_delta
+    broken = dataclasses.replace(d, output_delta=dataclasses.replace(od, expr=2 * od.expr))
+    with pytest.raises(DerivationCheckError):
+        checked(broken)
+
+
+def test_profiles_change_symbols_not_structure(tiny_checked) -> None:
+    cd = tiny_checked
+    contexts = {p: document_context(cd, p) for p in ("nielsen", "goodfellow", "ng")}
+
+    def shape(ctx):  # section titles and the number of lines of every equation
+        return [
+            (s.title, [len(eq.lines) for eq in s.equations]) for s in ctx.sections + ctx.summary
+        ]
+
+    shapes = {p: shape(c) for p, c in contexts.items()}
+    assert shapes["nielsen"] == shapes["goodfellow"] == shapes["ng"]
+    assert len(contexts["ng"].algorithm) == len(contexts["nielsen"].algorithm)
+    docs = {p: to_latex(cd, p) for p in contexts}
+    assert r"\Theta^{(1)}" in docs["ng"] and r"\Theta" not in docs["nielsen"]
+    assert "h^{(1)}" in docs["goodfellow"] and r"\hat{y}" in docs["goodfellow"]
+    assert "W^{1}" in docs["nielsen"]
+    # Ng numbers the input layer 1 and Θ^{(l)} maps layer l to l + 1.
+    assert "a^{(1)} &= x" in docs["ng"] and "a^{0} &= x" in docs["nielsen"]
+    assert r"z^{(2)} &= \Theta^{(1)} a^{(1)} + b^{(1)}" in docs["ng"]
+    assert r"z^{1} &= W^{1} a^{0} + b^{1}" in docs["nielsen"]
+    # The same step, printed in three notations, differs only in its symbols.
+    rhs = {p: c.sections[5].equations[0].lines[-1].rhs for p, c in contexts.items()}
+    assert len(set(rhs.values())) == 3
+
+
+def _pairs() -> list[tuple[str, str, str]]:
+    """Every output activation × loss (with a sigmoid hidden layer), and every hidden
+    activation (under an identity output): together every justification the engine writes."""
+    combos = [("sigmoid", out, loss) for out in ACTIVATIONS for loss in LOSSES]
+    combos += [(hidden, "identity", "mse") for hidden in ACTIVATIONS if hidden != "softmax"]
+    return combos
+
+
+def test_every_justification_of_every_pair_has_a_rendering() -> None:
+    for hidden, out, loss in _pairs():
+        try:
+            net = Network(inputs=2, layers=[Dense(2, hidden), Dense(2, out)], loss=loss)
+        except SymPropError:
+            continue
+        d = derive(net)
+        for step in d.steps:
+            for _, why in step.chain:
+                segs = translate(why)
+                assert segs, why
+                text = "".join(s for s in segs if isinstance(s, str))
+                assert not re.search(r"[\^_=ΣσφδΔλη'ᵀ²]", text), (why, text)
+        for text in d.output_delta.assumptions:
+            assert any(isinstance(s, sp.Basic) for s in translate(text))
+
+
+def test_unknown_math_in_a_justification_fails_loudly() -> None:
+    with pytest.raises(SymPropError, match="no LaTeX rendering"):
+        translate("since q^7 = ψ(z)")
+
+
+def test_cli_writes_latex_and_markdown(tmp_path: Path) -> None:
+    from symprop.cli import cli
+
+    tex, md = tmp_path / "xor.tex", tmp_path / "xor.md"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "derive",
+            str(ROOT / "examples" / "xor.toml"),
+            "--latex",
+            str(tex),
+            "--markdown",
+            str(md),
+            "--notation",
+            "goodfellow",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert r"\hat{y}" in tex.read_text("utf-8")
+    assert md.read_text("utf-8").startswith("<!-- Generated by symprop")
+
+
+def test_notebook_reprs(tiny_checked) -> None:
+    d = tiny_checked.derivation
+    latex = d._repr_latex_()
+    assert latex.startswith("$$") and latex.endswith("$$")
+    assert r"\odot" in latex
+    assert d._repr_markdown_().startswith("<!-- Generated by symprop")
