@@ -62,7 +62,14 @@ def command(
     1 when any is false, 2 on bad input.
     """
     from symprop.spec import load_spec
-    from symprop.verify import Setting, Verdict, extract_claims, verdicts_json, verify_claims
+    from symprop.verify import (
+        Setting,
+        Verdict,
+        error_line,
+        extract_claims,
+        verdicts_json,
+        verify_claims,
+    )
 
     try:
         texts: list[str] = []
@@ -96,9 +103,9 @@ def command(
             if isinstance(result, Verdict):
                 click.echo(result.to_text())
             else:
-                click.echo(f"? {text}\n    error: {str(result).splitlines()[0]}")
+                click.echo(f"? {text}\n    error: {error_line(result)}")
     if errors:
         if not as_json:
-            click.echo(f"error: {str(errors[0]).splitlines()[0]}", err=True)
+            click.echo(f"error: {error_line(errors[0])}", err=True)
         sys.exit(2)
     sys.exit(0 if all(isinstance(r, Verdict) and r.ok for r in results) else 1)

@@ -82,6 +82,7 @@ __all__ = [
     "Setting",
     "Verdict",
     "VerifyError",
+    "error_line",
     "extract_claims",
     "verdicts_json",
     "verify_claim",
@@ -2497,6 +2498,15 @@ def verify_claims(texts: Iterable[str], setting: Setting) -> list[Verdict | SymP
     return out
 
 
+def error_line(error: SymPropError) -> str:
+    """One line for a bad claim: the message, with the column for a parse error."""
+    text = str(error).split("\n")[0]
+    position = getattr(error, "position", None)
+    if isinstance(error, ParseError) and position is not None:
+        text += f" (column {position + 1})"
+    return text
+
+
 def verdicts_json(claims: list[str], results: list[Verdict | SymPropError]) -> str:
     """The ``--json`` document: one entry per claim, verdict or error."""
     entries = []
@@ -2504,5 +2514,5 @@ def verdicts_json(claims: list[str], results: list[Verdict | SymPropError]) -> s
         if isinstance(result, Verdict):
             entries.append(result.to_dict())
         else:
-            entries.append({"ok": None, "claim": claim, "error": str(result).split("\n")[0]})
+            entries.append({"ok": None, "claim": claim, "error": error_line(result)})
     return json.dumps({"claims": entries}, indent=2, ensure_ascii=False)
