@@ -2166,9 +2166,14 @@ def _evaluate_sides(
                 f"the sides have different shapes: {_shape(lhs)} on the left, {_shape(rhs)} on "
                 "the right"
             )
-        where = dict(env.indices)
         for r in range(lhs.rows):
             for c in range(lhs.cols):
+                # Which entry of a vector or matrix side differs is part of the answer.
+                where = dict(env.indices)
+                if lhs.rows > 1:
+                    where["row"] = r + 1
+                if lhs.cols > 1:
+                    where["column"] = c + 1
                 pairs.append((where, (r, c), lhs[r, c], rhs[r, c]))
     return pairs, ""
 
@@ -2361,11 +2366,11 @@ def _explain(
     counter = None
     indices: dict[str, int] = {}
     if mismatch is not None:
-        indices = mismatch.where
+        indices = {k: v for k, v in mismatch.where.items() if k not in ("row", "column")}
         used = (mismatch.lhs.free_symbols | mismatch.rhs.free_symbols) & set(names)
         shown = sorted(used, key=lambda s: names[s])[:16]
         where = [(k, str(v)) for k, v in sorted(binding.items()) if k != "L"]
-        where += [(k, str(v)) for k, v in indices.items()]
+        where += [(k, str(v)) for k, v in mismatch.where.items()]
         counter = Counterexample(
             where=tuple(where),
             values=tuple((names[s], str(mismatch.point.rational[s])) for s in shown),
