@@ -15,6 +15,7 @@ from symprop.errors import SymPropError
 # Subcommands live beside the stage they drive; each module defines one click command
 # named ``command``. They are imported lazily so ``symprop --help`` stays fast.
 _SUBCOMMANDS: dict[str, str] = {
+    "demo": "symprop.cli_demo",
     "derive": "symprop.cli_derive",
     "explain": "symprop.cli_explain",
     "generate": "symprop.cli_generate",

@@ -564,7 +564,12 @@ def _batch_steps(network: Network) -> list[Step]:
             "update.W",
             "update",
             W_mat,
-            ((sp.MatAdd(W_mat, -eta * Partial(J, W_mat), evaluate=False), "a gradient-descent step with learning rate η"),),
+            (
+                (
+                    sp.MatAdd(W_mat, -eta * Partial(J, W_mat), evaluate=False),
+                    "a gradient-descent step with learning rate η",
+                ),
+            ),
             "matrix",
             relation="←",
         ),
@@ -572,7 +577,12 @@ def _batch_steps(network: Network) -> list[Step]:
             "update.b",
             "update",
             b_vec,
-            ((sp.MatAdd(b_vec, -eta * Partial(J, b_vec), evaluate=False), "a gradient-descent step with learning rate η"),),
+            (
+                (
+                    sp.MatAdd(b_vec, -eta * Partial(J, b_vec), evaluate=False),
+                    "a gradient-descent step with learning rate η",
+                ),
+            ),
             "matrix",
             relation="←",
         ),
@@ -916,13 +926,8 @@ def _vectorize_output(od: OutputDelta, L: int) -> sp.Basic:
 
 
 def _small_widths(network: Network) -> tuple[int, ...]:
-    widths = [2]
-    for idx in range(1, network.depth):
-        widths.append(3 if idx % 2 else 2)
-    widths.append(min(network.widths[-1], 2) if network.layers[-1].activation != "softmax" else 3)
-    if network.depth == 1:
-        widths = [2, widths[-1]]
-    return tuple(widths)
+    """Two units per layer: the smallest width at which every index sum is nontrivial."""
+    return (2,) * (network.depth + 1)
 
 
 def _random_point(
@@ -969,6 +974,22 @@ def _agree(
         )
 
 
+def _pick_branches(expr: sp.Expr, numeric: dict) -> sp.Expr:
+    """Replace each Piecewise by the branch its conditions select at the numeric values.
+
+    At a point away from the kinks this is the same function on a neighbourhood, and it
+    spares SymPy from deciding conditions on large symbolic pre-activations.
+    """
+
+    def pick(pw: sp.Piecewise) -> sp.Expr:
+        for branch, cond in pw.args:
+            if bool(cond.xreplace(numeric)):
+                return branch
+        raise ValueError("no branch applies")
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), pick)
+
+
 def _numeric_claims(
     d: Derivation, small: Network, insts: list[g.Instance], widths: tuple[int, ...], at: dict | None
 ) -> list[tuple[str, list[sp.Expr], list[sp.Expr]]]:
@@ -982,9 +1003,10 @@ def _numeric_claims(
             p.symbol: sp.nsimplify(lf.params[p.name], rational=True)
             for p in ACTIVATIONS[lf.activation].parameters
         }
-        bound = expr.subs(params).subs(
-            {a_scalar: it.a[lay][row], z_scalar: it.z[lay][row]}, simultaneous=True
-        )
+        expr = expr.subs(params)
+        if at is not None:
+            expr = _pick_branches(expr, {z_scalar: sp.N(it.z[lay][row].xreplace(at), 30)})
+        bound = expr.subs({a_scalar: it.a[lay][row], z_scalar: it.z[lay][row]}, simultaneous=True)
         return expand_activations(bound)
 
     def composed_deltas(it: g.Instance) -> dict[int, sp.Matrix]:
@@ -997,6 +1019,9 @@ def _numeric_claims(
         rows = []
         for r in range(n):
             e = od.expr.subs(out_params).subs({j_idx: r + 1, n_units: n}).doit()
+            if at is not None:
+                numeric = {z_vec[m + 1]: sp.N(it.z[L][m].xreplace(at), 30) for m in range(n)}
+                e = _pick_branches(e, numeric)
             e = e.xreplace(
                 {a_vec[m + 1]: it.a[L][m] for m in range(n)}
                 | {y_vec[m + 1]: it.y[m] for m in range(n)}

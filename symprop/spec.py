@@ -387,6 +387,6 @@ def default_network() -> Network:
         name="digits",
         title="Digit classifier (8x8 images, 10 classes)",
         training=Training(
-            epochs=40, learning_rate=0.1, batch_size=32, optimizer="momentum", momentum=0.9
+            epochs=40, learning_rate=0.05, batch_size=32, optimizer="momentum", momentum=0.9
         ),
     )
