@@ -9,7 +9,7 @@ layer (see :func:`symprop.graph.quantity`) in the code's numbering (input layer 
 from __future__ import annotations
 
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from symprop import graph as g
@@ -137,7 +137,8 @@ class UnicodePrinter(StrPrinter):
             return super()._print_Mul(expr).replace("*", " ")
         num, den = sp.fraction(expr)
         if den != 1:
-            return f"{self.parenthesize(num, PRECEDENCE['Mul'])} ⊘ {self.parenthesize(den, PRECEDENCE['Pow'])}"
+            left = self.parenthesize(num, PRECEDENCE["Mul"])
+            return f"{left} ⊘ {self.parenthesize(den, PRECEDENCE['Pow'])}"
         coeff, factors = expr.as_coeff_mul()
         parts = [self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors]
         text = " ⊙ ".join(parts)
@@ -159,9 +160,8 @@ class UnicodePrinter(StrPrinter):
 
     def _print_SampleSum(self, expr: sp.Basic) -> str:
         body, index, count = expr.args
-        return f"Σ{subscript(str(index))} {self.parenthesize(body, PRECEDENCE['Mul'])}⁽{superscript(str(index))[0:]}⁾".replace(
-            "⁽⁽", "⁽"
-        ).replace("⁾⁾", "⁾")
+        text = f"{self.parenthesize(body, PRECEDENCE['Mul'])}⁽{superscript(str(index))}⁾"
+        return f"Σ{subscript(str(index))} " + text.replace("⁽⁽", "⁽").replace("⁾⁾", "⁾")
 
     def _print_SampleOf(self, expr: sp.Basic) -> str:
         return f"{self._print(expr.args[0])}⁽{superscript(str(expr.args[1]))}⁾"

@@ -1,0 +1,26 @@
+"""Regenerate everything in ``generated/`` from ``examples/``: ``python -m symprop.regenerate``.
+
+The output is a golden record: the tests regenerate into a temporary folder and fail with a
+unified diff when a checked-in file is stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from symprop import emit_graph, emit_latex, emit_numpy
+
+
+def regenerate(outdir: Path | str = "generated") -> list[Path]:
+    """Write the documents, modules and worked graph examples; return the paths written."""
+    out = Path(outdir)
+    written = list(emit_latex.regenerate(out))
+    written += list(emit_numpy.regenerate(out))
+    written += list(emit_graph.regenerate_examples(out / "explain"))
+    return written
+
+
+if __name__ == "__main__":
+    for path in regenerate(sys.argv[1] if len(sys.argv) > 1 else "generated"):
+        print(path)
