@@ -1094,7 +1094,7 @@ def check_derivation(d: Derivation, *, points: int = 3, seed: int = 0) -> CheckR
 
     widths = _small_widths(net)
     small = net.with_widths(widths)
-    plain = [g.instantiate_sample(small, s) for s in (1, 2)]
+    plain = [g.instantiate(small, sample=s, activations=False) for s in (1, 2)]
     targets = _targets([it.y for it in plain], LOSSES[net.loss].target_is_distribution, rng)
     all_syms = sorted(
         set().union(*[it.objective.free_symbols for it in plain]) - set(targets),

@@ -245,6 +245,7 @@ def instantiate(
     widths: tuple[int, ...] | None = None,
     sample: int | None = None,
     at: dict | None = None,
+    activations: bool = True,
 ) -> Instance:
     """Build the explicit symbolic network at ``widths`` (default: the network's own).
 
@@ -270,7 +271,13 @@ def instantiate(
         )
         b[layer] = sp.Matrix([sp.Symbol(f"b{layer}_{r + 1}", real=True) for r in range(rows)])
         zs[layer] = W[layer] * acts[layer - 1] + b[layer]
-        acts[layer] = apply_activation(spec.activation, spec.param_values(), zs[layer], at)
+        # activations=False keeps the layers linear: enough to list the symbols, and it
+        # spares building nested piecewise expressions that are never differentiated.
+        acts[layer] = (
+            apply_activation(spec.activation, spec.param_values(), zs[layer], at)
+            if activations
+            else zs[layer]
+        )
     loss = LOSSES[net.loss]
     out = acts[len(net.layers)]
     cost = sp.Add(*[loss.term.subs({a_sym: out[r], y_sym: y[r]}) for r in range(widths[-1])])

@@ -1,0 +1,71 @@
+"""A built wheel, installed outside the source tree, still finds the top-level templates."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_install_finds_templates(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+        ],
+        check=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    (wheel,) = wheels.glob("symprop-*.whl")
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        timeout=600,
+    )
+    code = (
+        "import symprop, symprop.templating as t;"
+        "print(symprop.__file__);"
+        "names = sorted(p.name for p in t.templates_dir().iterdir() if p.name.endswith('.j2'));"
+        "print(','.join(names));"
+        "print(str(t.templates_dir()));"
+        "print(len(t.environment().get_template('numpy_module.py.j2').render.__doc__ or 'x') >= 0)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(target))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    module_file, names, tdir, loaded = proc.stdout.strip().splitlines()
+    assert module_file.startswith(str(target))
+    assert str(target) in tdir and str(ROOT / "templates") not in tdir  # not the source tree
+    assert {"numpy_module.py.j2", "derivation.tex.j2", "derivation.md.j2"} <= set(names.split(","))
+    assert loaded == "True"
