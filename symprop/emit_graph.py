@@ -9,10 +9,8 @@ written atomically (a temporary file in the same directory, then :func:`os.repla
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from symprop.compgraph import (
     build_graph,
 )
 from symprop.errors import ParseError
+from symprop.files import write_atomic
 from symprop.parsing import Equation, Name, parse, to_sympy
 from symprop.templating import render
 
@@ -449,21 +448,6 @@ def to_tex(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
 
 
 # ------------------------------------------------------------------ files
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and :func:`os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def render_picture(dot_source: str, fmt: str) -> bytes:

@@ -16,7 +16,6 @@ silently mistranslated sentence.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -41,6 +40,7 @@ from symprop.derivation import (
     phi,
 )
 from symprop.errors import SymPropError
+from symprop.files import write_atomic
 from symprop.latex_printer import (
     Activation,
     LatexPrinter,
@@ -1173,22 +1173,6 @@ def to_math(cd: CheckedDerivation, notation: str | None = None) -> str:
             for line in eq.lines:
                 rows.append(f"{line.lhs} &{line.rel} {line.rhs}")
     return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
-
-
-def write_atomic(path: Path | str, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_latex(cd: CheckedDerivation, path: Path | str, notation: str | None = None) -> Path:

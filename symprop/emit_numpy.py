@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 import shutil
 import subprocess
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from types import ModuleType
 import sympy as sp
 
 from symprop.derivation import Derivation, derive
+from symprop.files import write_atomic as _write_atomic
 from symprop.numpy_printer import (
     HELPERS,
     ArrayPrinter,
@@ -356,18 +355,6 @@ def render_module(network: Network, *, spec: str, dtype: str | None = None) -> s
 
     ctx = build_context(network, spec=spec, dtype=dtype)
     return _ruff_format(render(TEMPLATE, {"m": ctx}))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_module(
