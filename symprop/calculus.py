@@ -223,7 +223,9 @@ def _output_range(act: Activation) -> sp.Set | None:
             lo = sp.limit(branch, z, domain.inf) if domain.inf.is_infinite else None
             hi = sp.limit(branch, z, domain.sup) if domain.sup.is_infinite else None
             if (lo is not None and lo.is_infinite) or (hi is not None and hi.is_infinite):
-                pieces.append(sp.Interval(-sp.oo if lo == -sp.oo else -sp.oo, sp.oo))
+                # Unbounded, with no exact range from SymPy: the whole line is a safe
+                # over-approximation (it only ever makes validation stricter).
+                pieces.append(sp.S.Reals)
             else:
                 return None
     return sp.Union(*pieces)

@@ -597,7 +597,6 @@ def _activation_steps(name: str) -> list[Step]:
         ai, zj = g.indexed("a", L_sym), g.indexed("z", L_sym)
         lhs_def = ai[i_idx]
         jac_lhs = Partial(ai[i_idx], zj[j])
-        definition = _to_layer(act.definition, L_sym, j).subs(z_vec, zj)
         definition = act.definition.replace(
             lambda e: isinstance(e, sp.Indexed) and e.base == z_vec, lambda e: zj[e.indices[0]]
         ).subs(n_units, g.width(L_sym))
