@@ -59,11 +59,17 @@ _SHAPES: dict[str, tuple[int, ...]] = {
     "W3": (10, 64),
     "b3": (10,),
 }
-# Flat layout of parameters and gradients: all weights first, then all biases, so that
-# the L2 term touches one contiguous slice.
-_N_WEIGHTS = 17024
+# Flat layout of parameters and gradients: layer by layer, the block [W<l> | b<l>] of shape
+# (n_l, n_{l−1} + 1), row-major. With a^{l−1} extended by a column of ones, the forward
+# product z^l = [a^{l−1} 1] [W^l | b^l]ᵀ and the gradient Σ_i δ^l [a^{l−1} 1] are each one
+# matrix product, biases included.
+_BLOCKS: tuple[tuple[int, int], ...] = (
+    (128, 65),
+    (64, 129),
+    (10, 65),
+)
 _N_PARAMS = 17226
-_PENALISED = _N_WEIGHTS
+
 _TARGET = "class"
 
 
@@ -83,14 +89,15 @@ def _he_normal(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarra
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise log softmax z_i − log Σ_k exp(z_k), by the log-sum-exp trick."""
-    shifted = z - np.max(z, axis=1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    shifted = z - z.max(axis=1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax exp(z_i)/Σ_k exp(z_k), shifted by the row maximum (no overflow)."""
-    e = np.exp(z - np.max(z, axis=1, keepdims=True))
-    e /= np.sum(e, axis=1, keepdims=True)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
     return e
 
 
@@ -266,81 +273,109 @@ def loss(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
 def _workspace(
     batch: int, dtype: np.dtype, grad: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Buffers for one batch size: z^l, the hidden δ^l, and the flat gradient with views."""
+    """Buffers for one batch size: [a^l 1] (its last column stays 1), z^l, the hidden δ^l,
+    and the flat gradient with its blocks ``grad<l>``."""
     ws: dict[str, np.ndarray] = {}
     ws["z1"] = np.empty((batch, 128), dtype=dtype)
+    ws["A1"] = np.ones((batch, 129), dtype=dtype)
     ws["delta_1"] = np.empty((batch, 128), dtype=dtype)
     ws["z2"] = np.empty((batch, 64), dtype=dtype)
+    ws["A2"] = np.ones((batch, 65), dtype=dtype)
     ws["delta_2"] = np.empty((batch, 64), dtype=dtype)
     ws["z3"] = np.empty((batch, 10), dtype=dtype)
     ws["grad"] = np.empty(_N_PARAMS, dtype=dtype) if grad is None else grad
-    for key, view in _views(ws["grad"]).items():
-        ws["grad_" + key] = view
+    for index, block in enumerate(_blocks(ws["grad"]), start=1):
+        ws[f"grad{index}"] = block
     return ws
 
 
-def _views(flat: np.ndarray) -> dict[str, np.ndarray]:
-    """Views of a flat vector shaped like the parameters (weights first, then biases)."""
-    out: dict[str, np.ndarray] = {}
+def _blocks(flat: np.ndarray) -> list[np.ndarray]:
+    """Views of a flat vector as the blocks [W<l> | b<l>], l = 1..L (see ``_BLOCKS``)."""
+    out = []
     start = 0
-    for key in _WEIGHTS + _BIASES:
-        size = int(np.prod(_SHAPES[key]))
-        out[key] = flat[start : start + size].reshape(_SHAPES[key])
-        start += size
+    for rows, cols in _BLOCKS:
+        out.append(flat[start : start + rows * cols].reshape(rows, cols))
+        start += rows * cols
+    return out
+
+
+def _views(flat: np.ndarray) -> dict[str, np.ndarray]:
+    """Views of a flat vector shaped like the parameters: ``W<l>`` and ``b<l>`` are the
+    leading columns and the last column of block l."""
+    out: dict[str, np.ndarray] = {}
+    for index, block in enumerate(_blocks(flat), start=1):
+        out[f"W{index}"] = block[:, :-1]
+        out[f"b{index}"] = block[:, -1]
     return out
 
 
 def _flatten(params: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
-    return np.concatenate([params[k].ravel() for k in _WEIGHTS + _BIASES]).astype(dtype, copy=False)
+    """The inverse of ``_views``: one flat vector of ``dtype``."""
+    pairs = zip(_WEIGHTS, _BIASES, strict=True)
+    blocks = [np.column_stack((params[w], params[b])).ravel() for w, b in pairs]
+    return np.concatenate(blocks).astype(dtype, copy=False)
+
+
+def _extend(a0: np.ndarray) -> np.ndarray:
+    """[a0 1]: the inputs with a column of ones appended (the bias column)."""
+    extended = np.ones((a0.shape[0], a0.shape[1] + 1), dtype=a0.dtype)
+    extended[:, :-1] = a0
+    return extended
 
 
 def _backprop(
-    params: dict[str, np.ndarray], a0: np.ndarray, Y: np.ndarray, ws: dict[str, np.ndarray]
+    blocks: list[np.ndarray], A0: np.ndarray, Y: np.ndarray, ws: dict[str, np.ndarray], scale: float
 ) -> np.floating:
-    """Write ∇C, the gradient of the batch-mean cost (without the L2 term), into ``ws``;
-    return Σ_i C^(i) over the batch, from the same forward pass.
+    """Write ``scale`` · Σ_i ∇C^(i) into ``ws["grad"]`` (the cost's gradient without the
+    L2 term; ``scale`` = 1/n gives ∇C, the batch mean); return Σ_i C^(i) over the batch,
+    from the same forward pass. ``blocks`` are the parameters [W<l> | b<l>] and ``A0`` is
+    the batch [a^0 1].
 
-    Forward, keeping z^l (a^0 = a0): z^l = a^{l−1} W^lᵀ + b^l, a^l = φ_l(z^l).
+    Forward, keeping z^l: z^l = [a^{l−1} 1] [W^l | b^l]ᵀ, a^l = φ_l(z^l).
     Backward, in the derivation's notation (column vectors; the code holds rows):
     δ³ = a³ − y.
     δ² = ((W³)ᵀ δ³) ⊙ { 1 if z² > 0; 0 otherwise }, with φ'(z) = { 1 if z > 0; 0 otherwise }.
     δ¹ = ((W²)ᵀ δ²) ⊙ { 1 if z¹ > 0; 0 otherwise }, with φ'(z) = { 1 if z > 0; 0 otherwise }.
-    ∂C/∂W^l = 1/n Σ_i δ^l (a^{l−1})ᵀ is ``delta_<l>.T @ a<l-1>``; ∂C/∂b^l = 1/n Σ_i δ^l.
-    The code carries the batch mean's 1/n in delta_3 (and so in every delta_<l>, which
-    is linear in it), so that no gradient needs a further scaling.
+    [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l>.T @ A<l-1>``.
+    The code carries ``scale`` in delta_3 (and so in every delta_<l>, which is linear
+    in it), so that no gradient needs a further scaling.
     δ^L = δ³ = a³ − y is the cancellation the derivation proved.
     """
-    W1 = params["W1"]
-    W2 = params["W2"]
-    W3 = params["W3"]
-    z1 = np.matmul(a0, W1.T, out=ws["z1"])
-    z1 += params["b1"]
-    a1 = relu(z1)
-    z2 = np.matmul(a1, W2.T, out=ws["z2"])
-    z2 += params["b2"]
-    a2 = relu(z2)
-    z3 = np.matmul(a2, W3.T, out=ws["z3"])
-    z3 += params["b3"]
-    a3 = softmax(z3)
-    cost = np.sum(-Y * _log_softmax(z3))
+    WB1 = blocks[0]
+    WB2 = blocks[1]
+    W2 = WB2[:, :-1]
+    WB3 = blocks[2]
+    W3 = WB3[:, :-1]
+    z1 = np.matmul(A0, WB1.T, out=ws["z1"])
+    A1 = ws["A1"]
+    a1 = A1[:, :-1]
+    a1[...] = relu(z1)
+    z2 = np.matmul(A1, WB2.T, out=ws["z2"])
+    A2 = ws["A2"]
+    a2 = A2[:, :-1]
+    a2[...] = relu(z2)
+    z3 = np.matmul(A2, WB3.T, out=ws["z3"])
+    log_softmax3 = _log_softmax(z3)
+    a3 = np.exp(log_softmax3)
+    cost = -np.vdot(Y, log_softmax3)
     delta_3 = a3 - Y
-    delta_3 *= 1.0 / a0.shape[0]
-    np.matmul(delta_3.T, a2, out=ws["grad_W3"])
-    np.sum(delta_3, axis=0, out=ws["grad_b3"])
+    delta_3 *= scale
+    np.matmul(delta_3.T, A2, out=ws["grad3"])
     delta_2 = np.matmul(delta_3, W3, out=ws["delta_2"])
     delta_2 *= z2 > 0
-    np.matmul(delta_2.T, a1, out=ws["grad_W2"])
-    np.sum(delta_2, axis=0, out=ws["grad_b2"])
+    np.matmul(delta_2.T, A1, out=ws["grad2"])
     delta_1 = np.matmul(delta_2, W2, out=ws["delta_1"])
     delta_1 *= z1 > 0
-    np.matmul(delta_1.T, a0, out=ws["grad_W1"])
-    np.sum(delta_1, axis=0, out=ws["grad_b1"])
+    np.matmul(delta_1.T, A0, out=ws["grad1"])
     return cost
 
 
-def _add_penalty_gradient(theta: np.ndarray, grad: np.ndarray) -> None:
-    """∇J = ∇C + 2λ W^l on the weights (the flat layout puts them first)."""
-    grad[:_PENALISED] += (2 * L2) * theta[:_PENALISED]
+def _penalised(dtype: np.dtype) -> np.ndarray:
+    """1 where the flat layout holds a weight (the entries the L2 term penalises), else 0."""
+    mask = np.zeros(_N_PARAMS, dtype=dtype)
+    for block in _blocks(mask):
+        block[:, :-1] = 1
+    return mask
 
 
 def gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
@@ -358,9 +393,10 @@ def gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> di
     """
     a0, Y = _check_data(params, X, Y)
     ws = _workspace(a0.shape[0], a0.dtype)
-    _backprop(params, a0, Y, ws)
-    _add_penalty_gradient(_flatten(params, a0.dtype), ws["grad"])
-    return {k: ws["grad_" + k] for k in _KEYS}
+    theta = _flatten(params, a0.dtype)
+    _backprop(_blocks(theta), _extend(a0), Y, ws, 1.0 / a0.shape[0])
+    ws["grad"] += (2 * L2) * (_penalised(a0.dtype) * theta)
+    return {k: np.ascontiguousarray(v) for k, v in _views(ws["grad"]).items()}
 
 
 def predict(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
@@ -416,9 +452,11 @@ class _Trainer:
             raise ValueError(f"momentum: got {momentum!r}; must be a number in [0, 1)")
         if momentum and optimizer != "momentum":
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
-        self.X, self.Y = _check_data(params, X, Y)
-        self.dtype = self.X.dtype
-        self.n = self.X.shape[0]
+        X, self.Y = _check_data(params, X, Y)
+        self.XA = _extend(X)
+        self.X = self.XA[:, :-1]
+        self.dtype = X.dtype
+        self.n = X.shape[0]
         self.batch_size = min(int(batch_size), self.n)
         self.learning_rate = float(learning_rate)
         self.optimizer = optimizer
@@ -427,34 +465,39 @@ class _Trainer:
         self.rng = np.random.default_rng(self.seed)
         self.theta = _flatten(params, self.dtype)
         self.params = _views(self.theta)
+        self.blocks = _blocks(self.theta)
         self.grad = np.empty(_N_PARAMS, dtype=self.dtype)
         self.tmp = np.empty(_N_PARAMS, dtype=self.dtype)
         self.velocity = np.zeros(_N_PARAMS, dtype=self.dtype)
         self.second = np.zeros(_N_PARAMS, dtype=self.dtype)
+        # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
+        self.scale = 1.0 if optimizer == "adam" else self.learning_rate
+        self.decay = _penalised(self.dtype) * (2 * L2 * self.scale)
         self.steps = 0
         self.epoch = 0
         self.history: list[float] = []
         self._workspaces: dict[int, dict[str, np.ndarray]] = {}
 
-    def _step(self, a0: np.ndarray, Y: np.ndarray) -> np.floating:
-        """One update from the mini-batch (a0, Y), in place on the flat parameters;
+    def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
+        """One update from the mini-batch ([a^0 1], Y), in place on the flat parameters;
         returns the batch's summed cost Σ_i C^(i) before the update."""
-        ws = self._workspaces.get(a0.shape[0])
+        ws = self._workspaces.get(A0.shape[0])
         if ws is None:
-            ws = self._workspaces[a0.shape[0]] = _workspace(a0.shape[0], self.dtype, self.grad)
-        cost = _backprop(self.params, a0, Y, ws)
-        theta, grad, tmp, lr = self.theta, self.grad, self.tmp, self.learning_rate
-        _add_penalty_gradient(theta, grad)
+            ws = self._workspaces[A0.shape[0]] = _workspace(A0.shape[0], self.dtype, self.grad)
+        # g = s ∇J, with s = η (SGD, momentum) or 1 (Adam): the batch mean's 1/n and s ride
+        # in δ^L, and the L2 term adds 2λ s W^l.
+        cost = _backprop(self.blocks, A0, Y, ws, self.scale / A0.shape[0])
+        theta, grad, tmp = self.theta, self.grad, self.tmp
+        np.multiply(theta, self.decay, out=tmp)
+        grad += tmp
         self.steps += 1
         if self.optimizer == "sgd":
             # θ ← θ − η ∇J
-            grad *= lr
             theta -= grad
         elif self.optimizer == "momentum":
             # v ← μ v − η ∇J;  θ ← θ + v
             v = self.velocity
             v *= self.momentum
-            grad *= lr
             v -= grad
             theta += v
         else:
@@ -472,7 +515,7 @@ class _Trainer:
             tmp *= 1.0 / np.sqrt(1.0 - 0.999**t)
             tmp += 1e-8
             np.divide(m, tmp, out=tmp)
-            tmp *= lr / (1.0 - 0.9**t)
+            tmp *= self.learning_rate / (1.0 - 0.9**t)
             theta -= tmp
         return cost
 
@@ -484,7 +527,7 @@ class _Trainer:
         the data is needed), plus the L2 term at the end of the epoch.
         """
         order = self.rng.permutation(self.n)
-        X, Y = self.X[order], self.Y[order]
+        X, Y = self.XA[order], self.Y[order]
         size = self.batch_size
         total = 0.0
         for start in range(0, self.n, size):

@@ -32,6 +32,7 @@ from symprop.numpy_printer import (
     guard_denominators,
     guard_logs,
     separate_sums,
+    share_output,
     stabilise,
     tidy_signs,
 )
@@ -102,10 +103,12 @@ class ModuleContext:
     canonical: bool
     cost: str
     cost_doc: str
+    step_shared: tuple[tuple[str, str], ...]  # what a^L and the cost share, computed once
+    step_activation: str | None  # a^L through step_shared (None: the activation's call)
+    step_cost: str
     target: str  # "class" (one-hot or integer labels), "unit" (in [0, 1]) or "real"
     assumptions: tuple[str, ...]
     literals: dict[str, str]  # Python literals of the tuples the module defines
-    n_weights: int
     n_params: int
 
     @property
@@ -172,8 +175,9 @@ def _activation_code(name: str, printer: ArrayPrinter) -> ActivationCode:
     return ActivationCode(name, params, body, doc)
 
 
-def _cost(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
-    """The per-sample loss summed over outputs, written in z^L where that is stabler."""
+def _output_terms(d: Derivation) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """(φ_L stabilised, the per-sample loss term stabilised in z^L, φ_L's stable form as it
+    appears inside that term), in the unit-level symbols a, z, y."""
     net = d.network
     out = net.layers[-1]
     loss = LOSSES[net.loss]
@@ -186,10 +190,50 @@ def _cost(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
         # Component i of a vector activation: the loss term of that component.
         stable_def = stabilise(act.definition)
         term = stabilise(loss.term.subs(a, act.definition))
+    return stable_def, term, stable_def
+
+
+def _cost(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
+    """The per-sample loss summed over outputs, written in z^L where that is stabler."""
+    _, term, stable_def = _output_terms(d)
     # What is left of the activation is the already computed a^L.
     term = guard_logs(term.xreplace({stable_def: a}))
     printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
-    return printer.doprint(tidy_signs(term)), f"Σ_k {unicode(loss.term)}"
+    return printer.doprint(tidy_signs(term)), f"Σ_k {unicode(LOSSES[d.network.loss].term)}"
+
+
+def _output_step(
+    d: Derivation, printer: ArrayPrinter, L: int
+) -> tuple[tuple[tuple[str, str], ...], str | None, str]:
+    """The training step's output layer: what a^L and the cost share is computed once.
+
+    Returns the shared assignments ``(name, code)``, the code of a^L when it is written
+    through them (None: call the activation), and the cost's code.
+    """
+    activation, term, stable_def = _output_terms(d)
+    # What is left of the activation itself is the a^L the step computes anyway.
+    term = term.xreplace({stable_def: a})
+    shared, activation, term = share_output(activation, term, str(L))
+    term = guard_logs(term)
+    printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
+    assignments = tuple((str(sym), printer.doprint(expr)) for sym, expr in shared)
+    a_code = printer.doprint(activation) if shared else None
+    return assignments, a_code, _batch_sum(tidy_signs(term), printer)
+
+
+def _batch_sum(term: sp.Expr, printer: ArrayPrinter) -> str:
+    """Code for Σ over the batch and the units of ``term``: a product c·y·f is the dot
+    product ``c * np.vdot(Y, f)`` (one pass, no temporaries), anything else ``np.sum``."""
+    coeff, factors = term.as_coeff_mul()
+    targets = [f for f in factors if printer.doprint(f) == "Y"]
+    if len(targets) == 1:
+        rest = sp.Mul(*[f for f in factors if f is not targets[0]])
+        if not rest.has(targets[0]) and not rest.is_number:
+            dot = f"np.vdot(Y, {printer.doprint(rest)})"
+            if coeff == 1:
+                return dot
+            return f"-{dot}" if coeff == -1 else f"{printer.doprint(coeff)} * {dot}"
+    return f"np.sum({printer.doprint(term)})"
 
 
 def _output_delta(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
@@ -267,6 +311,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         )
     output_delta, output_delta_doc = _output_delta(d, printer, L)
     cost, cost_doc = _cost(d, printer, L)
+    step_shared, step_activation, step_cost = _output_step(d, printer, L)
 
     # Functions of the module: every activation of a layer, and any that a printed
     # formula calls (softplus' = σ(z) calls sigmoid).
@@ -296,7 +341,6 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         ("momentum", repr(float(tr.momentum))),
         ("seed", repr(tr.seed)),
     )
-    n_weights = sum(widths[i] * widths[i + 1] for i in range(L))
     return ModuleContext(
         name=network.name,
         title=network.title or network.name,
@@ -317,6 +361,9 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         canonical=d.canonical,
         cost=cost,
         cost_doc=cost_doc,
+        step_shared=step_shared,
+        step_activation=step_activation,
+        step_cost=step_cost,
         target=target,
         assumptions=tuple(d.assumptions),
         literals={
@@ -326,7 +373,6 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
             "biases": repr(tuple(f"b{l}" for l in range(1, L + 1))),
             "param_keys": repr(tuple(f"{p}{l}" for l in range(1, L + 1) for p in "Wb")),
         },
-        n_weights=n_weights,
         n_params=network.n_params,
     )
 

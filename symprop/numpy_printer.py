@@ -45,12 +45,15 @@ from symprop.registry import a_vec, i_idx, y_vec, z_vec
 __all__ = [
     "HELPERS",
     "REWRITES",
+    "SHARED_FORMS",
     "ArrayPrinter",
     "BatchSum",
     "Helper",
+    "SharedForm",
     "guard_denominators",
     "guard_logs",
     "separate_sums",
+    "share_output",
     "stabilise",
     "tidy_signs",
 ]
@@ -131,8 +134,8 @@ HELPERS: dict[str, Helper] = {
             "_softmax",
             '''def _softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax exp(z_i)/Σ_k exp(z_k), shifted by the row maximum (no overflow)."""
-    e = np.exp(z - np.max(z, axis=1, keepdims=True))
-    e /= np.sum(e, axis=1, keepdims=True)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
     return e
 ''',
             lambda x: sp.exp(x) / (sp.exp(x) + 1),
@@ -141,8 +144,9 @@ HELPERS: dict[str, Helper] = {
             "_log_softmax",
             '''def _log_softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise log softmax z_i − log Σ_k exp(z_k), by the log-sum-exp trick."""
-    shifted = z - np.max(z, axis=1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    shifted = z - z.max(axis=1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
 ''',
             lambda x: sp.log(sp.exp(x) / (sp.exp(x) + 1)),
         ),
@@ -335,6 +339,72 @@ REWRITES: tuple[Rewrite, ...] = (
     ),
 )
 """The stabilising rewrites, in the order they are applied."""
+
+
+@dataclass(frozen=True)
+class SharedForm:
+    """A way to compute ``f(x)`` from ``g(x)`` when ``g(x)`` is computed anyway.
+
+    ``through(x, g_of_x)`` returns f(x) written in the value ``g_of_x``.
+    """
+
+    name: str
+    why: str
+    f: type[StableFunction]
+    g: type[StableFunction]
+    through: Callable[[sp.Expr, sp.Expr], sp.Expr]
+
+
+SHARED_FORMS: tuple[SharedForm, ...] = (
+    SharedForm(
+        "softmax-from-log-softmax",
+        "softmax(x) = exp(log softmax(x)): one exp of what the loss computes anyway, instead "
+        "of a second max-shift, exp and row sum",
+        Softmax,
+        LogSoftmax,
+        lambda x, log_softmax: sp.exp(log_softmax),
+    ),
+)
+"""Ways for the output activation to reuse what its loss computes, applied by
+:func:`share_output`; the tests check each numerically."""
+
+
+def share_output(
+    activation: sp.Expr, cost: sp.Expr, suffix: str
+) -> tuple[tuple[tuple[sp.Symbol, sp.Expr], ...], sp.Expr, sp.Expr]:
+    """Compute once what both the output activation and the per-sample cost need.
+
+    Every helper call ``g(x)`` of ``cost`` that ``activation`` needs too (directly, or
+    through a rule of :data:`SHARED_FORMS`) is bound to a temporary named after the
+    helper and ``suffix`` (``_log_softmax(z3)`` → ``log_softmax3``).
+
+    Returns
+    -------
+    (temporaries, activation, cost)
+        ``temporaries`` are ``(symbol, expression)`` pairs to assign first.
+
+    Examples
+    --------
+    >>> z = sp.Symbol("z")
+    >>> share_output(Softmax(z), -sp.Symbol("y") * LogSoftmax(z), "3")
+    (((log_softmax3, LogSoftmax(z)),), exp(log_softmax3), -log_softmax3*y)
+    """
+    temporaries: list[tuple[sp.Symbol, sp.Expr]] = []
+    for call in sorted(cost.atoms(StableFunction), key=sp.default_sort_key):
+        uses = activation
+        for form in SHARED_FORMS:
+            if isinstance(call, form.g):
+                uses = uses.replace(
+                    lambda e, form=form, call=call: isinstance(e, form.f) and e.args == call.args,
+                    lambda e, form=form, call=call: form.through(e.args[0], call),
+                )
+        if not uses.has(call):
+            continue
+        symbol = sp.Symbol(f"{call.helper.strip('_')}{suffix}")
+        temporaries.append((symbol, call))
+        activation = uses.xreplace({call: symbol})
+        cost = cost.xreplace({call: symbol})
+    return tuple(temporaries), activation, cost
 
 
 def _clamp_branches(expr: sp.Expr) -> sp.Expr:

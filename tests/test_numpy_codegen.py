@@ -221,7 +221,8 @@ def test_generated_code_reads_like_the_derivation() -> None:
     # The proven cancellation δ³ = a³ − y, the ReLU recurrence and the names of the document.
     assert "delta_3 = a3 - Y" in text
     assert "delta_2 = np.matmul(delta_3, W3" in text and "delta_2 *= z2 > 0" in text
-    assert 'out=ws["grad_W1"]' in text
+    # [∂C/∂W¹ | ∂C/∂b¹] = Σ_i δ¹ [a⁰ 1]: the bias column rides in the same product.
+    assert 'np.matmul(delta_1.T, A0, out=ws["grad1"])' in text
     assert "_log_softmax(z3)" in text  # log-softmax for cross-entropy
     xor = (GENERATED / "xor.py").read_text(encoding="utf-8")
     assert "delta_1 *= a1*(1 - a1)" in xor.replace(" * ", "*")
