@@ -97,9 +97,12 @@ def _he_normal(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarra
 # --- activations (from symprop's registry) ------------------------------------------------
 
 
-def relu(z: np.ndarray) -> np.ndarray:
-    """ReLU(z) = { z if z > 0; 0 otherwise }: rectified linear unit."""
-    return np.maximum(z, 0)
+def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """ReLU(z) = { z if z > 0; 0 otherwise }: rectified linear unit.
+
+    Written into ``out`` when it is given.
+    """
+    return np.maximum(z, 0, out=out)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -331,11 +334,11 @@ def _backprop(
     z1 = np.matmul(A0, WB1.T, out=ws["z1"])
     A1 = ws["A1"]
     a1 = A1[:, :-1]
-    a1[...] = relu(z1)
+    relu(z1, out=a1)
     z2 = np.matmul(A1, WB2.T, out=ws["z2"])
     A2 = ws["A2"]
     a2 = A2[:, :-1]
-    a2[...] = relu(z2)
+    relu(z2, out=a2)
     z3 = np.matmul(A2, WB3.T, out=ws["z3"])
     a3 = sigmoid(z3)
     cost = np.sum(Y * np.logaddexp(0, -z3) + (1 - Y) * np.logaddexp(0, z3))

@@ -13,6 +13,7 @@ the cost from the loss term, the initialisation from a derived property of the a
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib.util
 import shutil
@@ -62,6 +63,7 @@ class ActivationCode:
     params: tuple[tuple[str, str], ...]  # (parameter name, default literal)
     body: str
     doc: str
+    writes_out: bool = False  # the body is one NumPy ufunc call, so it takes ``out=``
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class LayerCode:
     width: int
     activation: str
     call: str  # e.g. "relu(z1)"
+    call_into: str  # the statement writing a<l> into its buffer, e.g. "relu(z1, out=a1)"
     dphi: str | None  # printed φ'(z^l) in a<l>, z<l>; None when φ' = 1
     dphi_doc: str
     delta_doc: str
@@ -172,7 +175,26 @@ def _activation_code(name: str, printer: ArrayPrinter) -> ActivationCode:
         doc += ", row by row"
     doc += f": {act.description}." if act.description else "."
     params = tuple((p.name, _literal(p.default)) for p in act.parameters)
-    return ActivationCode(name, params, body, doc)
+    writes_out = _is_ufunc_call(body)
+    if writes_out:
+        body = body[:-1] + ", out=out)"
+    return ActivationCode(name, params, body, doc, writes_out)
+
+
+def _is_ufunc_call(code: str) -> bool:
+    """True when ``code`` is a single call ``np.<ufunc>(...)`` without keywords, which can
+    then write into a buffer (``out=``) instead of allocating."""
+    import numpy as np
+
+    tree = ast.parse(code, mode="eval").body
+    return (
+        isinstance(tree, ast.Call)
+        and not tree.keywords
+        and isinstance(tree.func, ast.Attribute)
+        and isinstance(tree.func.value, ast.Name)
+        and tree.func.value.id == "np"
+        and isinstance(getattr(np, tree.func.attr, None), np.ufunc)
+    )
 
 
 def _output_terms(d: Derivation) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
@@ -282,6 +304,10 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         act = ACTIVATIONS[layer.activation]
         args = [f"z{l}"] + [f"{k}={_literal(v)}" for k, v in layer.param_values().items()]
         call = f"{layer.activation}({', '.join(args)})"
+        if _activation_code(layer.activation, ArrayPrinter()).writes_out:
+            call_into = f"{layer.activation}({', '.join(args)}, out=a{l})"
+        else:
+            call_into = f"a{l}[...] = {call}"
         dphi = None
         dphi_doc = ""
         if act.elementwise:
@@ -298,6 +324,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
                 width=widths[l],
                 activation=layer.activation,
                 call=call,
+                call_into=call_into,
                 dphi=dphi,
                 dphi_doc=dphi_doc,
                 delta_doc=_equation(d, f"summary.delta.{l}"),

@@ -16,16 +16,18 @@ import sympy as sp
 from test_numpy_support import ROOT, build, perturbed_params, targets
 
 from symprop import Dense, Network, default_network
-from symprop.emit_numpy import example_specs, regenerate
+from symprop.emit_numpy import _activation_code, example_specs, regenerate
 from symprop.numpy_printer import (
     HELPERS,
     REWRITES,
+    SHARED_FORMS,
     ArrayPrinter,
     BatchSum,
     Expit,
     LogSoftmax,
     Softmax,
     separate_sums,
+    share_output,
     stabilise,
     tidy_signs,
 )
@@ -85,6 +87,55 @@ def test_softmax_rewrites() -> None:
     np.testing.assert_allclose(soft[0], np.exp(z_rows[0]) / np.exp(z_rows[0]).sum())
     np.testing.assert_allclose(soft[1], [1.0, 0.0, 0.0])
     np.testing.assert_allclose(env["_log_softmax"](z_rows)[1], [0.0, -2000.0, -1000.0])
+
+
+@pytest.mark.parametrize("form", SHARED_FORMS, ids=lambda f: f.name)
+def test_each_shared_form_equals_the_function_it_replaces(form: object) -> None:
+    # f(x) computed through g(x) must equal the helper of f itself, extremes included.
+    env: dict[str, object] = {"np": np}
+    exec(HELPERS[form.f.helper].source + HELPERS[form.g.helper].source, env)
+    rows = np.random.default_rng(0).normal(0, 30, (50, 7))
+    rows[0] = [1000.0, -1000.0, 0.0, 5.0, -5.0, 700.0, -700.0]
+    x, g_of_x = sp.Symbol("x"), sp.Symbol("g_of_x")
+    code = ArrayPrinter({"x": "rows", "g_of_x": "g"}).doprint(form.through(x, g_of_x))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        through = eval(code, {**env, "rows": rows, "g": env[form.g.helper](rows)})
+        direct = env[form.f.helper](rows)
+    np.testing.assert_allclose(through, direct, rtol=1e-13, atol=1e-300)
+
+
+def test_share_output_binds_what_activation_and_cost_both_need() -> None:
+    zz, yy = sp.symbols("zz yy")
+    shared, activation, cost = share_output(Softmax(zz), -yy * LogSoftmax(zz), "3")
+    ((symbol, value),) = shared
+    assert value == LogSoftmax(zz) and str(symbol) == "log_softmax3"
+    assert activation == sp.exp(symbol) and cost == -yy * symbol
+    # Nothing in common: nothing is bound, nothing is rewritten.
+    assert share_output(Expit(zz), -yy * LogSoftmax(zz), "2")[0] == ()
+    assert share_output(Softmax(zz), (yy - zz) ** 2, "2") == ((), Softmax(zz), (yy - zz) ** 2)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activations_that_take_out_write_the_same_values(name: str) -> None:
+    code = _activation_code(name, ArrayPrinter())
+    env: dict[str, object] = {"np": np}
+    for helper in HELPERS.values():
+        exec(helper.source, env)
+    params = "".join(f", {p}={d}" for p, d in code.params)
+    out_param = ", out=None" if code.writes_out else ""
+    exec(f"def f(z{params}{out_param}):\n    return {code.body}\n", env)
+    z_rows = np.random.default_rng(1).normal(0, 3, (4, 5))
+    plain = env["f"](z_rows)
+    if code.writes_out:
+        buffer = np.ones((4, 6))
+        assert env["f"](z_rows, out=buffer[:, :-1]) is not None
+        np.testing.assert_array_equal(buffer[:, :-1], plain)
+        assert np.all(buffer[:, -1] == 1), "out= wrote outside its view"
+    else:
+        assert "out=" not in code.body
+    # ReLU is one ufunc and writes in place; the logistic helper is not a ufunc.
+    if name in {"relu", "sigmoid"}:
+        assert code.writes_out == (name == "relu")
 
 
 def test_expit_helper_never_overflows() -> None:
