@@ -53,6 +53,23 @@ def parse_point(text: str) -> dict[str, object]:
     return point
 
 
+def parse_points(chunks: tuple[str, ...] | list[str]) -> dict[str, object]:
+    """Merge several ``--at`` options into one point; a name given twice is an error.
+
+    Examples
+    --------
+    >>> parse_points(["x=2", "W=[[1,2]]"])
+    {'x': 2, 'W': [[1, 2]]}
+    """
+    point: dict[str, object] = {}
+    for chunk in chunks:
+        for name, value in parse_point(chunk).items():
+            if name in point:
+                raise ExplainError(f"--at: {name} is given twice")
+            point[name] = value
+    return point
+
+
 @click.command(name="explain")
 @click.argument("expression")
 @click.option("--at", "at", multiple=True, help="Values, e.g. x=2,y=3 or W=[[0.3,0.4],[0.5,0.6]].")
@@ -97,13 +114,7 @@ def command(
     """
     from symprop.emit_graph import explain_text, to_json, to_table, write_outputs
 
-    point: dict[str, object] = {}
-    for chunk in at:
-        for name, value in parse_point(chunk).items():
-            if name in point:
-                raise ExplainError(f"--at: {name} is given twice")
-            point[name] = value
-    result = explain_text(expression, point, granularity, syntax)  # type: ignore[arg-type]
+    result = explain_text(expression, parse_points(at), granularity, syntax)  # type: ignore[arg-type]
     if as_json:
         click.echo(to_json(result, expression), nl=False)
     else:

@@ -56,13 +56,19 @@ class Gate:
     """An operation: ``fn`` is a SymPy expression of the argument symbols ``args``.
 
     ``kind`` names the pattern (``add``, ``mul``, ``max``, ``matmul`` ...), ``label`` is the
-    short text drawn in the graph (``+``, ``×``, ``exp``, ``1/x``).
+    short text drawn in the graph (``+``, ``×``, ``exp``, ``1/x``); ``label_tex`` its LaTeX
+    (math mode) when the emitter's translation of ``label`` would not do.
+
+    An expression class can describe its own gate: ``expr.as_gate()`` returns the gate and
+    its operands, and ``gate.fn.vjp_rules(G)`` the symbolic vector-Jacobian products (see
+    :mod:`symprop.network_graph`, whose activation and loss gates come from the registry).
     """
 
     kind: str
     label: str
     fn: sp.Basic
     args: tuple[sp.Basic, ...]
+    label_tex: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,10 +84,16 @@ class GraphNode:
 
 @dataclass(frozen=True)
 class Graph:
-    """Nodes in topological order (Algorithm 3): every parent comes before its children."""
+    """Nodes in topological order (Algorithm 3): every parent comes before its children.
+
+    ``steps`` names the nodes that were assignments (in order; the last is the output), and
+    ``names_tex`` optionally gives the LaTeX of node names (``W1`` as ``W^{1}``).
+    """
 
     nodes: tuple[GraphNode, ...]
     output: str
+    steps: tuple[str, ...] = ()
+    names_tex: tuple[tuple[str, str], ...] = ()
 
     def node(self, name: str) -> GraphNode:
         """The node called ``name``."""
@@ -202,11 +214,36 @@ def _sigmoid_arg(expr: sp.Basic) -> sp.Basic | None:
 
 
 def _fmt_const(c: sp.Basic) -> str:
+    """``1/2`` as ``0.5``, ``1/10000`` and ``Float(1e-4)`` as ``0.0001``; ``1/3`` stays."""
+    if isinstance(c, sp.Rational) and not isinstance(c, sp.Integer):
+        q = int(c.q)
+        twos = fives = 0
+        while q % 2 == 0:
+            q //= 2
+            twos += 1
+        while q % 5 == 0:
+            q //= 5
+            fives += 1
+        if q == 1:
+            places = max(twos, fives)
+            return _decimal(c, places) if places <= 6 else repr(float(c))
+    if isinstance(c, sp.Float):
+        return f"{float(c):.6g}"
     return sp.sstr(c)
+
+
+def _decimal(c: sp.Rational, places: int) -> str:
+    scaled = abs(int(c.p * 10**places // c.q))
+    digits = str(scaled).rjust(places + 1, "0")
+    sign = "-" if c < 0 else ""
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
 def _decompose(expr: sp.Basic, granularity: Granularity) -> tuple[Gate, tuple[sp.Basic, ...]]:
     """The gate computing ``expr`` from its non-constant operands, and those operands."""
+    as_gate = getattr(expr, "as_gate", None)
+    if callable(as_gate):
+        return as_gate()
     if granularity == "coarse":
         inner = _sigmoid_arg(expr)
         if inner is not None:
@@ -314,7 +351,7 @@ def _matrix_gate(expr: sp.Basic) -> tuple[Gate, tuple]:
         kind = "neg" if const == -1 else "scale"
         return Gate(kind, f"×({_fmt_const(const)})", fn, dummies), tuple(operands)
     kind = "matmul" if len(matrices) > 1 else "scale"
-    return Gate(kind, "·" if kind == "matmul" else "×", fn, dummies), tuple(operands)
+    return Gate(kind, "@" if kind == "matmul" else "×", fn, dummies), tuple(operands)
 
 
 # ------------------------------------------------------------------ graph construction
@@ -425,7 +462,7 @@ def graph_from_assignments(
         )
         step_symbols[symbol] = name
         reserved.discard(name)
-    return Graph(tuple(nodes), output)
+    return Graph(tuple(nodes), output, steps=tuple(name for name, _ in assignments))
 
 
 def build_graph(
@@ -520,6 +557,9 @@ def forward(graph: Graph, point: Mapping[str, object]) -> dict[str, Value]:
 
 def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic, ...] | None:
     """Symbolic vector-Jacobian products of the matrix gates, one per argument."""
+    own = getattr(gate.fn, "vjp_rules", None)
+    if callable(own):
+        return tuple(own(upstream))
     a = gate.args
     if gate.kind == "matmul" and len(a) == 2:
         return (upstream * a[1].T, a[0].T * upstream)

@@ -19,9 +19,11 @@ from typing import Any
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from symprop.compgraph import (
+    PRECISION,
     Backprop,
     ExplainError,
     Granularity,
@@ -33,20 +35,24 @@ from symprop.compgraph import (
 from symprop.errors import ParseError
 from symprop.files import write_atomic
 from symprop.parsing import Equation, Name, parse, to_sympy
-from symprop.templating import render
+from symprop.templating import latex_escape, render
 
 __all__ = [
     "EXAMPLES_FILE",
     "GraphLatexPrinter",
     "GraphStrPrinter",
     "explain_text",
+    "GRAPH_FORMATS",
+    "graph_format",
     "regenerate_examples",
+    "render_format",
     "render_picture",
     "to_dot",
     "to_json",
     "to_table",
     "to_tex",
     "write_atomic",
+    "write_graph",
     "write_outputs",
 ]
 
@@ -67,6 +73,48 @@ GATE_PATTERNS: Mapping[str, str] = {
     "scale": "scaling by a constant: scales the gradient by the same constant",
     "matmul": "matrix product: G B^T to the left factor, A^T G to the right one",
     "sqnorm": "squared norm: 2 v times the upstream gradient",
+    "activation": "activation: the upstream gradient times φ'(z), entry by entry (G ⊙ φ'(z))",
+    "vector_activation": "vector activation: the transposed Jacobian times the gradient (J^T G)",
+    "loss": "loss: the upstream gradient times ∂ℓ/∂a_k for each output (and ∂ℓ/∂y_k for y)",
+}
+
+# The same in LaTeX where the prose holds math (the rest is escaped text).
+GATE_PATTERNS_TEX: Mapping[str, str] = {
+    "matmul": r"matrix product: $G B^{T}$ to the left factor, $A^{T} G$ to the right one",
+    "sqnorm": r"squared norm: $2 v$ times the upstream gradient",
+    "activation": (
+        r"activation: the upstream gradient times $\varphi'(z)$, entry by entry "
+        r"($G \odot \varphi'(z)$)"
+    ),
+    "vector_activation": (
+        r"vector activation: the transposed Jacobian times the gradient ($J^{T} G$)"
+    ),
+    "loss": (
+        r"loss: the upstream gradient times $\partial \ell / \partial a_k$ for each output "
+        r"(and $\partial \ell / \partial y_k$ for $y$)"
+    ),
+}
+
+# Gate labels in LaTeX math, character by character (words become \mathrm).
+_LABEL_TEX: Mapping[str, str] = {
+    "−": "-",
+    "×": r"\times ",
+    "²": "^{2}",
+    "√": r"\sqrt{\,}",
+    "σ": r"\sigma ",
+    "‖": r"\|",
+    "·": r"\cdot ",
+    "ᵀ": "{}^{T}",
+    "⊙": r"\odot ",
+    "{": r"\{",
+    "}": r"\}",
+    "#": r"\#",
+    "%": r"\%",
+    "&": r"\&",
+    "$": r"\$",
+    "_": r"\_",
+    "~": r"\sim ",
+    "\\": r"\backslash ",
 }
 
 
@@ -98,6 +146,9 @@ class GraphLatexPrinter(LatexPrinter):
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         return self.aliases.get(str(expr.name)) or super()._print_MatrixSymbol(expr)
 
+    def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
+        return r" \odot ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
+
     def partial(self, num: str, den: str) -> str:
         """``\\frac{\\partial num}{\\partial den}`` with both names printed as symbols."""
         top = self._print(sp.Symbol(num))
@@ -126,6 +177,9 @@ class GraphStrPrinter(StrPrinter):
 
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         return self._print(expr.arg) + "ᵀ"
+
+    def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
+        return " ⊙ ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
 
 
 def _round_text(value: sp.Basic, digits: int) -> str:
@@ -196,7 +250,9 @@ class _Row:
     name: str
     name_tex: str
     operation: str
+    operation_tex: str
     pattern: str
+    pattern_tex: str
     value: str
     value_tex: str
     shape: str
@@ -209,6 +265,49 @@ class _Row:
 
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def _label_tex(label: str) -> str:
+    """A gate label as LaTeX math: ``×(-1)`` as ``\\times(-1)``, ``exp`` as ``\\mathrm{exp}``."""
+    out: list[str] = []
+    word = ""
+    for char in label:
+        if char.isascii() and char.isalpha():
+            word += char
+            continue
+        if word:
+            out.append(rf"\mathrm{{{word}}}" if len(word) > 1 else word)
+            word = ""
+        if char == " ":
+            out.append(r"\ ")
+        elif char in _LABEL_TEX:
+            out.append(_LABEL_TEX[char])
+        elif char.isascii():
+            out.append(char)
+        else:
+            out.append(r"\text{?}")
+    if word:
+        out.append(rf"\mathrm{{{word}}}" if len(word) > 1 else word)
+    text = "".join(out).strip()
+    return "{}" + text if text.startswith("^") else text
+
+
+def _gate_label_tex(node: GraphNode) -> str:
+    if node.gate is None:
+        return r"\text{input}"
+    return node.gate.label_tex or _label_tex(node.gate.label)
+
+
+def _pattern_tex(node: GraphNode) -> str:
+    if node.gate is None or node.gate.kind not in GATE_PATTERNS:
+        return ""
+    kind = node.gate.kind
+    return GATE_PATTERNS_TEX.get(kind) or latex_escape(GATE_PATTERNS[kind])
+
+
+def _name_aliases(result: Backprop) -> dict[str, str]:
+    """LaTeX of node names the graph spells out (``W1`` as ``W^{1}``), by name."""
+    return dict(result.graph.names_tex)
 
 
 def _rule_in_names(result: Backprop, node: GraphNode, parent_index: int) -> sp.Basic:
@@ -230,8 +329,8 @@ def _rows(result: Backprop, digits: int) -> list[_Row]:
     graph = result.graph
     out = graph.output
     text = GraphStrPrinter(digits)
-    aliases = {}
-    plain_tex = GraphLatexPrinter(digits)
+    aliases = _name_aliases(result)
+    plain_tex = GraphLatexPrinter(digits, aliases)
     for node in graph.nodes:
         aliases[f"G_{node.name}"] = plain_tex.partial(out, node.name)
     tex = GraphLatexPrinter(digits, aliases)
@@ -249,9 +348,11 @@ def _rows(result: Backprop, digits: int) -> list[_Row]:
         rows.append(
             _Row(
                 name=node.name,
-                name_tex=tex.doprint(sp.Symbol(node.name)),
+                name_tex=tex.doprint(_symbol_for(node.name, node.shape)),
                 operation=node.gate.label if node.gate else "input",
+                operation_tex=_gate_label_tex(node),
                 pattern=GATE_PATTERNS.get(node.gate.kind, "") if node.gate else "",
+                pattern_tex=_pattern_tex(node),
                 value=text.doprint(result.values[node.name]),
                 value_tex=tex.doprint(result.values[node.name]),
                 shape=_shape_text(node.shape),
@@ -289,7 +390,7 @@ def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tu
                 )
             else:
                 symbolic.append(tex.doprint(rule))
-                numeric.append(tex.doprint(result.contributions[(child_name, parent)]))
+                numeric.append(tex.doprint(_rule_with_values(result, child, index)))
     locals_tex = []
     for child_name in graph.children(node.name):
         child = graph.node(child_name)
@@ -300,6 +401,34 @@ def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tu
     lines = [*locals_tex, f"{lhs} = " + " + ".join(symbolic)]
     lines.append(" = " + " + ".join(numeric) + f" = {tex.doprint(result.grads[node.name])}")
     return tuple(lines)
+
+
+_SHOWN_PRODUCTS = (sp.MatMul, sp.MatAdd, sp.Transpose, sp.HadamardProduct, sp.MatrixBase)
+
+
+def _rule_with_values(result: Backprop, node: GraphNode, index: int) -> sp.Basic:
+    """A vector-Jacobian product rule with the numbers in place, products left unevaluated.
+
+    ``∂f/∂u x^T`` becomes ``[0.22; 0.34] [0.1 0.2]``: the reader sees the rule applied. Any
+    other matrix function in the rule (``σ'(z)``, a loss gradient) is shown by its value.
+    """
+    assert node.gate is not None
+    rule = result.rules[(node.name, node.parents[index])]
+    mapping: dict[sp.Basic, sp.Basic] = {
+        dummy: result.values[parent]
+        for dummy, parent in zip(node.gate.args, node.parents, strict=True)
+    }
+    upstream = sp.MatrixSymbol("G", *node.shape) if node.shape else sp.Symbol("G", real=True)
+    mapping[upstream] = result.grads[node.name]
+    filled = rule.xreplace(mapping)
+
+    def is_opaque(expr: sp.Basic) -> bool:
+        return isinstance(expr, sp.MatrixExpr) and not isinstance(expr, _SHOWN_PRODUCTS)
+
+    def evaluate(expr: sp.Basic) -> sp.Basic:
+        return sp.ImmutableMatrix(expr.doit()).evalf(PRECISION)
+
+    return filled.replace(is_opaque, evaluate)
 
 
 def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
@@ -321,7 +450,7 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
         for index, name in enumerate(names):
             position[name] = (column, (len(names) - 1) / 2 - index)
     text = GraphStrPrinter(digits)
-    tex = GraphLatexPrinter(digits)
+    tex = GraphLatexPrinter(digits, _name_aliases(result))
     edges = []
     for node in graph.nodes:
         for parent in dict.fromkeys(node.parents):
@@ -331,16 +460,29 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
                     "source": parent,
                     "target": node.name,
                     "value": text.doprint(result.values[parent]),
+                    "value_cells": _cells(text, result.values[parent]),
                     "value_tex": tex.doprint(result.values[parent]),
                     "gradient": text.doprint(contribution),
+                    "gradient_cells": _cells(text, contribution),
                     "gradient_tex": tex.doprint(contribution),
                 }
             )
     shape_notes = [
         f"{r.name}: value and gradient are both {r.shape}" for r in rows if r.shape != "scalar"
     ]
+    shape_notes_tex = [
+        (r.name_tex, r.shape.replace("×", r" \times ")) for r in rows if r.shape != "scalar"
+    ]
     patterns = sorted({r.pattern for r in rows if r.pattern})
+    patterns_tex = [
+        tex_text for _, tex_text in sorted({(r.pattern, r.pattern_tex) for r in rows if r.pattern})
+    ]
     out_row = next(r for r in rows if r.name == graph.output)
+    point_tex = [
+        (tex.doprint(_symbol_for(n, graph.node(n).shape)), tex.doprint(result.values[n]))
+        for n in graph.inputs
+    ]
+    steps = graph.steps if len(graph.steps) > 1 else ()
     return {
         "title": title,
         "rows": rows,
@@ -349,6 +491,8 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
                 "name": r.name,
                 "name_tex": r.name_tex,
                 "label": r.operation,
+                "label_tex": r.operation_tex,
+                "wide": len(r.operation) > 5,
                 "is_input": r.operation == "input",
                 "x": position[r.name][0],
                 "y": position[r.name][1],
@@ -359,17 +503,35 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
         "ids": {r.name: f"n{i}" for i, r in enumerate(rows)},
         "edges": edges,
         "output": out_row,
+        "output_value_cells": _cells(text, result.values[graph.output]),
+        "output_gradient_cells": _cells(text, result.grads[graph.output]),
         "output_x": position[graph.output][0] + 1,
         "output_y": position[graph.output][1],
         "shape_notes": shape_notes,
+        "shape_notes_tex": shape_notes_tex,
         "patterns": patterns,
+        "patterns_tex": patterns_tex,
         "point": [(n, text.doprint(result.values[n])) for n in graph.inputs],
-        "point_tex": [
-            (tex.doprint(sp.Symbol(n)), tex.doprint(result.values[n])) for n in graph.inputs
+        "point_tex": point_tex,
+        "point_tex_rows": [point_tex[i : i + 4] for i in range(0, len(point_tex), 4)],
+        "steps_tex": [
+            (
+                tex.doprint(_symbol_for(name, graph.node(name).shape)),
+                tex.doprint(graph.node(name).expr),
+            )
+            for name in steps
         ],
         "expression_tex": tex.doprint(graph.node(graph.output).expr),
         "output_tex": tex.doprint(sp.Symbol(graph.output)),
+        "layout": False,
     }
+
+
+def _cells(printer: GraphStrPrinter, value: Value) -> str | list[list[str]]:
+    """A value for a picture label: a scalar's text, or a vector's or matrix's rows of cells."""
+    if isinstance(value, sp.MatrixBase):
+        return [[printer.doprint(e) for e in value.row(r)] for r in range(value.rows)]
+    return printer.doprint(value)
 
 
 # ------------------------------------------------------------------ the four formats
@@ -443,8 +605,67 @@ def to_dot(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
 
 
 def to_tex(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
-    """A LaTeX document: the TikZ graph, the table and the derivation of every partial."""
-    return render("explain_document.tex.j2", _context(result, title, digits))
+    """A LaTeX document: the TikZ graph, the table and the derivation of every partial.
+
+    With Graphviz installed the TikZ picture takes Graphviz's layout (node positions, edge
+    curves, label positions), so it matches the SVG and labels do not overlap; without it,
+    nodes stand in columns by depth and labels run along straight edges.
+    """
+    context = _context(result, title, digits)
+    if shutil.which("dot") is not None:
+        layout = json.loads(_run_dot(render("explain_graph.dot.j2", context), "json0"))
+        _apply_layout(context, layout)
+    return render("explain_document.tex.j2", context)
+
+
+def _points(text: str) -> list[tuple[float, float]]:
+    out = []
+    for pair in text.split():
+        if pair.startswith(("e,", "s,")):
+            continue  # arrow end points: TikZ draws the arrow head itself
+        x, y = pair.split(",")
+        out.append((float(x), float(y)))
+    return out
+
+
+def _apply_layout(context: dict[str, Any], layout: Mapping[str, Any]) -> None:
+    """Put Graphviz's positions (points) into the TikZ context: nodes, curves and labels."""
+    names = {obj["_gvid"]: obj["name"] for obj in layout.get("objects", [])}
+    where = {obj["name"]: _points(obj["pos"])[0] for obj in layout.get("objects", [])}
+    curves = {}
+    for edge in layout.get("edges", []):
+        points = _points(edge["pos"])
+        # Every edge carries a label; were one missing, its place is the curve's middle.
+        label = _points(edge["lp"])[0] if "lp" in edge else points[len(points) // 2]
+        curves[(names[edge["tail"]], names[edge["head"]])] = (points, label)
+
+    def fmt(point: tuple[float, float]) -> str:
+        return f"({point[0]:.1f}, {point[1]:.1f})"
+
+    def path(points: list[tuple[float, float]], source: str, target: str) -> str:
+        # Graphviz gives a cubic Bézier spline: start, then (control, control, point) triples.
+        # The ends are the nodes themselves, so TikZ meets each node's own border.
+        parts = [f"({source})"]
+        triples = [points[i : i + 3] for i in range(1, len(points) - 2, 3)]
+        for index, (c1, c2, end) in enumerate(triples):
+            last = index == len(triples) - 1
+            parts.append(
+                f".. controls {fmt(c1)} and {fmt(c2)} .. " + (f"({target})" if last else fmt(end))
+            )
+        return " ".join(parts)
+
+    for node in context["nodes"]:
+        node["at"] = fmt(where[node["id"]])
+    context["result_at"] = fmt(where["result"])
+    ids = context["ids"]
+    for edge in context["edges"]:
+        points, label = curves[(ids[edge["source"]], ids[edge["target"]])]
+        edge["path"] = path(points, ids[edge["source"]], ids[edge["target"]])
+        edge["label_at"] = fmt(label)
+    points, label = curves[(ids[context["output"].name], "result")]
+    context["output_path"] = path(points, ids[context["output"].name], "result")
+    context["output_label_at"] = fmt(label)
+    context["layout"] = True
 
 
 # ------------------------------------------------------------------ files
@@ -460,6 +681,10 @@ def render_picture(dot_source: str, fmt: str) -> bytes:
     """
     if fmt not in ("svg", "png"):
         raise ExplainError(f"unknown picture format {fmt!r}; use svg or png")
+    return _run_dot(dot_source, fmt)
+
+
+def _run_dot(dot_source: str, fmt: str) -> bytes:
     executable = shutil.which("dot")
     if executable is None:
         raise ExplainError(
@@ -482,26 +707,61 @@ def render_picture(dot_source: str, fmt: str) -> bytes:
     return completed.stdout
 
 
+GRAPH_FORMATS = ("svg", "png", "tex", "json", "dot")
+"""What a picture file can be; the file's suffix chooses (``--graph out.svg``)."""
+
+
+def render_format(result: Backprop, fmt: str, title: str = "", digits: int = DIGITS) -> str | bytes:
+    """The contents of one output file: ``tex``, ``json``, ``dot``, ``svg`` or ``png``."""
+    if fmt == "tex":
+        return to_tex(result, title, digits)
+    if fmt == "json":
+        return to_json(result, title)
+    if fmt == "dot":
+        return to_dot(result, title, digits)
+    if fmt in ("svg", "png"):
+        return render_picture(to_dot(result, title, digits), fmt)
+    raise ExplainError(f"unknown output format {fmt!r}; use tex, json, dot, svg or png")
+
+
 def write_outputs(
     result: Backprop, stem: Path, formats: Sequence[str], title: str = "", digits: int = DIGITS
 ) -> list[Path]:
     """Write ``stem.<format>`` for each of ``tex``, ``json``, ``dot``, ``svg``, ``png``."""
     written = []
     for fmt in formats:
-        path = Path(f"{stem}.{fmt}")
-        if fmt == "tex":
-            data: str | bytes = to_tex(result, title, digits)
-        elif fmt == "json":
-            data = to_json(result, title)
-        elif fmt == "dot":
-            data = to_dot(result, title, digits)
-        elif fmt in ("svg", "png"):
-            data = render_picture(to_dot(result, title, digits), fmt)
-        else:
-            raise ExplainError(f"unknown output format {fmt!r}; use tex, json, dot, svg or png")
-        write_atomic(path, data)
-        written.append(path)
+        data = render_format(result, fmt, title, digits)
+        written.append(write_atomic(Path(f"{stem}.{fmt}"), data))
     return written
+
+
+def write_graph(result: Backprop, path: Path | str, title: str = "", digits: int = DIGITS) -> Path:
+    """Write one file in the format its suffix names: ``.svg .png .tex .json .dot``.
+
+    Raises
+    ------
+    ExplainError
+        For any other suffix, naming it and the allowed ones.
+    """
+    path = Path(path)
+    return write_atomic(path, render_format(result, graph_format(path), title, digits))
+
+
+def graph_format(path: Path | str) -> str:
+    """The format a picture file's suffix names; any other suffix is an error naming it.
+
+    Examples
+    --------
+    >>> graph_format("out/xor.SVG")
+    'svg'
+    """
+    fmt = Path(path).suffix.lower().removeprefix(".")
+    if fmt not in GRAPH_FORMATS:
+        allowed = ", ".join(f".{f}" for f in GRAPH_FORMATS)
+        raise ExplainError(
+            f"--graph: got {str(path)!r}; the file's suffix chooses the format: {allowed}"
+        )
+    return fmt
 
 
 def load_examples(path: Path = EXAMPLES_FILE) -> list[dict[str, Any]]:

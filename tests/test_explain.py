@@ -252,3 +252,27 @@ def test_deterministic_under_other_hash_seed() -> None:
     assert len(outs) == 1
     r = explain_text("x*y + z", {"x": 2, "y": 3, "z": -2})
     assert to_table(r) == to_table(r)
+
+
+def test_tex_shows_rules_with_numbers_and_math_shape_notes() -> None:
+    r = explain_text(r"\|W x\|^2", {"W": [[0.3, 0.4], [0.5, 0.6]], "x": [0.1, 0.2]})
+    tex = to_tex(r)
+    # df/dW = (df/du) x^T, then the same product with the numbers in place, then the result.
+    upstream = r"\left[\begin{smallmatrix}0.22\\0.34\end{smallmatrix}\right]"
+    x_t = r"\left[\begin{smallmatrix}0.1\\0.2\end{smallmatrix}\right]^{T}"
+    assert f"= {upstream} {x_t} = " in tex
+    assert r"$ u_{1} $" in tex and r"u\_1" not in tex  # names as math, not escaped text
+    assert r"$ 2 \times 1 $" in tex
+    assert r"$G B^{T}$" in tex and r"\textasciicircum" not in tex  # the untitled document
+
+
+def test_tex_without_graphviz_keeps_the_column_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import symprop.emit_graph as emit_graph
+
+    r = explain_text("x*y + z", {"x": 2, "y": 3, "z": -2})
+    with_layout = to_tex(r) if shutil.which("dot") else None
+    monkeypatch.setattr(emit_graph.shutil, "which", lambda name: None)
+    plain = to_tex(r)
+    assert r"node[lbl, above, sloped, text=fwd]" in plain and ".. controls" not in plain
+    if with_layout is not None:
+        assert ".. controls" in with_layout and "sloped" not in with_layout
