@@ -7,8 +7,35 @@ import sys
 import click
 
 from symprop.derivation import derive
+from symprop.errors import SpecError, SymPropError
 from symprop.notation import PROFILES
-from symprop.spec import default_network, load_spec
+from symprop.spec import Network, default_network, load_spec
+
+
+def _write_graphs(
+    network: Network,
+    spec: str | None,
+    paths: tuple[str, ...],
+    at: tuple[str, ...],
+    granularity: str,
+    digits: int,
+) -> None:
+    """Draw the computation graph of one sample to each path; bad input exits 2, one line."""
+    from symprop.cli_explain import parse_points
+    from symprop.emit_graph import graph_format, write_graph
+    from symprop.network_graph import explain_network, graph_title
+
+    try:
+        for path in paths:
+            graph_format(path)
+        result = explain_network(network, parse_points(at), granularity)  # type: ignore[arg-type]
+        for path in paths:
+            click.echo(f"wrote {write_graph(result, path, graph_title(network), digits)}")
+    except SymPropError as exc:
+        # The spec's own field errors name the file, as load_spec's do.
+        where = f"{spec}: " if spec and isinstance(exc, SpecError) else ""
+        click.echo(f"error: {where}{str(exc).splitlines()[0]}", err=True)
+        sys.exit(2)
 
 
 @click.command("derive")
@@ -43,6 +70,33 @@ from symprop.spec import default_network, load_spec
     type=click.Choice(list(PROFILES)),
     help="Notation of the documents (overrides the spec's notation).",
 )
+@click.option(
+    "--graph",
+    "graph_out",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Draw the computation graph of one sample (x, y) to this file, forward values above "
+    "and gradients below each edge; the suffix picks the format: .svg, .png (Graphviz), "
+    ".tex, .json or .dot. Repeatable. Networks of at most 5 units per layer and 4 layers.",
+)
+@click.option(
+    "--at",
+    "at",
+    multiple=True,
+    help='With --graph: the sample and parameters, e.g. "x=[0.1,0.2],y=[1],W1=[[0.3,0.4]]" '
+    "(names x, y, W1, b1, ...; the rest are seeded tenths).",
+)
+@click.option(
+    "--granularity",
+    type=click.Choice(["coarse", "elementary"]),
+    help="With --graph: coarse vector gates (matrix product, bias, one gate per activation, "
+    "the loss; the default) or elementary scalar ones (add, mul, exp, 1/x, ...).",
+)
+@click.option(
+    "--digits",
+    type=click.IntRange(1, 15),
+    help="With --graph: significant digits of the numbers drawn (default 3).",
+)
 def command(
     spec: str | None,
     as_json: bool,
@@ -51,6 +105,10 @@ def command(
     pdf_out: str | None,
     markdown_out: str | None,
     notation: str | None,
+    graph_out: tuple[str, ...],
+    at: tuple[str, ...],
+    granularity: str | None,
+    digits: int | None,
 ) -> None:
     """Derive the backprop formulas of the network in SPEC (a TOML file).
 
@@ -62,8 +120,17 @@ def command(
     (notation table, network diagram, every step justified, the algorithm and a summary
     with this network's layer numbers); documents are written only from a derivation
     whose check passed, so --no-check does not apply to them.
+
+    With --graph it draws the computation graph of the network for one sample (x, y), the
+    way `symprop explain` draws an expression: symprop derive examples/xor.toml --graph xor.svg
     """
     network = load_spec(spec) if spec else default_network()
+    if graph_out:
+        _write_graphs(network, spec, graph_out, at, granularity or "coarse", digits or 3)
+        if not (latex_out or pdf_out or markdown_out):
+            return
+    elif at or granularity or digits:
+        raise click.UsageError("--at, --granularity and --digits apply only with --graph")
     derivation = derive(network)
     if latex_out or pdf_out or markdown_out:
         from symprop import emit_latex

@@ -44,7 +44,9 @@ __all__ = [
     "explain_text",
     "GRAPH_FORMATS",
     "graph_format",
+    "NETWORK_GRAPH_EXAMPLES",
     "regenerate_examples",
+    "regenerate_network_graphs",
     "render_format",
     "render_picture",
     "to_dot",
@@ -793,5 +795,31 @@ def regenerate_examples(outdir: Path | str) -> list[Path]:
             raise ExplainError(f"example {example['name']}: {exc}") from None
         written += write_outputs(
             result, outdir / example["name"], ("tex", "json", "svg", "png"), example["title"]
+        )
+    return written
+
+
+NETWORK_GRAPH_EXAMPLES = ("xor", "goodfellow_mlp")
+"""Example networks whose computation graphs :func:`regenerate_network_graphs` writes: XOR
+(the README's picture) and a network with weight decay, where the weights fan out."""
+
+
+def regenerate_network_graphs(outdir: Path | str, examples: Path | str | None = None) -> list[Path]:
+    """Write ``<name>.tex``, ``.json``, ``.svg`` and ``.png`` of each example network's graph.
+
+    The graphs are drawn at the default sample (:func:`symprop.network_graph.default_point`),
+    so the files are byte-identical on every run.
+    """
+    from symprop.network_graph import explain_network, graph_title
+    from symprop.spec import load_spec
+
+    root = Path(examples) if examples else EXAMPLES_FILE.parent
+    outdir = Path(outdir)
+    written: list[Path] = []
+    for name in NETWORK_GRAPH_EXAMPLES:
+        network = load_spec(root / f"{name}.toml")
+        result = explain_network(network)
+        written += write_outputs(
+            result, outdir / name, ("tex", "json", "svg", "png"), graph_title(network)
         )
     return written

@@ -13,11 +13,12 @@ from symprop import emit_graph, emit_latex, emit_numpy
 
 
 def regenerate(outdir: Path | str = "generated") -> list[Path]:
-    """Write the documents, modules and worked graph examples; return the paths written."""
+    """Write the documents, modules, worked graph examples and network graphs; return paths."""
     out = Path(outdir)
     written = list(emit_latex.regenerate(out))
     written += list(emit_numpy.regenerate(out))
     written += list(emit_graph.regenerate_examples(out / "explain"))
+    written += list(emit_graph.regenerate_network_graphs(out / "graph"))
     return written
 
 
