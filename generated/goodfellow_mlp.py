@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -76,6 +77,14 @@ def _expit(x: np.ndarray) -> np.ndarray:
     """Logistic σ(x) = 1/(1 + exp(-x)), as exp(-|x|) so that nothing overflows."""
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1, e) / (1 + e)
+
+
+def _expit1(x: float) -> float:
+    """Logistic σ(x) of one float, exponentiating only −|x| (no OverflowError)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
 
 
 def _glorot_uniform(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
@@ -319,6 +328,102 @@ def _backprop(
     return cost
 
 
+def _sample_gradient(
+    theta: list[float], x: list[float], y: list[float]
+) -> tuple[float, list[float]]:
+    """C and ∇C (without the L2 term) for one sample (x, y), on Python floats.
+
+    The formulas of ``_backprop`` for a batch of one, unrolled over the units: for a
+    network this small a NumPy call costs more than its arithmetic. ``theta`` and the
+    returned gradient follow the flat layout (``_BLOCKS``); ``wL_j_k`` is W^L_{jk}.
+    Per-sample SGD (``batch_size=1``, optimizers sgd and momentum) runs on it.
+    """
+    (
+        w1_0_0,
+        w1_0_1,
+        w1_0_2,
+        b1_0,
+        w1_1_0,
+        w1_1_1,
+        w1_1_2,
+        b1_1,
+        w1_2_0,
+        w1_2_1,
+        w1_2_2,
+        b1_2,
+        w1_3_0,
+        w1_3_1,
+        w1_3_2,
+        b1_3,
+        w2_0_0,
+        w2_0_1,
+        w2_0_2,
+        w2_0_3,
+        b2_0,
+        w2_1_0,
+        w2_1_1,
+        w2_1_2,
+        w2_1_3,
+        b2_1,
+    ) = theta
+    (
+        a0_0,
+        a0_1,
+        a0_2,
+    ) = x
+    (
+        y_0,
+        y_1,
+    ) = y
+    z1_0 = w1_0_0 * a0_0 + w1_0_1 * a0_1 + w1_0_2 * a0_2 + b1_0
+    a1_0 = _expit1(z1_0)
+    z1_1 = w1_1_0 * a0_0 + w1_1_1 * a0_1 + w1_1_2 * a0_2 + b1_1
+    a1_1 = _expit1(z1_1)
+    z1_2 = w1_2_0 * a0_0 + w1_2_1 * a0_1 + w1_2_2 * a0_2 + b1_2
+    a1_2 = _expit1(z1_2)
+    z1_3 = w1_3_0 * a0_0 + w1_3_1 * a0_1 + w1_3_2 * a0_2 + b1_3
+    a1_3 = _expit1(z1_3)
+    z2_0 = w2_0_0 * a1_0 + w2_0_1 * a1_1 + w2_0_2 * a1_2 + w2_0_3 * a1_3 + b2_0
+    a2_0 = z2_0
+    z2_1 = w2_1_0 * a1_0 + w2_1_1 * a1_1 + w2_1_2 * a1_2 + w2_1_3 * a1_3 + b2_1
+    a2_1 = z2_1
+    cost = ((a2_0 - y_0) ** 2) + ((a2_1 - y_1) ** 2)
+    delta2_0 = 2 * (a2_0 - y_0)
+    delta2_1 = 2 * (a2_1 - y_1)
+    delta1_0 = (w2_0_0 * delta2_0 + w2_1_0 * delta2_1) * (a1_0 * (1 - a1_0))
+    delta1_1 = (w2_0_1 * delta2_0 + w2_1_1 * delta2_1) * (a1_1 * (1 - a1_1))
+    delta1_2 = (w2_0_2 * delta2_0 + w2_1_2 * delta2_1) * (a1_2 * (1 - a1_2))
+    delta1_3 = (w2_0_3 * delta2_0 + w2_1_3 * delta2_1) * (a1_3 * (1 - a1_3))
+    return cost, [
+        delta1_0 * a0_0,
+        delta1_0 * a0_1,
+        delta1_0 * a0_2,
+        delta1_0,
+        delta1_1 * a0_0,
+        delta1_1 * a0_1,
+        delta1_1 * a0_2,
+        delta1_1,
+        delta1_2 * a0_0,
+        delta1_2 * a0_1,
+        delta1_2 * a0_2,
+        delta1_2,
+        delta1_3 * a0_0,
+        delta1_3 * a0_1,
+        delta1_3 * a0_2,
+        delta1_3,
+        delta2_0 * a1_0,
+        delta2_0 * a1_1,
+        delta2_0 * a1_2,
+        delta2_0 * a1_3,
+        delta2_0,
+        delta2_1 * a1_0,
+        delta2_1 * a1_1,
+        delta2_1 * a1_2,
+        delta2_1 * a1_3,
+        delta2_1,
+    ]
+
+
 def _penalised(dtype: np.dtype) -> np.ndarray:
     """1 where the flat layout holds a weight (the entries the L2 term penalises), else 0."""
     mask = np.zeros(_N_PARAMS, dtype=dtype)
@@ -426,6 +531,8 @@ class _Trainer:
         self.epoch = 0
         self.history: list[float] = []
         self._workspaces: dict[int, dict[str, np.ndarray]] = {}
+        # Per-sample steps of float64 SGD or momentum run on Python floats (_sample_gradient).
+        self.unrolled = self.batch_size == 1 and self.dtype == np.float64 and optimizer != "adam"
 
     def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
         """One update from the mini-batch ([a^0 1], Y), in place on the flat parameters;
@@ -468,6 +575,30 @@ class _Trainer:
             theta -= tmp
         return cost
 
+    def _run_unrolled(self, X: list[list[float]], Y: list[list[float]]) -> float:
+        """Per-sample SGD or momentum over the rows (x, y), on Python floats; the same
+        updates as ``_step``. Returns Σ_i C^(i)."""
+        theta, v = self.theta.tolist(), self.velocity.tolist()
+        lr, mu = self.learning_rate, self.momentum
+        decay = (_penalised(np.float64) * (2 * L2)).tolist()
+        total = 0.0
+        for x, y in zip(X, Y, strict=True):
+            cost, g = _sample_gradient(theta, x, y)
+            total += cost
+            # ∇J = ∇C + 2λ W^l
+            g = [gk + dk * t for gk, dk, t in zip(g, decay, theta, strict=True)]
+            if self.optimizer == "momentum":
+                # v ← μ v − η ∇J;  θ ← θ + v
+                v = [mu * vk - lr * gk for vk, gk in zip(v, g, strict=True)]
+                theta = [t + vk for t, vk in zip(theta, v, strict=True)]
+            else:
+                # θ ← θ − η ∇J
+                theta = [t - lr * gk for t, gk in zip(theta, g, strict=True)]
+        self.theta[:] = theta
+        self.velocity[:] = v
+        self.steps += len(X)
+        return total
+
     def run_epoch(self) -> float:
         """One pass over the data in a fresh random order; returns the epoch's loss.
 
@@ -476,11 +607,14 @@ class _Trainer:
         the data is needed), plus the L2 term at the end of the epoch.
         """
         order = self.rng.permutation(self.n)
-        X, Y = self.XA[order], self.Y[order]
-        size = self.batch_size
-        total = 0.0
-        for start in range(0, self.n, size):
-            total += float(self._step(X[start : start + size], Y[start : start + size]))
+        if self.unrolled:
+            total = self._run_unrolled(self.X[order].tolist(), self.Y[order].tolist())
+        else:
+            X, Y = self.XA[order], self.Y[order]
+            size = self.batch_size
+            total = 0.0
+            for start in range(0, self.n, size):
+                total += float(self._step(X[start : start + size], Y[start : start + size]))
         self.epoch += 1
         value = total / self.n + float(_penalty(self.params))
         self.history.append(value)

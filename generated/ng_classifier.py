@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -82,10 +83,23 @@ def _expit(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1, e) / (1 + e)
 
 
+def _expit1(x: float) -> float:
+    """Logistic σ(x) of one float, exponentiating only −|x| (no OverflowError)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
 def _glorot_uniform(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
     """Glorot initialisation: U(−r, r) with r = sqrt(6/(fan_in + fan_out))."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=(fan_out, fan_in))
+
+
+def _logaddexp1(x: float, y: float) -> float:
+    """log(exp(x) + exp(y)) of two floats, as max + log1p(exp(−|x − y|)) (no overflow)."""
+    return max(x, y) + math.log1p(math.exp(-abs(x - y)))
 
 
 # --- activations (from symprop's registry) ------------------------------------------------
@@ -341,6 +355,269 @@ def _backprop(
     return cost
 
 
+def _sample_gradient(
+    theta: list[float], x: list[float], y: list[float]
+) -> tuple[float, list[float]]:
+    """C and ∇C (without the L2 term) for one sample (x, y), on Python floats.
+
+    The formulas of ``_backprop`` for a batch of one, unrolled over the units: for a
+    network this small a NumPy call costs more than its arithmetic. ``theta`` and the
+    returned gradient follow the flat layout (``_BLOCKS``); ``wL_j_k`` is W^L_{jk}.
+    Per-sample SGD (``batch_size=1``, optimizers sgd and momentum) runs on it.
+    """
+    (
+        w1_0_0,
+        w1_0_1,
+        w1_0_2,
+        b1_0,
+        w1_1_0,
+        w1_1_1,
+        w1_1_2,
+        b1_1,
+        w1_2_0,
+        w1_2_1,
+        w1_2_2,
+        b1_2,
+        w1_3_0,
+        w1_3_1,
+        w1_3_2,
+        b1_3,
+        w1_4_0,
+        w1_4_1,
+        w1_4_2,
+        b1_4,
+        w2_0_0,
+        w2_0_1,
+        w2_0_2,
+        w2_0_3,
+        w2_0_4,
+        b2_0,
+        w2_1_0,
+        w2_1_1,
+        w2_1_2,
+        w2_1_3,
+        w2_1_4,
+        b2_1,
+        w2_2_0,
+        w2_2_1,
+        w2_2_2,
+        w2_2_3,
+        w2_2_4,
+        b2_2,
+        w2_3_0,
+        w2_3_1,
+        w2_3_2,
+        w2_3_3,
+        w2_3_4,
+        b2_3,
+        w2_4_0,
+        w2_4_1,
+        w2_4_2,
+        w2_4_3,
+        w2_4_4,
+        b2_4,
+        w3_0_0,
+        w3_0_1,
+        w3_0_2,
+        w3_0_3,
+        w3_0_4,
+        b3_0,
+        w3_1_0,
+        w3_1_1,
+        w3_1_2,
+        w3_1_3,
+        w3_1_4,
+        b3_1,
+        w3_2_0,
+        w3_2_1,
+        w3_2_2,
+        w3_2_3,
+        w3_2_4,
+        b3_2,
+        w3_3_0,
+        w3_3_1,
+        w3_3_2,
+        w3_3_3,
+        w3_3_4,
+        b3_3,
+    ) = theta
+    (
+        a0_0,
+        a0_1,
+        a0_2,
+    ) = x
+    (
+        y_0,
+        y_1,
+        y_2,
+        y_3,
+    ) = y
+    z1_0 = w1_0_0 * a0_0 + w1_0_1 * a0_1 + w1_0_2 * a0_2 + b1_0
+    a1_0 = _expit1(z1_0)
+    z1_1 = w1_1_0 * a0_0 + w1_1_1 * a0_1 + w1_1_2 * a0_2 + b1_1
+    a1_1 = _expit1(z1_1)
+    z1_2 = w1_2_0 * a0_0 + w1_2_1 * a0_1 + w1_2_2 * a0_2 + b1_2
+    a1_2 = _expit1(z1_2)
+    z1_3 = w1_3_0 * a0_0 + w1_3_1 * a0_1 + w1_3_2 * a0_2 + b1_3
+    a1_3 = _expit1(z1_3)
+    z1_4 = w1_4_0 * a0_0 + w1_4_1 * a0_1 + w1_4_2 * a0_2 + b1_4
+    a1_4 = _expit1(z1_4)
+    z2_0 = w2_0_0 * a1_0 + w2_0_1 * a1_1 + w2_0_2 * a1_2 + w2_0_3 * a1_3 + w2_0_4 * a1_4 + b2_0
+    a2_0 = _expit1(z2_0)
+    z2_1 = w2_1_0 * a1_0 + w2_1_1 * a1_1 + w2_1_2 * a1_2 + w2_1_3 * a1_3 + w2_1_4 * a1_4 + b2_1
+    a2_1 = _expit1(z2_1)
+    z2_2 = w2_2_0 * a1_0 + w2_2_1 * a1_1 + w2_2_2 * a1_2 + w2_2_3 * a1_3 + w2_2_4 * a1_4 + b2_2
+    a2_2 = _expit1(z2_2)
+    z2_3 = w2_3_0 * a1_0 + w2_3_1 * a1_1 + w2_3_2 * a1_2 + w2_3_3 * a1_3 + w2_3_4 * a1_4 + b2_3
+    a2_3 = _expit1(z2_3)
+    z2_4 = w2_4_0 * a1_0 + w2_4_1 * a1_1 + w2_4_2 * a1_2 + w2_4_3 * a1_3 + w2_4_4 * a1_4 + b2_4
+    a2_4 = _expit1(z2_4)
+    z3_0 = w3_0_0 * a2_0 + w3_0_1 * a2_1 + w3_0_2 * a2_2 + w3_0_3 * a2_3 + w3_0_4 * a2_4 + b3_0
+    a3_0 = _expit1(z3_0)
+    z3_1 = w3_1_0 * a2_0 + w3_1_1 * a2_1 + w3_1_2 * a2_2 + w3_1_3 * a2_3 + w3_1_4 * a2_4 + b3_1
+    a3_1 = _expit1(z3_1)
+    z3_2 = w3_2_0 * a2_0 + w3_2_1 * a2_1 + w3_2_2 * a2_2 + w3_2_3 * a2_3 + w3_2_4 * a2_4 + b3_2
+    a3_2 = _expit1(z3_2)
+    z3_3 = w3_3_0 * a2_0 + w3_3_1 * a2_1 + w3_3_2 * a2_2 + w3_3_3 * a2_3 + w3_3_4 * a2_4 + b3_3
+    a3_3 = _expit1(z3_3)
+    cost = (
+        (y_0 * _logaddexp1(0, -z3_0) + (1 - y_0) * _logaddexp1(0, z3_0))
+        + (y_1 * _logaddexp1(0, -z3_1) + (1 - y_1) * _logaddexp1(0, z3_1))
+        + (y_2 * _logaddexp1(0, -z3_2) + (1 - y_2) * _logaddexp1(0, z3_2))
+        + (y_3 * _logaddexp1(0, -z3_3) + (1 - y_3) * _logaddexp1(0, z3_3))
+    )
+    delta3_0 = a3_0 - y_0
+    delta3_1 = a3_1 - y_1
+    delta3_2 = a3_2 - y_2
+    delta3_3 = a3_3 - y_3
+    delta2_0 = (w3_0_0 * delta3_0 + w3_1_0 * delta3_1 + w3_2_0 * delta3_2 + w3_3_0 * delta3_3) * (
+        a2_0 * (1 - a2_0)
+    )
+    delta2_1 = (w3_0_1 * delta3_0 + w3_1_1 * delta3_1 + w3_2_1 * delta3_2 + w3_3_1 * delta3_3) * (
+        a2_1 * (1 - a2_1)
+    )
+    delta2_2 = (w3_0_2 * delta3_0 + w3_1_2 * delta3_1 + w3_2_2 * delta3_2 + w3_3_2 * delta3_3) * (
+        a2_2 * (1 - a2_2)
+    )
+    delta2_3 = (w3_0_3 * delta3_0 + w3_1_3 * delta3_1 + w3_2_3 * delta3_2 + w3_3_3 * delta3_3) * (
+        a2_3 * (1 - a2_3)
+    )
+    delta2_4 = (w3_0_4 * delta3_0 + w3_1_4 * delta3_1 + w3_2_4 * delta3_2 + w3_3_4 * delta3_3) * (
+        a2_4 * (1 - a2_4)
+    )
+    delta1_0 = (
+        w2_0_0 * delta2_0
+        + w2_1_0 * delta2_1
+        + w2_2_0 * delta2_2
+        + w2_3_0 * delta2_3
+        + w2_4_0 * delta2_4
+    ) * (a1_0 * (1 - a1_0))
+    delta1_1 = (
+        w2_0_1 * delta2_0
+        + w2_1_1 * delta2_1
+        + w2_2_1 * delta2_2
+        + w2_3_1 * delta2_3
+        + w2_4_1 * delta2_4
+    ) * (a1_1 * (1 - a1_1))
+    delta1_2 = (
+        w2_0_2 * delta2_0
+        + w2_1_2 * delta2_1
+        + w2_2_2 * delta2_2
+        + w2_3_2 * delta2_3
+        + w2_4_2 * delta2_4
+    ) * (a1_2 * (1 - a1_2))
+    delta1_3 = (
+        w2_0_3 * delta2_0
+        + w2_1_3 * delta2_1
+        + w2_2_3 * delta2_2
+        + w2_3_3 * delta2_3
+        + w2_4_3 * delta2_4
+    ) * (a1_3 * (1 - a1_3))
+    delta1_4 = (
+        w2_0_4 * delta2_0
+        + w2_1_4 * delta2_1
+        + w2_2_4 * delta2_2
+        + w2_3_4 * delta2_3
+        + w2_4_4 * delta2_4
+    ) * (a1_4 * (1 - a1_4))
+    return cost, [
+        delta1_0 * a0_0,
+        delta1_0 * a0_1,
+        delta1_0 * a0_2,
+        delta1_0,
+        delta1_1 * a0_0,
+        delta1_1 * a0_1,
+        delta1_1 * a0_2,
+        delta1_1,
+        delta1_2 * a0_0,
+        delta1_2 * a0_1,
+        delta1_2 * a0_2,
+        delta1_2,
+        delta1_3 * a0_0,
+        delta1_3 * a0_1,
+        delta1_3 * a0_2,
+        delta1_3,
+        delta1_4 * a0_0,
+        delta1_4 * a0_1,
+        delta1_4 * a0_2,
+        delta1_4,
+        delta2_0 * a1_0,
+        delta2_0 * a1_1,
+        delta2_0 * a1_2,
+        delta2_0 * a1_3,
+        delta2_0 * a1_4,
+        delta2_0,
+        delta2_1 * a1_0,
+        delta2_1 * a1_1,
+        delta2_1 * a1_2,
+        delta2_1 * a1_3,
+        delta2_1 * a1_4,
+        delta2_1,
+        delta2_2 * a1_0,
+        delta2_2 * a1_1,
+        delta2_2 * a1_2,
+        delta2_2 * a1_3,
+        delta2_2 * a1_4,
+        delta2_2,
+        delta2_3 * a1_0,
+        delta2_3 * a1_1,
+        delta2_3 * a1_2,
+        delta2_3 * a1_3,
+        delta2_3 * a1_4,
+        delta2_3,
+        delta2_4 * a1_0,
+        delta2_4 * a1_1,
+        delta2_4 * a1_2,
+        delta2_4 * a1_3,
+        delta2_4 * a1_4,
+        delta2_4,
+        delta3_0 * a2_0,
+        delta3_0 * a2_1,
+        delta3_0 * a2_2,
+        delta3_0 * a2_3,
+        delta3_0 * a2_4,
+        delta3_0,
+        delta3_1 * a2_0,
+        delta3_1 * a2_1,
+        delta3_1 * a2_2,
+        delta3_1 * a2_3,
+        delta3_1 * a2_4,
+        delta3_1,
+        delta3_2 * a2_0,
+        delta3_2 * a2_1,
+        delta3_2 * a2_2,
+        delta3_2 * a2_3,
+        delta3_2 * a2_4,
+        delta3_2,
+        delta3_3 * a2_0,
+        delta3_3 * a2_1,
+        delta3_3 * a2_2,
+        delta3_3 * a2_3,
+        delta3_3 * a2_4,
+        delta3_3,
+    ]
+
+
 def _penalised(dtype: np.dtype) -> np.ndarray:
     """1 where the flat layout holds a weight (the entries the L2 term penalises), else 0."""
     mask = np.zeros(_N_PARAMS, dtype=dtype)
@@ -448,6 +725,8 @@ class _Trainer:
         self.epoch = 0
         self.history: list[float] = []
         self._workspaces: dict[int, dict[str, np.ndarray]] = {}
+        # Per-sample steps of float64 SGD or momentum run on Python floats (_sample_gradient).
+        self.unrolled = self.batch_size == 1 and self.dtype == np.float64 and optimizer != "adam"
 
     def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
         """One update from the mini-batch ([a^0 1], Y), in place on the flat parameters;
@@ -490,6 +769,30 @@ class _Trainer:
             theta -= tmp
         return cost
 
+    def _run_unrolled(self, X: list[list[float]], Y: list[list[float]]) -> float:
+        """Per-sample SGD or momentum over the rows (x, y), on Python floats; the same
+        updates as ``_step``. Returns Σ_i C^(i)."""
+        theta, v = self.theta.tolist(), self.velocity.tolist()
+        lr, mu = self.learning_rate, self.momentum
+        decay = (_penalised(np.float64) * (2 * L2)).tolist()
+        total = 0.0
+        for x, y in zip(X, Y, strict=True):
+            cost, g = _sample_gradient(theta, x, y)
+            total += cost
+            # ∇J = ∇C + 2λ W^l
+            g = [gk + dk * t for gk, dk, t in zip(g, decay, theta, strict=True)]
+            if self.optimizer == "momentum":
+                # v ← μ v − η ∇J;  θ ← θ + v
+                v = [mu * vk - lr * gk for vk, gk in zip(v, g, strict=True)]
+                theta = [t + vk for t, vk in zip(theta, v, strict=True)]
+            else:
+                # θ ← θ − η ∇J
+                theta = [t - lr * gk for t, gk in zip(theta, g, strict=True)]
+        self.theta[:] = theta
+        self.velocity[:] = v
+        self.steps += len(X)
+        return total
+
     def run_epoch(self) -> float:
         """One pass over the data in a fresh random order; returns the epoch's loss.
 
@@ -498,11 +801,14 @@ class _Trainer:
         the data is needed), plus the L2 term at the end of the epoch.
         """
         order = self.rng.permutation(self.n)
-        X, Y = self.XA[order], self.Y[order]
-        size = self.batch_size
-        total = 0.0
-        for start in range(0, self.n, size):
-            total += float(self._step(X[start : start + size], Y[start : start + size]))
+        if self.unrolled:
+            total = self._run_unrolled(self.X[order].tolist(), self.Y[order].tolist())
+        else:
+            X, Y = self.XA[order], self.Y[order]
+            size = self.batch_size
+            total = 0.0
+            for start in range(0, self.n, size):
+                total += float(self._step(X[start : start + size], Y[start : start + size]))
         self.epoch += 1
         value = total / self.n + float(_penalty(self.params))
         self.history.append(value)

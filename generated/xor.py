@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -78,10 +79,23 @@ def _expit(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1, e) / (1 + e)
 
 
+def _expit1(x: float) -> float:
+    """Logistic σ(x) of one float, exponentiating only −|x| (no OverflowError)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
 def _glorot_uniform(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
     """Glorot initialisation: U(−r, r) with r = sqrt(6/(fan_in + fan_out))."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=(fan_out, fan_in))
+
+
+def _logaddexp1(x: float, y: float) -> float:
+    """log(exp(x) + exp(y)) of two floats, as max + log1p(exp(−|x − y|)) (no overflow)."""
+    return max(x, y) + math.log1p(math.exp(-abs(x - y)))
 
 
 # --- activations (from symprop's registry) ------------------------------------------------
@@ -317,6 +331,77 @@ def _backprop(
     return cost
 
 
+def _sample_gradient(
+    theta: list[float], x: list[float], y: list[float]
+) -> tuple[float, list[float]]:
+    """C and ∇C (without the L2 term) for one sample (x, y), on Python floats.
+
+    The formulas of ``_backprop`` for a batch of one, unrolled over the units: for a
+    network this small a NumPy call costs more than its arithmetic. ``theta`` and the
+    returned gradient follow the flat layout (``_BLOCKS``); ``wL_j_k`` is W^L_{jk}.
+    Per-sample SGD (``batch_size=1``, optimizers sgd and momentum) runs on it.
+    """
+    (
+        w1_0_0,
+        w1_0_1,
+        b1_0,
+        w1_1_0,
+        w1_1_1,
+        b1_1,
+        w1_2_0,
+        w1_2_1,
+        b1_2,
+        w1_3_0,
+        w1_3_1,
+        b1_3,
+        w2_0_0,
+        w2_0_1,
+        w2_0_2,
+        w2_0_3,
+        b2_0,
+    ) = theta
+    (
+        a0_0,
+        a0_1,
+    ) = x
+    (y_0,) = y
+    z1_0 = w1_0_0 * a0_0 + w1_0_1 * a0_1 + b1_0
+    a1_0 = _expit1(z1_0)
+    z1_1 = w1_1_0 * a0_0 + w1_1_1 * a0_1 + b1_1
+    a1_1 = _expit1(z1_1)
+    z1_2 = w1_2_0 * a0_0 + w1_2_1 * a0_1 + b1_2
+    a1_2 = _expit1(z1_2)
+    z1_3 = w1_3_0 * a0_0 + w1_3_1 * a0_1 + b1_3
+    a1_3 = _expit1(z1_3)
+    z2_0 = w2_0_0 * a1_0 + w2_0_1 * a1_1 + w2_0_2 * a1_2 + w2_0_3 * a1_3 + b2_0
+    a2_0 = _expit1(z2_0)
+    cost = y_0 * _logaddexp1(0, -z2_0) + (1 - y_0) * _logaddexp1(0, z2_0)
+    delta2_0 = a2_0 - y_0
+    delta1_0 = (w2_0_0 * delta2_0) * (a1_0 * (1 - a1_0))
+    delta1_1 = (w2_0_1 * delta2_0) * (a1_1 * (1 - a1_1))
+    delta1_2 = (w2_0_2 * delta2_0) * (a1_2 * (1 - a1_2))
+    delta1_3 = (w2_0_3 * delta2_0) * (a1_3 * (1 - a1_3))
+    return cost, [
+        delta1_0 * a0_0,
+        delta1_0 * a0_1,
+        delta1_0,
+        delta1_1 * a0_0,
+        delta1_1 * a0_1,
+        delta1_1,
+        delta1_2 * a0_0,
+        delta1_2 * a0_1,
+        delta1_2,
+        delta1_3 * a0_0,
+        delta1_3 * a0_1,
+        delta1_3,
+        delta2_0 * a1_0,
+        delta2_0 * a1_1,
+        delta2_0 * a1_2,
+        delta2_0 * a1_3,
+        delta2_0,
+    ]
+
+
 def gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
     """∂J/∂W^l and ∂J/∂b^l for the batch (X, Y): same keys, shapes and dtype as params.
 
@@ -414,6 +499,8 @@ class _Trainer:
         self.epoch = 0
         self.history: list[float] = []
         self._workspaces: dict[int, dict[str, np.ndarray]] = {}
+        # Per-sample steps of float64 SGD or momentum run on Python floats (_sample_gradient).
+        self.unrolled = self.batch_size == 1 and self.dtype == np.float64 and optimizer != "adam"
 
     def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
         """One update from the mini-batch ([a^0 1], Y), in place on the flat parameters;
@@ -454,6 +541,27 @@ class _Trainer:
             theta -= tmp
         return cost
 
+    def _run_unrolled(self, X: list[list[float]], Y: list[list[float]]) -> float:
+        """Per-sample SGD or momentum over the rows (x, y), on Python floats; the same
+        updates as ``_step``. Returns Σ_i C^(i)."""
+        theta, v = self.theta.tolist(), self.velocity.tolist()
+        lr, mu = self.learning_rate, self.momentum
+        total = 0.0
+        for x, y in zip(X, Y, strict=True):
+            cost, g = _sample_gradient(theta, x, y)
+            total += cost
+            if self.optimizer == "momentum":
+                # v ← μ v − η ∇J;  θ ← θ + v
+                v = [mu * vk - lr * gk for vk, gk in zip(v, g, strict=True)]
+                theta = [t + vk for t, vk in zip(theta, v, strict=True)]
+            else:
+                # θ ← θ − η ∇J
+                theta = [t - lr * gk for t, gk in zip(theta, g, strict=True)]
+        self.theta[:] = theta
+        self.velocity[:] = v
+        self.steps += len(X)
+        return total
+
     def run_epoch(self) -> float:
         """One pass over the data in a fresh random order; returns the epoch's loss.
 
@@ -462,11 +570,14 @@ class _Trainer:
         the data is needed), plus the L2 term at the end of the epoch.
         """
         order = self.rng.permutation(self.n)
-        X, Y = self.XA[order], self.Y[order]
-        size = self.batch_size
-        total = 0.0
-        for start in range(0, self.n, size):
-            total += float(self._step(X[start : start + size], Y[start : start + size]))
+        if self.unrolled:
+            total = self._run_unrolled(self.X[order].tolist(), self.Y[order].tolist())
+        else:
+            X, Y = self.XA[order], self.Y[order]
+            size = self.batch_size
+            total = 0.0
+            for start in range(0, self.n, size):
+                total += float(self._step(X[start : start + size], Y[start : start + size]))
         self.epoch += 1
         value = total / self.n + float(_penalty(self.params))
         self.history.append(value)

@@ -30,6 +30,7 @@ from symprop.files import write_atomic as _write_atomic
 from symprop.numpy_printer import (
     HELPERS,
     ArrayPrinter,
+    ScalarPrinter,
     guard_denominators,
     guard_logs,
     separate_sums,
@@ -109,6 +110,7 @@ class ModuleContext:
     step_shared: tuple[tuple[str, str], ...]  # what a^L and the cost share, computed once
     step_activation: str | None  # a^L through step_shared (None: the activation's call)
     step_cost: str
+    unrolled: tuple[str, ...]  # body of _sample_gradient; empty: no per-sample float code
     target: str  # "class" (one-hot or integer labels), "unit" (in [0, 1]) or "real"
     assumptions: tuple[str, ...]
     literals: dict[str, str]  # Python literals of the tuples the module defines
@@ -258,7 +260,8 @@ def _batch_sum(term: sp.Expr, printer: ArrayPrinter) -> str:
     return f"np.sum({printer.doprint(term)})"
 
 
-def _output_delta(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
+def _output_delta_expr(d: Derivation) -> sp.Expr:
+    """δ^L_j in the unit-level symbols, ready to print."""
     net = d.network
     out = net.layers[-1]
     od = d.output_delta
@@ -266,16 +269,92 @@ def _output_delta(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, st
     if factor is not None:
         # The derivation proved δ^L = c (a − y): print exactly that.
         diff = a_vec[j_idx] - y_vec[j_idx]
-        expr = diff if factor == 1 else sp.Mul(factor, diff, evaluate=False)
-    else:
-        expr = separate_sums(_bind(od.expr, out.activation, out.param_values()), i_idx)
-        expr = stabilise(expr)
-        domain = LOSSES[net.loss].output_domain
-        expr = guard_denominators(expr, a_vec[j_idx], domain)
-        expr = guard_denominators(expr, a_vec[i_idx], domain)
-        expr = tidy_signs(expr)
+        return diff if factor == 1 else sp.Mul(factor, diff, evaluate=False)
+    expr = separate_sums(_bind(od.expr, out.activation, out.param_values()), i_idx)
+    expr = stabilise(expr)
+    domain = LOSSES[net.loss].output_domain
+    expr = guard_denominators(expr, a_vec[j_idx], domain)
+    expr = guard_denominators(expr, a_vec[i_idx], domain)
+    return tidy_signs(expr)
+
+
+def _output_delta(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
     printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
-    return printer.doprint(expr), _equation(d, f"summary.delta.{L}")
+    return printer.doprint(_output_delta_expr(d)), _equation(d, f"summary.delta.{L}")
+
+
+UNROLL_MAX_PARAMS = 128
+"""Networks with at most this many parameters also get per-sample code on Python floats."""
+
+
+def _unrolled(d: Derivation) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The body of ``_sample_gradient``: one sample's forward and backward pass unrolled
+    over the units, on Python floats; and the scalar helpers it calls.
+
+    Empty for networks over :data:`UNROLL_MAX_PARAMS` parameters and for formulas with no
+    float form (a row-wise softmax, a sum over a layer's units).
+    """
+    net = d.network
+    widths, L = net.widths, net.depth
+    if net.n_params > UNROLL_MAX_PARAMS:
+        return (), frozenset()
+    printer = ScalarPrinter()
+    try:
+        names = [
+            name
+            for l in range(1, L + 1)
+            for j in range(widths[l])
+            for name in [f"w{l}_{j}_{k}" for k in range(widths[l - 1])] + [f"b{l}_{j}"]
+        ]
+        lines = [
+            f"({', '.join(names)},) = theta",
+            f"({', '.join(f'a0_{k}' for k in range(widths[0]))},) = x",
+            f"({', '.join(f'y_{j}' for j in range(widths[L]))},) = y",
+        ]
+        for lf, layer in zip(d.layers, net.layers, strict=True):
+            l = lf.index
+            phi = stabilise(
+                _bind(
+                    ACTIVATIONS[layer.activation].definition, layer.activation, layer.param_values()
+                )
+            )
+            for j in range(widths[l]):
+                terms = [f"w{l}_{j}_{k} * a{l - 1}_{k}" for k in range(widths[l - 1])]
+                lines.append(f"z{l}_{j} = {' + '.join(terms)} + b{l}_{j}")
+                printer.names = {"z": f"z{l}_{j}"}
+                lines.append(f"a{l}_{j} = {printer.doprint(phi)}")
+        _, term, stable_def = _output_terms(d)
+        term = tidy_signs(guard_logs(term.xreplace({stable_def: a})))
+        delta = _output_delta_expr(d)
+        costs, deltas = [], []
+        for j in range(widths[L]):
+            printer.names = {"a": f"a{L}_{j}", "z": f"z{L}_{j}", "y": f"y_{j}"}
+            costs.append(f"({printer.doprint(term)})")
+            deltas.append(f"delta{L}_{j} = {printer.doprint(delta)}")
+        lines.append(f"cost = {' + '.join(costs)}")
+        lines += deltas
+        for lf in reversed(d.layers[:-1]):
+            l = lf.index
+            form = None if lf.dphi_form == 1 else tidy_signs(stabilise(lf.dphi_form))
+            for j in range(widths[l]):
+                back = " + ".join(
+                    f"w{l + 1}_{k}_{j} * delta{l + 1}_{k}" for k in range(widths[l + 1])
+                )
+                if form is None:
+                    lines.append(f"delta{l}_{j} = {back}")
+                else:
+                    printer.names = {"a": f"a{l}_{j}", "z": f"z{l}_{j}"}
+                    lines.append(f"delta{l}_{j} = ({back}) * ({printer.doprint(form)})")
+    except NotImplementedError:
+        return (), frozenset()
+    grads = [
+        g
+        for l in range(1, L + 1)
+        for j in range(widths[l])
+        for g in [f"delta{l}_{j} * a{l - 1}_{k}" for k in range(widths[l - 1])] + [f"delta{l}_{j}"]
+    ]
+    lines.append(f"return cost, [{', '.join(grads)}]")
+    return tuple(lines), frozenset(printer.helpers_used)
 
 
 def build_context(network: Network, *, spec: str, dtype: str | None = None) -> ModuleContext:
@@ -349,7 +428,8 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         functions.append(_activation_code(name, printer))
     for name in sorted(printer.activations_used - set(used)):  # pragma: no cover - nested
         functions.append(_activation_code(name, printer))
-    helpers_used = set(printer.helpers_used) | {layer.init for layer in layers}
+    unrolled, scalar_helpers = _unrolled(d) if dtype == "float64" else ((), frozenset())
+    helpers_used = set(printer.helpers_used) | {layer.init for layer in layers} | scalar_helpers
     helpers = tuple(HELPERS[h].source for h in sorted(helpers_used))
 
     loss = LOSSES[network.loss]
@@ -391,6 +471,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         step_shared=step_shared,
         step_activation=step_activation,
         step_cost=step_cost,
+        unrolled=unrolled,
         target=target,
         assumptions=tuple(d.assumptions),
         literals={

@@ -49,6 +49,7 @@ __all__ = [
     "ArrayPrinter",
     "BatchSum",
     "Helper",
+    "ScalarPrinter",
     "SharedForm",
     "guard_denominators",
     "guard_logs",
@@ -183,6 +184,41 @@ HELPERS: dict[str, Helper] = {
     """a clipped into the open interval (low, high), for use in a denominator."""
     info = np.finfo(a.dtype)
     return np.clip(a, low + info.tiny, high - info.epsneg)
+''',
+            lambda x: x,
+        ),
+        Helper(
+            "_expit1",
+            '''def _expit1(x: float) -> float:
+    """Logistic σ(x) of one float, exponentiating only −|x| (no OverflowError)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+''',
+            lambda x: 1 / (1 + sp.exp(-x)),
+        ),
+        Helper(
+            "_logaddexp1",
+            '''def _logaddexp1(x: float, y: float) -> float:
+    """log(exp(x) + exp(y)) of two floats, as max + log1p(exp(−|x − y|)) (no overflow)."""
+    return max(x, y) + math.log1p(math.exp(-abs(x - y)))
+''',
+            lambda x: sp.log(1 + sp.exp(x)),
+        ),
+        Helper(
+            "_log_clipped1",
+            '''def _log_clipped1(x: float) -> float:
+    """log(max(x, tiny)) of one float: never the log of 0."""
+    return math.log(max(x, 2.2250738585072014e-308))
+''',
+            lambda x: sp.log(x),
+        ),
+        Helper(
+            "_clip_open1",
+            '''def _clip_open1(a: float, low: float, high: float) -> float:
+    """One float clipped into the open interval (low, high), for use in a denominator."""
+    return min(max(a, low + 2.2250738585072014e-308), high - 1.1102230246251565e-16)
 ''',
             lambda x: x,
         ),
@@ -668,3 +704,79 @@ class ArrayPrinter(NumPyPrinter):
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         raise NotImplementedError(f"unseparated sum {expr}; call separate_sums first")
+
+
+_MATH_NAMES = {
+    **{name: f"math.{name}" for name in ("exp", "log", "log1p", "expm1", "sqrt", "tanh",
+                                         "sinh", "cosh", "sin", "cos", "tan", "erf")},
+    "arctan": "math.atan",
+    "arcsin": "math.asin",
+    "arccos": "math.acos",
+    "arctanh": "math.atanh",
+    "arcsinh": "math.asinh",
+}
+
+
+class ScalarPrinter(ArrayPrinter):
+    """Prints unit-level formulas as Python code on floats (``math`` and scalar helpers).
+
+    For networks small enough that each NumPy call costs more than its arithmetic, the
+    generated module unrolls a sample's forward and backward pass over the units. Anything
+    without a float form (a row-wise softmax, a sum over the layer's units) raises
+    ``NotImplementedError``; the generator then keeps the array code only.
+    """
+
+    def _module_format(self, fqn: str, register: bool = True) -> str:
+        if fqn.startswith("numpy."):
+            name = fqn[len("numpy.") :]
+            if name in _MATH_NAMES:
+                return _MATH_NAMES[name]
+            raise NotImplementedError(f"no float form of numpy.{name}")
+        return super()._module_format(fqn, register)
+
+    def _print_StableFunction(self, expr: StableFunction) -> str:
+        helper = expr.helper + "1"
+        if helper not in HELPERS:
+            raise NotImplementedError(f"no float form of {expr.helper}")
+        self.helpers_used.add(helper)
+        return f"{helper}({', '.join(self._print(arg) for arg in expr.args)})"
+
+    def _print_ClipOutput(self, expr: ClipOutput) -> str:
+        self.helpers_used.add("_clip_open1")
+        arr, low, high = expr.args
+        ends = [
+            ("-math.inf" if e == -sp.oo else "math.inf" if e == sp.oo else self._print(e))
+            for e in (low, high)
+        ]
+        return f"_clip_open1({self._print(arr)}, {ends[0]}, {ends[1]})"
+
+    def _print_ActivationApplied(self, expr: ActivationApplied) -> str:
+        from symprop.registry import ACTIVATIONS, z
+
+        act = ACTIVATIONS[expr.activation_name]
+        if act.parameters or not act.elementwise:
+            raise NotImplementedError(f"no float form of {expr.activation_name} here")
+        return self._print(stabilise(act.definition.subs(z, expr.args[0])))
+
+    def _print_BatchSum(self, expr: BatchSum) -> str:
+        raise NotImplementedError("a sum over the layer's units has no per-unit float form")
+
+    def _pairwise(self, func: str, args: tuple[sp.Basic, ...]) -> str:
+        name = {"np.maximum": "max", "np.minimum": "min"}[func]
+        ordered = sorted(args, key=lambda e: (e.is_number, sp.default_sort_key(e)))
+        return f"{name}({', '.join(self._print(arg) for arg in ordered)})"
+
+    def _print_logaddexp(self, expr: sp.Basic) -> str:
+        self.helpers_used.add("_logaddexp1")
+        return f"_logaddexp1({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
+    def _print_expm1(self, expr: sp.Basic) -> str:
+        return f"math.expm1({self._print(expr.args[0])})"
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        if expr.args[-1][1] != sp.true:
+            raise NotImplementedError(f"Piecewise without an otherwise branch: {expr}")
+        out = self._print(expr.args[-1][0])
+        for value, cond in reversed(expr.args[:-1]):
+            out = f"({self._print(value)} if {self._print(cond)} else {out})"
+        return out
