@@ -341,30 +341,13 @@ def _sample_gradient(
     returned gradient follow the flat layout (``_BLOCKS``); ``wL_j_k`` is W^L_{jk}.
     Per-sample SGD (``batch_size=1``, optimizers sgd and momentum) runs on it.
     """
-    (
-        w1_0_0,
-        w1_0_1,
-        b1_0,
-        w1_1_0,
-        w1_1_1,
-        b1_1,
-        w1_2_0,
-        w1_2_1,
-        b1_2,
-        w1_3_0,
-        w1_3_1,
-        b1_3,
-        w2_0_0,
-        w2_0_1,
-        w2_0_2,
-        w2_0_3,
-        b2_0,
-    ) = theta
-    (
-        a0_0,
-        a0_1,
-    ) = x
-    (y_0,) = y
+    w1_0_0, w1_0_1, b1_0 = theta[0:3]
+    w1_1_0, w1_1_1, b1_1 = theta[3:6]
+    w1_2_0, w1_2_1, b1_2 = theta[6:9]
+    w1_3_0, w1_3_1, b1_3 = theta[9:12]
+    w2_0_0, w2_0_1, w2_0_2, w2_0_3, b2_0 = theta[12:17]
+    [a0_0, a0_1] = x
+    [y_0] = y
     z1_0 = w1_0_0 * a0_0 + w1_0_1 * a0_1 + b1_0
     a1_0 = _expit1(z1_0)
     z1_1 = w1_1_0 * a0_0 + w1_1_1 * a0_1 + b1_1

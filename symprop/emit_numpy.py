@@ -300,17 +300,15 @@ def _unrolled(d: Derivation) -> tuple[tuple[str, ...], frozenset[str]]:
         return (), frozenset()
     printer = ScalarPrinter()
     try:
-        names = [
-            name
-            for l in range(1, L + 1)
-            for j in range(widths[l])
-            for name in [f"w{l}_{j}_{k}" for k in range(widths[l - 1])] + [f"b{l}_{j}"]
-        ]
-        lines = [
-            f"({', '.join(names)},) = theta",
-            f"({', '.join(f'a0_{k}' for k in range(widths[0]))},) = x",
-            f"({', '.join(f'y_{j}' for j in range(widths[L]))},) = y",
-        ]
+        lines = []
+        start = 0
+        for l in range(1, L + 1):
+            for j in range(widths[l]):
+                row = [f"w{l}_{j}_{k}" for k in range(widths[l - 1])] + [f"b{l}_{j}"]
+                lines.append(f"{', '.join(row)} = theta[{start}:{start + len(row)}]")
+                start += len(row)
+        lines.append(f"[{', '.join(f'a0_{k}' for k in range(widths[0]))}] = x")
+        lines.append(f"[{', '.join(f'y_{j}' for j in range(widths[L]))}] = y")
         for lf, layer in zip(d.layers, net.layers, strict=True):
             l = lf.index
             phi = stabilise(
