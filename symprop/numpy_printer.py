@@ -707,8 +707,23 @@ class ArrayPrinter(NumPyPrinter):
 
 
 _MATH_NAMES = {
-    **{name: f"math.{name}" for name in ("exp", "log", "log1p", "expm1", "sqrt", "tanh",
-                                         "sinh", "cosh", "sin", "cos", "tan", "erf")},
+    **{
+        name: f"math.{name}"
+        for name in (
+            "exp",
+            "log",
+            "log1p",
+            "expm1",
+            "sqrt",
+            "tanh",
+            "sinh",
+            "cosh",
+            "sin",
+            "cos",
+            "tan",
+            "erf",
+        )
+    },
     "arctan": "math.atan",
     "arcsin": "math.asin",
     "arccos": "math.acos",
