@@ -1,12 +1,28 @@
-"""Quick training-throughput benchmark of generated modules (not a test).
+"""Training throughput of the generated modules against their peers (a benchmark, not a test).
 
-Samples per second of one training epoch loop, on one thread, for
-(a) 64-128-64-10 ReLU/softmax on digits-sized data, batch 32, momentum SGD, and
-(c) 2-4-1 sigmoid with binary cross-entropy, batch 1, plain SGD,
-for the generated module, a hand-written NumPy MLP, PyTorch eager (CPU) and scikit-learn's
-MLPClassifier where installed. Run: ``python bench/bench_train.py [--dtype float32]``.
-Set OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 before Python starts (the
-script does so when run directly) so that every tool uses one thread.
+Samples per second of training epochs, every tool on one thread and in the same dtype:
+
+(a) 64-128-64-10 ReLU/softmax, cross-entropy, digits-sized data (1,797 × 64), batch 32,
+    momentum SGD;
+(b) 784-256-256-10 ReLU/softmax, cross-entropy, MNIST-sized random data (10,000 × 784),
+    batch 128, momentum SGD;
+(c) 2-4-1 sigmoid, binary cross-entropy, 400 samples, batch 1 (per-sample SGD).
+
+Tools: the symprop-generated module; a careful hand-written NumPy MLP; PyTorch eager (CPU);
+scikit-learn's MLPClassifier (``partial_fit``, one epoch per call); JAX with a jitted
+training step called per mini-batch ("JAX jit", the usual JAX training loop) and with a
+whole epoch compiled as one ``lax.scan`` ("JAX scan": no Python between steps); JAX runs
+float64 through ``jax_enable_x64``.
+Tools that are not installed are shown as "—". For (b) it also reports the GEMM bound: the
+samples/s of the eight matrix products of a training step alone, in NumPy, on the same shapes.
+
+Every tool is timed in rounds that alternate between the tools, and the best round counts,
+so that a busy machine slows all of them alike. Peak memory is measured in a fresh process
+per tool: the process's peak resident set after one epoch, and what the epoch allocated as
+traced by ``tracemalloc`` (visible for the NumPy-based tools only).
+
+Run: ``python bench/bench_train.py [--dtype float32] [--cases abc] [--seconds 1.0]``.
+The script pins OMP/OpenBLAS/MKL to one thread before NumPy starts.
 """
 
 from __future__ import annotations
@@ -14,13 +30,21 @@ from __future__ import annotations
 import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+    os.environ[_var] = "1"
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 
 import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -28,36 +52,48 @@ import numpy as np  # noqa: E402
 from symprop import Dense, Network, Training  # noqa: E402
 from symprop.emit_numpy import import_generated, write_module  # noqa: E402
 
-CASES = {
-    "a": dict(
-        net=Network(
-            inputs=64,
-            layers=[Dense(128, "relu"), Dense(64, "relu"), Dense(10, "softmax")],
-            loss="cross_entropy",
-            name="bench_a",
-            training=Training(optimizer="momentum", momentum=0.9, learning_rate=0.05),
+LEARNING_RATE = 0.05
+MOMENTUM = 0.9
+
+
+def _net(name: str, widths: list[int], hidden: str, out: str, loss: str, opt: str) -> Network:
+    return Network(
+        inputs=widths[0],
+        layers=[Dense(w, hidden) for w in widths[1:-1]] + [Dense(widths[-1], out)],
+        loss=loss,
+        name=name,
+        training=Training(
+            optimizer=opt,
+            momentum=MOMENTUM if opt == "momentum" else 0.0,
+            learning_rate=LEARNING_RATE,
         ),
+    )
+
+
+CASES: dict[str, dict] = {
+    "a": dict(
+        net=_net("bench_a", [64, 128, 64, 10], "relu", "softmax", "cross_entropy", "momentum"),
         n=1797,
         batch=32,
     ),
+    "b": dict(
+        net=_net("bench_b", [784, 256, 256, 10], "relu", "softmax", "cross_entropy", "momentum"),
+        n=10_000,
+        batch=128,
+    ),
     "c": dict(
-        net=Network(
-            inputs=2,
-            layers=[Dense(4, "sigmoid"), Dense(1, "sigmoid")],
-            loss="binary_cross_entropy",
-            name="bench_c",
-        ),
+        net=_net("bench_c", [2, 4, 1], "sigmoid", "sigmoid", "binary_cross_entropy", "sgd"),
         n=400,
         batch=1,
     ),
 }
+TOOLS = ("generated", "hand NumPy", "torch eager", "sklearn", "JAX jit", "JAX scan")
 
-
-MEASURE_MEMORY = True
-PEAKS: list[int] = []
+Epoch = Callable[[], object]
 
 
 def data(case: dict, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs in [0, 1) and integer labels (or 0/1 targets for the binary case)."""
     rng = np.random.default_rng(0)
     net = case["net"]
     X = rng.random((case["n"], net.inputs)).astype(dtype)
@@ -66,22 +102,14 @@ def data(case: dict, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     return X, (X.sum(axis=1, keepdims=True) > net.inputs / 2).astype(dtype)
 
 
-def time_epochs(run_epoch, n: int, min_seconds: float = 1.5) -> float:
-    run_epoch()  # warm-up
-    if MEASURE_MEMORY:
-        # tracemalloc slows every allocation: a separate, untimed epoch for the peak.
-        tracemalloc.start()
-        run_epoch()
-        PEAKS.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
-    epochs, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min_seconds:
-        run_epoch()
-        epochs += 1
-    return epochs * n / (time.perf_counter() - start)
+def _momentum(case: dict) -> float:
+    return case["net"].training.momentum
 
 
-def bench_generated(case: dict, dtype: str) -> float:
+# --- the tools: each returns a function that runs one epoch ---------------------------------
+
+
+def setup_generated(case: dict, dtype: str) -> Epoch:
     with tempfile.TemporaryDirectory() as tmp:
         m = import_generated(
             write_module(case["net"], Path(tmp) / "m.py", spec="bench", dtype=dtype)
@@ -89,25 +117,20 @@ def bench_generated(case: dict, dtype: str) -> float:
     X, Y = data(case, dtype)
     params = m.init_params(0)
     tr = case["net"].training
-    opt = tr.optimizer if case["batch"] > 1 else "sgd"
-    mom = tr.momentum if opt == "momentum" else 0.0
-    return time_epochs(
-        lambda: m.train(
-            params,
-            X,
-            Y,
-            epochs=1,
-            learning_rate=tr.learning_rate,
-            batch_size=case["batch"],
-            seed=0,
-            optimizer=opt,
-            momentum=mom,
-        ),
-        len(X),
+    return lambda: m.train(
+        params,
+        X,
+        Y,
+        epochs=1,
+        learning_rate=tr.learning_rate,
+        batch_size=case["batch"],
+        seed=0,
+        optimizer=tr.optimizer,
+        momentum=tr.momentum,
     )
 
 
-def bench_handwritten(case: dict, dtype: str) -> float:
+def setup_hand(case: dict, dtype: str) -> Epoch:
     """A careful hand-written NumPy MLP: the baseline the issue measures against."""
     net = case["net"]
     X, Y = data(case, dtype)
@@ -121,9 +144,9 @@ def bench_handwritten(case: dict, dtype: str) -> float:
     bs = [np.zeros(o, dtype) for o in net.widths[1:]]
     vel = [np.zeros_like(p) for p in Ws + bs]
     acts = [layer.activation for layer in net.layers]
-    lr, mu = 0.05, 0.9 if case["batch"] > 1 else 0.0
+    lr, mu = LEARNING_RATE, _momentum(case)
 
-    def act(name, z):
+    def act(name: str, z: np.ndarray) -> np.ndarray:
         if name == "relu":
             return np.maximum(z, 0)
         if name == "sigmoid":
@@ -131,7 +154,7 @@ def bench_handwritten(case: dict, dtype: str) -> float:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    def epoch():
+    def epoch() -> None:
         order = rng.permutation(len(X))
         Xs, Ys = X[order], Y[order]
         for s in range(0, len(X), case["batch"]):
@@ -148,41 +171,41 @@ def bench_handwritten(case: dict, dtype: str) -> float:
                     d = d @ Ws[layer]
                     d *= (a[layer] > 0) if acts[layer - 1] == "relu" else a[layer] * (1 - a[layer])
             for p, g, v in zip(Ws + bs, grads_W[::-1] + grads_b[::-1], vel, strict=True):
-                v *= mu
-                v -= lr * g
-                p += v
+                if mu:
+                    v *= mu
+                    v -= lr * g
+                    p += v
+                else:
+                    p -= lr * g
 
-    return time_epochs(epoch, len(X))
+    return epoch
 
 
-def bench_torch(case: dict, dtype: str) -> float | None:
+def setup_torch(case: dict, dtype: str) -> Epoch | None:
     try:
         import torch
     except ImportError:
         return None
     torch.set_num_threads(1)
+    torch.manual_seed(0)
     net = case["net"]
     X, Y = data(case, dtype)
     tdtype = getattr(torch, dtype)
-    layers = []
+    layers: list[torch.nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(net.widths, net.widths[1:], strict=False)):
         layers.append(torch.nn.Linear(n_in, n_out, dtype=tdtype))
         name = net.layers[i].activation
-        if name == "relu":
-            layers.append(torch.nn.ReLU())
-        elif name == "sigmoid" and i < net.depth - 1:
-            layers.append(torch.nn.Sigmoid())
+        if i < net.depth - 1:  # the output's softmax/sigmoid lives in the loss
+            layers.append(torch.nn.ReLU() if name == "relu" else torch.nn.Sigmoid())
     model = torch.nn.Sequential(*layers)
     lossf = (
         torch.nn.CrossEntropyLoss() if net.loss == "cross_entropy" else torch.nn.BCEWithLogitsLoss()
     )
-    mu = 0.9 if case["batch"] > 1 else 0.0
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=mu)
-    tX = torch.tensor(X)
-    tY = torch.tensor(Y)
+    opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=_momentum(case))
+    tX, tY = torch.tensor(X), torch.tensor(Y)
     gen = torch.Generator().manual_seed(0)
 
-    def epoch():
+    def epoch() -> None:
         order = torch.randperm(len(tX), generator=gen)
         Xs, Ys = tX[order], tY[order]
         for s in range(0, len(tX), case["batch"]):
@@ -191,10 +214,10 @@ def bench_torch(case: dict, dtype: str) -> float | None:
             out.backward()
             opt.step()
 
-    return time_epochs(epoch, len(X))
+    return epoch
 
 
-def bench_sklearn(case: dict, dtype: str) -> float | None:
+def setup_sklearn(case: dict, dtype: str) -> Epoch | None:
     try:
         from sklearn.neural_network import MLPClassifier
     except ImportError:
@@ -206,37 +229,225 @@ def bench_sklearn(case: dict, dtype: str) -> float | None:
         activation="relu" if net.layers[0].activation == "relu" else "logistic",
         solver="sgd",
         batch_size=case["batch"],
-        learning_rate_init=0.05,
-        momentum=0.9 if case["batch"] > 1 else 0.0,
+        learning_rate_init=LEARNING_RATE,
+        momentum=_momentum(case),
+        nesterovs_momentum=False,
         max_iter=1,
         random_state=0,
         shuffle=True,
     )
-    y = Y if Y.ndim == 1 else Y[:, 0]
+    y = Y if Y.ndim == 1 else Y[:, 0].astype(np.int64)
+    classes = np.unique(y)
 
-    def epoch():
+    def epoch() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clf.partial_fit(X, y, classes=np.unique(y))
+            clf.partial_fit(X, y, classes=classes)
 
-    return time_epochs(epoch, len(X))
+    return epoch
+
+
+def setup_jax(case: dict, dtype: str, *, scan: bool = False) -> Epoch | None:
+    """JAX with a jitted training step called once per mini-batch (the usual JAX loop), or,
+    with ``scan``, a whole epoch compiled as one ``lax.scan`` over the mini-batches."""
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", dtype == "float64")
+    import jax.numpy as jnp
+
+    net = case["net"]
+    X, Y = data(case, dtype)
+    if Y.ndim == 1:
+        Y = np.eye(net.widths[-1], dtype=dtype)[Y]
+    rng = np.random.default_rng(0)
+    params = [
+        (jnp.asarray(rng.normal(0, 0.1, (o, i)).astype(dtype)), jnp.zeros(o, dtype))
+        for i, o in zip(net.widths, net.widths[1:], strict=False)
+    ]
+    vel = jax.tree_util.tree_map(jnp.zeros_like, params)
+    hidden = jax.nn.relu if net.layers[0].activation == "relu" else jax.nn.sigmoid
+    lr, mu = LEARNING_RATE, _momentum(case)
+
+    def loss(ps, x, y):
+        a = x
+        for W, b in ps[:-1]:
+            a = hidden(a @ W.T + b)
+        W, b = ps[-1]
+        z = a @ W.T + b
+        if net.loss == "cross_entropy":
+            return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(z), axis=1))
+        return jnp.mean(jnp.sum(y * jax.nn.softplus(-z) + (1 - y) * jax.nn.softplus(z), axis=1))
+
+    def update(state, batch):
+        ps, vs = state
+        grads = jax.grad(loss)(ps, *batch)
+        vs = jax.tree_util.tree_map(lambda v, g: mu * v - lr * g, vs, grads)
+        return (jax.tree_util.tree_map(lambda p, v: p + v, ps, vs), vs), None
+
+    step = jax.jit(lambda state, x, y: update(state, (x, y))[0])
+    whole = jax.jit(lambda state, xs, ys: jax.lax.scan(update, state, (xs, ys))[0])
+    state = [(params, vel)]
+    B = case["batch"]
+    n_full = len(X) // B * B
+
+    def epoch() -> None:
+        order = rng.permutation(len(X))
+        Xs, Ys = X[order], Y[order]
+        st = state[0]
+        if scan:
+            shape = (-1, B)
+            st = whole(
+                st, Xs[:n_full].reshape(*shape, X.shape[1]), Ys[:n_full].reshape(*shape, Y.shape[1])
+            )
+            if n_full < len(X):
+                st = step(st, Xs[n_full:], Ys[n_full:])
+        else:
+            for s in range(0, len(X), B):
+                st = step(st, Xs[s : s + B], Ys[s : s + B])
+        jax.block_until_ready(st)
+        state[0] = st
+
+    return epoch
+
+
+SETUPS = {
+    "generated": setup_generated,
+    "hand NumPy": setup_hand,
+    "torch eager": setup_torch,
+    "sklearn": setup_sklearn,
+    "JAX jit": setup_jax,
+    "JAX scan": lambda case, dtype: setup_jax(case, dtype, scan=True),
+}
+
+
+def gemm_bound(case: dict, dtype: str) -> Epoch:
+    """The matrix products of one epoch's training steps alone: z^l = a W^lᵀ (L products),
+    ∂W^l = δᵀ a (L) and δ W^l (L − 1), on preallocated arrays."""
+    widths, B, n = case["net"].widths, case["batch"], case["n"]
+    rng = np.random.default_rng(0)
+    Ws = [rng.random((o, i)).astype(dtype) for i, o in zip(widths, widths[1:], strict=False)]
+    A = [rng.random((B, w)).astype(dtype) for w in widths]
+    Z = [np.empty((B, w), dtype) for w in widths[1:]]
+    G = [np.empty_like(W) for W in Ws]
+    D = [np.empty((B, w), dtype) for w in widths[:-1]]
+
+    def epoch() -> None:
+        for _ in range(n // B):
+            for layer, W in enumerate(Ws):
+                np.matmul(A[layer], W.T, out=Z[layer])
+            for layer, W in enumerate(Ws):
+                np.matmul(Z[layer].T, A[layer], out=G[layer])
+                if layer:
+                    np.matmul(Z[layer], W, out=D[layer])
+
+    return epoch
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def measure(epochs: dict[str, Epoch], n: int, seconds: float, rounds: int) -> dict[str, float]:
+    """Best samples/s of each epoch function over ``rounds`` alternating rounds."""
+    for run in epochs.values():
+        run()  # warm-up: imports, jit compilation, first allocations
+    best = dict.fromkeys(epochs, 0.0)
+    for _ in range(rounds):
+        for name, run in epochs.items():
+            count, start = 0, time.perf_counter()
+            while True:
+                run()
+                count += 1
+                elapsed = time.perf_counter() - start
+                if elapsed >= seconds / rounds:
+                    break
+            best[name] = max(best[name], count * n / elapsed)
+    return best
+
+
+def _rss_mb() -> float:
+    """Peak resident set of this process, MB. VmHWM belongs to the address space, so unlike
+    ``ru_maxrss`` it does not inherit the parent's peak across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: KiB
+
+
+def peak_memory_child(tool: str, case_name: str, dtype: str) -> None:
+    """(In a child process.) Print, in MB, the peak resident set of the whole process after
+    one epoch (interpreter, libraries, data and training) and the peak of the memory the
+    epoch itself allocated as traced by ``tracemalloc`` (NumPy reports its arrays to it;
+    PyTorch and JAX allocate outside it, so theirs is None)."""
+    run = SETUPS[tool](CASES[case_name], dtype)
+    if run is None:
+        print(json.dumps(None))
+        return
+    traced = None
+    if tool in ("generated", "hand NumPy", "sklearn"):
+        tracemalloc.start()
+        run()
+        traced = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+    else:
+        run()
+    print(json.dumps([_rss_mb(), traced]))
+
+
+def peak_memory(tool: str, case_name: str, dtype: str) -> list | None:
+    done = subprocess.run(
+        [sys.executable, __file__, "--memory-of", tool, case_name, dtype],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    parser.add_argument("--cases", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing per tool and case")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--memory-of", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(f"samples/s, one thread, {args.dtype}")
-    print(f"{'case':5} {'generated':>12} {'hand NumPy':>12} {'torch eager':>12} {'sklearn':>12}")
-    for name, case in CASES.items():
-        PEAKS.clear()
-        row = [
-            bench(case, args.dtype)
-            for bench in (bench_generated, bench_handwritten, bench_torch, bench_sklearn)
-        ]
-        cells = ["—" if v is None else f"{v:,.0f}" for v in row]
-        peaks = ", ".join(f"{p / 1e6:.2f}" for p in PEAKS)
-        print(f"({name})  " + " ".join(f"{c:>12}" for c in cells) + f"   peak MB/epoch: {peaks}")
+    if args.memory_of:
+        peak_memory_child(*args.memory_of)
+        return
+    print(f"samples/s (best of {args.rounds} rounds), one thread, {args.dtype}")
+    header = " ".join(f"{t:>12}" for t in TOOLS)
+    print(f"{'case':5} {header}   generated ÷ {', '.join(TOOLS[1:])}; ÷ GEMM bound")
+    for name in args.cases:
+        case = CASES[name]
+        epochs = {t: SETUPS[t](case, args.dtype) for t in TOOLS}
+        present = {t: run for t, run in epochs.items() if run is not None}
+        if name == "b":
+            present["GEMM bound"] = gemm_bound(case, args.dtype)
+        rates = measure(present, case["n"], args.seconds * len(present), args.rounds)
+        cells = [f"{rates[t]:>12,.0f}" if t in rates else f"{'—':>12}" for t in TOOLS]
+        gen = rates["generated"]
+        ratios = [f"{gen / rates[t]:>7.2f}×" if t in rates else f"{'—':>8}" for t in TOOLS[1:]]
+        bound = f"{gen / rates['GEMM bound']:>8.0%}" if "GEMM bound" in rates else ""
+        print(f"({name})  " + " ".join(cells) + "  " + " ".join(ratios) + "  " + bound, flush=True)
+    if not args.no_memory:
+        print(
+            "\npeak memory, MB: whole process after one epoch (imports, data, training)"
+            " / allocated by the epoch (tracemalloc; NumPy-based tools only)"
+        )
+        print(f"{'case':5} {header}")
+        for name in args.cases:
+            cells = []
+            for tool in TOOLS:
+                peak = peak_memory(tool, name, args.dtype)
+                if peak is None:
+                    cells.append(f"{'—':>12}")
+                else:
+                    traced = "—" if peak[1] is None else f"{peak[1]:.1f}"
+                    cells.append(f"{f'{peak[0]:.0f} / {traced}':>12}")
+            print(f"({name})  " + " ".join(cells), flush=True)
 
 
 if __name__ == "__main__":
