@@ -66,6 +66,8 @@ _BLOCKS: tuple[tuple[int, int], ...] = (
     (2, 4),
 )
 _N_PARAMS = 17
+# Training data up to this size is shuffled once per epoch; larger data batch by batch.
+_GATHER_AT_ONCE = 1 << 20
 
 _TARGET = "real"
 
@@ -475,12 +477,19 @@ class _Trainer:
         # Per-sample steps of float64 SGD or momentum run on Python floats (_sample_gradient).
         self.unrolled = self.batch_size == 1 and self.dtype == np.float64 and optimizer != "adam"
 
+    def _workspace(self, batch: int) -> dict[str, np.ndarray]:
+        """The step's buffers for this batch size (made once), with room for the batch."""
+        ws = self._workspaces.get(batch)
+        if ws is None:
+            ws = self._workspaces[batch] = _workspace(batch, self.dtype, self.grad)
+            ws["A0"] = np.ones((batch, LAYER_SIZES[0] + 1), dtype=self.dtype)
+            ws["Y"] = np.empty((batch, LAYER_SIZES[-1]), dtype=self.dtype)
+        return ws
+
     def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
         """One update from the mini-batch ([a^0 1], Y), in place on the flat parameters;
         returns the batch's summed cost Σ_i C^(i) before the update."""
-        ws = self._workspaces.get(A0.shape[0])
-        if ws is None:
-            ws = self._workspaces[A0.shape[0]] = _workspace(A0.shape[0], self.dtype, self.grad)
+        ws = self._workspace(A0.shape[0])
         # g = s ∇J, with s = η (SGD, momentum) or 1 (Adam): the batch mean's 1/n and s ride
         # in δ^L.
         cost = _backprop(self.blocks, A0, Y, ws, self.scale / A0.shape[0])
@@ -535,6 +544,26 @@ class _Trainer:
         self.steps += len(X)
         return total
 
+    def _run_batches(self, order: np.ndarray) -> float:
+        """One step per mini-batch of rows ``order[start : start + batch_size]``; returns
+        Σ_i C^(i). Data larger than ``_GATHER_AT_ONCE`` bytes is gathered batch by batch into
+        the step's buffers, so each batch is still in cache when its products read it;
+        smaller data is gathered once for the epoch (fewer NumPy calls)."""
+        size = self.batch_size
+        total = 0.0
+        if self.XA.nbytes + self.Y.nbytes <= _GATHER_AT_ONCE:
+            X, Y = self.XA[order], self.Y[order]
+            for start in range(0, self.n, size):
+                total += float(self._step(X[start : start + size], Y[start : start + size]))
+            return total
+        for start in range(0, self.n, size):
+            rows = order[start : start + size]
+            ws = self._workspace(len(rows))
+            A0 = np.take(self.XA, rows, axis=0, out=ws["A0"], mode="clip")
+            Y = np.take(self.Y, rows, axis=0, out=ws["Y"], mode="clip")
+            total += float(self._step(A0, Y))
+        return total
+
     def run_epoch(self) -> float:
         """One pass over the data in a fresh random order; returns the epoch's loss.
 
@@ -546,11 +575,7 @@ class _Trainer:
         if self.unrolled:
             total = self._run_unrolled(self.X[order].tolist(), self.Y[order].tolist())
         else:
-            X, Y = self.XA[order], self.Y[order]
-            size = self.batch_size
-            total = 0.0
-            for start in range(0, self.n, size):
-                total += float(self._step(X[start : start + size], Y[start : start + size]))
+            total = self._run_batches(order)
         self.epoch += 1
         value = total / self.n + float(_penalty(self.params))
         self.history.append(value)

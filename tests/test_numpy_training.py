@@ -160,6 +160,40 @@ def test_sgd_step_is_the_gradient_step() -> None:
         np.testing.assert_allclose(params[k], expected[k], rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_batch_by_batch_shuffling_trains_the_same_weights(
+    dtype: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Large data is gathered batch by batch into the step's buffers, small data once per
+    # epoch: the same rows in the same order, so bitwise the same weights and losses.
+    net = Network(inputs=5, layers=[Dense(4, "relu"), Dense(3, "softmax")], loss="cross_entropy")
+    m = build(net, dtype)
+    rng = np.random.default_rng(4)
+    X, labels = rng.standard_normal((50, 5)), rng.integers(0, 3, 50)
+    runs = []
+    for limit in (1 << 40, 0):
+        monkeypatch.setattr(m, "_GATHER_AT_ONCE", limit)
+        params = m.init_params(1)
+        history = m.train(
+            params,
+            X,
+            labels,
+            epochs=3,
+            learning_rate=0.1,
+            batch_size=8,
+            seed=2,
+            optimizer="momentum",
+            momentum=0.5,
+        )
+        runs.append((history, params))
+    (h1, p1), (h2, p2) = runs
+    assert h1 == h2
+    for key in p1:
+        assert p1[key].dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(p1[key], p2[key])
+    assert not np.array_equal(p1["W1"], m.init_params(1)["W1"])
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_float32_training_never_upcasts(optimizer: str) -> None:
     m = build(
