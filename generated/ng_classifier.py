@@ -652,6 +652,9 @@ class _Trainer:
         # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
         self.decay = _penalised(self.dtype) * (2 * L2 * self.scale)
+        vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second, self.decay]
+        # Per layer block (index l − 1), and the whole vectors last (index −1).
+        self.parts = [*zip(*map(_blocks, vectors), strict=True), tuple(vectors)]
         self.steps = 0
         self.epoch = 0
         self.history: list[float] = []
@@ -672,29 +675,35 @@ class _Trainer:
         """One update from the mini-batch ([a^0 1], Y), in place on the flat parameters;
         returns the batch's summed cost Σ_i C^(i) before the update."""
         ws = self._workspace(A0.shape[0])
-        # g = s ∇J, with s = η (SGD, momentum) or 1 (Adam): the batch mean's 1/n and s ride
-        # in δ^L, and the L2 term adds 2λ s W^l.
-        cost = _backprop(self.blocks, A0, Y, ws, self.scale / A0.shape[0])
-        theta, grad, tmp = self.theta, self.grad, self.tmp
-        np.multiply(theta, self.decay, out=tmp)
-        grad += tmp
         self.steps += 1
+        # g = s ∇C, with s = η (SGD, momentum) or 1 (Adam): the batch mean's 1/n and s ride
+        # in δ^L.
+        cost = _backprop(self.blocks, A0, Y, ws, self.scale / A0.shape[0])
+        self._update(-1)
+        return cost
+
+    def _update(self, part: int) -> None:
+        """The optimiser's update of one part of the flat vectors: layer block ``part``, or
+        (-1) all of them at once."""
+        theta, grad, tmp, v, s, decay = self.parts[part]
+        # ∇J = ∇C + 2λ W^l (decay holds 2λ s on the penalised entries)
+        np.multiply(theta, decay, out=tmp)
+        grad += tmp
         if self.optimizer == "sgd":
             # θ ← θ − η ∇J
             theta -= grad
         elif self.optimizer == "momentum":
             # v ← μ v − η ∇J;  θ ← θ + v
-            v = self.velocity
             v *= self.momentum
             v -= grad
             theta += v
         else:
-            # Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e−8):
+            # Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e−8), with v = m:
             # m ← β₁ m + (1 − β₁) g;  s ← β₂ s + (1 − β₂) g²;  θ ← θ − η m̂ / (√ŝ + ε)
-            m, s, t = self.velocity, self.second, self.steps
-            m *= 0.9
+            t = self.steps
+            v *= 0.9
             np.multiply(grad, 0.1, out=tmp)
-            m += tmp
+            v += tmp
             s *= 0.999
             np.multiply(grad, grad, out=tmp)
             tmp *= 0.001
@@ -702,10 +711,9 @@ class _Trainer:
             np.sqrt(s, out=tmp)
             tmp *= 1.0 / np.sqrt(1.0 - 0.999**t)
             tmp += 1e-8
-            np.divide(m, tmp, out=tmp)
+            np.divide(v, tmp, out=tmp)
             tmp *= self.learning_rate / (1.0 - 0.9**t)
             theta -= tmp
-        return cost
 
     def _run_unrolled(self, X: list[list[float]], Y: list[list[float]]) -> float:
         """Per-sample SGD or momentum over the rows (x, y), on Python floats; the same

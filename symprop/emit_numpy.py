@@ -111,6 +111,7 @@ class ModuleContext:
     step_activation: str | None  # a^L through step_shared (None: the activation's call)
     step_cost: str
     unrolled: tuple[str, ...]  # body of _sample_gradient; empty: no per-sample float code
+    update_per_layer: bool  # update each layer's block during backprop (large networks)
     target: str  # "class" (one-hot or integer labels), "unit" (in [0, 1]) or "real"
     assumptions: tuple[str, ...]
     literals: dict[str, str]  # Python literals of the tuples the module defines
@@ -285,6 +286,11 @@ def _output_delta(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, st
 
 UNROLL_MAX_PARAMS = 128
 """Networks with at most this many parameters also get per-sample code on Python floats."""
+
+UPDATE_PER_LAYER_PARAMS = 65_536
+"""Networks with more parameters than this (their float32 vectors overflow a 256 KiB cache)
+update each layer's block during backprop, while it is in cache, rather than all at once
+after it: fewer trips through memory. Smaller ones update at once: fewer NumPy calls."""
 
 
 def _unrolled(d: Derivation) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -470,6 +476,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         step_activation=step_activation,
         step_cost=step_cost,
         unrolled=unrolled,
+        update_per_layer=network.n_params > UPDATE_PER_LAYER_PARAMS,
         target=target,
         assumptions=tuple(d.assumptions),
         literals={

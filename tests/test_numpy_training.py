@@ -338,3 +338,56 @@ def test_symprop_train_command(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_large_network_updating_layer_by_layer_follows_the_update_rules(optimizer: str) -> None:
+    # Over 65,536 parameters the module updates each layer's block during backprop. Its
+    # trajectory must be the textbook one, rebuilt here from gradients() and the rules.
+    net = Network(
+        inputs=300,
+        layers=[Dense(220, "relu"), Dense(10, "softmax")],
+        loss="cross_entropy",
+        l2=0.001,
+    )
+    m = build(net)
+    assert net.n_params > 65_536 and "update(0)" in Path(m.__file__).read_text(encoding="utf-8")
+    rng = np.random.default_rng(8)
+    X, labels = rng.standard_normal((12, 300)), rng.integers(0, 10, 12)
+    lr, mu = 0.05, 0.9 if optimizer == "momentum" else 0.0
+    params = m.init_params(3)
+    expected = {k: v.copy() for k, v in params.items()}
+    first = {k: np.zeros_like(v) for k, v in params.items()}
+    second = {k: np.zeros_like(v) for k, v in params.items()}
+    order_rng, t = np.random.default_rng(5), 0
+    for _ in range(2):
+        order = order_rng.permutation(12)
+        for start in range(0, 12, 4):
+            rows = order[start : start + 4]
+            grads = m.gradients(expected, X[rows], labels[rows])
+            t += 1
+            for k, g in grads.items():
+                if optimizer == "sgd":
+                    expected[k] -= lr * g
+                elif optimizer == "momentum":
+                    first[k] = mu * first[k] - lr * g
+                    expected[k] += first[k]
+                else:
+                    first[k] = 0.9 * first[k] + 0.1 * g
+                    second[k] = 0.999 * second[k] + 0.001 * g * g
+                    m_hat, s_hat = first[k] / (1 - 0.9**t), second[k] / (1 - 0.999**t)
+                    expected[k] -= lr * m_hat / (np.sqrt(s_hat) + 1e-8)
+    m.train(
+        params,
+        X,
+        labels,
+        epochs=2,
+        learning_rate=lr,
+        batch_size=4,
+        seed=5,
+        optimizer=optimizer,
+        momentum=mu,
+    )
+    for k in params:
+        np.testing.assert_allclose(params[k], expected[k], rtol=1e-9, atol=1e-12)
+    assert not np.allclose(params["W1"], m.init_params(3)["W1"])
