@@ -450,9 +450,10 @@ class _Trainer:
             raise ValueError(f"momentum: got {momentum!r}; must be a number in [0, 1)")
         if momentum and optimizer != "momentum":
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
-        X, self.Y = _check_data(params, X, Y)
-        self.XA = _extend(X)
-        self.X = self.XA[:, :-1]
+        self.X, self.Y = X, Y = _check_data(params, X, Y)
+        # Small data is extended by the bias column once and shuffled whole each epoch;
+        # large data is gathered batch by batch into the step's buffers (no second copy).
+        self.XA = _extend(X) if X.nbytes + Y.nbytes <= _GATHER_AT_ONCE else None
         self.dtype = X.dtype
         self.n = X.shape[0]
         self.batch_size = min(int(batch_size), self.n)
@@ -553,12 +554,11 @@ class _Trainer:
 
     def _run_batches(self, order: np.ndarray) -> float:
         """One step per mini-batch of rows ``order[start : start + batch_size]``; returns
-        Σ_i C^(i). Data larger than ``_GATHER_AT_ONCE`` bytes is gathered batch by batch into
-        the step's buffers, so each batch is still in cache when its products read it;
-        smaller data is gathered once for the epoch (fewer NumPy calls)."""
+        Σ_i C^(i). Small data is shuffled whole (fewer NumPy calls); large data is gathered
+        batch by batch, so that each batch is still in cache when the products read it."""
         size = self.batch_size
         total = 0.0
-        if self.XA.nbytes + self.Y.nbytes <= _GATHER_AT_ONCE:
+        if self.XA is not None:
             X, Y = self.XA[order], self.Y[order]
             for start in range(0, self.n, size):
                 total += float(self._step(X[start : start + size], Y[start : start + size]))
@@ -566,7 +566,8 @@ class _Trainer:
         for start in range(0, self.n, size):
             rows = order[start : start + size]
             ws = self._workspace(len(rows))
-            A0 = np.take(self.XA, rows, axis=0, out=ws["A0"], mode="clip")
+            A0 = ws["A0"]
+            np.take(self.X, rows, axis=0, out=A0[:, :-1], mode="clip")
             Y = np.take(self.Y, rows, axis=0, out=ws["Y"], mode="clip")
             total += float(self._step(A0, Y))
         return total
