@@ -200,9 +200,9 @@ def _is_ufunc_call(code: str) -> bool:
     )
 
 
-def _output_terms(d: Derivation) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
-    """(φ_L stabilised, the per-sample loss term stabilised in z^L, φ_L's stable form as it
-    appears inside that term), in the unit-level symbols a, z, y."""
+def _output_terms(d: Derivation) -> tuple[sp.Expr, sp.Expr]:
+    """(φ_L stabilised, the per-sample loss term stabilised in z^L, in which φ_L appears in
+    that same stable form), in the unit-level symbols a, z, y."""
     net = d.network
     out = net.layers[-1]
     loss = LOSSES[net.loss]
@@ -215,12 +215,12 @@ def _output_terms(d: Derivation) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
         # Component i of a vector activation: the loss term of that component.
         stable_def = stabilise(act.definition)
         term = stabilise(loss.term.subs(a, act.definition))
-    return stable_def, term, stable_def
+    return stable_def, term
 
 
 def _cost(d: Derivation, printer: ArrayPrinter, L: int) -> tuple[str, str]:
     """The per-sample loss summed over outputs, written in z^L where that is stabler."""
-    _, term, stable_def = _output_terms(d)
+    stable_def, term = _output_terms(d)
     # What is left of the activation is the already computed a^L.
     term = guard_logs(term.xreplace({stable_def: a}))
     printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
@@ -235,7 +235,8 @@ def _output_step(
     Returns the shared assignments ``(name, code)``, the code of a^L when it is written
     through them (None: call the activation), and the cost's code.
     """
-    activation, term, stable_def = _output_terms(d)
+    activation, term = _output_terms(d)
+    stable_def = activation
     # What is left of the activation itself is the a^L the step computes anyway.
     term = term.xreplace({stable_def: a})
     shared, activation, term = share_output(activation, term, str(L))
@@ -327,7 +328,7 @@ def _unrolled(d: Derivation) -> tuple[tuple[str, ...], frozenset[str]]:
                 lines.append(f"z{l}_{j} = {' + '.join(terms)} + b{l}_{j}")
                 printer.names = {"z": f"z{l}_{j}"}
                 lines.append(f"a{l}_{j} = {printer.doprint(phi)}")
-        _, term, stable_def = _output_terms(d)
+        stable_def, term = _output_terms(d)
         term = tidy_signs(guard_logs(term.xreplace({stable_def: a})))
         delta = _output_delta_expr(d)
         costs, deltas = [], []
