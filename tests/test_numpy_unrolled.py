@@ -7,12 +7,16 @@ where the array code does (pre-activations of ±1000).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import sympy as sp
 from test_numpy_support import HIDDEN, build, perturbed_params, targets, valid_pairs
 
 from symprop import Dense, Network
 from symprop.emit_numpy import UNROLL_MAX_PARAMS
+from symprop.numpy_printer import HELPERS
 from symprop.registry import ACTIVATIONS
 
 PAIRS = valid_pairs()
@@ -136,3 +140,26 @@ def test_which_runs_use_the_float_code() -> None:
         inputs=UNROLL_MAX_PARAMS, layers=[Dense(1, "sigmoid")], loss="binary_cross_entropy"
     )
     assert not hasattr(build(wide), "_sample_gradient")
+
+
+def test_scalar_helpers_match_their_definitions_and_never_raise() -> None:
+    env: dict[str, object] = {"math": math}
+    for name in ("_expit1", "_logaddexp1", "_log_clipped1", "_clip_open1"):
+        exec(HELPERS[name].source, env)
+    x = sp.Symbol("x")
+    for value in (-50.0, -3.5, -1e-3, 0.0, 2.0, 30.0):
+        exact = {
+            "_expit1": HELPERS["_expit1"].definition(x),
+            "_logaddexp1": HELPERS["_logaddexp1"].definition(x),
+        }
+        want = {k: float(e.subs(x, sp.Float(value, 40)).evalf(40)) for k, e in exact.items()}
+        assert math.isclose(env["_expit1"](value), want["_expit1"], rel_tol=1e-15)
+        assert math.isclose(env["_logaddexp1"](0.0, value), want["_logaddexp1"], rel_tol=1e-15)
+    # Extremes: no OverflowError, the limits are right.
+    assert env["_expit1"](-1000.0) == 0.0 and env["_expit1"](1000.0) == 1.0
+    assert env["_logaddexp1"](0.0, 1000.0) == 1000.0 and env["_logaddexp1"](0.0, -1000.0) == 0.0
+    assert math.isfinite(env["_log_clipped1"](0.0))
+    assert math.isclose(env["_log_clipped1"](0.25), math.log(0.25), rel_tol=1e-15)
+    low, high = env["_clip_open1"](0.0, 0.0, 1.0), env["_clip_open1"](1.0, 0.0, 1.0)
+    assert 0.0 < low < 1e-300 and 1.0 - 1e-15 < high < 1.0
+    assert env["_clip_open1"](0.5, 0.0, 1.0) == 0.5
