@@ -70,7 +70,9 @@ _BLOCKS: tuple[tuple[int, int], ...] = (
 )
 _N_PARAMS = 17226
 # Training data up to this size is shuffled once per epoch; larger data batch by batch.
-_GATHER_AT_ONCE = 1 << 20
+_GATHER_AT_ONCE = 1 << 23
+# The training state a checkpoint holds besides the settings: flat vectors.
+_STATE = ("theta", "velocity", "second")
 
 _TARGET = "class"
 
@@ -122,6 +124,15 @@ def softmax(z: np.ndarray) -> np.ndarray:
 # --- validation ---------------------------------------------------------------------------
 
 
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of ``a`` is finite. A NaN or an infinity makes the sum non-finite,
+    so a finite sum settles it in one pass with no temporary array; only a sum that
+    overflows needs the entry-by-entry test."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(a)
+    return bool(np.isfinite(total)) or bool(np.isfinite(a).all())
+
+
 def _check_params(params: dict[str, np.ndarray]) -> np.dtype:
     """Raise ValueError unless ``params`` has the keys, shapes and one float dtype."""
     if not isinstance(params, dict):
@@ -141,7 +152,7 @@ def _check_params(params: dict[str, np.ndarray]) -> np.dtype:
         if not isinstance(value, np.ndarray) or value.shape != _SHAPES[k]:
             got = getattr(value, "shape", type(value).__name__)
             raise ValueError(f"params[{k!r}]: expected shape {_SHAPES[k]}, got {got}")
-        if not np.all(np.isfinite(value)):
+        if not _all_finite(value):
             raise ValueError(f"params[{k!r}]: contains NaN or infinity")
     return dtype
 
@@ -154,7 +165,7 @@ def _check_inputs(X: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
     X = X.astype(dtype, copy=False)
-    if not np.all(np.isfinite(X)):
+    if not _all_finite(X):
         raise ValueError("X: contains NaN or infinity")
     return X
 
@@ -178,7 +189,7 @@ def _check_targets(Y: np.ndarray, batch: int, dtype: np.dtype) -> np.ndarray:
     if not np.issubdtype(Y.dtype, np.number) or np.issubdtype(Y.dtype, np.complexfloating):
         raise ValueError(f"Y: expected real numbers, got dtype {Y.dtype}")
     Y = Y.astype(dtype, copy=False)
-    if not np.all(np.isfinite(Y)):
+    if not _all_finite(Y):
         raise ValueError("Y: contains NaN or infinity")
     if np.any(Y < 0) or np.any(Y > 1):
         raise ValueError("Y: target probabilities out of range; expected values in [0, 1]")
@@ -316,9 +327,11 @@ def _views(flat: np.ndarray) -> dict[str, np.ndarray]:
 
 def _flatten(params: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
     """The inverse of ``_views``: one flat vector of ``dtype``."""
-    pairs = zip(_WEIGHTS, _BIASES, strict=True)
-    blocks = [np.column_stack((params[w], params[b])).ravel() for w, b in pairs]
-    return np.concatenate(blocks).astype(dtype, copy=False)
+    flat = np.empty(_N_PARAMS, dtype=dtype)
+    for block, w, b in zip(_blocks(flat), _WEIGHTS, _BIASES, strict=True):
+        block[:, :-1] = params[w]
+        block[:, -1] = params[b]
+    return flat
 
 
 def _extend(a0: np.ndarray) -> np.ndarray:
@@ -458,9 +471,12 @@ class _Trainer:
         if momentum and optimizer != "momentum":
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
         self.X, self.Y = X, Y = _check_data(params, X, Y)
-        # Small data is extended by the bias column once and shuffled whole each epoch;
-        # large data is gathered batch by batch into the step's buffers (no second copy).
-        self.XA = _extend(X) if X.nbytes + Y.nbytes <= _GATHER_AT_ONCE else None
+        # Small data is extended by the bias column once and shuffled whole each epoch into
+        # XS, YS; large data is gathered batch by batch into the step's buffers (no copy).
+        small = X.nbytes + Y.nbytes <= _GATHER_AT_ONCE
+        self.XA = _extend(X) if small else None
+        self.XS = np.empty_like(self.XA) if small else None
+        self.YS = np.empty_like(Y) if small else None
         self.dtype = X.dtype
         self.n = X.shape[0]
         self.batch_size = min(int(batch_size), self.n)
@@ -473,15 +489,18 @@ class _Trainer:
         self.params = _views(self.theta)
         self.blocks = _blocks(self.theta)
         self.grad = np.empty(_N_PARAMS, dtype=self.dtype)
-        self.tmp = np.empty(_N_PARAMS, dtype=self.dtype)
         self.velocity = np.zeros(_N_PARAMS, dtype=self.dtype)
-        self.second = np.zeros(_N_PARAMS, dtype=self.dtype)
+        # Only Adam keeps a second moment.
+        adam = optimizer == "adam"
+        self.second = np.zeros(_N_PARAMS, dtype=self.dtype) if adam else None
+        self.tmp = np.empty(_N_PARAMS, dtype=self.dtype)
         # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
         self.decay = _penalised(self.dtype) * (2 * L2 * self.scale)
         vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second, self.decay]
         # Per layer block (index l − 1), and the whole vectors last (index −1).
-        self.parts = [*zip(*map(_blocks, vectors), strict=True), tuple(vectors)]
+        blocks = [[None] * _L if v is None else _blocks(v) for v in vectors]
+        self.parts = [*zip(*blocks, strict=True), tuple(vectors)]
         self.steps = 0
         self.epoch = 0
         self.history: list[float] = []
@@ -547,7 +566,8 @@ class _Trainer:
         size = self.batch_size
         total = 0.0
         if self.XA is not None:
-            X, Y = self.XA[order], self.Y[order]
+            X = np.take(self.XA, order, axis=0, out=self.XS, mode="clip")
+            Y = np.take(self.Y, order, axis=0, out=self.YS, mode="clip")
             for start in range(0, self.n, size):
                 total += float(self._step(X[start : start + size], Y[start : start + size]))
             return total
@@ -594,7 +614,7 @@ class _Trainer:
             "history": self.history,
             "rng": self.rng.bit_generator.state,
         }
-        arrays = {"theta": self.theta, "velocity": self.velocity, "second": self.second}
+        arrays = {k: getattr(self, k) for k in _STATE if getattr(self, k) is not None}
         _savez_atomic(path, meta=np.array(json.dumps(meta)), **arrays)
 
     def restore(self, path: str | os.PathLike[str]) -> None:
@@ -606,8 +626,9 @@ class _Trainer:
                     f"checkpoint {os.fspath(path)!r}: settings {meta['settings']} differ from "
                     f"this run's {self.settings()}"
                 )
-            for key in ("theta", "velocity", "second"):
-                getattr(self, key)[...] = data[key]
+            for key in _STATE:
+                if getattr(self, key) is not None:
+                    getattr(self, key)[...] = data[key]
         self.epoch, self.steps, self.history = meta["epoch"], meta["steps"], meta["history"]
         self.rng.bit_generator.state = meta["rng"]
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -375,6 +376,35 @@ def test_bad_input_raises_value_error_naming_it(digits_module, match: str, call)
     X, y = rng.random((6, 64)), rng.integers(0, 10, 6)
     with pytest.raises(ValueError, match=match):
         call(digits_module, digits_module.init_params(), X, y)
+
+
+def test_non_finite_data_is_found_whatever_its_sum(digits_module) -> None:
+    """+inf and -inf in one array sum to NaN and a lone infinity to ±inf: each is rejected.
+    Finite entries so large that their sum overflows are still accepted (the quick test
+    by the sum must fall back to the entry-by-entry one)."""
+    m = digits_module
+    params = m.init_params()
+    rng = np.random.default_rng(0)
+    X, y = rng.random((6, 64)), rng.integers(0, 10, 6)
+    for bad in (np.inf, -np.inf):
+        X_bad = X.copy()
+        X_bad[2, 3] = bad
+        with pytest.raises(ValueError, match="X: contains NaN or infinity"):
+            m.gradients(params, X_bad, y)
+    X_bad = X.copy()
+    X_bad[0, 0], X_bad[5, 63] = np.inf, -np.inf
+    with pytest.raises(ValueError, match="X: contains NaN or infinity"):
+        m.train(params, X_bad, y, epochs=1, learning_rate=0.1, batch_size=2, seed=0)
+    huge = np.full((6, 64), np.finfo(np.float64).max / 2)
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.sum(huge))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and the check itself warns of nothing
+        assert m._check_inputs(huge, np.dtype(np.float64)) is huge
+        assert not m._all_finite(np.append(huge, np.nan))
+        assert not m._all_finite(np.array([np.inf, -np.inf]))
+        wide = {**params, "W1": np.full_like(params["W1"], np.finfo(np.float64).max / 4)}
+        assert m._check_params(wide) == np.float64
 
 
 def test_unit_targets_out_of_range() -> None:
