@@ -5,12 +5,13 @@ Digit classifier (8x8 images, 10 classes). Generated from ``examples/digits.toml
 64-128-64-10 (relu, relu, softmax), loss cross_entropy, λ = 0.0001.
 
 Conventions. Layer 0 is the input. ``W<l>`` has shape (n_l, n_{l−1}) and ``b<l>`` shape
-(n_l,). A batch is held as rows: ``X`` is (batch, n_0) and ``z<l>``, ``a<l>``,
-``delta_<l>`` are (batch, n_l). The derivation's vector formulas are written for one
-sample as a column, so each appears here transposed: z^l = W^l a^{l−1} + b^l is
-``z<l> = a<l-1> @ W<l>.T + b<l>``, the recurrence δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ φ'(z^l) is
-``delta_<l> = (delta_<l+1> @ W<l+1>) * φ'(z<l>)`` and Δ^l = Σ_i δ^l (a^{l−1})ᵀ is
-``delta_<l>.T @ a<l-1>``.
+(n_l,). The public functions take a batch as rows: ``X`` is (batch, n_0), ``Y`` is
+(batch, n_L), and ``forward`` computes z^l = W^l a^{l−1} + b^l as
+``z<l> = a<l-1> @ W<l>.T + b<l>``. The training step (``_backprop``) holds each sample as
+a column, as the derivation writes it: there ``z<l>``, ``a<l>`` and ``delta_<l>`` are
+(n_l, batch), the recurrence δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ φ'(z^l) is
+``delta_<l> = W<l+1>.T @ delta_<l+1>`` followed by ``delta_<l> *= φ'(z<l>)``, and
+Δ^l = Σ_i δ^l (a^{l−1})ᵀ is ``delta_<l> @ a<l-1>.T``.
 
 The objective is J = C + λ Σ_l ‖W^l‖²_F, with C the mean over the batch of the
 per-sample cost Σ_k −y log(a). Assumptions: Σ_i y_i = 1 (targets are one-hot or
@@ -91,17 +92,19 @@ def _he_normal(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarra
     return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in))
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise log softmax z_i − log Σ_k exp(z_k), by the log-sum-exp trick."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+def _log_softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Log softmax z_i − log Σ_k exp(z_k) over the units along ``axis`` (1: a batch of
+    rows, 0: of columns), by the log-sum-exp trick."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax exp(z_i)/Σ_k exp(z_k), shifted by the row maximum (no overflow)."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
+def _softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Softmax exp(z_i)/Σ_k exp(z_k) over the units along ``axis`` (1: a batch of rows,
+    0: of columns), shifted by their maximum (no overflow)."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
     return e
 
 
@@ -116,9 +119,12 @@ def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.maximum(z, 0, out=out)
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    """softmax(z) = exp(zᵢ)/Σₖ exp(zₖ), row by row: normalised exponential (output layer only)."""
-    return _softmax(z)
+def softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """softmax(z) = exp(zᵢ)/Σₖ exp(zₖ): normalised exponential (output layer only).
+
+    Taken over the units along ``axis``: 1 for a batch of rows (the default), 0 for columns.
+    """
+    return _softmax(z, axis=axis)
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -289,16 +295,16 @@ def loss(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
 def _workspace(
     batch: int, dtype: np.dtype, grad: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Buffers for one batch size: [a^l 1] (its last column stays 1), z^l, the hidden δ^l,
-    and the flat gradient with its blocks ``grad<l>``."""
+    """Buffers for one batch size, one sample per column: z^l, [a^l; 1] (its last row stays
+    1), the hidden δ^l, and the flat gradient with its blocks ``grad<l>``."""
     ws: dict[str, np.ndarray] = {}
-    ws["z1"] = np.empty((batch, 128), dtype=dtype)
-    ws["A1"] = np.ones((batch, 129), dtype=dtype)
-    ws["delta_1"] = np.empty((batch, 128), dtype=dtype)
-    ws["z2"] = np.empty((batch, 64), dtype=dtype)
-    ws["A2"] = np.ones((batch, 65), dtype=dtype)
-    ws["delta_2"] = np.empty((batch, 64), dtype=dtype)
-    ws["z3"] = np.empty((batch, 10), dtype=dtype)
+    ws["z1"] = np.empty((128, batch), dtype=dtype)
+    ws["A1"] = np.ones((129, batch), dtype=dtype)
+    ws["delta_1"] = np.empty((128, batch), dtype=dtype)
+    ws["z2"] = np.empty((64, batch), dtype=dtype)
+    ws["A2"] = np.ones((65, batch), dtype=dtype)
+    ws["delta_2"] = np.empty((64, batch), dtype=dtype)
+    ws["z3"] = np.empty((10, batch), dtype=dtype)
     ws["grad"] = np.empty(_N_PARAMS, dtype=dtype) if grad is None else grad
     for index, block in enumerate(_blocks(ws["grad"]), start=1):
         ws[f"grad{index}"] = block
@@ -346,15 +352,16 @@ def _backprop(
 ) -> np.floating:
     """Write ``scale`` · Σ_i ∇C^(i) into ``ws["grad"]`` (the cost's gradient without the
     L2 term; ``scale`` = 1/n gives ∇C, the batch mean); return Σ_i C^(i) over the batch,
-    from the same forward pass. ``blocks`` are the parameters [W<l> | b<l>] and ``A0`` is
-    the batch [a^0 1].
+    from the same forward pass. ``blocks`` are the parameters [W<l> | b<l>], ``A0`` is the
+    batch as rows [a^0 1] (batch, n_0 + 1) and ``Y`` the targets as columns (n_L, batch).
 
-    Forward, keeping z^l: z^l = [a^{l−1} 1] [W^l | b^l]ᵀ, a^l = φ_l(z^l).
-    Backward, in the derivation's notation (column vectors; the code holds rows):
+    Every other array holds one sample per column, as the derivation writes it.
+    Forward, keeping z^l: z^l = [W^l | b^l] [a^{l−1}; 1], a^l = φ_l(z^l).
+    Backward, in the derivation's notation:
     δ³ = a³ − y.
     δ² = ((W³)ᵀ δ³) ⊙ { 1 if z² > 0; 0 otherwise }, with φ'(z) = { 1 if z > 0; 0 otherwise }.
     δ¹ = ((W²)ᵀ δ²) ⊙ { 1 if z¹ > 0; 0 otherwise }, with φ'(z) = { 1 if z > 0; 0 otherwise }.
-    [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l>.T @ A<l-1>``.
+    [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l> @ A<l-1>.T``.
     The code carries ``scale`` in delta_3 (and so in every delta_<l>, which is linear
     in it), so that no gradient needs a further scaling.
     δ^L = δ³ = a³ − y is the cancellation the derivation proved.
@@ -364,27 +371,27 @@ def _backprop(
     W2 = WB2[:, :-1]
     WB3 = blocks[2]
     W3 = WB3[:, :-1]
-    z1 = np.matmul(A0, WB1.T, out=ws["z1"])
+    z1 = np.matmul(WB1, A0.T, out=ws["z1"])
     A1 = ws["A1"]
-    a1 = A1[:, :-1]
+    a1 = A1[:-1]
     relu(z1, out=a1)
-    z2 = np.matmul(A1, WB2.T, out=ws["z2"])
+    z2 = np.matmul(WB2, A1, out=ws["z2"])
     A2 = ws["A2"]
-    a2 = A2[:, :-1]
+    a2 = A2[:-1]
     relu(z2, out=a2)
-    z3 = np.matmul(A2, WB3.T, out=ws["z3"])
-    log_softmax3 = _log_softmax(z3)
+    z3 = np.matmul(WB3, A2, out=ws["z3"])
+    log_softmax3 = _log_softmax(z3, axis=0)
     a3 = np.exp(log_softmax3)
     cost = -np.vdot(Y, log_softmax3)
     delta_3 = a3 - Y
     delta_3 *= scale
-    np.matmul(delta_3.T, A2, out=ws["grad3"])
-    delta_2 = np.matmul(delta_3, W3, out=ws["delta_2"])
+    np.matmul(delta_3, A2.T, out=ws["grad3"])
+    delta_2 = np.matmul(W3.T, delta_3, out=ws["delta_2"])
     delta_2 *= z2 > 0
-    np.matmul(delta_2.T, A1, out=ws["grad2"])
-    delta_1 = np.matmul(delta_2, W2, out=ws["delta_1"])
+    np.matmul(delta_2, A1.T, out=ws["grad2"])
+    delta_1 = np.matmul(W2.T, delta_2, out=ws["delta_1"])
     delta_1 *= z1 > 0
-    np.matmul(delta_1.T, A0, out=ws["grad1"])
+    np.matmul(delta_1, A0, out=ws["grad1"])
     return cost
 
 
@@ -412,7 +419,7 @@ def gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> di
     a0, Y = _check_data(params, X, Y)
     ws = _workspace(a0.shape[0], a0.dtype)
     theta = _flatten(params, a0.dtype)
-    _backprop(_blocks(theta), _extend(a0), Y, ws, 1.0 / a0.shape[0])
+    _backprop(_blocks(theta), _extend(a0), Y.T, ws, 1.0 / a0.shape[0])
     ws["grad"] += (2 * L2) * (_penalised(a0.dtype) * theta)
     return {k: np.ascontiguousarray(v) for k, v in _views(ws["grad"]).items()}
 
@@ -471,12 +478,13 @@ class _Trainer:
         if momentum and optimizer != "momentum":
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
         self.X, self.Y = X, Y = _check_data(params, X, Y)
+        self.YT = np.ascontiguousarray(Y.T)  # the step takes targets as columns
         # Small data is extended by the bias column once and shuffled whole each epoch into
         # XS, YS; large data is gathered batch by batch into the step's buffers (no copy).
         small = X.nbytes + Y.nbytes <= _GATHER_AT_ONCE
         self.XA = _extend(X) if small else None
         self.XS = np.empty_like(self.XA) if small else None
-        self.YS = np.empty_like(Y) if small else None
+        self.YS = np.empty_like(self.YT) if small else None
         self.dtype = X.dtype
         self.n = X.shape[0]
         self.batch_size = min(int(batch_size), self.n)
@@ -512,12 +520,13 @@ class _Trainer:
         if ws is None:
             ws = self._workspaces[batch] = _workspace(batch, self.dtype, self.grad)
             ws["A0"] = np.ones((batch, LAYER_SIZES[0] + 1), dtype=self.dtype)
-            ws["Y"] = np.empty((batch, LAYER_SIZES[-1]), dtype=self.dtype)
+            ws["Y"] = np.empty((LAYER_SIZES[-1], batch), dtype=self.dtype)
         return ws
 
     def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
-        """One update from the mini-batch ([a^0 1], Y), in place on the flat parameters;
-        returns the batch's summed cost Σ_i C^(i) before the update."""
+        """One update from the mini-batch: inputs as rows [a^0 1], targets as columns Y (see
+        ``_backprop``). In place on the flat parameters; returns the batch's summed cost
+        Σ_i C^(i) before the update."""
         ws = self._workspace(A0.shape[0])
         self.steps += 1
         # g = s ∇C, with s = η (SGD, momentum) or 1 (Adam): the batch mean's 1/n and s ride
@@ -567,16 +576,16 @@ class _Trainer:
         total = 0.0
         if self.XA is not None:
             X = np.take(self.XA, order, axis=0, out=self.XS, mode="clip")
-            Y = np.take(self.Y, order, axis=0, out=self.YS, mode="clip")
+            Y = np.take(self.YT, order, axis=1, out=self.YS, mode="clip")
             for start in range(0, self.n, size):
-                total += float(self._step(X[start : start + size], Y[start : start + size]))
+                total += float(self._step(X[start : start + size], Y[:, start : start + size]))
             return total
         for start in range(0, self.n, size):
             rows = order[start : start + size]
             ws = self._workspace(len(rows))
             A0 = ws["A0"]
             np.take(self.X, rows, axis=0, out=A0[:, :-1], mode="clip")
-            Y = np.take(self.Y, rows, axis=0, out=ws["Y"], mode="clip")
+            Y = np.take(self.YT, rows, axis=1, out=ws["Y"], mode="clip")
             total += float(self._step(A0, Y))
         return total
 

@@ -65,6 +65,7 @@ class ActivationCode:
     body: str
     doc: str
     writes_out: bool = False  # the body is one NumPy ufunc call, so it takes ``out=``
+    across_units: bool = False  # a vector activation: takes ``axis``, the units' axis
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,10 @@ class LayerCode:
     fan_in: int
     width: int
     activation: str
-    call: str  # e.g. "relu(z1)"
+    call: str  # e.g. "relu(z1)", on a batch of rows
+    step_call: str  # the same on the training step's batch of columns, e.g. "softmax(z3, axis=0)"
     call_into: str  # the statement writing a<l> into its buffer, e.g. "relu(z1, out=a1)"
-    dphi: str | None  # printed φ'(z^l) in a<l>, z<l>; None when φ' = 1
+    dphi: str | None  # printed φ'(z^l) in a<l>, z<l> (columns); None when φ' = 1
     dphi_doc: str
     delta_doc: str
     init: str  # helper name
@@ -172,16 +174,19 @@ def _equation(d: Derivation, step_id: str) -> str:
 def _activation_code(name: str, printer: ArrayPrinter) -> ActivationCode:
     act = ACTIVATIONS[name]
     printer.names = {"z": "z", **{p.name: p.name for p in act.parameters}}
-    body = printer.doprint(stabilise(act.definition))
+    rows = printer.units_axis
+    printer.units_axis = 1 if act.elementwise else "axis"
+    try:
+        body = printer.doprint(stabilise(act.definition))
+    finally:
+        printer.units_axis = rows
     doc = f"{act.unicode}(z) = {unicode(act.definition)}"
-    if not act.elementwise:
-        doc += ", row by row"
     doc += f": {act.description}." if act.description else "."
     params = tuple((p.name, _literal(p.default)) for p in act.parameters)
     writes_out = _is_ufunc_call(body)
     if writes_out:
         body = body[:-1] + ", out=out)"
-    return ActivationCode(name, params, body, doc, writes_out)
+    return ActivationCode(name, params, body, doc, writes_out, not act.elementwise)
 
 
 def _is_ufunc_call(code: str) -> bool:
@@ -378,7 +383,8 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype: got {dtype!r}; known: float64, float32")
     d = derive(network)
-    printer = ArrayPrinter()
+    printer = ArrayPrinter()  # the public functions: a batch of rows
+    step_printer = ArrayPrinter(units_axis=0)  # the training step: a batch of columns
     widths = network.widths
     L = network.depth
 
@@ -388,6 +394,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         act = ACTIVATIONS[layer.activation]
         args = [f"z{l}"] + [f"{k}={_literal(v)}" for k, v in layer.param_values().items()]
         call = f"{layer.activation}({', '.join(args)})"
+        step_call = call if act.elementwise else f"{layer.activation}({', '.join(args)}, axis=0)"
         if _activation_code(layer.activation, ArrayPrinter()).writes_out:
             call_into = f"{layer.activation}({', '.join(args)}, out=a{l})"
         else:
@@ -398,8 +405,8 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
             form = lf.dphi_form
             dphi_doc = f"φ'(z) = {unicode(lf.dphi.form)}"
             if form != 1:
-                printer.names = {"a": f"a{l}", "z": f"z{l}"}
-                dphi = printer.doprint(tidy_signs(stabilise(form)))
+                step_printer.names = {"a": f"a{l}", "z": f"z{l}"}
+                dphi = step_printer.doprint(tidy_signs(stabilise(form)))
         rect = _is_rectifier(layer.activation)
         layers.append(
             LayerCode(
@@ -408,6 +415,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
                 width=widths[l],
                 activation=layer.activation,
                 call=call,
+                step_call=step_call,
                 call_into=call_into,
                 dphi=dphi,
                 dphi_doc=dphi_doc,
@@ -420,12 +428,13 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
                 ),
             )
         )
-    output_delta, output_delta_doc = _output_delta(d, printer, L)
+    output_delta, output_delta_doc = _output_delta(d, step_printer, L)
     cost, cost_doc = _cost(d, printer, L)
-    step_shared, step_activation, step_cost = _output_step(d, printer, L)
+    step_shared, step_activation, step_cost = _output_step(d, step_printer, L)
 
     # Functions of the module: every activation of a layer, and any that a printed
     # formula calls (softplus' = σ(z) calls sigmoid).
+    printer.activations_used |= step_printer.activations_used
     used = [layer.activation for layer in network.layers]
     used += sorted(printer.activations_used - set(used))
     functions = []
@@ -434,7 +443,12 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
     for name in sorted(printer.activations_used - set(used)):  # pragma: no cover - nested
         functions.append(_activation_code(name, printer))
     unrolled, scalar_helpers = _unrolled(d) if dtype == "float64" else ((), frozenset())
-    helpers_used = set(printer.helpers_used) | {layer.init for layer in layers} | scalar_helpers
+    helpers_used = (
+        printer.helpers_used
+        | step_printer.helpers_used
+        | {layer.init for layer in layers}
+        | scalar_helpers
+    )
     helpers = tuple(HELPERS[h].source for h in sorted(helpers_used))
 
     loss = LOSSES[network.loss]

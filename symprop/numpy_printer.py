@@ -1,11 +1,14 @@
 """The NumPy printer: the derivation's unit-level formulas as broadcasting array code.
 
 The derivation writes every formula for one unit ``j`` of one sample (``a_j``, ``z_j``,
-``y_j``, sums over ``i``). The generated module works on a mini-batch held as *rows*
-(``a3`` is ``(batch, n_3)``), so a unit-level formula becomes array code by naming arrays:
-``a_j``, ``a_i`` and ``a`` all print as ``a3``; ``Σ_i f(a_i)`` prints as
-``np.sum(f(a3), axis=1, keepdims=True)``, a column that broadcasts against the ``j``
-columns. Everything else is SymPy's :class:`~sympy.printing.numpy.NumPyPrinter`.
+``y_j``, sums over ``i``). The generated module works on a mini-batch, held as *rows*
+(``a3`` is ``(batch, n_3)``: the public functions) or as *columns* (``(n_3, batch)``: the
+training step, which then reads like the derivation's column vectors). A unit-level
+formula becomes array code by naming arrays: ``a_j``, ``a_i`` and ``a`` all print as
+``a3``; ``Σ_i f(a_i)`` prints as ``np.sum(f(a3), axis=1, keepdims=True)`` for rows (a
+column that broadcasts against the ``j`` columns) and with ``axis=0`` for columns. The
+printer's ``units_axis`` says which. Everything else is SymPy's
+:class:`~sympy.printing.numpy.NumPyPrinter`.
 
 Before printing, *stabilising rewrites* are applied. They are data (:data:`REWRITES`,
 each a :class:`~sympy.codegen.rewriting.ReplaceOptim` with a note saying why), in the
@@ -40,7 +43,7 @@ from sympy.codegen.rewriting import ReplaceOptim
 from sympy.printing.numpy import NumPyPrinter
 
 from symprop.calculus import ActivationApplied
-from symprop.registry import a_vec, i_idx, y_vec, z_vec
+from symprop.registry import ACTIVATIONS, a_vec, i_idx, y_vec, z_vec
 
 __all__ = [
     "HELPERS",
@@ -74,6 +77,7 @@ class Helper:
     name: str
     source: str
     definition: Callable[[sp.Expr], sp.Expr]
+    across_units: bool = False  # reduces over a layer's units: takes ``axis`` (1: rows)
 
 
 class StableFunction(sp.Function):
@@ -133,23 +137,27 @@ HELPERS: dict[str, Helper] = {
         ),
         Helper(
             "_softmax",
-            '''def _softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax exp(z_i)/Σ_k exp(z_k), shifted by the row maximum (no overflow)."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
+            '''def _softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Softmax exp(z_i)/Σ_k exp(z_k) over the units along ``axis`` (1: a batch of rows,
+    0: of columns), shifted by their maximum (no overflow)."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
     return e
 ''',
             lambda x: sp.exp(x) / (sp.exp(x) + 1),
+            across_units=True,
         ),
         Helper(
             "_log_softmax",
-            '''def _log_softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise log softmax z_i − log Σ_k exp(z_k), by the log-sum-exp trick."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            '''def _log_softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Log softmax z_i − log Σ_k exp(z_k) over the units along ``axis`` (1: a batch of
+    rows, 0: of columns), by the log-sum-exp trick."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
 ''',
             lambda x: sp.log(sp.exp(x) / (sp.exp(x) + 1)),
+            across_units=True,
         ),
         Helper(
             "_he_normal",
@@ -583,7 +591,7 @@ def _literal(value: sp.Rational | sp.Float) -> str:
 
 
 class ArrayPrinter(NumPyPrinter):
-    """Prints unit-level formulas as broadcasting NumPy code over a batch of rows.
+    """Prints unit-level formulas as broadcasting NumPy code over a batch.
 
     Parameters
     ----------
@@ -591,16 +599,35 @@ class ArrayPrinter(NumPyPrinter):
         Code names of the unit-level quantities: keys ``a``, ``z``, ``y`` (the scalars of
         the registry) map to array variables such as ``"a3"``, ``"z3"``, ``"Y"``; the
         indexed forms ``a[j]``, ``a[i]`` print as the same arrays.
+    units_axis
+        The axis of a layer's units: 1 for a batch of rows (the default), 0 for a batch of
+        columns, or the name of a variable holding it (``"axis"``). Sums over the units and
+        the helpers that reduce over them (softmax) take it.
+
+    Examples
+    --------
+    >>> from symprop.registry import a_vec, i_idx
+    >>> total = BatchSum(a_vec[i_idx])
+    >>> ArrayPrinter({"a": "a3"}).doprint(total)
+    'np.sum(a3, axis=1, keepdims=True)'
+    >>> ArrayPrinter({"a": "a3"}, units_axis=0).doprint(total)
+    'np.sum(a3, axis=0, keepdims=True)'
     """
 
     printmethod = "_symprop_numpy"
     _kf = {**NumPyPrinter._kf}
 
-    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+    def __init__(self, names: Mapping[str, str] | None = None, units_axis: int | str = 1) -> None:
         super().__init__({"fully_qualified_modules": True, "inline": True})
         self.names = dict(names or {})
+        self.units_axis = units_axis
         self.helpers_used: set[str] = set()
         self.activations_used: set[str] = set()
+
+    def _axis_argument(self) -> str:
+        """``, axis=…`` for a call that reduces over the units; nothing for rows (the
+        functions' default)."""
+        return "" if self.units_axis == 1 else f", axis={self.units_axis}"
 
     def _module_format(self, fqn: str, register: bool = True) -> str:
         # The generated module imports NumPy as np.
@@ -645,11 +672,13 @@ class ArrayPrinter(NumPyPrinter):
 
     def _print_ActivationApplied(self, expr: ActivationApplied) -> str:
         self.activations_used.add(expr.activation_name)
-        return f"{expr.activation_name}({self._print(expr.args[0])})"
+        axis = "" if ACTIVATIONS[expr.activation_name].elementwise else self._axis_argument()
+        return f"{expr.activation_name}({self._print(expr.args[0])}{axis})"
 
     def _print_StableFunction(self, expr: StableFunction) -> str:
         self.helpers_used.add(expr.helper)
-        return f"{expr.helper}({', '.join(self._print(arg) for arg in expr.args)})"
+        axis = self._axis_argument() if HELPERS[expr.helper].across_units else ""
+        return f"{expr.helper}({', '.join(self._print(arg) for arg in expr.args)}{axis})"
 
     def _print_ClipOutput(self, expr: ClipOutput) -> str:
         self.helpers_used.add(expr.helper)
@@ -661,7 +690,7 @@ class ArrayPrinter(NumPyPrinter):
         return f"{expr.helper}({self._print(arr)}, {ends[0]}, {ends[1]})"
 
     def _print_BatchSum(self, expr: BatchSum) -> str:
-        return f"np.sum({self._print(expr.args[0])}, axis=1, keepdims=True)"
+        return f"np.sum({self._print(expr.args[0])}, axis={self.units_axis}, keepdims=True)"
 
     def _print_Max(self, expr: sp.Max) -> str:
         return self._pairwise("np.maximum", expr.args)
@@ -766,7 +795,7 @@ class ScalarPrinter(ArrayPrinter):
         return f"_clip_open1({self._print(arr)}, {ends[0]}, {ends[1]})"
 
     def _print_ActivationApplied(self, expr: ActivationApplied) -> str:
-        from symprop.registry import ACTIVATIONS, z
+        from symprop.registry import z
 
         act = ACTIVATIONS[expr.activation_name]
         if act.parameters or not act.elementwise:

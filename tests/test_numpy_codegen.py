@@ -88,6 +88,9 @@ def test_softmax_rewrites() -> None:
     np.testing.assert_allclose(soft[0], np.exp(z_rows[0]) / np.exp(z_rows[0]).sum())
     np.testing.assert_allclose(soft[1], [1.0, 0.0, 0.0])
     np.testing.assert_allclose(env["_log_softmax"](z_rows)[1], [0.0, -2000.0, -1000.0])
+    # Over columns (the training step's layout): the same numbers, transposed.
+    for helper in ("_softmax", "_log_softmax"):
+        np.testing.assert_array_equal(env[helper](z_rows.T.copy(), axis=0), env[helper](z_rows).T)
 
 
 @pytest.mark.parametrize("form", SHARED_FORMS, ids=lambda f: f.name)
@@ -123,10 +126,15 @@ def test_activations_that_take_out_write_the_same_values(name: str) -> None:
     for helper in HELPERS.values():
         exec(helper.source, env)
     params = "".join(f", {p}={d}" for p, d in code.params)
+    params += ", axis=1" if code.across_units else ""
     out_param = ", out=None" if code.writes_out else ""
     exec(f"def f(z{params}{out_param}):\n    return {code.body}\n", env)
     z_rows = np.random.default_rng(1).normal(0, 3, (4, 5))
     plain = env["f"](z_rows)
+    # The training step holds a batch as columns: the same values, transposed.
+    columns = env["f"](np.ascontiguousarray(z_rows.T), axis=0) if code.across_units else None
+    if code.across_units:
+        np.testing.assert_array_equal(columns, plain.T)
     if code.writes_out:
         buffer = np.ones((4, 6))
         assert env["f"](z_rows, out=buffer[:, :-1]) is not None
@@ -272,10 +280,12 @@ def test_generated_code_reads_like_the_derivation() -> None:
     text = (GENERATED / "digits.py").read_text(encoding="utf-8")
     # The proven cancellation δ³ = a³ − y, the ReLU recurrence and the names of the document.
     assert "delta_3 = a3 - Y" in text
-    assert "delta_2 = np.matmul(delta_3, W3" in text and "delta_2 *= z2 > 0" in text
+    # δ² = ((W³)ᵀ δ³) ⊙ φ'(z²) on columns, as written.
+    assert "delta_2 = np.matmul(W3.T, delta_3" in text and "delta_2 *= z2 > 0" in text
     # [∂C/∂W¹ | ∂C/∂b¹] = Σ_i δ¹ [a⁰ 1]: the bias column rides in the same product.
-    assert 'np.matmul(delta_1.T, A0, out=ws["grad1"])' in text
-    assert "_log_softmax(z3)" in text  # log-softmax for cross-entropy
+    assert 'np.matmul(delta_1, A0, out=ws["grad1"])' in text
+    # log-softmax for cross-entropy: over rows in the public functions, columns in the step
+    assert "_log_softmax(z3)" in text and "_log_softmax(z3, axis=0)" in text
     xor = (GENERATED / "xor.py").read_text(encoding="utf-8")
     assert "delta_1 *= a1*(1 - a1)" in xor.replace(" * ", "*")
     assert "np.logaddexp(0, -z2)" in xor  # stable log σ
