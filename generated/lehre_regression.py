@@ -142,15 +142,16 @@ def _check_params(params: dict[str, np.ndarray]) -> np.dtype:
     return dtype
 
 
-def _check_inputs(X: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """X as a (batch, n_0) array of ``dtype`` (converted once, explicitly)."""
+def _check_inputs(X: np.ndarray, dtype: np.dtype, finite: bool = True) -> np.ndarray:
+    """X as a (batch, n_0) array of ``dtype`` (converted once, explicitly); with ``finite``,
+    free of NaN and infinity."""
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != LAYER_SIZES[0] or X.shape[0] == 0:
         raise ValueError(f"X: expected shape (batch >= 1, {LAYER_SIZES[0]}), got {X.shape}")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
     X = X.astype(dtype, copy=False)
-    if not _all_finite(X):
+    if finite and not _all_finite(X):
         raise ValueError("X: contains NaN or infinity")
     return X
 
@@ -465,11 +466,19 @@ class _Trainer:
             raise ValueError(f"momentum: got {momentum!r}; must be a number in [0, 1)")
         if momentum and optimizer != "momentum":
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
-        self.X, self.Y = X, Y = _check_data(params, X, Y)
+        dtype = _check_params(params)
+        X = _check_inputs(X, dtype, finite=False)
+        self.X, self.Y = X, Y = X, _check_targets(Y, X.shape[0], dtype)
         self.YT = np.ascontiguousarray(Y.T)  # the step takes targets as columns
         # Small data is extended by the bias column once and shuffled whole each epoch into
         # XS, YS; large data is gathered batch by batch into the step's buffers (no copy).
+        # Small data is checked for NaN and infinity now, large data batch by batch as the
+        # first epoch gathers it: one pass over it fewer, and nothing is lost on an error,
+        # as ``train`` copies the parameters back only at the end.
         small = X.nbytes + Y.nbytes <= _GATHER_AT_ONCE
+        if small:
+            _check_inputs(X, dtype)
+        self.unchecked = not small
         self.XA = _extend(X) if small else None
         self.XS = np.empty_like(self.XA) if small else None
         self.YS = np.empty_like(self.YT) if small else None
@@ -592,8 +601,11 @@ class _Trainer:
             ws = self._workspace(len(rows))
             A0 = ws["A0"]
             np.take(self.X, rows, axis=0, out=A0[:, :-1], mode="clip")
+            if self.unchecked and not _all_finite(A0):
+                raise ValueError("X: contains NaN or infinity")
             Y = np.take(self.YT, rows, axis=1, out=ws["Y"], mode="clip")
             total += float(self._step(A0, Y))
+        self.unchecked = False
         return total
 
     def run_epoch(self) -> float:

@@ -194,6 +194,55 @@ def test_batch_by_batch_shuffling_trains_the_same_weights(
     assert not np.array_equal(p1["W1"], m.init_params(1)["W1"])
 
 
+def test_large_data_with_nan_fails_without_touching_params(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Large data is checked for NaN and infinity batch by batch during the first epoch:
+    # the error comes before the batch is used, and params are left as they were.
+    net = Network(inputs=5, layers=[Dense(4, "relu"), Dense(3, "softmax")], loss="cross_entropy")
+    m = build(net)
+    monkeypatch.setattr(m, "_GATHER_AT_ONCE", 0)
+    rng = np.random.default_rng(4)
+    X, labels = rng.standard_normal((50, 5)), rng.integers(0, 3, 50)
+    seen: list[tuple] = []
+
+    def record(*args: object) -> None:
+        seen.append(args)
+
+    for bad in (np.nan, np.inf):
+        X_bad = X.copy()
+        X_bad[37, 2] = bad
+        params = m.init_params(1)
+        before = {k: v.copy() for k, v in params.items()}
+        with pytest.raises(ValueError, match="X: contains NaN or infinity"):
+            m.train(
+                params,
+                X_bad,
+                labels,
+                epochs=2,
+                learning_rate=0.1,
+                batch_size=8,
+                seed=2,
+                callback=record,
+            )
+        assert seen == []
+        assert all(np.array_equal(params[k], before[k]) for k in params)
+    # Clean data trains, and the check stops after the first epoch's pass.
+    trainer = m._Trainer(
+        m.init_params(1),
+        X,
+        labels,
+        learning_rate=0.1,
+        batch_size=8,
+        seed=2,
+        optimizer="sgd",
+        momentum=0.0,
+    )
+    assert trainer.unchecked
+    trainer.run_epoch()
+    assert not trainer.unchecked
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_float32_training_never_upcasts(optimizer: str) -> None:
     m = build(
