@@ -296,10 +296,12 @@ def _flatten(params: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
     return flat
 
 
-def _extend(a0: np.ndarray) -> np.ndarray:
-    """[a0 1]: the inputs with a column of ones appended (the bias column)."""
-    extended = np.ones((a0.shape[0], a0.shape[1] + 1), dtype=a0.dtype)
+def _extend(a0: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """[a0 1]: the inputs with a column of ones appended (the bias column); into ``out``
+    when it is given."""
+    extended = np.empty((a0.shape[0], a0.shape[1] + 1), dtype=a0.dtype) if out is None else out
     extended[:, :-1] = a0
+    extended[:, -1] = 1
     return extended
 
 
@@ -426,6 +428,19 @@ def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> fl
 
 # --- training -----------------------------------------------------------------------------
 
+# Scratch memory that ``train`` gives back when it returns, for the next call to reuse:
+# memory fresh from the system costs a page fault per 4 KiB page on first touch, which for
+# data the size of digits is a tenth of an epoch. One array per (shape, dtype) is kept, and
+# one set of step buffers per (batch size, dtype); they never hold anything of the caller's.
+_SPARE: dict[tuple[tuple[int, ...], str], np.ndarray] = {}
+_SPARE_WORKSPACES: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+
+
+def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array: one given back by an earlier ``train``, else a new one."""
+    spare = _SPARE.pop((shape, np.dtype(dtype).str), None)
+    return np.empty(shape, dtype=dtype) if spare is None else spare
+
 
 class _Trainer:
     """Mini-batch training state: flat parameters, optimiser buffers, the shuffling RNG.
@@ -469,7 +484,8 @@ class _Trainer:
         dtype = _check_params(params)
         X = _check_inputs(X, dtype, finite=False)
         self.X, self.Y = X, Y = X, _check_targets(Y, X.shape[0], dtype)
-        self.YT = np.ascontiguousarray(Y.T)  # the step takes targets as columns
+        self.YT = _scratch(Y.shape[::-1], dtype)  # the step takes targets as columns
+        self.YT[...] = Y.T
         # Small data is extended by the bias column once and shuffled whole each epoch into
         # XS, YS; large data is gathered batch by batch into the step's buffers (no copy).
         # Small data is checked for NaN and infinity now, large data batch by batch as the
@@ -479,9 +495,10 @@ class _Trainer:
         if small:
             _check_inputs(X, dtype)
         self.unchecked = not small
-        self.XA = _extend(X) if small else None
-        self.XS = np.empty_like(self.XA) if small else None
-        self.YS = np.empty_like(self.YT) if small else None
+        extended = (X.shape[0], X.shape[1] + 1)
+        self.XA = _extend(X, _scratch(extended, dtype)) if small else None
+        self.XS = _scratch(extended, dtype) if small else None
+        self.YS = _scratch(self.YT.shape, dtype) if small else None
         self.dtype = X.dtype
         self.n = X.shape[0]
         self.batch_size = min(int(batch_size), self.n)
@@ -493,12 +510,15 @@ class _Trainer:
         self.theta = _flatten(params, self.dtype)
         self.params = _views(self.theta)
         self.blocks = _blocks(self.theta)
-        self.grad = np.empty(_N_PARAMS, dtype=self.dtype)
-        self.velocity = np.zeros(_N_PARAMS, dtype=self.dtype)
+        self.grad = _scratch((_N_PARAMS,), dtype)
+        self.velocity = _scratch((_N_PARAMS,), dtype)
+        self.velocity.fill(0)
         # Only Adam keeps a second moment and needs scratch space.
         adam = optimizer == "adam"
-        self.second = np.zeros(_N_PARAMS, dtype=self.dtype) if adam else None
-        self.tmp = np.empty(_N_PARAMS, dtype=self.dtype) if adam else None
+        self.second = _scratch((_N_PARAMS,), dtype) if adam else None
+        if self.second is not None:
+            self.second.fill(0)
+        self.tmp = _scratch((_N_PARAMS,), dtype) if adam else None
         # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
         vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second]
@@ -513,13 +533,41 @@ class _Trainer:
         self.unrolled = self.batch_size == 1 and self.dtype == np.float64 and optimizer != "adam"
 
     def _workspace(self, batch: int) -> dict[str, np.ndarray]:
-        """The step's buffers for this batch size (made once), with room for the batch."""
+        """The step's buffers for this batch size (made once, or given back by an earlier
+        ``train``), with room for the batch."""
         ws = self._workspaces.get(batch)
         if ws is None:
-            ws = self._workspaces[batch] = _workspace(batch, self.dtype, self.grad)
-            ws["A0"] = np.ones((batch, LAYER_SIZES[0] + 1), dtype=self.dtype)
-            ws["Y"] = np.empty((LAYER_SIZES[-1], batch), dtype=self.dtype)
+            ws = _SPARE_WORKSPACES.pop((batch, self.dtype.str), None)
+            if ws is None:
+                ws = _workspace(batch, self.dtype, self.grad)
+                ws["A0"] = np.ones((batch, LAYER_SIZES[0] + 1), dtype=self.dtype)
+                ws["Y"] = np.empty((LAYER_SIZES[-1], batch), dtype=self.dtype)
+            else:  # its gradient blocks still view the earlier trainer's vector
+                ws["grad"] = self.grad
+                for index, block in enumerate(_blocks(self.grad), start=1):
+                    ws[f"grad{index}"] = block
+            self._workspaces[batch] = ws
         return ws
+
+    def give_back(self) -> None:
+        """Hand the scratch memory to the next ``train`` (see ``_SPARE``); the trainer is
+        not used afterwards. The parameters themselves are not given back: ``callback``
+        may have kept views of them."""
+        arrays = (
+            self.YT,
+            self.XA,
+            self.XS,
+            self.YS,
+            self.grad,
+            self.velocity,
+            self.second,
+            self.tmp,
+        )
+        for array in arrays:
+            if array is not None:
+                _SPARE[(array.shape, array.dtype.str)] = array
+        for batch, ws in self._workspaces.items():
+            _SPARE_WORKSPACES[(batch, self.dtype.str)] = ws
 
     def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
         """One update from the mini-batch: inputs as rows [a^0 1], targets as columns Y (see
@@ -718,11 +766,14 @@ def train(
         optimizer=optimizer,
         momentum=momentum,
     )
-    for _ in range(int(epochs)):
-        value = trainer.run_epoch()
-        if callback is not None:
-            callback(trainer.epoch, value, trainer.params)
-    trainer.copy_into(params)
+    try:
+        for _ in range(int(epochs)):
+            value = trainer.run_epoch()
+            if callback is not None:
+                callback(trainer.epoch, value, trainer.params)
+        trainer.copy_into(params)
+    finally:
+        trainer.give_back()
     return trainer.history
 
 

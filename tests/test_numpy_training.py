@@ -12,7 +12,7 @@ import pytest
 from test_numpy_support import ROOT, build, perturbed_params, targets
 
 from symprop import Dense, Network, load_spec
-from symprop.emit_numpy import import_generated
+from symprop.emit_numpy import import_generated, write_module
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0.0, 1.0, 1.0, 0.0])
@@ -440,3 +440,42 @@ def test_large_network_updating_layer_by_layer_follows_the_update_rules(optimize
     for k in params:
         np.testing.assert_allclose(params[k], expected[k], rtol=1e-9, atol=1e-12)
     assert not np.allclose(params["W1"], m.init_params(3)["W1"])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("limit", [1 << 40, 0], ids=["shuffled-whole", "gathered"])
+def test_scratch_memory_given_back_changes_nothing(
+    optimizer: str, limit: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # train() hands its scratch arrays and step buffers to the next call. A call that reuses
+    # them (after a call on other data; the scratch arrays, uninitialised by contract, are
+    # filled with NaN) must give bitwise the weights and losses of a call in a module that
+    # has never trained.
+    net = Network(
+        inputs=5, layers=[Dense(4, "tanh"), Dense(3, "softmax")], loss="cross_entropy", l2=0.01
+    )
+    path = write_module(net, tmp_path / "fresh.py", spec="test")
+    used, fresh = (import_generated(path, f"scratch_{name}") for name in ("used", "fresh"))
+    for m in (used, fresh):
+        monkeypatch.setattr(m, "_GATHER_AT_ONCE", limit)
+    rng = np.random.default_rng(9)
+    X, labels = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    settings = dict(epochs=2, learning_rate=0.1, batch_size=8, seed=3, optimizer=optimizer)
+    if optimizer == "momentum":
+        settings["momentum"] = 0.5
+    other = used.init_params(5)
+    used.train(other, X[::-1] * 3, labels[::-1], **settings)
+    assert used._SPARE and used._SPARE_WORKSPACES, "nothing was given back"
+    for array in used._SPARE.values():
+        array.fill(np.nan)
+    step_buffers = [a for ws in used._SPARE_WORKSPACES.values() for a in ws.values()]
+    spare = [*used._SPARE.values(), *step_buffers]
+    assert not any(np.shares_memory(a, p) for a in spare for p in other.values())
+    runs = []
+    for m in (used, fresh):
+        params = m.init_params(1)
+        runs.append((m.train(params, X, labels, **settings), params))
+    (h1, p1), (h2, p2) = runs
+    assert h1 == h2
+    for key in p1:
+        np.testing.assert_array_equal(p1[key], p2[key])
