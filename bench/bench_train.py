@@ -232,6 +232,7 @@ def setup_sklearn(case: dict, dtype: str) -> Epoch | None:
         learning_rate_init=LEARNING_RATE,
         momentum=_momentum(case),
         nesterovs_momentum=False,
+        alpha=0.0,  # no L2 term: the same objective as the other tools
         max_iter=1,
         random_state=0,
         shuffle=True,

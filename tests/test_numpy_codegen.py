@@ -389,9 +389,9 @@ def test_bad_input_raises_value_error_naming_it(digits_module, match: str, call)
 
 
 def test_non_finite_data_is_found_whatever_its_sum(digits_module) -> None:
-    """+inf and -inf in one array sum to NaN and a lone infinity to ±inf: each is rejected.
-    Finite entries so large that their sum overflows are still accepted (the quick test
-    by the sum must fall back to the entry-by-entry one)."""
+    """+inf and -inf in one array (whose sum is NaN) and a lone infinity are rejected, in
+    small arrays and in large ones (tested a slice of rows at a time, the last slice
+    included). Finite entries so large that their sum overflows are accepted."""
     m = digits_module
     params = m.init_params()
     rng = np.random.default_rng(0)
@@ -413,6 +413,12 @@ def test_non_finite_data_is_found_whatever_its_sum(digits_module) -> None:
         assert m._check_inputs(huge, np.dtype(np.float64)) is huge
         assert not m._all_finite(np.append(huge, np.nan))
         assert not m._all_finite(np.array([np.inf, -np.inf]))
+        large = np.zeros((1001, 333))  # slices of 196 rows: the last one is partial
+        assert m._all_finite(large)
+        for row in (0, 195, 196, 1000):
+            large[row, 7] = np.nan
+            assert not m._all_finite(large)
+            large[row, 7] = 0.0
         wide = {**params, "W1": np.full_like(params["W1"], np.finfo(np.float64).max / 4)}
         assert m._check_params(wide) == np.float64
 
