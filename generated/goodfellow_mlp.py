@@ -156,9 +156,15 @@ def _check_inputs(X: np.ndarray, dtype: np.dtype, finite: bool = True) -> np.nda
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
     X = X.astype(dtype, copy=False)
-    if finite and not _all_finite(X):
-        raise ValueError("X: contains NaN or infinity")
+    if finite:
+        _check_finite_inputs(X)
     return X
+
+
+def _check_finite_inputs(X: np.ndarray) -> None:
+    """Raise ValueError if X (or a batch of its rows, extended or not) holds NaN or ±inf."""
+    if not _all_finite(X):
+        raise ValueError("X: contains NaN or infinity")
 
 
 def _check_targets(Y: np.ndarray, batch: int, dtype: np.dtype) -> np.ndarray:
@@ -521,11 +527,11 @@ class _Trainer:
         # first epoch gathers it: one pass over it fewer, and nothing is lost on an error,
         # as ``train`` copies the parameters back only at the end.
         small = X.nbytes + Y.nbytes <= _GATHER_AT_ONCE
-        if small:
-            _check_inputs(X, dtype)
         self.unchecked = not small
         extended = (X.shape[0], X.shape[1] + 1)
         self.XA = _extend(X, _scratch(extended, dtype)) if small else None
+        if self.XA is not None:
+            _check_finite_inputs(self.XA)  # just written, so still partly in cache
         self.XS = _scratch(extended, dtype) if small else None
         self.YS = _scratch(self.YT.shape, dtype) if small else None
         self.dtype = X.dtype
@@ -685,8 +691,8 @@ class _Trainer:
             ws = self._workspace(len(rows))
             A0 = ws["A0"]
             np.take(self.X, rows, axis=0, out=A0[:, :-1], mode="clip")
-            if self.unchecked and not _all_finite(A0):
-                raise ValueError("X: contains NaN or infinity")
+            if self.unchecked:
+                _check_finite_inputs(A0)
             Y = np.take(self.YT, rows, axis=1, out=ws["Y"], mode="clip")
             total += float(self._step(A0, Y))
         self.unchecked = False
