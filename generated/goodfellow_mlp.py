@@ -323,7 +323,9 @@ def _backprop(
     """Write ``scale`` · Σ_i ∇C^(i) into ``ws["grad"]`` (the cost's gradient without the
     L2 term; ``scale`` = 1/n gives ∇C, the batch mean); return Σ_i C^(i) over the batch,
     from the same forward pass. ``blocks`` are the parameters [W<l> | b<l>], ``A0`` is the
-    batch as rows [a^0 1] (batch, n_0 + 1) and ``Y`` the targets as columns (n_L, batch).
+    batch as rows [a^0 1] (batch, n_0 + 1), or a^0 alone (batch, n_0), whose bias b^1 is
+    then added, and summed for its gradient, on its own; ``Y`` holds the targets as
+    columns (n_L, batch).
 
     Every other array holds one sample per column, as the derivation writes it.
     Forward, keeping z^l: z^l = [W^l | b^l] [a^{l−1}; 1], a^l = φ_l(z^l).
@@ -338,7 +340,12 @@ def _backprop(
     WB1 = blocks[0]
     WB2 = blocks[1]
     W2 = WB2[:, :-1]
-    z1 = np.matmul(WB1, A0.T, out=ws["z1"])
+    plain = A0.shape[1] == 3  # a^0 without its column of ones
+    if plain:
+        z1 = np.matmul(WB1[:, :-1], A0.T, out=ws["z1"])
+        z1 += WB1[:, -1:]
+    else:
+        z1 = np.matmul(WB1, A0.T, out=ws["z1"])
     A1 = ws["A1"]
     a1 = A1[:-1]
     a1[...] = sigmoid(z1)
@@ -350,7 +357,11 @@ def _backprop(
     np.matmul(delta_2, A1.T, out=ws["grad2"])
     delta_1 = np.matmul(W2.T, delta_2, out=ws["delta_1"])
     delta_1 *= a1 * (1 - a1)
-    np.matmul(delta_1, A0, out=ws["grad1"])
+    if plain:
+        np.matmul(delta_1, A0, out=ws["grad1"][:, :-1])
+        np.sum(delta_1, axis=1, out=ws["grad1"][:, -1])
+    else:
+        np.matmul(delta_1, A0, out=ws["grad1"])
     return cost
 
 
@@ -576,7 +587,7 @@ class _Trainer:
             ws = _SPARE_WORKSPACES.pop((batch, self.dtype.str), None)
             if ws is None:
                 ws = _workspace(batch, self.dtype, self.grad)
-                ws["A0"] = np.ones((batch, LAYER_SIZES[0] + 1), dtype=self.dtype)
+                ws["a0"] = np.empty((batch, LAYER_SIZES[0]), dtype=self.dtype)
                 ws["Y"] = np.empty((LAYER_SIZES[-1], batch), dtype=self.dtype)
             else:  # its gradient blocks still view the earlier trainer's vector
                 ws["grad"] = self.grad
@@ -689,12 +700,12 @@ class _Trainer:
         for start in range(0, self.n, size):
             rows = order[start : start + size]
             ws = self._workspace(len(rows))
-            A0 = ws["A0"]
-            np.take(self.X, rows, axis=0, out=A0[:, :-1], mode="clip")
+            # Gathered without a column of ones: a strided gather costs more than b^1 apart.
+            a0 = np.take(self.X, rows, axis=0, out=ws["a0"], mode="clip")
             if self.unchecked:
-                _check_finite_inputs(A0)
+                _check_finite_inputs(a0)
             Y = np.take(self.YT, rows, axis=1, out=ws["Y"], mode="clip")
-            total += float(self._step(A0, Y))
+            total += float(self._step(a0, Y))
         self.unchecked = False
         return total
 
