@@ -293,9 +293,11 @@ def _views(flat: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _flatten(params: dict[str, np.ndarray], dtype: np.dtype) -> np.ndarray:
-    """The inverse of ``_views``: one flat vector of ``dtype``."""
-    flat = np.empty(_N_PARAMS, dtype=dtype)
+def _flatten(
+    params: dict[str, np.ndarray], dtype: np.dtype, out: np.ndarray | None = None
+) -> np.ndarray:
+    """The inverse of ``_views``: one flat vector of ``dtype`` (``out`` when it is given)."""
+    flat = np.empty(_N_PARAMS, dtype=dtype) if out is None else out
     for block, w, b in zip(_blocks(flat), _WEIGHTS, _BIASES, strict=True):
         block[:, :-1] = params[w]
         block[:, -1] = params[b]
@@ -447,16 +449,20 @@ def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> fl
 
 # Scratch memory that ``train`` gives back when it returns, for the next call to reuse:
 # memory fresh from the system costs a page fault per 4 KiB page on first touch, which for
-# data the size of digits is a tenth of an epoch. One array per (shape, dtype) is kept, and
-# one set of step buffers per (batch size, dtype); they never hold anything of the caller's.
-_SPARE: dict[tuple[tuple[int, ...], str], np.ndarray] = {}
+# data the size of digits is a tenth of an epoch. Up to _SPARE_MAX arrays per (shape, dtype)
+# are kept, and one set of step buffers per (batch size, dtype); none of them holds
+# anything of the caller's. (list.pop and list.append are atomic: threads may share them.)
+_SPARE: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
 _SPARE_WORKSPACES: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+_SPARE_MAX = 5  # a trainer holds at most five arrays of one shape (Adam's flat vectors)
 
 
 def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised array: one given back by an earlier ``train``, else a new one."""
-    spare = _SPARE.pop((shape, np.dtype(dtype).str), None)
-    return np.empty(shape, dtype=dtype) if spare is None else spare
+    try:
+        return _SPARE.get((shape, np.dtype(dtype).str), []).pop()
+    except IndexError:
+        return np.empty(shape, dtype=dtype)
 
 
 class _Trainer:
@@ -524,7 +530,7 @@ class _Trainer:
         self.momentum = float(momentum)
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
-        self.theta = _flatten(params, self.dtype)
+        self.theta = _flatten(params, dtype, _scratch((_N_PARAMS,), dtype))
         self.params = _views(self.theta)
         self.blocks = _blocks(self.theta)
         self.grad = _scratch((_N_PARAMS,), dtype)
@@ -566,10 +572,10 @@ class _Trainer:
             self._workspaces[batch] = ws
         return ws
 
-    def give_back(self) -> None:
+    def give_back(self, params_too: bool) -> None:
         """Hand the scratch memory to the next ``train`` (see ``_SPARE``); the trainer is
-        not used afterwards. The parameters themselves are not given back: ``callback``
-        may have kept views of them."""
+        not used afterwards. The flat parameters go too when ``params_too``: not when a
+        callback has seen views of them, which it may have kept."""
         arrays = (
             self.YT,
             self.XA,
@@ -580,9 +586,11 @@ class _Trainer:
             self.second,
             self.tmp,
         )
-        for array in arrays:
+        for array in (*arrays, self.theta) if params_too else arrays:
             if array is not None:
-                _SPARE[(array.shape, array.dtype.str)] = array
+                spare = _SPARE.setdefault((array.shape, array.dtype.str), [])
+                if len(spare) < _SPARE_MAX:
+                    spare.append(array)
         for batch, ws in self._workspaces.items():
             _SPARE_WORKSPACES[(batch, self.dtype.str)] = ws
 
@@ -790,7 +798,7 @@ def train(
                 callback(trainer.epoch, value, trainer.params)
         trainer.copy_into(params)
     finally:
-        trainer.give_back()
+        trainer.give_back(params_too=callback is None)
     return trainer.history
 
 

@@ -467,13 +467,25 @@ def test_scratch_memory_given_back_changes_nothing(
     if optimizer == "momentum":
         settings["momentum"] = 0.5
     other = used.init_params(5)
-    used.train(other, X[::-1] * 3, labels[::-1], **settings)
+    seen: list[np.ndarray] = []  # views of the parameters a callback could keep
+
+    def keep(epoch: int, loss: float, params: dict[str, np.ndarray]) -> None:
+        seen.extend(params.values())
+
+    used.train(other, X[::-1] * 3, labels[::-1], **settings, callback=keep)
     assert used._SPARE and used._SPARE_WORKSPACES, "nothing was given back"
-    for array in used._SPARE.values():
-        array.fill(np.nan)
     step_buffers = [a for ws in used._SPARE_WORKSPACES.values() for a in ws.values()]
-    spare = [*used._SPARE.values(), *step_buffers]
-    assert not any(np.shares_memory(a, p) for a in spare for p in other.values())
+    spare = [*(a for arrays in used._SPARE.values() for a in arrays), *step_buffers]
+    assert not any(np.shares_memory(a, p) for a in spare for p in [*other.values(), *seen])
+    # Without a callback nothing can have kept them: the flat parameters are reused too.
+    n_params = sum(v.size for v in other.values())
+    flat = used._SPARE[((n_params,), "<f8")]
+    before = len(flat)
+    used.train(used.init_params(5), X[::-1] * 3, labels[::-1], **settings)
+    assert len(flat) == before + 1
+    for arrays in used._SPARE.values():
+        for array in arrays:
+            array.fill(np.nan)
     runs = []
     for m in (used, fresh):
         params = m.init_params(1)
