@@ -16,12 +16,14 @@ float64 through ``jax_enable_x64``.
 Tools that are not installed are shown as "—". For (b) it also reports the GEMM bound: the
 samples/s of the eight matrix products of a training step alone, in NumPy, on the same shapes.
 
-Every tool is timed in rounds that alternate between the tools, and the best round counts,
-so that a busy machine slows all of them alike. Peak memory is measured in a fresh process
+Every tool is timed in short rounds that alternate between the tools. The samples/s shown
+are each tool's best round; each ratio is the median over rounds of the ratio within a round,
+where the tools ran seconds apart, so that a machine whose speed drifts over minutes (a
+shared one) moves both sides of it. Peak memory is measured in a fresh process
 per tool: the process's peak resident set after one epoch, and what the epoch allocated as
 traced by ``tracemalloc`` (visible for the NumPy-based tools only).
 
-Run: ``python bench/bench_train.py [--dtype float32] [--cases abc] [--seconds 1.0]``.
+Run: ``python bench/bench_train.py [--dtype float32] [--cases abc] [--seconds 3] [--rounds 9]``.
 The script pins OMP/OpenBLAS/MKL to one thread before NumPy starts.
 """
 
@@ -349,11 +351,14 @@ def gemm_bound(case: dict, dtype: str) -> Epoch:
 # --- measuring -----------------------------------------------------------------------------
 
 
-def measure(epochs: dict[str, Epoch], n: int, seconds: float, rounds: int) -> dict[str, float]:
-    """Best samples/s of each epoch function over ``rounds`` alternating rounds."""
+def measure(
+    epochs: dict[str, Epoch], n: int, seconds: float, rounds: int
+) -> dict[str, list[float]]:
+    """Samples/s of each epoch function in each of ``rounds`` rounds; a round runs every
+    tool in turn for about ``seconds / rounds`` (at least one epoch)."""
     for run in epochs.values():
         run()  # warm-up: imports, jit compilation, first allocations
-    best = dict.fromkeys(epochs, 0.0)
+    rates: dict[str, list[float]] = {name: [] for name in epochs}
     for _ in range(rounds):
         for name, run in epochs.items():
             count, start = 0, time.perf_counter()
@@ -363,8 +368,14 @@ def measure(epochs: dict[str, Epoch], n: int, seconds: float, rounds: int) -> di
                 elapsed = time.perf_counter() - start
                 if elapsed >= seconds / rounds:
                     break
-            best[name] = max(best[name], count * n / elapsed)
-    return best
+            rates[name].append(count * n / elapsed)
+    return rates
+
+
+def ratio(rates: dict[str, list[float]], tool: str, peer: str) -> float:
+    """The median over rounds of ``tool``'s samples/s over ``peer``'s in the same round:
+    tools measured seconds apart, so a machine whose speed drifts over minutes moves both."""
+    return float(np.median(np.divide(rates[tool], rates[peer])))
 
 
 def _rss_mb() -> float:
@@ -411,14 +422,17 @@ def main() -> None:
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     parser.add_argument("--cases", default="abc", help="which of a, b, c to run")
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per tool and case")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--memory-of", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_of:
         peak_memory_child(*args.memory_of)
         return
-    print(f"samples/s (best of {args.rounds} rounds), one thread, {args.dtype}")
+    print(
+        f"samples/s (best of {args.rounds} rounds) and ratios (median over rounds),"
+        f" one thread, {args.dtype}"
+    )
     header = " ".join(f"{t:>12}" for t in TOOLS)
     print(f"{'case':5} {header}   generated ÷ {', '.join(TOOLS[1:])}; ÷ GEMM bound")
     for name in args.cases:
@@ -427,11 +441,13 @@ def main() -> None:
         present = {t: run for t, run in epochs.items() if run is not None}
         if name == "b":
             present["GEMM bound"] = gemm_bound(case, args.dtype)
-        rates = measure(present, case["n"], args.seconds * len(present), args.rounds)
-        cells = [f"{rates[t]:>12,.0f}" if t in rates else f"{'—':>12}" for t in TOOLS]
-        gen = rates["generated"]
-        ratios = [f"{gen / rates[t]:>7.2f}×" if t in rates else f"{'—':>8}" for t in TOOLS[1:]]
-        bound = f"{gen / rates['GEMM bound']:>8.0%}" if "GEMM bound" in rates else ""
+        rates = measure(present, case["n"], args.seconds, args.rounds)
+        cells = [f"{max(rates[t]):>12,.0f}" if t in rates else f"{'—':>12}" for t in TOOLS]
+        ratios = [
+            f"{ratio(rates, 'generated', t):>7.2f}×" if t in rates else f"{'—':>8}"
+            for t in TOOLS[1:]
+        ]
+        bound = f"{ratio(rates, 'generated', 'GEMM bound'):>8.0%}" if "GEMM bound" in rates else ""
         print(f"({name})  " + " ".join(cells) + "  " + " ".join(ratios) + "  " + bound, flush=True)
     if not args.no_memory:
         print(
