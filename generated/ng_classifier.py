@@ -722,8 +722,9 @@ class _Trainer:
         self.second = _scratch((_N_PARAMS,), dtype) if adam else None
         if self.second is not None:
             self.second.fill(0)
-        self.tmp = _scratch((_N_PARAMS,), dtype)
-        # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
+        self.tmp = _scratch(
+            (_N_PARAMS,), dtype
+        )  # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
         self.decay = _penalised(self.dtype) * (2 * L2 * self.scale)
         vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second, self.decay]
@@ -777,9 +778,9 @@ class _Trainer:
             _SPARE_WORKSPACES[(batch, self.dtype.str)] = ws
 
     def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
-        """One update from the mini-batch: inputs as rows [a^0 1], targets as columns Y (see
-        ``_backprop``). In place on the flat parameters; returns the batch's summed cost
-        Σ_i C^(i) before the update."""
+        """One update from the mini-batch: inputs as rows, [a^0 1] or a^0 alone, and targets
+        as columns Y (see ``_backprop``). In place on the flat parameters; returns the batch's
+        summed cost Σ_i C^(i) before the update."""
         ws = self._workspace(A0.shape[0])
         self.steps += 1
         # g = s ∇C, with s = η (SGD, momentum) or 1 (Adam): the batch mean's 1/n and s ride
