@@ -123,8 +123,9 @@ def _all_finite(a: np.ndarray) -> bool:
     return all(np.isfinite(a[i : i + rows]).all() for i in range(0, a.shape[0], rows))
 
 
-def _check_params(params: dict[str, np.ndarray]) -> np.dtype:
-    """Raise ValueError unless ``params`` has the keys, shapes and one float dtype."""
+def _check_params(params: dict[str, np.ndarray], finite: bool = True) -> np.dtype:
+    """Raise ValueError unless ``params`` has the keys, shapes and one float dtype, and
+    (with ``finite``) no NaN or infinity."""
     if not isinstance(params, dict):
         raise ValueError(f"params: expected a dict of arrays, got {type(params).__name__}")
     missing = [k for k in _KEYS if k not in params]
@@ -142,7 +143,7 @@ def _check_params(params: dict[str, np.ndarray]) -> np.dtype:
         if not isinstance(value, np.ndarray) or value.shape != _SHAPES[k]:
             got = getattr(value, "shape", type(value).__name__)
             raise ValueError(f"params[{k!r}]: expected shape {_SHAPES[k]}, got {got}")
-        if not _all_finite(value):
+        if finite and not _all_finite(value):
             raise ValueError(f"params[{k!r}]: contains NaN or infinity")
     return dtype
 
@@ -167,8 +168,11 @@ def _check_finite_inputs(X: np.ndarray) -> None:
         raise ValueError("X: contains NaN or infinity")
 
 
-def _check_targets(Y: np.ndarray, batch: int, dtype: np.dtype) -> np.ndarray:
-    """Y as a (batch, n_L) array of ``dtype``."""
+def _check_targets(
+    Y: np.ndarray, batch: int, dtype: np.dtype, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Y as a (batch, n_L) array of ``dtype``.
+    With ``out`` (n_L, batch), the targets are written into it as columns instead."""
     Y = np.asarray(Y)
     n_out = LAYER_SIZES[-1]
     if Y.ndim == 1 and n_out == 1:
@@ -182,7 +186,10 @@ def _check_targets(Y: np.ndarray, batch: int, dtype: np.dtype) -> np.ndarray:
         raise ValueError("Y: contains NaN or infinity")
     if np.any(Y < 0) or np.any(Y > 1):
         raise ValueError("Y: targets out of range; expected values in [0, 1]")
-    return Y
+    if out is None:
+        return Y
+    out[...] = Y.T
+    return out
 
 
 def _check_data(
@@ -465,6 +472,29 @@ def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> fl
 _SPARE: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
 _SPARE_WORKSPACES: dict[tuple[int, str], dict[str, np.ndarray]] = {}
 _SPARE_MAX = 5  # a trainer holds at most five arrays of one shape (Adam's flat vectors)
+# Generators given back, and the starting state of each seed used, up to 64 seeds (for
+# ``_generator``).
+_SPARE_GENERATORS: list[np.random.Generator] = []
+_SEEDED: dict[int, dict[str, object]] = {}
+
+
+def _generator(seed: int) -> np.random.Generator:
+    """``np.random.default_rng(seed)``, as it starts: a spare generator set to the seed's
+    starting state when there is one. Seeding (the SeedSequence's hashing) costs about ten
+    times as much as setting a state, and a call of ``train`` that follows an epoch pays it
+    with a cold cache: a few percent of a digits-sized epoch."""
+    state = _SEEDED.get(seed)
+    try:
+        rng = _SPARE_GENERATORS.pop()
+    except IndexError:
+        rng = None
+    if state is None or rng is None:
+        fresh = np.random.default_rng(seed)
+        if len(_SEEDED) < 64:
+            _SEEDED[seed] = fresh.bit_generator.state
+        return fresh
+    rng.bit_generator.state = state
+    return rng
 
 
 def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -514,17 +544,19 @@ class _Trainer:
             raise ValueError(f"momentum: got {momentum!r}; must be a number in [0, 1)")
         if momentum and optimizer != "momentum":
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
-        dtype = _check_params(params)
-        X = _check_inputs(X, dtype, finite=False)
-        self.X, self.Y = X, Y = X, _check_targets(Y, X.shape[0], dtype)
-        self.YT = _scratch(Y.shape[::-1], dtype)  # the step takes targets as columns
-        self.YT[...] = Y.T
+        # The parameters are checked for NaN and infinity once flattened (one pass).
+        dtype = _check_params(params, finite=False)
+        self.X = X = _check_inputs(X, dtype, finite=False)
+        # The step takes targets as columns.
+        self.YT = _check_targets(
+            Y, X.shape[0], dtype, _scratch((LAYER_SIZES[-1], X.shape[0]), dtype)
+        )
         # Small data is extended by the bias column once and shuffled whole each epoch into
         # XS, YS; large data is gathered batch by batch into the step's buffers (no copy).
         # Small data is checked for NaN and infinity now, large data batch by batch as the
         # first epoch gathers it: one pass over it fewer, and nothing is lost on an error,
         # as ``train`` copies the parameters back only at the end.
-        small = X.nbytes + Y.nbytes <= _GATHER_AT_ONCE
+        small = X.nbytes + self.YT.nbytes <= _GATHER_AT_ONCE
         self.unchecked = not small
         extended = (X.shape[0], X.shape[1] + 1)
         self.XA = _extend(X, _scratch(extended, dtype)) if small else None
@@ -539,8 +571,10 @@ class _Trainer:
         self.optimizer = optimizer
         self.momentum = float(momentum)
         self.seed = int(seed)
-        self.rng = np.random.default_rng(self.seed)
+        self.rng = _generator(self.seed)
         self.theta = _flatten(params, dtype, _scratch((_N_PARAMS,), dtype))
+        if not _all_finite(self.theta):
+            _check_params(params)  # raises, naming the array
         self.params = _views(self.theta)
         self.blocks = _blocks(self.theta)
         self.grad = _scratch((_N_PARAMS,), dtype)
@@ -551,14 +585,11 @@ class _Trainer:
         self.second = _scratch((_N_PARAMS,), dtype) if adam else None
         if self.second is not None:
             self.second.fill(0)
-        self.tmp = (
-            _scratch((_N_PARAMS,), dtype) if adam else None
-        )  # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
+        self.tmp = _scratch((_N_PARAMS,), dtype) if adam else None
+        # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
         vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second]
-        # Per layer block (index l − 1), and the whole vectors last (index −1).
-        blocks = [[None] * _L if v is None else _blocks(v) for v in vectors]
-        self.parts = [*zip(*blocks, strict=True), tuple(vectors)]
+        self.parts = [tuple(vectors)]  # the whole vectors (index −1)
         self.steps = 0
         self.epoch = 0
         self.history: list[float] = []
@@ -604,6 +635,8 @@ class _Trainer:
                     spare.append(array)
         for batch, ws in self._workspaces.items():
             _SPARE_WORKSPACES[(batch, self.dtype.str)] = ws
+        if len(_SPARE_GENERATORS) < _SPARE_MAX:
+            _SPARE_GENERATORS.append(self.rng)
 
     def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
         """One update from the mini-batch: inputs as rows, [a^0 1] or a^0 alone, and targets
@@ -701,7 +734,7 @@ class _Trainer:
         """
         order = self.rng.permutation(self.n)
         if self.unrolled:
-            total = self._run_unrolled(self.X[order].tolist(), self.Y[order].tolist())
+            total = self._run_unrolled(self.X[order].tolist(), self.YT.T[order].tolist())
         else:
             total = self._run_batches(order)
         self.epoch += 1
@@ -954,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"resumed from {args.checkpoint} after epoch {trainer.epoch}")
         while trainer.epoch < args.epochs:
             value = trainer.run_epoch()
-            acc = _accuracy(trainer.params, trainer.X, trainer.Y)
+            acc = _accuracy(trainer.params, X, Y)
             shown = "" if acc is None else f"  accuracy {acc:.4f}"
             print(f"epoch {trainer.epoch}/{args.epochs}  loss {value:.6f}{shown}", flush=True)
             if args.checkpoint:

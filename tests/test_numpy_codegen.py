@@ -357,6 +357,34 @@ BAD_INPUTS = [
         "params\\['b3'\\]: contains NaN",
         lambda m, p, X, y: m.forward({**p, "b3": p["b3"] * np.nan}, X),
     ),
+    # train() checks the parameters once they are flattened, and writes the targets as
+    # columns: the same messages.
+    (
+        "params\\['W2'\\]: contains NaN or infinity",
+        lambda m, p, X, y: m.train(
+            {**p, "W2": np.where(p["W2"] > 0, np.inf, p["W2"])},
+            X,
+            y,
+            epochs=1,
+            learning_rate=0.1,
+            batch_size=2,
+            seed=0,
+        ),
+    ),
+    (
+        "Y: labels out of range",
+        lambda m, p, X, y: m.train(p, X, y + 10, epochs=1, learning_rate=0.1, batch_size=2, seed=0),
+    ),
+    (
+        "Y: expected 6 labels",
+        lambda m, p, X, y: m.train(p, X, y[:3], epochs=1, learning_rate=0.1, batch_size=2, seed=0),
+    ),
+    (
+        "Y: contains NaN",
+        lambda m, p, X, y: m.train(
+            p, X, np.full((6, 10), np.nan), epochs=1, learning_rate=0.1, batch_size=2, seed=0
+        ),
+    ),
     (
         "optimizer: got 'rmsprop'",
         lambda m, p, X, y: m.train(
