@@ -461,7 +461,7 @@ def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> fl
 # anything of the caller's. (list.pop and list.append are atomic: threads may share them.)
 _SPARE: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
 _SPARE_WORKSPACES: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-_SPARE_MAX = 5  # a trainer holds at most five arrays of one shape (Adam's flat vectors)
+_SPARE_MAX = 6  # a trainer holds at most six arrays of one shape (Adam's and L2's flat vectors)
 # Generators given back, and the starting state of each seed used, up to 64 seeds (for
 # ``_generator``).
 _SPARE_GENERATORS: list[np.random.Generator] = []

@@ -593,11 +593,13 @@ def _sample_gradient(
     ]
 
 
-def _penalised(dtype: np.dtype) -> np.ndarray:
-    """1 where the flat layout holds a weight (the entries the L2 term penalises), else 0."""
-    mask = np.zeros(_N_PARAMS, dtype=dtype)
+def _penalised(dtype: np.dtype, value: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
+    """``value`` where the flat layout holds a weight (the entries the L2 term
+    penalises), else 0; into ``out`` when it is given."""
+    mask = np.empty(_N_PARAMS, dtype=dtype) if out is None else out
     for block in _blocks(mask):
-        block[:, :-1] = 1
+        block[:, :-1] = value
+        block[:, -1] = 0
     return mask
 
 
@@ -642,7 +644,7 @@ def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> fl
 # anything of the caller's. (list.pop and list.append are atomic: threads may share them.)
 _SPARE: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
 _SPARE_WORKSPACES: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-_SPARE_MAX = 5  # a trainer holds at most five arrays of one shape (Adam's flat vectors)
+_SPARE_MAX = 6  # a trainer holds at most six arrays of one shape (Adam's and L2's flat vectors)
 # Generators given back, and the starting state of each seed used, up to 64 seeds (for
 # ``_generator``).
 _SPARE_GENERATORS: list[np.random.Generator] = []
@@ -759,7 +761,7 @@ class _Trainer:
         self.tmp = _scratch((_N_PARAMS,), dtype)  # Adam's scratch, and the L2 term's
         # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
-        self.decay = _penalised(self.dtype) * (2 * L2 * self.scale)
+        self.decay = _penalised(dtype, 2 * L2 * self.scale, _scratch((_N_PARAMS,), dtype))
         vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second, self.decay]
         self.parts = [tuple(vectors)]  # the whole vectors (index −1)
         self.steps = 0
@@ -799,6 +801,7 @@ class _Trainer:
             self.velocity,
             self.second,
             self.tmp,
+            self.decay,
         )
         for array in (*arrays, self.theta) if params_too else arrays:
             if array is not None:
