@@ -23,7 +23,7 @@ shared one) moves both sides of it. Peak memory is measured in a fresh process
 per tool: the process's peak resident set after one epoch, and what the epoch allocated as
 traced by ``tracemalloc`` (visible for the NumPy-based tools only).
 
-Run: ``python bench/bench_train.py [--dtype float32] [--cases abc] [--seconds 3] [--rounds 9]``.
+Run: ``python bench/bench_train.py [--dtype float32] [--cases abc] [--seconds 3] [--rounds 30]``.
 The script pins OMP/OpenBLAS/MKL to one thread before NumPy starts.
 """
 
@@ -355,12 +355,15 @@ def measure(
     epochs: dict[str, Epoch], n: int, seconds: float, rounds: int
 ) -> dict[str, list[float]]:
     """Samples/s of each epoch function in each of ``rounds`` rounds; a round runs every
-    tool in turn for about ``seconds / rounds`` (at least one epoch)."""
+    tool in turn for about ``seconds / rounds`` (at least one epoch), after one untimed
+    epoch that brings the tool's own data back into cache: the tool that ran before it has
+    evicted them, which a program training with one tool would not see."""
     for run in epochs.values():
         run()  # warm-up: imports, jit compilation, first allocations
     rates: dict[str, list[float]] = {name: [] for name in epochs}
     for _ in range(rounds):
         for name, run in epochs.items():
+            run()
             count, start = 0, time.perf_counter()
             while True:
                 run()
@@ -422,7 +425,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     parser.add_argument("--cases", default="abc", help="which of a, b, c to run")
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per tool and case")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--memory-of", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
