@@ -537,17 +537,18 @@ def _generator(seed: int) -> np.random.Generator:
     times as much as setting a state, and a call of ``train`` that follows an epoch pays it
     with a cold cache: a few percent of a digits-sized epoch."""
     state = _SEEDED.get(seed)
-    try:
-        rng = _SPARE_GENERATORS.pop()
-    except IndexError:
-        rng = None
-    if state is None or rng is None:
-        fresh = np.random.default_rng(seed)
-        if len(_SEEDED) < 64:
-            _SEEDED[seed] = fresh.bit_generator.state
-        return fresh
-    rng.bit_generator.state = state
-    return rng
+    if state is not None:
+        try:
+            rng = _SPARE_GENERATORS.pop()
+        except IndexError:
+            pass
+        else:
+            rng.bit_generator.state = state
+            return rng
+    fresh = np.random.default_rng(seed)
+    if state is None and len(_SEEDED) < 64:
+        _SEEDED[seed] = fresh.bit_generator.state
+    return fresh
 
 
 def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
