@@ -301,14 +301,15 @@ def _workspace(
     batch: int, dtype: np.dtype, grad: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """Buffers for one batch size, one sample per column: z^l, [a^l; 1] (its last row stays
-    1), the hidden δ^l, a row of ones, and the flat gradient with its blocks ``grad<l>``."""
+    1), the hidden δ^l (with a spare last row, see ``_backprop``), a row of ones, and the
+    flat gradient with its blocks ``grad<l>``."""
     ws: dict[str, np.ndarray] = {}
     ws["z1"] = np.empty((3, batch), dtype=dtype)
     ws["A1"] = np.ones((4, batch), dtype=dtype)
-    ws["delta_1"] = np.empty((3, batch), dtype=dtype)
+    ws["delta_1"] = np.empty((4, batch), dtype=dtype)
     ws["z2"] = np.empty((3, batch), dtype=dtype)
     ws["A2"] = np.ones((4, batch), dtype=dtype)
-    ws["delta_2"] = np.empty((3, batch), dtype=dtype)
+    ws["delta_2"] = np.empty((4, batch), dtype=dtype)
     ws["z3"] = np.empty((1, batch), dtype=dtype)
     ws["ones"] = np.ones(batch, dtype=dtype)
     ws["grad"] = np.empty(_N_PARAMS, dtype=dtype) if grad is None else grad
@@ -378,15 +379,15 @@ def _backprop(
     in it), so that no gradient needs a further scaling.
     Products whose operands and output are contiguous (or transposed so) call ``np.dot``:
     the same BLAS call as ``np.matmul`` with less dispatch, which shows on small layers.
-    The others (Wᵀ of a block, and a gradient written beside its bias column) call
-    ``np.matmul``, as ``np.dot`` would copy a strided operand.
+    So (W^l)ᵀ δ^l is computed as [W^l | b^l]ᵀ δ^l, whose last row (b^l's, 1/(n_{l−1} + 1)
+    of the product) is dropped, rather than from the strided view of W^l. Where the data
+    carry no column of ones, ∂C/∂W¹ is written beside its bias column and calls
+    ``np.matmul``, as ``np.dot`` would copy the strided output.
     δ^L = δ³ = a³ − y is the cancellation the derivation proved.
     """
     WB1 = blocks[0]
     WB2 = blocks[1]
-    W2 = WB2[:, :-1]
     WB3 = blocks[2]
-    W3 = WB3[:, :-1]
     plain = A0.shape[1] == 2  # a^0 without its column of ones
     if plain:
         z1 = np.matmul(WB1[:, :-1], A0.T, out=ws["z1"])
@@ -406,10 +407,10 @@ def _backprop(
     delta_3 = a3 - Y
     delta_3 *= scale
     np.dot(delta_3, A2.T, out=ws["grad3"])
-    delta_2 = np.matmul(W3.T, delta_3, out=ws["delta_2"])
+    delta_2 = np.dot(WB3.T, delta_3, out=ws["delta_2"])[:-1]
     delta_2 *= z2 > 0
     np.dot(delta_2, A1.T, out=ws["grad2"])
-    delta_1 = np.matmul(W2.T, delta_2, out=ws["delta_1"])
+    delta_1 = np.dot(WB2.T, delta_2, out=ws["delta_1"])[:-1]
     delta_1 *= z1 > 0
     if plain:
         np.matmul(delta_1, A0, out=ws["grad1"][:, :-1])

@@ -281,7 +281,7 @@ def test_generated_code_reads_like_the_derivation() -> None:
     # The proven cancellation δ³ = a³ − y, the ReLU recurrence and the names of the document.
     assert "delta_3 = a3 - Y" in text
     # δ² = ((W³)ᵀ δ³) ⊙ φ'(z²) on columns, as written.
-    assert "delta_2 = np.matmul(W3.T, delta_3" in text and "delta_2 *= z2 > 0" in text
+    assert "delta_2 = np.dot(WB3.T, delta_3" in text and "delta_2 *= z2 > 0" in text
     # [∂C/∂W¹ | ∂C/∂b¹] = Σ_i δ¹ [a⁰ 1]: the bias column rides in the same product.
     assert 'np.dot(delta_1, A0, out=ws["grad1"])' in text
     # log-softmax for cross-entropy: over rows in the public functions, columns in the step
