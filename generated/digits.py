@@ -312,7 +312,7 @@ def _workspace(
     batch: int, dtype: np.dtype, grad: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """Buffers for one batch size, one sample per column: z^l, [a^l; 1] (its last row stays
-    1), the hidden δ^l (with a spare last row, see ``_backprop``), a row of ones, and the
+    1), the hidden δ^l (with a spare last row, see ``_backprop``), a vector of ones, and the
     flat gradient with its blocks ``grad<l>``."""
     ws: dict[str, np.ndarray] = {}
     ws["z1"] = np.empty((128, batch), dtype=dtype)
