@@ -388,13 +388,13 @@ def _backprop(
     [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l> @ A<l-1>.T``.
     The code carries ``scale`` in delta_3 (and so in every delta_<l>, which is linear
     in it), so that no gradient needs a further scaling.
+    δ^L = δ³ = a³ − y is the cancellation the derivation proved.
     Products whose operands and output are contiguous (or transposed so) call ``np.dot``:
     the same BLAS call as ``np.matmul`` with less dispatch, which shows on small layers.
     So (W^l)ᵀ δ^l is computed as [W^l | b^l]ᵀ δ^l, whose last row (b^l's, 1/(n_{l−1} + 1)
     of the product) is dropped, rather than from the strided view of W^l. Where the data
     carry no column of ones, ∂C/∂W¹ is written beside its bias column and calls
     ``np.matmul``, as ``np.dot`` would copy the strided output.
-    δ^L = δ³ = a³ − y is the cancellation the derivation proved.
     """
     WB1 = blocks[0]
     WB2 = blocks[1]
@@ -426,9 +426,8 @@ def _backprop(
     delta_1 *= z1 > 0
     if plain:
         np.matmul(delta_1, A0, out=ws["grad1"][:, :-1])
-        np.matmul(
-            delta_1, ws["ones"], out=ws["grad1"][:, -1]
-        )  # Σ_i δ¹_i (BLAS: faster than np.sum)
+        # ∂C/∂b¹ = Σ_i δ¹_i, as a product with ones: BLAS sums faster than np.sum
+        np.matmul(delta_1, ws["ones"], out=ws["grad1"][:, -1])
     else:
         np.dot(delta_1, A0, out=ws["grad1"])
     return cost

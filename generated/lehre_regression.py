@@ -368,9 +368,8 @@ def _backprop(
     delta_1 *= a1 * (1 - a1)
     if plain:
         np.matmul(delta_1, A0, out=ws["grad1"][:, :-1])
-        np.matmul(
-            delta_1, ws["ones"], out=ws["grad1"][:, -1]
-        )  # Σ_i δ¹_i (BLAS: faster than np.sum)
+        # ∂C/∂b¹ = Σ_i δ¹_i, as a product with ones: BLAS sums faster than np.sum
+        np.matmul(delta_1, ws["ones"], out=ws["grad1"][:, -1])
     else:
         np.dot(delta_1, A0, out=ws["grad1"])
     return cost
