@@ -2,11 +2,13 @@
 
 Samples per second of training epochs, every tool on one thread and in the same dtype:
 
-(a) 64-128-64-10 ReLU/softmax, cross-entropy, digits-sized data (1,797 × 64), batch 32,
-    momentum SGD;
+(a) 64-128-64-10 ReLU/softmax, cross-entropy, digits-sized data (1,797 × 64), batch 32;
 (b) 784-256-256-10 ReLU/softmax, cross-entropy, MNIST-sized random data (10,000 × 784),
-    batch 128, momentum SGD;
+    batch 128;
 (c) 2-4-1 sigmoid, binary cross-entropy, 400 samples, batch 1 (per-sample SGD).
+
+(a) and (b) train with SGD with momentum 0.9 (``--optimizer momentum``, the default) or plain
+SGD (``--optimizer sgd``, the generated ``train``'s default), the same for every tool.
 
 Tools: the symprop-generated module; a careful hand-written NumPy MLP; PyTorch eager (CPU);
 scikit-learn's MLPClassifier (``partial_fit``, one epoch per call); JAX with a jitted
@@ -19,11 +21,13 @@ samples/s of the eight matrix products of a training step alone, in NumPy, on th
 Every tool is timed in short rounds that alternate between the tools. The samples/s shown
 are each tool's best round; each ratio is the median over rounds of the ratio within a round,
 where the tools ran seconds apart, so that a machine whose speed drifts over minutes (a
-shared one) moves both sides of it. Peak memory is measured in a fresh process
+shared one) moves both sides of it. A second line per case gives the quartiles of those
+per-round ratios: how far a single round strays from the median on the machine at hand. Peak memory is measured in a fresh process
 per tool: the process's peak resident set after one epoch, and what the epoch allocated as
 traced by ``tracemalloc`` (visible for the NumPy-based tools only).
 
-Run: ``python bench/bench_train.py [--dtype float32] [--cases abc] [--seconds 3] [--rounds 30]``.
+Run: ``python bench/bench_train.py [--dtype float32] [--optimizer sgd] [--cases abc]
+[--seconds 3] [--rounds 30]``.
 The script pins OMP/OpenBLAS/MKL to one thread before NumPy starts.
 """
 
@@ -72,23 +76,29 @@ def _net(name: str, widths: list[int], hidden: str, out: str, loss: str, opt: st
     )
 
 
-CASES: dict[str, dict] = {
-    "a": dict(
-        net=_net("bench_a", [64, 128, 64, 10], "relu", "softmax", "cross_entropy", "momentum"),
-        n=1797,
-        batch=32,
-    ),
-    "b": dict(
-        net=_net("bench_b", [784, 256, 256, 10], "relu", "softmax", "cross_entropy", "momentum"),
-        n=10_000,
-        batch=128,
-    ),
-    "c": dict(
-        net=_net("bench_c", [2, 4, 1], "sigmoid", "sigmoid", "binary_cross_entropy", "sgd"),
-        n=400,
-        batch=1,
-    ),
-}
+def _cases(optimizer: str) -> dict[str, dict]:
+    """The three cases, (a) and (b) trained by ``optimizer`` ("momentum" or "sgd")."""
+    return {
+        "a": dict(
+            net=_net("bench_a", [64, 128, 64, 10], "relu", "softmax", "cross_entropy", optimizer),
+            n=1797,
+            batch=32,
+        ),
+        "b": dict(
+            net=_net("bench_b", [784, 256, 256, 10], "relu", "softmax", "cross_entropy", optimizer),
+            n=10_000,
+            batch=128,
+        ),
+        "c": dict(
+            net=_net("bench_c", [2, 4, 1], "sigmoid", "sigmoid", "binary_cross_entropy", "sgd"),
+            n=400,
+            batch=1,
+        ),
+    }
+
+
+OPTIMIZERS = ("momentum", "sgd")
+CASES: dict[str, dict] = _cases(OPTIMIZERS[0])  # main() sets them from --optimizer
 TOOLS = ("generated", "hand NumPy", "torch eager", "sklearn", "JAX jit", "JAX scan")
 
 Epoch = Callable[[], object]
@@ -375,10 +385,18 @@ def measure(
     return rates
 
 
-def ratio(rates: dict[str, list[float]], tool: str, peer: str) -> float:
-    """The median over rounds of ``tool``'s samples/s over ``peer``'s in the same round:
-    tools measured seconds apart, so a machine whose speed drifts over minutes moves both."""
-    return float(np.median(np.divide(rates[tool], rates[peer])))
+def ratio(rates: dict[str, list[float]], tool: str, peer: str, q: float = 0.5) -> float:
+    """The median (or quantile ``q``) over rounds of ``tool``'s samples/s over ``peer``'s in
+    the same round: tools measured seconds apart, so a machine whose speed drifts over
+    minutes moves both."""
+    return float(np.quantile(np.divide(rates[tool], rates[peer]), q))
+
+
+def spread(rates: dict[str, list[float]], tool: str, peer: str, percent: bool = False) -> str:
+    """The quartiles of the per-round ratios, "25%–75%": how far one round's ratio strays
+    from the median on this machine."""
+    low, high = ratio(rates, tool, peer, 0.25), ratio(rates, tool, peer, 0.75)
+    return f"{low:.0%}–{high:.0%}" if percent else f"{low:.2f}–{high:.2f}"
 
 
 def _rss_mb() -> float:
@@ -410,9 +428,9 @@ def peak_memory_child(tool: str, case_name: str, dtype: str) -> None:
     print(json.dumps([_rss_mb(), traced]))
 
 
-def peak_memory(tool: str, case_name: str, dtype: str) -> list | None:
+def peak_memory(tool: str, case_name: str, dtype: str, optimizer: str) -> list | None:
     done = subprocess.run(
-        [sys.executable, __file__, "--memory-of", tool, case_name, dtype],
+        [sys.executable, __file__, "--memory-of", tool, case_name, dtype, "--optimizer", optimizer],
         capture_output=True,
         text=True,
         check=True,
@@ -426,15 +444,22 @@ def main() -> None:
     parser.add_argument("--cases", default="abc", help="which of a, b, c to run")
     parser.add_argument("--seconds", type=float, default=3.0, help="timing per tool and case")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--optimizer",
+        default=OPTIMIZERS[0],
+        choices=OPTIMIZERS,
+        help="how (a) and (b) train: SGD with momentum 0.9, or plain SGD ((c) is always plain)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--memory-of", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    CASES.update(_cases(args.optimizer))
     if args.memory_of:
         peak_memory_child(*args.memory_of)
         return
     print(
         f"samples/s (best of {args.rounds} rounds) and ratios (median over rounds),"
-        f" one thread, {args.dtype}"
+        f" one thread, {args.dtype}, (a) and (b) trained by {args.optimizer}"
     )
     header = " ".join(f"{t:>12}" for t in TOOLS)
     print(f"{'case':5} {header}   generated ÷ {', '.join(TOOLS[1:])}; ÷ GEMM bound")
@@ -452,6 +477,10 @@ def main() -> None:
         ]
         bound = f"{ratio(rates, 'generated', 'GEMM bound'):>8.0%}" if "GEMM bound" in rates else ""
         print(f"({name})  " + " ".join(cells) + "  " + " ".join(ratios) + "  " + bound, flush=True)
+        quartiles = [f"{t} {spread(rates, 'generated', t)}" for t in TOOLS[1:] if t in rates]
+        if "GEMM bound" in rates:
+            quartiles.append(f"GEMM bound {spread(rates, 'generated', 'GEMM bound', True)}")
+        print("      per-round ratio quartiles: " + ", ".join(quartiles), flush=True)
     if not args.no_memory:
         print(
             "\npeak memory, MB: whole process after one epoch (imports, data, training)"
@@ -461,7 +490,7 @@ def main() -> None:
         for name in args.cases:
             cells = []
             for tool in TOOLS:
-                peak = peak_memory(tool, name, args.dtype)
+                peak = peak_memory(tool, name, args.dtype, args.optimizer)
                 if peak is None:
                     cells.append(f"{'—':>12}")
                 else:
