@@ -22,9 +22,10 @@ Every tool is timed in short rounds that alternate between the tools. The sample
 are each tool's best round; each ratio is the median over rounds of the ratio within a round,
 where the tools ran seconds apart, so that a machine whose speed drifts over minutes (a
 shared one) moves both sides of it. A second line per case gives the quartiles of those
-per-round ratios: how far a single round strays from the median on the machine at hand. Peak memory is measured in a fresh process
-per tool: the process's peak resident set after one epoch, and what the epoch allocated as
-traced by ``tracemalloc`` (visible for the NumPy-based tools only).
+per-round ratios: how far a single round strays from the median on the machine at hand.
+Peak memory is measured in a fresh process per tool: the process's peak resident set after
+one epoch, and what the epoch allocated as traced by ``tracemalloc`` (visible for the
+NumPy-based tools only).
 
 Run: ``python bench/bench_train.py [--dtype float32] [--optimizer sgd] [--cases abc]
 [--seconds 3] [--rounds 30]``.

@@ -1,11 +1,15 @@
-"""A built wheel, installed outside the source tree, still finds the top-level templates."""
+"""A built wheel, installed outside the source tree, still finds the top-level templates; the
+project's own sources pass its ruff settings."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,3 +73,15 @@ def test_wheel_install_finds_templates(tmp_path: Path) -> None:
     assert str(target) in tdir and str(ROOT / "templates") not in tdir  # not the source tree
     assert {"numpy_module.py.j2", "derivation.tex.j2", "derivation.md.j2"} <= set(names.split(","))
     assert loaded == "True"
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
+def test_project_sources_are_ruff_clean() -> None:
+    """The package, tests, benchmarks and examples pass the project's own ruff settings
+    (pyproject.toml): lint and format, so that CI catches what a local check skipped."""
+    ruff = shutil.which("ruff")
+    assert ruff is not None
+    paths = [str(ROOT / name) for name in ("symprop", "tests", "bench", "examples")]
+    for command in (["check"], ["format", "--check"]):
+        done = subprocess.run([ruff, *command, *paths], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stdout + done.stderr
