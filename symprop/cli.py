@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
-from symprop.errors import SymPropError
+from symprop.errors import SymPropError, SymPropWarning
 
 # Subcommands live beside the stage they drive; each module defines one click command
 # named ``command``. They are imported lazily so ``symprop --help`` stays fast.
@@ -48,8 +49,20 @@ def cli() -> None:
     """
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """symprop's own warnings as one line on stderr; others as Python shows them."""
+    if issubclass(category, SymPropWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``symprop`` console script."""
+    warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="symprop", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -85,3 +85,8 @@ class ParseError(SymPropError, ValueError):
             pointer = " " * position + "^"
             message = f"{message}\n  {text}\n  {pointer}"
         super().__init__(message)
+
+
+class SymPropWarning(UserWarning):
+    """A legal but doubtful input, e.g. a pair that trains badly; the CLI prints it as one
+    line, ``warning: …``, on stderr and goes on."""

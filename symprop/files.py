@@ -43,9 +43,7 @@ def read_text(path: Path | str, what: str, limit: int = INPUT_LIMIT) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SymPropError(
-            f"{where}: the {what} is not UTF-8 text (byte {exc.start})"
-        ) from None
+        raise SymPropError(f"{where}: the {what} is not UTF-8 text (byte {exc.start})") from None
 
 
 def write_atomic(path: Path | str, data: str | bytes) -> Path:
