@@ -6,12 +6,13 @@ Every user error exits with code 2 and a single line on stderr; no traceback.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 import warnings
 
 import click
 
-from symprop.errors import SymPropError, SymPropWarning
+from symprop.errors import SymPropError, SymPropWarning, shown_path
 
 # Subcommands live beside the stage they drive; each module defines one click command
 # named ``command``. They are imported lazily so ``symprop --help`` stays fast.
@@ -60,21 +61,36 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _python_show_warning = warnings.showwarning
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP end the process as Ctrl-C does, so that every ``finally`` runs:
+    temporary files are removed and a running latexmk is stopped."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``symprop`` console script."""
     warnings.showwarning = _show_warning
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     try:
         cli.main(args=argv, prog_name="symprop", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        # One line, like every other error (click's own adds the usage and a hint).
+        click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted.", err=True)
-        sys.exit(2)
+        sys.exit(130)
     except SymPropError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        # The file writers and readers report their own failures; this is the net for a
+        # path some library opened itself.
+        where = f"{shown_path(exc.filename)}: " if exc.filename is not None else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
         sys.exit(2)
 
 

@@ -8,6 +8,7 @@ import click
 
 from symprop.derivation import derive
 from symprop.errors import SpecError, SymPropError
+from symprop.files import check_writable
 from symprop.notation import PROFILES
 from symprop.spec import Network, default_network, load_spec
 
@@ -125,6 +126,9 @@ def command(
     way `symprop explain` draws an expression: symprop derive examples/xor.toml --graph xor.svg
     """
     network = load_spec(spec) if spec else default_network()
+    for path in (latex_out, markdown_out, pdf_out):
+        if path:
+            check_writable(path)  # before the derivation and its check, not after
     if graph_out:
         _write_graphs(network, spec, graph_out, at, granularity or "coarse", digits or 3)
         if not (latex_out or pdf_out or markdown_out):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+import io
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -10,7 +10,8 @@ from typing import Any
 import click
 import numpy as np
 
-from symprop.errors import SymPropError
+from symprop.errors import SymPropError, shown_path
+from symprop.files import check_writable, private_folder, write_atomic
 from symprop.spec import Network, default_network, load_spec
 
 
@@ -45,13 +46,9 @@ def split(
 
 
 def _plot(path: str, losses: list[float], accuracies: list[float | None]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SymPropError("--plot needs matplotlib (pip install matplotlib)") from None
+    """Write the loss (and test accuracy) per epoch as an image, atomically; the suffix picks
+    the format (.png, .pdf, .svg, ...)."""
+    plt = _pyplot()
     epochs = range(1, len(losses) + 1)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, losses, label="loss J (train)")
@@ -63,8 +60,36 @@ def _plot(path: str, losses: list[float], accuracies: list[float | None]) -> Non
         right.set_ylabel("accuracy")
     ax.legend(loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    image = io.BytesIO()
+    fig.savefig(image, format=_plot_format(path), dpi=100)
     plt.close(fig)
+    write_atomic(path, image.getvalue())
+
+
+def _pyplot() -> ModuleType:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SymPropError("--plot needs matplotlib (pip install matplotlib)") from None
+    return plt
+
+
+def _plot_format(path: str) -> str:
+    """The image format of the --plot path's suffix, one matplotlib writes."""
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in known:
+        raise SymPropError(
+            f"--plot: {shown_path(path)}: the suffix must name an image format, one of "
+            + ", ".join(f".{name}" for name in sorted(known))
+        )
+    return suffix
 
 
 @click.command("train")
@@ -74,16 +99,26 @@ def _plot(path: str, losses: list[float], accuracies: list[float | None]) -> Non
     required=True,
     help="A .npz (arrays X and y) or .csv (targets last) file, or 'digits' (scikit-learn).",
 )
-@click.option("--epochs", type=int, default=None, help="Default: the spec's training.epochs.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Default: the spec's training.epochs.",
+)
 @click.option("--learning-rate", type=float, default=None, help="Default: the spec's.")
-@click.option("--batch-size", type=int, default=None, help="Default: the spec's.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: the spec's.")
 @click.option(
     "--optimizer",
     type=click.Choice(["sgd", "momentum", "adam"]),
     default=None,
     help="Default: the spec's.",
 )
-@click.option("--seed", type=int, default=None, help="Default: the spec's training.seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0, max=2**32 - 1),
+    default=None,
+    help="Default: the spec's training.seed.",
+)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None)
 @click.option(
     "--test-fraction",
@@ -142,8 +177,14 @@ def command(
     if not 0 <= test_fraction < 1:
         raise SymPropError(f"--test-fraction: got {test_fraction}; must be in [0, 1)")
     dtype = dtype or tr.dtype
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(module_path) if module_path else Path(tmp) / f"{network.name}.py"
+    # Every output is checked before the training, so that a bad path loses no work.
+    for path in (module_path, save, plot):
+        if path:
+            check_writable(path)
+    if plot:
+        _plot_format(plot)
+    with private_folder("train") as tmp:
+        target = Path(module_path) if module_path else tmp / f"{network.name}.py"
         write_module(network, target, spec=spec or "the built-in default network", dtype=dtype)
         module = import_generated(target)
         X, Y = load_dataset(data, module)
@@ -181,7 +222,9 @@ def command(
         if module_path:
             click.echo(f"module: {target}")
         if save:
-            module.save(params, save)
+            parameters = io.BytesIO()  # the format of the module's save(), which load() reads
+            np.savez(parameters, **params)
+            write_atomic(save, parameters.getvalue())
             click.echo(f"parameters: {save}")
         if plot:
             _plot(plot, history, accuracies)

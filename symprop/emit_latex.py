@@ -16,10 +16,14 @@ silently mistranslated sentence.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import re
 import shutil
+import signal
 import subprocess
-import tempfile
+import sys
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,8 +43,8 @@ from symprop.derivation import (
     dphi,
     phi,
 )
-from symprop.errors import SymPropError
-from symprop.files import write_atomic
+from symprop.errors import SymPropError, shown_path
+from symprop.files import private_folder, write_atomic
 from symprop.latex_printer import (
     Activation,
     LatexPrinter,
@@ -1186,7 +1190,9 @@ def write_markdown(cd: CheckedDerivation, path: Path | str, notation: str | None
 
 
 def compile_pdf(tex_path: Path | str, timeout: float = 180) -> Path:
-    """Run ``latexmk -pdf`` on a ``.tex`` file in its directory; return the PDF's path.
+    """Typeset a ``.tex`` file to the ``.pdf`` beside it (its ``.log`` too); return the PDF's
+    path. LaTeX runs on a copy in a private folder (see :func:`typeset`), so the file's name
+    reaches no tool.
 
     Raises
     ------
@@ -1194,47 +1200,99 @@ def compile_pdf(tex_path: Path | str, timeout: float = 180) -> Path:
         When latexmk/pdflatex is missing, times out, or LaTeX reports an error (the first
         error line of the log is quoted).
     """
-    tex_path = Path(tex_path).resolve()
+    tex_path = Path(tex_path)
+    source = tex_path.read_text("utf-8")
+    log = tex_path.with_suffix(".log")
+    try:
+        pdf, log_text = typeset(source, timeout)
+    except _LatexFailed as failed:
+        write_atomic(log, failed.log)
+        raise SymPropError(
+            f"LaTeX failed on {shown_path(tex_path)}: {failed} (see {log})"
+        ) from None
+    write_atomic(log, log_text)
+    return write_atomic(tex_path.with_suffix(".pdf"), pdf)
+
+
+class _LatexFailed(SymPropError):
+    def __init__(self, first_line: str, log: str) -> None:
+        super().__init__(first_line)
+        self.log = log
+
+
+def typeset(source: str, timeout: float = 180) -> tuple[bytes, str]:
+    """The PDF and the log of the LaTeX ``source``.
+
+    latexmk runs in a private folder on the fixed name ``doc.tex`` (no user path is ever an
+    argument of a tool), in a process group of its own that is killed on every way out: an
+    error, the timeout, Ctrl-C, SIGTERM; on Linux latexmk also dies with symprop if it is
+    killed outright. The folder (:func:`symprop.files.private_folder`) is removed afterwards,
+    or by a later run if symprop was killed.
+    """
     latexmk = shutil.which("latexmk")
     if latexmk is None or shutil.which("pdflatex") is None:
         raise SymPropError(
             "--pdf needs TeX Live (latexmk and pdflatex); install texlive-latex-base, "
             "texlive-latex-recommended, texlive-pictures and latexmk, or use --latex"
         )
-    try:
-        done = subprocess.run(
-            [
-                latexmk,
-                "-pdf",
-                "-interaction=nonstopmode",
-                "-halt-on-error",
-                "-quiet",
-                tex_path.name,
-            ],
-            cwd=tex_path.parent,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+    with private_folder("tex") as folder:
+        (folder / "doc.tex").write_text(source, "utf-8")
+        command = [latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet"]
+        process = subprocess.Popen(
+            [*command, "doc.tex"],
+            cwd=folder,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
-    except subprocess.TimeoutExpired:
-        raise SymPropError(f"latexmk took longer than {timeout:.0f} s on {tex_path}") from None
-    pdf = tex_path.with_suffix(".pdf")
-    if done.returncode != 0 or not pdf.exists():
-        log = tex_path.with_suffix(".log")
-        lines = log.read_text("utf-8", "replace").splitlines() if log.exists() else []
-        first = next((ln for ln in lines if ln.startswith("!")), "no error line in the log")
-        raise SymPropError(f"LaTeX failed on {tex_path}: {first} (see {log})")
-    return pdf
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise SymPropError(f"latexmk took longer than {timeout:.0f} s") from None
+        finally:
+            if process.returncode is None:  # not reaped: its group id is still its own
+                with contextlib.suppress(OSError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log_path, pdf = folder / "doc.log", folder / "doc.pdf"
+        log = log_path.read_text("utf-8", "replace") if log_path.exists() else ""
+        if process.returncode != 0 or not pdf.exists():
+            lines = log.splitlines()
+            raise _LatexFailed(
+                next((ln for ln in lines if ln.startswith("!")), "no error line in the log"), log
+            )
+        return pdf.read_bytes(), log
+
+
+def _die_with_parent() -> None:
+    """In the child, before latexmk starts: be killed when symprop dies (Linux)."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _find_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _find_prctl()
 
 
 def write_pdf(cd: CheckedDerivation, path: Path | str, notation: str | None = None) -> Path:
-    """Typeset the document to ``path`` (a ``.pdf``); the ``.tex`` is built in a temp dir."""
-    path = Path(path)
-    with tempfile.TemporaryDirectory(prefix="symprop-tex-") as tmp:
-        tex = write_latex(cd, Path(tmp) / (path.stem + ".tex"), notation)
-        pdf = compile_pdf(tex)
-        write_atomic(path, pdf.read_bytes())
-    return path
+    """Typeset the document to ``path`` (a ``.pdf``, written atomically)."""
+    try:
+        pdf, _ = typeset(to_latex(cd, notation))
+    except _LatexFailed as failed:
+        raise SymPropError(
+            f"LaTeX failed on the document of {shown_path(path)}: {failed}"
+        ) from None
+    return write_atomic(path, pdf)
 
 
 def example_specs(examples: Path | str | None = None) -> list[Path]:
