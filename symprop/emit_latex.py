@@ -59,7 +59,7 @@ from symprop.registry import a as a_unit
 from symprop.registry import a_vec as a_unit_vec
 from symprop.registry import z as z_unit
 from symprop.spec import Network, load_spec
-from symprop.templating import latex_escape, render
+from symprop.templating import latex_escape, markdown_escape, render
 
 __all__ = [
     "CheckedDerivation",
@@ -125,47 +125,6 @@ def _require_checked(obj: object) -> CheckedDerivation:
 # --- rendering segments --------------------------------------------------------------
 
 
-def latex_text(text: object) -> str:
-    """User text for LaTeX text mode: escaped, and safe for pdflatex's input encoding.
-
-    Specials are escaped by :func:`symprop.templating.latex_escape`. Latin-1 letters pass
-    (LaTeX's utf8 input encoding knows them); any other character, which pdflatex would
-    reject, is shown as its code point so that no input can break the document.
-
-    Examples
-    --------
-    >>> latex_text(r"50% \\input{x} λ")
-    '50\\\\% \\\\textbackslash{}input\\\\{x\\\\} \\\\texttt{U+03BB}'
-    """
-    out = []
-    for char in latex_escape(text):
-        if ord(char) < 0x7F and (char.isprintable() or char == " "):
-            out.append(char)
-        elif 0xC0 <= ord(char) <= 0xFF and char not in "×÷":
-            out.append(char)
-        elif char in "\t\n\r":
-            out.append(" ")
-        else:
-            out.append(rf"\texttt{{U+{ord(char):04X}}}")
-    return "".join(out)
-
-
-_MD_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|$~>])")
-
-
-def markdown_text(text: object) -> str:
-    """User text for Markdown: specials backslash-escaped, HTML and newlines neutralised.
-
-    Examples
-    --------
-    >>> markdown_text("a_b <script> $x$")
-    'a\\\\_b &lt;script&gt; \\\\$x\\\\$'
-    """
-    text = str(text).replace("&", "&amp;").replace("<", "&lt;")
-    text = " ".join(text.split())
-    return _MD_SPECIALS.sub(r"\\\1", text)
-
-
 class _Renderer:
     """Prints expressions and segment lists for one document (one profile, one depth)."""
 
@@ -178,19 +137,19 @@ class _Renderer:
     def tex(self, segments: Sequence[Segment]) -> str:
         """Text mode: text escaped, expressions in ``$…$``."""
         return "".join(
-            latex_text(s) if isinstance(s, str) else f"${self.math(s)}$" for s in segments
+            latex_escape(s) if isinstance(s, str) else f"${self.math(s)}$" for s in segments
         )
 
     def inline_math(self, segments: Sequence[Segment]) -> str:
         """Math mode: text in ``\\text{…}``, expressions as they are."""
         return "".join(
-            rf"\text{{{latex_text(s)}}}" if isinstance(s, str) else self.math(s) for s in segments
+            rf"\text{{{latex_escape(s)}}}" if isinstance(s, str) else self.math(s) for s in segments
         )
 
     def markdown(self, segments: Sequence[Segment]) -> str:
         """Markdown text: text escaped, expressions in ``$…$``."""
         return "".join(
-            markdown_text(s) if isinstance(s, str) else f"${self.math(s)}$" for s in segments
+            markdown_escape(s) if isinstance(s, str) else f"${self.math(s)}$" for s in segments
         )
 
 
@@ -1099,12 +1058,12 @@ class _Builder:
         columns, edges, scale, top, bottom = self.diagram()
         net = self.net
         return DocumentContext(
-            title_tex=latex_text(net.title or net.name),
-            title_md=markdown_text(net.title or net.name),
-            name_tex=latex_text(net.name),
-            name_md=markdown_text(net.name),
+            title_tex=latex_escape(net.title or net.name),
+            title_md=markdown_escape(net.title or net.name),
+            name_tex=latex_escape(net.name),
+            name_md=markdown_escape(net.name),
             profile=self.profile.name,
-            profile_source=latex_text(self.profile.source),
+            profile_source=latex_escape(self.profile.source),
             spec_line=self.spec_line(),
             notation=tuple(table),
             conventions=tuple(conventions),

@@ -2,20 +2,31 @@
 
 Templates lay out strings that printers produced; they hold no formulas. Autoescaping is
 off because the outputs are LaTeX, Python and DOT, not HTML; instead every string that
-comes from the user goes through an explicit filter (``latex_escape``, ``dot_escape``).
+comes from the user goes through an explicit filter (``latex_escape``, ``markdown_escape``,
+``dot_escape``).
 """
 
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Callable, Mapping
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-__all__ = ["FILTERS", "environment", "latex_escape", "dot_escape", "render", "templates_dir"]
+__all__ = [
+    "FILTERS",
+    "dot_escape",
+    "environment",
+    "latex_escape",
+    "markdown_escape",
+    "render",
+    "templates_dir",
+]
 
 _LATEX_SPECIALS = {
     "\\": r"\textbackslash{}",
@@ -25,21 +36,88 @@ _LATEX_SPECIALS = {
     "&": r"\&",
     "#": r"\#",
     "%": r"\%",
-    "_": r"\_",
-    "^": r"\textasciicircum{}",
-    "~": r"\textasciitilde{}",
+    # Characters the default (OT1) text font lacks or draws as something else (< as ¡,
+    # " as ”, _ as a rule, ^ and ~ as accents), and ` (which makes ligatures such as !`):
+    # the typewriter font's ASCII glyph, or the text symbol.
+    "_": r"\texttt{\char95}",
+    "^": r"\texttt{\char94}",
+    "~": r"\texttt{\char126}",
+    '"': r"\texttt{\char34}",
+    "`": r"\texttt{\char18}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
+_LATEX_LIGATURES = re.compile(r"([-'])(?=\1)")
+"""-- and '' would print as a dash and a closing double quote."""
+_OT1_MISSING = "×÷ÐÞðþ"
+"""Latin-1 characters that pdflatex's default font encoding (OT1) cannot typeset."""
 
 
 def latex_escape(text: object) -> str:
-    r"""Escape text for LaTeX's text mode, so user input can never run a command.
+    r"""Any text as LaTeX text mode shows it: no input can run a command or break the
+    document, and pdflatex compiles it with its default font encoding.
+
+    ASCII specials are escaped (see ``_LATEX_SPECIALS``), ligatures are broken, and Latin-1
+    letters pass. Whitespace of any kind (a tab, a blank line) becomes a space. Every other
+    character (control characters such as NUL, Greek, CJK, emoji), which pdflatex would
+    reject or drop, is shown as its code point in typewriter type, e.g. ``U+4E2D``.
 
     Examples
     --------
     >>> latex_escape(r"a_L \input{x}")
-    'a\\_L \\textbackslash{}input\\{x\\}'
+    'a\\texttt{\\char95}L \\textbackslash{}input\\{x\\}'
+    >>> latex_escape("50% λ\n\n--")
+    '50\\% \\texttt{U+03BB}  -{}-'
     """
-    return "".join(_LATEX_SPECIALS.get(char, char) for char in str(text))
+    out = []
+    for char in str(text):
+        code = ord(char)
+        if char in _LATEX_SPECIALS:
+            out.append(_LATEX_SPECIALS[char])
+        elif 0x20 <= code < 0x7F or (0xC0 <= code <= 0xFF and char not in _OT1_MISSING):
+            out.append(char)
+        elif char.isspace():
+            out.append(" ")
+        else:
+            out.append(rf"\texttt{{U+{code:04X}}}")
+    return _LATEX_LIGATURES.sub(r"\1{}", "".join(out))
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|$~>:@])")
+
+
+def markdown_escape(text: object) -> str:
+    r"""Any text as CommonMark renders it literally, on one line: no HTML, link, image,
+    emphasis, code, maths (``$``), heading or list can start inside it.
+
+    ASCII punctuation with a meaning in Markdown or its extensions is backslash-escaped
+    (``:`` and ``@`` too, so that no URL or address is linked automatically), ``&`` and
+    ``<`` become entities, and a run of whitespace of any kind becomes one space. A character that
+    is not printable (a control character such as NUL or ESC, a bidirectional override, a
+    surrogate) is shown as its code point in a code span, e.g. ```U+001B```; a run of them
+    as one span.
+
+    Examples
+    --------
+    >>> markdown_escape("a_b <script> $x$")
+    'a\\_b &lt;script\\> \\$x\\$'
+    >>> markdown_escape(" tab\there\x1b\n")
+    ' tab here`U+001B` '
+    """
+    text = re.sub(r"\s+", " ", str(text))
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    text = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    out = []
+    for printable, group in itertools.groupby(text, str.isprintable):
+        run = "".join(group)
+        # A run is one code span: two side by side would read as a double-backtick fence.
+        out.append(run if printable else "`" + _code_points(run) + "`")
+    return "".join(out)
+
+
+def _code_points(chars: Iterable[str]) -> str:
+    return " ".join(f"U+{ord(char):04X}" for char in chars)
 
 
 def dot_escape(text: object) -> str:
@@ -61,6 +139,7 @@ def dot_escape(text: object) -> str:
 
 FILTERS: Mapping[str, Callable[[Any], str]] = {
     "latex_escape": latex_escape,
+    "markdown_escape": markdown_escape,
     "dot_escape": dot_escape,
 }
 """Every filter the templates may use, in one place."""
