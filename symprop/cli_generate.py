@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import click
 
+from symprop.errors import SymPropError, shown_path
+from symprop.files import check_writable, write_atomic
 from symprop.spec import default_network, load_spec
 
 
@@ -43,7 +46,7 @@ def command(
 
     Regenerate the checked-in modules with: symprop generate --examples generated
     """
-    from symprop.emit_numpy import regenerate, write_module
+    from symprop.emit_numpy import regenerate, render_module
 
     if regenerate_dir is not None:
         if spec is not None or output is not None:
@@ -53,6 +56,28 @@ def command(
         return
     network = load_spec(spec) if spec else default_network()
     target = Path(output) if output else Path(f"{network.name}.py")
+    check_writable(target)
     label = spec if spec else "the built-in default network"
-    write_module(network, target, spec=label, dtype=dtype)
+    source = render_module(network, spec=label, dtype=dtype)
+    refuse_shadowing(target, source, "-o")
+    write_atomic(target, source)
     click.echo(f"wrote {target}")
+
+
+def refuse_shadowing(path: Path | str, source: str, option: str) -> None:
+    """Refuse to write a module as ``NAME.py`` when ``NAME`` is a module it imports: the file
+    would be imported in its place (``numpy.py`` would shadow NumPy for every script in its
+    folder, and the module itself)."""
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    imported.discard("__future__")
+    stem = Path(path).stem
+    if Path(path).suffix == ".py" and stem in imported:
+        raise SymPropError(
+            f"{option}: {shown_path(path)} would shadow the module {stem}, which the generated "
+            f"module imports ({', '.join(sorted(imported))}); choose another name"
+        )

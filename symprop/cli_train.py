@@ -160,7 +160,8 @@ def command(
     """
     from tqdm import tqdm
 
-    from symprop.emit_numpy import import_generated, write_module
+    from symprop.cli_generate import refuse_shadowing
+    from symprop.emit_numpy import import_generated, render_module
 
     network: Network = load_spec(spec) if spec else default_network()
     tr = network.training
@@ -185,7 +186,9 @@ def command(
         _plot_format(plot)
     with private_folder("train") as tmp:
         target = Path(module_path) if module_path else tmp / f"{network.name}.py"
-        write_module(network, target, spec=spec or "the built-in default network", dtype=dtype)
+        source = render_module(network, spec=spec or "the built-in default network", dtype=dtype)
+        refuse_shadowing(target, source, "-o")
+        write_atomic(target, source)
         module = import_generated(target)
         X, Y = load_dataset(data, module)
         X_train, Y_train, X_test, Y_test = split(X, Y, test_fraction, settings["seed"])

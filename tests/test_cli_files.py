@@ -81,6 +81,30 @@ def test_derive_refuses_an_output_path_before_deriving(
     assert _snapshot(workdir) == before
 
 
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["generate", XOR, "-o", "numpy.py"], ["-o", "numpy.py", "shadow the module numpy"]),
+        (["generate", XOR, "-o", "json.py"], ["-o", "json.py", "shadow the module json"]),
+        (["generate", XOR, "-o", "file/xor.py"], ["file/xor.py", "Not a directory"]),
+        (["generate", XOR, "-o", "g" * 253 + ".py"], ["the file name is too long"]),
+        (["train", XOR, "--data", "x.csv", "-o", "numpy.py"], ["-o", "numpy.py", "shadow"]),
+    ],
+)
+def test_generate_refuses_a_module_path_that_would_shadow_an_import_or_fail(
+    workdir: Path, args: list[str], names: list[str]
+) -> None:
+    before = _snapshot(workdir)
+    _fails_cleanly(_symprop(*args, cwd=workdir), *names)
+    assert _snapshot(workdir) == before
+
+
+def test_demo_refuses_an_output_folder_inside_a_file(workdir: Path) -> None:
+    before = _snapshot(workdir)
+    _fails_cleanly(_symprop("demo", "--out", "file/demo", "--no-pdf", cwd=workdir), "file/demo")
+    assert _snapshot(workdir) == before
+
+
 def test_derive_writes_a_name_of_255_bytes(tmp_path: Path) -> None:
     name = "n" * 252 + ".md"
     result = _symprop("derive", XOR, "--markdown", name, cwd=tmp_path)
