@@ -160,7 +160,12 @@ def command(
                     {"claim": name, "ok": ok, "how": how} for name, ok, how in report.results
                 ],
             }
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        # Characters that are not printable (C1 controls, bidirectional overrides) only
+        # occur inside strings: as \u escapes they can reach no terminal.
+        click.echo(
+            "".join(c if c.isprintable() or c == "\n" else json.dumps(c)[1:-1] for c in text)
+        )
     else:
         click.echo(derivation.summary_text(), nl=False)
         if report is not None:

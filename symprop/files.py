@@ -71,7 +71,7 @@ def write_atomic(path: Path | str, data: str | bytes) -> Path:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         return _write(path, payload)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise SymPropError(f"{shown_path(path)}: cannot write ({_reason(exc)})") from None
 
 
@@ -90,7 +90,7 @@ def check_writable(path: Path | str) -> None:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
         _temporary_name(target.name)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise SymPropError(f"{shown_path(path)}: cannot write ({_reason(exc)})") from None
 
 
@@ -98,7 +98,9 @@ TEMPORARY_SUFFIX = ".symprop.tmp"
 """Temporary files are named ``.NAME.PID-RANDOM.symprop.tmp`` beside their target ``NAME``."""
 
 
-def _reason(exc: OSError) -> str:
+def _reason(exc: OSError | ValueError) -> str:
+    if isinstance(exc, ValueError):
+        return str(exc)
     if exc.errno == errno.ENAMETOOLONG:
         return "the file name is too long"
     if exc.errno == errno.ENXIO:
@@ -107,8 +109,8 @@ def _reason(exc: OSError) -> str:
 
 
 def _target(path: Path) -> tuple[Path | None, os.stat_result | None]:
-    """The file to replace and its status (``None`` if new); ``(None, None)`` for a stream
-    to write through. Refuses what must not be replaced."""
+    """The file to replace and its status (``None`` if new); ``None`` and the status for a
+    stream to write through. Refuses what must not be replaced."""
     try:
         status = os.stat(path)  # follows symbolic links
     except FileNotFoundError:

@@ -469,3 +469,5 @@ def test_derive_json_holds_any_title(tmp_path_factory, title: str) -> None:
         reject()  # a title the spec refuses
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["network"]["title"] == title
+    # Nothing a terminal would act on: every character printable, but the line breaks.
+    assert all(c.isprintable() for c in result.stdout.replace("\n", ""))
