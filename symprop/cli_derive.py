@@ -129,6 +129,10 @@ def command(
     for path in (latex_out, markdown_out, pdf_out):
         if path:
             check_writable(path)  # before the derivation and its check, not after
+    if pdf_out:
+        from symprop.emit_latex import require_tex
+
+        require_tex()
     if graph_out:
         _write_graphs(network, spec, graph_out, at, granularity or "coarse", digits or 3)
         if not (latex_out or pdf_out or markdown_out):

@@ -1188,12 +1188,7 @@ def typeset(source: str, timeout: float = 180) -> tuple[bytes, str]:
     killed outright. The folder (:func:`symprop.files.private_folder`) is removed afterwards,
     or by a later run if symprop was killed.
     """
-    latexmk = shutil.which("latexmk")
-    if latexmk is None or shutil.which("pdflatex") is None:
-        raise SymPropError(
-            "--pdf needs TeX Live (latexmk and pdflatex); install texlive-latex-base, "
-            "texlive-latex-recommended, texlive-pictures and latexmk, or use --latex"
-        )
+    latexmk = require_tex()
     with private_folder("tex") as folder:
         (folder / "doc.tex").write_text(source, "utf-8")
         command = [latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet"]
@@ -1223,6 +1218,17 @@ def typeset(source: str, timeout: float = 180) -> tuple[bytes, str]:
                 next((ln for ln in lines if ln.startswith("!")), "no error line in the log"), log
             )
         return pdf.read_bytes(), log
+
+
+def require_tex() -> str:
+    """The path of latexmk, when latexmk and pdflatex are installed; else a SymPropError."""
+    latexmk = shutil.which("latexmk")
+    if latexmk is None or shutil.which("pdflatex") is None:
+        raise SymPropError(
+            "--pdf needs TeX Live (latexmk and pdflatex); install texlive-latex-base, "
+            "texlive-latex-recommended, texlive-pictures and latexmk, or use --latex"
+        )
+    return latexmk
 
 
 def _die_with_parent() -> None:

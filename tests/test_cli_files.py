@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,40 @@ def test_after_kill_9_latexmk_dies_and_the_next_run_removes_the_folder(tmp_path:
     assert _gone(latex, within=60)  # pdflatex finishes its pass on its own
     with private_folder("tex"):
         assert not folder.exists()
+
+
+def test_pdf_without_tex_and_bad_outputs_fail_before_deriving(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import symprop.cli_derive
+    from symprop.cli import main
+
+    def derive(network):  # noqa: ANN001, ANN202
+        raise AssertionError("derived before refusing")
+
+    def refused(*args: str) -> str:
+        with pytest.raises(SystemExit) as info:
+            main(["derive", XOR, *args])
+        assert info.value.code == 2
+        return capsys.readouterr().err
+
+    monkeypatch.setattr(symprop.cli_derive, "derive", derive)
+    monkeypatch.chdir(workdir)
+    # main() sets these process-wide; the test process gets its own back afterwards.
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        _refusals(refused, workdir, monkeypatch)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _refusals(refused, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import symprop.emit_latex
+
+    assert "file/x.tex: cannot write (Not a directory)" in refused("--latex", "file/x.tex")
+    assert "keep.tex: has 2 hard links" in refused("--markdown", "keep.tex")
+    monkeypatch.setattr(symprop.emit_latex.shutil, "which", lambda name: None)
+    assert "--pdf needs TeX Live" in refused("--pdf", "out.pdf")
+    assert not (workdir / "out.pdf").exists()
