@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 import threading
 from pathlib import Path
 
@@ -56,6 +57,22 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
     assert str(info.value) == f"{path}: cannot write (No space left on device)"
     assert path.read_text(encoding="utf-8") == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS, errno.EDQUOT])
+def test_a_folder_that_refuses_new_files_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    # Root may write into a read-only folder, so the file system's refusal is simulated
+    # where it happens, at the creation of the temporary file.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), str(tmp_path))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(SymPropError) as info:
+        write_atomic(tmp_path / "out.tex", "data")
+    assert str(info.value) == f"{tmp_path / 'out.tex'}: cannot write ({os.strerror(code)})"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_write_removes_the_folders_it_created(
@@ -197,7 +214,6 @@ def test_a_stale_temporary_file_of_a_killed_writer_is_removed(tmp_path: Path) ->
 
 
 def test_private_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
-    import tempfile
 
     root = Path(tempfile.gettempdir())
     stale = root / f"symprop-test-{_dead_pid()}-abcdefgh"
