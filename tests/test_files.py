@@ -214,7 +214,6 @@ def test_a_stale_temporary_file_of_a_killed_writer_is_removed(tmp_path: Path) ->
 
 
 def test_private_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
-
     root = Path(tempfile.gettempdir())
     stale = root / f"symprop-test-{_dead_pid()}-abcdefgh"
     (stale / "sub").mkdir(parents=True)
