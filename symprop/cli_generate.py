@@ -59,7 +59,7 @@ def command(
     check_writable(target)
     label = spec if spec else "the built-in default network"
     source = render_module(network, spec=label, dtype=dtype)
-    refuse_shadowing(target, source, "-o")
+    refuse_shadowing(target, source, "-o" if output else "name")
     write_atomic(target, source)
     click.echo(f"wrote {target}")
 

@@ -187,7 +187,8 @@ def command(
     with private_folder("train") as tmp:
         target = Path(module_path) if module_path else tmp / f"{network.name}.py"
         source = render_module(network, spec=spec or "the built-in default network", dtype=dtype)
-        refuse_shadowing(target, source, "-o")
+        if module_path:  # the private folder is on no import path
+            refuse_shadowing(target, source, "-o")
         write_atomic(target, source)
         module = import_generated(target)
         X, Y = load_dataset(data, module)

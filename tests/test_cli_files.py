@@ -4,6 +4,7 @@ created or damaged, no user path reaches latexmk, and no LaTeX run outlives symp
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -98,6 +99,14 @@ def test_generate_refuses_a_module_path_that_would_shadow_an_import_or_fail(
     before = _snapshot(workdir)
     _fails_cleanly(_symprop(*args, cwd=workdir), *names)
     assert _snapshot(workdir) == before
+
+
+def test_generate_refuses_a_network_named_after_a_module_it_imports(tmp_path: Path) -> None:
+    source = Path(XOR).read_text("utf-8")
+    (tmp_path / "net.toml").write_text(re.sub(r"(?m)^name = .*$", 'name = "numpy"', source))
+    before = _snapshot(tmp_path)
+    _fails_cleanly(_symprop("generate", "net.toml", cwd=tmp_path), "name", "numpy")
+    assert _snapshot(tmp_path) == before
 
 
 def test_demo_refuses_an_output_folder_inside_a_file(workdir: Path) -> None:
