@@ -16,7 +16,8 @@ a column, as the derivation writes it: there ``z<l>``, ``a<l>`` and ``delta_<l>`
 The objective is J = C + λ Σ_l ‖W^l‖²_F, with C the mean over the batch of the
 per-sample cost Σ_k (a − y)²/2.
 
-Run ``python lehre_regression.py --data FILE`` to train from the command line (``--help``).
+Run ``python lehre_regression.py --data FILE`` to train from the command line
+(``--help``).
 """
 
 from __future__ import annotations
