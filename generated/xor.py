@@ -473,13 +473,14 @@ def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> fl
 # --- training -----------------------------------------------------------------------------
 
 # Scratch memory that ``train`` gives back when it returns, for the next call to reuse:
-# memory fresh from the system costs a page fault per 4 KiB page on first touch, which for
-# data the size of digits is a tenth of an epoch. Up to _SPARE_MAX arrays per (shape, dtype)
-# are kept, and one set of step buffers per (batch size, dtype); none of them holds
-# anything of the caller's. (list.pop and list.append are atomic: threads may share them.)
-_SPARE: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
+# memory fresh from the system costs a page fault per 4 KiB page on first touch. What is
+# kept is bounded by the network, whatever the data: up to _SPARE_MAX flat vectors per
+# dtype, and the step buffers of one batch size (the last call's); copies of the data are
+# not kept. None of them holds anything of the caller's. (list.pop, list.append and dict
+# assignment are atomic: threads may share them.)
+_SPARE: dict[str, list[np.ndarray]] = {}
 _SPARE_WORKSPACES: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-_SPARE_MAX = 6  # a trainer holds at most six arrays of one shape (Adam's and L2's flat vectors)
+_SPARE_MAX = 6  # a trainer holds at most six flat vectors (Adam's and L2's among them)
 # Generators given back, and the starting state of each seed used, up to 64 seeds (for
 # ``_generator``).
 _SPARE_GENERATORS: list[np.random.Generator] = []
@@ -506,12 +507,12 @@ def _generator(seed: int) -> np.random.Generator:
     return fresh
 
 
-def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised array: one given back by an earlier ``train``, else a new one."""
+def _scratch(dtype: np.dtype) -> np.ndarray:
+    """An uninitialised flat vector: one given back by an earlier ``train``, else a new one."""
     try:
-        return _SPARE.get((shape, np.dtype(dtype).str), []).pop()
+        return _SPARE.get(np.dtype(dtype).str, []).pop()
     except IndexError:
-        return np.empty(shape, dtype=dtype)
+        return np.empty(_N_PARAMS, dtype=dtype)
 
 
 class _Trainer:
@@ -567,14 +568,14 @@ class _Trainer:
         # The step takes targets as columns, YT (n_L, n). Small data holds them so; large
         # data holds rows, YT being their transpose, as a batch gathers a row each sample
         # (contiguous) where a column would be n_L strided entries.
-        self.Ybuffer = _scratch((n_out, X.shape[0]) if small else (X.shape[0], n_out), dtype)
+        self.Ybuffer = np.empty((n_out, X.shape[0]) if small else (X.shape[0], n_out), dtype)
         self.YT = _check_targets(Y, X.shape[0], dtype, self.Ybuffer if small else self.Ybuffer.T)
         extended = (X.shape[0], X.shape[1] + 1)
-        self.XA = _extend(X, _scratch(extended, dtype)) if small else None
+        self.XA = _extend(X, np.empty(extended, dtype)) if small else None
         if self.XA is not None:
             _check_finite_inputs(self.XA)  # just written, so still partly in cache
-        self.XS = _scratch(extended, dtype) if small else None
-        self.YS = _scratch(self.YT.shape, dtype) if small else None
+        self.XS = np.empty(extended, dtype) if small else None
+        self.YS = np.empty(self.YT.shape, dtype) if small else None
         self.dtype = X.dtype
         self.n = X.shape[0]
         self.batch_size = min(int(batch_size), self.n)
@@ -583,20 +584,20 @@ class _Trainer:
         self.momentum = float(momentum)
         self.seed = int(seed)
         self.rng = _generator(self.seed)
-        self.theta = _flatten(params, dtype, _scratch((_N_PARAMS,), dtype))
+        self.theta = _flatten(params, dtype, _scratch(dtype))
         if not _all_finite(self.theta):
             _check_params(params)  # raises, naming the array
         self.params = _views(self.theta)
         self.blocks = _blocks(self.theta)
-        self.grad = _scratch((_N_PARAMS,), dtype)
-        self.velocity = _scratch((_N_PARAMS,), dtype)
+        self.grad = _scratch(dtype)
+        self.velocity = _scratch(dtype)
         self.velocity.fill(0)
         # Only Adam keeps a second moment and needs scratch space.
         adam = optimizer == "adam"
-        self.second = _scratch((_N_PARAMS,), dtype) if adam else None
+        self.second = _scratch(dtype) if adam else None
         if self.second is not None:
             self.second.fill(0)
-        self.tmp = _scratch((_N_PARAMS,), dtype) if adam else None
+        self.tmp = _scratch(dtype) if adam else None
         # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
         vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second]
@@ -629,23 +630,15 @@ class _Trainer:
         """Hand the scratch memory to the next ``train`` (see ``_SPARE``); the trainer is
         not used afterwards. The flat parameters go too when ``params_too``: not when a
         callback has seen views of them, which it may have kept."""
-        arrays = (
-            self.Ybuffer,
-            self.XA,
-            self.XS,
-            self.YS,
-            self.grad,
-            self.velocity,
-            self.second,
-            self.tmp,
-        )
+        arrays = (self.grad, self.velocity, self.second, self.tmp)
+        spare = _SPARE.setdefault(self.dtype.str, [])
         for array in (*arrays, self.theta) if params_too else arrays:
-            if array is not None:
-                spare = _SPARE.setdefault((array.shape, array.dtype.str), [])
-                if len(spare) < _SPARE_MAX:
-                    spare.append(array)
-        for batch, ws in self._workspaces.items():
-            _SPARE_WORKSPACES[(batch, self.dtype.str)] = ws
+            if array is not None and len(spare) < _SPARE_MAX:
+                spare.append(array)
+        ws = self._workspaces.get(self.batch_size)
+        if ws is not None:  # the full batches' buffers; a last, smaller batch's are dropped
+            _SPARE_WORKSPACES.clear()
+            _SPARE_WORKSPACES[(self.batch_size, self.dtype.str)] = ws
         if len(_SPARE_GENERATORS) < _SPARE_MAX:
             _SPARE_GENERATORS.append(self.rng)
 
