@@ -23,11 +23,14 @@ Run ``python lehre_regression.py --data FILE`` to train from the command line
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import stat
 import sys
-import tempfile
+import threading
+import zipfile
 from collections.abc import Callable
 
 import numpy as np
@@ -152,16 +155,26 @@ def _check_inputs(X: np.ndarray, dtype: np.dtype, finite: bool = True) -> np.nda
         raise ValueError(f"X: expected shape (batch >= 1, {LAYER_SIZES[0]}), got {X.shape}")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
-    X = X.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
+        source, X = X, X.astype(dtype, copy=False)
     if finite:
-        _check_finite_inputs(X)
+        _check_finite_inputs(X, source)
     return X
 
 
-def _check_finite_inputs(X: np.ndarray) -> None:
-    """Raise ValueError if X (or a batch of its rows, extended or not) holds NaN or ±inf."""
+def _check_finite_inputs(X: np.ndarray, source: np.ndarray) -> None:
+    """Raise ValueError if X (or a batch of its rows, extended or not) holds NaN or ±inf;
+    ``source`` is the caller's array X was converted from, which the message describes."""
     if not _all_finite(X):
-        raise ValueError("X: contains NaN or infinity")
+        raise ValueError(_not_finite("X", source, X.dtype))
+
+
+def _not_finite(name: str, source: np.ndarray, dtype: np.dtype) -> str:
+    """What is wrong with ``source`` (name ``name``), not finite once converted to ``dtype``."""
+    if _all_finite(np.asarray(source)):
+        limit = float(np.finfo(dtype).max)
+        return f"{name}: values beyond the {np.dtype(dtype).name} range (magnitude > {limit:.4g})"
+    return f"{name}: contains NaN or infinity"
 
 
 def _check_targets(
@@ -177,9 +190,10 @@ def _check_targets(
         raise ValueError(f"Y: expected shape ({batch}, {n_out}), got {Y.shape}")
     if not np.issubdtype(Y.dtype, np.number) or np.issubdtype(Y.dtype, np.complexfloating):
         raise ValueError(f"Y: expected real numbers, got dtype {Y.dtype}")
-    Y = Y.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
+        source, Y = Y, Y.astype(dtype, copy=False)
     if not _all_finite(Y):
-        raise ValueError("Y: contains NaN or infinity")
+        raise ValueError(_not_finite("Y", source, dtype))
     if out is None:
         return Y
     out[...] = Y.T
@@ -547,6 +561,7 @@ class _Trainer:
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
         # The parameters are checked for NaN and infinity once flattened (one pass).
         dtype = _check_params(params, finite=False)
+        self.source = X  # the caller's array, which error messages describe
         self.X = X = _check_inputs(X, dtype, finite=False)
         # Small data is extended by the bias column once and shuffled whole each epoch into
         # XS, YS; large data is gathered batch by batch into the step's buffers (no copy).
@@ -564,7 +579,7 @@ class _Trainer:
         extended = (X.shape[0], X.shape[1] + 1)
         self.XA = _extend(X, np.empty(extended, dtype)) if small else None
         if self.XA is not None:
-            _check_finite_inputs(self.XA)  # just written, so still partly in cache
+            _check_finite_inputs(self.XA, self.source)  # just written, so still in cache
         self.XS = np.empty(extended, dtype) if small else None
         self.YS = np.empty(self.YT.shape, dtype) if small else None
         self.dtype = X.dtype
@@ -596,6 +611,7 @@ class _Trainer:
         self.steps = 0
         self.epoch = 0
         self.history: list[float] = []
+        self.data_id: str | None = None  # what a checkpoint records of the data (see main)
         self._workspaces: dict[int, dict[str, np.ndarray]] = {}
         # Per-sample steps of float64 SGD or momentum run on Python floats (_sample_gradient).
         self.unrolled = self.batch_size == 1 and self.dtype == np.float64 and optimizer != "adam"
@@ -714,7 +730,7 @@ class _Trainer:
             # Gathered without a column of ones: a strided gather costs more than b^1 apart.
             a0 = np.take(self.X, rows, axis=0, out=ws["a0"], mode="clip")
             if self.unchecked:
-                _check_finite_inputs(a0)
+                _check_finite_inputs(a0, self.source)
             Y = np.take(self.YT.T, rows, axis=0, out=ws["Y"], mode="clip")
             total += float(self._step(a0, Y.T))
         self.unchecked = False
@@ -729,11 +745,22 @@ class _Trainer:
         """
         order = self.rng.permutation(self.n)
         if self.unrolled:
-            total = self._run_unrolled(self.X[order].tolist(), self.YT.T[order].tolist())
+            if self.unchecked:  # large data: checked here, as no batch gathers it
+                _check_finite_inputs(self.X, self.source)
+                self.unchecked = False
+            try:
+                total = self._run_unrolled(self.X[order].tolist(), self.YT.T[order].tolist())
+            except OverflowError:  # Python floats raise where NumPy gives inf
+                total = float("inf")
         else:
             total = self._run_batches(order)
-        self.epoch += 1
         value = total / self.n + float(_penalty(self.params))
+        if not np.isfinite(value):
+            raise ValueError(
+                f"training diverged in epoch {self.epoch + 1} (loss {value}); "
+                f"lower the learning rate ({self.learning_rate})"
+            )
+        self.epoch += 1
         self.history.append(value)
         return value
 
@@ -752,6 +779,7 @@ class _Trainer:
         """Checkpoint everything needed to resume bitwise (written atomically)."""
         meta = {
             "settings": self.settings(),
+            "data": self.data_id,
             "epoch": self.epoch,
             "steps": self.steps,
             "history": self.history,
@@ -761,19 +789,37 @@ class _Trainer:
         _savez_atomic(path, meta=np.array(json.dumps(meta)), **arrays)
 
     def restore(self, path: str | os.PathLike[str]) -> None:
-        """Continue from a checkpoint written by :meth:`save` with the same settings."""
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta["settings"] != self.settings():
-                raise ValueError(
-                    f"checkpoint {os.fspath(path)!r}: settings {meta['settings']} differ from "
-                    f"this run's {self.settings()}"
-                )
-            for key in _STATE:
-                if getattr(self, key) is not None:
-                    getattr(self, key)[...] = data[key]
-        self.epoch, self.steps, self.history = meta["epoch"], meta["steps"], meta["history"]
-        self.rng.bit_generator.state = meta["rng"]
+        """Continue from a checkpoint written by :meth:`save` with the same settings and
+        data; a damaged or foreign file raises ValueError naming it, changing nothing."""
+        arrays = _read_npz(path, "checkpoint")
+        where = f"checkpoint {_shown_path(path)}"
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+            settings, data_id = meta["settings"], meta["data"]
+            epoch, steps, history = int(meta["epoch"]), int(meta["steps"]), list(meta["history"])
+            rng = np.random.default_rng()
+            rng.bit_generator.state = meta["rng"]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{where}: damaged or not a checkpoint ({_reason(exc)})") from None
+        if settings != self.settings():
+            raise ValueError(
+                f"{where}: settings {settings} differ from this run's {self.settings()}"
+            )
+        if data_id != self.data_id:
+            raise ValueError(
+                f"{where}: written while training on other data; "
+                "use the same --data or another --checkpoint"
+            )
+        state = [key for key in _STATE if getattr(self, key) is not None]
+        for key in state:
+            value = arrays.get(key)
+            if value is None or value.shape != (_N_PARAMS,) or value.dtype != self.dtype:
+                got = "missing" if value is None else f"{value.dtype}{list(value.shape)}"
+                raise ValueError(f"{where}: {key} is {got}, expected {self.dtype}[{_N_PARAMS}]")
+        for key in state:
+            getattr(self, key)[...] = arrays[key]
+        self.epoch, self.steps, self.history = epoch, steps, history
+        self.rng.bit_generator.state = rng.bit_generator.state
 
     def copy_into(self, params: dict[str, np.ndarray]) -> None:
         for key in _KEYS:
@@ -820,6 +866,8 @@ def train(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs: got {epochs!r}; must be an integer >= 0")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback: got {type(callback).__name__}; must be callable or None")
     trainer = _Trainer(
         params,
         X,
@@ -844,19 +892,96 @@ def train(
 # --- files --------------------------------------------------------------------------------
 
 
+def _shown_path(path: str | os.PathLike[str]) -> str:
+    """A path for an error message: as it is when printable, else quoted and escaped."""
+    text = os.fsdecode(path)
+    return text if text.isprintable() and len(text) <= 200 else ascii(text[:200])
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying what an exception found wrong."""
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _read_npz(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:
+    """Every array of the .npz file ``path``, read at once; a missing, damaged or
+    unreadable file raises ValueError naming it and ``what`` it was meant to be."""
+    where = f"{what} {_shown_path(path)}"
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device not end
+            raise ValueError(f"{where}: not a regular file")
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise ValueError(f"{where}: no such file") from None
+    except OSError as exc:
+        if isinstance(exc, (IsADirectoryError, PermissionError)):
+            raise ValueError(f"{where}: cannot read it ({exc.strerror})") from None
+        raise ValueError(f"{where}: not an .npz file ({_reason(exc)})") from None
+    except (ValueError, EOFError, KeyError, zipfile.BadZipFile, RuntimeError) as exc:
+        raise ValueError(f"{where}: damaged .npz file ({_reason(exc)})") from None
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _savez_atomic(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
-    """np.savez to a temporary file beside ``path``, then rename: never a half-written file."""
+    """np.savez to a temporary file beside ``path``, synced to disk, then renamed over it:
+    never a half-written file, even after a crash. The file gets the mode of an existing
+    target, else the one ``open`` gives (0666 less the umask). The temporary file is named
+    after the target, this process and thread; one left by a killed writer is removed by
+    the next write to the same target."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    folder, name = os.path.split(os.path.abspath(path))
+    stem = f".{name}."
+    for entry in os.listdir(folder):
+        if entry.startswith(stem) and entry.endswith(".tmp"):
+            ids = entry[len(stem) : -len(".tmp")].split(".")  # the writer's process and thread
+            if len(ids) == 2 and all(i.isdigit() for i in ids) and not _alive(int(ids[0])):
+                os.unlink(os.path.join(folder, entry))
+    tmp = os.path.join(folder, f"{stem}{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    try:  # the rename itself is on disk once the folder is synced
+        dirfd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a platform without folder descriptors
+        return
+    try:
+        os.fsync(dirfd)
+    except OSError:  # pragma: no cover - a file system that cannot sync folders
+        pass
+    finally:
+        os.close(dirfd)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a temporary file of a live writer is left alone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, as someone else's
+        return True
+    return True
 
 
 def save(params: dict[str, np.ndarray], path: str | os.PathLike[str]) -> None:
@@ -866,10 +991,13 @@ def save(params: dict[str, np.ndarray], path: str | os.PathLike[str]) -> None:
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Load parameters saved by ``save`` (checked against this network's shapes)."""
-    with np.load(path, allow_pickle=False) as data:
-        params = {k: data[k] for k in data.files}
-    _check_params(params)
+    """Load parameters saved by ``save`` (checked against this network's shapes); a
+    missing, damaged or foreign file raises ValueError naming it."""
+    params = _read_npz(path, "parameter file")
+    try:
+        _check_params(params)
+    except ValueError as exc:
+        raise ValueError(f"parameter file {_shown_path(path)}: {exc}") from None
     return params
 
 
@@ -887,6 +1015,13 @@ def gradient_check(
     platform has it, so that rounding (≈ machine ε · J / ε) does not swamp the comparison.
     The relative error of a pair (g, g̃) is |g − g̃| / max(|g|, |g̃|, 1e−8).
     """
+    if (
+        isinstance(eps, bool)
+        or not isinstance(eps, (int, float, np.floating))
+        or not np.isfinite(eps)
+        or eps <= 0
+    ):
+        raise ValueError(f"eps: got {eps!r}; must be a finite number > 0")
     a0, Y = _check_data(params, X, Y)
     grad = _flatten(gradients(params, a0, Y), np.float64)
     wide = np.longdouble
@@ -920,12 +1055,17 @@ def gradient_check(
 def _read_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     """X and Y from an .npz (arrays ``X`` and ``y`` or ``Y``) or a .csv (targets last)."""
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as data:
-            if "X" not in data.files or not ({"y", "Y"} & set(data.files)):
-                raise ValueError(f"{path}: expected arrays 'X' and 'y' (or 'Y'), got {data.files}")
-            return data["X"], data["y" if "y" in data.files else "Y"]
+        data = _read_npz(path, "data file")
+        if "X" not in data or not ({"y", "Y"} & set(data)):
+            raise ValueError(
+                f"{_shown_path(path)}: expected arrays 'X' and 'y' (or 'Y'), got {sorted(data)}"
+            )
+        return data["X"], data["y" if "y" in data else "Y"]
     if path.endswith(".csv"):
-        table = np.loadtxt(path, delimiter=",", ndmin=2)
+        try:
+            table = np.loadtxt(path, delimiter=",", ndmin=2)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"data file {_shown_path(path)}: {_reason(exc)}") from None
         n_in = LAYER_SIZES[0]
         if table.shape[1] not in (n_in + 1, n_in + LAYER_SIZES[-1]):
             raise ValueError(
@@ -943,11 +1083,33 @@ def _read_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"{path}: expected a .npz or .csv file")
 
 
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"got {text!r}; must be an integer >= 0")
+    return value
+
+
+def _fingerprint(X: np.ndarray, Y: np.ndarray) -> str:
+    """A SHA-256 of the training data as read (dtypes, shapes and bytes of X and Y), which a
+    checkpoint records so that it resumes only on the same data."""
+    digest = hashlib.sha256()
+    for array in (X, Y):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train from the command line, printing the loss and accuracy after each epoch."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help=".npz with X and y, or .csv (targets last)")
-    parser.add_argument("--epochs", type=int, default=TRAINING["epochs"])
+    parser.add_argument("--epochs", type=_count, default=TRAINING["epochs"])
     parser.add_argument("--learning-rate", type=float, default=TRAINING["learning_rate"])
     parser.add_argument("--batch-size", type=int, default=TRAINING["batch_size"])
     parser.add_argument("--optimizer", default=TRAINING["optimizer"], choices=OPTIMIZERS)
@@ -977,6 +1139,8 @@ def main(argv: list[str] | None = None) -> int:
             optimizer=args.optimizer,
             momentum=args.momentum,
         )
+        if args.checkpoint:
+            trainer.data_id = _fingerprint(X, Y)
         if args.checkpoint and os.path.exists(args.checkpoint):
             trainer.restore(args.checkpoint)
             print(f"resumed from {args.checkpoint} after epoch {trainer.epoch}")

@@ -115,6 +115,7 @@ class ModuleContext:
     step_activation: str | None  # a^L through step_shared (None: the activation's call)
     step_cost: str
     unrolled: tuple[str, ...]  # body of _sample_gradient; empty: no per-sample float code
+    imports_math: bool  # the per-sample float code or its helpers call math
     update_per_layer: bool  # update each layer's block during backprop (large networks)
     target: str  # "class" (one-hot or integer labels), "unit" (in [0, 1]) or "real"
     assumptions: tuple[str, ...]
@@ -620,6 +621,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         step_activation=step_activation,
         step_cost=step_cost,
         unrolled=unrolled,
+        imports_math=any("math." in code for code in (*unrolled, *helpers)),
         update_per_layer=network.n_params > UPDATE_PER_LAYER_PARAMS,
         target=target,
         assumptions=tuple(d.assumptions),
