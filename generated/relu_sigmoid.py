@@ -79,6 +79,9 @@ _N_PARAMS = 25
 _GATHER_AT_ONCE = 1 << 23
 # The training state a checkpoint holds besides the settings: flat vectors.
 _STATE = ("theta", "velocity", "second")
+# The most bytes an array of a checkpoint or parameter file may hold: a flat vector, or the
+# checkpoint's metadata with a loss history of a million epochs.
+_FILE_LIMIT = 8 * _N_PARAMS + (64 << 20)
 
 _TARGET = "unit"
 
@@ -852,7 +855,7 @@ class _Trainer:
     def restore(self, path: str | os.PathLike[str]) -> None:
         """Continue from a checkpoint written by :meth:`save` with the same settings and
         data; a damaged or foreign file raises ValueError naming it, changing nothing."""
-        arrays = _read_npz(path, "checkpoint")
+        arrays = _read_npz(path, "checkpoint", _FILE_LIMIT)
         where = f"checkpoint {_shown_path(path)}"
         try:
             meta = json.loads(str(arrays.pop("meta")))
@@ -965,14 +968,24 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _read_npz(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:
+def _read_npz(
+    path: str | os.PathLike[str], what: str, limit: int | None = None
+) -> dict[str, np.ndarray]:
     """Every array of the .npz file ``path``, read at once; a missing, damaged or
-    unreadable file raises ValueError naming it and ``what`` it was meant to be."""
+    unreadable file, or (with ``limit``) one holding an array of more than ``limit`` bytes
+    (a compressed one could hold gigabytes), raises ValueError naming it and ``what`` it
+    was meant to be."""
     where = f"{what} {_shown_path(path)}"
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device not end
             raise ValueError(f"{where}: not a regular file")
         with np.load(path, allow_pickle=False) as data:
+            for info in data.zip.infolist() if limit is not None else ():
+                if info.file_size > limit:
+                    raise ValueError(
+                        f"{where}: {info.filename} holds {info.file_size} bytes, more than "
+                        f"this network's files ({limit})"
+                    )
             return {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise ValueError(f"{where}: no such file") from None
@@ -1054,7 +1067,7 @@ def save(params: dict[str, np.ndarray], path: str | os.PathLike[str]) -> None:
 def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Load parameters saved by ``save`` (checked against this network's shapes); a
     missing, damaged or foreign file raises ValueError naming it."""
-    params = _read_npz(path, "parameter file")
+    params = _read_npz(path, "parameter file", _FILE_LIMIT)
     try:
         _check_params(params)
     except ValueError as exc:

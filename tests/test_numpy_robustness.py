@@ -370,3 +370,17 @@ def test_saved_files_get_the_umask_mode_or_keep_their_own(tmp_path: Path) -> Non
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "new.npz").stat().st_mode) == 0o640
     assert stat.S_IMODE(kept.stat().st_mode) == 0o604
+
+
+def test_a_compressed_file_holding_gigabytes_is_refused_unread(tmp_path: Path) -> None:
+    m = import_generated(GENERATED / "xor.py", "xor_bomb")
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, W1=np.zeros(2**27), meta=np.array("{}"))  # 1 GiB, 1 MB on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb\.npz: W1\.npy holds \d+ bytes"):
+            m.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**24
