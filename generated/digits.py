@@ -1062,6 +1062,8 @@ def _read_data(path: str) -> tuple[np.ndarray, np.ndarray]:
         return data["X"], data["y" if "y" in data else "Y"]
     if path.endswith(".csv"):
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block
+                raise ValueError("not a regular file")
             table = np.loadtxt(path, delimiter=",", ndmin=2)
         except (OSError, ValueError) as exc:
             raise ValueError(f"data file {_shown_path(path)}: {_reason(exc)}") from None

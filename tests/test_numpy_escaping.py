@@ -30,7 +30,11 @@ STRINGS = st.one_of(
 
 
 def _network(title: str) -> Network:
-    return Network(inputs=2, layers=[Dense(1, "sigmoid")], loss="binary_cross_entropy", title=title)
+    """A network whatever ``title`` is: set past the spec's checks, which may refuse some
+    titles, as the generator must be safe with any string that reaches it."""
+    net = Network(inputs=2, layers=[Dense(1, "sigmoid")], loss="binary_cross_entropy")
+    object.__setattr__(net, "title", title)
+    return net
 
 
 def _import(source: str, tmp_path: Path, tag: str) -> object:

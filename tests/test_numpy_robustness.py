@@ -255,7 +255,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=60,
     )
 
 
@@ -384,3 +384,14 @@ def test_a_compressed_file_holding_gigabytes_is_refused_unread(tmp_path: Path) -
     finally:
         tracemalloc.stop()
     assert peak < 2**24
+
+
+@pytest.mark.parametrize("name", ["data.csv", "data.npz", "ck.npz"])
+def test_a_fifo_is_refused_without_blocking(name: str, checkpointed: Path) -> None:
+    fifo = checkpointed / f"fifo-{name}"
+    os.mkfifo(fifo)
+    args = ["--data", fifo.name] if name.startswith("data") else ["--data", "data.npz"]
+    args += [] if name.startswith("data") else ["--checkpoint", fifo.name]
+    done = _cli(*args, "--epochs", "2", cwd=checkpointed)  # times out if it blocks
+    assert done.returncode == 2 and "not a regular file" in done.stderr
+    assert fifo.name in done.stderr
