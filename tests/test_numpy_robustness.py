@@ -9,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -395,3 +396,31 @@ def test_a_fifo_is_refused_without_blocking(name: str, checkpointed: Path) -> No
     done = _cli(*args, "--epochs", "2", cwd=checkpointed)  # times out if it blocks
     assert done.returncode == 2 and "not a regular file" in done.stderr
     assert fifo.name in done.stderr
+
+
+def test_writes_killed_midway_leave_no_temporary_files_behind(tmp_path: Path) -> None:
+    # Writers killed at random points of a save loop; the next write cleans up after them.
+    code = (
+        "import sys\n"
+        "from symprop.emit_numpy import import_generated\n"
+        f"m = import_generated({str(GENERATED / 'digits.py')!r})\n"
+        "params = m.init_params()\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    m.save(params, sys.argv[1])\n"
+    )
+    target = tmp_path / "params.npz"
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, cwd=ROOT
+        )
+        assert child.stdout.readline() == b"ready\n"
+        time.sleep(rng.uniform(0.0, 0.2))
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    m = import_generated(GENERATED / "digits.py", "digits_killed")
+    m.save(m.init_params(), target)
+    assert [p.name for p in tmp_path.iterdir()] == ["params.npz"]
+    assert sorted(m.load(target)) == sorted(m._KEYS)
