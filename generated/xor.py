@@ -31,6 +31,7 @@ import sys
 import threading
 import zipfile
 from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 
@@ -1107,6 +1108,13 @@ def _read_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"{path}: expected a .npz or .csv file")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line errors as one line, ``error: …`` (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {' '.join(message.split())}\n")
+
+
 def _count(text: str) -> int:
     """An argparse type: an integer >= 0."""
     try:
@@ -1131,7 +1139,7 @@ def _fingerprint(X: np.ndarray, Y: np.ndarray) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Train from the command line, printing the loss and accuracy after each epoch."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help=".npz with X and y, or .csv (targets last)")
     parser.add_argument("--epochs", type=_count, default=TRAINING["epochs"])
     parser.add_argument("--learning-rate", type=float, default=TRAINING["learning_rate"])
