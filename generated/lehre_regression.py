@@ -16,18 +16,23 @@ a column, as the derivation writes it: there ``z<l>``, ``a<l>`` and ``delta_<l>`
 The objective is J = C + λ Σ_l ‖W^l‖²_F, with C the mean over the batch of the
 per-sample cost Σ_k (a − y)²/2.
 
-Run ``python lehre_regression.py --data FILE`` to train from the command line (``--help``).
+Run ``python lehre_regression.py --data FILE`` to train from the command line
+(``--help``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
+import stat
 import sys
-import tempfile
+import threading
+import zipfile
 from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 
@@ -71,6 +76,9 @@ _N_PARAMS = 17
 _GATHER_AT_ONCE = 1 << 23
 # The training state a checkpoint holds besides the settings: flat vectors.
 _STATE = ("theta", "velocity", "second")
+# The most bytes an array of a checkpoint or parameter file may hold: a flat vector, or the
+# checkpoint's metadata with a loss history of a million epochs.
+_FILE_LIMIT = 8 * _N_PARAMS + (64 << 20)
 
 _TARGET = "real"
 
@@ -151,16 +159,26 @@ def _check_inputs(X: np.ndarray, dtype: np.dtype, finite: bool = True) -> np.nda
         raise ValueError(f"X: expected shape (batch >= 1, {LAYER_SIZES[0]}), got {X.shape}")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
-    X = X.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
+        source, X = X, X.astype(dtype, copy=False)
     if finite:
-        _check_finite_inputs(X)
+        _check_finite_inputs(X, source)
     return X
 
 
-def _check_finite_inputs(X: np.ndarray) -> None:
-    """Raise ValueError if X (or a batch of its rows, extended or not) holds NaN or ±inf."""
+def _check_finite_inputs(X: np.ndarray, source: np.ndarray) -> None:
+    """Raise ValueError if X (or a batch of its rows, extended or not) holds NaN or ±inf;
+    ``source`` is the caller's array X was converted from, which the message describes."""
     if not _all_finite(X):
-        raise ValueError("X: contains NaN or infinity")
+        raise ValueError(_not_finite("X", source, X.dtype))
+
+
+def _not_finite(name: str, source: np.ndarray, dtype: np.dtype) -> str:
+    """What is wrong with ``source`` (name ``name``), not finite once converted to ``dtype``."""
+    if _all_finite(np.asarray(source)):
+        limit = float(np.finfo(dtype).max)
+        return f"{name}: values beyond the {np.dtype(dtype).name} range (magnitude > {limit:.4g})"
+    return f"{name}: contains NaN or infinity"
 
 
 def _check_targets(
@@ -176,9 +194,10 @@ def _check_targets(
         raise ValueError(f"Y: expected shape ({batch}, {n_out}), got {Y.shape}")
     if not np.issubdtype(Y.dtype, np.number) or np.issubdtype(Y.dtype, np.complexfloating):
         raise ValueError(f"Y: expected real numbers, got dtype {Y.dtype}")
-    Y = Y.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
+        source, Y = Y, Y.astype(dtype, copy=False)
     if not _all_finite(Y):
-        raise ValueError("Y: contains NaN or infinity")
+        raise ValueError(_not_finite("Y", source, dtype))
     if out is None:
         return Y
     out[...] = Y.T
@@ -463,13 +482,14 @@ def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> fl
 # --- training -----------------------------------------------------------------------------
 
 # Scratch memory that ``train`` gives back when it returns, for the next call to reuse:
-# memory fresh from the system costs a page fault per 4 KiB page on first touch, which for
-# data the size of digits is a tenth of an epoch. Up to _SPARE_MAX arrays per (shape, dtype)
-# are kept, and one set of step buffers per (batch size, dtype); none of them holds
-# anything of the caller's. (list.pop and list.append are atomic: threads may share them.)
-_SPARE: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
+# memory fresh from the system costs a page fault per 4 KiB page on first touch. What is
+# kept is bounded by the network, whatever the data: up to _SPARE_MAX flat vectors per
+# dtype, and the step buffers of one batch size (the last call's); copies of the data are
+# not kept. None of them holds anything of the caller's. (list.pop, list.append and dict
+# assignment are atomic: threads may share them.)
+_SPARE: dict[str, list[np.ndarray]] = {}
 _SPARE_WORKSPACES: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-_SPARE_MAX = 6  # a trainer holds at most six arrays of one shape (Adam's and L2's flat vectors)
+_SPARE_MAX = 6  # a trainer holds at most six flat vectors (Adam's and L2's among them)
 # Generators given back, and the starting state of each seed used, up to 64 seeds (for
 # ``_generator``).
 _SPARE_GENERATORS: list[np.random.Generator] = []
@@ -496,12 +516,12 @@ def _generator(seed: int) -> np.random.Generator:
     return fresh
 
 
-def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised array: one given back by an earlier ``train``, else a new one."""
+def _scratch(dtype: np.dtype) -> np.ndarray:
+    """An uninitialised flat vector: one given back by an earlier ``train``, else a new one."""
     try:
-        return _SPARE.get((shape, np.dtype(dtype).str), []).pop()
+        return _SPARE.get(np.dtype(dtype).str, []).pop()
     except IndexError:
-        return np.empty(shape, dtype=dtype)
+        return np.empty(_N_PARAMS, dtype=dtype)
 
 
 class _Trainer:
@@ -545,6 +565,7 @@ class _Trainer:
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
         # The parameters are checked for NaN and infinity once flattened (one pass).
         dtype = _check_params(params, finite=False)
+        self.source = X  # the caller's array, which error messages describe
         self.X = X = _check_inputs(X, dtype, finite=False)
         # Small data is extended by the bias column once and shuffled whole each epoch into
         # XS, YS; large data is gathered batch by batch into the step's buffers (no copy).
@@ -557,14 +578,14 @@ class _Trainer:
         # The step takes targets as columns, YT (n_L, n). Small data holds them so; large
         # data holds rows, YT being their transpose, as a batch gathers a row each sample
         # (contiguous) where a column would be n_L strided entries.
-        self.Ybuffer = _scratch((n_out, X.shape[0]) if small else (X.shape[0], n_out), dtype)
+        self.Ybuffer = np.empty((n_out, X.shape[0]) if small else (X.shape[0], n_out), dtype)
         self.YT = _check_targets(Y, X.shape[0], dtype, self.Ybuffer if small else self.Ybuffer.T)
         extended = (X.shape[0], X.shape[1] + 1)
-        self.XA = _extend(X, _scratch(extended, dtype)) if small else None
+        self.XA = _extend(X, np.empty(extended, dtype)) if small else None
         if self.XA is not None:
-            _check_finite_inputs(self.XA)  # just written, so still partly in cache
-        self.XS = _scratch(extended, dtype) if small else None
-        self.YS = _scratch(self.YT.shape, dtype) if small else None
+            _check_finite_inputs(self.XA, self.source)  # just written, so still in cache
+        self.XS = np.empty(extended, dtype) if small else None
+        self.YS = np.empty(self.YT.shape, dtype) if small else None
         self.dtype = X.dtype
         self.n = X.shape[0]
         self.batch_size = min(int(batch_size), self.n)
@@ -573,20 +594,20 @@ class _Trainer:
         self.momentum = float(momentum)
         self.seed = int(seed)
         self.rng = _generator(self.seed)
-        self.theta = _flatten(params, dtype, _scratch((_N_PARAMS,), dtype))
+        self.theta = _flatten(params, dtype, _scratch(dtype))
         if not _all_finite(self.theta):
             _check_params(params)  # raises, naming the array
         self.params = _views(self.theta)
         self.blocks = _blocks(self.theta)
-        self.grad = _scratch((_N_PARAMS,), dtype)
-        self.velocity = _scratch((_N_PARAMS,), dtype)
+        self.grad = _scratch(dtype)
+        self.velocity = _scratch(dtype)
         self.velocity.fill(0)
         # Only Adam keeps a second moment and needs scratch space.
         adam = optimizer == "adam"
-        self.second = _scratch((_N_PARAMS,), dtype) if adam else None
+        self.second = _scratch(dtype) if adam else None
         if self.second is not None:
             self.second.fill(0)
-        self.tmp = _scratch((_N_PARAMS,), dtype) if adam else None
+        self.tmp = _scratch(dtype) if adam else None
         # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
         vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second]
@@ -594,6 +615,7 @@ class _Trainer:
         self.steps = 0
         self.epoch = 0
         self.history: list[float] = []
+        self.data_id: str | None = None  # what a checkpoint records of the data (see main)
         self._workspaces: dict[int, dict[str, np.ndarray]] = {}
         # Per-sample steps of float64 SGD or momentum run on Python floats (_sample_gradient).
         self.unrolled = self.batch_size == 1 and self.dtype == np.float64 and optimizer != "adam"
@@ -619,23 +641,15 @@ class _Trainer:
         """Hand the scratch memory to the next ``train`` (see ``_SPARE``); the trainer is
         not used afterwards. The flat parameters go too when ``params_too``: not when a
         callback has seen views of them, which it may have kept."""
-        arrays = (
-            self.Ybuffer,
-            self.XA,
-            self.XS,
-            self.YS,
-            self.grad,
-            self.velocity,
-            self.second,
-            self.tmp,
-        )
+        arrays = (self.grad, self.velocity, self.second, self.tmp)
+        spare = _SPARE.setdefault(self.dtype.str, [])
         for array in (*arrays, self.theta) if params_too else arrays:
-            if array is not None:
-                spare = _SPARE.setdefault((array.shape, array.dtype.str), [])
-                if len(spare) < _SPARE_MAX:
-                    spare.append(array)
-        for batch, ws in self._workspaces.items():
-            _SPARE_WORKSPACES[(batch, self.dtype.str)] = ws
+            if array is not None and len(spare) < _SPARE_MAX:
+                spare.append(array)
+        ws = self._workspaces.get(self.batch_size)
+        if ws is not None:  # the full batches' buffers; a last, smaller batch's are dropped
+            _SPARE_WORKSPACES.clear()
+            _SPARE_WORKSPACES[(self.batch_size, self.dtype.str)] = ws
         if len(_SPARE_GENERATORS) < _SPARE_MAX:
             _SPARE_GENERATORS.append(self.rng)
 
@@ -720,7 +734,7 @@ class _Trainer:
             # Gathered without a column of ones: a strided gather costs more than b^1 apart.
             a0 = np.take(self.X, rows, axis=0, out=ws["a0"], mode="clip")
             if self.unchecked:
-                _check_finite_inputs(a0)
+                _check_finite_inputs(a0, self.source)
             Y = np.take(self.YT.T, rows, axis=0, out=ws["Y"], mode="clip")
             total += float(self._step(a0, Y.T))
         self.unchecked = False
@@ -735,11 +749,22 @@ class _Trainer:
         """
         order = self.rng.permutation(self.n)
         if self.unrolled:
-            total = self._run_unrolled(self.X[order].tolist(), self.YT.T[order].tolist())
+            if self.unchecked:  # large data: checked here, as no batch gathers it
+                _check_finite_inputs(self.X, self.source)
+                self.unchecked = False
+            try:
+                total = self._run_unrolled(self.X[order].tolist(), self.YT.T[order].tolist())
+            except OverflowError:  # Python floats raise where NumPy gives inf
+                total = float("inf")
         else:
             total = self._run_batches(order)
-        self.epoch += 1
         value = total / self.n + float(_penalty(self.params))
+        if not np.isfinite(value):
+            raise ValueError(
+                f"training diverged in epoch {self.epoch + 1} (loss {value}); "
+                f"lower the learning rate ({self.learning_rate})"
+            )
+        self.epoch += 1
         self.history.append(value)
         return value
 
@@ -758,6 +783,7 @@ class _Trainer:
         """Checkpoint everything needed to resume bitwise (written atomically)."""
         meta = {
             "settings": self.settings(),
+            "data": self.data_id,
             "epoch": self.epoch,
             "steps": self.steps,
             "history": self.history,
@@ -767,19 +793,37 @@ class _Trainer:
         _savez_atomic(path, meta=np.array(json.dumps(meta)), **arrays)
 
     def restore(self, path: str | os.PathLike[str]) -> None:
-        """Continue from a checkpoint written by :meth:`save` with the same settings."""
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta["settings"] != self.settings():
-                raise ValueError(
-                    f"checkpoint {os.fspath(path)!r}: settings {meta['settings']} differ from "
-                    f"this run's {self.settings()}"
-                )
-            for key in _STATE:
-                if getattr(self, key) is not None:
-                    getattr(self, key)[...] = data[key]
-        self.epoch, self.steps, self.history = meta["epoch"], meta["steps"], meta["history"]
-        self.rng.bit_generator.state = meta["rng"]
+        """Continue from a checkpoint written by :meth:`save` with the same settings and
+        data; a damaged or foreign file raises ValueError naming it, changing nothing."""
+        arrays = _read_npz(path, "checkpoint", _FILE_LIMIT)
+        where = f"checkpoint {_shown_path(path)}"
+        try:
+            meta = json.loads(str(arrays.pop("meta")))
+            settings, data_id = meta["settings"], meta["data"]
+            epoch, steps, history = int(meta["epoch"]), int(meta["steps"]), list(meta["history"])
+            rng = np.random.default_rng()
+            rng.bit_generator.state = meta["rng"]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{where}: damaged or not a checkpoint ({_reason(exc)})") from None
+        if settings != self.settings():
+            raise ValueError(
+                f"{where}: settings {settings} differ from this run's {self.settings()}"
+            )
+        if data_id != self.data_id:
+            raise ValueError(
+                f"{where}: written while training on other data; "
+                "use the same --data or another --checkpoint"
+            )
+        state = [key for key in _STATE if getattr(self, key) is not None]
+        for key in state:
+            value = arrays.get(key)
+            if value is None or value.shape != (_N_PARAMS,) or value.dtype != self.dtype:
+                got = "missing" if value is None else f"{value.dtype}{list(value.shape)}"
+                raise ValueError(f"{where}: {key} is {got}, expected {self.dtype}[{_N_PARAMS}]")
+        for key in state:
+            getattr(self, key)[...] = arrays[key]
+        self.epoch, self.steps, self.history = epoch, steps, history
+        self.rng.bit_generator.state = rng.bit_generator.state
 
     def copy_into(self, params: dict[str, np.ndarray]) -> None:
         for key in _KEYS:
@@ -826,6 +870,8 @@ def train(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs: got {epochs!r}; must be an integer >= 0")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback: got {type(callback).__name__}; must be callable or None")
     trainer = _Trainer(
         params,
         X,
@@ -850,19 +896,106 @@ def train(
 # --- files --------------------------------------------------------------------------------
 
 
+def _shown_path(path: str | os.PathLike[str]) -> str:
+    """A path for an error message: as it is when printable, else quoted and escaped."""
+    text = os.fsdecode(path)
+    return text if text.isprintable() and len(text) <= 200 else ascii(text[:200])
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying what an exception found wrong."""
+    text = " ".join(str(exc).split())[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _read_npz(
+    path: str | os.PathLike[str], what: str, limit: int | None = None
+) -> dict[str, np.ndarray]:
+    """Every array of the .npz file ``path``, read at once; a missing, damaged or
+    unreadable file, or (with ``limit``) one holding an array of more than ``limit`` bytes
+    (a compressed one could hold gigabytes), raises ValueError naming it and ``what`` it
+    was meant to be."""
+    where = f"{what} {_shown_path(path)}"
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device not end
+            raise ValueError(f"{where}: not a regular file")
+        with np.load(path, allow_pickle=False) as data:
+            for info in data.zip.infolist() if limit is not None else ():
+                if info.file_size > limit:
+                    raise ValueError(
+                        f"{where}: {info.filename} holds {info.file_size} bytes, more than "
+                        f"this network's files ({limit})"
+                    )
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise ValueError(f"{where}: no such file") from None
+    except OSError as exc:
+        if isinstance(exc, (IsADirectoryError, PermissionError)):
+            raise ValueError(f"{where}: cannot read it ({exc.strerror})") from None
+        raise ValueError(f"{where}: not an .npz file ({_reason(exc)})") from None
+    except (ValueError, EOFError, KeyError, zipfile.BadZipFile, RuntimeError) as exc:
+        raise ValueError(f"{where}: damaged .npz file ({_reason(exc)})") from None
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _savez_atomic(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
-    """np.savez to a temporary file beside ``path``, then rename: never a half-written file."""
+    """np.savez to a temporary file beside ``path``, synced to disk, then renamed over it:
+    never a half-written file, even after a crash. The file gets the mode of an existing
+    target, else the one ``open`` gives (0666 less the umask). The temporary file is named
+    after the target, this process and thread; one left by a killed writer is removed by
+    the next write to the same target."""
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    folder, name = os.path.split(os.path.abspath(path))
+    stem = f".{name}."
+    for entry in os.listdir(folder):
+        if entry.startswith(stem) and entry.endswith(".tmp"):
+            ids = entry[len(stem) : -len(".tmp")].split(".")  # the writer's process and thread
+            if len(ids) == 2 and all(i.isdigit() for i in ids) and not _alive(int(ids[0])):
+                os.unlink(os.path.join(folder, entry))
+    tmp = os.path.join(folder, f"{stem}{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    try:  # the rename itself is on disk once the folder is synced
+        dirfd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a platform without folder descriptors
+        return
+    try:
+        os.fsync(dirfd)
+    except OSError:  # pragma: no cover - a file system that cannot sync folders
+        pass
+    finally:
+        os.close(dirfd)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a temporary file of a live writer is left alone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, as someone else's
+        return True
+    return True
 
 
 def save(params: dict[str, np.ndarray], path: str | os.PathLike[str]) -> None:
@@ -872,10 +1005,13 @@ def save(params: dict[str, np.ndarray], path: str | os.PathLike[str]) -> None:
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Load parameters saved by ``save`` (checked against this network's shapes)."""
-    with np.load(path, allow_pickle=False) as data:
-        params = {k: data[k] for k in data.files}
-    _check_params(params)
+    """Load parameters saved by ``save`` (checked against this network's shapes); a
+    missing, damaged or foreign file raises ValueError naming it."""
+    params = _read_npz(path, "parameter file", _FILE_LIMIT)
+    try:
+        _check_params(params)
+    except ValueError as exc:
+        raise ValueError(f"parameter file {_shown_path(path)}: {exc}") from None
     return params
 
 
@@ -893,6 +1029,13 @@ def gradient_check(
     platform has it, so that rounding (≈ machine ε · J / ε) does not swamp the comparison.
     The relative error of a pair (g, g̃) is |g − g̃| / max(|g|, |g̃|, 1e−8).
     """
+    if (
+        isinstance(eps, bool)
+        or not isinstance(eps, (int, float, np.floating))
+        or not np.isfinite(eps)
+        or eps <= 0
+    ):
+        raise ValueError(f"eps: got {eps!r}; must be a finite number > 0")
     a0, Y = _check_data(params, X, Y)
     grad = _flatten(gradients(params, a0, Y), np.float64)
     wide = np.longdouble
@@ -926,12 +1069,19 @@ def gradient_check(
 def _read_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     """X and Y from an .npz (arrays ``X`` and ``y`` or ``Y``) or a .csv (targets last)."""
     if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as data:
-            if "X" not in data.files or not ({"y", "Y"} & set(data.files)):
-                raise ValueError(f"{path}: expected arrays 'X' and 'y' (or 'Y'), got {data.files}")
-            return data["X"], data["y" if "y" in data.files else "Y"]
+        data = _read_npz(path, "data file")
+        if "X" not in data or not ({"y", "Y"} & set(data)):
+            raise ValueError(
+                f"{_shown_path(path)}: expected arrays 'X' and 'y' (or 'Y'), got {sorted(data)}"
+            )
+        return data["X"], data["y" if "y" in data else "Y"]
     if path.endswith(".csv"):
-        table = np.loadtxt(path, delimiter=",", ndmin=2)
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block
+                raise ValueError("not a regular file")
+            table = np.loadtxt(path, delimiter=",", ndmin=2)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"data file {_shown_path(path)}: {_reason(exc)}") from None
         n_in = LAYER_SIZES[0]
         if table.shape[1] not in (n_in + 1, n_in + LAYER_SIZES[-1]):
             raise ValueError(
@@ -949,11 +1099,40 @@ def _read_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"{path}: expected a .npz or .csv file")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line errors as one line, ``error: …`` (exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {' '.join(message.split())}\n")
+
+
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"got {text!r}; must be an integer >= 0")
+    return value
+
+
+def _fingerprint(X: np.ndarray, Y: np.ndarray) -> str:
+    """A SHA-256 of the training data as read (dtypes, shapes and bytes of X and Y), which a
+    checkpoint records so that it resumes only on the same data."""
+    digest = hashlib.sha256()
+    for array in (X, Y):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train from the command line, printing the loss and accuracy after each epoch."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help=".npz with X and y, or .csv (targets last)")
-    parser.add_argument("--epochs", type=int, default=TRAINING["epochs"])
+    parser.add_argument("--epochs", type=_count, default=TRAINING["epochs"])
     parser.add_argument("--learning-rate", type=float, default=TRAINING["learning_rate"])
     parser.add_argument("--batch-size", type=int, default=TRAINING["batch_size"])
     parser.add_argument("--optimizer", default=TRAINING["optimizer"], choices=OPTIMIZERS)
@@ -983,6 +1162,8 @@ def main(argv: list[str] | None = None) -> int:
             optimizer=args.optimizer,
             momentum=args.momentum,
         )
+        if args.checkpoint:
+            trainer.data_id = _fingerprint(X, Y)
         if args.checkpoint and os.path.exists(args.checkpoint):
             trainer.restore(args.checkpoint)
             print(f"resumed from {args.checkpoint} after epoch {trainer.epoch}")

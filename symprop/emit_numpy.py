@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import re
 import shutil
 import subprocess
 import tomllib
@@ -91,8 +92,9 @@ class ModuleContext:
     """The typed context of the template: strings and numbers, no SymPy objects."""
 
     name: str
-    title: str
-    spec: str
+    summary: str  # the docstring's first line; user text only through docstring_text
+    header: str  # the docstring's first paragraph (title, spec, network), escaped and wrapped
+    usage: str  # its last line, how to run the module
     version: str
     layer_sizes: tuple[int, ...]
     activations: tuple[str, ...]
@@ -113,6 +115,7 @@ class ModuleContext:
     step_activation: str | None  # a^L through step_shared (None: the activation's call)
     step_cost: str
     unrolled: tuple[str, ...]  # body of _sample_gradient; empty: no per-sample float code
+    imports_math: bool  # the per-sample float code or its helpers call math
     update_per_layer: bool  # update each layer's block during backprop (large networks)
     target: str  # "class" (one-hot or integer labels), "unit" (in [0, 1]) or "real"
     assumptions: tuple[str, ...]
@@ -123,6 +126,108 @@ class ModuleContext:
     def depth(self) -> int:
         """Number of layers L."""
         return len(self.layers)
+
+
+DOC_WIDTH = 88
+"""The width of the generated module's docstring paragraphs."""
+
+_DOC_ESCAPES: dict[str, str] = {"\\": "\\\\", '"': '\\"'}
+
+
+class _Escapes(dict):
+    """The ``str.translate`` table of :func:`docstring_text`, filled as characters occur."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        text = _DOC_ESCAPES.get(char, char if char.isprintable() else ascii(char)[1:-1])
+        self[code] = text
+        return text
+
+
+_ESCAPES = _Escapes()
+# A space stays literal only between two other characters: leading, trailing and repeated
+# spaces become \x20, so that no docstring line starts or ends with the user's whitespace.
+_LONE_SPACE = re.compile(r"^ | $| (?= )")
+# A long escaped word is cut into pieces of at most 26 characters, or 8 characters and
+# escape sequences (at most 80 columns), never inside an escape sequence.
+_PIECE = re.compile(
+    r"[^\\]{1,26}|(?:\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|.)|[^\\]){1,8}", re.S
+)
+_BEYOND_CYRILLIC = re.compile("[^\x00-\u04ff]")
+
+
+def docstring_text(value: str) -> str:
+    r"""``value`` as text of the generated module's docstring that reads back as exactly
+    ``value``: backslashes and double quotes escaped (so no ``\"\"\"`` can close it), and
+    every character that is not printable (NUL, line breaks of every kind, surrogates,
+    spaces other than U+0020) as its escape. Every user string reaches generated code
+    through this function. Linear time.
+
+    Examples
+    --------
+    >>> print(docstring_text('say "hi"\n\\'))
+    say \"hi\"\n\\
+    """
+    if value.isprintable() and "\\" not in value and '"' not in value:
+        escaped = value
+    else:
+        escaped = value.translate(_ESCAPES)
+    return _LONE_SPACE.sub(r"\\x20", escaped)
+
+
+def _user_width(text: str) -> int:
+    """An upper bound of the columns user ``text`` takes in an editor: one per character up
+    to Cyrillic, three beyond (wide characters take two, U+2E3B three)."""
+    return len(text) + 2 * (len(text) - len(_BEYOND_CYRILLIC.sub("", text)))
+
+
+def _doc_paragraph(*parts: tuple[str, bool], width: int = DOC_WIDTH) -> str:
+    """A docstring paragraph from ``(text, is_user)`` parts, wrapped to ``width`` columns.
+
+    The module's own text is wrapped at its spaces. User text goes through
+    :func:`docstring_text` and is wrapped without changing its value: at a space the line
+    ends with `` \\`` (a line continuation), and a word too long for a line is cut between
+    escape sequences, its lines ending with ``\\``. Linear time, whatever the text.
+    """
+    # Tokens [joint, break, text, width]: ``joint`` precedes ``text`` on the same line;
+    # ``break`` ends the line before it when ``text`` starts a new one.
+    tokens: list[list] = []
+
+    def add(joint: str, brk: str, text: str, size: int) -> None:
+        if not joint and tokens and tokens[-1][3] + size <= width - 2:
+            tokens[-1][2] += text  # no space between them: keep them on one line
+            tokens[-1][3] += size
+        else:
+            tokens.append([joint, brk, text, size])
+
+    for text, is_user in parts:
+        if not is_user:
+            for k, word in enumerate(text.split(" ")):
+                add(" " if k else "", "" if k else "\\", word, len(word))
+            continue
+        for k, word in enumerate(docstring_text(text).split(" ")):
+            joint, brk = (" ", " \\") if k else ("", "\\")
+            size = _user_width(word)
+            if size <= width - 2:
+                add(joint, brk, word, size)
+                continue
+            for p, piece in enumerate(_PIECE.findall(word)):
+                add(joint if p == 0 else "", brk if p == 0 else "\\", piece, _user_width(piece))
+    lines: list[str] = []
+    line: list[str] = []
+    used = 0
+    for index, (joint, brk, text, size) in enumerate(tokens):
+        # Room for the marker that ends the line if it breaks after this token.
+        marker = len(tokens[index + 1][1]) if index + 1 < len(tokens) else 0
+        if used and used + len(joint) + size + marker > width:
+            line.append(brk)
+            lines.append("".join(line))
+            line, used = [text], size
+        else:
+            line += (joint, text)
+            used += len(joint) + size
+    lines.append("".join(line))
+    return "\n".join(lines)
 
 
 def _version() -> str:
@@ -467,11 +572,36 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         ("momentum", repr(float(tr.momentum))),
         ("seed", repr(tr.seed)),
     )
+    version = _version()
+    summary = _doc_paragraph(
+        ("NumPy training module ``", False),
+        (network.name, True),
+        (f"``, generated by symprop {version}.", False),
+    )
+    regularised = " (biases regularised too)" if network.regularize_biases else ""
+    header = _doc_paragraph(
+        (network.title or network.name, True),
+        (". Generated from ``", False),
+        (spec, True),
+        (
+            "`` by ``symprop generate``; regenerate rather than edit. NumPy is its only "
+            f"dependency. Network {'-'.join(map(str, widths))} "
+            f"({', '.join(layer.activation for layer in network.layers)}), "
+            f"loss {network.loss}, λ = {_literal(network.l2)}{regularised}.",
+            False,
+        ),
+    )
+    usage = _doc_paragraph(
+        ("Run ``python ", False),
+        (network.name, True),
+        (".py --data FILE`` to train from the command line (``--help``).", False),
+    )
     return ModuleContext(
         name=network.name,
-        title=network.title or network.name,
-        spec=spec,
-        version=_version(),
+        summary=summary,
+        header=header,
+        usage=usage,
+        version=version,
         layer_sizes=widths,
         activations=tuple(layer.activation for layer in network.layers),
         loss=network.loss,
@@ -491,6 +621,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         step_activation=step_activation,
         step_cost=step_cost,
         unrolled=unrolled,
+        imports_math=any("math." in code for code in (*unrolled, *helpers)),
         update_per_layer=network.n_params > UPDATE_PER_LAYER_PARAMS,
         target=target,
         assumptions=tuple(d.assumptions),
@@ -500,6 +631,8 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
             "weights": repr(tuple(f"W{l}" for l in range(1, L + 1))),
             "biases": repr(tuple(f"b{l}" for l in range(1, L + 1))),
             "param_keys": repr(tuple(f"{p}{l}" for l in range(1, L + 1) for p in "Wb")),
+            "loss": repr(network.loss),
+            "target": repr(target),
         },
         n_params=network.n_params,
     )

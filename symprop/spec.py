@@ -219,6 +219,30 @@ class Network:
                     f"{loss.output_domain}, but {out.activation} has {shown}; use sigmoid "
                     "or softmax on the output layer",
                 )
+            import warnings
+
+            from symprop.errors import SymPropWarning
+
+            act = ACTIVATIONS[out.activation]
+            if not act.elementwise and not loss.target_is_distribution:
+                # No stable form is derived for log(1 − a) of a coupled output: the loss
+                # came out 748 instead of 79.3 once the softmax saturated.
+                raise SpecError(
+                    "loss",
+                    self.loss,
+                    f"{self.loss} treats the outputs as independent probabilities, which "
+                    f"{out.activation} outputs are not (its loss is wrong once they "
+                    "saturate); use sigmoid outputs for independent probabilities, or "
+                    f"cross_entropy with {out.activation}",
+                )
+            if act.elementwise and loss.target_is_distribution:
+                warnings.warn(
+                    f"loss: {self.loss} on {out.activation} outputs drives every output "
+                    "towards 1, since they need not sum to 1; use softmax outputs with "
+                    f"{self.loss}, or binary_cross_entropy with {out.activation}",
+                    SymPropWarning,
+                    stacklevel=4,
+                )
         if not _is_real(self.l2) or self.l2 < 0:
             raise SpecError("l2", self.l2, "must be a finite number >= 0")
         if not isinstance(self.regularize_biases, bool):

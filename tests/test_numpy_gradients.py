@@ -21,6 +21,8 @@ from symprop import Dense, Network
 from symprop.registry import ACTIVATIONS
 
 PAIRS = valid_pairs()
+# cross_entropy on sigmoid outputs is doubtful (it warns) but accepted: it is tested too.
+pytestmark = pytest.mark.filterwarnings("ignore::symprop.errors.SymPropWarning")
 
 try:
     import torch  # noqa: F401

@@ -480,8 +480,7 @@ def test_scratch_memory_given_back_changes_nothing(
     spare = [*(a for arrays in used._SPARE.values() for a in arrays), *step_buffers]
     assert not any(np.shares_memory(a, p) for a in spare for p in [*other.values(), *seen])
     # Without a callback nothing can have kept them: the flat parameters are reused too.
-    n_params = sum(v.size for v in other.values())
-    flat = used._SPARE[((n_params,), "<f8")]
+    flat = used._SPARE["<f8"]
     before = len(flat)
     used.train(used.init_params(5), X[::-1] * 3, labels[::-1], **settings)
     assert len(flat) == before + 1
