@@ -116,10 +116,14 @@ class Graph:
 class Backprop:
     """Forward values, local derivatives and gradients of every node.
 
-    ``locals[(child, parent)]`` is the local derivative of a scalar gate (a number) or, for
-    vector and matrix gates, None; ``contributions[(child, parent)]`` is what flows back
-    along that edge (upstream × local, or the vector-Jacobian product); ``rules`` holds
-    the symbolic form of every local derivative or vector-Jacobian product.
+    A gate may take the same parent in several argument slots (``x*x``, ``A@A``): each
+    slot has its own partial derivative. ``slot_locals[(child, i)]`` is the partial
+    derivative of a scalar gate with respect to its ``i``-th argument (a number) or, for
+    vector and matrix gates, None; ``slot_contributions[(child, i)]`` is what flows back
+    through that slot (upstream × local, or the vector-Jacobian product) and
+    ``slot_rules[(child, i)]`` its symbolic form. ``locals``, ``contributions`` and
+    ``rules`` hold the same per edge ``(child, parent)``: the sums over the edge's slots,
+    so a node's gradient is the sum of its edges' contributions.
     """
 
     graph: Graph
@@ -128,6 +132,9 @@ class Backprop:
     locals: Mapping[tuple[str, str], sp.Float | None]
     contributions: Mapping[tuple[str, str], Value]
     rules: Mapping[tuple[str, str], sp.Basic] = field(default_factory=dict)
+    slot_locals: Mapping[tuple[str, int], sp.Float | None] = field(default_factory=dict)
+    slot_contributions: Mapping[tuple[str, int], Value] = field(default_factory=dict)
+    slot_rules: Mapping[tuple[str, int], sp.Basic] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ values
@@ -607,6 +614,9 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
     locals_: dict[tuple[str, str], sp.Float | None] = {}
     contributions: dict[tuple[str, str], Value] = {}
     rules: dict[tuple[str, str], sp.Basic] = {}
+    slot_locals: dict[tuple[str, int], sp.Float | None] = {}
+    slot_contributions: dict[tuple[str, int], Value] = {}
+    slot_rules: dict[tuple[str, int], sp.Basic] = {}
     grads[out.name] = sp.Float(1, PRECISION)
     for node in reversed(graph.nodes):
         # Children come later in topological order, so their contributions are all in.
@@ -630,13 +640,27 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
         for index, parent in enumerate(node.parents):
             key = (node.name, parent)
             contribution, local, rule = _edge(node, index, args, grads[node.name])
-            if key in contributions:  # the same parent twice (x*x): the two paths add
+            slot_locals[(node.name, index)] = local
+            slot_contributions[(node.name, index)] = contribution
+            slot_rules[(node.name, index)] = rule
+            if key in contributions:  # the same parent twice (x*x): the two slots add
                 contribution = contributions[key] + contribution
                 local = None if local is None else locals_[key] + local
+                rule = rules[key] + rule
             locals_[key] = local
             rules[key] = rule
             contributions[key] = contribution
-    return Backprop(graph, values, grads, locals_, contributions, rules)
+    return Backprop(
+        graph,
+        values,
+        grads,
+        locals_,
+        contributions,
+        rules,
+        slot_locals,
+        slot_contributions,
+        slot_rules,
+    )
 
 
 def _edge(

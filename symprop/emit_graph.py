@@ -315,7 +315,7 @@ def _name_aliases(result: Backprop) -> dict[str, str]:
 def _rule_in_names(result: Backprop, node: GraphNode, parent_index: int) -> sp.Basic:
     """The local derivative or VJP rule with the gate's dummies renamed to its parents."""
     assert node.gate is not None
-    rule = result.rules[(node.name, node.parents[parent_index])]
+    rule = result.slot_rules[(node.name, parent_index)]
     mapping = {
         dummy: _symbol_for(parent, result.graph.node(parent).shape)
         for dummy, parent in zip(node.gate.args, node.parents, strict=True)
@@ -342,8 +342,8 @@ def _rows(result: Backprop, digits: int) -> list[_Row]:
         if node.gate is not None:
             for index, parent in enumerate(node.parents):
                 rule = _rule_in_names(result, node, index)
-                local = result.locals[(node.name, parent)]
-                piece = f"∂/∂{parent}: {text.doprint(rule)}"
+                local = result.slot_locals[(node.name, index)]
+                piece = f"∂/∂{parent}{_slot_note(node, index)}: {text.doprint(rule)}"
                 if local is not None:
                     piece += f" = {text.doprint(local)}"
                 local_parts.append(piece)
@@ -368,6 +368,13 @@ def _rows(result: Backprop, digits: int) -> list[_Row]:
     return rows
 
 
+def _slot_note(node: GraphNode, index: int) -> str:
+    """`` (argument 2)`` when the gate takes this parent in more than one slot, else ``""``."""
+    if node.parents.count(node.parents[index]) == 1:
+        return ""
+    return f" (argument {index + 1})"
+
+
 def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tuple[str, ...]:
     """LaTeX lines: ∂f/∂u_j = Σ_i ∂f/∂u_i ∂u_i/∂u_j = (numbers) = gradient."""
     graph = result.graph
@@ -382,10 +389,16 @@ def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tu
             if parent != node.name:
                 continue
             rule = _rule_in_names(result, child, index)
-            local = result.locals[(child_name, parent)]
+            local = result.slot_locals[(child_name, index)]
             if local is not None:
-                chain = tex.partial(out, child_name) + " " + tex.partial(child_name, parent)
-                symbolic.append(chain)
+                # A parent in several slots (x*x): each slot's partial is its own rule.
+                repeated = child.parents.count(parent) > 1
+                local_tex = (
+                    rf"\left({tex.doprint(rule)}\right)"
+                    if repeated
+                    else tex.partial(child_name, parent)
+                )
+                symbolic.append(tex.partial(out, child_name) + " " + local_tex)
                 numeric.append(
                     rf"\left({tex.doprint(result.grads[child_name])}\right)"
                     rf"\left({tex.doprint(local)}\right)"
@@ -397,7 +410,11 @@ def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tu
     for child_name in graph.children(node.name):
         child = graph.node(child_name)
         for index, parent in enumerate(child.parents):
-            if parent == node.name and result.locals[(child_name, parent)] is not None:
+            if (
+                parent == node.name
+                and child.parents.count(parent) == 1
+                and result.slot_locals[(child_name, index)] is not None
+            ):
                 rule = _rule_in_names(result, child, index)
                 locals_tex.append(f"{tex.partial(child_name, parent)} = {tex.doprint(rule)}")
     lines = [*locals_tex, f"{lhs} = " + " + ".join(symbolic)]
@@ -415,7 +432,7 @@ def _rule_with_values(result: Backprop, node: GraphNode, index: int) -> sp.Basic
     other matrix function in the rule (``σ'(z)``, a loss gradient) is shown by its value.
     """
     assert node.gate is not None
-    rule = result.rules[(node.name, node.parents[index])]
+    rule = result.slot_rules[(node.name, index)]
     mapping: dict[sp.Basic, sp.Basic] = {
         dummy: result.values[parent]
         for dummy, parent in zip(node.gate.args, node.parents, strict=True)
@@ -582,11 +599,12 @@ def to_json(result: Backprop, title: str = "") -> str:
             entry["local"] = [
                 {
                     "parent": parent,
+                    "argument": index,
                     "derivative": full.doprint(_rule_in_names(result, node, index)),
                     "value": None
-                    if result.locals[(node.name, parent)] is None
-                    else float(result.locals[(node.name, parent)]),
-                    "contribution": number(result.contributions[(node.name, parent)]),
+                    if result.slot_locals[(node.name, index)] is None
+                    else float(result.slot_locals[(node.name, index)]),
+                    "contribution": number(result.slot_contributions[(node.name, index)]),
                 }
                 for index, parent in enumerate(node.parents)
             ]
