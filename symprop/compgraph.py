@@ -19,13 +19,16 @@ Examples
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import mpmath
 import sympy as sp
 
-from symprop.errors import SymPropError
+from symprop.errors import SymPropError, shown
 from symprop.parsing import Norm2
 
 __all__ = [
@@ -42,6 +45,22 @@ __all__ = [
 
 PRECISION = 30
 """Decimal digits of every forward value and gradient (exact inputs, rounded once per gate)."""
+
+MAX_DIGITS = 60
+"""The most digits of one input number (as in the expression parser)."""
+
+MAX_ENTRIES = 256
+"""The most entries of one vector or matrix value (16×16): pictures and tables of larger
+ones are unreadable, and the work grows with the cube of the side."""
+
+LARGEST = sp.Float(sys.float_info.max, PRECISION)
+"""Values, local derivatives and gradients must stay within double range: the JSON and the
+pictures show doubles, and every gate then works on bounded numbers (so ``x**x**x**x`` at
+9 stops at its second power rather than computing ``9**(9**387420489)``)."""
+
+CHECKED_ENTRIES = 64
+"""Gates whose arguments hold at most this many entries in all have their vector-Jacobian
+product rule checked against the entrywise Jacobian."""
 
 Value = sp.Float | sp.ImmutableMatrix
 Granularity = Literal["elementary", "coarse"]
@@ -150,6 +169,17 @@ def as_value(raw: object, name: str = "value") -> Value:
     >>> as_value([0.1, 0.2]).shape
     (2, 1)
     """
+    if isinstance(raw, sp.MatrixBase | list | tuple):
+        entries = (
+            len(raw)
+            if isinstance(raw, sp.MatrixBase)
+            else sum(len(r) if isinstance(r, list | tuple) else 1 for r in raw)
+        )
+        if entries > MAX_ENTRIES:
+            raise ExplainError(
+                f"{name}: got {entries} entries; a vector or matrix may hold at most "
+                f"{MAX_ENTRIES} (16×16)"
+            )
     if isinstance(raw, sp.MatrixBase):
         return sp.ImmutableMatrix(raw)
     if isinstance(raw, list | tuple):
@@ -168,16 +198,25 @@ def as_value(raw: object, name: str = "value") -> Value:
 
 def _exact(raw: object, name: str) -> sp.Basic:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str | sp.Basic):
-        raise ExplainError(f"{name}: expected a number, got {raw!r}")
+        raise ExplainError(f"{name}: expected a number, got {shown(raw)}")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ExplainError(f"{name}: expected a finite number, got {shown(raw)}")
+    if (
+        len(raw) > MAX_DIGITS
+        if isinstance(raw, str)
+        else isinstance(raw, int)
+        and (raw.bit_length() > 4 * MAX_DIGITS or abs(raw) >= 10**MAX_DIGITS)
+    ):
+        raise ExplainError(f"{name}: got {shown(raw)}; at most {MAX_DIGITS} digits are read")
     if isinstance(raw, float):
         # repr is the shortest decimal that round-trips: 0.1 stays 1/10, not 0.1000000000000000055
         return sp.Rational(repr(raw))
     try:
         value = sp.Rational(raw) if isinstance(raw, int | str) else raw
     except (TypeError, ValueError):
-        raise ExplainError(f"{name}: expected a number, got {raw!r}") from None
+        raise ExplainError(f"{name}: expected a number, got {shown(raw)}") from None
     if not value.is_number or not value.is_finite:
-        raise ExplainError(f"{name}: expected a finite number, got {raw!r}")
+        raise ExplainError(f"{name}: expected a finite number, got {shown(raw)}")
     return value
 
 
@@ -412,6 +451,14 @@ def graph_from_assignments(
     step_symbols: dict[sp.Basic, str] = {}
     counter = [0]
     reserved = {name for name, _ in assignments}
+    # Internal nodes are named u_1, u_2, ...: skip every name the user's variables take.
+    taken = reserved | {
+        leaf
+        for _, expr in assignments
+        if isinstance(expr, sp.Basic)
+        for atom in expr.atoms(sp.Symbol, sp.MatrixSymbol, sp.Indexed)
+        if (leaf := _leaf_name(atom)) is not None
+    }
 
     def visit(root: sp.Basic, final_name: str | None) -> str:
         # Iterative post-order: expressions from the parser are bounded, but graphs from the
@@ -446,7 +493,7 @@ def graph_from_assignments(
             else:
                 counter[0] += 1
                 name = f"u_{counter[0]}"
-                while name in reserved:
+                while name in taken:
                     counter[0] += 1
                     name = f"u_{counter[0]}"
             parents = tuple(by_expr[op] for op in operands)
@@ -495,12 +542,29 @@ def _numeric(value: sp.Basic, where: str) -> Value:
     if isinstance(value, sp.MatrixBase | sp.MatrixExpr):
         matrix = sp.ImmutableMatrix(value.doit() if isinstance(value, sp.MatrixExpr) else value)
         return sp.ImmutableMatrix(matrix.applyfunc(lambda e: _numeric(e, where)))
-    number = sp.N(value.doit(), PRECISION)
+    try:
+        number = sp.N(value.doit(), PRECISION)
+    except (OverflowError, MemoryError, RecursionError):
+        raise ExplainError(f"{where} is {_BEYOND}") from None
     if not number.is_number or number.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        raise ExplainError(f"{where} is not defined at this point (value {sp.sstr(number)})")
+        raise ExplainError(f"{where} is not defined at this point (value {shown(number)})")
     if not number.is_real:
-        raise ExplainError(f"{where} is not real at this point (value {sp.sstr(number)})")
-    return sp.Float(number, PRECISION)
+        raise ExplainError(f"{where} is not real at this point (value {shown(number)})")
+    return _bounded(sp.Float(number, PRECISION), where)
+
+
+_BEYOND = f"beyond double range at this point (magnitude above {float(LARGEST):.3g})"
+
+
+def _bounded(value: Value, where: str) -> Value:
+    """``value`` when every entry lies within double range, else a clear error."""
+    entries = value if isinstance(value, sp.MatrixBase) else (value,)
+    for entry in entries:
+        if abs(entry) > LARGEST:
+            bits = int(mpmath.mag(mpmath.mpf(entry._mpf_)))
+            about = f": about 1e{bits * 30103 // 100000}" if bits < 10**9 else ""
+            raise ExplainError(f"{where} is {_BEYOND}{about}")
+    return value
 
 
 def _substitute(fn: sp.Basic, args: Sequence[sp.Basic], values: Sequence[Value]) -> sp.Basic:
@@ -508,7 +572,9 @@ def _substitute(fn: sp.Basic, args: Sequence[sp.Basic], values: Sequence[Value])
 
 
 def _describe(node: GraphNode) -> str:
-    return f"{node.gate.label if node.gate else 'input'} node {node.name} ({sp.sstr(node.expr)})"
+    expression = sp.sstr(node.expr)
+    shown_expression = expression if len(expression) <= 80 else shown(expression)
+    return f"{node.gate.label if node.gate else 'input'} node {node.name} ({shown_expression})"
 
 
 def _check_differentiable(node: GraphNode, values: Sequence[Value]) -> None:
@@ -522,7 +588,8 @@ def _check_differentiable(node: GraphNode, values: Sequence[Value]) -> None:
                 f"{gate.kind} is not differentiable where its arguments tie "
                 f"({_describe(node)} at {', '.join(sp.sstr(sp.N(v, 6)) for v in nums)})"
             )
-    if gate.kind == "abs" and values and values[0] == 0:
+    # Float(0) == 0 is False in SymPy: compare magnitudes, with the tolerance of the ties above.
+    if gate.kind == "abs" and values and abs(values[0]) <= sp.Float(10) ** (5 - PRECISION):
         raise ExplainError(f"abs is not differentiable at 0 ({_describe(node)})")
 
 
@@ -629,6 +696,7 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
                 piece = contributions[(child, node.name)]
                 total = piece if total is None else total + piece
             assert total is not None
+            total = _bounded(total, f"the gradient of {node.name}")
             if _shape(total) != node.shape:
                 # The shape rule: a gradient has the shape of its variable.
                 raise AssertionError(f"gradient of {node.name} has shape {_shape(total)}")
@@ -675,27 +743,28 @@ def _edge(
         # Several positions may hold the same parent (x*x): each is its own local derivative.
         symbolic = sp.diff(gate.fn, dummy)
         local = _numeric(_substitute(symbolic, gate.args, args), where)
-        return sp.Float(local * upstream, PRECISION), local, symbolic
-    contribution = _generic_vjp(gate, index, args, upstream, where)
+        contribution = _bounded(sp.Float(local * upstream, PRECISION), f"{where} times upstream")
+        return contribution, local, symbolic
     upstream_symbol = sp.MatrixSymbol("G", *node.shape) if node.shape else sp.Symbol("G", real=True)
     rules = _vjp_rules(gate, upstream_symbol)
-    rule = rules[index] if rules is not None else sp.Symbol("J^T G")
-    if rules is not None:
+    if rules is None:
+        return _generic_vjp(gate, index, args, upstream, where), None, sp.Symbol("J^T G")
+    rule = rules[index]
+    contribution = _numeric(
+        _substitute(rule, (*gate.args, upstream_symbol), (*args, upstream)), where
+    )
+    if sum(_size(a) for a in args) <= CHECKED_ENTRIES:
         # The textbook rule and the entrywise Jacobian must agree; a mismatch is a bug here.
-        checked = _numeric(
-            _substitute(rule, (*gate.args, upstream_symbol), (*args, upstream)), where
-        )
-        diff = (
-            (sp.Matrix(checked) - sp.Matrix(contribution))
-            if _shape(checked)
-            else checked - contribution
-        )
-        size = max(
-            (abs(e) for e in sp.Matrix([diff]).reshape(1, len(sp.Matrix([diff])))), default=0
-        )
-        if size > sp.Float(10) ** (10 - PRECISION):
+        # (The entrywise sum grows with the square of the sizes, so big gates skip it.)
+        jacobian = _generic_vjp(gate, index, args, upstream, where)
+        difference = sp.Matrix([contribution]) - sp.Matrix([jacobian])
+        if max((abs(e) for e in difference), default=0) > sp.Float(10) ** (10 - PRECISION):
             raise AssertionError(f"VJP rule for {gate.kind} disagrees with the Jacobian")
     return contribution, None, rule
+
+
+def _size(value: Value) -> int:
+    return len(value) if isinstance(value, sp.MatrixBase) else 1
 
 
 def _explicit(shape: tuple[int, ...], prefix: str) -> sp.Basic:
@@ -708,25 +777,25 @@ def _explicit(shape: tuple[int, ...], prefix: str) -> sp.Basic:
 def _generic_vjp(
     gate: Gate, index: int, args: Sequence[Value], upstream: Value, where: str
 ) -> Value:
-    """Σ_pq G_pq ∂out_pq/∂arg_rc, entry by entry: the vector-Jacobian product by definition."""
-    explicit = [_explicit(_shape(a), f"e{i}") for i, a in enumerate(gate.args)]
-    out = gate.fn.xreplace(dict(zip(gate.args, explicit, strict=True))).doit()
+    """Σ_pq G_pq ∂out_pq/∂arg_rc, entry by entry: the vector-Jacobian product by definition.
+
+    Only the differentiated argument is spelled out in symbols; the others (even the same
+    node in another slot, as in ``A@A``) are numbers, and each output entry is
+    differentiated only by the symbols it holds, so the work follows the Jacobian's nonzeros.
+    """
+    target = _explicit(_shape(gate.args[index]), "e")
+    filled = [target if i == index else value for i, value in enumerate(args)]
+    out = gate.fn.xreplace(dict(zip(gate.args, filled, strict=True))).doit()
     out_entries = list(sp.Matrix(out)) if _shape(out) else [out]
     g_entries = list(sp.Matrix(upstream)) if _shape(upstream) else [upstream]
-    subs = {}
-    for sym, val in zip(explicit, args, strict=True):
-        if _shape(val):
-            subs.update(zip(list(sym), list(val), strict=True))
-        else:
-            subs[sym] = val
-    target = explicit[index]
     entries = list(target) if _shape(target) else [target]
-    grads = []
-    for entry in entries:
-        total = sp.Add(
-            *[g * sp.diff(o, entry) for g, o in zip(g_entries, out_entries, strict=True)]
-        )
-        grads.append(_numeric(total.xreplace(subs), where))
+    numbers = list(args[index]) if _shape(target) else [args[index]]
+    subs = dict(zip(entries, numbers, strict=True))
+    sums: dict[sp.Basic, list[sp.Basic]] = {entry: [] for entry in entries}
+    for g, o in zip(g_entries, out_entries, strict=True):
+        for entry in o.free_symbols & subs.keys():
+            sums[entry].append(g * sp.diff(o, entry).xreplace(subs))
+    grads = [_numeric(sp.Add(*sums[entry]), where) for entry in entries]
     if _shape(target):
         return sp.ImmutableMatrix(*target.shape, grads)
     return grads[0]

@@ -8,7 +8,9 @@ written atomically (a temporary file in the same directory, then :func:`os.repla
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import shutil
 import subprocess
 import tomllib
@@ -32,7 +34,7 @@ from symprop.compgraph import (
     backprop,
     build_graph,
 )
-from symprop.errors import ParseError
+from symprop.errors import ParseError, shown, shown_path
 from symprop.files import write_atomic
 from symprop.parsing import Equation, Name, parse, to_sympy
 from symprop.templating import latex_escape, render
@@ -229,19 +231,23 @@ def explain_text(
 
     expr = to_sympy(ast, names=names)
     free = {str(s) for s in expr.free_symbols}
-    output = "f" if "f" not in free else "out"
+    names = itertools.chain(("f", "out"), (f"out_{i}" for i in itertools.count(2)))
+    output = next(name for name in names if name not in free)
     return backprop(build_graph(expr, granularity, output_name=output), at)
 
 
 def _normalise_name(name: str) -> str:
-    """``w0`` and ``w_0`` name the same input, as in the parser (``W2`` is ``W_2``)."""
+    """``w0`` and ``w_0`` name the same input, as in the parser (``W2`` is ``W_2``); a name
+    may be spelled in LaTeX (``\\hat{y}``) or as the node is called (``hat{y}``)."""
     try:
-        node = parse(name, "plain")
+        node = parse(name, "auto")
     except ParseError:
-        raise ExplainError(f"{name!r} is not a variable name") from None
-    if not isinstance(node, Name):
-        raise ExplainError(f"{name!r} is not a variable name")
-    return node.key
+        node = None
+    if isinstance(node, Name):
+        return node.key
+    if re.fullmatch(r"[A-Za-z][\w{},]*", name):
+        return name  # the node's own name, as tables and error lines print it
+    raise ExplainError(f"--at: {shown(name)} is not a variable name")
 
 
 # ------------------------------------------------------------------ context for templates
@@ -747,12 +753,20 @@ def render_format(result: Backprop, fmt: str, title: str = "", digits: int = DIG
 def write_outputs(
     result: Backprop, stem: Path, formats: Sequence[str], title: str = "", digits: int = DIGITS
 ) -> list[Path]:
-    """Write ``stem.<format>`` for each of ``tex``, ``json``, ``dot``, ``svg``, ``png``."""
-    written = []
-    for fmt in formats:
-        data = render_format(result, fmt, title, digits)
-        written.append(write_atomic(Path(f"{stem}.{fmt}"), data))
-    return written
+    """Write ``stem.<format>`` for each of ``tex``, ``json``, ``dot``, ``svg``, ``png``.
+
+    Every file is rendered before the first is written, so a failing format writes nothing.
+    """
+    contents = {Path(f"{stem}.{fmt}"): render_format(result, fmt, title, digits) for fmt in formats}
+    return [_write(path, data) for path, data in contents.items()]
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    """:func:`write_atomic`, with a failure (no such folder, no permission) as one line."""
+    try:
+        return write_atomic(path, data)
+    except OSError as exc:
+        raise ExplainError(f"{shown_path(path)}: cannot write ({exc.strerror or exc})") from None
 
 
 def write_graph(result: Backprop, path: Path | str, title: str = "", digits: int = DIGITS) -> Path:
@@ -764,7 +778,7 @@ def write_graph(result: Backprop, path: Path | str, title: str = "", digits: int
         For any other suffix, naming it and the allowed ones.
     """
     path = Path(path)
-    return write_atomic(path, render_format(result, graph_format(path), title, digits))
+    return _write(path, render_format(result, graph_format(path), title, digits))
 
 
 def graph_format(path: Path | str) -> str:
