@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import contextvars
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,13 @@ __all__ = [
 PRECISION = 30
 """Decimal digits of every forward value and gradient (exact inputs, rounded once per gate)."""
 
+RETRY_PRECISIONS = (120, 600)
+"""Working precisions tried, in turn, when a value is undefined at ``PRECISION`` digits only
+from rounding: binary cross-entropy at z = 105 needs log(1 - σ(z)) with 1 - σ(z) ≈ 3e-46,
+which 30 digits round to log(0)."""
+
+_DIGITS: contextvars.ContextVar[int] = contextvars.ContextVar("digits", default=PRECISION)
+
 MAX_DIGITS = 60
 """The most digits of one input number (as in the expression parser)."""
 
@@ -68,6 +76,10 @@ Granularity = Literal["elementary", "coarse"]
 
 class ExplainError(SymPropError, ValueError):
     """The expression cannot be explained at this point: one clear message for the user."""
+
+
+class _Undefined(ExplainError):
+    """A value is undefined (1/0, log 0) at the working precision; more digits may help."""
 
 
 @dataclass(frozen=True)
@@ -543,14 +555,14 @@ def _numeric(value: sp.Basic, where: str) -> Value:
         matrix = sp.ImmutableMatrix(value.doit() if isinstance(value, sp.MatrixExpr) else value)
         return sp.ImmutableMatrix(matrix.applyfunc(lambda e: _numeric(e, where)))
     try:
-        number = sp.N(value.doit(), PRECISION)
+        number = sp.N(value.doit(), _DIGITS.get())
     except (OverflowError, MemoryError, RecursionError):
         raise ExplainError(f"{where} is {_BEYOND}") from None
     if not number.is_number or number.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        raise ExplainError(f"{where} is not defined at this point (value {shown(number)})")
+        raise _Undefined(f"{where} is not defined at this point (value {shown(number)})")
     if not number.is_real:
         raise ExplainError(f"{where} is not real at this point (value {shown(number)})")
-    return _bounded(sp.Float(number, PRECISION), where)
+    return _bounded(sp.Float(number, _DIGITS.get()), where)
 
 
 _BEYOND = f"beyond double range at this point (magnitude above {float(LARGEST):.3g})"
@@ -671,6 +683,18 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
         For missing values, wrong shapes, undefined values (1/0, log of a negative) and
         points where a gate is not differentiable (max at a tie).
     """
+    for digits in (PRECISION, *RETRY_PRECISIONS):
+        token = _DIGITS.set(digits)
+        try:
+            return _backprop(graph, point)
+        except _Undefined as exc:
+            undefined = exc
+        finally:
+            _DIGITS.reset(token)
+    raise ExplainError(str(undefined))
+
+
+def _backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
     values = forward(graph, point)
     out = graph.node(graph.output)
     if out.shape and out.shape != (1, 1):
@@ -684,7 +708,7 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
     slot_locals: dict[tuple[str, int], sp.Float | None] = {}
     slot_contributions: dict[tuple[str, int], Value] = {}
     slot_rules: dict[tuple[str, int], sp.Basic] = {}
-    grads[out.name] = sp.Float(1, PRECISION)
+    grads[out.name] = sp.Float(1, _DIGITS.get())
     for node in reversed(graph.nodes):
         # Children come later in topological order, so their contributions are all in.
         if node.name != out.name:
@@ -743,7 +767,9 @@ def _edge(
         # Several positions may hold the same parent (x*x): each is its own local derivative.
         symbolic = sp.diff(gate.fn, dummy)
         local = _numeric(_substitute(symbolic, gate.args, args), where)
-        contribution = _bounded(sp.Float(local * upstream, PRECISION), f"{where} times upstream")
+        contribution = _bounded(
+            sp.Float(local * upstream, _DIGITS.get()), f"{where} times upstream"
+        )
         return contribution, local, symbolic
     upstream_symbol = sp.MatrixSymbol("G", *node.shape) if node.shape else sp.Symbol("G", real=True)
     rules = _vjp_rules(gate, upstream_symbol)

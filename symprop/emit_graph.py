@@ -622,7 +622,8 @@ def to_json(result: Backprop, title: str = "") -> str:
         "nodes": nodes,
         "shape_rule": "a gradient has the shape of its variable",
     }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return text + "\n"
 
 
 def to_dot(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
