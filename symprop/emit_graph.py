@@ -503,6 +503,10 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
         tex_text for _, tex_text in sorted({(r.pattern, r.pattern_tex) for r in rows if r.pattern})
     ]
     out_row = next(r for r in rows if r.name == graph.output)
+
+    def fans_out(name: str) -> bool:
+        return sum(graph.node(c).parents.count(name) for c in graph.children(name)) > 1
+
     point_tex = [
         (tex.doprint(_symbol_for(n, graph.node(n).shape)), tex.doprint(result.values[n]))
         for n in graph.inputs
@@ -522,6 +526,10 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
                 "x": position[r.name][0],
                 "y": position[r.name][1],
                 "id": f"n{i}",
+                # A node that feeds several gates: its gradient is the sum of its edges'
+                # gradients, shown at the node itself (seed 001's total derivative).
+                "total_cells": _cells(text, result.grads[r.name]) if fans_out(r.name) else None,
+                "gradient_tex": r.gradient_tex,
             }
             for i, r in enumerate(rows)
         ],
