@@ -37,7 +37,7 @@ from symprop.compgraph import (
 from symprop.errors import ParseError, shown, shown_path
 from symprop.files import write_atomic
 from symprop.parsing import Equation, Name, parse, to_sympy
-from symprop.templating import latex_escape, render
+from symprop.templating import dot_escape, latex_escape, render
 
 __all__ = [
     "EXAMPLES_FILE",
@@ -248,6 +248,74 @@ def _normalise_name(name: str) -> str:
     if re.fullmatch(r"[A-Za-z][\w{},]*", name):
         return name  # the node's own name, as tables and error lines print it
     raise ExplainError(f"--at: {shown(name)} is not a variable name")
+
+
+# ------------------------------------------------------------------ user text in each format
+# Every user string (a title, an expression as typed) reaches an output through exactly one
+# of these functions, one per format; each is proven safe by a property test.
+
+
+def _visible(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def tex_text(text: str) -> str:
+    r"""User text for LaTeX's text mode under pdfLaTeX with T1 fonts, always compilable.
+
+    Runs of whitespace (newlines, blank lines, tabs) become one space; printable ASCII and
+    the Latin letters of T1 (é, ß, ł, ...) stay as they are, with LaTeX's specials escaped;
+    any other character (CJK, Greek, emoji, control characters) is shown by its code point,
+    ``U+4E2D``, since pdfLaTeX has no glyph for it.
+
+    Examples
+    --------
+    >>> tex_text("Loss\n\n中 & más")
+    'Loss \\texttt{U+4E2D} \\& más'
+    """
+    out = []
+    for word in re.split(r"(\s+)", text):
+        if not word:
+            continue
+        if word.isspace():
+            out.append(" ")
+            continue
+        for char in word:
+            if (" " < char <= "~") or ("\u00c0" <= char <= "\u017f" and char.isalpha()):
+                out.append(latex_escape(char))
+            else:
+                out.append(rf"\texttt{{{_visible(char)}}}")
+    return "".join(out)
+
+
+def dot_text(text: str) -> str:
+    r"""User text for a Graphviz HTML-like label, always accepted by ``dot``.
+
+    Whitespace runs become one space; characters XML forbids (control characters, lone
+    surrogates, U+FFFE/U+FFFF) are shown by their code point; ``& < > "`` are escaped.
+
+    Examples
+    --------
+    >>> dot_text("a<b\x01\n\nc")
+    'a&lt;bU+0001 c'
+    """
+
+    def allowed(char: str) -> bool:
+        return char.isprintable() or (
+            ord(char) > 0x9F and not 0xD800 <= ord(char) <= 0xDFFF and char not in "\ufffe\uffff"
+        )
+
+    spaced = re.sub(r"\s+", " ", text)
+    return dot_escape("".join(c if allowed(c) else _visible(c) for c in spaced))
+
+
+def json_text(document: object) -> str:
+    """A JSON document that ``json.loads`` reads back to ``document``, as UTF-8-safe text.
+
+    Non-ASCII text stays readable; lone surrogates (from undecodable command-line bytes),
+    which UTF-8 cannot hold, are written as ``\\udXXX`` escapes, which JSON reads back.
+    """
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 # ------------------------------------------------------------------ context for templates
@@ -514,6 +582,8 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
     steps = graph.steps if len(graph.steps) > 1 else ()
     return {
         "title": title,
+        "title_tex": tex_text(title),
+        "title_dot": dot_text(title),
         "rows": rows,
         "nodes": [
             {
@@ -630,8 +700,7 @@ def to_json(result: Backprop, title: str = "") -> str:
         "nodes": nodes,
         "shape_rule": "a gradient has the shape of its variable",
     }
-    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    return text + "\n"
+    return json_text(document)
 
 
 def to_dot(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
