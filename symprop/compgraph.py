@@ -22,12 +22,14 @@ from __future__ import annotations
 import contextvars
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import mpmath
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.printing.str import StrPrinter
 
 from symprop.errors import SymPropError, shown
 from symprop.parsing import Norm2
@@ -271,6 +273,43 @@ def _sigmoid_arg(expr: sp.Basic) -> sp.Basic | None:
     return None
 
 
+def elementwise(builder: Callable[..., sp.Basic]) -> Callable[..., sp.Basic]:
+    """A scalar function applied entry by entry when its one argument is a vector or matrix
+    (``sigmoid(W@x + b)``); to scalars, the function itself."""
+
+    def build(*args: sp.Basic) -> sp.Basic:
+        if len(args) == 1 and _shape(args[0]):
+            return ElementwiseApplyFunction(sp.Lambda(_ENTRY, builder(_ENTRY)), args[0])
+        return builder(*args)
+
+    return build
+
+
+_ENTRY = sp.Symbol("t", real=True)
+
+
+def elementwise_name(function: sp.Lambda) -> str | None:
+    """The name of an entrywise function as drawn: ``σ``, ``relu``, ``exp``, ``tanh``...
+
+    Examples
+    --------
+    >>> t = sp.Symbol("t")
+    >>> [elementwise_name(sp.Lambda(t, f)) for f in (1 / (1 + sp.exp(-t)), sp.tanh(t))]
+    ['σ', 'tanh']
+    """
+    (t,) = function.variables
+    body = function.expr
+    if _sigmoid_arg(body) == t:
+        return "σ"
+    if body == sp.Max(0, t):
+        return "relu"
+    if isinstance(body, sp.Function) and body.args == (t,):
+        return body.func.__name__.lower()
+    if isinstance(body, sp.Pow) and body.base == t and body.exp == sp.Rational(1, 2):
+        return "√"
+    return None
+
+
 def _fmt_const(c: sp.Basic) -> str:
     """``1/2`` as ``0.5``, ``1/10000`` and ``Float(1e-4)`` as ``0.0001``; ``1/3`` stays."""
     if isinstance(c, sp.Rational) and not isinstance(c, sp.Integer):
@@ -312,6 +351,11 @@ def _decompose(expr: sp.Basic, granularity: Granularity) -> tuple[Gate, tuple[sp
         (v,) = expr.base.args
         (a0,) = _dummies([v])
         return Gate("sqnorm", "‖·‖²", Norm2(a0) ** 2, (a0,)), (v,)
+    if isinstance(expr, ElementwiseApplyFunction):
+        (a0,) = _dummies([expr.expr])
+        label = elementwise_name(expr.function) or "f"
+        fn = ElementwiseApplyFunction(expr.function, a0)
+        return Gate("elementwise", label, fn, (a0,)), (expr.expr,)
     if isinstance(expr, sp.MatMul | sp.MatAdd | sp.HadamardProduct | sp.Transpose):
         return _matrix_gate(expr)
     if isinstance(expr, Norm2):
@@ -583,25 +627,50 @@ def _substitute(fn: sp.Basic, args: Sequence[sp.Basic], values: Sequence[Value])
     return fn.xreplace(dict(zip(args, values, strict=True)))
 
 
+class _StrPrinter(StrPrinter):
+    """SymPy's plain text, with entrywise functions as ``σ(W*x)`` rather than a Lambda."""
+
+    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
+        name = elementwise_name(expr.function) or self._print(expr.function)
+        return f"{name}({self._print(expr.expr)})"
+
+
 def _describe(node: GraphNode) -> str:
-    expression = sp.sstr(node.expr)
+    expression = _StrPrinter().doprint(node.expr)
     shown_expression = expression if len(expression) <= 80 else shown(expression)
     return f"{node.gate.label if node.gate else 'input'} node {node.name} ({shown_expression})"
+
+
+_TIE = sp.Float(10) ** (5 - PRECISION)
 
 
 def _check_differentiable(node: GraphNode, values: Sequence[Value]) -> None:
     gate = node.gate
     assert gate is not None
-    if gate.kind in ("max", "min"):
-        nums = list(values) + [a for a in gate.fn.args if _is_const(a)]
-        best = max(nums) if gate.kind == "max" else min(nums)
-        if sum(1 for v in nums if abs(v - best) <= sp.Float(10) ** (5 - PRECISION)) > 1:
+    if gate.kind == "elementwise":
+        (function, _) = gate.fn.args
+        (t,) = function.variables
+        for entry in values[0]:
+            for kink in function.expr.atoms(sp.Max, sp.Min, sp.Abs):
+                arguments = [a.xreplace({t: entry}) for a in kink.args]
+                _check_kink(node, type(kink).__name__.lower(), arguments)
+        return
+    constants = [a for a in gate.fn.args if _is_const(a)] if gate.kind in ("max", "min") else []
+    _check_kink(node, gate.kind, [*values, *constants])
+
+
+def _check_kink(node: GraphNode, kind: str, arguments: Sequence[sp.Basic]) -> None:
+    """Max and min where arguments tie, abs at 0: no derivative, so an error, not a guess."""
+    nums = [sp.N(a, PRECISION) for a in arguments]
+    if kind in ("max", "min"):
+        best = max(nums) if kind == "max" else min(nums)
+        if sum(1 for v in nums if abs(v - best) <= _TIE) > 1:
             raise ExplainError(
-                f"{gate.kind} is not differentiable where its arguments tie "
+                f"{kind} is not differentiable where its arguments tie "
                 f"({_describe(node)} at {', '.join(sp.sstr(sp.N(v, 6)) for v in nums)})"
             )
-    # Float(0) == 0 is False in SymPy: compare magnitudes, with the tolerance of the ties above.
-    if gate.kind == "abs" and values and abs(values[0]) <= sp.Float(10) ** (5 - PRECISION):
+    # Float(0) == 0 is False in SymPy: compare magnitudes, with the tolerance of the ties.
+    if kind == "abs" and nums and abs(nums[0]) <= _TIE:
         raise ExplainError(f"abs is not differentiable at 0 ({_describe(node)})")
 
 
@@ -657,6 +726,11 @@ def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic, ...] | None:
         return (upstream.T,)
     if gate.kind == "sqnorm":
         return (2 * upstream * a[0],)
+    if gate.kind == "elementwise":
+        (function, _) = gate.fn.args
+        (t,) = function.variables
+        slope = sp.Lambda(t, sp.diff(function.expr, t))
+        return (sp.HadamardProduct(upstream, ElementwiseApplyFunction(slope, a[0])),)
     if gate.kind == "neg":
         return (-upstream,)
     return None

@@ -33,10 +33,12 @@ from symprop.compgraph import (
     Value,
     backprop,
     build_graph,
+    elementwise,
+    elementwise_name,
 )
 from symprop.errors import ParseError, shown, shown_path
 from symprop.files import write_atomic
-from symprop.parsing import Equation, Name, parse, to_sympy
+from symprop.parsing import KNOWN_FUNCTIONS, Equation, Name, parse, to_sympy
 from symprop.templating import dot_escape, latex_escape, render
 
 __all__ = [
@@ -77,6 +79,9 @@ GATE_PATTERNS: Mapping[str, str] = {
     "scale": "scaling by a constant: scales the gradient by the same constant",
     "matmul": "matrix product: G B^T to the left factor, A^T G to the right one",
     "sqnorm": "squared norm: 2 v times the upstream gradient",
+    "elementwise": (
+        "entrywise function: the upstream gradient times f'(z), entry by entry (G ⊙ f'(z))"
+    ),
     "activation": "activation: the upstream gradient times φ'(z), entry by entry (G ⊙ φ'(z))",
     "vector_activation": "vector activation: the transposed Jacobian times the gradient (J^T G)",
     "loss": "loss: the upstream gradient times ∂ℓ/∂a_k for each output (and ∂ℓ/∂y_k for y)",
@@ -86,6 +91,10 @@ GATE_PATTERNS: Mapping[str, str] = {
 GATE_PATTERNS_TEX: Mapping[str, str] = {
     "matmul": r"matrix product: $G B^{T}$ to the left factor, $A^{T} G$ to the right one",
     "sqnorm": r"squared norm: $2 v$ times the upstream gradient",
+    "elementwise": (
+        r"entrywise function: the upstream gradient times $f'(z)$, entry by entry "
+        r"($G \odot f'(z)$)"
+    ),
     "activation": (
         r"activation: the upstream gradient times $\varphi'(z)$, entry by entry "
         r"($G \odot \varphi'(z)$)"
@@ -153,6 +162,13 @@ class GraphLatexPrinter(LatexPrinter):
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
         return r" \odot ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
 
+    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
+        """``\\sigma(W x + b)`` for an entrywise σ; SymPy's own form for anything else."""
+        name = elementwise_name(expr.function)
+        if name is None:
+            return super()._print_ElementwiseApplyFunction(expr)
+        return rf"{_label_tex(name)}\left({self._print(expr.expr)}\right)"
+
     def partial(self, num: str, den: str) -> str:
         """``\\frac{\\partial num}{\\partial den}`` with both names printed as symbols."""
         top = self._print(sp.Symbol(num))
@@ -184,6 +200,15 @@ class GraphStrPrinter(StrPrinter):
 
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
         return " ⊙ ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
+
+    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
+        name = elementwise_name(expr.function)
+        if name is None:  # a derivative in a rule: t ↦ f'(t), entry by entry
+            (t,) = expr.function.variables
+            return (
+                f"({self._print(t)} ↦ {self._print(expr.function.expr)})∘({self._print(expr.expr)})"
+            )
+        return f"{name}({self._print(expr.expr)})"
 
 
 def _round_text(value: sp.Basic, digits: int) -> str:
@@ -221,6 +246,7 @@ def explain_text(
 
     at = {_normalise_name(name): value for name, value in at.items()}
     ast = parse(text, syntax)  # type: ignore[arg-type]
+    functions = {name: elementwise(builder) for name, builder in KNOWN_FUNCTIONS.items()}
     if isinstance(ast, Equation):
         raise ExplainError("explain takes an expression, not an equation; drop the '=' part")
     shapes = {name: getattr(as_value(value, name), "shape", ()) for name, value in at.items()}
@@ -229,7 +255,7 @@ def explain_text(
         shape = shapes.get(name.key, ())
         return sp.MatrixSymbol(name.key, *shape) if shape else None
 
-    expr = to_sympy(ast, names=names)
+    expr = to_sympy(ast, names=names, functions=functions)
     free = {str(s) for s in expr.free_symbols}
     names = itertools.chain(("f", "out"), (f"out_{i}" for i in itertools.count(2)))
     output = next(name for name in names if name not in free)

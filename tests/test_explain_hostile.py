@@ -60,6 +60,7 @@ def _one_error_line(err: str) -> str:
         (("x*y", "--at", "x=1e200,y=1e200"), "× node f (x*y) is beyond double range"),
         (("exp(x)", "--at", "x=1e308"), "exp node f (exp(x)) is beyond double range"),
         (("abs(x)", "--at", "x=0"), "abs is not differentiable at 0"),
+        ((r"W_2 \sigma(x)", "--at", "W_2=[[1,2],[3,4]],x=[1,2]"), "f is 2x1; explain needs a"),
         (("abs(x - y)", "--at", "x=0.3,y=0.3"), "abs is not differentiable at 0"),
         (("x*y", "--at", "x=1,y+2=3"), "--at: 'y+2' is not a variable name"),
         (("x*y", "--at", "x=1,y=2", "-o", "/proc/out"), "/proc/out.tex: cannot write"),
