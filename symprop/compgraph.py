@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import contextvars
+import itertools
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ from typing import Literal
 import mpmath
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.printing.printer import Printer
 from sympy.printing.str import StrPrinter
 
 from symprop.errors import SymPropError, shown
@@ -436,6 +438,14 @@ def _mul_gate(operands: list[sp.Basic], consts: list[sp.Basic]) -> tuple[Gate, t
 
 
 def _matrix_gate(expr: sp.Basic) -> tuple[Gate, tuple]:
+    if isinstance(expr, sp.MatMul | sp.HadamardProduct):
+        factors = [a for a in expr.args if _shape(a)]
+        if len(factors) > 2:
+            # SymPy flattens W@W@...@x into one product; each product is a gate of two
+            # factors, as in the lecture (and the textbook rules G Bᵀ, Aᵀ G apply),
+            # grouped from the right so that a chain ending in a vector stays matrix-vector.
+            first = expr.args[0]
+            return _matrix_gate(expr.func(first, expr.func(*expr.args[1:])))
     operands = [a for a in expr.args if not _is_const(a)]
     consts = [a for a in expr.args if _is_const(a)]
     dummies = _dummies(operands)
@@ -627,8 +637,30 @@ def _substitute(fn: sp.Basic, args: Sequence[sp.Basic], values: Sequence[Value])
     return fn.xreplace(dict(zip(args, values, strict=True)))
 
 
+def _small(expr: sp.Basic, limit: int = 40) -> bool:
+    """Whether ``expr`` has at most ``limit`` nodes (printing a deep one is slow, reading it
+    in an error line useless)."""
+    return next(itertools.islice(sp.preorder_traversal(expr), limit, None), None) is None
+
+
+def matmul_text(printer: Printer, expr: sp.MatMul, separator: str) -> str:
+    """A matrix product's factors joined by ``separator``, bracketing sums only.
+
+    SymPy's own printers ask each factor whether it could extract a minus sign, which
+    evaluates the factor: a chain W@W@...@x took seconds per print.
+    """
+    parts = []
+    for arg in expr.args:
+        text = printer._print(arg)
+        parts.append(f"({text})" if isinstance(arg, sp.MatAdd | sp.Add) else text)
+    return separator.join(parts)
+
+
 class _StrPrinter(StrPrinter):
     """SymPy's plain text, with entrywise functions as ``σ(W*x)`` rather than a Lambda."""
+
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        return matmul_text(self, expr, "*")
 
     def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
         name = elementwise_name(expr.function) or self._print(expr.function)
@@ -636,7 +668,7 @@ class _StrPrinter(StrPrinter):
 
 
 def _describe(node: GraphNode) -> str:
-    expression = _StrPrinter().doprint(node.expr)
+    expression = _StrPrinter().doprint(node.expr) if _small(node.expr) else "…"
     shown_expression = expression if len(expression) <= 80 else shown(expression)
     return f"{node.gate.label if node.gate else 'input'} node {node.name} ({shown_expression})"
 

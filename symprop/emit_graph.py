@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -29,12 +30,14 @@ from symprop.compgraph import (
     Backprop,
     ExplainError,
     Granularity,
+    Graph,
     GraphNode,
     Value,
     backprop,
     build_graph,
     elementwise,
     elementwise_name,
+    matmul_text,
 )
 from symprop.errors import ParseError, shown, shown_path
 from symprop.files import write_atomic
@@ -159,6 +162,9 @@ class GraphLatexPrinter(LatexPrinter):
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         return self.aliases.get(str(expr.name)) or super()._print_MatrixSymbol(expr)
 
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        return matmul_text(self, expr, " ")
+
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
         return r" \odot ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
 
@@ -197,6 +203,9 @@ class GraphStrPrinter(StrPrinter):
 
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         return self._print(expr.arg) + "ᵀ"
+
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        return matmul_text(self, expr, "*")
 
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
         return " ⊙ ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
@@ -259,7 +268,29 @@ def explain_text(
     free = {str(s) for s in expr.free_symbols}
     names = itertools.chain(("f", "out"), (f"out_{i}" for i in itertools.count(2)))
     output = next(name for name in names if name not in free)
-    return backprop(build_graph(expr, granularity, output_name=output), at)
+    graph = build_graph(expr, granularity, output_name=output)
+    _check_matrix_work(graph)
+    return backprop(graph, at)
+
+
+MATRIX_WORK = 1500
+"""The budget of an explained expression's matrix gates: each costs 50 plus the entries of
+its operands and result (SymPy's exact matrix arithmetic takes milliseconds per entry)."""
+
+
+def _check_matrix_work(graph: Graph) -> None:
+    """Refuse, before any arithmetic, a graph whose matrix gates would take more than seconds."""
+    gates = [n for n in graph.nodes if n.gate is not None and n.shape]
+    work = sum(
+        50 + math.prod(n.shape) + sum(math.prod(graph.node(p).shape) for p in n.parents)
+        for n in gates
+    )
+    if work > MATRIX_WORK:
+        raise ExplainError(
+            f"the expression's {len(gates)} matrix gates come to {work} units of work "
+            f"(50 per gate plus the entries it reads and writes); at most {MATRIX_WORK} are "
+            "explained: use fewer products or smaller matrices"
+        )
 
 
 def _normalise_name(name: str) -> str:

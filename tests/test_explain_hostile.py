@@ -65,6 +65,12 @@ def _one_error_line(err: str) -> str:
         (("x*y", "--at", "x=1,y+2=3"), "--at: 'y+2' is not a variable name"),
         (("x*y", "--at", "x=1,y=2", "-o", "/proc/out"), "/proc/out.tex: cannot write"),
         (("W@x", "--at", "W=" + str([[1] * 17] * 17) + ",x=" + str([1] * 17)), "at most 256"),
+        (
+            ("norm(" + "W@" * 30 + "x)**2", "--at", f"W={[[0.1] * 4] * 4},x={[1] * 4}"),
+            # W@W@...@x is ((W@W)@W)...@x as written: 29 gates of 50 + 16 + 16 read + 16
+            # written, then one of 50 + 16 + 4 + 4.
+            "the expression's 30 matrix gates come to 2916 units of work",
+        ),
     ],
 )
 def test_hostile_input_is_one_error_line(
@@ -110,6 +116,10 @@ def test_names_are_the_users(
     "args",
     [
         ("x**x**x**x", "--at", "x=9"),
+        # A chain of 60 products: SymPy flattened it into one 61-factor gate, and printing
+        # each nested product evaluated it again (minutes).
+        ("norm(" + "W@" * 60 + "x)**2", "--at", "W=[[0.5,0.1],[0.2,0.4]],x=[1,2]"),
+        ("norm(" + "W@" * 30 + "x)**2", "--at", f"W={[[0.1] * 4] * 4},x={[1] * 4}"),
         ("exp(exp(exp(exp(exp(x)))))", "--at", "x=10"),
         (
             "norm(W@W)**2",
