@@ -19,13 +19,21 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextvars
+import itertools
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import mpmath
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.printing.printer import Printer
+from sympy.printing.str import StrPrinter
 
-from symprop.errors import SymPropError
+from symprop.errors import SymPropError, shown
 from symprop.parsing import Norm2
 
 __all__ = [
@@ -43,12 +51,39 @@ __all__ = [
 PRECISION = 30
 """Decimal digits of every forward value and gradient (exact inputs, rounded once per gate)."""
 
+RETRY_PRECISIONS = (120, 600)
+"""Working precisions tried, in turn, when a value is undefined at ``PRECISION`` digits only
+from rounding: binary cross-entropy at z = 105 needs log(1 - σ(z)) with 1 - σ(z) ≈ 3e-46,
+which 30 digits round to log(0)."""
+
+_DIGITS: contextvars.ContextVar[int] = contextvars.ContextVar("digits", default=PRECISION)
+
+MAX_DIGITS = 60
+"""The most digits of one input number (as in the expression parser)."""
+
+MAX_ENTRIES = 256
+"""The most entries of one vector or matrix value (16×16): pictures and tables of larger
+ones are unreadable, and the work grows with the cube of the side."""
+
+LARGEST = sp.Float(sys.float_info.max, PRECISION)
+"""Values, local derivatives and gradients must stay within double range: the JSON and the
+pictures show doubles, and every gate then works on bounded numbers (so ``x**x**x**x`` at
+9 stops at its second power rather than computing ``9**(9**387420489)``)."""
+
+CHECKED_ENTRIES = 64
+"""Gates whose arguments hold at most this many entries in all have their vector-Jacobian
+product rule checked against the entrywise Jacobian."""
+
 Value = sp.Float | sp.ImmutableMatrix
 Granularity = Literal["elementary", "coarse"]
 
 
 class ExplainError(SymPropError, ValueError):
     """The expression cannot be explained at this point: one clear message for the user."""
+
+
+class _Undefined(ExplainError):
+    """A value is undefined (1/0, log 0) at the working precision; more digits may help."""
 
 
 @dataclass(frozen=True)
@@ -116,10 +151,14 @@ class Graph:
 class Backprop:
     """Forward values, local derivatives and gradients of every node.
 
-    ``locals[(child, parent)]`` is the local derivative of a scalar gate (a number) or, for
-    vector and matrix gates, None; ``contributions[(child, parent)]`` is what flows back
-    along that edge (upstream × local, or the vector-Jacobian product); ``rules`` holds
-    the symbolic form of every local derivative or vector-Jacobian product.
+    A gate may take the same parent in several argument slots (``x*x``, ``A@A``): each
+    slot has its own partial derivative. ``slot_locals[(child, i)]`` is the partial
+    derivative of a scalar gate with respect to its ``i``-th argument (a number) or, for
+    vector and matrix gates, None; ``slot_contributions[(child, i)]`` is what flows back
+    through that slot (upstream × local, or the vector-Jacobian product) and
+    ``slot_rules[(child, i)]`` its symbolic form. ``locals``, ``contributions`` and
+    ``rules`` hold the same per edge ``(child, parent)``: the sums over the edge's slots,
+    so a node's gradient is the sum of its edges' contributions.
     """
 
     graph: Graph
@@ -128,6 +167,9 @@ class Backprop:
     locals: Mapping[tuple[str, str], sp.Float | None]
     contributions: Mapping[tuple[str, str], Value]
     rules: Mapping[tuple[str, str], sp.Basic] = field(default_factory=dict)
+    slot_locals: Mapping[tuple[str, int], sp.Float | None] = field(default_factory=dict)
+    slot_contributions: Mapping[tuple[str, int], Value] = field(default_factory=dict)
+    slot_rules: Mapping[tuple[str, int], sp.Basic] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ values
@@ -143,6 +185,17 @@ def as_value(raw: object, name: str = "value") -> Value:
     >>> as_value([0.1, 0.2]).shape
     (2, 1)
     """
+    if isinstance(raw, sp.MatrixBase | list | tuple):
+        entries = (
+            len(raw)
+            if isinstance(raw, sp.MatrixBase)
+            else sum(len(r) if isinstance(r, list | tuple) else 1 for r in raw)
+        )
+        if entries > MAX_ENTRIES:
+            raise ExplainError(
+                f"{name}: got {entries} entries; a vector or matrix may hold at most "
+                f"{MAX_ENTRIES} (16×16)"
+            )
     if isinstance(raw, sp.MatrixBase):
         return sp.ImmutableMatrix(raw)
     if isinstance(raw, list | tuple):
@@ -161,16 +214,25 @@ def as_value(raw: object, name: str = "value") -> Value:
 
 def _exact(raw: object, name: str) -> sp.Basic:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str | sp.Basic):
-        raise ExplainError(f"{name}: expected a number, got {raw!r}")
+        raise ExplainError(f"{name}: expected a number, got {shown(raw)}")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ExplainError(f"{name}: expected a finite number, got {shown(raw)}")
+    if (
+        len(raw) > MAX_DIGITS
+        if isinstance(raw, str)
+        else isinstance(raw, int)
+        and (raw.bit_length() > 4 * MAX_DIGITS or abs(raw) >= 10**MAX_DIGITS)
+    ):
+        raise ExplainError(f"{name}: got {shown(raw)}; at most {MAX_DIGITS} digits are read")
     if isinstance(raw, float):
         # repr is the shortest decimal that round-trips: 0.1 stays 1/10, not 0.1000000000000000055
         return sp.Rational(repr(raw))
     try:
         value = sp.Rational(raw) if isinstance(raw, int | str) else raw
     except (TypeError, ValueError):
-        raise ExplainError(f"{name}: expected a number, got {raw!r}") from None
+        raise ExplainError(f"{name}: expected a number, got {shown(raw)}") from None
     if not value.is_number or not value.is_finite:
-        raise ExplainError(f"{name}: expected a finite number, got {raw!r}")
+        raise ExplainError(f"{name}: expected a finite number, got {shown(raw)}")
     return value
 
 
@@ -210,6 +272,43 @@ def _sigmoid_arg(expr: sp.Basic) -> sp.Basic | None:
     inner = other.args[0]
     if isinstance(inner, sp.Mul) and len(inner.args) == 2 and sp.Integer(-1) in inner.args:
         return inner.args[0] if inner.args[1] == -1 else inner.args[1]
+    return None
+
+
+def elementwise(builder: Callable[..., sp.Basic]) -> Callable[..., sp.Basic]:
+    """A scalar function applied entry by entry when its one argument is a vector or matrix
+    (``sigmoid(W@x + b)``); to scalars, the function itself."""
+
+    def build(*args: sp.Basic) -> sp.Basic:
+        if len(args) == 1 and _shape(args[0]):
+            return ElementwiseApplyFunction(sp.Lambda(_ENTRY, builder(_ENTRY)), args[0])
+        return builder(*args)
+
+    return build
+
+
+_ENTRY = sp.Symbol("t", real=True)
+
+
+def elementwise_name(function: sp.Lambda) -> str | None:
+    """The name of an entrywise function as drawn: ``σ``, ``relu``, ``exp``, ``tanh``...
+
+    Examples
+    --------
+    >>> t = sp.Symbol("t")
+    >>> [elementwise_name(sp.Lambda(t, f)) for f in (1 / (1 + sp.exp(-t)), sp.tanh(t))]
+    ['σ', 'tanh']
+    """
+    (t,) = function.variables
+    body = function.expr
+    if _sigmoid_arg(body) == t:
+        return "σ"
+    if body == sp.Max(0, t):
+        return "relu"
+    if isinstance(body, sp.Function) and body.args == (t,):
+        return body.func.__name__.lower()
+    if isinstance(body, sp.Pow) and body.base == t and body.exp == sp.Rational(1, 2):
+        return "√"
     return None
 
 
@@ -254,6 +353,11 @@ def _decompose(expr: sp.Basic, granularity: Granularity) -> tuple[Gate, tuple[sp
         (v,) = expr.base.args
         (a0,) = _dummies([v])
         return Gate("sqnorm", "‖·‖²", Norm2(a0) ** 2, (a0,)), (v,)
+    if isinstance(expr, ElementwiseApplyFunction):
+        (a0,) = _dummies([expr.expr])
+        label = elementwise_name(expr.function) or "f"
+        fn = ElementwiseApplyFunction(expr.function, a0)
+        return Gate("elementwise", label, fn, (a0,)), (expr.expr,)
     if isinstance(expr, sp.MatMul | sp.MatAdd | sp.HadamardProduct | sp.Transpose):
         return _matrix_gate(expr)
     if isinstance(expr, Norm2):
@@ -334,6 +438,14 @@ def _mul_gate(operands: list[sp.Basic], consts: list[sp.Basic]) -> tuple[Gate, t
 
 
 def _matrix_gate(expr: sp.Basic) -> tuple[Gate, tuple]:
+    if isinstance(expr, sp.MatMul | sp.HadamardProduct):
+        factors = [a for a in expr.args if _shape(a)]
+        if len(factors) > 2:
+            # SymPy flattens W@W@...@x into one product; each product is a gate of two
+            # factors, as in the lecture (and the textbook rules G Bᵀ, Aᵀ G apply),
+            # grouped from the right so that a chain ending in a vector stays matrix-vector.
+            first = expr.args[0]
+            return _matrix_gate(expr.func(first, expr.func(*expr.args[1:])))
     operands = [a for a in expr.args if not _is_const(a)]
     consts = [a for a in expr.args if _is_const(a)]
     dummies = _dummies(operands)
@@ -405,6 +517,14 @@ def graph_from_assignments(
     step_symbols: dict[sp.Basic, str] = {}
     counter = [0]
     reserved = {name for name, _ in assignments}
+    # Internal nodes are named u_1, u_2, ...: skip every name the user's variables take.
+    taken = reserved | {
+        leaf
+        for _, expr in assignments
+        if isinstance(expr, sp.Basic)
+        for atom in expr.atoms(sp.Symbol, sp.MatrixSymbol, sp.Indexed)
+        if (leaf := _leaf_name(atom)) is not None
+    }
 
     def visit(root: sp.Basic, final_name: str | None) -> str:
         # Iterative post-order: expressions from the parser are bounded, but graphs from the
@@ -439,7 +559,7 @@ def graph_from_assignments(
             else:
                 counter[0] += 1
                 name = f"u_{counter[0]}"
-                while name in reserved:
+                while name in taken:
                     counter[0] += 1
                     name = f"u_{counter[0]}"
             parents = tuple(by_expr[op] for op in operands)
@@ -488,34 +608,101 @@ def _numeric(value: sp.Basic, where: str) -> Value:
     if isinstance(value, sp.MatrixBase | sp.MatrixExpr):
         matrix = sp.ImmutableMatrix(value.doit() if isinstance(value, sp.MatrixExpr) else value)
         return sp.ImmutableMatrix(matrix.applyfunc(lambda e: _numeric(e, where)))
-    number = sp.N(value.doit(), PRECISION)
+    try:
+        number = sp.N(value.doit(), _DIGITS.get())
+    except (OverflowError, MemoryError, RecursionError):
+        raise ExplainError(f"{where} is {_BEYOND}") from None
     if not number.is_number or number.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        raise ExplainError(f"{where} is not defined at this point (value {sp.sstr(number)})")
+        raise _Undefined(f"{where} is not defined at this point (value {shown(number)})")
     if not number.is_real:
-        raise ExplainError(f"{where} is not real at this point (value {sp.sstr(number)})")
-    return sp.Float(number, PRECISION)
+        raise ExplainError(f"{where} is not real at this point (value {shown(number)})")
+    return _bounded(sp.Float(number, _DIGITS.get()), where)
+
+
+_BEYOND = f"beyond double range at this point (magnitude above {float(LARGEST):.3g})"
+
+
+def _bounded(value: Value, where: str) -> Value:
+    """``value`` when every entry lies within double range, else a clear error."""
+    entries = value if isinstance(value, sp.MatrixBase) else (value,)
+    for entry in entries:
+        if abs(entry) > LARGEST:
+            bits = int(mpmath.mag(mpmath.mpf(entry._mpf_)))
+            about = f": about 1e{bits * 30103 // 100000}" if bits < 10**9 else ""
+            raise ExplainError(f"{where} is {_BEYOND}{about}")
+    return value
 
 
 def _substitute(fn: sp.Basic, args: Sequence[sp.Basic], values: Sequence[Value]) -> sp.Basic:
     return fn.xreplace(dict(zip(args, values, strict=True)))
 
 
+def _small(expr: sp.Basic, limit: int = 40) -> bool:
+    """Whether ``expr`` has at most ``limit`` nodes (printing a deep one is slow, reading it
+    in an error line useless)."""
+    return next(itertools.islice(sp.preorder_traversal(expr), limit, None), None) is None
+
+
+def matmul_text(printer: Printer, expr: sp.MatMul, separator: str) -> str:
+    """A matrix product's factors joined by ``separator``, bracketing sums only.
+
+    SymPy's own printers ask each factor whether it could extract a minus sign, which
+    evaluates the factor: a chain W@W@...@x took seconds per print.
+    """
+    parts = []
+    for arg in expr.args:
+        text = printer._print(arg)
+        parts.append(f"({text})" if isinstance(arg, sp.MatAdd | sp.Add) else text)
+    return separator.join(parts)
+
+
+class _StrPrinter(StrPrinter):
+    """SymPy's plain text, with entrywise functions as ``σ(W*x)`` rather than a Lambda."""
+
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        return matmul_text(self, expr, "*")
+
+    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
+        name = elementwise_name(expr.function) or self._print(expr.function)
+        return f"{name}({self._print(expr.expr)})"
+
+
 def _describe(node: GraphNode) -> str:
-    return f"{node.gate.label if node.gate else 'input'} node {node.name} ({sp.sstr(node.expr)})"
+    expression = _StrPrinter().doprint(node.expr) if _small(node.expr) else "…"
+    shown_expression = expression if len(expression) <= 80 else shown(expression)
+    return f"{node.gate.label if node.gate else 'input'} node {node.name} ({shown_expression})"
+
+
+_TIE = sp.Float(10) ** (5 - PRECISION)
 
 
 def _check_differentiable(node: GraphNode, values: Sequence[Value]) -> None:
     gate = node.gate
     assert gate is not None
-    if gate.kind in ("max", "min"):
-        nums = list(values) + [a for a in gate.fn.args if _is_const(a)]
-        best = max(nums) if gate.kind == "max" else min(nums)
-        if sum(1 for v in nums if abs(v - best) <= sp.Float(10) ** (5 - PRECISION)) > 1:
+    if gate.kind == "elementwise":
+        (function, _) = gate.fn.args
+        (t,) = function.variables
+        for entry in values[0]:
+            for kink in function.expr.atoms(sp.Max, sp.Min, sp.Abs):
+                arguments = [a.xreplace({t: entry}) for a in kink.args]
+                _check_kink(node, type(kink).__name__.lower(), arguments)
+        return
+    constants = [a for a in gate.fn.args if _is_const(a)] if gate.kind in ("max", "min") else []
+    _check_kink(node, gate.kind, [*values, *constants])
+
+
+def _check_kink(node: GraphNode, kind: str, arguments: Sequence[sp.Basic]) -> None:
+    """Max and min where arguments tie, abs at 0: no derivative, so an error, not a guess."""
+    nums = [sp.N(a, PRECISION) for a in arguments]
+    if kind in ("max", "min"):
+        best = max(nums) if kind == "max" else min(nums)
+        if sum(1 for v in nums if abs(v - best) <= _TIE) > 1:
             raise ExplainError(
-                f"{gate.kind} is not differentiable where its arguments tie "
+                f"{kind} is not differentiable where its arguments tie "
                 f"({_describe(node)} at {', '.join(sp.sstr(sp.N(v, 6)) for v in nums)})"
             )
-    if gate.kind == "abs" and values and values[0] == 0:
+    # Float(0) == 0 is False in SymPy: compare magnitudes, with the tolerance of the ties.
+    if kind == "abs" and nums and abs(nums[0]) <= _TIE:
         raise ExplainError(f"abs is not differentiable at 0 ({_describe(node)})")
 
 
@@ -571,6 +758,11 @@ def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic, ...] | None:
         return (upstream.T,)
     if gate.kind == "sqnorm":
         return (2 * upstream * a[0],)
+    if gate.kind == "elementwise":
+        (function, _) = gate.fn.args
+        (t,) = function.variables
+        slope = sp.Lambda(t, sp.diff(function.expr, t))
+        return (sp.HadamardProduct(upstream, ElementwiseApplyFunction(slope, a[0])),)
     if gate.kind == "neg":
         return (-upstream,)
     return None
@@ -597,6 +789,18 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
         For missing values, wrong shapes, undefined values (1/0, log of a negative) and
         points where a gate is not differentiable (max at a tie).
     """
+    for digits in (PRECISION, *RETRY_PRECISIONS):
+        token = _DIGITS.set(digits)
+        try:
+            return _backprop(graph, point)
+        except _Undefined as exc:
+            undefined = exc
+        finally:
+            _DIGITS.reset(token)
+    raise ExplainError(str(undefined))
+
+
+def _backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
     values = forward(graph, point)
     out = graph.node(graph.output)
     if out.shape and out.shape != (1, 1):
@@ -607,7 +811,10 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
     locals_: dict[tuple[str, str], sp.Float | None] = {}
     contributions: dict[tuple[str, str], Value] = {}
     rules: dict[tuple[str, str], sp.Basic] = {}
-    grads[out.name] = sp.Float(1, PRECISION)
+    slot_locals: dict[tuple[str, int], sp.Float | None] = {}
+    slot_contributions: dict[tuple[str, int], Value] = {}
+    slot_rules: dict[tuple[str, int], sp.Basic] = {}
+    grads[out.name] = sp.Float(1, _DIGITS.get())
     for node in reversed(graph.nodes):
         # Children come later in topological order, so their contributions are all in.
         if node.name != out.name:
@@ -619,6 +826,7 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
                 piece = contributions[(child, node.name)]
                 total = piece if total is None else total + piece
             assert total is not None
+            total = _bounded(total, f"the gradient of {node.name}")
             if _shape(total) != node.shape:
                 # The shape rule: a gradient has the shape of its variable.
                 raise AssertionError(f"gradient of {node.name} has shape {_shape(total)}")
@@ -630,13 +838,27 @@ def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
         for index, parent in enumerate(node.parents):
             key = (node.name, parent)
             contribution, local, rule = _edge(node, index, args, grads[node.name])
-            if key in contributions:  # the same parent twice (x*x): the two paths add
+            slot_locals[(node.name, index)] = local
+            slot_contributions[(node.name, index)] = contribution
+            slot_rules[(node.name, index)] = rule
+            if key in contributions:  # the same parent twice (x*x): the two slots add
                 contribution = contributions[key] + contribution
                 local = None if local is None else locals_[key] + local
+                rule = rules[key] + rule
             locals_[key] = local
             rules[key] = rule
             contributions[key] = contribution
-    return Backprop(graph, values, grads, locals_, contributions, rules)
+    return Backprop(
+        graph,
+        values,
+        grads,
+        locals_,
+        contributions,
+        rules,
+        slot_locals,
+        slot_contributions,
+        slot_rules,
+    )
 
 
 def _edge(
@@ -651,27 +873,30 @@ def _edge(
         # Several positions may hold the same parent (x*x): each is its own local derivative.
         symbolic = sp.diff(gate.fn, dummy)
         local = _numeric(_substitute(symbolic, gate.args, args), where)
-        return sp.Float(local * upstream, PRECISION), local, symbolic
-    contribution = _generic_vjp(gate, index, args, upstream, where)
+        contribution = _bounded(
+            sp.Float(local * upstream, _DIGITS.get()), f"{where} times upstream"
+        )
+        return contribution, local, symbolic
     upstream_symbol = sp.MatrixSymbol("G", *node.shape) if node.shape else sp.Symbol("G", real=True)
     rules = _vjp_rules(gate, upstream_symbol)
-    rule = rules[index] if rules is not None else sp.Symbol("J^T G")
-    if rules is not None:
+    if rules is None:
+        return _generic_vjp(gate, index, args, upstream, where), None, sp.Symbol("J^T G")
+    rule = rules[index]
+    contribution = _numeric(
+        _substitute(rule, (*gate.args, upstream_symbol), (*args, upstream)), where
+    )
+    if sum(_size(a) for a in args) <= CHECKED_ENTRIES:
         # The textbook rule and the entrywise Jacobian must agree; a mismatch is a bug here.
-        checked = _numeric(
-            _substitute(rule, (*gate.args, upstream_symbol), (*args, upstream)), where
-        )
-        diff = (
-            (sp.Matrix(checked) - sp.Matrix(contribution))
-            if _shape(checked)
-            else checked - contribution
-        )
-        size = max(
-            (abs(e) for e in sp.Matrix([diff]).reshape(1, len(sp.Matrix([diff])))), default=0
-        )
-        if size > sp.Float(10) ** (10 - PRECISION):
+        # (The entrywise sum grows with the square of the sizes, so big gates skip it.)
+        jacobian = _generic_vjp(gate, index, args, upstream, where)
+        difference = sp.Matrix([contribution]) - sp.Matrix([jacobian])
+        if max((abs(e) for e in difference), default=0) > sp.Float(10) ** (10 - PRECISION):
             raise AssertionError(f"VJP rule for {gate.kind} disagrees with the Jacobian")
     return contribution, None, rule
+
+
+def _size(value: Value) -> int:
+    return len(value) if isinstance(value, sp.MatrixBase) else 1
 
 
 def _explicit(shape: tuple[int, ...], prefix: str) -> sp.Basic:
@@ -684,25 +909,25 @@ def _explicit(shape: tuple[int, ...], prefix: str) -> sp.Basic:
 def _generic_vjp(
     gate: Gate, index: int, args: Sequence[Value], upstream: Value, where: str
 ) -> Value:
-    """Σ_pq G_pq ∂out_pq/∂arg_rc, entry by entry: the vector-Jacobian product by definition."""
-    explicit = [_explicit(_shape(a), f"e{i}") for i, a in enumerate(gate.args)]
-    out = gate.fn.xreplace(dict(zip(gate.args, explicit, strict=True))).doit()
+    """Σ_pq G_pq ∂out_pq/∂arg_rc, entry by entry: the vector-Jacobian product by definition.
+
+    Only the differentiated argument is spelled out in symbols; the others (even the same
+    node in another slot, as in ``A@A``) are numbers, and each output entry is
+    differentiated only by the symbols it holds, so the work follows the Jacobian's nonzeros.
+    """
+    target = _explicit(_shape(gate.args[index]), "e")
+    filled = [target if i == index else value for i, value in enumerate(args)]
+    out = gate.fn.xreplace(dict(zip(gate.args, filled, strict=True))).doit()
     out_entries = list(sp.Matrix(out)) if _shape(out) else [out]
     g_entries = list(sp.Matrix(upstream)) if _shape(upstream) else [upstream]
-    subs = {}
-    for sym, val in zip(explicit, args, strict=True):
-        if _shape(val):
-            subs.update(zip(list(sym), list(val), strict=True))
-        else:
-            subs[sym] = val
-    target = explicit[index]
     entries = list(target) if _shape(target) else [target]
-    grads = []
-    for entry in entries:
-        total = sp.Add(
-            *[g * sp.diff(o, entry) for g, o in zip(g_entries, out_entries, strict=True)]
-        )
-        grads.append(_numeric(total.xreplace(subs), where))
+    numbers = list(args[index]) if _shape(target) else [args[index]]
+    subs = dict(zip(entries, numbers, strict=True))
+    sums: dict[sp.Basic, list[sp.Basic]] = {entry: [] for entry in entries}
+    for g, o in zip(g_entries, out_entries, strict=True):
+        for entry in o.free_symbols & subs.keys():
+            sums[entry].append(g * sp.diff(o, entry).xreplace(subs))
+    grads = [_numeric(sp.Add(*sums[entry]), where) for entry in entries]
     if _shape(target):
         return sp.ImmutableMatrix(*target.shape, grads)
     return grads[0]

@@ -8,7 +8,10 @@ written atomically (a temporary file in the same directory, then :func:`os.repla
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import re
 import shutil
 import subprocess
 import tomllib
@@ -27,15 +30,19 @@ from symprop.compgraph import (
     Backprop,
     ExplainError,
     Granularity,
+    Graph,
     GraphNode,
     Value,
     backprop,
     build_graph,
+    elementwise,
+    elementwise_name,
+    matmul_text,
 )
-from symprop.errors import ParseError
+from symprop.errors import ParseError, shown, shown_path
 from symprop.files import write_atomic
-from symprop.parsing import Equation, Name, parse, to_sympy
-from symprop.templating import latex_escape, render
+from symprop.parsing import KNOWN_FUNCTIONS, Equation, Name, parse, to_sympy
+from symprop.templating import dot_escape, latex_escape, render
 
 __all__ = [
     "EXAMPLES_FILE",
@@ -75,6 +82,9 @@ GATE_PATTERNS: Mapping[str, str] = {
     "scale": "scaling by a constant: scales the gradient by the same constant",
     "matmul": "matrix product: G B^T to the left factor, A^T G to the right one",
     "sqnorm": "squared norm: 2 v times the upstream gradient",
+    "elementwise": (
+        "entrywise function: the upstream gradient times f'(z), entry by entry (G ⊙ f'(z))"
+    ),
     "activation": "activation: the upstream gradient times φ'(z), entry by entry (G ⊙ φ'(z))",
     "vector_activation": "vector activation: the transposed Jacobian times the gradient (J^T G)",
     "loss": "loss: the upstream gradient times ∂ℓ/∂a_k for each output (and ∂ℓ/∂y_k for y)",
@@ -84,6 +94,10 @@ GATE_PATTERNS: Mapping[str, str] = {
 GATE_PATTERNS_TEX: Mapping[str, str] = {
     "matmul": r"matrix product: $G B^{T}$ to the left factor, $A^{T} G$ to the right one",
     "sqnorm": r"squared norm: $2 v$ times the upstream gradient",
+    "elementwise": (
+        r"entrywise function: the upstream gradient times $f'(z)$, entry by entry "
+        r"($G \odot f'(z)$)"
+    ),
     "activation": (
         r"activation: the upstream gradient times $\varphi'(z)$, entry by entry "
         r"($G \odot \varphi'(z)$)"
@@ -148,8 +162,18 @@ class GraphLatexPrinter(LatexPrinter):
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
         return self.aliases.get(str(expr.name)) or super()._print_MatrixSymbol(expr)
 
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        return matmul_text(self, expr, " ")
+
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
         return r" \odot ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
+
+    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
+        """``\\sigma(W x + b)`` for an entrywise σ; SymPy's own form for anything else."""
+        name = elementwise_name(expr.function)
+        if name is None:
+            return super()._print_ElementwiseApplyFunction(expr)
+        return rf"{_label_tex(name)}\left({self._print(expr.expr)}\right)"
 
     def partial(self, num: str, den: str) -> str:
         """``\\frac{\\partial num}{\\partial den}`` with both names printed as symbols."""
@@ -180,8 +204,20 @@ class GraphStrPrinter(StrPrinter):
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         return self._print(expr.arg) + "ᵀ"
 
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        return matmul_text(self, expr, "*")
+
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
         return " ⊙ ".join(self.parenthesize(arg, PRECEDENCE["Mul"]) for arg in expr.args)
+
+    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
+        name = elementwise_name(expr.function)
+        if name is None:  # a derivative in a rule: t ↦ f'(t), entry by entry
+            (t,) = expr.function.variables
+            return (
+                f"({self._print(t)} ↦ {self._print(expr.function.expr)})∘({self._print(expr.expr)})"
+            )
+        return f"{name}({self._print(expr.expr)})"
 
 
 def _round_text(value: sp.Basic, digits: int) -> str:
@@ -219,6 +255,7 @@ def explain_text(
 
     at = {_normalise_name(name): value for name, value in at.items()}
     ast = parse(text, syntax)  # type: ignore[arg-type]
+    functions = {name: elementwise(builder) for name, builder in KNOWN_FUNCTIONS.items()}
     if isinstance(ast, Equation):
         raise ExplainError("explain takes an expression, not an equation; drop the '=' part")
     shapes = {name: getattr(as_value(value, name), "shape", ()) for name, value in at.items()}
@@ -227,21 +264,115 @@ def explain_text(
         shape = shapes.get(name.key, ())
         return sp.MatrixSymbol(name.key, *shape) if shape else None
 
-    expr = to_sympy(ast, names=names)
+    expr = to_sympy(ast, names=names, functions=functions)
     free = {str(s) for s in expr.free_symbols}
-    output = "f" if "f" not in free else "out"
-    return backprop(build_graph(expr, granularity, output_name=output), at)
+    names = itertools.chain(("f", "out"), (f"out_{i}" for i in itertools.count(2)))
+    output = next(name for name in names if name not in free)
+    graph = build_graph(expr, granularity, output_name=output)
+    _check_matrix_work(graph)
+    return backprop(graph, at)
+
+
+MATRIX_WORK = 1500
+"""The budget of an explained expression's matrix gates: each costs 50 plus the entries of
+its operands and result (SymPy's exact matrix arithmetic takes milliseconds per entry)."""
+
+
+def _check_matrix_work(graph: Graph) -> None:
+    """Refuse, before any arithmetic, a graph whose matrix gates would take more than seconds."""
+    gates = [n for n in graph.nodes if n.gate is not None and n.shape]
+    work = sum(
+        50 + math.prod(n.shape) + sum(math.prod(graph.node(p).shape) for p in n.parents)
+        for n in gates
+    )
+    if work > MATRIX_WORK:
+        raise ExplainError(
+            f"the expression's {len(gates)} matrix gates come to {work} units of work "
+            f"(50 per gate plus the entries it reads and writes); at most {MATRIX_WORK} are "
+            "explained: use fewer products or smaller matrices"
+        )
 
 
 def _normalise_name(name: str) -> str:
-    """``w0`` and ``w_0`` name the same input, as in the parser (``W2`` is ``W_2``)."""
+    """``w0`` and ``w_0`` name the same input, as in the parser (``W2`` is ``W_2``); a name
+    may be spelled in LaTeX (``\\hat{y}``) or as the node is called (``hat{y}``)."""
     try:
-        node = parse(name, "plain")
+        node = parse(name, "auto")
     except ParseError:
-        raise ExplainError(f"{name!r} is not a variable name") from None
-    if not isinstance(node, Name):
-        raise ExplainError(f"{name!r} is not a variable name")
-    return node.key
+        node = None
+    if isinstance(node, Name):
+        return node.key
+    if re.fullmatch(r"[A-Za-z][\w{},]*", name):
+        return name  # the node's own name, as tables and error lines print it
+    raise ExplainError(f"--at: {shown(name)} is not a variable name")
+
+
+# ------------------------------------------------------------------ user text in each format
+# Every user string (a title, an expression as typed) reaches an output through exactly one
+# of these functions, one per format; each is proven safe by a property test.
+
+
+def _visible(char: str) -> str:
+    return f"U+{ord(char):04X}"
+
+
+def tex_text(text: str) -> str:
+    r"""User text for LaTeX's text mode under pdfLaTeX with T1 fonts, always compilable.
+
+    Runs of whitespace (newlines, blank lines, tabs) become one space; printable ASCII and
+    the Latin letters of T1 (é, ß, ł, ...) stay as they are, with LaTeX's specials escaped;
+    any other character (CJK, Greek, emoji, control characters) is shown by its code point,
+    ``U+4E2D``, since pdfLaTeX has no glyph for it.
+
+    Examples
+    --------
+    >>> tex_text("Loss\n\n中 & más")
+    'Loss \\texttt{U+4E2D} \\& más'
+    """
+    out = []
+    for word in re.split(r"(\s+)", text):
+        if not word:
+            continue
+        if word.isspace():
+            out.append(" ")
+            continue
+        for char in word:
+            if (" " < char <= "~") or ("\u00c0" <= char <= "\u017f" and char.isalpha()):
+                out.append(latex_escape(char))
+            else:
+                out.append(rf"\texttt{{{_visible(char)}}}")
+    return "".join(out)
+
+
+def dot_text(text: str) -> str:
+    r"""User text for a Graphviz HTML-like label, always accepted by ``dot``.
+
+    Whitespace runs become one space; characters XML forbids (control characters, lone
+    surrogates, U+FFFE/U+FFFF) are shown by their code point; ``& < > "`` are escaped.
+
+    Examples
+    --------
+    >>> dot_text("a<b\x01\n\nc")
+    'a&lt;bU+0001 c'
+    """
+
+    def allowed(char: str) -> bool:
+        return char.isprintable() or (
+            ord(char) > 0x9F and not 0xD800 <= ord(char) <= 0xDFFF and char not in "\ufffe\uffff"
+        )
+
+    spaced = re.sub(r"\s+", " ", text)
+    return dot_escape("".join(c if allowed(c) else _visible(c) for c in spaced))
+
+
+def json_text(document: object) -> str:
+    """A JSON document that ``json.loads`` reads back to ``document``, as UTF-8-safe text.
+
+    Non-ASCII text stays readable; lone surrogates (from undecodable command-line bytes),
+    which UTF-8 cannot hold, are written as ``\\udXXX`` escapes, which JSON reads back.
+    """
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 # ------------------------------------------------------------------ context for templates
@@ -315,7 +446,7 @@ def _name_aliases(result: Backprop) -> dict[str, str]:
 def _rule_in_names(result: Backprop, node: GraphNode, parent_index: int) -> sp.Basic:
     """The local derivative or VJP rule with the gate's dummies renamed to its parents."""
     assert node.gate is not None
-    rule = result.rules[(node.name, node.parents[parent_index])]
+    rule = result.slot_rules[(node.name, parent_index)]
     mapping = {
         dummy: _symbol_for(parent, result.graph.node(parent).shape)
         for dummy, parent in zip(node.gate.args, node.parents, strict=True)
@@ -342,8 +473,8 @@ def _rows(result: Backprop, digits: int) -> list[_Row]:
         if node.gate is not None:
             for index, parent in enumerate(node.parents):
                 rule = _rule_in_names(result, node, index)
-                local = result.locals[(node.name, parent)]
-                piece = f"∂/∂{parent}: {text.doprint(rule)}"
+                local = result.slot_locals[(node.name, index)]
+                piece = f"∂/∂{parent}{_slot_note(node, index)}: {text.doprint(rule)}"
                 if local is not None:
                     piece += f" = {text.doprint(local)}"
                 local_parts.append(piece)
@@ -368,6 +499,13 @@ def _rows(result: Backprop, digits: int) -> list[_Row]:
     return rows
 
 
+def _slot_note(node: GraphNode, index: int) -> str:
+    """`` (argument 2)`` when the gate takes this parent in more than one slot, else ``""``."""
+    if node.parents.count(node.parents[index]) == 1:
+        return ""
+    return f" (argument {index + 1})"
+
+
 def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tuple[str, ...]:
     """LaTeX lines: ∂f/∂u_j = Σ_i ∂f/∂u_i ∂u_i/∂u_j = (numbers) = gradient."""
     graph = result.graph
@@ -382,10 +520,16 @@ def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tu
             if parent != node.name:
                 continue
             rule = _rule_in_names(result, child, index)
-            local = result.locals[(child_name, parent)]
+            local = result.slot_locals[(child_name, index)]
             if local is not None:
-                chain = tex.partial(out, child_name) + " " + tex.partial(child_name, parent)
-                symbolic.append(chain)
+                # A parent in several slots (x*x): each slot's partial is its own rule.
+                repeated = child.parents.count(parent) > 1
+                local_tex = (
+                    rf"\left({tex.doprint(rule)}\right)"
+                    if repeated
+                    else tex.partial(child_name, parent)
+                )
+                symbolic.append(tex.partial(out, child_name) + " " + local_tex)
                 numeric.append(
                     rf"\left({tex.doprint(result.grads[child_name])}\right)"
                     rf"\left({tex.doprint(local)}\right)"
@@ -397,7 +541,11 @@ def _derivation(result: Backprop, node: GraphNode, tex: GraphLatexPrinter) -> tu
     for child_name in graph.children(node.name):
         child = graph.node(child_name)
         for index, parent in enumerate(child.parents):
-            if parent == node.name and result.locals[(child_name, parent)] is not None:
+            if (
+                parent == node.name
+                and child.parents.count(parent) == 1
+                and result.slot_locals[(child_name, index)] is not None
+            ):
                 rule = _rule_in_names(result, child, index)
                 locals_tex.append(f"{tex.partial(child_name, parent)} = {tex.doprint(rule)}")
     lines = [*locals_tex, f"{lhs} = " + " + ".join(symbolic)]
@@ -415,7 +563,7 @@ def _rule_with_values(result: Backprop, node: GraphNode, index: int) -> sp.Basic
     other matrix function in the rule (``σ'(z)``, a loss gradient) is shown by its value.
     """
     assert node.gate is not None
-    rule = result.rules[(node.name, node.parents[index])]
+    rule = result.slot_rules[(node.name, index)]
     mapping: dict[sp.Basic, sp.Basic] = {
         dummy: result.values[parent]
         for dummy, parent in zip(node.gate.args, node.parents, strict=True)
@@ -480,6 +628,10 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
         tex_text for _, tex_text in sorted({(r.pattern, r.pattern_tex) for r in rows if r.pattern})
     ]
     out_row = next(r for r in rows if r.name == graph.output)
+
+    def fans_out(name: str) -> bool:
+        return sum(graph.node(c).parents.count(name) for c in graph.children(name)) > 1
+
     point_tex = [
         (tex.doprint(_symbol_for(n, graph.node(n).shape)), tex.doprint(result.values[n]))
         for n in graph.inputs
@@ -487,6 +639,8 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
     steps = graph.steps if len(graph.steps) > 1 else ()
     return {
         "title": title,
+        "title_tex": tex_text(title),
+        "title_dot": dot_text(title),
         "rows": rows,
         "nodes": [
             {
@@ -499,6 +653,10 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
                 "x": position[r.name][0],
                 "y": position[r.name][1],
                 "id": f"n{i}",
+                # A node that feeds several gates: its gradient is the sum of its edges'
+                # gradients, shown at the node itself (seed 001's total derivative).
+                "total_cells": _cells(text, result.grads[r.name]) if fans_out(r.name) else None,
+                "gradient_tex": r.gradient_tex,
             }
             for i, r in enumerate(rows)
         ],
@@ -582,11 +740,12 @@ def to_json(result: Backprop, title: str = "") -> str:
             entry["local"] = [
                 {
                     "parent": parent,
+                    "argument": index,
                     "derivative": full.doprint(_rule_in_names(result, node, index)),
                     "value": None
-                    if result.locals[(node.name, parent)] is None
-                    else float(result.locals[(node.name, parent)]),
-                    "contribution": number(result.contributions[(node.name, parent)]),
+                    if result.slot_locals[(node.name, index)] is None
+                    else float(result.slot_locals[(node.name, index)]),
+                    "contribution": number(result.slot_contributions[(node.name, index)]),
                 }
                 for index, parent in enumerate(node.parents)
             ]
@@ -598,7 +757,7 @@ def to_json(result: Backprop, title: str = "") -> str:
         "nodes": nodes,
         "shape_rule": "a gradient has the shape of its variable",
     }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_text(document)
 
 
 def to_dot(result: Backprop, title: str = "", digits: int = DIGITS) -> str:
@@ -729,12 +888,20 @@ def render_format(result: Backprop, fmt: str, title: str = "", digits: int = DIG
 def write_outputs(
     result: Backprop, stem: Path, formats: Sequence[str], title: str = "", digits: int = DIGITS
 ) -> list[Path]:
-    """Write ``stem.<format>`` for each of ``tex``, ``json``, ``dot``, ``svg``, ``png``."""
-    written = []
-    for fmt in formats:
-        data = render_format(result, fmt, title, digits)
-        written.append(write_atomic(Path(f"{stem}.{fmt}"), data))
-    return written
+    """Write ``stem.<format>`` for each of ``tex``, ``json``, ``dot``, ``svg``, ``png``.
+
+    Every file is rendered before the first is written, so a failing format writes nothing.
+    """
+    contents = {Path(f"{stem}.{fmt}"): render_format(result, fmt, title, digits) for fmt in formats}
+    return [_write(path, data) for path, data in contents.items()]
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    """:func:`write_atomic`, with a failure (no such folder, no permission) as one line."""
+    try:
+        return write_atomic(path, data)
+    except OSError as exc:
+        raise ExplainError(f"{shown_path(path)}: cannot write ({exc.strerror or exc})") from None
 
 
 def write_graph(result: Backprop, path: Path | str, title: str = "", digits: int = DIGITS) -> Path:
@@ -746,7 +913,7 @@ def write_graph(result: Backprop, path: Path | str, title: str = "", digits: int
         For any other suffix, naming it and the allowed ones.
     """
     path = Path(path)
-    return write_atomic(path, render_format(result, graph_format(path), title, digits))
+    return _write(path, render_format(result, graph_format(path), title, digits))
 
 
 def graph_format(path: Path | str) -> str:

@@ -34,6 +34,7 @@ Examples
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -53,7 +54,7 @@ from symprop.compgraph import (
     backprop,
     graph_from_assignments,
 )
-from symprop.errors import SpecError
+from symprop.errors import SpecError, SymPropWarning
 from symprop.parsing import Norm2
 from symprop.registry import ACTIVATIONS, LOSSES
 from symprop.registry import a as a_scalar
@@ -585,8 +586,9 @@ def _target(network: Network, rng: random.Random) -> sp.ImmutableMatrix:
     return sp.ImmutableMatrix([_tenths(rng, -9, 9, False) for _ in range(n)])
 
 
-def _on_a_kink(network: Network, point: Mapping[str, sp.ImmutableMatrix]) -> bool:
-    """True when a pre-activation sits on a boundary of a piecewise activation."""
+def _kink(network: Network, point: Mapping[str, sp.ImmutableMatrix]) -> str | None:
+    """Where a pre-activation sits on a boundary of a piecewise activation (one line for a
+    warning, naming the derivative the graph takes there), or None."""
     act_values: sp.Matrix = sp.Matrix(point["x"])
     for layer, spec in enumerate(network.layers, start=1):
         z = (point[f"W{layer}"] * act_values + point[f"b{layer}"]).evalf(PRECISION)
@@ -595,10 +597,17 @@ def _on_a_kink(network: Network, point: Mapping[str, sp.ImmutableMatrix]) -> boo
             for _, condition in pw.args:
                 for rel in condition.atoms(sp.core.relational.Relational):
                     edge = rel.lhs - rel.rhs
-                    if any(abs(edge.xreplace({z_scalar: e})) < sp.Float("1e-20") for e in z):
-                        return True
+                    for k, e in enumerate(z, start=1):
+                        if abs(edge.xreplace({z_scalar: e})) < sp.Float("1e-20"):
+                            slope = sp.diff(definition, z_scalar).xreplace({z_scalar: e})
+                            return (
+                                f"--at puts z{layer}[{k}] = {sp.sstr(rel.rhs)} on the kink of "
+                                f"{spec.activation} in layer {layer}, where it has no derivative; "
+                                f"the graph uses {spec.activation}' = {sp.sstr(sp.N(slope, 6))}, "
+                                "the slope of the branch that holds the kink"
+                            )
         act_values = g.apply_activation(spec.activation, spec.param_values(), z).evalf(PRECISION)
-    return False
+    return None
 
 
 def default_point(network: Network, seed: int = DEFAULT_SEED) -> dict[str, sp.ImmutableMatrix]:
@@ -618,7 +627,7 @@ def default_point(network: Network, seed: int = DEFAULT_SEED) -> dict[str, sp.Im
                 low, high, nonzero = (-5, 5, False) if name.startswith("b") else (-9, 9, True)
                 entries = [_tenths(rng, low, high, nonzero) for _ in range(rows * cols)]
                 point[name] = sp.ImmutableMatrix(rows, cols, entries)
-        if not _on_a_kink(network, point):
+        if _kink(network, point) is None:
             return point
     raise ExplainError("no sample away from the activations' kinks; give one with --at")
 
@@ -685,6 +694,9 @@ def explain_network(
     """
     graph = network_graph(network, granularity)
     point = network_point(network, at, seed)
+    kink = _kink(network, point) if at else None
+    if kink is not None:
+        warnings.warn(kink, SymPropWarning, stacklevel=2)
     return backprop(graph, _graph_point(graph, point, granularity))
 
 
