@@ -312,59 +312,6 @@ def _normalise_name(name: str) -> str:
 # of these functions, one per format; each is proven safe by a property test.
 
 
-def _visible(char: str) -> str:
-    return f"U+{ord(char):04X}"
-
-
-def tex_text(text: str) -> str:
-    r"""User text for LaTeX's text mode under pdfLaTeX with T1 fonts, always compilable.
-
-    Runs of whitespace (newlines, blank lines, tabs) become one space; printable ASCII and
-    the Latin letters of T1 (é, ß, ł, ...) stay as they are, with LaTeX's specials escaped;
-    any other character (CJK, Greek, emoji, control characters) is shown by its code point,
-    ``U+4E2D``, since pdfLaTeX has no glyph for it.
-
-    Examples
-    --------
-    >>> tex_text("Loss\n\n中 & más")
-    'Loss \\texttt{U+4E2D} \\& más'
-    """
-    out = []
-    for word in re.split(r"(\s+)", text):
-        if not word:
-            continue
-        if word.isspace():
-            out.append(" ")
-            continue
-        for char in word:
-            if (" " < char <= "~") or ("\u00c0" <= char <= "\u017f" and char.isalpha()):
-                out.append(latex_escape(char))
-            else:
-                out.append(rf"\texttt{{{_visible(char)}}}")
-    return "".join(out)
-
-
-def dot_text(text: str) -> str:
-    r"""User text for a Graphviz HTML-like label, always accepted by ``dot``.
-
-    Whitespace runs become one space; characters XML forbids (control characters, lone
-    surrogates, U+FFFE/U+FFFF) are shown by their code point; ``& < > "`` are escaped.
-
-    Examples
-    --------
-    >>> dot_text("a<b\x01\n\nc")
-    'a&lt;bU+0001 c'
-    """
-
-    def allowed(char: str) -> bool:
-        return char.isprintable() or (
-            ord(char) > 0x9F and not 0xD800 <= ord(char) <= 0xDFFF and char not in "\ufffe\uffff"
-        )
-
-    spaced = re.sub(r"\s+", " ", text)
-    return dot_escape("".join(c if allowed(c) else _visible(c) for c in spaced))
-
-
 def json_text(document: object) -> str:
     """A JSON document that ``json.loads`` reads back to ``document``, as UTF-8-safe text.
 
@@ -639,8 +586,8 @@ def _context(result: Backprop, title: str, digits: int) -> dict[str, Any]:
     steps = graph.steps if len(graph.steps) > 1 else ()
     return {
         "title": title,
-        "title_tex": tex_text(title),
-        "title_dot": dot_text(title),
+        "title_tex": latex_escape(title),
+        "title_dot": dot_escape(title),
         "rows": rows,
         "nodes": [
             {

@@ -121,20 +121,29 @@ def _code_points(chars: Iterable[str]) -> str:
 
 
 def dot_escape(text: object) -> str:
-    """Escape text for a Graphviz HTML-like label.
+    r"""Any text for a Graphviz HTML-like label, always accepted by ``dot``.
+
+    ``& < > "`` become entities, a run of whitespace becomes one space, and a character XML
+    forbids (a control character, a lone surrogate, U+FFFE, U+FFFF) is shown by its code
+    point.
 
     Examples
     --------
     >>> dot_escape("a<b & c")
     'a&lt;b &amp; c'
+    >>> dot_escape("a\x01\n\nc")
+    'aU+0001 c'
     """
+    spaced = re.sub(r"\s+", " ", str(text))
+    shown = "".join(char if _xml_allowed(char) else f"U+{ord(char):04X}" for char in spaced)
     return (
-        str(text)
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
+        shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
+
+
+def _xml_allowed(char: str) -> bool:
+    code = ord(char)
+    return char.isprintable() or (code > 0x9F and not 0xD800 <= code <= 0xDFFF and code < 0xFFFE)
 
 
 FILTERS: Mapping[str, Callable[[Any], str]] = {

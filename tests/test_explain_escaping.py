@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from symprop.compgraph import Backprop
-from symprop.emit_graph import explain_text, tex_text, to_dot, to_json, to_tex
+from symprop.emit_graph import explain_text, to_dot, to_json, to_tex
+from symprop.templating import _LATEX_SPECIALS, latex_escape
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
 needs_latex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex")
@@ -73,8 +74,8 @@ def test_tex_with_any_title_compiles(title: str) -> None:
 
 @settings(max_examples=300, deadline=1000)
 @given(TITLES)
-def test_tex_text_is_plain_ascii_or_t1_letters_with_balanced_groups(title: str) -> None:
-    text = tex_text(title)
+def test_latex_escape_is_plain_ascii_or_t1_letters_with_balanced_groups(title: str) -> None:
+    text = latex_escape(title)
     assert "\n" not in text and "\\par" not in text
     assert all(" " <= c <= "~" or ("\u00c0" <= c <= "\u017f" and c.isalpha()) for c in text)
     unescaped = text.replace(r"\{", "").replace(r"\}", "")
@@ -85,7 +86,8 @@ def test_tex_text_is_plain_ascii_or_t1_letters_with_balanced_groups(title: str) 
     assert depth == 0
     # Commands are only the escapes' own: no user text can name a command.
     commands = set(re.findall(r"\\([A-Za-z]+)", text))
-    assert commands <= {"textbackslash", "textasciicircum", "textasciitilde", "texttt"}
+    escapes = set(re.findall(r"\\([A-Za-z]+)", "".join(_LATEX_SPECIALS.values())))
+    assert commands <= escapes | {"texttt"}
 
 
 @needs_dot
