@@ -14,6 +14,7 @@ raises :class:`~symprop.errors.SpecError` naming the field, the value and what i
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import math
 import os
@@ -189,7 +190,9 @@ class Network:
 
     def __post_init__(self) -> None:
         if isinstance(self.layers, Iterable) and not isinstance(self.layers, (str, bytes)):
-            object.__setattr__(self, "layers", tuple(self.layers))
+            # One past the limit is enough to refuse, even an endless iterator.
+            layers = tuple(itertools.islice(self.layers, MAX_LAYERS + 1))
+            object.__setattr__(self, "layers", layers)
         self._validate()
 
     def _validate(self) -> None:
@@ -302,7 +305,11 @@ class Network:
 
     def with_widths(self, widths: Iterable[int]) -> Network:
         """The same network with other layer widths (used to instantiate small copies)."""
-        widths = tuple(widths)
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):
+            raise SpecError("widths", widths, f"must be {self.depth + 1} integers")
+        widths = tuple(itertools.islice(widths, self.depth + 2))
+        if len(widths) != self.depth + 1:
+            raise SpecError("widths", widths, f"must be {self.depth + 1} integers")
         layers = [
             Dense(wd, layer.activation, dict(layer.params))
             for wd, layer in zip(widths[1:], self.layers, strict=True)

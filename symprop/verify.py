@@ -2541,6 +2541,8 @@ def verify_claims(texts: Iterable[str], setting: Setting) -> list[Verdict | SymP
 
 def error_line(error: SymPropError) -> str:
     """One line for a bad claim: the message, with the column for a parse error."""
+    if not isinstance(error, SymPropError):
+        raise VerifyError(f"error: got {shown(error)}; must be a SymPropError")
     text = str(error).split("\n")[0]
     position = getattr(error, "position", None)
     if isinstance(error, ParseError) and position is not None:
@@ -2550,6 +2552,8 @@ def error_line(error: SymPropError) -> str:
 
 def verdicts_json(claims: list[str], results: list[Verdict | SymPropError]) -> str:
     """The ``--json`` document: one entry per claim, verdict or error."""
+    if not all(isinstance(x, Iterable) and not isinstance(x, str) for x in (claims, results)):
+        raise VerifyError("verdicts_json takes the claims and what verify_claims returned for them")
     claims, results = list(claims), list(results)
     if len(claims) != len(results) or not all(
         isinstance(r, (Verdict, SymPropError)) for r in results
