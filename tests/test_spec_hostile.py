@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symprop import Dense, Network, SpecError, SymPropError, load_spec
 from symprop.spec import MAX_LAYERS, MAX_PARAMS, MAX_TITLE, MAX_WIDTH
@@ -235,3 +237,48 @@ def test_spec_inputs_that_never_end_exit_2_at_once(
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), proc.stderr
     assert "regular file" in lines[0] or "larger than 4096 KiB" in lines[0]
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "inputs = ",
+        'loss = "mse"\n',
+        "[[layers]]\n",
+        "width = ",
+        'activation = "elu"\n',
+        "alpha = ",
+        "[training]\n",
+        "momentum = ",
+        "l2 = ",
+        "name = ",
+        "title = ",
+        "a.b.c = ",
+        "[",
+        "]",
+        "{x = ",
+        "}",
+        "1e400",
+        "-0",
+        "9" * 400,
+        "nan",
+        '"\\u001b"',
+        '"numpy"',
+        "\n",
+        "\x00",
+        "\x9b",
+        "= =",
+    ]
+)
+
+
+@settings(
+    max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(parts=st.lists(_FRAGMENTS, max_size=30))
+def test_any_spec_text_gives_a_network_or_one_clean_line(tmp_path: Path, parts: list[str]) -> None:
+    path = tmp_path / "spec.toml"
+    path.write_text("".join(parts), encoding="utf-8")
+    try:
+        load_spec(path)
+    except SymPropError as exc:
+        _one_clean_line(str(exc).removeprefix(str(path)))
