@@ -922,7 +922,7 @@ class _Evaluator:
             names = {model.activation(lay) for lay in range(1, model.L + 1)}
             if len(names) != 1:
                 raise VerifyError(
-                    f"{node.func.base}(…): cannot tell which layer's activation is meant; "
+                    f"{shown(node.func.base)}(…): cannot tell which layer's activation is meant; "
                     "give its argument a layer label, e.g. z^l"
                 )
             layer = model.L
@@ -935,7 +935,7 @@ class _Evaluator:
             # J(Θ), C(w): the cost, whatever its written arguments.
             return self.quantity(_Ref(self.profile.roles[base], None, ()))
         if len(node.args) != 1 and base not in ("max", "min"):
-            raise VerifyError(f"{base} takes one argument")
+            raise VerifyError(f"{shown(base)} takes one argument")
         if base in _GENERIC_FUNCTIONS or base in ACTIVATIONS:
             if base in ACTIVATIONS:
                 name, params = base, {p.name: p.default for p in ACTIVATIONS[base].parameters}
@@ -957,7 +957,7 @@ class _Evaluator:
                 definition = sp.diff(definition, z_scalar, primes)
             return arg.applyfunc(lambda e: definition.xreplace({z_scalar: e}))
         if primes:
-            raise VerifyError(f"{base}' is not supported; write the derivative out")
+            raise VerifyError(f"{shown(base)}' is not supported; write the derivative out")
         if base in _MATH_FUNCTIONS:
             fn = _MATH_FUNCTIONS[base]
             return self(node.args[0]).applyfunc(fn)

@@ -112,3 +112,18 @@ def test_bad_claims_from_the_command_line_are_escaped(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout.splitlines()[0] == "? '\\x1b[31mdelta = a - y'"
     assert "\x1b" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "claim",
+    ["q" * 1500 + " = a", "delta = " + "q" * 1500 + "(z)", "delta = " + "q" * 1500 + "'(z)"],
+    ids=["name", "function", "primed-function"],
+)
+def test_names_in_verify_errors_are_bounded(claim: str) -> None:
+    from symprop.verify import Setting, VerifyError, verify_claim
+
+    setting = Setting.single_unit("sigmoid", "binary_cross_entropy")
+    with pytest.raises(VerifyError) as info:
+        verify_claim(claim, setting)
+    assert "(1500 characters)" in str(info.value)
+    assert len(str(info.value)) < 400
