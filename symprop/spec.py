@@ -225,7 +225,7 @@ class Network:
             raise SpecError("layers", self.layers, "at least one layer is required")
         if len(self.layers) > MAX_LAYERS:
             raise SpecError(
-                "layers", f"{len(self.layers)} layers", f"at most {MAX_LAYERS} layers are allowed"
+                "layers", f"over {MAX_LAYERS} layers", f"at most {MAX_LAYERS} layers are allowed"
             )
         last = len(self.layers) - 1
         for idx, layer in enumerate(self.layers):

@@ -173,7 +173,7 @@ def test_long_names_are_refused() -> None:
             "the network has 1,002,000,001 parameters; at most 50,000,000",
         ),
         ({"layers": [Dense(1)] * (MAX_LAYERS + 1)}, "layers", "at most 1000 layers"),
-        ({"layers": [Dense(1)] * 10**6}, "layers", "at most 1000 layers"),
+        ({"layers": [Dense(1)] * 10**6}, "layers", "got 'over 1000 layers'; at most 1000 layers"),
         ({"title": "t" * (MAX_TITLE + 1)}, "title", "at most 2000 characters"),
         ({"title": "t" * 50_000_000}, "title", "at most 2000 characters"),
     ],
