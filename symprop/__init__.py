@@ -10,6 +10,13 @@ and code.
 ...                    loss="binary_cross_entropy"))
 >>> d.canonical
 True
+
+Errors: a wrong value or a wrong type of argument to any public function raises a
+:class:`SymPropError` subclass (:class:`SpecError` for specs, :class:`ParseError` for claim
+and expression text, ``symprop.verify.VerifyError`` for verify's other inputs) whose message
+is one bounded line; only a call that breaks Python's calling contract (a missing, extra or
+unknown argument) raises ``TypeError``, as Python raises it. ``Derivation.step`` with an
+unknown id raises a ``SymPropError`` that is also a ``KeyError``.
 """
 
 from __future__ import annotations

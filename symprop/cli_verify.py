@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from symprop.errors import SymPropError
+from symprop.errors import SymPropError, shown_path
+from symprop.files import read_text
 from symprop.registry import ACTIVATIONS, LOSSES
 
 
@@ -22,9 +23,9 @@ def _fail(message: str) -> None:
 
 
 @click.command("verify")
-@click.argument("claims_file", required=False, type=click.Path(dir_okay=False))
+@click.argument("claims_file", required=False)
 @click.option("--claim", "claims", multiple=True, help="A claim, e.g. 'delta_L = a_L - y'.")
-@click.option("--spec", type=click.Path(dir_okay=False), help="The network the claims are about.")
+@click.option("--spec", help="The network the claims are about.")
 @click.option(
     "--activation",
     type=click.Choice(sorted(n for n, a in ACTIVATIONS.items() if a.elementwise)),
@@ -65,6 +66,7 @@ def command(
     from symprop.verify import (
         Setting,
         Verdict,
+        claim_text,
         error_line,
         extract_claims,
         verdicts_json,
@@ -75,12 +77,12 @@ def command(
         texts: list[str] = []
         if claims_file is not None:
             path = Path(claims_file)
-            try:
-                content = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                _fail(f"{path}: cannot read claims ({exc.__class__.__name__})")
+            content = read_text(path, "claims file")
             fmt = "toml" if path.suffix.lower() == ".toml" else "markdown"
-            texts += extract_claims(content, fmt)
+            try:
+                texts += extract_claims(content, fmt)
+            except SymPropError as exc:
+                _fail(f"{shown_path(path)}: {exc}")
         texts += list(claims)
         if not texts:
             _fail("no claims: give a claims file or --claim")
@@ -103,7 +105,7 @@ def command(
             if isinstance(result, Verdict):
                 click.echo(result.to_text())
             else:
-                click.echo(f"? {text}\n    error: {error_line(result)}")
+                click.echo(f"? {claim_text(text)}\n    error: {error_line(result)}")
     if errors:
         if not as_json:
             click.echo(f"error: {error_line(errors[0])}", err=True)

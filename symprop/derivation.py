@@ -33,6 +33,7 @@ from symprop.calculus import (
     expand_activations,
     proven_equal,
 )
+from symprop.errors import SpecError, SymPropError, shown
 from symprop.graph import ElementwiseApplied, L_sym, Vectorized, j, k, l_sym, n_batch
 from symprop.registry import (
     ACTIVATIONS,
@@ -206,6 +207,29 @@ class DerivationCheckError(AssertionError):
     """Raised by :meth:`Derivation.check` with ``strict=True`` when a step fails."""
 
 
+class UnknownStepError(SymPropError, KeyError):
+    """:meth:`Derivation.step` was asked for an id no step has (also a ``KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError would repr its message
+        return str(self.args[0])
+
+
+SECTIONS = (
+    "forward",
+    "cost",
+    "activation",
+    "output_delta",
+    "hidden_delta",
+    "gradients",
+    "batch",
+    "update",
+    "summary",
+)
+"""The sections of a derivation, in order."""
+MAX_CHECK_POINTS = 100
+"""The most random points :meth:`Derivation.check` compares at."""
+
+
 @dataclass(frozen=True)
 class Derivation:
     """Every formula of backpropagation for one network, in order, each justified."""
@@ -221,10 +245,13 @@ class Derivation:
         for st in self.steps:
             if st.id == step_id:
                 return st
-        raise KeyError(step_id)
+        raise UnknownStepError(f"step: got {shown(step_id)}; no step has this id (see .steps)")
 
     def section(self, name: str) -> list[Step]:
-        """All steps of one section, in order."""
+        """All steps of one section (one of :data:`SECTIONS`), in order; an unknown section
+        name raises :class:`~symprop.errors.SymPropError`."""
+        if not isinstance(name, str) or name not in SECTIONS:
+            raise SymPropError(f"section: got {shown(name)}; known: {', '.join(SECTIONS)}")
         return [st for st in self.steps if st.section == name]
 
     @property
@@ -235,8 +262,11 @@ class Derivation:
     def check(self, *, points: int = 3, seed: int = 0, strict: bool = False) -> CheckReport:
         """Prove the derivation against brute-force differentiation.
 
-        See :func:`check_derivation`.
+        See :func:`check_derivation`; ``points`` (1 to :data:`MAX_CHECK_POINTS`) is the
+        number of random points, so a check always tests something.
         """
+        if not isinstance(strict, bool):
+            raise SymPropError(f"strict: got {shown(strict)}; must be True or False")
         report = check_derivation(self, points=points, seed=seed)
         if strict and not report.ok:
             raise DerivationCheckError("derivation check failed: " + "; ".join(report.failures))
@@ -660,6 +690,8 @@ def derive(network: Network) -> Derivation:
     >>> d.step("summary.delta.2").rhs
     Vectorized(a[2] - y, ...)
     """
+    if not isinstance(network, Network):
+        raise SpecError("network", network, "must be a symprop.Network (see load_spec)")
     L = network.depth
     out_layer = network.layers[-1]
     od = derive_output_delta(out_layer.activation, network.loss)
@@ -1079,6 +1111,19 @@ def check_derivation(d: Derivation, *, points: int = 3, seed: int = 0) -> CheckR
     objective. (2)–(4) are compared at ``points`` random rational points (40 digits; the
     ReLU kink at z = 0 is avoided with probability one).
     """
+    if not isinstance(d, Derivation):
+        raise SymPropError(f"derivation: got {shown(d)}; must be what derive() returns")
+    if (
+        not isinstance(points, int)
+        or isinstance(points, bool)
+        or not 1 <= points <= MAX_CHECK_POINTS
+    ):
+        raise SymPropError(
+            f"points: got {shown(points)}; must be an integer from 1 to {MAX_CHECK_POINTS} "
+            "(a check at no point would test nothing)"
+        )
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise SymPropError(f"seed: got {shown(seed)}; must be an integer")
     net = d.network
     rng = random.Random(seed)
     results: list[tuple[str, bool, str]] = []

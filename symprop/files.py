@@ -36,6 +36,8 @@ def read_text(path: Path | str, what: str, limit: int = INPUT_LIMIT) -> str:
         raise SymPropError(f"{where}: no such {what}") from None
     except OSError as exc:
         raise SymPropError(f"{where}: cannot read {what} ({exc.strerror or exc})") from None
+    except ValueError:  # a NUL character in the path
+        raise SymPropError(f"{where}: cannot read {what} (the path holds a NUL)") from None
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):
         os.close(descriptor)
         raise SymPropError(f"{where}: the {what} must be a regular file")

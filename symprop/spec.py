@@ -14,9 +14,12 @@ raises :class:`~symprop.errors.SpecError` naming the field, the value and what i
 
 from __future__ import annotations
 
+import itertools
 import keyword
 import math
+import os
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +28,8 @@ from typing import Any
 
 import sympy as sp
 
-from symprop.errors import SpecError, SymPropError
+from symprop.errors import SpecError, SymPropError, shown, shown_path
+from symprop.files import read_text
 from symprop.registry import ACTIVATIONS, get_activation, get_loss
 
 NOTATIONS = ("nielsen", "goodfellow", "ng")
@@ -33,18 +37,40 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 DTYPES = ("float64", "float32")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
+MAX_WIDTH = 1_000_000
+"""The most units of one layer (and of the input)."""
+MAX_LAYERS = 1000
+"""The most layers of a network."""
+MAX_PARAMS = 50_000_000
+"""The most trainable parameters (400 MB per float64 copy; training holds several)."""
+MAX_NAME = 100
+"""The longest name (it names files)."""
+MAX_TITLE = 2000
+"""The longest title, in characters."""
+SHADOWED_MODULES = frozenset({*sys.stdlib_module_names, "numpy", "symprop"})
+"""Names a spec may not take: a generated ``NAME.py`` would shadow the module for every
+script in its folder."""
+
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float within float range (a huge int overflows float arithmetic)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
-def _positive_int(field_name: str, value: object) -> int:
+def _positive_int(field_name: str, value: object, limit: int | None = None) -> int:
     if not _is_int(value) or value <= 0:  # type: ignore[operator]
         raise SpecError(field_name, value, "must be a positive integer")
+    if limit is not None and value > limit:  # type: ignore[operator]
+        raise SpecError(field_name, value, f"must be a positive integer <= {limit:,}")
     return int(value)  # type: ignore[arg-type]
 
 
@@ -67,22 +93,34 @@ class Dense:
         params: Mapping[str, float] | None = None,
         **kwargs: float,
     ) -> None:
+        if params is not None and not isinstance(params, Mapping):
+            raise SpecError("params", params, "must be a mapping of parameter names to numbers")
         merged = dict(params or {})
         merged.update(kwargs)
+        for key in merged:
+            if not isinstance(key, str):
+                raise SpecError("params", key, "parameter names must be strings")
         object.__setattr__(self, "width", width)
         object.__setattr__(self, "activation", activation)
         object.__setattr__(self, "params", tuple(sorted(merged.items())))
 
     def param(self, name: str) -> float:
         """The value of activation parameter ``name`` (given or the registry default)."""
-        given = dict(self.params)
-        if name in given:
-            return given[name]
-        return ACTIVATIONS[self.activation].parameter(name).default
+        act = get_activation(self.activation)
+        if not any(p.name == name for p in act.parameters):
+            raise SpecError("name", name, _parameters_text(self.activation))
+        return dict(self.params).get(name, act.parameter(name).default)
 
     def param_values(self) -> dict[str, float]:
         """All parameters of the activation with their values, defaults filled in."""
-        return {p.name: self.param(p.name) for p in ACTIVATIONS[self.activation].parameters}
+        return {p.name: self.param(p.name) for p in get_activation(self.activation).parameters}
+
+
+def _parameters_text(activation: str) -> str:
+    names = [p.name for p in ACTIVATIONS[activation].parameters]
+    if names:
+        return f"{activation} takes the parameters {', '.join(names)}"
+    return f"{activation} takes no parameters"
 
 
 @dataclass(frozen=True)
@@ -101,7 +139,9 @@ class Training:
         _positive_int("training.epochs", self.epochs)
         _positive_int("training.batch_size", self.batch_size)
         if not _is_real(self.learning_rate) or self.learning_rate <= 0:
-            raise SpecError("training.learning_rate", self.learning_rate, "must be a number > 0")
+            raise SpecError(
+                "training.learning_rate", self.learning_rate, "must be a finite number > 0"
+            )
         if self.optimizer not in OPTIMIZERS:
             raise SpecError("training.optimizer", self.optimizer, f"known: {', '.join(OPTIMIZERS)}")
         if not _is_real(self.momentum) or not 0 <= self.momentum < 1:
@@ -150,7 +190,9 @@ class Network:
 
     def __post_init__(self) -> None:
         if isinstance(self.layers, Iterable) and not isinstance(self.layers, (str, bytes)):
-            object.__setattr__(self, "layers", tuple(self.layers))
+            # One past the limit is enough to refuse, even an endless iterator.
+            layers = tuple(itertools.islice(self.layers, MAX_LAYERS + 1))
+            object.__setattr__(self, "layers", layers)
         self._validate()
 
     def _validate(self) -> None:
@@ -165,17 +207,32 @@ class Network:
                 "must be a plain identifier (letters, digits, underscores; not starting "
                 "with a digit; not a Python keyword)",
             )
+        if len(self.name) > MAX_NAME:
+            raise SpecError("name", self.name, f"must be at most {MAX_NAME} characters")
+        if self.name in SHADOWED_MODULES:
+            raise SpecError(
+                "name",
+                self.name,
+                "must not be the name of a module the generated code or its users import "
+                "(NumPy, symprop, the standard library): NAME.py would shadow it",
+            )
         if not isinstance(self.title, str):
             raise SpecError("title", self.title, "must be a string")
-        _positive_int("inputs", self.inputs)
+        if len(self.title) > MAX_TITLE:
+            raise SpecError("title", self.title, f"must be at most {MAX_TITLE} characters")
+        _positive_int("inputs", self.inputs, MAX_WIDTH)
         if not isinstance(self.layers, tuple) or not self.layers:
             raise SpecError("layers", self.layers, "at least one layer is required")
+        if len(self.layers) > MAX_LAYERS:
+            raise SpecError(
+                "layers", f"over {MAX_LAYERS} layers", f"at most {MAX_LAYERS} layers are allowed"
+            )
         last = len(self.layers) - 1
         for idx, layer in enumerate(self.layers):
             where = f"layers[{idx}]"
             if not isinstance(layer, Dense):
                 raise SpecError(where, layer, "must be a Dense layer")
-            _positive_int(f"{where}.width", layer.width)
+            _positive_int(f"{where}.width", layer.width, MAX_WIDTH)
             act = get_activation(layer.activation, f"{where}.activation")
             if idx != last and not act.hidden_allowed:
                 raise SpecError(
@@ -186,16 +243,18 @@ class Network:
             known = {p.name: p for p in act.parameters}
             for pname, pvalue in layer.params:
                 if pname not in known:
-                    allowed = (
-                        f"{layer.activation} takes the parameters {', '.join(known)}"
-                        if known
-                        else f"{layer.activation} takes no parameters"
-                    )
-                    raise SpecError(f"{where}.{pname}", pvalue, allowed)
+                    raise SpecError(_key(where, pname), pvalue, _parameters_text(layer.activation))
                 if not _is_real(pvalue) or (known[pname].symbol.is_positive and pvalue <= 0):
                     raise SpecError(
                         f"{where}.{pname}", pvalue, f"must be {known[pname].description}"
                     )
+        if self.n_params > MAX_PARAMS:
+            raise SpecError(
+                "layers",
+                f"widths {'-'.join(map(str, self.widths))}",
+                f"the network has {self.n_params:,} parameters; at most {MAX_PARAMS:,} "
+                "are allowed (each float64 copy takes 8 bytes per parameter)",
+            )
         if self.layers[last].activation == "softmax" and self.layers[last].width < 2:
             raise SpecError(
                 f"layers[{last}].width", self.layers[last].width, "softmax needs >= 2 units"
@@ -270,7 +329,11 @@ class Network:
 
     def with_widths(self, widths: Iterable[int]) -> Network:
         """The same network with other layer widths (used to instantiate small copies)."""
-        widths = tuple(widths)
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):
+            raise SpecError("widths", widths, f"must be {self.depth + 1} integers")
+        widths = tuple(itertools.islice(widths, self.depth + 2))
+        if len(widths) != self.depth + 1:
+            raise SpecError("widths", widths, f"must be {self.depth + 1} integers")
         layers = [
             Dense(wd, layer.activation, dict(layer.params))
             for wd, layer in zip(widths[1:], self.layers, strict=True)
@@ -327,13 +390,20 @@ _TOP_KEYS = (
 _TRAINING_KEYS = tuple(Training.__dataclass_fields__)
 
 
+def _key(where: str, key: object) -> str:
+    """The field name of ``key`` in table ``where``; a key that is not a plain identifier
+    is quoted and bounded (it comes from the user)."""
+    if isinstance(key, str) and _IDENTIFIER.match(key) and len(key) <= 40:
+        return f"{where}.{key}" if where else key
+    return f"{where}[{shown(key, 40)}]"
+
+
 def _check_keys(where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
     allowed = tuple(allowed)
     for key in table:
         if key not in allowed:
-            field_name = f"{where}.{key}" if where else key
             raise SpecError(
-                field_name, table[key], f"unknown key; allowed keys: {', '.join(allowed)}"
+                _key(where, key), table[key], f"unknown key; allowed keys: {', '.join(allowed)}"
             )
 
 
@@ -382,23 +452,37 @@ def load_spec(path: str | Path) -> Network:
     Raises
     ------
     SpecError
-        For any invalid field, unknown key, or malformed TOML (with line and column).
+        For any invalid field or unknown key.
+    SymPropError
+        For a file that cannot be read (see :func:`symprop.files.read_text`: at most 4 MiB,
+        a regular file) or malformed TOML (with line and column).
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SymPropError(f"{path}: no such spec file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SymPropError(f"{path}: cannot read spec file ({exc.__class__.__name__})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SymPropError(f"{path}: malformed TOML: {exc}") from None
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecError("path", path, "must be a str or a path-like object")
+    where = shown_path(path)
+    data = parse_toml(read_text(path, "spec file"), where)
     try:
         return spec_from_dict(data)
     except SpecError as exc:
-        raise SpecError(f"{path}: {exc.field}", exc.value, exc.allowed) from None
+        raise SpecError(f"{where}: {exc.field}", exc.value, exc.allowed) from None
+
+
+def parse_toml(text: str, where: str = "") -> dict[str, Any]:
+    """``tomllib.loads`` with every failure as one :class:`SymPropError` line naming
+    ``where``: malformed TOML (line and column), nesting too deep for the parser, an
+    integer over Python's 4300-digit limit."""
+    prefix = f"{where}: malformed TOML" if where else "malformed TOML"
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc).encode("ascii", "backslashreplace").decode("ascii")
+        raise SymPropError(f"{prefix}: {message[:200]}") from None
+    except RecursionError:
+        raise SymPropError(f"{prefix}: arrays or tables nested too deeply") from None
+    except ValueError:  # int() refuses over 4300 digits
+        raise SymPropError(
+            f"{prefix}: a value out of range (an integer over 4300 digits?)"
+        ) from None
 
 
 def default_network() -> Network:

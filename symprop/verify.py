@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import random
 import re
@@ -54,7 +55,7 @@ import sympy as sp
 
 from symprop import graph as g
 from symprop.calculus import derive_activation, derive_output_delta
-from symprop.errors import ParseError, SymPropError
+from symprop.errors import ParseError, SymPropError, shown
 from symprop.parsing import (
     BinOp,
     Call,
@@ -74,7 +75,7 @@ from symprop.registry import ACTIVATIONS, LOSSES
 from symprop.registry import a as a_scalar
 from symprop.registry import y as y_scalar
 from symprop.registry import z as z_scalar
-from symprop.spec import Dense, Network
+from symprop.spec import Dense, Network, _is_int, _is_real
 
 __all__ = [
     "DIAGNOSES",
@@ -82,6 +83,7 @@ __all__ = [
     "Setting",
     "Verdict",
     "VerifyError",
+    "claim_text",
     "error_line",
     "extract_claims",
     "verdicts_json",
@@ -216,17 +218,25 @@ class Setting:
     time_limit: float = 20.0
 
     def __post_init__(self) -> None:
-        if self.numbering != "auto" and self.numbering not in NUMBERINGS:
+        if not isinstance(self.numbering, str) or (
+            self.numbering != "auto" and self.numbering not in NUMBERINGS
+        ):
             raise VerifyError(
-                f"numbering: got {self.numbering!r}; known: auto, {', '.join(NUMBERINGS)}"
+                f"numbering: got {shown(self.numbering)}; known: auto, {', '.join(NUMBERINGS)}"
             )
+        if self.network is not None and not isinstance(self.network, Network):
+            raise VerifyError(f"network: got {shown(self.network)}; must be a Network or None")
         if self.network is None:
             if self.activation is None or self.loss is None:
                 raise VerifyError("give a spec, or both an activation and a loss")
-            if self.activation not in ACTIVATIONS or not ACTIVATIONS[self.activation].elementwise:
+            if (
+                not isinstance(self.activation, str)
+                or self.activation not in ACTIVATIONS
+                or not ACTIVATIONS[self.activation].elementwise
+            ):
                 known = ", ".join(n for n, a in ACTIVATIONS.items() if a.elementwise)
                 raise VerifyError(
-                    f"activation: got {self.activation!r}; single units take one of: {known}"
+                    f"activation: got {shown(self.activation)}; single units take one of: {known}"
                 )
             # Validates the loss and the activation/loss pair with the spec's messages.
             self.single_network(1)
@@ -235,8 +245,14 @@ class Setting:
                 f"the network has {self.network.depth} layers; verify checks networks of at "
                 f"most {MAX_DEPTH} layers"
             )
-        if not 1 <= self.points <= 64:
-            raise VerifyError(f"points: got {self.points}; must be between 1 and 64")
+        if not _is_int(self.points) or not 1 <= self.points <= 64:
+            raise VerifyError(f"points: got {shown(self.points)}; must be an integer from 1 to 64")
+        if not _is_int(self.seed):
+            raise VerifyError(f"seed: got {shown(self.seed)}; must be an integer")
+        if not _is_real(self.time_limit) or self.time_limit <= 0:
+            raise VerifyError(
+                f"time_limit: got {shown(self.time_limit)}; must be a finite number of seconds > 0"
+            )
 
     @classmethod
     def from_spec(cls, network: Network, **kwargs: Any) -> Setting:
@@ -354,7 +370,7 @@ class Verdict:
     def to_text(self) -> str:
         """Readable lines for the terminal."""
         mark = "✓" if self.ok else "✗"
-        lines = [f"{mark} {self.claim}"]
+        lines = [f"{mark} {claim_text(self.claim)}"]
         if self.ok:
             lines.append(
                 f"    holds ({self.method}"
@@ -377,6 +393,14 @@ class Verdict:
         return "\n".join(lines)
 
 
+def claim_text(text: str) -> str:
+    """A claim as a report line shows it: as written when it is short and printable, else
+    quoted, escaped and truncated (:func:`symprop.errors.shown`)."""
+    if isinstance(text, str) and text.isprintable() and len(text) <= 500:
+        return text
+    return shown(text, 200)
+
+
 # ---------------------------------------------------------------- claim extraction
 
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]|`([^`]+)`")
@@ -396,6 +420,10 @@ def extract_claims(text: str, fmt: str = "markdown") -> list[str]:
     >>> extract_claims("# notes\\n- $\\\\delta^L = a^L - y$\\n- `dC/dW2 = delta2 @ a1.T`\\n")
     ['\\\\delta^L = a^L - y', 'dC/dW2 = delta2 @ a1.T']
     """
+    if not isinstance(text, str):
+        raise VerifyError(f"text: got {shown(text)}; must be a str")
+    if fmt not in ("markdown", "toml"):
+        raise VerifyError(f"fmt: got {shown(fmt)}; known: markdown, toml")
     if fmt == "toml":
         return _toml_claims(text)
     claims: list[str] = []
@@ -423,15 +451,13 @@ def extract_claims(text: str, fmt: str = "markdown") -> list[str]:
 
 
 def _toml_claims(text: str) -> list[str]:
-    import tomllib
+    from symprop.spec import parse_toml
 
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise VerifyError(f"malformed TOML: {exc}") from None
+    data = parse_toml(text)
     unknown = set(data) - {"claims", "claim"}
     if unknown:
-        raise VerifyError(f"unknown key {sorted(unknown)[0]!r}; use claims = [...] or [[claim]]")
+        key = shown(sorted(unknown)[0])
+        raise VerifyError(f"unknown key {key}; use claims = [...] or [[claim]]")
     out: list[str] = []
     listed = data.get("claims", [])
     if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
@@ -560,7 +586,7 @@ class _Ref:
 def _parse_label(text: str) -> Label:
     match = _LABEL.match(text.replace("(", "").replace(")", ""))
     if match is None:
-        raise VerifyError(f"cannot read the layer label {text!r} (write l, l+1, L or 2)")
+        raise VerifyError(f"cannot read the layer label {shown(text)} (write l, l+1, L or 2)")
     if match.group("num") is not None:
         return (None, int(match.group("num")))
     return (match.group("var"), int(match.group("off") or 0))
@@ -590,19 +616,19 @@ class _Profile:
             role = self.roles[base]
         else:
             known = ", ".join(sorted(set(self.roles)))
-            raise VerifyError(f"unknown name {name.key!r}; known: {known}")
+            raise VerifyError(f"unknown name {shown(name.key)}; known: {known}")
         if name.primes:
-            raise VerifyError(f"{name.key!r}: a prime needs a function, e.g. \\sigma'(z)")
+            raise VerifyError(f"{shown(name.key)}: a prime needs a function, e.g. \\sigma'(z)")
         label: Label | None = None
         subs = tuple(name.sub)
         if len(name.sup) > 1:
-            raise VerifyError(f"{name.key!r}: one layer label only")
+            raise VerifyError(f"{shown(name.key)}: one layer label only")
         if name.sup:
             label = _parse_label(name.sup[0])
         elif role in _LAYERED and subs and _PLAIN_LAYER.match(subs[0]):
             label, subs = _parse_label(subs[0]), subs[1:]
         if label is not None and role not in _LAYERED:
-            raise VerifyError(f"{name.key!r}: {base} has no layers")
+            raise VerifyError(f"{shown(name.key)}: {base} has no layers")
         indices: list[str] = []
         for item in subs:
             if item.isdigit() and len(item) > 1 and role in ("W", "Delta"):
@@ -610,7 +636,7 @@ class _Profile:
             elif re.fullmatch(r"[A-Za-z]|\d+", item):
                 indices.append(item)
             else:
-                raise VerifyError(f"{name.key!r}: cannot read the index {item!r}")
+                raise VerifyError(f"{shown(name.key)}: cannot read the index {shown(item)}")
         if role in _LAYERED:
             self.letters.setdefault(role + ("_entry" if indices else ""), base)
         else:
@@ -830,7 +856,7 @@ class _Evaluator:
         if item.isdigit():
             return int(item)
         if item not in self.env.indices:
-            raise VerifyError(f"unit index {item!r} is not bound")
+            raise VerifyError(f"unit index {shown(item)} is not bound")
         return self.env.indices[item]
 
     # -- the tree
@@ -859,7 +885,7 @@ class _Evaluator:
 
     def index_sum(self, node: IndexSum) -> sp.Matrix:
         if node.index in self.env.indices:
-            raise VerifyError(f"index {node.index!r} is summed over but already bound")
+            raise VerifyError(f"index {shown(node.index)} is summed over but already bound")
         count = _index_range(node.body, node.index, self)
         total: sp.Matrix | None = None
         for value in range(1, count + 1):
@@ -896,7 +922,7 @@ class _Evaluator:
             names = {model.activation(lay) for lay in range(1, model.L + 1)}
             if len(names) != 1:
                 raise VerifyError(
-                    f"{node.func.base}(…): cannot tell which layer's activation is meant; "
+                    f"{shown(node.func.base)}(…): cannot tell which layer's activation is meant; "
                     "give its argument a layer label, e.g. z^l"
                 )
             layer = model.L
@@ -909,7 +935,7 @@ class _Evaluator:
             # J(Θ), C(w): the cost, whatever its written arguments.
             return self.quantity(_Ref(self.profile.roles[base], None, ()))
         if len(node.args) != 1 and base not in ("max", "min"):
-            raise VerifyError(f"{base} takes one argument")
+            raise VerifyError(f"{shown(base)} takes one argument")
         if base in _GENERIC_FUNCTIONS or base in ACTIVATIONS:
             if base in ACTIVATIONS:
                 name, params = base, {p.name: p.default for p in ACTIVATIONS[base].parameters}
@@ -931,7 +957,7 @@ class _Evaluator:
                 definition = sp.diff(definition, z_scalar, primes)
             return arg.applyfunc(lambda e: definition.xreplace({z_scalar: e}))
         if primes:
-            raise VerifyError(f"{base}' is not supported; write the derivative out")
+            raise VerifyError(f"{shown(base)}' is not supported; write the derivative out")
         if base in _MATH_FUNCTIONS:
             fn = _MATH_FUNCTIONS[base]
             return self(node.args[0]).applyfunc(fn)
@@ -942,7 +968,7 @@ class _Evaluator:
             fn2 = sp.Max if base == "max" else sp.Min
             return sp.Matrix([[fn2(*[a[0] for a in args])]])
         known = sorted(set(_MATH_FUNCTIONS) | set(ACTIVATIONS) | _GENERIC_FUNCTIONS)
-        raise VerifyError(f"unknown function {base!r}; known: {', '.join(known)}")
+        raise VerifyError(f"unknown function {shown(base)}; known: {', '.join(known)}")
 
     def derivative(self, node: Derivative) -> sp.Matrix:
         if not isinstance(node.den, Name):
@@ -977,7 +1003,7 @@ class _Evaluator:
                 env.overrides.update(saved)
             result = _differentiate(num, den)
             return result.xreplace(dict(zip(fresh, original, strict=True)))
-        raise VerifyError(f"cannot differentiate with respect to {node.den.key!r}")
+        raise VerifyError(f"cannot differentiate with respect to {shown(node.den.key)}")
 
 
 def _differentiate(num: sp.Matrix, den: sp.Matrix) -> sp.Matrix:
@@ -1059,7 +1085,7 @@ def _index_range(node: Expr, index: str, ev: _Evaluator) -> int:
             pos = ref.indices.index(index)
             sizes.append(value.rows if pos == 0 else value.cols)
     if not sizes:
-        raise VerifyError(f"cannot tell the range of the index {index!r}")
+        raise VerifyError(f"cannot tell the range of the index {shown(index)}")
     return min(sizes)
 
 
@@ -2152,7 +2178,7 @@ def _evaluate_sides(
         try:
             lhs = ev(equation.lhs)
         except _NotDefined as exc:
-            raise VerifyError(f"the left side is not defined: {exc}") from None
+            raise VerifyError(f"the left side is not defined: {shown(str(exc))}") from None
         try:
             rhs = ev(equation.rhs)
         except _NotDefined as exc:
@@ -2251,6 +2277,8 @@ def verify_claim(text: str, setting: Setting) -> Verdict:
     >>> verify_claim(r"$\\delta^L = a^L - y$", s).ok
     True
     """
+    if not isinstance(setting, Setting):
+        raise VerifyError(f"setting: got {shown(setting)}; must be a Setting")
     try:
         with _hard_limit(setting.time_limit + 10):
             return _verify_claim(text, setting)
@@ -2269,7 +2297,9 @@ def verify_claim(text: str, setting: Setting) -> Verdict:
     ) as exc:
         # SymPy can reject odd but well-formed input in many ways; it is bad input here,
         # reported in one line rather than as a traceback.
-        raise VerifyError(f"cannot check this claim ({type(exc).__name__}: {exc})") from None
+        raise VerifyError(
+            f"cannot check this claim ({type(exc).__name__}: {shown(str(exc))})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -2491,9 +2521,15 @@ def verify_claims(texts: Iterable[str], setting: Setting) -> list[Verdict | SymP
     >>> [v.ok for v in verify_claims(["delta = a - y", "delta = y - a"], s)]
     [True, False]
     """
-    texts = list(texts)
+    if isinstance(texts, str) or not isinstance(texts, Iterable):
+        raise VerifyError(f"texts: got {shown(texts)}; must be a list of claims")
+    if not isinstance(setting, Setting):
+        raise VerifyError(f"setting: got {shown(setting)}; must be a Setting")
+    texts = list(itertools.islice(texts, MAX_CLAIMS + 1))
     if len(texts) > MAX_CLAIMS:
-        raise VerifyError(f"{len(texts)} claims; at most {MAX_CLAIMS} are checked at once")
+        raise VerifyError(
+            f"more than {MAX_CLAIMS} claims; at most {MAX_CLAIMS} are checked at once"
+        )
     out: list[Verdict | SymPropError] = []
     for text in texts:
         try:
@@ -2505,6 +2541,8 @@ def verify_claims(texts: Iterable[str], setting: Setting) -> list[Verdict | SymP
 
 def error_line(error: SymPropError) -> str:
     """One line for a bad claim: the message, with the column for a parse error."""
+    if not isinstance(error, SymPropError):
+        raise VerifyError(f"error: got {shown(error)}; must be a SymPropError")
     text = str(error).split("\n")[0]
     position = getattr(error, "position", None)
     if isinstance(error, ParseError) and position is not None:
@@ -2514,6 +2552,13 @@ def error_line(error: SymPropError) -> str:
 
 def verdicts_json(claims: list[str], results: list[Verdict | SymPropError]) -> str:
     """The ``--json`` document: one entry per claim, verdict or error."""
+    if not all(isinstance(x, Iterable) and not isinstance(x, str) for x in (claims, results)):
+        raise VerifyError("verdicts_json takes the claims and what verify_claims returned for them")
+    claims, results = list(claims), list(results)
+    if len(claims) != len(results) or not all(
+        isinstance(r, (Verdict, SymPropError)) for r in results
+    ):
+        raise VerifyError("verdicts_json takes the claims and what verify_claims returned for them")
     entries = []
     for claim, result in zip(claims, results, strict=True):
         if isinstance(result, Verdict):
