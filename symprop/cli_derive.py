@@ -40,7 +40,7 @@ def _write_graphs(
 
 
 @click.command("derive")
-@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.argument("spec", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the derivation as JSON.")
 @click.option(
     "--check/--no-check",

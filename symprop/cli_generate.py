@@ -13,7 +13,7 @@ from symprop.spec import default_network, load_spec
 
 
 @click.command("generate")
-@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.argument("spec", required=False)
 @click.option(
     "-o",
     "--output",

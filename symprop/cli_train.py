@@ -93,7 +93,7 @@ def _plot_format(path: str) -> str:
 
 
 @click.command("train")
-@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.argument("spec", required=False)
 @click.option(
     "--data",
     required=True,
