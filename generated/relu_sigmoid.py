@@ -1010,9 +1010,37 @@ def _savez_atomic(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     never a half-written file, even after a crash. The file gets the mode of an existing
     target, else the one ``open`` gives (0666 less the umask). The temporary file is named
     after the target, this process and thread; one left by a killed writer is removed by
-    the next write to the same target."""
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
+    the next write to the same target. A symbolic link is followed; a target that is not a
+    regular file (a device, a FIFO, a folder) or has several hard links is refused with a
+    ValueError naming it, as is any failure of the file system."""
+    try:
+        _savez_replace(os.path.realpath(path), arrays)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot write {_shown_path(path)} ({exc.strerror or _reason(exc)})"
+        ) from None
+
+
+def _replaceable(path: str | os.PathLike[str]) -> os.stat_result | None:
+    """The status of the file ``path`` that a save would replace (None if new); a folder,
+    device or FIFO, or a file with several hard links, raises ValueError naming it."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        raise ValueError(f"{_shown_path(path)}: not a regular file; refusing to replace it")
+    if status.st_nlink > 1:
+        raise ValueError(
+            f"{_shown_path(path)}: has {status.st_nlink} hard links; replacing it would split them"
+        )
+    return status
+
+
+def _savez_replace(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """The body of :func:`_savez_atomic` for the resolved target ``path``."""
+    status = _replaceable(path)
+    folder, name = os.path.split(path)
     stem = f".{name}."
     for entry in os.listdir(folder):
         if entry.startswith(stem) and entry.endswith(".tmp"):
@@ -1020,10 +1048,7 @@ def _savez_atomic(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
             if len(ids) == 2 and all(i.isdigit() for i in ids) and not _alive(int(ids[0])):
                 os.unlink(os.path.join(folder, entry))
     tmp = os.path.join(folder, f"{stem}{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
+    mode = status.st_mode & 0o7777 if status is not None else 0o666 & ~_umask()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -1211,6 +1236,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.momentum is None:
         args.momentum = TRAINING["momentum"] if args.optimizer == "momentum" else 0.0
     try:
+        if args.save:  # a target it would refuse is refused before training, not after
+            _replaceable(os.path.realpath(args.save))
         X, Y = _read_data(args.data)
         params = {k: v.astype(args.dtype) for k, v in init_params(args.seed).items()}
         trainer = _Trainer(

@@ -814,7 +814,9 @@ def _backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
     slot_locals: dict[tuple[str, int], sp.Float | None] = {}
     slot_contributions: dict[tuple[str, int], Value] = {}
     slot_rules: dict[tuple[str, int], sp.Basic] = {}
-    grads[out.name] = sp.Float(1, _DIGITS.get())
+    one = sp.Float(1, _DIGITS.get())
+    # The seed ∂f/∂f has the output's shape: a 1x1 output (a one-entry vector) seeds [[1]].
+    grads[out.name] = sp.ImmutableMatrix([[one]]) if out.shape == (1, 1) else one
     for node in reversed(graph.nodes):
         # Children come later in topological order, so their contributions are all in.
         if node.name != out.name:
@@ -878,7 +880,10 @@ def _edge(
         )
         return contribution, local, symbolic
     upstream_symbol = sp.MatrixSymbol("G", *node.shape) if node.shape else sp.Symbol("G", real=True)
-    rules = _vjp_rules(gate, upstream_symbol)
+    try:
+        rules = _vjp_rules(gate, upstream_symbol)
+    except TypeError:  # SymPy's matrix algebra refuses some 1x1 operands ("Mix of Matrix
+        rules = None  # and Scalar symbols"); the entrywise Jacobian gives the same product
     if rules is None:
         return _generic_vjp(gate, index, args, upstream, where), None, sp.Symbol("J^T G")
     rule = rules[index]

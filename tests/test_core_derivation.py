@@ -37,9 +37,12 @@ PAIRS = _pairs()
 
 
 def test_pair_list_covers_registry() -> None:
-    # mse and half_sse work with every activation; the cross-entropies need (0, 1) outputs.
-    assert len(PAIRS) == 2 * len(ACTIVATIONS) + 4
+    # mse and half_sse work with every activation; the cross-entropies need (0, 1) outputs:
+    # sigmoid with both, softmax with cross_entropy only (its outputs are coupled, so they
+    # are not the independent probabilities binary cross-entropy takes).
+    assert len(PAIRS) == 2 * len(ACTIVATIONS) + 3
     assert ("relu", "binary_cross_entropy") not in PAIRS
+    assert ("softmax", "binary_cross_entropy") not in PAIRS
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])

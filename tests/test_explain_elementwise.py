@@ -55,3 +55,22 @@ def test_relu_of_a_vector_at_its_kink_is_an_error() -> None:
 
     with pytest.raises(ExplainError, match=r"max is not differentiable where its arguments tie"):
         explain_text("norm(relu(W@x))**2", {"W": [[1, 2], [3, 4]], "x": [1, -0.5]})
+
+
+@pytest.mark.parametrize(
+    ("text", "scalar"),
+    [
+        ("-exp(x)", lambda t: -sp.exp(t)),
+        ("exp(x)", sp.exp),
+        ("sigmoid(x)", lambda t: 1 / (1 + sp.exp(-t))),
+        ("tanh(x) + x", lambda t: sp.tanh(t) + t),
+        ("x*x", lambda t: t * t),
+    ],
+)
+def test_a_one_entry_vector_is_explained_like_its_entry(text: str, scalar: object) -> None:
+    # A 1x1 output is a scalar; its seed gradient is [[1]] and every rule takes 1x1 operands
+    # (these ended in an AssertionError or SymPy's "Mix of Matrix and Scalar symbols").
+    result = explain_text(text, {"x": [0.5]})
+    t = sp.Symbol("t", real=True)
+    expected = sp.diff(scalar(t), t).subs(t, sp.Rational(1, 2))
+    assert [float(v) for v in result.grads["x"]] == pytest.approx([float(expected)], rel=1e-12)

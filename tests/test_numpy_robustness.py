@@ -425,3 +425,54 @@ def test_writes_killed_midway_leave_no_temporary_files_behind(tmp_path: Path) ->
     m.save(m.init_params(), target)
     assert [p.name for p in tmp_path.iterdir()] == ["params.npz"]
     assert sorted(m.load(target)) == sorted(m._KEYS)
+
+
+def test_save_refuses_devices_fifos_and_hard_links_and_follows_symlinks(tmp_path: Path) -> None:
+    m = import_generated(GENERATED / "xor.py", "xor_special")
+    params = m.init_params()
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    linked = tmp_path / "linked.npz"
+    linked.write_bytes(b"keep")
+    os.link(linked, tmp_path / "other.npz")
+    for target, why in (
+        (fifo, "not a regular file"),
+        (linked, "has 2 hard links"),
+        (tmp_path, "not a regular file"),
+        (Path("/dev/null"), "not a regular file"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            m.save(params, target)
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert (tmp_path / "other.npz").read_bytes() == b"keep" == linked.read_bytes()
+    real = tmp_path / "real.npz"
+    real.write_bytes(b"")
+    (tmp_path / "alias.npz").symlink_to(real)
+    m.save(params, tmp_path / "alias.npz")
+    assert (tmp_path / "alias.npz").is_symlink()
+    assert np.array_equal(m.load(real)["W1"], params["W1"])
+    with pytest.raises(ValueError, match=r"cannot write .*missing.*No such file"):
+        m.save(params, tmp_path / "missing" / "p.npz")
+
+
+def test_the_module_cli_refuses_a_bad_save_target_before_training(tmp_path: Path) -> None:
+    data = tmp_path / "xor.npz"
+    np.savez(data, X=np.array([[0.0, 0], [0, 1], [1, 0], [1, 1]]), y=np.array([0.0, 1, 1, 0]))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(GENERATED / "xor.py"),
+            "--data",
+            str(data),
+            "--epochs",
+            "1",
+            "--save",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and "epoch" not in done.stdout
+    assert done.stderr == f"error: {tmp_path}: not a regular file; refusing to replace it\n"
