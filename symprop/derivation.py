@@ -267,7 +267,14 @@ class Derivation:
         """
         if not isinstance(strict, bool):
             raise SymPropError(f"strict: got {shown(strict)}; must be True or False")
-        report = check_derivation(self, points=points, seed=seed)
+        try:
+            report = check_derivation(self, points=points, seed=seed)
+        except RecursionError:
+            # The brute-force cost is one nested expression, as deep as the network.
+            raise SymPropError(
+                f"layers: the brute-force check of {self.network.depth} layers nests deeper "
+                "than SymPy can differentiate; derive without the check (--no-check)"
+            ) from None
         if strict and not report.ok:
             raise DerivationCheckError("derivation check failed: " + "; ".join(report.failures))
         return report

@@ -13,7 +13,16 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symprop import ACTIVATIONS, LOSSES, Dense, Network, SpecError, default_network, derive
+from symprop import (
+    ACTIVATIONS,
+    LOSSES,
+    Dense,
+    Network,
+    SpecError,
+    SymPropError,
+    default_network,
+    derive,
+)
 from symprop.calculus import derive_output_delta
 from symprop.registry import a, a_vec, j_idx, y_vec
 
@@ -253,3 +262,9 @@ def test_cli_derive_json() -> None:
         "delta.hidden.matrix",
         "update.W",
     }
+
+
+def test_a_check_too_deep_for_sympy_is_one_error_not_a_recursion_traceback() -> None:
+    deep = Network(inputs=2, layers=[Dense(1, "tanh")] * 150, loss="mse")
+    with pytest.raises(SymPropError, match=r"layers: the brute-force check of 150 layers"):
+        derive(deep).check(points=1)
