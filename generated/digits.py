@@ -29,6 +29,7 @@ import os
 import stat
 import sys
 import threading
+import warnings
 import zipfile
 from collections.abc import Callable
 from typing import NoReturn
@@ -921,6 +922,8 @@ def _read_npz(
         raise ValueError(f"{where}: not an .npz file ({_reason(exc)})") from None
     except (ValueError, EOFError, KeyError, zipfile.BadZipFile, RuntimeError) as exc:
         raise ValueError(f"{where}: damaged .npz file ({_reason(exc)})") from None
+    except MemoryError:  # a header may claim any shape
+        raise ValueError(f"{where}: its arrays need more memory than there is") from None
 
 
 def _umask() -> int:
@@ -1090,9 +1093,13 @@ def _read_data(path: str) -> tuple[np.ndarray, np.ndarray]:
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block
                 raise ValueError("not a regular file")
-            table = np.loadtxt(path, delimiter=",", ndmin=2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                table = np.loadtxt(path, delimiter=",", ndmin=2)
         except (OSError, ValueError) as exc:
             raise ValueError(f"data file {_shown_path(path)}: {_reason(exc)}") from None
+        except UserWarning:  # NumPy's "input contained no data", raised as an error below
+            raise ValueError(f"data file {_shown_path(path)}: no rows") from None
         n_in = LAYER_SIZES[0]
         if table.shape[1] not in (n_in + 1, n_in + LAYER_SIZES[-1]):
             raise ValueError(

@@ -12,6 +12,7 @@ import sys
 import time
 import tracemalloc
 import warnings
+import zipfile
 from pathlib import Path
 
 import mpmath
@@ -476,3 +477,28 @@ def test_the_module_cli_refuses_a_bad_save_target_before_training(tmp_path: Path
     )
     assert done.returncode == 2 and "epoch" not in done.stdout
     assert done.stderr == f"error: {tmp_path}: not a regular file; refusing to replace it\n"
+
+
+def test_data_files_claiming_huge_shapes_or_holding_no_rows_are_one_error_line(
+    tmp_path: Path,
+) -> None:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)}
+    )
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:  # 14.6 TiB claimed, 0.3 KB
+        archive.writestr("X.npy", header.getvalue())
+        archive.writestr("y.npy", header.getvalue())
+    (tmp_path / "empty.csv").write_text("\n")
+    for name, why in (
+        ("huge.npz", "its arrays need more memory than there is"),
+        ("empty.csv", "no rows"),
+    ):
+        done = subprocess.run(
+            [sys.executable, str(GENERATED / "xor.py"), "--data", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert (done.returncode, done.stderr) == (2, f"error: data file {tmp_path / name}: {why}\n")
