@@ -55,7 +55,9 @@ def command(
             click.echo(f"wrote {path}")
         return
     network = load_spec(spec) if spec else default_network()
-    target = Path(output) if output else Path(f"{network.name}.py")
+    if output == "":
+        raise click.UsageError("-o: got an empty file name; give the module's path")
+    target = Path(output) if output is not None else Path(f"{network.name}.py")
     check_writable(target)
     label = spec if spec else "the built-in default network"
     source = render_module(network, spec=label, dtype=dtype)

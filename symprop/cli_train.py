@@ -12,7 +12,7 @@ import numpy as np
 
 from symprop.errors import SymPropError, shown_path
 from symprop.files import check_writable, private_folder, write_atomic
-from symprop.spec import Network, default_network, load_spec
+from symprop.spec import MAX_SEED, Network, default_network, load_spec
 
 
 def load_dataset(source: str, module: ModuleType) -> tuple[np.ndarray, np.ndarray]:
@@ -27,8 +27,8 @@ def load_dataset(source: str, module: ModuleType) -> tuple[np.ndarray, np.ndarra
             ) from None
         digits = load_digits()
         return digits.data / 16.0, digits.target.astype(np.int64)
-    if not Path(source).is_file():
-        raise SymPropError(f"--data: {source}: no such file (or use --data digits)")
+    if not Path(source).exists():
+        raise SymPropError(f"--data: {shown_path(source)}: no such file (or use --data digits)")
     try:
         return module._read_data(source)
     except ValueError as exc:
@@ -115,7 +115,7 @@ def _plot_format(path: str) -> str:
 )
 @click.option(
     "--seed",
-    type=click.IntRange(min=0, max=2**32 - 1),
+    type=click.IntRange(min=0, max=MAX_SEED),
     default=None,
     help="Default: the spec's training.seed.",
 )

@@ -47,6 +47,8 @@ MAX_NAME = 100
 """The longest name (it names files)."""
 MAX_TITLE = 2000
 """The longest title, in characters."""
+MAX_SEED = 2**32 - 1
+"""The largest training seed, as ``symprop train --seed`` takes it."""
 SHADOWED_MODULES = frozenset({*sys.stdlib_module_names, "numpy", "symprop"})
 """Names a spec may not take: a generated ``NAME.py`` would shadow the module for every
 script in its folder."""
@@ -146,8 +148,8 @@ class Training:
             raise SpecError("training.optimizer", self.optimizer, f"known: {', '.join(OPTIMIZERS)}")
         if not _is_real(self.momentum) or not 0 <= self.momentum < 1:
             raise SpecError("training.momentum", self.momentum, "must be a number in [0, 1)")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise SpecError("training.seed", self.seed, "must be an integer >= 0")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise SpecError("training.seed", self.seed, f"must be an integer in 0 … {MAX_SEED}")
         if self.dtype not in DTYPES:
             raise SpecError("training.dtype", self.dtype, f"known: {', '.join(DTYPES)}")
 
@@ -209,12 +211,14 @@ class Network:
             )
         if len(self.name) > MAX_NAME:
             raise SpecError("name", self.name, f"must be at most {MAX_NAME} characters")
-        if self.name in SHADOWED_MODULES:
+        if self.name in SHADOWED_MODULES or (
+            self.name.startswith("__") and self.name.endswith("__")
+        ):
             raise SpecError(
                 "name",
                 self.name,
-                "must not be the name of a module the generated code or its users import "
-                "(NumPy, symprop, the standard library): NAME.py would shadow it",
+                "must not be a dunder name or the name of a module the generated code or its "
+                "users import (NumPy, symprop, the standard library): NAME.py would shadow it",
             )
         if not isinstance(self.title, str):
             raise SpecError("title", self.title, "must be a string")

@@ -306,3 +306,15 @@ def _refusals(refused, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None: 
     monkeypatch.setattr(symprop.emit_latex.shutil, "which", lambda name: None)
     assert "--pdf needs TeX Live" in refused("--pdf", "out.pdf")
     assert not (workdir / "out.pdf").exists()
+
+
+def test_generate_with_an_empty_output_name_and_train_on_a_fifo_fail_cleanly(
+    tmp_path: Path,
+) -> None:
+    spec = str(Path(__file__).resolve().parent.parent / "examples" / "xor.toml")
+    before = _snapshot(tmp_path)
+    _fails_cleanly(_symprop("generate", spec, "-o", "", cwd=tmp_path), "-o", "empty file name")
+    assert _snapshot(tmp_path) == before  # it wrote xor.py in the current folder
+    os.mkfifo(tmp_path / "data.csv")
+    line = _fails_cleanly(_symprop("train", spec, "--data", "data.csv", cwd=tmp_path, timeout=60))
+    assert "data.csv" in line and "no such file" not in line

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symprop import Dense, Network, SpecError, SymPropError, load_spec
+from symprop import Dense, Network, SpecError, SymPropError, Training, load_spec
 from symprop.spec import MAX_LAYERS, MAX_PARAMS, MAX_TITLE, MAX_WIDTH
 
 GOOD = 'name = "t"\ninputs = 2\nloss = "mse"\n[[layers]]\nwidth = 3\nactivation = "elu"\n'
@@ -149,7 +149,9 @@ def test_a_huge_invalid_name_gives_a_short_line(tmp_path: Path) -> None:
     _one_clean_line(str(info.value))
 
 
-@pytest.mark.parametrize("name", ["numpy", "symprop", "os", "json", "random", "typing"])
+@pytest.mark.parametrize(
+    "name", ["numpy", "symprop", "os", "json", "random", "typing", "__init__", "__main__"]
+)
 def test_names_that_shadow_an_imported_module_are_refused(name: str) -> None:
     with pytest.raises(SpecError, match="would shadow it") as info:
         Network(inputs=2, layers=[Dense(1)], loss="mse", name=name)
@@ -282,3 +284,11 @@ def test_any_spec_text_gives_a_network_or_one_clean_line(tmp_path: Path, parts: 
         load_spec(path)
     except SymPropError as exc:
         _one_clean_line(str(exc).removeprefix(str(path)))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**64])
+def test_training_seeds_are_those_symprop_train_takes(seed: int) -> None:
+    # The spec took 2**64 while `symprop train --seed` stops at 2**32 - 1.
+    with pytest.raises(SpecError, match=r"training\.seed: .*0 … 4294967295"):
+        Training(seed=seed)
+    assert Training(seed=2**32 - 1).seed == 2**32 - 1
