@@ -6,13 +6,13 @@ bounded memory (the CLI runs in a child limited to 1 GiB of address space).
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_spec_hostile import hostile_path
 
 SINGLE = ("--activation", "sigmoid", "--loss", "binary_cross_entropy")
 
@@ -33,17 +33,7 @@ def _verify(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("source", ["/dev/zero", "/dev/urandom", "fifo", "folder", "huge"])
 def test_claims_files_that_never_end_exit_2_at_once(tmp_path: Path, source: str) -> None:
-    if source == "fifo":
-        path = str(tmp_path / "claims.md")
-        os.mkfifo(path)
-    elif source == "folder":
-        path = str(tmp_path)
-    elif source == "huge":
-        path = str(tmp_path / "claims.md")
-        with open(path, "wb") as stream:
-            stream.truncate(300 * 1024 * 1024)  # sparse: 300 MB without writing them
-    else:
-        path = source
+    path = hostile_path(tmp_path, source, "claims.md")
     proc = _verify(path, *SINGLE)
     assert proc.returncode == 2
     assert proc.stdout == ""

@@ -5,6 +5,7 @@ Each gets one bounded, escaped error line naming the field (exit code 2 at the C
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -209,27 +210,29 @@ def test_a_width_of_a_million_fails_fast_at_the_cli_in_bounded_memory(tmp_path: 
 SOURCES = ["/dev/zero", "/dev/urandom", "fifo", "folder", "huge"]
 
 
-# derive's click argument refuses a folder itself (click's usage message), before load_spec.
-@pytest.mark.parametrize(
-    ("command", "source"),
-    [("verify", s) for s in SOURCES] + [("derive", s) for s in SOURCES if s != "folder"],
-)
-def test_spec_inputs_that_never_end_exit_2_at_once(
-    tmp_path: Path, source: str, command: str
-) -> None:
-    import os
-
+def hostile_path(tmp_path: Path, source: str, name: str) -> str:
+    """An input path that never ends or is no file: a device of SOURCES as it is, else a FIFO,
+    a folder or a sparse 300 MB file made in ``tmp_path`` under ``name``."""
+    path = str(tmp_path / name)
     if source == "fifo":
-        path = str(tmp_path / "spec.toml")
         os.mkfifo(path)
     elif source == "folder":
         path = str(tmp_path)
     elif source == "huge":
-        path = str(tmp_path / "spec.toml")
         with open(path, "wb") as stream:
             stream.truncate(300 * 1024 * 1024)  # sparse: 300 MB without writing them
     else:
         path = source
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "source"), [(c, s) for c in ("verify", "derive") for s in SOURCES]
+)
+def test_spec_inputs_that_never_end_exit_2_at_once(
+    tmp_path: Path, source: str, command: str
+) -> None:
+    path = hostile_path(tmp_path, source, "spec.toml")
     if command == "derive":
         proc = _cli("derive", path, "--no-check", timeout=60)
     else:
