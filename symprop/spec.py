@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 
 import sympy as sp
 
-from symprop.errors import SpecError, SymPropError, shown, shown_path
+from symprop.errors import SpecError, SymPropError, SymPropWarning, shown, shown_path
 from symprop.files import read_text
 from symprop.registry import ACTIVATIONS, get_activation, get_loss
 
@@ -282,10 +283,6 @@ class Network:
                     f"{loss.output_domain}, but {out.activation} has {shown}; use sigmoid "
                     "or softmax on the output layer",
                 )
-            import warnings
-
-            from symprop.errors import SymPropWarning
-
             act = ACTIVATIONS[out.activation]
             if not act.elementwise and not loss.target_is_distribution:
                 # No stable form is derived for log(1 − a) of a coupled output: the loss

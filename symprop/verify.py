@@ -75,7 +75,7 @@ from symprop.registry import ACTIVATIONS, LOSSES
 from symprop.registry import a as a_scalar
 from symprop.registry import y as y_scalar
 from symprop.registry import z as z_scalar
-from symprop.spec import Dense, Network, _is_int, _is_real
+from symprop.spec import Dense, Network, _is_int, _is_real, parse_toml
 
 __all__ = [
     "DIAGNOSES",
@@ -451,8 +451,6 @@ def extract_claims(text: str, fmt: str = "markdown") -> list[str]:
 
 
 def _toml_claims(text: str) -> list[str]:
-    from symprop.spec import parse_toml
-
     data = parse_toml(text)
     unknown = set(data) - {"claims", "claim"}
     if unknown:
