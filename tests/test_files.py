@@ -7,6 +7,7 @@ import os
 import stat
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -133,8 +134,15 @@ def test_a_fifo_with_a_reader_is_written_through(tmp_path: Path) -> None:
         descriptor = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         ready.set()
         os.set_blocking(descriptor, True)
-        with os.fdopen(descriptor, "rb") as stream:
-            received.append(stream.read())
+        data, deadline = b"", time.monotonic() + 10
+        # Until the writer opens the FIFO a read sees end-of-file: wait for the bytes.
+        while len(data) < 200_000 and time.monotonic() < deadline:
+            chunk = os.read(descriptor, 1 << 16)
+            data += chunk
+            if not chunk:
+                time.sleep(0.001)
+        os.close(descriptor)
+        received.append(data)
 
     reader = threading.Thread(target=read)
     reader.start()
