@@ -57,7 +57,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from symprop import Dense, Network, Training  # noqa: E402
-from symprop.emit_numpy import import_generated, write_module  # noqa: E402
+from symprop.codegen.numpy.emit import import_generated, write_module  # noqa: E402
 
 LEARNING_RATE = 0.05
 MOMENTUM = 0.9

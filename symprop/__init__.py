@@ -1,9 +1,9 @@
 """symprop: symbolic backpropagation, proven by SymPy.
 
-The pipeline: a network *spec* (:mod:`symprop.spec`) becomes a symbolic *graph*
-(:mod:`symprop.graph`), from which the *derivation* (:mod:`symprop.derivation`) derives,
-simplifies and proves every backprop formula; *emitters* turn a derivation into documents
-and code.
+The pipeline: a network *spec* (:mod:`symprop.core.spec`) becomes a symbolic *graph*
+(:mod:`symprop.core.symbols`), from which the *derivation* (:mod:`symprop.derivation.build`)
+derives, simplifies and proves every backprop formula; *emitters* turn a derivation into
+documents and code.
 
 >>> from symprop import Network, Dense, derive
 >>> d = derive(Network(inputs=2, layers=[Dense(2, "tanh"), Dense(1, "sigmoid")],
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from symprop.derivation import Derivation, Step, derive
-from symprop.errors import ParseError, SpecError, SymPropError
-from symprop.registry import ACTIVATIONS, LOSSES
-from symprop.spec import Dense, Network, Training, default_network, load_spec
+from symprop.core.errors import ParseError, SpecError, SymPropError
+from symprop.core.registry import ACTIVATIONS, LOSSES
+from symprop.core.spec import Dense, Network, Training, default_network, load_spec
+from symprop.derivation.build import Derivation, Step, derive
 
 try:
     __version__ = version("symprop")

@@ -9,7 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from symprop import emit_graph, emit_latex, emit_numpy
+from symprop.codegen.numpy import emit as emit_numpy
+from symprop.documents import emit as emit_latex
+from symprop.explain import emit as emit_graph
 
 
 def regenerate(outdir: Path | str = "generated") -> list[Path]:

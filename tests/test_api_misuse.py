@@ -1,7 +1,7 @@
 """Misuse of the public API raises only documented exception types.
 
 The rule (``symprop/__init__.py``): a wrong value or a wrong type of argument raises a
-:class:`~symprop.errors.SymPropError` subclass (``SpecError`` for specs, ``ParseError`` for
+:class:`~symprop.core.errors.SymPropError` subclass (``SpecError`` for specs, ``ParseError`` for
 text, ``VerifyError`` for verify's inputs), with one bounded, printable line; only calls that
 break Python's calling contract (a missing, extra or unknown argument) raise ``TypeError``,
 as Python raises it. Nothing else — no AttributeError, KeyError, ValueError from inside.
@@ -26,9 +26,9 @@ from symprop import (
     derive,
     load_spec,
 )
-from symprop.derivation import check_derivation
-from symprop.spec import spec_from_dict
-from symprop.verify import (
+from symprop.core.spec import spec_from_dict
+from symprop.derivation.build import check_derivation
+from symprop.verify.engine import (
     Setting,
     VerifyError,
     error_line,

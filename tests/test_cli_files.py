@@ -25,7 +25,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 def _symprop(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "symprop.cli", *args],
+        [sys.executable, "-m", "symprop.cli.main", *args],
         cwd=cwd,
         env=ENV,
         capture_output=True,
@@ -218,7 +218,7 @@ def _start_pdf(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
     """Start ``derive --pdf`` and wait until LaTeX runs in its private folder."""
     before = _tex_folders()
     process = subprocess.Popen(
-        [sys.executable, "-m", "symprop.cli", "derive", XOR, "--pdf", "out.pdf"],
+        [sys.executable, "-m", "symprop.cli.main", "derive", XOR, "--pdf", "out.pdf"],
         cwd=tmp_path,
         env=ENV,
         stdout=subprocess.DEVNULL,
@@ -259,7 +259,7 @@ def test_sigterm_during_pdf_stops_latex_and_removes_its_folder(tmp_path: Path) -
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_after_kill_9_latexmk_dies_and_the_next_run_removes_the_folder(tmp_path: Path) -> None:
     _need_tex()
-    from symprop.files import private_folder
+    from symprop.core.files import private_folder
 
     process, folder, latex = _start_pdf(tmp_path)
     process.kill()
@@ -274,8 +274,8 @@ def test_after_kill_9_latexmk_dies_and_the_next_run_removes_the_folder(tmp_path:
 def test_pdf_without_tex_and_bad_outputs_fail_before_deriving(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import symprop.cli_derive
-    from symprop.cli import main
+    import symprop.cli.derive
+    from symprop.cli.main import main
 
     def derive(network):  # noqa: ANN001, ANN202
         raise AssertionError("derived before refusing")
@@ -286,7 +286,7 @@ def test_pdf_without_tex_and_bad_outputs_fail_before_deriving(
         assert info.value.code == 2
         return capsys.readouterr().err
 
-    monkeypatch.setattr(symprop.cli_derive, "derive", derive)
+    monkeypatch.setattr(symprop.cli.derive, "derive", derive)
     monkeypatch.chdir(workdir)
     # main() sets these process-wide; the test process gets its own back afterwards.
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
@@ -299,11 +299,11 @@ def test_pdf_without_tex_and_bad_outputs_fail_before_deriving(
 
 
 def _refusals(refused, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    import symprop.emit_latex
+    import symprop.documents.emit
 
     assert "file/x.tex: cannot write (Not a directory)" in refused("--latex", "file/x.tex")
     assert "keep.tex: has 2 hard links" in refused("--markdown", "keep.tex")
-    monkeypatch.setattr(symprop.emit_latex.shutil, "which", lambda name: None)
+    monkeypatch.setattr(symprop.documents.emit.shutil, "which", lambda name: None)
     assert "--pdf needs TeX Live" in refused("--pdf", "out.pdf")
     assert not (workdir / "out.pdf").exists()
 

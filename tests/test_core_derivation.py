@@ -23,8 +23,8 @@ from symprop import (
     default_network,
     derive,
 )
-from symprop.calculus import derive_output_delta
-from symprop.registry import a, a_vec, j_idx, y_vec
+from symprop.core.calculus import derive_output_delta
+from symprop.core.registry import a, a_vec, j_idx, y_vec
 
 HIDDEN = [name for name, act in ACTIVATIONS.items() if act.hidden_allowed]
 
@@ -236,7 +236,10 @@ def test_json_is_deterministic_across_hash_seeds() -> None:
 
 def test_cli_derive_default_prints_and_verifies() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "symprop.cli", "derive"], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "symprop.cli.main", "derive"],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -248,7 +251,7 @@ def test_cli_derive_default_prints_and_verifies() -> None:
 
 def test_cli_derive_json() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "symprop.cli", "derive", "examples/xor.toml", "--json"],
+        [sys.executable, "-m", "symprop.cli.main", "derive", "examples/xor.toml", "--json"],
         capture_output=True,
         text=True,
         timeout=600,

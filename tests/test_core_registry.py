@@ -15,14 +15,14 @@ import pytest
 import sympy as sp
 
 from symprop import ACTIVATIONS, LOSSES, Dense, Network, derive
-from symprop import registry as reg
-from symprop.calculus import (
+from symprop.core import registry as reg
+from symprop.core.calculus import (
     activation_function,
     derive_activation,
     derive_output_delta,
     expand_activations,
 )
-from symprop.registry import a, a_vec, alpha, j_idx, y, y_vec, z
+from symprop.core.registry import a, a_vec, alpha, j_idx, y, y_vec, z
 
 ELEMENTWISE = [name for name, act in ACTIVATIONS.items() if act.elementwise]
 

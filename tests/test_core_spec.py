@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from symprop import Dense, Network, SpecError, SymPropError, default_network, load_spec
-from symprop.spec import spec_from_dict
+from symprop.core.spec import spec_from_dict
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -215,7 +215,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_cli_bad_spec_exits_2_with_one_line(tmp_path: Path, text: str, fragment: str) -> None:
     path = _write(tmp_path, text)
     proc = subprocess.run(
-        [sys.executable, "-m", "symprop.cli", "derive", str(path), "--no-check"],
+        [sys.executable, "-m", "symprop.cli.main", "derive", str(path), "--no-check"],
         capture_output=True,
         text=True,
         timeout=120,

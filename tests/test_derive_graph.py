@@ -1,7 +1,7 @@
 """symprop derive SPEC --graph: a small network's computation graph, checked three ways.
 
 Every input node's gradient (W, b, x, y) is compared with (a) brute-force ``sympy.diff`` of
-the whole per-sample objective built by :func:`symprop.graph.instantiate` (an independent
+the whole per-sample objective built by :func:`symprop.core.symbols.instantiate` (an independent
 construction from the registry definitions), (b) the derivation engine's own formulas (δ^L,
 the recurrence, δ a^T + 2λW) and (c) central differences, at the same point.
 """
@@ -21,30 +21,11 @@ import pytest
 import sympy as sp
 from click.testing import CliRunner
 
-from symprop import graph as g
-from symprop.calculus import expand_activations
-from symprop.cli import cli
-from symprop.derivation import derive
-from symprop.emit_graph import (
-    GraphStrPrinter,
-    regenerate_network_graphs,
-    render_picture,
-    to_dot,
-    to_json,
-    to_tex,
-)
-from symprop.errors import SpecError, SymPropError
-from symprop.network_graph import (
-    MAX_ELEMENTARY_NODES,
-    MAX_LAYERS,
-    MAX_UNITS,
-    check_drawable,
-    default_point,
-    explain_network,
-    network_graph,
-    network_point,
-)
-from symprop.registry import (
+from symprop.cli.main import cli
+from symprop.core import symbols as g
+from symprop.core.calculus import expand_activations
+from symprop.core.errors import SpecError, SymPropError
+from symprop.core.registry import (
     ACTIVATIONS,
     LOSSES,
     Activation,
@@ -55,9 +36,28 @@ from symprop.registry import (
     y_vec,
     z_vec,
 )
-from symprop.registry import a as a_scalar
-from symprop.registry import z as z_scalar
-from symprop.spec import Dense, Network, load_spec
+from symprop.core.registry import a as a_scalar
+from symprop.core.registry import z as z_scalar
+from symprop.core.spec import Dense, Network, load_spec
+from symprop.derivation.build import derive
+from symprop.explain.emit import (
+    GraphStrPrinter,
+    regenerate_network_graphs,
+    render_picture,
+    to_dot,
+    to_json,
+    to_tex,
+)
+from symprop.explain.network import (
+    MAX_ELEMENTARY_NODES,
+    MAX_LAYERS,
+    MAX_UNITS,
+    check_drawable,
+    default_point,
+    explain_network,
+    network_graph,
+    network_point,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -499,9 +499,9 @@ def test_same_bytes_twice_and_under_another_hash_seed(tmp_path: Path) -> None:
     second = {p.name: p.read_bytes() for p in regenerate_network_graphs(tmp_path / "b")}
     assert first == second
     code = (
-        "from symprop.spec import load_spec;"
-        "from symprop.network_graph import explain_network;"
-        "from symprop.emit_graph import to_json, to_tex, to_dot;"
+        "from symprop.core.spec import load_spec;"
+        "from symprop.explain.network import explain_network;"
+        "from symprop.explain.emit import to_json, to_tex, to_dot;"
         f"r = explain_network(load_spec({str(ROOT / 'examples' / 'ng_classifier.toml')!r}));"
         "print(to_json(r) + to_tex(r) + to_dot(r))"
     )

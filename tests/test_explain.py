@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symprop.compgraph import backprop, graph_from_assignments
-from symprop.emit_graph import (
+from symprop.explain.compgraph import backprop, graph_from_assignments
+from symprop.explain.emit import (
     explain_text,
     regenerate_examples,
     render_picture,
@@ -156,7 +156,7 @@ def test_every_node_gradient_matches_sympy_diff_and_central_differences(text, at
     ],
 )
 def test_errors_are_one_clear_message(text: str, at: dict, message: str) -> None:
-    from symprop.errors import SymPropError
+    from symprop.core.errors import SymPropError
 
     with pytest.raises(SymPropError, match=message) as info:
         explain_text(text, at)
@@ -165,7 +165,7 @@ def test_errors_are_one_clear_message(text: str, at: dict, message: str) -> None
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "from symprop.cli import main; main()", *args],
+        [sys.executable, "-c", "from symprop.cli.main import main; main()", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -235,7 +235,7 @@ def test_generated_examples_are_up_to_date(tmp_path: Path) -> None:
 
 def test_deterministic_under_other_hash_seed() -> None:
     code = (
-        "from symprop.emit_graph import explain_text, to_json, to_tex, to_dot, to_table;"
+        "from symprop.explain.emit import explain_text, to_json, to_tex, to_dot, to_table;"
         "r = explain_text('1/(1+exp(-(w0*x0+b)))', {'w0': -2, 'x0': 3, 'b': 7.5});"
         "print(to_json(r) + to_tex(r) + to_dot(r) + to_table(r))"
     )
@@ -267,7 +267,7 @@ def test_tex_shows_rules_with_numbers_and_math_shape_notes() -> None:
 
 
 def test_tex_without_graphviz_keeps_the_column_layout(monkeypatch: pytest.MonkeyPatch) -> None:
-    import symprop.emit_graph as emit_graph
+    import symprop.explain.emit as emit_graph
 
     r = explain_text("x*y + z", {"x": 2, "y": 3, "z": -2})
     with_layout = to_tex(r) if shutil.which("dot") else None

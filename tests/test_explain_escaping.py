@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from symprop.compgraph import Backprop
-from symprop.emit_graph import explain_text, to_dot, to_json, to_tex
-from symprop.templating import _LATEX_SPECIALS, latex_escape
+from symprop.core.templating import _LATEX_SPECIALS, latex_escape
+from symprop.explain.compgraph import Backprop
+from symprop.explain.emit import explain_text, to_dot, to_json, to_tex
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
 needs_latex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex")

@@ -17,13 +17,13 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symprop.cli import main
-from symprop.emit_graph import explain_text
+from symprop.cli.main import main
+from symprop.explain.emit import explain_text
 
 CHILD = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-from symprop.cli import main
+from symprop.cli.main import main
 main(sys.argv[1:])
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import mpmath
 import pytest
 
-from symprop.cli import main
+from symprop.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = str(ROOT / "examples" / "relu_sigmoid.toml")

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from symprop.emit_graph import explain_text, render_picture, to_dot, to_tex
+from symprop.explain.emit import explain_text, render_picture, to_dot, to_tex
 
 SEED = "exp(u1 + u1**2)"  # seed 001's u3 = e^{u1 + u2}, u2 = u1^2: two paths from u1
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symprop.emit_graph import explain_text, to_json, to_table, to_tex
+from symprop.explain.emit import explain_text, to_json, to_table, to_tex
 
 a, b, x, y = sp.symbols("a b x y", real=True)
 

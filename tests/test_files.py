@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from symprop.errors import SymPropError
-from symprop.files import TEMPORARY_SUFFIX, check_writable, private_folder, write_atomic
+from symprop.core.errors import SymPropError
+from symprop.core.files import TEMPORARY_SUFFIX, check_writable, private_folder, write_atomic
 
 
 def _dead_pid() -> int:

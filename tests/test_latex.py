@@ -20,8 +20,11 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from symprop import Dense, Network, derive, load_spec
-from symprop.derivation import DerivationCheckError
-from symprop.emit_latex import (
+from symprop.core.errors import SymPropError
+from symprop.core.registry import ACTIVATIONS, LOSSES
+from symprop.core.templating import latex_escape, markdown_escape
+from symprop.derivation.build import DerivationCheckError
+from symprop.documents.emit import (
     checked,
     compile_pdf,
     document_context,
@@ -31,9 +34,6 @@ from symprop.emit_latex import (
     to_markdown,
     translate,
 )
-from symprop.errors import SymPropError
-from symprop.registry import ACTIVATIONS, LOSSES
-from symprop.templating import latex_escape, markdown_escape
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated"
@@ -89,7 +89,7 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Regenerated:
     other = tmp_path_factory.mktemp("generated_other_seed")
     seed = "12345" if os.environ.get("PYTHONHASHSEED") == "0" else "0"
     process = subprocess.Popen(
-        [sys.executable, "-m", "symprop.emit_latex", str(other)],
+        [sys.executable, "-m", "symprop.documents.emit", str(other)],
         env=dict(os.environ, PYTHONHASHSEED=seed),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -107,7 +107,9 @@ def test_golden_files_are_up_to_date(regenerated: Regenerated) -> None:
     for name in produced:
         new = (out / name).read_text("utf-8")
         golden = GENERATED / name
-        assert golden.exists(), f"missing golden file {golden}; run python -m symprop.emit_latex"
+        assert golden.exists(), (
+            f"missing golden file {golden}; run python -m symprop.documents.emit"
+        )
         old = golden.read_text("utf-8")
         if new != old:
             diff = "".join(
@@ -115,7 +117,7 @@ def test_golden_files_are_up_to_date(regenerated: Regenerated) -> None:
                     old.splitlines(True), new.splitlines(True), str(golden), f"regenerated/{name}"
                 )
             )
-            pytest.fail(f"{golden} is stale (python -m symprop.emit_latex):\n{diff[:6000]}")
+            pytest.fail(f"{golden} is stale (python -m symprop.documents.emit):\n{diff[:6000]}")
 
 
 def test_regeneration_is_deterministic_across_hash_seeds(regenerated: Regenerated) -> None:
@@ -266,7 +268,7 @@ def test_unknown_math_in_a_justification_fails_loudly() -> None:
 
 
 def test_cli_writes_latex_and_markdown(tmp_path: Path) -> None:
-    from symprop.cli import cli
+    from symprop.cli.main import cli
 
     tex, md = tmp_path / "xor.tex", tmp_path / "xor.md"
     result = CliRunner().invoke(
@@ -460,7 +462,7 @@ def _toml_string(text: str) -> str:
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.text(st.characters(codec="utf-8"), max_size=40))
 def test_derive_json_holds_any_title(tmp_path_factory, title: str) -> None:
-    from symprop.cli import cli
+    from symprop.cli.main import cli
 
     spec = tmp_path_factory.mktemp("spec") / "net.toml"
     source = (ROOT / "examples" / "xor.toml").read_text("utf-8")

@@ -17,8 +17,8 @@ import sympy as sp
 from test_numpy_support import ROOT, build, perturbed_params, targets
 
 from symprop import Dense, Network, default_network
-from symprop.emit_numpy import _activation_code, example_specs, regenerate
-from symprop.numpy_printer import (
+from symprop.codegen.numpy.emit import _activation_code, example_specs, regenerate
+from symprop.codegen.numpy.printer import (
     HELPERS,
     REWRITES,
     SHARED_FORMS,
@@ -32,7 +32,7 @@ from symprop.numpy_printer import (
     stabilise,
     tidy_signs,
 )
-from symprop.registry import ACTIVATIONS, LOSSES, Activation, a, a_vec, i_idx, j_idx, y_vec, z
+from symprop.core.registry import ACTIVATIONS, LOSSES, Activation, a, a_vec, i_idx, j_idx, y_vec, z
 
 RUFF = shutil.which("ruff")
 GENERATED = ROOT / "generated"
@@ -242,7 +242,7 @@ def test_generation_is_independent_of_hash_seed(tmp_path: Path) -> None:
         out = tmp_path / f"seed{seed}"
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run(
-            [sys.executable, "-m", "symprop.cli", "generate", "--examples", str(out)],
+            [sys.executable, "-m", "symprop.cli.main", "generate", "--examples", str(out)],
             check=True,
             env=env,
             cwd=ROOT,
@@ -467,7 +467,7 @@ def test_cli_generate(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "symprop.cli",
+            "symprop.cli.main",
             "generate",
             "examples/xor.toml",
             "-o",
@@ -482,7 +482,7 @@ def test_cli_generate(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "DTYPE = np.float32" in out.read_text(encoding="utf-8")
     bad = subprocess.run(
-        [sys.executable, "-m", "symprop.cli", "generate", str(tmp_path / "missing.toml")],
+        [sys.executable, "-m", "symprop.cli.main", "generate", str(tmp_path / "missing.toml")],
         cwd=ROOT,
         capture_output=True,
         text=True,

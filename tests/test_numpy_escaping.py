@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_numpy_support import ROOT
 
 from symprop import Dense, Network
-from symprop.emit_numpy import render_module
+from symprop.codegen.numpy.emit import render_module
 
 RUFF = shutil.which("ruff")
 
@@ -76,7 +76,7 @@ def test_the_issues_injection_title_stays_text(tmp_path: Path) -> None:
     )
     out = tmp_path / "digits.py"
     done = subprocess.run(
-        [sys.executable, "-m", "symprop.cli", "generate", str(path), "-o", str(out)],
+        [sys.executable, "-m", "symprop.cli.main", "generate", str(path), "-o", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -132,7 +132,7 @@ def test_a_huge_one_word_title_wraps_in_linear_time() -> None:
     # wraps at its spaces).
     code = (
         "import ast\n"
-        "from symprop.emit_numpy import _doc_paragraph\n"
+        "from symprop.codegen.numpy.emit import _doc_paragraph\n"
         "for word in ('x' * 20_000_000, '\\x00\"' * 500_000, 'ab ' * 500_000):\n"
         "    text = _doc_paragraph((word, True), ('. Generated', False))\n"
         '    doc = ast.literal_eval(\'"""\' + text + \'"""\')\n'

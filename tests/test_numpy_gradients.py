@@ -18,11 +18,11 @@ from test_numpy_support import (
 )
 
 from symprop import Dense, Network
-from symprop.registry import ACTIVATIONS
+from symprop.core.registry import ACTIVATIONS
 
 PAIRS = valid_pairs()
 # cross_entropy on sigmoid outputs is doubtful (it warns) but accepted: it is tested too.
-pytestmark = pytest.mark.filterwarnings("ignore::symprop.errors.SymPropWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::symprop.core.errors.SymPropWarning")
 
 try:
     import torch  # noqa: F401

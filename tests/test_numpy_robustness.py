@@ -22,9 +22,9 @@ import sympy as sp
 from test_numpy_support import ROOT, build, valid_pairs
 
 from symprop import Dense, Network
-from symprop.emit_numpy import import_generated, render_module
-from symprop.errors import SpecError, SymPropWarning
-from symprop.registry import ACTIVATIONS, LOSSES, a, y, z
+from symprop.codegen.numpy.emit import import_generated, render_module
+from symprop.core.errors import SpecError, SymPropWarning
+from symprop.core.registry import ACTIVATIONS, LOSSES, a, y, z
 
 GENERATED = ROOT / "generated"
 
@@ -85,7 +85,7 @@ def test_the_cli_refuses_and_warns_in_one_line(tmp_path: Path) -> None:
             encoding="utf-8",
         )
         done = subprocess.run(
-            [sys.executable, "-m", "symprop.cli", "generate", str(spec), "-o", "m.py"],
+            [sys.executable, "-m", "symprop.cli.main", "generate", str(spec), "-o", "m.py"],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -404,7 +404,7 @@ def test_writes_killed_midway_leave_no_temporary_files_behind(tmp_path: Path) ->
     # Writers killed at random points of a save loop; the next write cleans up after them.
     code = (
         "import sys\n"
-        "from symprop.emit_numpy import import_generated\n"
+        "from symprop.codegen.numpy.emit import import_generated\n"
         f"m = import_generated({str(GENERATED / 'digits.py')!r})\n"
         "params = m.init_params()\n"
         "print('ready', flush=True)\n"

@@ -13,9 +13,9 @@ import numpy as np
 import sympy as sp
 
 from symprop import Dense, Network
-from symprop.emit_numpy import import_generated, render_module
-from symprop.errors import SymPropWarning
-from symprop.registry import ACTIVATIONS, LOSSES
+from symprop.codegen.numpy.emit import import_generated, render_module
+from symprop.core.errors import SymPropWarning
+from symprop.core.registry import ACTIVATIONS, LOSSES
 
 ROOT = Path(__file__).resolve().parent.parent
 _BUILD = Path(tempfile.mkdtemp(prefix="symprop-numpy-tests-"))

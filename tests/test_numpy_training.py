@@ -12,7 +12,7 @@ import pytest
 from test_numpy_support import ROOT, build, perturbed_params, targets
 
 from symprop import Dense, Network, load_spec
-from symprop.emit_numpy import import_generated, write_module
+from symprop.codegen.numpy.emit import import_generated, write_module
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([0.0, 1.0, 1.0, 0.0])
@@ -364,7 +364,7 @@ def test_symprop_train_command(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "symprop.cli",
+            "symprop.cli.main",
             "train",
             str(ROOT / "examples" / "xor.toml"),
             "--data",
@@ -384,7 +384,7 @@ def test_symprop_train_command(tmp_path: Path) -> None:
     assert "test accuracy" in done.stdout and "module:" in done.stdout
     assert (tmp_path / "p.npz").is_file() and (tmp_path / "xor.py").is_file()
     missing = subprocess.run(
-        [sys.executable, "-m", "symprop.cli", "train", "--data", str(tmp_path / "nope.npz")],
+        [sys.executable, "-m", "symprop.cli.main", "train", "--data", str(tmp_path / "nope.npz")],
         capture_output=True,
         text=True,
         cwd=tmp_path,

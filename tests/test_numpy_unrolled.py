@@ -15,13 +15,13 @@ import sympy as sp
 from test_numpy_support import HIDDEN, build, perturbed_params, targets, valid_pairs
 
 from symprop import Dense, Network
-from symprop.emit_numpy import UNROLL_MAX_PARAMS
-from symprop.numpy_printer import HELPERS
-from symprop.registry import ACTIVATIONS
+from symprop.codegen.numpy.emit import UNROLL_MAX_PARAMS
+from symprop.codegen.numpy.printer import HELPERS
+from symprop.core.registry import ACTIVATIONS
 
 PAIRS = valid_pairs()
 # cross_entropy on sigmoid outputs is doubtful (it warns) but accepted: it is tested too.
-pytestmark = pytest.mark.filterwarnings("ignore::symprop.errors.SymPropWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::symprop.core.errors.SymPropWarning")
 
 
 def _net(pair: tuple[str, str], hidden: str, l2: float = 0.0, biases: bool = False) -> Network:

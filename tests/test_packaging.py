@@ -49,7 +49,7 @@ def test_wheel_install_finds_templates(tmp_path: Path) -> None:
         timeout=600,
     )
     code = (
-        "import symprop, symprop.templating as t;"
+        "import symprop, symprop.core.templating as t;"
         "print(symprop.__file__);"
         "names = sorted(p.name for p in t.templates_dir().iterdir() if p.name.endswith('.j2'));"
         "print(','.join(names));"

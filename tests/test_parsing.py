@@ -11,8 +11,8 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symprop.errors import ParseError
-from symprop.parsing import (
+from symprop.core.errors import ParseError
+from symprop.parsing.expressions import (
     BinOp,
     Call,
     Derivative,

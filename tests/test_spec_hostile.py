@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symprop import Dense, Network, SpecError, SymPropError, Training, load_spec
-from symprop.spec import MAX_LAYERS, MAX_PARAMS, MAX_TITLE, MAX_WIDTH
+from symprop.core.spec import MAX_LAYERS, MAX_PARAMS, MAX_TITLE, MAX_WIDTH
 
 GOOD = 'name = "t"\ninputs = 2\nloss = "mse"\n[[layers]]\nwidth = 3\nactivation = "elu"\n'
 
@@ -41,7 +41,7 @@ def _limit_memory() -> None:  # runs in the child: 1 GiB of address space
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "symprop.cli", *args],
+        [sys.executable, "-m", "symprop.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

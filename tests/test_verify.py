@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symprop.cli import cli
-from symprop.errors import ParseError, SymPropError
-from symprop.parsing import BinOp, Transpose, parse
-from symprop.spec import Dense, Network, load_spec
-from symprop.verify import (
+from symprop.cli.main import cli
+from symprop.core.errors import ParseError, SymPropError
+from symprop.core.spec import Dense, Network, load_spec
+from symprop.parsing.expressions import BinOp, Transpose, parse
+from symprop.verify.engine import (
     DIAGNOSES,
     Setting,
     Verdict,
@@ -507,7 +507,7 @@ def test_console_script_bad_input_is_one_line_without_traceback() -> None:
         [
             sys.executable,
             "-m",
-            "symprop.cli",
+            "symprop.cli.main",
             "verify",
             "--activation",
             "sigmoid",

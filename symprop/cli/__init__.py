@@ -1,0 +1,1 @@
+"""The ``symprop`` command line: one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Shared foundations: errors, files, templating, registry, specs, symbols, calculus, notation."""

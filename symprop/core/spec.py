@@ -1,0 +1,501 @@
+"""Network specs: a validated, frozen description of a feedforward network.
+
+A spec is built in Python::
+
+    >>> from symprop import Network, Dense
+    >>> net = Network(inputs=64, layers=[Dense(128, "relu"), Dense(10, "softmax")],
+    ...               loss="cross_entropy", l2=1e-4, name="digits")
+    >>> net.widths
+    (64, 128, 10)
+
+or read from a TOML file that maps to it one to one (:func:`load_spec`). Every problem
+raises :class:`~symprop.core.errors.SpecError` naming the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import keyword
+import math
+import os
+import re
+import sys
+import tomllib
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from symprop.core.errors import SpecError, SymPropError, SymPropWarning, shown, shown_path
+from symprop.core.files import read_text
+from symprop.core.registry import ACTIVATIONS, get_activation, get_loss
+
+NOTATIONS = ("nielsen", "goodfellow", "ng")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+DTYPES = ("float64", "float32")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+MAX_WIDTH = 1_000_000
+"""The most units of one layer (and of the input)."""
+MAX_LAYERS = 1000
+"""The most layers of a network."""
+MAX_PARAMS = 50_000_000
+"""The most trainable parameters (400 MB per float64 copy; training holds several)."""
+MAX_NAME = 100
+"""The longest name (it names files)."""
+MAX_TITLE = 2000
+"""The longest title, in characters."""
+MAX_SEED = 2**32 - 1
+"""The largest training seed, as ``symprop train --seed`` takes it."""
+SHADOWED_MODULES = frozenset({*sys.stdlib_module_names, "numpy", "symprop"})
+"""Names a spec may not take: a generated ``NAME.py`` would shadow the module for every
+script in its folder."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    """A finite int or float within float range (a huge int overflows float arithmetic)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
+
+
+def _positive_int(field_name: str, value: object, limit: int | None = None) -> int:
+    if not _is_int(value) or value <= 0:  # type: ignore[operator]
+        raise SpecError(field_name, value, "must be a positive integer")
+    if limit is not None and value > limit:  # type: ignore[operator]
+        raise SpecError(field_name, value, f"must be a positive integer <= {limit:,}")
+    return int(value)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, init=False)
+class Dense:
+    """A fully connected layer: ``width`` units, then an activation.
+
+    Activation parameters (e.g. ``alpha`` of leaky ReLU and ELU) are keywords:
+    ``Dense(64, "leaky_relu", alpha=0.2)``; unset parameters take the registry default.
+    """
+
+    width: int
+    activation: str
+    params: tuple[tuple[str, float], ...]
+
+    def __init__(
+        self,
+        width: int,
+        activation: str = "identity",
+        params: Mapping[str, float] | None = None,
+        **kwargs: float,
+    ) -> None:
+        if params is not None and not isinstance(params, Mapping):
+            raise SpecError("params", params, "must be a mapping of parameter names to numbers")
+        merged = dict(params or {})
+        merged.update(kwargs)
+        for key in merged:
+            if not isinstance(key, str):
+                raise SpecError("params", key, "parameter names must be strings")
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "activation", activation)
+        object.__setattr__(self, "params", tuple(sorted(merged.items())))
+
+    def param(self, name: str) -> float:
+        """The value of activation parameter ``name`` (given or the registry default)."""
+        act = get_activation(self.activation)
+        if not any(p.name == name for p in act.parameters):
+            raise SpecError("name", name, _parameters_text(self.activation))
+        return dict(self.params).get(name, act.parameter(name).default)
+
+    def param_values(self) -> dict[str, float]:
+        """All parameters of the activation with their values, defaults filled in."""
+        return {p.name: self.param(p.name) for p in get_activation(self.activation).parameters}
+
+
+def _parameters_text(activation: str) -> str:
+    names = [p.name for p in ACTIVATIONS[activation].parameters]
+    if names:
+        return f"{activation} takes the parameters {', '.join(names)}"
+    return f"{activation} takes no parameters"
+
+
+@dataclass(frozen=True)
+class Training:
+    """Training settings used by the generated module's command line and ``symprop train``."""
+
+    epochs: int = 30
+    learning_rate: float = 0.1
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    seed: int = 0
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        _positive_int("training.epochs", self.epochs)
+        _positive_int("training.batch_size", self.batch_size)
+        if not _is_real(self.learning_rate) or self.learning_rate <= 0:
+            raise SpecError(
+                "training.learning_rate", self.learning_rate, "must be a finite number > 0"
+            )
+        if self.optimizer not in OPTIMIZERS:
+            raise SpecError("training.optimizer", self.optimizer, f"known: {', '.join(OPTIMIZERS)}")
+        if not _is_real(self.momentum) or not 0 <= self.momentum < 1:
+            raise SpecError("training.momentum", self.momentum, "must be a number in [0, 1)")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise SpecError("training.seed", self.seed, f"must be an integer in 0 … {MAX_SEED}")
+        if self.dtype not in DTYPES:
+            raise SpecError("training.dtype", self.dtype, f"known: {', '.join(DTYPES)}")
+
+
+@dataclass(frozen=True)
+class Network:
+    """A feedforward network: input width, layers, loss and L2 weight decay.
+
+    The cost is ``J = C + l2 * sum_l ||W^l||_F^2`` with ``C`` the mean over the batch of
+    the per-sample loss; biases are regularised too only when ``regularize_biases``.
+
+    Parameters
+    ----------
+    inputs
+        Number of input units ``n_0``.
+    layers
+        The layers ``1..L``; the last one is the output layer.
+    loss
+        One of the registry losses (``mse``, ``half_sse``, ``binary_cross_entropy``,
+        ``cross_entropy``).
+    l2
+        Weight-decay coefficient λ ≥ 0.
+    name
+        A plain identifier; it names generated modules and files.
+    title
+        Free text for document titles (escaped wherever it is printed).
+    notation
+        Notation profile of the documents: ``nielsen``, ``goodfellow`` or ``ng``.
+    """
+
+    inputs: int
+    layers: tuple[Dense, ...]
+    loss: str
+    l2: float = 0.0
+    regularize_biases: bool = False
+    name: str = "network"
+    title: str = ""
+    notation: str = "nielsen"
+    training: Training = field(default_factory=Training)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.layers, Iterable) and not isinstance(self.layers, (str, bytes)):
+            # One past the limit is enough to refuse, even an endless iterator.
+            layers = tuple(itertools.islice(self.layers, MAX_LAYERS + 1))
+            object.__setattr__(self, "layers", layers)
+        self._validate()
+
+    def _validate(self) -> None:
+        if (
+            not isinstance(self.name, str)
+            or not _IDENTIFIER.match(self.name)
+            or keyword.iskeyword(self.name)
+        ):
+            raise SpecError(
+                "name",
+                self.name,
+                "must be a plain identifier (letters, digits, underscores; not starting "
+                "with a digit; not a Python keyword)",
+            )
+        if len(self.name) > MAX_NAME:
+            raise SpecError("name", self.name, f"must be at most {MAX_NAME} characters")
+        if self.name in SHADOWED_MODULES or (
+            self.name.startswith("__") and self.name.endswith("__")
+        ):
+            raise SpecError(
+                "name",
+                self.name,
+                "must not be a dunder name or the name of a module the generated code or its "
+                "users import (NumPy, symprop, the standard library): NAME.py would shadow it",
+            )
+        if not isinstance(self.title, str):
+            raise SpecError("title", self.title, "must be a string")
+        if len(self.title) > MAX_TITLE:
+            raise SpecError("title", self.title, f"must be at most {MAX_TITLE} characters")
+        _positive_int("inputs", self.inputs, MAX_WIDTH)
+        if not isinstance(self.layers, tuple) or not self.layers:
+            raise SpecError("layers", self.layers, "at least one layer is required")
+        if len(self.layers) > MAX_LAYERS:
+            raise SpecError(
+                "layers", f"over {MAX_LAYERS} layers", f"at most {MAX_LAYERS} layers are allowed"
+            )
+        last = len(self.layers) - 1
+        for idx, layer in enumerate(self.layers):
+            where = f"layers[{idx}]"
+            if not isinstance(layer, Dense):
+                raise SpecError(where, layer, "must be a Dense layer")
+            _positive_int(f"{where}.width", layer.width, MAX_WIDTH)
+            act = get_activation(layer.activation, f"{where}.activation")
+            if idx != last and not act.hidden_allowed:
+                raise SpecError(
+                    f"{where}.activation",
+                    layer.activation,
+                    f"{layer.activation} is allowed on the output layer only",
+                )
+            known = {p.name: p for p in act.parameters}
+            for pname, pvalue in layer.params:
+                if pname not in known:
+                    raise SpecError(_key(where, pname), pvalue, _parameters_text(layer.activation))
+                if not _is_real(pvalue) or (known[pname].symbol.is_positive and pvalue <= 0):
+                    raise SpecError(
+                        f"{where}.{pname}", pvalue, f"must be {known[pname].description}"
+                    )
+        if self.n_params > MAX_PARAMS:
+            raise SpecError(
+                "layers",
+                f"widths {'-'.join(map(str, self.widths))}",
+                f"the network has {self.n_params:,} parameters; at most {MAX_PARAMS:,} "
+                "are allowed (each float64 copy takes 8 bytes per parameter)",
+            )
+        if self.layers[last].activation == "softmax" and self.layers[last].width < 2:
+            raise SpecError(
+                f"layers[{last}].width", self.layers[last].width, "softmax needs >= 2 units"
+            )
+        loss = get_loss(self.loss)
+        if loss.output_domain != sp.S.Reals:
+            from symprop.core.calculus import derive_activation
+
+            out = self.layers[last]
+            rng = derive_activation(out.activation).output_range
+            if rng is not None:
+                rng = rng.subs(
+                    {p.symbol: p.default for p in ACTIVATIONS[out.activation].parameters}
+                )
+            if rng is None or not rng.is_subset(loss.output_domain):
+                shown = "an unknown range" if rng is None else f"range {rng}"
+                raise SpecError(
+                    "loss",
+                    self.loss,
+                    f"{self.loss} needs an output activation with values in "
+                    f"{loss.output_domain}, but {out.activation} has {shown}; use sigmoid "
+                    "or softmax on the output layer",
+                )
+            act = ACTIVATIONS[out.activation]
+            if not act.elementwise and not loss.target_is_distribution:
+                # No stable form is derived for log(1 − a) of a coupled output: the loss
+                # came out 748 instead of 79.3 once the softmax saturated.
+                raise SpecError(
+                    "loss",
+                    self.loss,
+                    f"{self.loss} treats the outputs as independent probabilities, which "
+                    f"{out.activation} outputs are not (its loss is wrong once they "
+                    "saturate); use sigmoid outputs for independent probabilities, or "
+                    f"cross_entropy with {out.activation}",
+                )
+            if act.elementwise and loss.target_is_distribution:
+                warnings.warn(
+                    f"loss: {self.loss} on {out.activation} outputs drives every output "
+                    "towards 1, since they need not sum to 1; use softmax outputs with "
+                    f"{self.loss}, or binary_cross_entropy with {out.activation}",
+                    SymPropWarning,
+                    stacklevel=4,
+                )
+        if not _is_real(self.l2) or self.l2 < 0:
+            raise SpecError("l2", self.l2, "must be a finite number >= 0")
+        if not isinstance(self.regularize_biases, bool):
+            raise SpecError("regularize_biases", self.regularize_biases, "must be true or false")
+        if self.notation not in NOTATIONS:
+            raise SpecError("notation", self.notation, f"known notations: {', '.join(NOTATIONS)}")
+        if not isinstance(self.training, Training):
+            raise SpecError("training", self.training, "must be a Training")
+
+    @property
+    def depth(self) -> int:
+        """Number of layers ``L`` (the input layer is layer 0)."""
+        return len(self.layers)
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """``(n_0, n_1, ..., n_L)``."""
+        return (self.inputs, *(layer.width for layer in self.layers))
+
+    @property
+    def n_params(self) -> int:
+        """Number of trainable parameters (weights and biases)."""
+        w = self.widths
+        return sum(w[i] * w[i + 1] + w[i + 1] for i in range(len(w) - 1))
+
+    def with_widths(self, widths: Iterable[int]) -> Network:
+        """The same network with other layer widths (used to instantiate small copies)."""
+        if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):
+            raise SpecError("widths", widths, f"must be {self.depth + 1} integers")
+        widths = tuple(itertools.islice(widths, self.depth + 2))
+        if len(widths) != self.depth + 1:
+            raise SpecError("widths", widths, f"must be {self.depth + 1} integers")
+        layers = [
+            Dense(wd, layer.activation, dict(layer.params))
+            for wd, layer in zip(widths[1:], self.layers, strict=True)
+        ]
+        return Network(
+            inputs=widths[0],
+            layers=layers,
+            loss=self.loss,
+            l2=self.l2,
+            regularize_biases=self.regularize_biases,
+            name=self.name,
+            title=self.title,
+            notation=self.notation,
+            training=self.training,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data, in the same shape as the TOML format."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "inputs": self.inputs,
+            "loss": self.loss,
+            "l2": self.l2,
+            "regularize_biases": self.regularize_biases,
+            "notation": self.notation,
+            "layers": [
+                {"width": layer.width, "activation": layer.activation, **dict(layer.params)}
+                for layer in self.layers
+            ],
+            "training": {
+                "epochs": self.training.epochs,
+                "learning_rate": self.training.learning_rate,
+                "batch_size": self.training.batch_size,
+                "optimizer": self.training.optimizer,
+                "momentum": self.training.momentum,
+                "seed": self.training.seed,
+                "dtype": self.training.dtype,
+            },
+        }
+
+
+_TOP_KEYS = (
+    "name",
+    "title",
+    "inputs",
+    "loss",
+    "l2",
+    "regularize_biases",
+    "notation",
+    "layers",
+    "training",
+)
+_TRAINING_KEYS = tuple(Training.__dataclass_fields__)
+
+
+def _key(where: str, key: object) -> str:
+    """The field name of ``key`` in table ``where``; a key that is not a plain identifier
+    is quoted and bounded (it comes from the user)."""
+    if isinstance(key, str) and _IDENTIFIER.match(key) and len(key) <= 40:
+        return f"{where}.{key}" if where else key
+    return f"{where}[{shown(key, 40)}]"
+
+
+def _check_keys(where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    for key in table:
+        if key not in allowed:
+            raise SpecError(
+                _key(where, key), table[key], f"unknown key; allowed keys: {', '.join(allowed)}"
+            )
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> Network:
+    """Build a :class:`Network` from plain data in the TOML layout, rejecting unknown keys."""
+    if not isinstance(data, Mapping):
+        raise SpecError("spec", data, "must be a table")
+    _check_keys("", data, _TOP_KEYS)
+    for required in ("inputs", "layers", "loss"):
+        if required not in data:
+            raise SpecError(required, None, "is required")
+    raw_layers = data["layers"]
+    if not isinstance(raw_layers, list):
+        raise SpecError("layers", raw_layers, "must be an array of tables ([[layers]])")
+    layers = []
+    for idx, entry in enumerate(raw_layers):
+        where = f"layers[{idx}]"
+        if not isinstance(entry, Mapping):
+            raise SpecError(where, entry, "must be a table with width and activation")
+        if "width" not in entry:
+            raise SpecError(f"{where}.width", None, "is required")
+        act_name = entry.get("activation", "identity")
+        act = get_activation(act_name, f"{where}.activation")
+        _check_keys(where, entry, ("width", "activation", *(p.name for p in act.parameters)))
+        params = {k: v for k, v in entry.items() if k not in ("width", "activation")}
+        layers.append(Dense(entry["width"], act_name, params))
+    training_data = data.get("training", {})
+    if not isinstance(training_data, Mapping):
+        raise SpecError("training", training_data, "must be a table")
+    _check_keys("training", training_data, _TRAINING_KEYS)
+    kwargs = {
+        k: data[k] for k in ("name", "title", "l2", "regularize_biases", "notation") if k in data
+    }
+    return Network(
+        inputs=data["inputs"],
+        layers=layers,
+        loss=data["loss"],
+        training=Training(**training_data),
+        **kwargs,
+    )
+
+
+def load_spec(path: str | Path) -> Network:
+    """Read a network spec from a TOML file.
+
+    Raises
+    ------
+    SpecError
+        For any invalid field or unknown key.
+    SymPropError
+        For a file that cannot be read (see :func:`symprop.core.files.read_text`: at most 4 MiB,
+        a regular file) or malformed TOML (with line and column).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecError("path", path, "must be a str or a path-like object")
+    where = shown_path(path)
+    data = parse_toml(read_text(path, "spec file"), where)
+    try:
+        return spec_from_dict(data)
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc.field}", exc.value, exc.allowed) from None
+
+
+def parse_toml(text: str, where: str = "") -> dict[str, Any]:
+    """``tomllib.loads`` with every failure as one :class:`SymPropError` line naming
+    ``where``: malformed TOML (line and column), nesting too deep for the parser, an
+    integer over Python's 4300-digit limit."""
+    prefix = f"{where}: malformed TOML" if where else "malformed TOML"
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc).encode("ascii", "backslashreplace").decode("ascii")
+        raise SymPropError(f"{prefix}: {message[:200]}") from None
+    except RecursionError:
+        raise SymPropError(f"{prefix}: arrays or tables nested too deeply") from None
+    except ValueError:  # int() refuses over 4300 digits
+        raise SymPropError(
+            f"{prefix}: a value out of range (an integer over 4300 digits?)"
+        ) from None
+
+
+def default_network() -> Network:
+    """The built-in default: a digit classifier, 64-128-64-10, ReLU then softmax."""
+    return Network(
+        inputs=64,
+        layers=(Dense(128, "relu"), Dense(64, "relu"), Dense(10, "softmax")),
+        loss="cross_entropy",
+        l2=1e-4,
+        name="digits",
+        title="Digit classifier (8x8 images, 10 classes)",
+        training=Training(
+            epochs=40, learning_rate=0.05, batch_size=32, optimizer="momentum", momentum=0.9
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Derivations: typed steps built from the registry and proven against brute force."""

@@ -1,0 +1,1183 @@
+"""The derivation engine: from a network spec to every backprop formula, each justified.
+
+:func:`derive` returns a :class:`Derivation`: ordered :class:`Step` objects, each an
+equation chain ``lhs = rhs₁ (why₁) = rhs₂ (why₂) …`` with SymPy content, which the LaTeX
+emitter, the code generator and the verifier all read. The work is done per layer, with
+symbolic widths ``n_l``; the per-activation and per-loss calculus is cached, so a network
+of width 512 derives as fast as one of width 4 and the cost grows linearly with depth.
+
+:meth:`Derivation.check` proves the composed formulas against brute force: it instantiates
+the network at 2–3 units per layer with one symbol per weight, differentiates the whole
+cost with ``sympy.diff`` and compares, at random rational points, each local gradient and
+each parameter gradient. It names the step that fails, if one does.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+from sympy.matrices.expressions import MatrixExpr
+
+from symprop.core import symbols as g
+from symprop.core.calculus import (
+    ActivationDerivative,
+    OutputDelta,
+    activation_function,
+    activation_prime_function,
+    derive_activation,
+    derive_output_delta,
+    expand_activations,
+    proven_equal,
+)
+from symprop.core.errors import SpecError, SymPropError, shown
+from symprop.core.registry import (
+    ACTIVATIONS,
+    LOSSES,
+    a_vec,
+    i_idx,
+    j_idx,
+    n_units,
+    y_vec,
+    z_vec,
+)
+from symprop.core.registry import (
+    a as a_scalar,
+)
+from symprop.core.registry import (
+    y as y_scalar,
+)
+from symprop.core.registry import (
+    z as z_scalar,
+)
+from symprop.core.spec import Network
+from symprop.core.symbols import ElementwiseApplied, L_sym, Vectorized, j, k, l_sym, n_batch
+
+
+class ScalarPartial(sp.Expr):
+    """Display-only ``∂num/∂den`` with a scalar denominator."""
+
+    def __new__(cls, num: sp.Basic, den: sp.Basic) -> ScalarPartial:
+        return super().__new__(cls, num, den)
+
+    @property
+    def num(self) -> sp.Basic:
+        return self.args[0]
+
+    @property
+    def den(self) -> sp.Basic:
+        return self.args[1]
+
+
+class MatrixPartial(MatrixExpr):
+    """Display-only ``∂num/∂den`` with a vector or matrix denominator (shape of ``den``)."""
+
+    def __new__(cls, num: sp.Basic, den: MatrixExpr) -> MatrixPartial:
+        return super().__new__(cls, num, den)
+
+    @property
+    def num(self) -> sp.Basic:
+        return self.args[0]
+
+    @property
+    def den(self) -> sp.Basic:
+        return self.args[1]
+
+    @property
+    def shape(self) -> tuple:
+        return self.args[1].shape
+
+
+def Partial(num: sp.Basic, den: sp.Basic) -> sp.Basic:  # noqa: N802 - reads like the math
+    """``∂num/∂den`` for display: a matrix expression when ``den`` is one."""
+    if isinstance(den, MatrixExpr):
+        return MatrixPartial(num, den)
+    return ScalarPartial(num, den)
+
+
+class SampleSum(MatrixExpr):
+    """Display-only ``Σ_{i=1}^{n} expr^{(i)}``: a matrix quantity summed over a mini-batch."""
+
+    def __new__(cls, expr: MatrixExpr, index: sp.Symbol, count: sp.Symbol) -> SampleSum:
+        return super().__new__(cls, expr, index, count)
+
+    @property
+    def shape(self) -> tuple:
+        return self.args[0].shape
+
+
+class SampleOf(sp.Expr):
+    """Display-only ``expr^{(i)}``: a quantity for sample ``i`` of a mini-batch."""
+
+    def __new__(cls, expr: sp.Basic, index: sp.Symbol) -> SampleOf:
+        return super().__new__(cls, expr, index)
+
+
+class FrobeniusSquared(sp.Expr):
+    """Display-only ``‖W‖_F²`` (the sum of the squared entries)."""
+
+    def __new__(cls, arg: sp.Basic) -> FrobeniusSquared:
+        return super().__new__(cls, arg)
+
+
+phi = sp.Function("phi")
+dphi = sp.Function("dphi")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One equation chain of a derivation.
+
+    Attributes
+    ----------
+    id
+        Stable key (``"delta.output.index"``, ``"summary.grad_W.2"``…).
+    section
+        ``forward``, ``cost``, ``activation``, ``output_delta``, ``hidden_delta``,
+        ``gradients``, ``batch``, ``update`` or ``summary``.
+    lhs
+        Left-hand side.
+    chain
+        ``((rhs, justification), …)``: ``lhs = rhs₁`` by the first justification, then
+        ``= rhs₂`` by the second, and so on.
+    form
+        ``index``, ``matrix`` or ``scalar``.
+    layer
+        The concrete layer (``1..L``) or ``None`` for a generic step.
+    relation
+        ``=``, ``:=`` (definition) or ``←`` (assignment, for the update rule).
+    """
+
+    id: str
+    section: str
+    lhs: sp.Basic
+    chain: tuple[tuple[sp.Basic, str], ...]
+    form: str = "index"
+    layer: int | None = None
+    relation: str = "="
+
+    @property
+    def rhs(self) -> sp.Basic:
+        """The final right-hand side of the chain."""
+        return self.chain[-1][0]
+
+
+@dataclass(frozen=True)
+class LayerFormulas:
+    """What the code generator needs for one layer ``l`` (1..L)."""
+
+    index: int
+    width: int
+    activation: str
+    params: dict[str, float]
+    dphi: ActivationDerivative
+
+    @property
+    def dphi_form(self) -> sp.Expr:
+        """φ' in its proven preferred form, with parameters bound to their values."""
+        act = ACTIVATIONS[self.activation]
+        return self.dphi.form.subs(
+            {p.symbol: sp.nsimplify(self.params[p.name], rational=True) for p in act.parameters}
+        )
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of :meth:`Derivation.check`: one entry per verified claim."""
+
+    ok: bool
+    results: tuple[tuple[str, bool, str], ...]
+
+    @property
+    def failures(self) -> list[str]:
+        """The steps that failed, with how they were checked."""
+        return [f"{name} ({how})" for name, passed, how in self.results if not passed]
+
+    def __str__(self) -> str:
+        lines = [
+            f"{'ok  ' if passed else 'FAIL'} {name}: {how}" for name, passed, how in self.results
+        ]
+        return "\n".join(lines)
+
+
+class DerivationCheckError(AssertionError):
+    """Raised by :meth:`Derivation.check` with ``strict=True`` when a step fails."""
+
+
+class UnknownStepError(SymPropError, KeyError):
+    """:meth:`Derivation.step` was asked for an id no step has (also a ``KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError would repr its message
+        return str(self.args[0])
+
+
+SECTIONS = (
+    "forward",
+    "cost",
+    "activation",
+    "output_delta",
+    "hidden_delta",
+    "gradients",
+    "batch",
+    "update",
+    "summary",
+)
+"""The sections of a derivation, in order."""
+MAX_CHECK_POINTS = 100
+"""The most random points :meth:`Derivation.check` compares at."""
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """Every formula of backpropagation for one network, in order, each justified."""
+
+    network: Network
+    steps: tuple[Step, ...]
+    layers: tuple[LayerFormulas, ...]
+    output_delta: OutputDelta
+    assumptions: tuple[str, ...] = field(default=())
+
+    def step(self, step_id: str) -> Step:
+        """The step with the given id."""
+        for st in self.steps:
+            if st.id == step_id:
+                return st
+        raise UnknownStepError(f"step: got {shown(step_id)}; no step has this id (see .steps)")
+
+    def section(self, name: str) -> list[Step]:
+        """All steps of one section (one of :data:`SECTIONS`), in order; an unknown section
+        name raises :class:`~symprop.core.errors.SymPropError`."""
+        if not isinstance(name, str) or name not in SECTIONS:
+            raise SymPropError(f"section: got {shown(name)}; known: {', '.join(SECTIONS)}")
+        return [st for st in self.steps if st.section == name]
+
+    @property
+    def canonical(self) -> bool:
+        """True when δ^L = c (a^L − y) for a constant ``c`` (the pair cancels)."""
+        return self.output_delta.canonical_factor is not None
+
+    def check(self, *, points: int = 3, seed: int = 0, strict: bool = False) -> CheckReport:
+        """Prove the derivation against brute-force differentiation.
+
+        See :func:`check_derivation`; ``points`` (1 to :data:`MAX_CHECK_POINTS`) is the
+        number of random points, so a check always tests something.
+        """
+        if not isinstance(strict, bool):
+            raise SymPropError(f"strict: got {shown(strict)}; must be True or False")
+        try:
+            report = check_derivation(self, points=points, seed=seed)
+        except RecursionError:
+            # The brute-force cost is one nested expression, as deep as the network.
+            raise SymPropError(
+                f"layers: the brute-force check of {self.network.depth} layers nests deeper "
+                "than SymPy can differentiate; derive without the check (--no-check)"
+            ) from None
+        if strict and not report.ok:
+            raise DerivationCheckError("derivation check failed: " + "; ".join(report.failures))
+        return report
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: the spec, the steps (as SymPy strings) and the summary."""
+        return {
+            "network": self.network.to_dict(),
+            "canonical_output_delta": self.canonical,
+            "assumptions": list(self.assumptions),
+            "steps": [
+                {
+                    "id": st.id,
+                    "section": st.section,
+                    "form": st.form,
+                    "layer": st.layer,
+                    "relation": st.relation,
+                    "lhs": sp.sstr(st.lhs),
+                    "chain": [{"rhs": sp.sstr(rhs), "why": why} for rhs, why in st.chain],
+                }
+                for st in self.steps
+            ],
+        }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as deterministic, indented JSON."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: the checked closing summary as one ``$$`` math block."""
+        from symprop.documents.emit import checked, to_math
+
+        return to_math(checked(self))
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the whole checked derivation document in Markdown."""
+        from symprop.documents.emit import checked, to_markdown
+
+        return to_markdown(checked(self))
+
+    def summary_text(self) -> str:
+        """The readable Unicode summary printed by ``symprop derive``."""
+        from symprop.printers.unicode import unicode_summary
+
+        return unicode_summary(self)
+
+
+# --- building the steps -------------------------------------------------------------
+
+
+def _strip_ranges(expr: sp.Expr) -> sp.Expr:
+    return expr.replace(
+        lambda e: (
+            isinstance(e, sp.Piecewise)
+            and len(e.args) == 2
+            and e.args[1][0] == 0
+            and all(
+                isinstance(r, (sp.Le, sp.Ge, sp.Lt, sp.Gt)) for r in sp.And.make_args(e.args[0][1])
+            )
+        ),
+        lambda e: e.args[0][0],
+    )
+
+
+def _to_layer(expr: sp.Expr, layer: sp.Expr | int, index: sp.Symbol = j) -> sp.Expr:
+    """Map the registry's unit-level symbols (a, y, z, a[j]…) to layer quantities."""
+    a_l, z_l, y_ = g.indexed("a", layer), g.indexed("z", layer), g.indexed("y")
+    expr = expr.subs(
+        {a_scalar: a_l[index], z_scalar: z_l[index], y_scalar: y_[index]}, simultaneous=True
+    )
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.Indexed) and e.base in (a_vec, y_vec, z_vec),
+        lambda e: {a_vec: a_l, y_vec: y_, z_vec: z_l}[e.base][
+            e.indices[0].subs({j_idx: index, i_idx: sp.Symbol("i", integer=True, positive=True)})
+        ],
+    )
+    return expr.subs(n_units, g.width(layer))
+
+
+def _vectorize(expr: sp.Expr, layer: sp.Expr | int) -> sp.Basic:
+    """A unit-level scalar formula in a, y, z as a vector formula of layer ``layer``."""
+    mapping = {}
+    if expr.has(a_scalar):
+        mapping[a_scalar] = g.vector("a", layer)
+    if expr.has(z_scalar):
+        mapping[z_scalar] = g.vector("z", layer)
+    if expr.has(y_scalar):
+        mapping[y_scalar] = g.vector("y", None, g.width(layer))
+    if not mapping:
+        return expr
+    return Vectorized(expr, mapping, (g.width(layer), 1))
+
+
+def _generic_steps() -> list[Step]:
+    l = l_sym
+    w_l, a_prev, b_l, z_l, a_l = (
+        g.indexed("W", l),
+        g.indexed("a", l - 1),
+        g.indexed("b", l),
+        g.indexed("z", l),
+        g.indexed("a", l),
+    )
+    z_def = sp.Sum(w_l[j, k] * a_prev[k], (k, 1, g.width(l - 1))) + b_l[j]
+    steps = [
+        Step(
+            "forward.z.index",
+            "forward",
+            z_l[j],
+            ((z_def, "weighted input of unit j in layer l"),),
+            "index",
+        ),
+        Step(
+            "forward.a.index",
+            "forward",
+            a_l[j],
+            ((phi(z_l[j]), "activation of unit j in layer l"),),
+            "index",
+        ),
+        Step(
+            "forward.z.matrix",
+            "forward",
+            g.vector("z", l),
+            (
+                (
+                    g.matrix("W", l) * g.vector("a", l - 1) + g.vector("b", l),
+                    "the same, for all units",
+                ),
+            ),
+            "matrix",
+        ),
+        Step(
+            "forward.a.matrix",
+            "forward",
+            g.vector("a", l),
+            ((ElementwiseApplied("phi", g.vector("z", l)), "φ applied elementwise"),),
+            "matrix",
+        ),
+    ]
+
+    # Hidden recurrence, index form: every factor comes from sympy.diff of a definition.
+    m = sp.Symbol("m", integer=True, positive=True)
+    w_next, b_next, z_next, d_next = (
+        g.indexed("W", l + 1),
+        g.indexed("b", l + 1),
+        g.indexed("z", l + 1),
+        g.indexed("delta", l + 1),
+    )
+    z_next_def = sp.Sum(w_next[k, m] * a_l[m], (m, 1, g.width(l))) + b_next[k]
+    dz_da = _strip_ranges(sp.diff(z_next_def, a_l[j]).doit())
+    n_next = g.width(l + 1)
+    C = g.scalar("C")
+    d_l = g.indexed("delta", l)
+    chain = (
+        (Partial(C, z_l[j]), "by definition of the local gradient"),
+        (
+            sp.Sum(Partial(C, z_next[k]) * Partial(z_next[k], z_l[j]), (k, 1, n_next)),
+            "by the chain rule: z^l affects C only through z^{l+1}",
+        ),
+        (
+            sp.Sum(
+                d_next[k] * Partial(z_next[k], a_l[j]) * Partial(a_l[j], z_l[j]), (k, 1, n_next)
+            ),
+            "by definition of δ^{l+1}, and the chain rule through a^l_j",
+        ),
+        (
+            sp.Sum(d_next[k] * dz_da * dphi(z_l[j]), (k, 1, n_next)),
+            "since z^{l+1}_k = Σ_m w^{l+1}_{km} a^l_m + b^{l+1}_k and a^l_j = φ(z^l_j)",
+        ),
+        (
+            dphi(z_l[j]) * sp.Sum(dz_da * d_next[k], (k, 1, n_next)),
+            "φ'(z^l_j) does not depend on k",
+        ),
+    )
+    steps.append(Step("delta.hidden.index", "hidden_delta", d_l[j], chain, "index"))
+    steps.append(
+        Step(
+            "delta.hidden.matrix",
+            "hidden_delta",
+            g.vector("delta", l),
+            (
+                (
+                    sp.HadamardProduct(
+                        g.matrix("W", l + 1).T * g.vector("delta", l + 1),
+                        ElementwiseApplied("phi", g.vector("z", l), 1),
+                    ),
+                    "the index form for all j: Σ_k w_kj δ_k is row j of (W^{l+1})ᵀ δ^{l+1}",
+                ),
+            ),
+            "matrix",
+        )
+    )
+
+    # Parameter gradients. The sum is rewritten over its own bound index m first: with k
+    # both bound in the sum and free in w_jk, sympy.diff would give Σ_k a_k, not a_k.
+    z_def_m = sp.Sum(w_l[j, m] * a_prev[m], (m, 1, g.width(l - 1))) + b_l[j]
+    dz_dw = _strip_ranges(sp.diff(z_def_m, w_l[j, k]).doit())
+    dz_db = sp.diff(z_def_m, b_l[j]).doit()
+    steps.append(
+        Step(
+            "grad.w.index",
+            "gradients",
+            Partial(C, w_l[j, k]),
+            (
+                (
+                    Partial(C, z_l[j]) * Partial(z_l[j], w_l[j, k]),
+                    "by the chain rule: w^l_jk enters only z^l_j",
+                ),
+                (d_l[j] * dz_dw, "by definition of δ^l, and differentiating z^l_j"),
+            ),
+            "index",
+        )
+    )
+    steps.append(
+        Step(
+            "grad.b.index",
+            "gradients",
+            Partial(C, b_l[j]),
+            (
+                (Partial(C, z_l[j]) * Partial(z_l[j], b_l[j]), "by the chain rule"),
+                (d_l[j] * dz_db, "by definition of δ^l, and differentiating z^l_j"),
+            ),
+            "index",
+        )
+    )
+    W_mat = g.matrix("W", l)
+    steps.append(
+        Step(
+            "grad.W.matrix",
+            "gradients",
+            Partial(C, W_mat),
+            (
+                (
+                    g.vector("delta", l) * g.vector("a", l - 1).T,
+                    "the index form for all j, k: an outer product",
+                ),
+            ),
+            "matrix",
+        )
+    )
+    steps.append(
+        Step(
+            "grad.b.matrix",
+            "gradients",
+            Partial(C, g.vector("b", l)),
+            ((g.vector("delta", l), "the index form for all j"),),
+            "matrix",
+        )
+    )
+    return steps
+
+
+def _batch_steps(network: Network) -> list[Step]:
+    l = l_sym
+    i = g.i
+    C, J, lam, eta = g.scalar("C"), g.scalar("J"), g.scalar("lambda"), g.scalar("eta")
+    W_mat, b_vec = g.matrix("W", l), g.vector("b", l)
+    Delta = g.matrix("Delta", l)
+    w_l = g.indexed("W", l)
+    outer = g.vector("delta", l) * g.vector("a", l - 1).T
+    penalty = lam * w_l[j, k] ** 2
+    dpen = sp.diff(penalty, w_l[j, k])
+    steps = [
+        Step(
+            "batch.Delta",
+            "batch",
+            Delta,
+            ((SampleSum(outer, i, n_batch), "accumulating over the n samples of a mini-batch"),),
+            "matrix",
+            relation=":=",
+        ),
+        Step(
+            "batch.grad_C",
+            "batch",
+            Partial(C, W_mat),
+            (
+                (
+                    SampleSum(Partial(C, W_mat), i, n_batch) / n_batch,
+                    "C is the mean of the per-sample costs, and differentiation is linear",
+                ),
+                (Delta / n_batch, "by the per-sample gradient and the definition of Δ^l"),
+            ),
+            "matrix",
+        ),
+        Step(
+            "batch.grad_J.index",
+            "batch",
+            Partial(J, w_l[j, k]),
+            (
+                (
+                    Partial(C, w_l[j, k]) + Partial(penalty, w_l[j, k]),
+                    "J = C + λ Σ_l Σ_jk (w^l_jk)², and only one term holds w^l_jk",
+                ),
+                (Partial(C, w_l[j, k]) + dpen, "differentiating the square"),
+            ),
+            "index",
+        ),
+        Step(
+            "batch.grad_J.W",
+            "batch",
+            Partial(J, W_mat),
+            ((Delta / n_batch + dpen.subs(w_l[j, k], 1) * W_mat, "the index form for all j, k"),),
+            "matrix",
+        ),
+        Step(
+            "batch.grad_J.b",
+            "batch",
+            Partial(J, b_vec),
+            (
+                (
+                    SampleSum(g.vector("delta", l), i, n_batch) / n_batch
+                    + (
+                        2 * lam * b_vec
+                        if network.regularize_biases
+                        else sp.ZeroMatrix(*b_vec.shape)
+                    ),
+                    "biases are regularised too (regularize_biases = true)"
+                    if network.regularize_biases
+                    else "biases are not regularised",
+                ),
+            ),
+            "matrix",
+        ),
+        Step(
+            "update.W",
+            "update",
+            W_mat,
+            (
+                (
+                    sp.MatAdd(W_mat, -eta * Partial(J, W_mat), evaluate=False),
+                    "a gradient-descent step with learning rate η",
+                ),
+            ),
+            "matrix",
+            relation="←",
+        ),
+        Step(
+            "update.b",
+            "update",
+            b_vec,
+            (
+                (
+                    sp.MatAdd(b_vec, -eta * Partial(J, b_vec), evaluate=False),
+                    "a gradient-descent step with learning rate η",
+                ),
+            ),
+            "matrix",
+            relation="←",
+        ),
+    ]
+    return steps
+
+
+def _activation_steps(name: str) -> list[Step]:
+    act = ACTIVATIONS[name]
+    d = derive_activation(name)
+    if not act.elementwise:
+        ai, zj = g.indexed("a", L_sym), g.indexed("z", L_sym)
+        lhs_def = ai[i_idx]
+        jac_lhs = Partial(ai[i_idx], zj[j])
+        definition = act.definition.replace(
+            lambda e: isinstance(e, sp.Indexed) and e.base == z_vec, lambda e: zj[e.indices[0]]
+        ).subs(n_units, g.width(L_sym))
+        return [
+            Step(
+                f"activation.{name}.definition",
+                "activation",
+                lhs_def,
+                ((definition, "by definition"),),
+                "index",
+            ),
+            Step(
+                f"activation.{name}.derivative",
+                "activation",
+                jac_lhs,
+                tuple(
+                    (_to_layer(expr, L_sym).subs(z_vec, zj), why)
+                    for expr, why in zip(
+                        d.steps,
+                        ("differentiating the quotient", "evaluating the sums over k", d.rule),
+                        strict=True,
+                    )
+                ),
+                "index",
+            ),
+        ]
+    fn = activation_function(name)(z_scalar)
+    fprime = activation_prime_function(name)(z_scalar)
+    whys = ["differentiating the definition"] + ["simplifying"] * (len(d.steps) - 2)
+    if len(d.steps) > 1:
+        whys.append(d.rule)
+    return [
+        Step(
+            f"activation.{name}.definition",
+            "activation",
+            fn,
+            ((act.definition, "by definition"),),
+            "scalar",
+        ),
+        Step(
+            f"activation.{name}.derivative",
+            "activation",
+            fprime,
+            tuple(zip(d.steps, whys, strict=True)),
+            "scalar",
+        ),
+    ]
+
+
+def derive(network: Network) -> Derivation:
+    """Derive every backprop formula for ``network``.
+
+    Examples
+    --------
+    >>> from symprop import Network, Dense, derive
+    >>> net = Network(inputs=2, layers=[Dense(3, "sigmoid"), Dense(1, "sigmoid")],
+    ...               loss="binary_cross_entropy")
+    >>> d = derive(net)
+    >>> d.canonical
+    True
+    >>> d.step("summary.delta.2").rhs
+    Vectorized(a[2] - y, ...)
+    """
+    if not isinstance(network, Network):
+        raise SpecError("network", network, "must be a symprop.Network (see load_spec)")
+    L = network.depth
+    out_layer = network.layers[-1]
+    od = derive_output_delta(out_layer.activation, network.loss)
+    layers = tuple(
+        LayerFormulas(
+            index=idx,
+            width=spec.width,
+            activation=spec.activation,
+            params=spec.param_values(),
+            dphi=derive_activation(spec.activation),
+        )
+        for idx, spec in enumerate(network.layers, start=1)
+    )
+    steps: list[Step] = []
+    generic = _generic_steps()
+    steps += [s for s in generic if s.section == "forward"]
+
+    # Concrete forward pass.
+    steps.append(
+        Step(
+            "forward.input",
+            "forward",
+            g.vector("a", 0),
+            ((g.vector("x", None, g.width(0)), "the input"),),
+            "matrix",
+            0,
+        )
+    )
+    for lf in layers:
+        lay = lf.index
+        # The concrete weighted input of each layer, for the documents' forward pass.
+        steps.append(
+            Step(
+                f"forward.layer.{lay}.z",
+                "forward",
+                g.vector("z", lay),
+                (
+                    (
+                        g.matrix("W", lay) * g.vector("a", lay - 1) + g.vector("b", lay),
+                        f"layer {lay}: weighted input",
+                    ),
+                ),
+                "matrix",
+                lay,
+            )
+        )
+        steps.append(
+            Step(
+                f"forward.layer.{lay}",
+                "forward",
+                g.vector("a", lay),
+                (
+                    (
+                        ElementwiseApplied(lf.activation, g.vector("z", lay)),
+                        f"layer {lay}: {lf.activation}",
+                    ),
+                ),
+                "matrix",
+                lay,
+            )
+        )
+
+    # Cost.
+    loss = LOSSES[network.loss]
+    aL, y_ = g.indexed("a", L), g.indexed("y")
+    C, J, lam = g.scalar("C"), g.scalar("J"), g.scalar("lambda")
+    per_sample = sp.Sum(
+        loss.term.subs({a_scalar: aL[k], y_scalar: y_[k]}, simultaneous=True), (k, 1, g.width(L))
+    )
+    steps.append(
+        Step("cost.sample", "cost", C, ((per_sample, f"{loss.unicode}, per sample"),), "index", L)
+    )
+    steps.append(
+        Step(
+            "cost.batch",
+            "cost",
+            C,
+            (
+                (
+                    sp.Sum(SampleOf(C, g.i), (g.i, 1, n_batch)) / n_batch,
+                    "the mean over a mini-batch of n samples",
+                ),
+            ),
+            "index",
+        )
+    )
+    penalty = sp.Add(*[FrobeniusSquared(g.matrix("W", lay)) for lay in range(1, L + 1)])
+    if network.regularize_biases:
+        penalty += sp.Add(*[FrobeniusSquared(g.vector("b", lay)) for lay in range(1, L + 1)])
+    steps.append(
+        Step(
+            "cost.objective",
+            "cost",
+            J,
+            (
+                (
+                    C + lam * penalty,
+                    "L2 weight decay"
+                    + (
+                        " on weights and biases"
+                        if network.regularize_biases
+                        else " on the weights (biases excluded)"
+                    ),
+                ),
+            ),
+            "scalar",
+        )
+    )
+
+    # Activation derivatives, once per activation used (in order of first use).
+    seen: list[str] = []
+    for lf in layers:
+        if lf.activation not in seen:
+            seen.append(lf.activation)
+            steps += _activation_steps(lf.activation)
+
+    # Output local gradient.
+    zL = g.indexed("z", L)
+    dL = g.indexed("delta", L)
+    chain: list[tuple[sp.Basic, str]] = [(Partial(C, zL[j]), "by definition of the local gradient")]
+    out_act = ACTIVATIONS[out_layer.activation]
+    ii = sp.Symbol("i", integer=True, positive=True)
+    if out_act.elementwise:
+        chain.append(
+            (
+                Partial(C, aL[j]) * Partial(aL[j], zL[j]),
+                f"by the chain rule: a^{L}_j is the only output that depends on z^{L}_j",
+            )
+        )
+        chain.append(
+            (
+                Partial(C, aL[j]) * activation_prime_function(out_layer.activation)(zL[j]),
+                f"since a^{L}_j = {out_act.unicode}(z^{L}_j)",
+            )
+        )
+        chain.append(
+            (
+                _to_layer(od.dloss, L) * activation_prime_function(out_layer.activation)(zL[j]),
+                f"differentiating the {loss.unicode}",
+            )
+        )
+    else:
+        chain.append(
+            (
+                sp.Sum(Partial(C, aL[ii]) * Partial(aL[ii], zL[j]), (ii, 1, g.width(L))),
+                f"by the chain rule: every a^{L}_i depends on z^{L}_j",
+            )
+        )
+    for expr, why in od.steps:
+        chain.append((_to_layer(expr, L), why))
+    steps.append(Step("delta.output.index", "output_delta", dL[j], tuple(chain), "index", L))
+    steps.append(
+        Step(
+            "delta.output.matrix",
+            "output_delta",
+            g.vector("delta", L),
+            ((_vectorize_output(od, L), "the index form for all j"),),
+            "matrix",
+            L,
+        )
+    )
+    steps += [s for s in generic if s.section in ("hidden_delta", "gradients")]
+    steps += _batch_steps(network)
+
+    # Summary with concrete layer numbers.
+    steps.append(
+        Step(
+            f"summary.delta.{L}",
+            "summary",
+            g.vector("delta", L),
+            ((_vectorize_output(od, L), "output layer"),),
+            "matrix",
+            L,
+        )
+    )
+    for lf in reversed(layers[:-1]):
+        lay = lf.index
+        rec = g.matrix("W", lay + 1).T * g.vector("delta", lay + 1)
+        dphi_vec = _vectorize(lf.dphi.form, lay)
+        steps.append(
+            Step(
+                f"summary.delta.{lay}",
+                "summary",
+                g.vector("delta", lay),
+                (
+                    (
+                        sp.HadamardProduct(
+                            rec, ElementwiseApplied(lf.activation, g.vector("z", lay), 1)
+                        ),
+                        "hidden recurrence",
+                    ),
+                    (
+                        sp.HadamardProduct(rec, dphi_vec)
+                        if isinstance(dphi_vec, sp.MatrixExpr)
+                        else rec * dphi_vec,
+                        lf.dphi.rule,
+                    ),
+                ),
+                "matrix",
+                lay,
+            )
+        )
+    for lf in layers:
+        lay = lf.index
+        W_mat = g.matrix("W", lay)
+        Delta = g.matrix("Delta", lay)
+        steps.append(
+            Step(
+                f"summary.grad_W.{lay}",
+                "summary",
+                Partial(J, W_mat),
+                (
+                    (
+                        Delta / n_batch + 2 * lam * W_mat,
+                        f"Δ^{lay} = Σ_i δ^{lay}(i) (a^{lay - 1}(i))ᵀ",
+                    ),
+                ),
+                "matrix",
+                lay,
+            )
+        )
+        b_sum = SampleSum(g.vector("delta", lay), g.i, n_batch) / n_batch
+        if network.regularize_biases:
+            b_sum = b_sum + 2 * lam * g.vector("b", lay)
+        steps.append(
+            Step(
+                f"summary.grad_b.{lay}",
+                "summary",
+                Partial(J, g.vector("b", lay)),
+                ((b_sum, "mean of δ over the batch"),),
+                "matrix",
+                lay,
+            )
+        )
+
+    assumptions = list(od.assumptions)
+    for lf in layers:
+        if lf.dphi.kink_value is not None:
+            assumptions.append(
+                f"{lf.activation} is not differentiable at z = 0; "
+                f"φ'(0) is taken as {sp.sstr(lf.dphi.kink_value)}"
+            )
+    return Derivation(
+        network=network,
+        steps=tuple(steps),
+        layers=layers,
+        output_delta=od,
+        assumptions=tuple(dict.fromkeys(assumptions)),
+    )
+
+
+def _vectorize_output(od: OutputDelta, L: int) -> sp.Basic:
+    """δ^L in matrix form: elementwise formulas become vector formulas."""
+    if od.expr.has(sp.Sum):
+        return _to_layer(od.expr, L)
+    scalar_expr = od.expr.subs(
+        {a_vec[j_idx]: a_scalar, y_vec[j_idx]: y_scalar, z_vec[j_idx]: z_scalar}, simultaneous=True
+    )
+    return _vectorize(scalar_expr, L)
+
+
+# --- checking ---------------------------------------------------------------------
+
+
+def _small_widths(network: Network) -> tuple[int, ...]:
+    """Two units per layer: the smallest width at which every index sum is nontrivial."""
+    return (2,) * (network.depth + 1)
+
+
+def _random_point(
+    symbols: list[sp.Symbol], rng: random.Random, targets: dict[sp.Symbol, sp.Rational]
+) -> dict:
+    point = dict(targets)
+    for s in symbols:
+        if s not in point:
+            point[s] = sp.Rational(rng.randint(-1200, 1200), 1000)
+    return point
+
+
+def _targets(inst_ys: list[sp.Matrix], distribution: bool, rng: random.Random) -> dict:
+    out = {}
+    for yv in inst_ys:
+        raw = [sp.Rational(rng.randint(1, 1000), 1000) for _ in range(yv.shape[0])]
+        if distribution:
+            total = sum(raw)
+            raw = [r / total for r in raw]
+        out.update(dict(zip(list(yv), raw, strict=True)))
+    return out
+
+
+def _agree(
+    composed: list[sp.Expr], brute: list[sp.Expr], symbols: list[sp.Symbol], pts: list[dict]
+) -> tuple[bool, str]:
+    """Evaluate both lists at each point with 40-digit arithmetic and compare entrywise."""
+    import mpmath
+
+    lhs_fn = sp.lambdify(symbols, composed, modules="mpmath", cse=True)
+    rhs_fn = sp.lambdify(symbols, brute, modules="mpmath", cse=True)
+    worst = mpmath.mpf(0)
+    with mpmath.workdps(40):
+        for pt in pts:
+            args = [mpmath.mpf(pt[s].p) / pt[s].q for s in symbols]
+            for lv, rv in zip(lhs_fn(*args), rhs_fn(*args), strict=True):
+                lv, rv = mpmath.mpf(lv), mpmath.mpf(rv)
+                if not (mpmath.isfinite(lv) and mpmath.isfinite(rv)):
+                    return False, f"not finite: {lv} vs {rv}"
+                worst = max(worst, abs(lv - rv) / max(1, abs(rv)))
+        ok = worst <= mpmath.mpf("1e-25")
+        return bool(ok), (
+            f"{len(pts)} random rational points, max relative difference {mpmath.nstr(worst, 3)}"
+        )
+
+
+def _pick_branches(expr: sp.Expr, numeric: dict) -> sp.Expr:
+    """Replace each Piecewise by the branch its conditions select at the numeric values.
+
+    At a point away from the kinks this is the same function on a neighbourhood, and it
+    spares SymPy from deciding conditions on large symbolic pre-activations.
+    """
+
+    def pick(pw: sp.Piecewise) -> sp.Expr:
+        for branch, cond in pw.args:
+            if bool(cond.xreplace(numeric)):
+                return branch
+        raise ValueError("no branch applies")
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), pick)
+
+
+def _numeric_claims(
+    d: Derivation, small: Network, insts: list[g.Instance], widths: tuple[int, ...], at: dict | None
+) -> list[tuple[str, list[sp.Expr], list[sp.Expr]]]:
+    """Pairs (composed formula, brute-force sympy.diff) for every δ and parameter gradient."""
+    L = small.depth
+    inst = insts[0]
+
+    def bind(expr: sp.Expr, lay: int, row: int, it: g.Instance) -> sp.Expr:
+        lf = d.layers[lay - 1]
+        params = {
+            p.symbol: sp.nsimplify(lf.params[p.name], rational=True)
+            for p in ACTIVATIONS[lf.activation].parameters
+        }
+        expr = expr.subs(params)
+        if at is not None:
+            expr = _pick_branches(expr, {z_scalar: sp.N(it.z[lay][row].xreplace(at), 30)})
+        bound = expr.subs({a_scalar: it.a[lay][row], z_scalar: it.z[lay][row]}, simultaneous=True)
+        return expand_activations(bound)
+
+    def composed_deltas(it: g.Instance) -> dict[int, sp.Matrix]:
+        n = widths[-1]
+        od = d.output_delta
+        out_params = {
+            p.symbol: sp.nsimplify(d.layers[-1].params[p.name], rational=True)
+            for p in ACTIVATIONS[d.layers[-1].activation].parameters
+        }
+        rows = []
+        for r in range(n):
+            e = od.expr.subs(out_params).subs({j_idx: r + 1, n_units: n}).doit()
+            if at is not None:
+                numeric = {z_vec[m + 1]: sp.N(it.z[L][m].xreplace(at), 30) for m in range(n)}
+                e = _pick_branches(e, numeric)
+            e = e.xreplace(
+                {a_vec[m + 1]: it.a[L][m] for m in range(n)}
+                | {y_vec[m + 1]: it.y[m] for m in range(n)}
+                | {z_vec[m + 1]: it.z[L][m] for m in range(n)}
+            )
+            rows.append(expand_activations(e))
+        deltas = {L: sp.Matrix(rows)}
+        for lay in range(L - 1, 0, -1):
+            back = it.W[lay + 1].T * deltas[lay + 1]
+            form = d.layers[lay - 1].dphi.form
+            deltas[lay] = sp.Matrix([back[r] * bind(form, lay, r, it) for r in range(widths[lay])])
+        return deltas
+
+    deltas = [composed_deltas(it) for it in insts]
+    claims: list[tuple[str, list[sp.Expr], list[sp.Expr]]] = []
+    for lay in range(L, 0, -1):
+        zeta = sp.Matrix([sp.Dummy(f"zeta{lay}_{r}") for r in range(widths[lay])])
+        zeta_at = None
+        if at is not None:
+            zeta_at = dict(at) | {
+                zz: sp.N(e.xreplace(at), 30) for zz, e in zip(zeta, inst.z[lay], strict=True)
+            }
+        cost = g.cost_from_layer(small, inst, lay, zeta, zeta_at)
+        back = dict(zip(zeta, inst.z[lay], strict=True))
+        brute = [sp.diff(cost, zz).xreplace(back) for zz in zeta]
+        name = f"δ^{lay} ({'output layer' if lay == L else 'hidden recurrence'})"
+        claims.append((name, list(deltas[0][lay]), brute))
+
+    objective = sp.Add(*[it.cost for it in insts]) / 2 + (insts[0].objective - insts[0].cost)
+    lam = inst.l2
+    for lay in range(1, L + 1):
+        grad_W = (
+            sum(
+                (deltas[s][lay] * insts[s].a[lay - 1].T for s in range(2)),
+                sp.zeros(widths[lay], widths[lay - 1]),
+            )
+            / 2
+            + 2 * lam * inst.W[lay]
+        )
+        grad_b = sum((deltas[s][lay] for s in range(2)), sp.zeros(widths[lay], 1)) / 2
+        if small.regularize_biases:
+            grad_b += 2 * lam * inst.b[lay]
+        for label, params, composed in (("W", inst.W[lay], grad_W), ("b", inst.b[lay], grad_b)):
+            brute = [sp.diff(objective, p) for p in params]
+            claims.append((f"∂J/∂{label}^{lay} (batch of 2, L2)", list(composed), brute))
+    return claims
+
+
+def check_derivation(d: Derivation, *, points: int = 3, seed: int = 0) -> CheckReport:
+    """Instantiate ``d.network`` small and compare every formula with ``sympy.diff``.
+
+    Checks, in order: (1) each activation's preferred φ' form equals ``sympy.diff`` of the
+    definition (symbolically); (2) δ^L from the derived formula equals ∂C/∂z^L; (3) each
+    hidden δ^l from the recurrence equals ∂C/∂z^l; (4) each ∂J/∂W^l and ∂J/∂b^l, with the
+    mini-batch mean over two samples and the L2 term, equals ``sympy.diff`` of the whole
+    objective. (2)–(4) are compared at ``points`` random rational points (40 digits; the
+    ReLU kink at z = 0 is avoided with probability one).
+    """
+    if not isinstance(d, Derivation):
+        raise SymPropError(f"derivation: got {shown(d)}; must be what derive() returns")
+    if (
+        not isinstance(points, int)
+        or isinstance(points, bool)
+        or not 1 <= points <= MAX_CHECK_POINTS
+    ):
+        raise SymPropError(
+            f"points: got {shown(points)}; must be an integer from 1 to {MAX_CHECK_POINTS} "
+            "(a check at no point would test nothing)"
+        )
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise SymPropError(f"seed: got {shown(seed)}; must be an integer")
+    net = d.network
+    rng = random.Random(seed)
+    results: list[tuple[str, bool, str]] = []
+    for lf in d.layers:
+        act = ACTIVATIONS[lf.activation]
+        name = f"φ' of {lf.activation}"
+        if any(r[0] == name for r in results) or not act.elementwise:
+            continue
+        form = lf.dphi.form.subs(a_scalar, act.definition)
+        ok = proven_equal(form, sp.diff(act.definition, z_scalar))
+        results.append((name, ok, "symbolic: simplify(form − diff(definition)) = 0"))
+
+    widths = _small_widths(net)
+    small = net.with_widths(widths)
+    plain = [g.instantiate(small, sample=s, activations=False) for s in (1, 2)]
+    targets = _targets([it.y for it in plain], LOSSES[net.loss].target_is_distribution, rng)
+    all_syms = sorted(
+        set().union(*[it.objective.free_symbols for it in plain]) - set(targets),
+        key=lambda s: s.name,
+    )
+    pts = [_random_point(all_syms, rng, targets) for _ in range(points)]
+    all_syms = all_syms + sorted(targets, key=lambda s: s.name)
+    piecewise = any(
+        isinstance(ACTIVATIONS[lf.activation].definition, sp.Piecewise) for lf in d.layers
+    )
+    # Smooth networks: one instance serves every point. Piecewise ones: one per point, each
+    # with the branches active there (see graph.apply_activation).
+    groups = [(None, pts)] if not piecewise else [(pt, [pt]) for pt in pts]
+
+    numeric: dict[str, list[tuple[bool, str]]] = {}
+    for at, group in groups:
+        insts = [g.instantiate_sample(small, s, at) for s in (1, 2)]
+        for name, composed, brute in _numeric_claims(d, small, insts, widths, at):
+            numeric.setdefault(name, []).append(_agree(composed, brute, all_syms, group))
+    for name, outcomes in numeric.items():
+        ok = all(o[0] for o in outcomes)
+        how = (
+            outcomes[-1][1]
+            if len(outcomes) == 1
+            else (
+                f"{len(outcomes)} random rational points, branch by branch; "
+                + (
+                    "all agree to 25 digits"
+                    if ok
+                    else "; ".join(o[1] for o in outcomes if not o[0])
+                )
+            )
+        )
+        results.append((name, ok, how))
+    return CheckReport(ok=all(r[1] for r in results), results=tuple(results))

@@ -1,0 +1,1 @@
+"""Derivation documents: LaTeX, PDF and Markdown."""

@@ -1,0 +1,1 @@
+"""Computation graphs with worked numbers."""

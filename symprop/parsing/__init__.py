@@ -1,0 +1,1 @@
+"""Parsing claims and expressions (Lark grammars, whitelisted SymPy constructors)."""

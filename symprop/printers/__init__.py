@@ -1,0 +1,1 @@
+"""Printers: math becomes text only here (terminal Unicode, LaTeX)."""
