@@ -28,7 +28,7 @@ from symprop import (
 )
 from symprop.core.spec import spec_from_dict
 from symprop.derivation.build import check_derivation
-from symprop.verify.engine import (
+from symprop.verify import (
     Setting,
     VerifyError,
     error_line,

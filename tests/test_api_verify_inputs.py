@@ -110,7 +110,7 @@ def test_bad_claims_from_the_command_line_are_escaped(tmp_path: Path) -> None:
     ids=["name", "function", "primed-function"],
 )
 def test_names_in_verify_errors_are_bounded(claim: str) -> None:
-    from symprop.verify.engine import Setting, VerifyError, verify_claim
+    from symprop.verify import Setting, VerifyError, verify_claim
 
     setting = Setting.single_unit("sigmoid", "binary_cross_entropy")
     with pytest.raises(VerifyError) as info:

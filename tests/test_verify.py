@@ -18,7 +18,7 @@ from symprop.cli.main import cli
 from symprop.core.errors import ParseError, SymPropError
 from symprop.core.spec import Dense, Network, load_spec
 from symprop.parsing.expressions import BinOp, Transpose, parse
-from symprop.verify.engine import (
+from symprop.verify import (
     DIAGNOSES,
     Setting,
     Verdict,

@@ -14,6 +14,7 @@ import click
 from symprop.core.errors import SymPropError, shown_path
 from symprop.core.files import read_text
 from symprop.core.registry import ACTIVATIONS, LOSSES
+from symprop.core.spec import load_spec
 
 
 def _fail(message: str) -> None:
@@ -62,8 +63,7 @@ def command(
     and, when it matches a known mistake, a diagnosis. Exit code 0 when every claim holds,
     1 when any is false, 2 on bad input.
     """
-    from symprop.core.spec import load_spec
-    from symprop.verify.engine import (
+    from symprop.verify import (
         Setting,
         Verdict,
         claim_text,

@@ -1,12 +1,44 @@
-"""Checking hand derivations against brute-force differentiation."""
+"""Checking hand derivations against brute-force differentiation.
 
-from symprop.verify.engine import (
+The package works in stages, one module each: :mod:`~symprop.verify.claims` finds and parses
+claims, :mod:`~symprop.verify.notation` maps their names to network quantities,
+:mod:`~symprop.verify.setting` holds the setting and the small explicit network,
+:mod:`~symprop.verify.evaluate` instantiates a side on it, :mod:`~symprop.verify.numeric`
+compares two sides, :mod:`~symprop.verify.diagnose` builds the correct formula and the known
+mistakes, :mod:`~symprop.verify.render` writes formulas in the claim's notation,
+:mod:`~symprop.verify.report` holds verdicts and their text and JSON, and
+:mod:`~symprop.verify.check` drives one claim through all of them.
+"""
+
+from __future__ import annotations
+
+from symprop.verify.check import verify_claim, verify_claims
+from symprop.verify.claims import claim_text, extract_claims
+from symprop.verify.diagnose import DIAGNOSES
+from symprop.verify.report import Counterexample, Verdict, error_line, verdicts_json
+from symprop.verify.setting import (
+    MAX_CLAIMS,
+    MAX_DEPTH,
+    MAX_EXPR_NODES,
+    NUMBERINGS,
     Setting,
-    Verdict,
     VerifyError,
-    extract_claims,
-    verify_claim,
-    verify_claims,
 )
 
-__all__ = ["Setting", "Verdict", "VerifyError", "extract_claims", "verify_claim", "verify_claims"]
+__all__ = [
+    "DIAGNOSES",
+    "MAX_CLAIMS",
+    "MAX_DEPTH",
+    "MAX_EXPR_NODES",
+    "NUMBERINGS",
+    "Counterexample",
+    "Setting",
+    "Verdict",
+    "VerifyError",
+    "claim_text",
+    "error_line",
+    "extract_claims",
+    "verdicts_json",
+    "verify_claim",
+    "verify_claims",
+]

@@ -1,0 +1,257 @@
+"""Writing formulas back in the claim's own notation (plain or LaTeX), for the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import sympy as sp
+
+from symprop.parsing.expressions import (
+    BinOp,
+    Call,
+    Derivative,
+    Equation,
+    Expr,
+    IndexSum,
+    Name,
+    Neg,
+    Norm,
+    Number,
+    Transpose,
+)
+from symprop.verify.notation import GENERIC_FUNCTIONS, LAYERED, Label, Profile
+from symprop.verify.setting import Model
+
+# ---------------------------------------------------------------- rendering ASTs
+
+
+_LATEX_GREEK = {"delta", "Delta", "Theta", "theta", "lambda", "sigma", "phi", "varphi", "ell"}
+
+
+@dataclass(frozen=True)
+class Style:
+    latex: bool
+    parenthesized: bool
+
+
+def render_ast(node: Expr, style: Style) -> str:  # noqa: C901, PLR0911
+    def r(n: Expr) -> str:
+        return render_ast(n, style)
+
+    def wrap(n: Expr, ops: tuple[str, ...] = ("add", "sub")) -> str:
+        text = r(n)
+        if (isinstance(n, BinOp) and n.op in ops) or isinstance(n, Neg):
+            return f"({text})"
+        return text
+
+    if isinstance(node, Number):
+        v = node.value
+        if v.denominator == 1:
+            return str(v.numerator)
+        return (
+            rf"\frac{{{v.numerator}}}{{{v.denominator}}}"
+            if style.latex
+            else f"{v.numerator}/{v.denominator}"
+        )
+    if isinstance(node, Name):
+        return _render_name(node, style)
+    if isinstance(node, Neg):
+        return "-" + wrap(node.operand)
+    if isinstance(node, Transpose):
+        inner = node.operand
+        text = (
+            r(inner)
+            if isinstance(inner, Name) and not (style.latex and inner.sup)
+            else f"({r(inner)})"
+        )
+        return f"{text}^T" if style.latex else f"{text}.T"
+    if isinstance(node, Call):
+        fname = node.func.base
+        if style.latex:
+            fname = "\\" + fname if fname in _LATEX_GREEK | {"exp", "log", "tanh"} else fname
+        return f"{fname}{chr(39) * node.func.primes}({', '.join(r(a) for a in node.args)})"
+    if isinstance(node, IndexSum):
+        if style.latex:
+            return rf"\sum_{node.index} {wrap(node.body)}"
+        return f"sum_{node.index}({r(node.body)})"
+    if isinstance(node, BinOp):
+        op = node.op
+        if op == "add":
+            return f"{r(node.left)} + {r(node.right)}"
+        if op == "sub":
+            return f"{r(node.left)} - {wrap(node.right)}"
+        if op == "div":
+            if style.latex:
+                return rf"\frac{{{r(node.left)}}}{{{r(node.right)}}}"
+            return f"{wrap(node.left)}/{wrap(node.right, ('add', 'sub', 'mul', 'hadamard', 'div'))}"
+        if op == "pow":
+            base = wrap(node.left, ("add", "sub", "mul", "hadamard", "matmul", "div"))
+            return (
+                f"{base}^{{{r(node.right)}}}"
+                if style.latex
+                else f"{base}^{wrap(node.right, ('add', 'sub', 'mul', 'hadamard', 'div'))}"
+            )
+        sym = {
+            ("mul", True): " ",
+            ("matmul", True): " ",
+            ("hadamard", True): r" \odot ",
+            ("mul", False): "*",
+            ("matmul", False): " @ ",
+            ("hadamard", False): " * ",
+        }[(op, style.latex)]
+        left = r(node.left)
+        if (
+            isinstance(node.left, BinOp)
+            and node.left.op in ("add", "sub")
+            or isinstance(node.left, Neg)
+        ):
+            left = f"({left})"
+        right = wrap(node.right)
+        if style.latex and op in ("mul", "matmul") and isinstance(node.right, Number):
+            right = f"\\cdot {right}"
+        return f"{left}{sym}{right}"
+    if isinstance(node, Derivative):
+        if style.latex:
+            return rf"\frac{{\partial {r(node.num)}}}{{\partial {r(node.den)}}}"
+        return f"d{r(node.num)}/d{r(node.den)}"
+    if isinstance(node, Norm):
+        return rf"\|{r(node.operand)}\|" if style.latex else f"norm({r(node.operand)})"
+    if isinstance(node, Equation):
+        return f"{r(node.lhs)} = {r(node.rhs)}"
+    return "?"
+
+
+def _render_name(node: Name, style: Style) -> str:
+    base = node.base
+    if style.latex:
+        text = "\\" + base if base in _LATEX_GREEK else base
+        if "hat" in node.decorations:
+            text = rf"\hat{{{text}}}"
+        if node.sup:
+            label = node.sup[0]
+            label = f"({label})" if style.parenthesized else label
+            text += f"^{{{label}}}" if len(label) > 1 else f"^{label}"
+        if node.sub:
+            joined = "".join(node.sub) if all(len(s) == 1 for s in node.sub) else ",".join(node.sub)
+            text += f"_{{{joined}}}" if len(joined) > 1 else f"_{joined}"
+        return text + "'" * node.primes
+    if "hat" in node.decorations:
+        base = f"{base}_hat"
+    label = node.sup[0] if node.sup else None
+    if label is not None and label.isdigit():
+        return f"{base}{label}" + (f"_{''.join(node.sub)}" if node.sub else "")
+    if label is None and len(node.sub) == 1 and node.sub[0].isdigit():
+        return f"{base}{node.sub[0]}"
+    subs = list(node.sub)
+    if label is not None and (label.isdigit() or label in ("l", "L")):
+        subs.insert(0, label)
+        label = None
+    text = base + ("_" + "_".join(subs) if subs else "")
+    if label is not None:
+        text += f"^({label})"
+    return text
+
+
+def render_sympy(expr: sp.Basic, names: dict[sp.Symbol, str], style: Style) -> str:
+    """A brute-force expression with instance symbols renamed to the claim's notation."""
+    renamed = expr.xreplace({s: sp.Symbol(n) for s, n in names.items() if s in expr.free_symbols})
+    return sp.latex(renamed) if style.latex else sp.sstr(renamed)
+
+
+# ---------------------------------------------------------------- notation of the claim
+
+
+class Writer:
+    """Builds names in the claim's notation for internal quantities (role, layer)."""
+
+    def __init__(self, profile: Profile, offsets: dict[str, int]) -> None:
+        self.profile = profile
+        self.offsets = offsets
+        # A claim about one neuron without layer labels is answered without labels too.
+        self.unlabeled = False
+
+    def letter(self, role: str, indexed: bool) -> str:
+        letters = self.profile.letters
+        if role in LAYERED:
+            key = role + ("_entry" if indexed else "")
+            if key in letters:
+                return letters[key]
+            other = letters.get(role + ("" if indexed else "_entry"))
+            if role == "W":
+                if other is not None:
+                    if other == "Theta":
+                        return "Theta"
+                    return other.lower() if indexed else other.upper()
+                return "w" if indexed else "W"
+            if other is not None:
+                return other
+            defaults = {
+                "z": "a" if self.profile.goodfellow else "z",
+                "a": "h" if self.profile.goodfellow else "a",
+                "delta": "g" if self.profile.goodfellow else "delta",
+                "b": "b",
+                "Delta": "Delta",
+            }
+            return defaults[role]
+        return letters.get(
+            role, {"x": "x", "y": "y", "lambda": "lambda", "n": "n", "yhat": "y"}[role]
+        )
+
+    def name(self, role: str, internal: Label | None, indices: tuple[str, ...] = ()) -> Name:
+        """``role`` at internal layer ``internal`` (var, offset) in the claim's notation."""
+        if role == "a" and internal is not None and internal[0] is None and internal[1] == 0:
+            return Name(self.letter("x", bool(indices)), sub=indices)
+        if role in ("x", "y", "lambda", "n"):
+            return Name(self.letter(role, bool(indices)), sub=indices)
+        if internal is None or self.unlabeled:
+            return Name(self.letter(role, bool(indices)), sub=indices)
+        var, off = internal
+        claim_off = off + self.offsets[role]
+        if var is None:
+            label = str(claim_off)
+        else:
+            label = var if claim_off == 0 else f"{var}{claim_off:+d}"
+        return Name(self.letter(role, bool(indices)), sub=indices, sup=(label,))
+
+    def function(self, activation: str = "") -> str:
+        for fname in self.profile.functions:
+            if fname in GENERIC_FUNCTIONS:
+                return fname
+        if self.profile.goodfellow:
+            return "f"
+        return "sigma" if activation == "sigmoid" else "phi"
+
+
+def display_names(model: Model, writer: Writer, style: Style) -> dict[sp.Symbol, str]:
+    """Instance symbols in the claim's notation (w2_11 -> w^2_{11})."""
+    names: dict[sp.Symbol, str] = {}
+    inst = model.insts[0]
+    single = all(w == 1 for w in model.net.widths)
+    for lay in inst.W:
+        for r in range(inst.W[lay].rows):
+            for c in range(inst.W[lay].cols):
+                idx = () if single else (str(r + 1), str(c + 1))
+                names[inst.W[lay][r, c]] = render_ast(writer.name("W", (None, lay), idx), style)
+            idx = () if single else (str(r + 1),)
+            names[inst.b[lay][r]] = render_ast(writer.name("b", (None, lay), idx), style)
+    for s, it in enumerate(model.insts):
+        tag = (
+            f"^{{({s + 1})}}"
+            if model.batch > 1 and style.latex
+            else (f"({s + 1})" if model.batch > 1 else "")
+        )
+        for role, vec in (("x", it.x), ("y", it.y)):
+            for r, sym in enumerate(vec):
+                idx = () if vec.rows == 1 else (str(r + 1),)
+                names[sym] = render_ast(writer.name(role, None, idx), style) + tag
+    if model.lam != 0:
+        names[model.lam] = r"\lambda" if style.latex else "lambda"
+    return names
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, mpmath.mpf) and mpmath.isnan(value):
+        return "undefined"
+    return mpmath.nstr(value, 12)

@@ -1,0 +1,160 @@
+"""A claim's verdict, its counterexample, and the text and JSON reports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from symprop.core.errors import ParseError, SymPropError, shown
+from symprop.verify.claims import claim_text
+from symprop.verify.diagnose import DIAGNOSES
+from symprop.verify.setting import VerifyError
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """Where the two sides differ.
+
+    ``where`` binds layer variables and unit indices (``l = 2, j = 1``); ``values`` gives the
+    symbols both sides depend on (``w^2_{11} = 3/10``); ``lhs_value`` and ``rhs_value`` are
+    the two sides there, to 12 significant digits.
+    """
+
+    where: tuple[tuple[str, str], ...]
+    values: tuple[tuple[str, str], ...]
+    lhs_value: str
+    rhs_value: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data."""
+        return {
+            "where": dict(self.where),
+            "values": dict(self.values),
+            "lhs": self.lhs_value,
+            "rhs": self.rhs_value,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of checking one claim.
+
+    Attributes
+    ----------
+    ok
+        The claim holds on every layer and index it can denote.
+    claim
+        The claim as given.
+    lhs, rhs
+        The two sides, normalised (re-printed from the parsed claim).
+    method
+        How it was decided: ``symbolic`` or ``numeric (k rational points)``.
+    checked
+        The bindings checked (``l = 1``, ``l = 2``…); empty when there is no layer variable.
+    numbering
+        The layer-numbering convention the verdict refers to.
+    counterexample
+        For ✗: where the sides differ (``None`` when a side is not even defined there).
+    correct
+        For ✗: a correct right-hand side in the claim's notation, when one is known.
+    correct_where
+        The binding the correct right-hand side is for (``l = 2``), if any.
+    diagnosis
+        For ✗: the id of a known mistake that the claim equals (see :data:`DIAGNOSES`).
+    reason
+        For ✗ without a counterexample: why (e.g. shapes that do not conform).
+    """
+
+    ok: bool
+    claim: str
+    lhs: str
+    rhs: str
+    method: str = ""
+    checked: tuple[str, ...] = ()
+    numbering: str = ""
+    counterexample: Counterexample | None = None
+    correct: str | None = None
+    correct_where: str = ""
+    diagnosis: str | None = None
+    reason: str = ""
+
+    @property
+    def diagnosis_text(self) -> str | None:
+        """The diagnosis as a message (``missing φ' factor``), or ``None``."""
+        return None if self.diagnosis is None else DIAGNOSES[self.diagnosis]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (the shape of ``symprop verify --json``)."""
+        return {
+            "ok": self.ok,
+            "claim": self.claim,
+            "lhs": self.lhs,
+            "rhs": self.rhs,
+            "method": self.method,
+            "checked": list(self.checked),
+            "numbering": self.numbering,
+            "counterexample": None
+            if self.counterexample is None
+            else self.counterexample.to_dict(),
+            "correct": self.correct,
+            "correct_where": self.correct_where,
+            "diagnosis": self.diagnosis,
+            "diagnosis_text": self.diagnosis_text,
+            "reason": self.reason,
+        }
+
+    def to_text(self) -> str:
+        """Readable lines for the terminal."""
+        mark = "✓" if self.ok else "✗"
+        lines = [f"{mark} {claim_text(self.claim)}"]
+        if self.ok:
+            lines.append(
+                f"    holds ({self.method}"
+                + (f"; {', '.join(self.checked)})" if self.checked else ")")
+            )
+            return "\n".join(lines)
+        if self.reason:
+            lines.append(f"    {self.reason}")
+        if self.counterexample is not None:
+            ce = self.counterexample
+            where = ", ".join(f"{k} = {v}" for k, v in ce.where)
+            values = ", ".join(f"{k} = {v}" for k, v in ce.values)
+            lines.append(f"    counterexample{f' at {where}' if where else ''}: {values}")
+            lines.append(f"      left side = {ce.lhs_value}, right side = {ce.rhs_value}")
+        if self.correct is not None:
+            at = f" (for {self.correct_where})" if self.correct_where else ""
+            lines.append(f"    correct{at}: {self.lhs} = {self.correct}")
+        if self.diagnosis is not None:
+            lines.append(f"    likely mistake: {self.diagnosis_text}")
+        return "\n".join(lines)
+
+
+def error_line(error: SymPropError) -> str:
+    """One line for a bad claim: the message, with the column for a parse error."""
+    if not isinstance(error, SymPropError):
+        raise VerifyError(f"error: got {shown(error)}; must be a SymPropError")
+    text = str(error).split("\n")[0]
+    position = getattr(error, "position", None)
+    if isinstance(error, ParseError) and position is not None:
+        text += f" (column {position + 1})"
+    return text
+
+
+def verdicts_json(claims: list[str], results: list[Verdict | SymPropError]) -> str:
+    """The ``--json`` document: one entry per claim, verdict or error."""
+    if not all(isinstance(x, Iterable) and not isinstance(x, str) for x in (claims, results)):
+        raise VerifyError("verdicts_json takes the claims and what verify_claims returned for them")
+    claims, results = list(claims), list(results)
+    if len(claims) != len(results) or not all(
+        isinstance(r, (Verdict, SymPropError)) for r in results
+    ):
+        raise VerifyError("verdicts_json takes the claims and what verify_claims returned for them")
+    entries = []
+    for claim, result in zip(claims, results, strict=True):
+        if isinstance(result, Verdict):
+            entries.append(result.to_dict())
+        else:
+            entries.append({"ok": None, "claim": claim, "error": error_line(result)})
+    return json.dumps({"claims": entries}, indent=2, ensure_ascii=False)

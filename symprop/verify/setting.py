@@ -1,0 +1,242 @@
+"""What a claim is about (:class:`Setting`), the limits of a check, and the small explicit
+network both sides are instantiated on (:class:`Model`)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from symprop.core import symbols as g
+from symprop.core.errors import SymPropError, shown
+from symprop.core.registry import ACTIVATIONS, LOSSES
+from symprop.core.registry import a as a_scalar
+from symprop.core.registry import y as y_scalar
+from symprop.core.spec import Dense, Network, _is_int, _is_real
+
+# ---------------------------------------------------------------- limits
+
+MAX_DEPTH = 6
+"""Deepest network a claim is checked on (the small copy has one symbol per weight)."""
+MAX_CLAIMS = 200
+"""Most claims in one call or file."""
+MAX_EXPR_NODES = 60_000
+"""Largest instantiated expression (as a tree of SymPy nodes) that is evaluated."""
+
+
+class VerifyError(SymPropError):
+    """A claim cannot be checked (unknown name, no layer fits, too expensive): bad input."""
+
+
+# Layer numbering conventions: added to the internal layer (input = 0) per role.
+NUMBERINGS: dict[str, dict[str, int]] = {
+    # Nielsen as in the generated code, Goodfellow (h^0 = x), seed 004 (z^(1) = w^(1) x + b^(1)).
+    "input0": {"z": 0, "a": 0, "delta": 0, "W": 0, "b": 0, "Delta": 0},
+    # Nielsen's book and seed 000: the input is layer 1, w^l maps layer l-1 to l.
+    "input1": {"z": 1, "a": 1, "delta": 1, "W": 1, "b": 1, "Delta": 1},
+    # Ng (seed 002): the input is layer 1 and Θ^(l) maps layer l to l+1.
+    "ng": {"z": 1, "a": 1, "delta": 1, "W": 0, "b": 0, "Delta": 0},
+}
+NUMBERING_TEXT = {
+    "input0": "the input is layer 0 (a^0 = x)",
+    "input1": "the input is layer 1 (a^1 = x)",
+    "ng": "the input is layer 1 and Θ^(l) maps layer l to l+1",
+}
+
+# ---------------------------------------------------------------- the setting
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a claim is about: a network spec, or one activation and loss for single units.
+
+    Attributes
+    ----------
+    network
+        The spec; its small copy (2 units per layer) is used. ``None`` for single units.
+    activation, loss
+        For single-unit claims: every layer has one unit with this activation.
+    l2
+        Single units: the weight-decay coefficient (``J = C + λ w²``); a spec has its own.
+    numbering
+        ``auto`` (try the conventions that fit the claim's labels), ``input0``, ``input1``
+        or ``ng`` (see :data:`NUMBERINGS`).
+    points
+        Random rational points per comparison.
+    seed
+        Seed of the random points (verdicts are deterministic).
+    time_limit
+        Seconds one claim may take before it is refused.
+    """
+
+    network: Network | None = None
+    activation: str | None = None
+    loss: str | None = None
+    l2: float = 0.0
+    numbering: str = "auto"
+    points: int = 8
+    seed: int = 0
+    time_limit: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.numbering, str) or (
+            self.numbering != "auto" and self.numbering not in NUMBERINGS
+        ):
+            raise VerifyError(
+                f"numbering: got {shown(self.numbering)}; known: auto, {', '.join(NUMBERINGS)}"
+            )
+        if self.network is not None and not isinstance(self.network, Network):
+            raise VerifyError(f"network: got {shown(self.network)}; must be a Network or None")
+        if self.network is None:
+            if self.activation is None or self.loss is None:
+                raise VerifyError("give a spec, or both an activation and a loss")
+            if (
+                not isinstance(self.activation, str)
+                or self.activation not in ACTIVATIONS
+                or not ACTIVATIONS[self.activation].elementwise
+            ):
+                known = ", ".join(n for n, a in ACTIVATIONS.items() if a.elementwise)
+                raise VerifyError(
+                    f"activation: got {shown(self.activation)}; single units take one of: {known}"
+                )
+            # Validates the loss and the activation/loss pair with the spec's messages.
+            self.single_network(1)
+        elif self.network.depth > MAX_DEPTH:
+            raise VerifyError(
+                f"the network has {self.network.depth} layers; verify checks networks of at "
+                f"most {MAX_DEPTH} layers"
+            )
+        if not _is_int(self.points) or not 1 <= self.points <= 64:
+            raise VerifyError(f"points: got {shown(self.points)}; must be an integer from 1 to 64")
+        if not _is_int(self.seed):
+            raise VerifyError(f"seed: got {shown(self.seed)}; must be an integer")
+        if not _is_real(self.time_limit) or self.time_limit <= 0:
+            raise VerifyError(
+                f"time_limit: got {shown(self.time_limit)}; must be a finite number of seconds > 0"
+            )
+
+    @classmethod
+    def from_spec(cls, network: Network, **kwargs: Any) -> Setting:
+        """A setting for claims about ``network`` (checked on a 2-unit-per-layer copy)."""
+        return cls(network=network, **kwargs)
+
+    @classmethod
+    def single_unit(cls, activation: str, loss: str, **kwargs: Any) -> Setting:
+        """A setting for single-unit claims: a chain of one-unit layers."""
+        return cls(activation=activation, loss=loss, **kwargs)
+
+    def single_network(self, depth: int) -> Network:
+        """The single-unit chain of ``depth`` layers."""
+        assert self.activation is not None and self.loss is not None
+        return Network(
+            inputs=1,
+            layers=[Dense(1, self.activation)] * depth,
+            loss=self.loss,
+            l2=self.l2,
+        )
+
+
+# ---------------------------------------------------------------- the small explicit network
+
+
+class Model:
+    """A small explicit network: forward values, brute-force δ and costs, one per sample."""
+
+    def __init__(self, network: Network, batch: int) -> None:
+        self.net = network
+        self.L = network.depth
+        self.batch = batch
+        if batch == 1:
+            self.insts = [g.instantiate(network)]
+        else:
+            self.insts = [g.instantiate_sample(network, s) for s in range(1, batch + 1)]
+        self.lam: sp.Expr = sp.Symbol("lambda", positive=True) if network.l2 > 0 else sp.S.Zero
+        inst = self.insts[0]
+        penalty = sum((w**2 for lay in inst.W for w in inst.W[lay]), sp.S.Zero)
+        if network.regularize_biases:
+            penalty += sum((c**2 for lay in inst.b for c in inst.b[lay]), sp.S.Zero)
+        self.penalty = penalty
+        self._delta: dict[tuple[int, int], sp.Matrix] = {}
+        self.targets = [s for it in self.insts for s in it.y]
+        self.distribution = LOSSES[network.loss].target_is_distribution
+
+    def params(self, layer: int) -> dict[str, float]:
+        return self.net.layers[layer - 1].param_values()
+
+    def activation(self, layer: int) -> str:
+        return self.net.layers[layer - 1].activation
+
+    def cost(self, sample: int = 0) -> sp.Expr:
+        return self.insts[sample].cost
+
+    def objective(self, first_cost: sp.Expr | None = None) -> sp.Expr:
+        costs = [self.cost(s) for s in range(self.batch)]
+        if first_cost is not None:
+            costs[0] = first_cost
+        return sp.Add(*costs) / self.batch + self.lam * self.penalty
+
+    def delta(self, layer: int, sample: int = 0) -> sp.Matrix:
+        """Brute force: ∂C/∂z^layer by ``sympy.diff`` through fresh pre-activations."""
+        key = (layer, sample)
+        if key not in self._delta:
+            inst = self.insts[sample]
+            fresh = sp.Matrix([sp.Dummy(f"zeta{layer}_{r}") for r in range(inst.z[layer].rows)])
+            cost = g.cost_from_layer(self.net, inst, layer, fresh)
+            back = dict(zip(fresh, inst.z[layer], strict=True))
+            self._delta[key] = sp.Matrix([sp.diff(cost, f).xreplace(back) for f in fresh])
+        return self._delta[key]
+
+    def forward_from(self, role: str, layer: int, fresh: sp.Matrix) -> dict[tuple[str, int], Any]:
+        """Downstream quantities of sample 1 when ``role^layer`` is replaced by ``fresh``."""
+        inst = self.insts[0]
+        out: dict[tuple[str, int], Any] = {(role, layer): fresh}
+        if role == "z":
+            act = g.apply_activation(self.activation(layer), self.params(layer), fresh)
+            out[("a", layer)] = act
+        else:
+            act = fresh
+        for nxt in range(layer + 1, self.L + 1):
+            zz = inst.W[nxt] * act + inst.b[nxt]
+            act = g.apply_activation(self.activation(nxt), self.params(nxt), zz)
+            out[("z", nxt)], out[("a", nxt)] = zz, act
+        loss = LOSSES[self.net.loss]
+        cost = sp.Add(
+            *[loss.term.subs({a_scalar: act[r], y_scalar: inst.y[r]}) for r in range(act.rows)]
+        )
+        out[("C", 0)] = cost
+        out[("J", 0)] = self.objective(cost)
+        return out
+
+    def symbols(self) -> list[sp.Symbol]:
+        syms: set[sp.Symbol] = set()
+        for it in self.insts:
+            syms |= set(it.x) | set(it.y)
+        inst = self.insts[0]
+        for lay in inst.W:
+            syms |= set(inst.W[lay]) | set(inst.b[lay])
+        if self.lam != 0:
+            syms.add(self.lam)
+        return sorted(syms, key=lambda s: s.name)
+
+
+@functools.lru_cache(maxsize=16)
+def small_model(network: Network, batch: int) -> Model:
+    return Model(network, batch)
+
+
+# ---------------------------------------------------------------- the time limit
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+        self.seconds = seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise VerifyError(
+                f"checking this claim took longer than {self.seconds:g} s; it was stopped"
+            )
