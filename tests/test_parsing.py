@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symprop.core.errors import ParseError
-from symprop.parsing.expressions import (
+from symprop.parsing import (
     BinOp,
     Call,
     Derivative,

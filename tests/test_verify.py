@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from symprop.cli.main import cli
 from symprop.core.errors import ParseError, SymPropError
 from symprop.core.spec import Dense, Network, load_spec
-from symprop.parsing.expressions import BinOp, Transpose, parse
+from symprop.parsing import BinOp, Transpose, parse
 from symprop.verify import (
     DIAGNOSES,
     Setting,

@@ -34,7 +34,7 @@ from sympy.printing.printer import Printer
 from sympy.printing.str import StrPrinter
 
 from symprop.core.errors import SymPropError, shown
-from symprop.parsing.expressions import Norm2
+from symprop.parsing import Norm2
 
 __all__ = [
     "ExplainError",

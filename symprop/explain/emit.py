@@ -42,7 +42,7 @@ from symprop.explain.compgraph import (
     elementwise_name,
     matmul_text,
 )
-from symprop.parsing.expressions import KNOWN_FUNCTIONS, Equation, Name, parse, to_sympy
+from symprop.parsing import KNOWN_FUNCTIONS, Equation, Name, parse, to_sympy
 
 __all__ = [
     "EXAMPLES_FILE",

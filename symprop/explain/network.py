@@ -60,7 +60,7 @@ from symprop.explain.compgraph import (
     backprop,
     graph_from_assignments,
 )
-from symprop.parsing.expressions import Norm2
+from symprop.parsing import Norm2
 
 __all__ = [
     "MAX_ELEMENTARY_NODES",

@@ -1,7 +1,7 @@
 """Verify hand-derived backprop formulas: verdict, counterexample, right formula, likely mistake.
 
 A *claim* is an equation as people write it (``\\delta^L = (a^L - y) \\odot \\sigma'(z^L)``,
-``dC/dW2 = delta2 @ a1.T``). It is parsed by the safe grammar of :mod:`symprop.parsing.expressions`
+``dC/dW2 = delta2 @ a1.T``). It is parsed by the safe grammar of :mod:`symprop.parsing`
 (user text is never evaluated as Python), its names are mapped to network quantities
 through a table of notations (z/a/w/b/δ; a/h/W/b/g; Θ/a/δ and common variants), and both
 sides are *instantiated* on a small explicit copy of the network: 2 units per layer for a
@@ -47,7 +47,7 @@ import sympy as sp
 
 from symprop.core.errors import SymPropError, shown
 from symprop.core.spec import Network
-from symprop.parsing.expressions import (
+from symprop.parsing import (
     Equation,
     Expr,
     Name,

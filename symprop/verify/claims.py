@@ -6,7 +6,7 @@ import re
 
 from symprop.core.errors import ParseError, shown
 from symprop.core.spec import parse_toml
-from symprop.parsing.expressions import (
+from symprop.parsing import (
     Equation,
     parse,
 )

@@ -14,7 +14,7 @@ from symprop.core.registry import ACTIVATIONS, a_vec, j_idx, y_vec, z_vec
 from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.registry import z as z_scalar
-from symprop.parsing.expressions import (
+from symprop.parsing import (
     BinOp,
     Call,
     Derivative,

@@ -12,7 +12,7 @@ from symprop.core import symbols as g
 from symprop.core.errors import shown
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.registry import z as z_scalar
-from symprop.parsing.expressions import (
+from symprop.parsing import (
     BinOp,
     Call,
     Derivative,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from symprop.core.errors import shown
-from symprop.parsing.expressions import (
+from symprop.parsing import (
     BinOp,
     Call,
     Derivative,

@@ -8,7 +8,7 @@ from typing import Any
 import mpmath
 import sympy as sp
 
-from symprop.parsing.expressions import (
+from symprop.parsing import (
     BinOp,
     Call,
     Derivative,
