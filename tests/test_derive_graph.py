@@ -40,14 +40,8 @@ from symprop.core.registry import a as a_scalar
 from symprop.core.registry import z as z_scalar
 from symprop.core.spec import Dense, Network, load_spec
 from symprop.derivation.build import derive
-from symprop.explain.emit import (
-    GraphStrPrinter,
-    regenerate_network_graphs,
-    render_picture,
-    to_dot,
-    to_json,
-    to_tex,
-)
+from symprop.explain.emit import regenerate_network_graphs, render_picture
+from symprop.explain.formats import to_dot, to_json, to_tex
 from symprop.explain.network import (
     MAX_ELEMENTARY_NODES,
     MAX_LAYERS,
@@ -58,6 +52,7 @@ from symprop.explain.network import (
     network_graph,
     network_point,
 )
+from symprop.explain.printers import GraphStrPrinter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -501,7 +496,7 @@ def test_same_bytes_twice_and_under_another_hash_seed(tmp_path: Path) -> None:
     code = (
         "from symprop.core.spec import load_spec;"
         "from symprop.explain.network import explain_network;"
-        "from symprop.explain.emit import to_json, to_tex, to_dot;"
+        "from symprop.explain.formats import to_json, to_tex, to_dot;"
         f"r = explain_network(load_spec({str(ROOT / 'examples' / 'ng_classifier.toml')!r}));"
         "print(to_json(r) + to_tex(r) + to_dot(r))"
     )

@@ -12,15 +12,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symprop.explain.compgraph import backprop, graph_from_assignments
-from symprop.explain.emit import (
-    explain_text,
-    regenerate_examples,
-    render_picture,
-    to_dot,
-    to_table,
-    to_tex,
-)
+from symprop.explain.backward import backprop
+from symprop.explain.emit import regenerate_examples, render_picture
+from symprop.explain.formats import to_dot, to_table, to_tex
+from symprop.explain.graph import graph_from_assignments
+from symprop.explain.user_text import explain_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -235,7 +231,8 @@ def test_generated_examples_are_up_to_date(tmp_path: Path) -> None:
 
 def test_deterministic_under_other_hash_seed() -> None:
     code = (
-        "from symprop.explain.emit import explain_text, to_json, to_tex, to_dot, to_table;"
+        "from symprop.explain.user_text import explain_text;"
+        "from symprop.explain.formats import to_json, to_tex, to_dot, to_table;"
         "r = explain_text('1/(1+exp(-(w0*x0+b)))', {'w0': -2, 'x0': 3, 'b': 7.5});"
         "print(to_json(r) + to_tex(r) + to_dot(r) + to_table(r))"
     )
@@ -267,11 +264,11 @@ def test_tex_shows_rules_with_numbers_and_math_shape_notes() -> None:
 
 
 def test_tex_without_graphviz_keeps_the_column_layout(monkeypatch: pytest.MonkeyPatch) -> None:
-    import symprop.explain.emit as emit_graph
+    import symprop.explain.formats as formats
 
     r = explain_text("x*y + z", {"x": 2, "y": 3, "z": -2})
     with_layout = to_tex(r) if shutil.which("dot") else None
-    monkeypatch.setattr(emit_graph.shutil, "which", lambda name: None)
+    monkeypatch.setattr(formats.shutil, "which", lambda name: None)
     plain = to_tex(r)
     assert r"node[lbl, above, sloped, text=fwd]" in plain and ".. controls" not in plain
     if with_layout is not None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from symprop.explain.emit import explain_text, to_table
+from symprop.explain.formats import to_table
+from symprop.explain.user_text import explain_text
 
 W_VALUES = [[0.3, -0.4], [0.5, 0.6]]
 X_VALUES = [0.1, 0.2]
@@ -51,7 +52,7 @@ def test_entrywise_gate_is_drawn_as_one_gate() -> None:
 
 
 def test_relu_of_a_vector_at_its_kink_is_an_error() -> None:
-    from symprop.explain.compgraph import ExplainError
+    from symprop.explain.graph import ExplainError
 
     with pytest.raises(ExplainError, match=r"max is not differentiable where its arguments tie"):
         explain_text("norm(relu(W@x))**2", {"W": [[1, 2], [3, 4]], "x": [1, -0.5]})

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from symprop.core.templating import _LATEX_SPECIALS, latex_escape
-from symprop.explain.compgraph import Backprop
-from symprop.explain.emit import explain_text, to_dot, to_json, to_tex
+from symprop.explain.backward import Backprop
+from symprop.explain.formats import to_dot, to_json, to_tex
+from symprop.explain.user_text import explain_text
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
 needs_latex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex")

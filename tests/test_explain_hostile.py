@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symprop.cli.main import main
-from symprop.explain.emit import explain_text
+from symprop.explain.user_text import explain_text
 
 CHILD = """
 import resource, sys

@@ -9,7 +9,9 @@ import shutil
 
 import pytest
 
-from symprop.explain.emit import explain_text, render_picture, to_dot, to_tex
+from symprop.explain.emit import render_picture
+from symprop.explain.formats import to_dot, to_tex
+from symprop.explain.user_text import explain_text
 
 SEED = "exp(u1 + u1**2)"  # seed 001's u3 = e^{u1 + u2}, u2 = u1^2: two paths from u1
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symprop.explain.emit import explain_text, to_json, to_table, to_tex
+from symprop.explain.formats import to_json, to_table, to_tex
+from symprop.explain.user_text import explain_text
 
 a, b, x, y = sp.symbols("a b x y", real=True)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from symprop.core.errors import shown
-from symprop.explain.compgraph import ExplainError
+from symprop.explain.graph import ExplainError
 
 # A name is spelled as in the expression (x, w0, W_2, \hat{y}): anything up to the '='.
 _ASSIGNMENT = re.compile(r"\s*([A-Za-z\\][^=]*?)\s*=")
@@ -201,7 +201,9 @@ def command(
 
     Example: symprop explain "x*y + z" --at x=2,y=3,z=-2
     """
-    from symprop.explain.emit import explain_text, to_json, to_table, write_outputs
+    from symprop.explain.emit import write_outputs
+    from symprop.explain.formats import to_json, to_table
+    from symprop.explain.user_text import explain_text
 
     result = explain_text(expression, parse_points(at), granularity, syntax)  # type: ignore[arg-type]
     if as_json:

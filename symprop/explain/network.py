@@ -2,7 +2,7 @@
 
 :func:`network_assignments` translates a :class:`~symprop.core.spec.Network` into the steps
 ``z1 = W1 x + b1``, ``a1 = φ(z1)``, …, ``C = Σ_k ℓ(a_k, y_k)`` (and, with weight decay, ``R = λ
-Σ_l ‖W_l‖²`` and ``J = C + R``), which :func:`symprop.explain.compgraph.graph_from_assignments`
+Σ_l ‖W_l‖²`` and ``J = C + R``), which :func:`symprop.explain.graph.graph_from_assignments`
 turns into a graph; :func:`explain_network` runs backprop on it at one sample ``(x, y)``. The
 emitters of :mod:`symprop.explain.emit` draw it exactly as ``symprop explain`` draws an
 expression. Every activation and loss comes from the registry: its SymPy definition is the gate
@@ -49,15 +49,13 @@ from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.registry import z as z_scalar
 from symprop.core.spec import Network
-from symprop.explain.compgraph import (
-    PRECISION,
-    Backprop,
+from symprop.explain.backward import PRECISION, Backprop, backprop
+from symprop.explain.graph import (
     ExplainError,
     Gate,
     Granularity,
     Graph,
     as_value,
-    backprop,
     graph_from_assignments,
 )
 from symprop.parsing import Norm2

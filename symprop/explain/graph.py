@@ -1,17 +1,15 @@
-"""Computation graphs of SymPy expressions: gates, forward values, and backprop node by node.
+"""Computation graphs of SymPy expressions: their values, gates and construction.
 
 A graph is built from any differentiable SymPy expression (or a list of named assignments):
 each gate is a small SymPy function of its arguments (``a0 * a1``, ``1/a0``, ``exp(a0)``) with
 constants folded in, as in the seed lecture's worked examples. Shared subexpressions become
-one node, so gradients add at branches. :func:`backprop` runs seed 001's Algorithm 4: each
-node's gradient is the sum over its children of upstream gradient times local derivative;
-for vector and matrix nodes the product is a vector-Jacobian product computed entry by entry,
-and the printed rule (``G x^T``, ``W^T G``) is checked against it. A gradient always has the
-shape of its variable.
+one node, so gradients add at branches (:func:`symprop.explain.backward.backprop` runs the
+backward pass). A gradient always has the shape of its variable.
 
 Examples
 --------
 >>> x, y, z = sp.symbols("x y z", real=True)
+>>> from symprop.explain.backward import backprop
 >>> result = backprop(build_graph(x * y + z), {"x": 2, "y": 3, "z": -2})
 >>> [float(result.grads[n]) for n in ("x", "y", "z")]
 [3.0, 2.0, 1.0]
@@ -19,44 +17,16 @@ Examples
 
 from __future__ import annotations
 
-import contextvars
-import itertools
 import math
-import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
-import mpmath
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.printing.printer import Printer
-from sympy.printing.str import StrPrinter
 
 from symprop.core.errors import SymPropError, shown
 from symprop.parsing import Norm2
-
-__all__ = [
-    "ExplainError",
-    "Gate",
-    "GraphNode",
-    "Graph",
-    "Backprop",
-    "build_graph",
-    "graph_from_assignments",
-    "backprop",
-    "as_value",
-]
-
-PRECISION = 30
-"""Decimal digits of every forward value and gradient (exact inputs, rounded once per gate)."""
-
-RETRY_PRECISIONS = (120, 600)
-"""Working precisions tried, in turn, when a value is undefined at ``PRECISION`` digits only
-from rounding: binary cross-entropy at z = 105 needs log(1 - σ(z)) with 1 - σ(z) ≈ 3e-46,
-which 30 digits round to log(0)."""
-
-_DIGITS: contextvars.ContextVar[int] = contextvars.ContextVar("digits", default=PRECISION)
 
 MAX_DIGITS = 60
 """The most digits of one input number (as in the expression parser)."""
@@ -65,25 +35,12 @@ MAX_ENTRIES = 256
 """The most entries of one vector or matrix value (16×16): pictures and tables of larger
 ones are unreadable, and the work grows with the cube of the side."""
 
-LARGEST = sp.Float(sys.float_info.max, PRECISION)
-"""Values, local derivatives and gradients must stay within double range: the JSON and the
-pictures show doubles, and every gate then works on bounded numbers (so ``x**x**x**x`` at
-9 stops at its second power rather than computing ``9**(9**387420489)``)."""
-
-CHECKED_ENTRIES = 64
-"""Gates whose arguments hold at most this many entries in all have their vector-Jacobian
-product rule checked against the entrywise Jacobian."""
-
 Value = sp.Float | sp.ImmutableMatrix
 Granularity = Literal["elementary", "coarse"]
 
 
 class ExplainError(SymPropError, ValueError):
     """The expression cannot be explained at this point: one clear message for the user."""
-
-
-class _Undefined(ExplainError):
-    """A value is undefined (1/0, log 0) at the working precision; more digits may help."""
 
 
 @dataclass(frozen=True)
@@ -145,31 +102,6 @@ class Graph:
     def children(self, name: str) -> tuple[str, ...]:
         """Names of the nodes that take ``name`` as an argument, in topological order."""
         return tuple(n.name for n in self.nodes if name in n.parents)
-
-
-@dataclass(frozen=True)
-class Backprop:
-    """Forward values, local derivatives and gradients of every node.
-
-    A gate may take the same parent in several argument slots (``x*x``, ``A@A``): each
-    slot has its own partial derivative. ``slot_locals[(child, i)]`` is the partial
-    derivative of a scalar gate with respect to its ``i``-th argument (a number) or, for
-    vector and matrix gates, None; ``slot_contributions[(child, i)]`` is what flows back
-    through that slot (upstream × local, or the vector-Jacobian product) and
-    ``slot_rules[(child, i)]`` its symbolic form. ``locals``, ``contributions`` and
-    ``rules`` hold the same per edge ``(child, parent)``: the sums over the edge's slots,
-    so a node's gradient is the sum of its edges' contributions.
-    """
-
-    graph: Graph
-    values: Mapping[str, Value]
-    grads: Mapping[str, Value]
-    locals: Mapping[tuple[str, str], sp.Float | None]
-    contributions: Mapping[tuple[str, str], Value]
-    rules: Mapping[tuple[str, str], sp.Basic] = field(default_factory=dict)
-    slot_locals: Mapping[tuple[str, int], sp.Float | None] = field(default_factory=dict)
-    slot_contributions: Mapping[tuple[str, int], Value] = field(default_factory=dict)
-    slot_rules: Mapping[tuple[str, int], sp.Basic] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ values
@@ -236,7 +168,7 @@ def _exact(raw: object, name: str) -> sp.Basic:
     return value
 
 
-def _shape(value: sp.Basic) -> tuple[int, ...]:
+def shape_of(value: sp.Basic) -> tuple[int, ...]:
     if isinstance(value, sp.MatrixBase | sp.MatrixExpr):
         return tuple(int(d) for d in value.shape)
     return ()
@@ -248,14 +180,14 @@ def _shape(value: sp.Basic) -> tuple[int, ...]:
 def _dummies(parents: Sequence[sp.Basic]) -> tuple[sp.Basic, ...]:
     out = []
     for index, parent in enumerate(parents):
-        shape = _shape(parent)
+        shape = shape_of(parent)
         out.append(
             sp.MatrixSymbol(f"a{index}", *shape) if shape else sp.Symbol(f"a{index}", real=True)
         )
     return tuple(out)
 
 
-def _is_const(expr: sp.Basic) -> bool:
+def is_constant(expr: sp.Basic) -> bool:
     return isinstance(expr, sp.Expr) and not expr.free_symbols and expr.is_number
 
 
@@ -280,7 +212,7 @@ def elementwise(builder: Callable[..., sp.Basic]) -> Callable[..., sp.Basic]:
     (``sigmoid(W@x + b)``); to scalars, the function itself."""
 
     def build(*args: sp.Basic) -> sp.Basic:
-        if len(args) == 1 and _shape(args[0]):
+        if len(args) == 1 and shape_of(args[0]):
             return ElementwiseApplyFunction(sp.Lambda(_ENTRY, builder(_ENTRY)), args[0])
         return builder(*args)
 
@@ -364,8 +296,8 @@ def _decompose(expr: sp.Basic, granularity: Granularity) -> tuple[Gate, tuple[sp
         (a0,) = _dummies(expr.args)
         return Gate("norm", "‖·‖", Norm2(a0), (a0,)), expr.args
     if isinstance(expr, sp.Add | sp.Mul):
-        operands = [a for a in expr.args if not _is_const(a)]
-        consts = [a for a in expr.args if _is_const(a)]
+        operands = [a for a in expr.args if not is_constant(a)]
+        consts = [a for a in expr.args if is_constant(a)]
         neutral = sp.Integer(0) if isinstance(expr, sp.Add) else sp.Integer(1)
         if len(operands) == 1 and expr.func(*consts) == neutral:
             # 1*u or u+0 (unevaluated input): no gate of its own.
@@ -375,26 +307,26 @@ def _decompose(expr: sp.Basic, granularity: Granularity) -> tuple[Gate, tuple[sp
         return _mul_gate(operands, consts)
     if isinstance(expr, sp.Pow):
         base, exponent = expr.args
-        if _is_const(exponent):
+        if is_constant(exponent):
             (a0,) = _dummies([base])
             label = {-1: "1/x", 2: "x²", sp.Rational(1, 2): "√"}.get(exponent, f"^{exponent}")
             kind = "recip" if exponent == -1 else "pow"
             return Gate(kind, label, sp.Pow(a0, exponent), (a0,)), (base,)
-        if _is_const(base):
+        if is_constant(base):
             (a0,) = _dummies([exponent])
             return Gate("exp", f"{_fmt_const(base)}^x", sp.Pow(base, a0), (a0,)), (exponent,)
         a0, a1 = _dummies([base, exponent])
         return Gate("pow", "x^y", sp.Pow(a0, a1), (a0, a1)), (base, exponent)
     if isinstance(expr, sp.Function | sp.Max | sp.Min | sp.Abs):
-        operands = tuple(a for a in expr.args if not _is_const(a))
+        operands = tuple(a for a in expr.args if not is_constant(a))
         dummies = _dummies(operands)
         mapping = dict(zip(operands, dummies, strict=True))
         fn = expr.func(*[mapping.get(a, a) for a in expr.args], evaluate=False)
         name = expr.func.__name__
         kind = name.lower()
-        consts = [a for a in expr.args if _is_const(a)]
+        consts = [a for a in expr.args if is_constant(a)]
         label = name.lower() if not consts else f"{name.lower()}(·,{_fmt_const(consts[0])})"
-        if any(_shape(a) for a in operands):
+        if any(shape_of(a) for a in operands):
             raise ExplainError(f"{name} of a vector or matrix is not supported; use scalars")
         return Gate(kind, label, fn, dummies), operands
     raise ExplainError(f"cannot draw a gate for {type(expr).__name__} ({sp.sstr(expr)})")
@@ -439,15 +371,15 @@ def _mul_gate(operands: list[sp.Basic], consts: list[sp.Basic]) -> tuple[Gate, t
 
 def _matrix_gate(expr: sp.Basic) -> tuple[Gate, tuple]:
     if isinstance(expr, sp.MatMul | sp.HadamardProduct):
-        factors = [a for a in expr.args if _shape(a)]
+        factors = [a for a in expr.args if shape_of(a)]
         if len(factors) > 2:
             # SymPy flattens W@W@...@x into one product; each product is a gate of two
             # factors, as in the lecture (and the textbook rules G Bᵀ, Aᵀ G apply),
             # grouped from the right so that a chain ending in a vector stays matrix-vector.
             first = expr.args[0]
             return _matrix_gate(expr.func(first, expr.func(*expr.args[1:])))
-    operands = [a for a in expr.args if not _is_const(a)]
-    consts = [a for a in expr.args if _is_const(a)]
+    operands = [a for a in expr.args if not is_constant(a)]
+    consts = [a for a in expr.args if is_constant(a)]
     dummies = _dummies(operands)
     if isinstance(expr, sp.Transpose):
         return Gate("transpose", "ᵀ", sp.Transpose(dummies[0]), dummies), tuple(operands)
@@ -456,8 +388,8 @@ def _matrix_gate(expr: sp.Basic) -> tuple[Gate, tuple]:
     if isinstance(expr, sp.HadamardProduct):
         return Gate("hadamard", "⊙", sp.HadamardProduct(*dummies), dummies), tuple(operands)
     const = sp.Mul(*consts)
-    scalars = [d for d in dummies if not _shape(d)]
-    matrices = [d for d in dummies if _shape(d)]
+    scalars = [d for d in dummies if not shape_of(d)]
+    matrices = [d for d in dummies if shape_of(d)]
     fn = sp.MatMul(const, *scalars, *matrices) if const != 1 else sp.MatMul(*scalars, *matrices)
     if len(operands) == 1:
         kind = "neg" if const == -1 else "scale"
@@ -542,10 +474,10 @@ def graph_from_assignments(
             if leaf is not None:
                 if leaf in reserved:
                     raise ExplainError(f"{leaf} is used before it is assigned")
-                nodes.append(GraphNode(leaf, expr, None, (), _shape(expr)))
+                nodes.append(GraphNode(leaf, expr, None, (), shape_of(expr)))
                 by_expr[expr] = leaf
                 continue
-            if _is_const(expr):
+            if is_constant(expr):
                 raise ExplainError(f"the constant {sp.sstr(expr)} has no gradient to explain")
             if not expanded:
                 gate, operands = _decompose(expr, granularity)
@@ -563,7 +495,7 @@ def graph_from_assignments(
                     counter[0] += 1
                     name = f"u_{counter[0]}"
             parents = tuple(by_expr[op] for op in operands)
-            nodes.append(GraphNode(name, expr, gate, parents, _shape(expr)))
+            nodes.append(GraphNode(name, expr, gate, parents, shape_of(expr)))
             by_expr[expr] = name
             if len(nodes) > max_nodes:
                 raise ExplainError(f"the graph has more than {max_nodes} nodes; too large to draw")
@@ -578,7 +510,7 @@ def graph_from_assignments(
             # The step is a bare alias of an existing node (z = x): keep the step's name visible.
             raise ExplainError(f"step {name} only renames {output}; remove it")
         symbol = (
-            sp.MatrixSymbol(name, *_shape(expr)) if _shape(expr) else sp.Symbol(name, real=True)
+            sp.MatrixSymbol(name, *shape_of(expr)) if shape_of(expr) else sp.Symbol(name, real=True)
         )
         step_symbols[symbol] = name
         reserved.discard(name)
@@ -599,340 +531,3 @@ def build_graph(
     if _leaf_name(expr) is not None:
         raise ExplainError("the expression is a single variable; there is nothing to propagate")
     return graph_from_assignments([(output_name, expr)], granularity)
-
-
-# ------------------------------------------------------------------ forward and backward
-
-
-def _numeric(value: sp.Basic, where: str) -> Value:
-    if isinstance(value, sp.MatrixBase | sp.MatrixExpr):
-        matrix = sp.ImmutableMatrix(value.doit() if isinstance(value, sp.MatrixExpr) else value)
-        return sp.ImmutableMatrix(matrix.applyfunc(lambda e: _numeric(e, where)))
-    try:
-        number = sp.N(value.doit(), _DIGITS.get())
-    except (OverflowError, MemoryError, RecursionError):
-        raise ExplainError(f"{where} is {_BEYOND}") from None
-    if not number.is_number or number.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        raise _Undefined(f"{where} is not defined at this point (value {shown(number)})")
-    if not number.is_real:
-        raise ExplainError(f"{where} is not real at this point (value {shown(number)})")
-    return _bounded(sp.Float(number, _DIGITS.get()), where)
-
-
-_BEYOND = f"beyond double range at this point (magnitude above {float(LARGEST):.3g})"
-
-
-def _bounded(value: Value, where: str) -> Value:
-    """``value`` when every entry lies within double range, else a clear error."""
-    entries = value if isinstance(value, sp.MatrixBase) else (value,)
-    for entry in entries:
-        if abs(entry) > LARGEST:
-            bits = int(mpmath.mag(mpmath.mpf(entry._mpf_)))
-            about = f": about 1e{bits * 30103 // 100000}" if bits < 10**9 else ""
-            raise ExplainError(f"{where} is {_BEYOND}{about}")
-    return value
-
-
-def _substitute(fn: sp.Basic, args: Sequence[sp.Basic], values: Sequence[Value]) -> sp.Basic:
-    return fn.xreplace(dict(zip(args, values, strict=True)))
-
-
-def _small(expr: sp.Basic, limit: int = 40) -> bool:
-    """Whether ``expr`` has at most ``limit`` nodes (printing a deep one is slow, reading it
-    in an error line useless)."""
-    return next(itertools.islice(sp.preorder_traversal(expr), limit, None), None) is None
-
-
-def matmul_text(printer: Printer, expr: sp.MatMul, separator: str) -> str:
-    """A matrix product's factors joined by ``separator``, bracketing sums only.
-
-    SymPy's own printers ask each factor whether it could extract a minus sign, which
-    evaluates the factor: a chain W@W@...@x took seconds per print.
-    """
-    parts = []
-    for arg in expr.args:
-        text = printer._print(arg)
-        parts.append(f"({text})" if isinstance(arg, sp.MatAdd | sp.Add) else text)
-    return separator.join(parts)
-
-
-class _StrPrinter(StrPrinter):
-    """SymPy's plain text, with entrywise functions as ``σ(W*x)`` rather than a Lambda."""
-
-    def _print_MatMul(self, expr: sp.MatMul) -> str:
-        return matmul_text(self, expr, "*")
-
-    def _print_ElementwiseApplyFunction(self, expr: sp.Basic) -> str:
-        name = elementwise_name(expr.function) or self._print(expr.function)
-        return f"{name}({self._print(expr.expr)})"
-
-
-def _describe(node: GraphNode) -> str:
-    expression = _StrPrinter().doprint(node.expr) if _small(node.expr) else "…"
-    shown_expression = expression if len(expression) <= 80 else shown(expression)
-    return f"{node.gate.label if node.gate else 'input'} node {node.name} ({shown_expression})"
-
-
-_TIE = sp.Float(10) ** (5 - PRECISION)
-
-
-def _check_differentiable(node: GraphNode, values: Sequence[Value]) -> None:
-    gate = node.gate
-    assert gate is not None
-    if gate.kind == "elementwise":
-        (function, _) = gate.fn.args
-        (t,) = function.variables
-        for entry in values[0]:
-            for kink in function.expr.atoms(sp.Max, sp.Min, sp.Abs):
-                arguments = [a.xreplace({t: entry}) for a in kink.args]
-                _check_kink(node, type(kink).__name__.lower(), arguments)
-        return
-    constants = [a for a in gate.fn.args if _is_const(a)] if gate.kind in ("max", "min") else []
-    _check_kink(node, gate.kind, [*values, *constants])
-
-
-def _check_kink(node: GraphNode, kind: str, arguments: Sequence[sp.Basic]) -> None:
-    """Max and min where arguments tie, abs at 0: no derivative, so an error, not a guess."""
-    nums = [sp.N(a, PRECISION) for a in arguments]
-    if kind in ("max", "min"):
-        best = max(nums) if kind == "max" else min(nums)
-        if sum(1 for v in nums if abs(v - best) <= _TIE) > 1:
-            raise ExplainError(
-                f"{kind} is not differentiable where its arguments tie "
-                f"({_describe(node)} at {', '.join(sp.sstr(sp.N(v, 6)) for v in nums)})"
-            )
-    # Float(0) == 0 is False in SymPy: compare magnitudes, with the tolerance of the ties.
-    if kind == "abs" and nums and abs(nums[0]) <= _TIE:
-        raise ExplainError(f"abs is not differentiable at 0 ({_describe(node)})")
-
-
-def forward(graph: Graph, point: Mapping[str, object]) -> dict[str, Value]:
-    """Every node's value at ``point`` (Algorithm 3); a missing or misshapen input is an error.
-
-    Examples
-    --------
-    >>> x = sp.Symbol("x", real=True)
-    >>> float(forward(build_graph(sp.exp(x) + 1), {"x": 0})["f"])
-    2.0
-    """
-    unknown = sorted(set(point) - set(graph.inputs))
-    if unknown:
-        raise ExplainError(
-            f"value given for {', '.join(unknown)}, which the expression does not use "
-            f"(it uses {', '.join(graph.inputs)})"
-        )
-    values: dict[str, Value] = {}
-    for node in graph.nodes:
-        if node.gate is None:
-            if node.name not in point:
-                raise ExplainError(
-                    f"missing value for {node.name}: give it with --at {node.name}=..."
-                )
-            value = as_value(point[node.name], node.name)
-            if _shape(value) != node.shape:
-                got = "x".join(map(str, _shape(value))) or "a scalar"
-                want = "x".join(map(str, node.shape)) or "a scalar"
-                raise ExplainError(f"{node.name} must be {want}, got {got}")
-            values[node.name] = _numeric(value, node.name)
-            continue
-        args = [values[p] for p in node.parents]
-        values[node.name] = _numeric(
-            _substitute(node.gate.fn, node.gate.args, args), _describe(node)
-        )
-    return values
-
-
-def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic, ...] | None:
-    """Symbolic vector-Jacobian products of the matrix gates, one per argument."""
-    own = getattr(gate.fn, "vjp_rules", None)
-    if callable(own):
-        return tuple(own(upstream))
-    a = gate.args
-    if gate.kind == "matmul" and len(a) == 2:
-        return (upstream * a[1].T, a[0].T * upstream)
-    if gate.kind == "add":
-        return tuple(upstream for _ in a)
-    if gate.kind == "hadamard" and len(a) == 2:
-        return (sp.HadamardProduct(upstream, a[1]), sp.HadamardProduct(upstream, a[0]))
-    if gate.kind == "transpose":
-        return (upstream.T,)
-    if gate.kind == "sqnorm":
-        return (2 * upstream * a[0],)
-    if gate.kind == "elementwise":
-        (function, _) = gate.fn.args
-        (t,) = function.variables
-        slope = sp.Lambda(t, sp.diff(function.expr, t))
-        return (sp.HadamardProduct(upstream, ElementwiseApplyFunction(slope, a[0])),)
-    if gate.kind == "neg":
-        return (-upstream,)
-    return None
-
-
-def backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
-    """Forward pass, then Algorithm 4: each gradient is Σ over children of upstream × local.
-
-    Parameters
-    ----------
-    graph
-        From :func:`build_graph` or :func:`graph_from_assignments`; the output must be scalar.
-    point
-        Value of every input: numbers, or nested lists for vectors (columns) and matrices.
-
-    Returns
-    -------
-    Backprop
-        Values, local derivatives, per-edge contributions and gradients of every node.
-
-    Raises
-    ------
-    ExplainError
-        For missing values, wrong shapes, undefined values (1/0, log of a negative) and
-        points where a gate is not differentiable (max at a tie).
-    """
-    for digits in (PRECISION, *RETRY_PRECISIONS):
-        token = _DIGITS.set(digits)
-        try:
-            return _backprop(graph, point)
-        except _Undefined as exc:
-            undefined = exc
-        finally:
-            _DIGITS.reset(token)
-    raise ExplainError(str(undefined))
-
-
-def _backprop(graph: Graph, point: Mapping[str, object]) -> Backprop:
-    values = forward(graph, point)
-    out = graph.node(graph.output)
-    if out.shape and out.shape != (1, 1):
-        raise ExplainError(
-            f"the output {out.name} is {'x'.join(map(str, out.shape))}; explain needs a scalar"
-        )
-    grads: dict[str, Value] = {}
-    locals_: dict[tuple[str, str], sp.Float | None] = {}
-    contributions: dict[tuple[str, str], Value] = {}
-    rules: dict[tuple[str, str], sp.Basic] = {}
-    slot_locals: dict[tuple[str, int], sp.Float | None] = {}
-    slot_contributions: dict[tuple[str, int], Value] = {}
-    slot_rules: dict[tuple[str, int], sp.Basic] = {}
-    one = sp.Float(1, _DIGITS.get())
-    # The seed ∂f/∂f has the output's shape: a 1x1 output (a one-entry vector) seeds [[1]].
-    grads[out.name] = sp.ImmutableMatrix([[one]]) if out.shape == (1, 1) else one
-    for node in reversed(graph.nodes):
-        # Children come later in topological order, so their contributions are all in.
-        if node.name != out.name:
-            children = graph.children(node.name)
-            if not children:
-                raise ExplainError(f"node {node.name} does not reach the output")
-            total: Value | None = None
-            for child in children:
-                piece = contributions[(child, node.name)]
-                total = piece if total is None else total + piece
-            assert total is not None
-            total = _bounded(total, f"the gradient of {node.name}")
-            if _shape(total) != node.shape:
-                # The shape rule: a gradient has the shape of its variable.
-                raise AssertionError(f"gradient of {node.name} has shape {_shape(total)}")
-            grads[node.name] = total
-        if node.gate is None:
-            continue
-        args = [values[p] for p in node.parents]
-        _check_differentiable(node, args)
-        for index, parent in enumerate(node.parents):
-            key = (node.name, parent)
-            contribution, local, rule = _edge(node, index, args, grads[node.name])
-            slot_locals[(node.name, index)] = local
-            slot_contributions[(node.name, index)] = contribution
-            slot_rules[(node.name, index)] = rule
-            if key in contributions:  # the same parent twice (x*x): the two slots add
-                contribution = contributions[key] + contribution
-                local = None if local is None else locals_[key] + local
-                rule = rules[key] + rule
-            locals_[key] = local
-            rules[key] = rule
-            contributions[key] = contribution
-    return Backprop(
-        graph,
-        values,
-        grads,
-        locals_,
-        contributions,
-        rules,
-        slot_locals,
-        slot_contributions,
-        slot_rules,
-    )
-
-
-def _edge(
-    node: GraphNode, index: int, args: Sequence[Value], upstream: Value
-) -> tuple[Value, sp.Float | None, sp.Basic]:
-    gate = node.gate
-    assert gate is not None
-    dummy = gate.args[index]
-    scalar_gate = not any(_shape(a) for a in gate.args) and not node.shape
-    where = f"the local derivative of {_describe(node)}"
-    if scalar_gate:
-        # Several positions may hold the same parent (x*x): each is its own local derivative.
-        symbolic = sp.diff(gate.fn, dummy)
-        local = _numeric(_substitute(symbolic, gate.args, args), where)
-        contribution = _bounded(
-            sp.Float(local * upstream, _DIGITS.get()), f"{where} times upstream"
-        )
-        return contribution, local, symbolic
-    upstream_symbol = sp.MatrixSymbol("G", *node.shape) if node.shape else sp.Symbol("G", real=True)
-    try:
-        rules = _vjp_rules(gate, upstream_symbol)
-    except TypeError:  # SymPy's matrix algebra refuses some 1x1 operands ("Mix of Matrix
-        rules = None  # and Scalar symbols"); the entrywise Jacobian gives the same product
-    if rules is None:
-        return _generic_vjp(gate, index, args, upstream, where), None, sp.Symbol("J^T G")
-    rule = rules[index]
-    contribution = _numeric(
-        _substitute(rule, (*gate.args, upstream_symbol), (*args, upstream)), where
-    )
-    if sum(_size(a) for a in args) <= CHECKED_ENTRIES:
-        # The textbook rule and the entrywise Jacobian must agree; a mismatch is a bug here.
-        # (The entrywise sum grows with the square of the sizes, so big gates skip it.)
-        jacobian = _generic_vjp(gate, index, args, upstream, where)
-        difference = sp.Matrix([contribution]) - sp.Matrix([jacobian])
-        if max((abs(e) for e in difference), default=0) > sp.Float(10) ** (10 - PRECISION):
-            raise AssertionError(f"VJP rule for {gate.kind} disagrees with the Jacobian")
-    return contribution, None, rule
-
-
-def _size(value: Value) -> int:
-    return len(value) if isinstance(value, sp.MatrixBase) else 1
-
-
-def _explicit(shape: tuple[int, ...], prefix: str) -> sp.Basic:
-    if not shape:
-        return sp.Symbol(prefix, real=True)
-    rows, cols = shape
-    return sp.ImmutableMatrix(rows, cols, lambda r, c: sp.Symbol(f"{prefix}_{r}_{c}", real=True))
-
-
-def _generic_vjp(
-    gate: Gate, index: int, args: Sequence[Value], upstream: Value, where: str
-) -> Value:
-    """Σ_pq G_pq ∂out_pq/∂arg_rc, entry by entry: the vector-Jacobian product by definition.
-
-    Only the differentiated argument is spelled out in symbols; the others (even the same
-    node in another slot, as in ``A@A``) are numbers, and each output entry is
-    differentiated only by the symbols it holds, so the work follows the Jacobian's nonzeros.
-    """
-    target = _explicit(_shape(gate.args[index]), "e")
-    filled = [target if i == index else value for i, value in enumerate(args)]
-    out = gate.fn.xreplace(dict(zip(gate.args, filled, strict=True))).doit()
-    out_entries = list(sp.Matrix(out)) if _shape(out) else [out]
-    g_entries = list(sp.Matrix(upstream)) if _shape(upstream) else [upstream]
-    entries = list(target) if _shape(target) else [target]
-    numbers = list(args[index]) if _shape(target) else [args[index]]
-    subs = dict(zip(entries, numbers, strict=True))
-    sums: dict[sp.Basic, list[sp.Basic]] = {entry: [] for entry in entries}
-    for g, o in zip(g_entries, out_entries, strict=True):
-        for entry in o.free_symbols & subs.keys():
-            sums[entry].append(g * sp.diff(o, entry).xreplace(subs))
-    grads = [_numeric(sp.Add(*sums[entry]), where) for entry in entries]
-    if _shape(target):
-        return sp.ImmutableMatrix(*target.shape, grads)
-    return grads[0]
