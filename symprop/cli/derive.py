@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from symprop.cli.explain import parse_points
 from symprop.core.errors import SpecError, SymPropError
 from symprop.core.files import check_writable
 from symprop.core.notation import PROFILES
@@ -22,7 +23,6 @@ def _write_graphs(
     digits: int,
 ) -> None:
     """Draw the computation graph of one sample to each path; bad input exits 2, one line."""
-    from symprop.cli.explain import parse_points
     from symprop.explain.emit import graph_format, write_graph
     from symprop.explain.network import explain_network, graph_title
 

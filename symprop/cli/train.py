@@ -10,6 +10,7 @@ from typing import Any
 import click
 import numpy as np
 
+from symprop.cli.generate import refuse_shadowing
 from symprop.core.errors import SymPropError, shown_path
 from symprop.core.files import check_writable, private_folder, write_atomic
 from symprop.core.spec import MAX_SEED, Network, default_network, load_spec
@@ -160,7 +161,6 @@ def command(
     """
     from tqdm import tqdm
 
-    from symprop.cli.generate import refuse_shadowing
     from symprop.codegen.numpy.emit import import_generated, render_module
 
     network: Network = load_spec(spec) if spec else default_network()
