@@ -10,13 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
+import sympy as sp
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symprop.cli.main import cli
 from symprop.core.errors import ParseError, SymPropError
+from symprop.core.notation import PROFILES, Profile
 from symprop.core.spec import Dense, Network, load_spec
+from symprop.core.symbols import L_sym, l_sym
 from symprop.parsing import BinOp, Transpose, parse
 from symprop.verify import (
     DIAGNOSES,
@@ -83,6 +86,44 @@ def fails(claim: str, setting: Setting, diagnosis: str | None) -> Verdict:
     assert verdict.diagnosis == diagnosis, verdict.to_text()
     assert verdict.correct is not None, verdict.to_text()
     return verdict
+
+
+# ---------------------------------------------------------------- one notation model
+
+
+def _as_written(profile: Profile, role: str, layer: sp.Expr) -> str:
+    """``role`` at internal ``layer`` as the documents write it in ``profile``."""
+    label = sp.latex(profile.layer(role, layer))
+    label = f"({label})" if profile.parenthesized else label
+    return f"{profile.role(role).symbol}^{{{label}}}"
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_claims_written_in_each_document_notation_are_read_back(name: str) -> None:
+    """The documents' notation tables (core) and verify's reading agree: the output and hidden
+    δ recurrences, written with a profile's symbols and layer labels, hold, and the hidden
+    one with the next layer's weights (a shifted label) is refused."""
+    profile = PROFILES[name]
+    net = Network(
+        inputs=2,
+        layers=[Dense(2, "tanh"), Dense(2, "tanh"), Dense(1, "sigmoid")],
+        loss="binary_cross_entropy",
+        notation=name,
+    )
+    setting = Setting.from_spec(net)
+    d, z, a, w = (lambda r, at: _as_written(profile, r, at)), "z", "a", "W"
+    phi = profile.activation
+    l, L = l_sym, L_sym
+    output = f"{d('delta', L)} = {d(a, L)} - y"
+    hidden = (
+        f"{d('delta', l)} = (({d(w, l + 1)})^\\top {d('delta', l + 1)}) \\odot {phi}'({d(z, l)})"
+    )
+    shifted = (
+        f"{d('delta', l)} = (({d(w, l + 2)})^\\top {d('delta', l + 1)}) \\odot {phi}'({d(z, l)})"
+    )
+    holds(output, setting)
+    holds(hidden, setting)
+    assert not verify_claim(shifted, setting).ok
 
 
 # ---------------------------------------------------------------- textbook results accepted

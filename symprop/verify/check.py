@@ -55,6 +55,7 @@ from symprop.parsing import (
 )
 from symprop.verify.claims import parse_claim
 from symprop.verify.diagnose import NoTemplate, candidates_for
+from symprop.verify.errors import VerifyError
 from symprop.verify.evaluate import (
     Env,
     Evaluator,
@@ -63,21 +64,19 @@ from symprop.verify.evaluate import (
     index_range,
     shape_text,
 )
-from symprop.verify.notation import LAYERED, Profile, free_indices, labelled_refs, layer_bindings
+from symprop.verify.notation import (
+    LAYERED,
+    NUMBERING_TEXT,
+    NUMBERINGS,
+    Profile,
+    free_indices,
+    labelled_refs,
+    layer_bindings,
+)
 from symprop.verify.numeric import Mismatch, compare_sides, same_values, sample_points
 from symprop.verify.render import Style, Writer, display_names, fmt_value, render_ast, render_sympy
 from symprop.verify.report import Counterexample, Verdict
-from symprop.verify.setting import (
-    MAX_CLAIMS,
-    MAX_DEPTH,
-    NUMBERING_TEXT,
-    NUMBERINGS,
-    Deadline,
-    Model,
-    Setting,
-    VerifyError,
-    small_model,
-)
+from symprop.verify.setting import MAX_CLAIMS, MAX_DEPTH, Deadline, Model, Setting, small_model
 
 
 def _numbering_candidates(equation: Equation, profile: Profile, setting: Setting) -> list[str]:

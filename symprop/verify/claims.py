@@ -10,8 +10,9 @@ from symprop.parsing import (
     Equation,
     parse,
 )
+from symprop.verify.errors import VerifyError
 from symprop.verify.notation import normalise
-from symprop.verify.setting import MAX_CLAIMS, VerifyError
+from symprop.verify.setting import MAX_CLAIMS
 
 
 def claim_text(text: str) -> str:

@@ -25,6 +25,7 @@ from symprop.parsing import (
     Transpose,
     iter_nodes,
 )
+from symprop.verify.errors import VerifyError
 from symprop.verify.notation import (
     COST_ROLES,
     GENERIC_FUNCTIONS,
@@ -33,7 +34,7 @@ from symprop.verify.notation import (
     Ref,
     valid_layer,
 )
-from symprop.verify.setting import Deadline, Model, VerifyError
+from symprop.verify.setting import Deadline, Model
 
 _MATH_FUNCTIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "exp": sp.exp,

@@ -4,10 +4,11 @@ layer labels, and the profile that maps a claim's letters to network quantities.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from symprop.core.errors import shown
+from symprop.core.notation import PROFILES
 from symprop.parsing import (
     BinOp,
     Call,
@@ -22,22 +23,29 @@ from symprop.parsing import (
     Transpose,
     iter_nodes,
 )
-from symprop.verify.setting import VerifyError
+from symprop.verify.errors import VerifyError
 
 # ---------------------------------------------------------------- notation tables (data)
 
-# Base letter as written -> role. Roles with layers: z, a, delta, W, b, Delta.
+LAYERED = frozenset({"z", "a", "delta", "W", "b", "Delta"})
+
+
+def _letters(profile: str, roles: Iterable[str]) -> dict[str, str]:
+    """The letters a document profile (:mod:`symprop.core.notation`) writes for ``roles``,
+    read back: letter as the parser names it (``\\Theta`` is ``Theta``) -> role."""
+    written = PROFILES[profile]
+    return {written.role(role).symbol.removeprefix("\\"): role for role in roles}
+
+
+# Base letter as written -> role. Roles with layers: z, a, delta, W, b, Delta. The layered
+# letters are those the documents write (Nielsen's z/a/W/b/δ/Δ, Ng's Θ); the rest are the
+# other spellings found in lecture notes.
 _ROLE_OF: dict[str, str] = {
-    "z": "z",
-    "a": "a",
+    **_letters("nielsen", LAYERED),
+    **_letters("ng", LAYERED),
     "h": "a",  # Goodfellow: hidden units h^k = f(a^k)
-    "delta": "delta",
     "w": "W",
-    "W": "W",
-    "Theta": "W",
     "theta": "W",
-    "b": "b",
-    "Delta": "Delta",
     "x": "x",
     "y": "y",
     "t": "y",  # target written t (Bishop, seed 003)
@@ -52,12 +60,34 @@ _ROLE_OF: dict[str, str] = {
     "n": "n",
 }
 # Goodfellow's a is the pre-activation and g the gradient with respect to it.
-_GOODFELLOW_ROLE_OF = _ROLE_OF | {"a": "z", "g": "delta"}
-LAYERED = frozenset({"z", "a", "delta", "W", "b", "Delta"})
+_GOODFELLOW_ROLE_OF = _ROLE_OF | _letters("goodfellow", ("z", "a", "delta"))
 # Function names meaning "the activation of the layer of my argument" (σ and φ are used
 # both ways in the notes; a literal sigmoid is written sigmoid).
 GENERIC_FUNCTIONS = frozenset({"sigma", "phi", "varphi", "g", "f"})
 COST_ROLES = frozenset({"C", "J"})
+
+
+def _shifts(profile: str) -> dict[str, int]:
+    """The layer shift per layered role of a document profile (:mod:`symprop.core.notation`)."""
+    return {role: PROFILES[profile].role(role).shift for role in sorted(LAYERED)}
+
+
+# Layer numbering conventions: added to the internal layer (input = 0) per role. Two are
+# the documents' own; the input-is-layer-1 numbering of Nielsen's book has no document
+# profile.
+NUMBERINGS: dict[str, dict[str, int]] = {
+    # Nielsen as in the generated code, Goodfellow (h^0 = x), seed 004 (z^(1) = w^(1) x + b^(1)).
+    "input0": _shifts("nielsen"),
+    # Nielsen's book and seed 000: the input is layer 1, w^l maps layer l-1 to l.
+    "input1": {role: 1 for role in sorted(LAYERED)},
+    # Ng (seed 002): the input is layer 1 and Θ^(l) maps layer l to l+1.
+    "ng": _shifts("ng"),
+}
+NUMBERING_TEXT = {
+    "input0": "the input is layer 0 (a^0 = x)",
+    "input1": "the input is layer 1 (a^1 = x)",
+    "ng": "the input is layer 1 and Θ^(l) maps layer l to l+1",
+}
 
 
 # ---------------------------------------------------------------- AST normalisation

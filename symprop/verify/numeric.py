@@ -10,7 +10,8 @@ from typing import Any
 import mpmath
 import sympy as sp
 
-from symprop.verify.setting import MAX_EXPR_NODES, Deadline, Model, VerifyError
+from symprop.verify.errors import VerifyError
+from symprop.verify.setting import MAX_EXPR_NODES, Deadline, Model
 
 _SYMBOLIC_OPS = 40  # try a symbolic proof only for differences this small (expand is cheap)
 _DIGITS = 40

@@ -10,7 +10,7 @@ from typing import Any
 from symprop.core.errors import ParseError, SymPropError, shown
 from symprop.verify.claims import claim_text
 from symprop.verify.diagnose import DIAGNOSES
-from symprop.verify.setting import VerifyError
+from symprop.verify.errors import VerifyError
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ from typing import Any
 import sympy as sp
 
 from symprop.core import symbols as g
-from symprop.core.errors import SymPropError, shown
+from symprop.core.errors import shown
 from symprop.core.registry import ACTIVATIONS, LOSSES
 from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.spec import Dense, Network, _is_int, _is_real
+from symprop.verify.errors import VerifyError
+from symprop.verify.notation import NUMBERINGS
 
 # ---------------------------------------------------------------- limits
 
@@ -26,25 +28,6 @@ MAX_CLAIMS = 200
 MAX_EXPR_NODES = 60_000
 """Largest instantiated expression (as a tree of SymPy nodes) that is evaluated."""
 
-
-class VerifyError(SymPropError):
-    """A claim cannot be checked (unknown name, no layer fits, too expensive): bad input."""
-
-
-# Layer numbering conventions: added to the internal layer (input = 0) per role.
-NUMBERINGS: dict[str, dict[str, int]] = {
-    # Nielsen as in the generated code, Goodfellow (h^0 = x), seed 004 (z^(1) = w^(1) x + b^(1)).
-    "input0": {"z": 0, "a": 0, "delta": 0, "W": 0, "b": 0, "Delta": 0},
-    # Nielsen's book and seed 000: the input is layer 1, w^l maps layer l-1 to l.
-    "input1": {"z": 1, "a": 1, "delta": 1, "W": 1, "b": 1, "Delta": 1},
-    # Ng (seed 002): the input is layer 1 and Θ^(l) maps layer l to l+1.
-    "ng": {"z": 1, "a": 1, "delta": 1, "W": 0, "b": 0, "Delta": 0},
-}
-NUMBERING_TEXT = {
-    "input0": "the input is layer 0 (a^0 = x)",
-    "input1": "the input is layer 1 (a^1 = x)",
-    "ng": "the input is layer 1 and Θ^(l) maps layer l to l+1",
-}
 
 # ---------------------------------------------------------------- the setting
 
