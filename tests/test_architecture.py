@@ -10,6 +10,7 @@ import) in a temporary package, so that a check which can no longer fail is noti
 from __future__ import annotations
 
 import ast
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -299,3 +300,19 @@ def test_a_planted_long_module_is_found(tmp_path: Path) -> None:
         },
     )
     assert long_modules(files) == {"pkg.long": MAX_LINES + 1}
+
+
+@pytest.mark.parametrize("package_name", ["symprop.verify", "symprop.parsing"])
+def test_public_surfaces_resolve(package_name: str) -> None:
+    """Each name a package lists as public is defined there, and is defined in one of the
+    package's own modules (the surface re-exports; it never holds code of its own)."""
+    module = importlib.import_module(package_name)
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    defined = [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef)
+    ]
+    assert defined == []
