@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -316,3 +319,31 @@ def test_public_surfaces_resolve(package_name: str) -> None:
         if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef)
     ]
     assert defined == []
+
+
+def test_help_does_not_load_the_stages_the_cli_defers() -> None:
+    """The reason the CLI's stage imports are allow-listed: `symprop --help` lists every
+    subcommand (importing its module) but loads none of the stages they drive."""
+    code = (
+        "import sys; from click.testing import CliRunner; from symprop.cli.main import cli;"
+        "result = CliRunner().invoke(cli, ['--help']); assert result.exit_code == 0, result.output;"
+        "assert 'verify' in result.output and 'explain' in result.output;"
+        "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('symprop'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=True,
+    )
+    loaded = set(done.stdout.split())
+    assert {"symprop.cli.verify", "symprop.cli.explain", "symprop.cli.derive"} <= loaded
+    deferred = {m for m in module_files(ROOT) if m.startswith("symprop.verify")} | {
+        "symprop.explain.emit",
+        "symprop.explain.formats",
+        "symprop.explain.user_text",
+        "symprop.explain.network",
+    }
+    assert sorted(deferred & loaded) == []
