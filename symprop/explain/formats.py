@@ -464,6 +464,7 @@ def _apply_layout(context: dict[str, Any], layout: Mapping[str, Any]) -> None:
 
 
 def run_dot(dot_source: str, fmt: str) -> bytes:
+    """The output of Graphviz ``dot -T<fmt>`` on ``dot_source`` (no ``dot``: ExplainError)."""
     executable = shutil.which("dot")
     if executable is None:
         raise ExplainError(

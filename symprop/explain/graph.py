@@ -169,6 +169,7 @@ def _exact(raw: object, name: str) -> sp.Basic:
 
 
 def shape_of(value: sp.Basic) -> tuple[int, ...]:
+    """The shape of a matrix value, ``()`` for a scalar."""
     if isinstance(value, sp.MatrixBase | sp.MatrixExpr):
         return tuple(int(d) for d in value.shape)
     return ()
@@ -188,6 +189,7 @@ def _dummies(parents: Sequence[sp.Basic]) -> tuple[sp.Basic, ...]:
 
 
 def is_constant(expr: sp.Basic) -> bool:
+    """Whether ``expr`` is a plain number (no symbols)."""
     return isinstance(expr, sp.Expr) and not expr.free_symbols and expr.is_number
 
 

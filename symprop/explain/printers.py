@@ -87,6 +87,7 @@ _LABEL_TEX: Mapping[str, str] = {
 
 
 def symbol_for(node_name: str, shape: tuple[int, ...]) -> sp.Basic:
+    """The symbol that stands for a node: a matrix symbol of its shape, or a real scalar."""
     return sp.MatrixSymbol(node_name, *shape) if shape else sp.Symbol(node_name, real=True)
 
 
@@ -206,12 +207,14 @@ def _label_tex(label: str) -> str:
 
 
 def gate_label_tex(node: GraphNode) -> str:
+    """The LaTeX label of a node's gate (``input`` for a leaf)."""
     if node.gate is None:
         return r"\text{input}"
     return node.gate.label_tex or _label_tex(node.gate.label)
 
 
 def gate_pattern_tex(node: GraphNode) -> str:
+    """The LaTeX backward-rule pattern of a node's gate kind, or ``""`` when it has none."""
     if node.gate is None or node.gate.kind not in GATE_PATTERNS:
         return ""
     kind = node.gate.kind

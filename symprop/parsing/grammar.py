@@ -152,6 +152,7 @@ NORM_CLOSE: "\uE001"
 
 @lru_cache(maxsize=2)
 def lark_parser(grammar: str) -> lark.Lark:
+    """The LALR parser of ``grammar``, built once."""
     # Built once per grammar: LALR table construction is the only slow step.
     return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True)
 
@@ -168,6 +169,8 @@ _ALLOWED = re.compile(r"[\x20-\x7e\t\n\r⊙∂·×]*")
 
 
 def check_text(text: str, *, latex: bool) -> str:
+    """Refuse, before Lark runs, text too long, with a character outside the grammar, empty or
+    nested too deeply; return it prepared for parsing (LaTeX norm bars marked)."""
     if not isinstance(text, str):
         raise ParseError(f"expected a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -219,6 +222,7 @@ def _mark_norm_bars(text: str) -> str:
 
 
 def tree_depth_and_size(tree: lark.Tree) -> tuple[int, int]:
+    """The depth and node count of a Lark tree."""
     # Iterative, so a hostile chain like ------x cannot exhaust the Python stack.
     depth = size = 0
     stack: list[tuple[lark.Tree | Token, int]] = [(tree, 1)]

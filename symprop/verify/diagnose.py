@@ -132,6 +132,8 @@ def _sympy_to_ast(expr: sp.Expr, leaf: Callable[[sp.Basic], Expr | None], vector
 
 
 class NoTemplate(Exception):
+    """A formula has no counterpart in the claim's notation, so no candidate is written."""
+
     pass
 
 

@@ -55,6 +55,8 @@ class NotDefined(Exception):
 
 @dataclass
 class Env:
+    """Where a side is evaluated: the model, the numbering, layer variables and indices."""
+
     model: Model
     offsets: dict[str, int]
     layers: dict[str, int]  # claim-level value of each layer variable (incl. L)
@@ -63,6 +65,7 @@ class Env:
 
 
 def internal_layer(ref: Ref, env: Env) -> int:
+    """The internal layer (input = 0) that a reference's label denotes under ``env``."""
     if ref.label is None:
         if env.model.L == 1:
             return 1  # one layer: an unlabelled z, a, w, b, δ can only mean it
@@ -358,6 +361,7 @@ def _check_power_size(base: sp.Expr, exponent: sp.Expr) -> None:
 
 
 def shape_text(m: sp.Matrix) -> str:
+    """A matrix's shape as the report writes it (``scalar`` or ``rows×cols``)."""
     return "scalar" if m.shape == (1, 1) else f"{m.rows}×{m.cols}"
 
 
@@ -379,6 +383,7 @@ def index_range(node: Expr, index: str, ev: Evaluator) -> int:
 
 
 def index_product(ranges: list[range]) -> Iterator[tuple[int, ...]]:
+    """Every combination of values from ``ranges``, in order."""
     if not ranges:
         yield ()
         return

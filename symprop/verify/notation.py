@@ -254,6 +254,7 @@ class Profile:
 
 
 def valid_layer(role: str, m: int, L: int) -> bool:
+    """Whether internal layer ``m`` exists for ``role`` in a network of ``L`` layers."""
     return (0 if role == "a" else 1) <= m <= L
 
 
@@ -261,6 +262,7 @@ def valid_layer(role: str, m: int, L: int) -> bool:
 
 
 def labelled_refs(equation: Expr, profile: Profile) -> list[tuple[Ref, Name]]:
+    """Every quantity an equation names (not function names), with the name as written."""
     out = []
     calls = {id(c.func) for c in iter_nodes(equation) if isinstance(c, Call)}
     for node in iter_nodes(equation):
@@ -302,6 +304,7 @@ def layer_bindings(refs: list[Ref], offsets: dict[str, int], L: int) -> list[dic
 
 
 def free_indices(equation: Equation, profile: Profile) -> list[str]:
+    """The unit indices of an equation that no sum binds, in order of appearance."""
     bound: set[str] = set()
     seen: list[str] = []
     for node in iter_nodes(equation):

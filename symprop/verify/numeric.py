@@ -157,6 +157,7 @@ class _Point:
 
 
 def sample_points(model: Model, count: int, seed: int) -> list[_Point]:
+    """``count`` seeded random rational points for the model's symbols (targets in range)."""
     rng = random.Random(seed)
     out = []
     syms = model.symbols()
@@ -183,6 +184,8 @@ def sample_points(model: Model, count: int, seed: int) -> list[_Point]:
 
 @dataclass(frozen=True)
 class Mismatch:
+    """Where two sides differ: binding, entry, both sides and their values at the point."""
+
     where: dict[str, int]
     entry: tuple[int, int]
     lhs: sp.Expr
@@ -258,6 +261,7 @@ def compare_sides(
 
 
 def same_values(a: list, b: list, points: list[_Point], deadline: Deadline) -> bool:
+    """Whether two lists of (binding, entry, expression) agree at ``points``."""
     if len(a) != len(b):
         return False
     pairs = [(w, e, x[2], y[2]) for x, y in zip(a, b, strict=True) for w, e in [(x[0], x[1])]]

@@ -32,11 +32,15 @@ _LATEX_GREEK = {"delta", "Delta", "Theta", "theta", "lambda", "sigma", "phi", "v
 
 @dataclass(frozen=True)
 class Style:
+    """How formulas are written back: LaTeX or plain, layer labels parenthesized or not."""
+
     latex: bool
     parenthesized: bool
 
 
 def render_ast(node: Expr, style: Style) -> str:  # noqa: C901, PLR0911
+    """A claim AST as text in ``style``."""
+
     def r(n: Expr) -> str:
         return render_ast(n, style)
 
@@ -252,6 +256,7 @@ def display_names(model: Model, writer: Writer, style: Style) -> dict[sp.Symbol,
 
 
 def fmt_value(value: Any) -> str:
+    """A numeric value to 12 significant digits (``undefined`` for NaN)."""
     if isinstance(value, mpmath.mpf) and mpmath.isnan(value):
         return "undefined"
     return mpmath.nstr(value, 12)

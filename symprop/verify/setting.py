@@ -207,6 +207,7 @@ class Model:
 
 @functools.lru_cache(maxsize=16)
 def small_model(network: Network, batch: int) -> Model:
+    """The small explicit model of ``network`` for ``batch`` samples, cached."""
     return Model(network, batch)
 
 
@@ -214,6 +215,8 @@ def small_model(network: Network, batch: int) -> Model:
 
 
 class Deadline:
+    """The time limit of one claim, checked between steps."""
+
     def __init__(self, seconds: float) -> None:
         self.end = time.monotonic() + seconds
         self.seconds = seconds
