@@ -123,6 +123,15 @@ def test_latex_names_and_powers() -> None:
     assert parse_latex(r"a \times b") == BinOp("mul", Name("a"), Name("b"))
 
 
+def test_latex_ell_is_a_letter() -> None:
+    # ℓ names the loss in many notes (verify reads it as the cost); it was an unknown command.
+    assert parse_latex(r"\ell") == Name("ell")
+    assert parse_latex(r"\frac{\partial \ell}{\partial z^{(l)}}") == Derivative(
+        Name("ell"), Name("z", sup=("l",))
+    )
+    assert parse_latex(r"\ell x") == BinOp("mul", Name("ell"), x)  # a command ends the name
+
+
 @pytest.mark.parametrize(
     ("text", "column"),
     [("x + * y", 4), ("(x + y", 6), ("x $ y", 2), ("sum_k(x, y)", 0)],

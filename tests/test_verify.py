@@ -20,7 +20,8 @@ from symprop.core.errors import ParseError, SymPropError
 from symprop.core.notation import PROFILES, Profile
 from symprop.core.spec import Dense, Network, load_spec
 from symprop.core.symbols import L_sym, l_sym
-from symprop.parsing import BinOp, Transpose, parse
+from symprop.parsing import BinOp, Transpose, parse, parse_latex
+from symprop.parsing.grammar import LATEX_FUNCTION_COMMANDS, LETTER_COMMANDS
 from symprop.verify import (
     DIAGNOSES,
     Setting,
@@ -30,6 +31,7 @@ from symprop.verify import (
     verify_claim,
     verify_claims,
 )
+from symprop.verify.render import Style, render_ast
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,6 +126,26 @@ def test_claims_written_in_each_document_notation_are_read_back(name: str) -> No
     holds(output, setting)
     holds(hidden, setting)
     assert not verify_claim(shifted, setting).ok
+
+
+@pytest.mark.parametrize(
+    "text",
+    [rf"\{name}^l_j + \hat{{\{name}}}" for name in LETTER_COMMANDS]
+    + [
+        rf"\{name}(x, y)" if name in ("max", "min") else rf"\{name}(x)"
+        for name in LATEX_FUNCTION_COMMANDS
+    ],
+)
+def test_formulas_written_back_in_latex_read_as_written(text: str) -> None:
+    """The report writes a formula in LaTeX so that the LaTeX grammar reads the same tree:
+    every letter and function command the grammar reads is written as that command."""
+    tree = parse_latex(text)
+    assert parse_latex(render_ast(tree, Style(latex=True, parenthesized=False))) == tree
+
+
+def test_the_loss_written_ell_is_the_cost(unit: Setting) -> None:
+    holds(r"\frac{\partial \ell}{\partial z^L} = a^L - y", unit)
+    fails(r"\frac{\partial \ell}{\partial z^L} = y - a^L", unit, "sign")
 
 
 # ---------------------------------------------------------------- textbook results accepted

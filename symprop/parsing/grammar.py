@@ -52,7 +52,11 @@ GREEK_LETTERS = (
     "nu xi pi rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi "
     "Sigma Upsilon Phi Psi Omega"
 ).split()
-_LATEX_FUNCTION_COMMANDS = "exp log ln tanh sinh cosh sin cos max min".split()
+LETTER_COMMANDS = (*GREEK_LETTERS, "ell")
+"""Commands the LaTeX grammar reads as a letter (``\\delta`` is the name ``delta``); ``\\ell``
+is the loss of many lecture notes."""
+LATEX_FUNCTION_COMMANDS = "exp log ln tanh sinh cosh sin cos max min".split()
+"""Commands the LaTeX grammar reads as a function name (``\\exp``)."""
 DECORATIONS = {
     "hat": "hat",
     "widehat": "hat",
@@ -129,8 +133,8 @@ PARTIAL: /\\partial(?![A-Za-z])/ | "∂"
 MULOP: /\\(cdot|times|ast)(?![A-Za-z])/ | "*" | "·" | "×"
 ODOT: /\\odot(?![A-Za-z])/ | /\\circ(?![A-Za-z])/ | "⊙"
 TOP.3: /\\(top|intercal)(?![A-Za-z])/ | /\\mathsf\s*(\{{\s*T\s*\}}|T)/ | /\\mathrm\s*\{{\s*T\s*\}}/
-GREEK.2: /\\({"|".join(GREEK_LETTERS)})(?![A-Za-z])/
-FUNCCMD.2: /\\({"|".join(_LATEX_FUNCTION_COMMANDS)})(?![A-Za-z])/
+GREEK.2: /\\({"|".join(LETTER_COMMANDS)})(?![A-Za-z])/
+FUNCCMD.2: /\\({"|".join(LATEX_FUNCTION_COMMANDS)})(?![A-Za-z])/
 FUNCWORD.2: /(exp|log|ln|tanh|sigmoid|relu|softmax|max|min|norm)(?=\s*[(\\])/
 NAMECMD: /\\(operatorname|text|mathrm|textrm|mathit)(?![A-Za-z])/
 DECOR: /\\({"|".join(DECORATIONS)})(?![A-Za-z])/

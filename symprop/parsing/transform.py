@@ -9,7 +9,7 @@ from fractions import Fraction
 from lark import Token, Transformer_NonRecursive, v_args
 
 from symprop.core.errors import ParseError
-from symprop.parsing.grammar import DECORATIONS, GREEK_LETTERS
+from symprop.parsing.grammar import DECORATIONS, LETTER_COMMANDS
 from symprop.parsing.tree import (
     MAX_DIGITS,
     MAX_EXPONENT,
@@ -75,7 +75,7 @@ def _is_derivative_name(node: Expr) -> bool:
         isinstance(node, Name)
         and len(node.base) >= 2
         and node.base[0] in "d∂"
-        and node.base not in GREEK_LETTERS
+        and node.base not in LETTER_COMMANDS
     )
 
 

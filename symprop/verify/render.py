@@ -21,13 +21,17 @@ from symprop.parsing import (
     Number,
     Transpose,
 )
+from symprop.parsing.grammar import LATEX_FUNCTION_COMMANDS, LETTER_COMMANDS
 from symprop.verify.notation import GENERIC_FUNCTIONS, LAYERED, Label, Profile
 from symprop.verify.setting import Model
 
 # ---------------------------------------------------------------- rendering ASTs
 
 
-_LATEX_GREEK = {"delta", "Delta", "Theta", "theta", "lambda", "sigma", "phi", "varphi", "ell"}
+# Names written as LaTeX commands: exactly those the LaTeX grammar reads as commands, so a
+# formula written back in LaTeX parses to the same tree.
+_LATEX_GREEK = frozenset(LETTER_COMMANDS)
+_LATEX_FUNCTIONS = _LATEX_GREEK | frozenset(LATEX_FUNCTION_COMMANDS)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ def render_ast(node: Expr, style: Style) -> str:  # noqa: C901, PLR0911
     if isinstance(node, Call):
         fname = node.func.base
         if style.latex:
-            fname = "\\" + fname if fname in _LATEX_GREEK | {"exp", "log", "tanh"} else fname
+            fname = "\\" + fname if fname in _LATEX_FUNCTIONS else fname
         return f"{fname}{chr(39) * node.func.primes}({', '.join(r(a) for a in node.args)})"
     if isinstance(node, IndexSum):
         if style.latex:
