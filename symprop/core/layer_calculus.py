@@ -1,0 +1,830 @@
+"""Derived calculus of layer kinds: local gradients and parameter gradients, each proven.
+
+Nothing here is typed per kind. For a kind of :mod:`symprop.core.layers` and each of its
+inputs and parameters ``T``, the gradient passed back is the vector–Jacobian product
+
+    ∂C/∂T_q = Σ_out g_out ∂y_out/∂T_q        (g = ∂C/∂y, the upstream gradient)
+
+obtained by ``sympy.diff`` of the index-form definition, with the chain rule carried through
+the kind's named intermediates (μ, σ, x̂ stay named). Rewrite rules, each data with a
+reason, then bring it to its compact form:
+
+1. *sum algebra*: distribute sums over terms, take factors free of the summation index out,
+   sum constants (Σ_r c = N c), and resolve Kronecker deltas (Σ_r δ_rq f(r) = f(q): every
+   index lies in its axis by construction);
+2. *fold definitions*: a sum that is an intermediate's definition is replaced by its name
+   (Σ_r x_rj = m μ_j), and an input of an intermediate is eliminated in its favour, by
+   solving the definition for it (x = μ + σ x̂, var = σ² − ε);
+3. *collect*: take out the common factor (γ / (m σ)).
+
+Every rewrite is accepted only when the rewritten expression, instantiated at several
+concrete sizes, equals the brute-force reference (``sympy.diff`` of the forward definition
+written out entry by entry, no intermediates, no index calculus) at exact rational points
+for every entry; a rewrite that fails is refused and recorded as refused. For the matrix
+form, index expressions are lifted to matrix expressions (Wᵀ g, g aᵀ, u ⊙ v) by a few
+rules, and each lift is proven the same way. Results are cached per kind.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from symprop.core.errors import SymPropError
+from symprop.core.layers import Intermediate, LayerKind, Operand, get_layer_kind
+
+
+class LayerProofError(SymPropError):
+    """The index-form chain rule of a kind disagrees with brute force (a malformed kind)."""
+
+
+UPSTREAM = "g"
+"""Name of the upstream gradient ∂C/∂y in every derived rule."""
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The record of one rewrite's proof against the brute-force reference.
+
+    Attributes
+    ----------
+    rule
+        Name of the rule that proposed the rewrite.
+    sizes
+        The concrete sizes it was checked at, one tuple of ``(size, value)`` per case.
+    points
+        Exact rational points per case.
+    entries
+        Entries compared in all (every entry of the gradient, at every point and size).
+    accepted
+        Whether every comparison was exactly equal.
+    """
+
+    rule: str
+    sizes: tuple[tuple[tuple[str, int], ...], ...]
+    points: int
+    entries: int
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation: the expression, the rule that produced it, its proof."""
+
+    expr: sp.Expr
+    rule: str
+    reason: str
+    proof: Proof
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """The derived gradient of the cost with respect to one input or parameter of a kind.
+
+    Attributes
+    ----------
+    target
+        Name of the input or parameter.
+    indices
+        The free indices of the entry ``∂C/∂target[indices]``.
+    steps
+        From the chain rule to the compact form; each accepted step proven.
+    refused
+        Rewrites that were proposed but failed their proof (kept for the record).
+    index_form
+        The chain-rule expression (first step).
+    compact
+        The last accepted form.
+    matrix
+        The compact form as a matrix expression, when the lift rules reach one (proven);
+        ``None`` otherwise (batch-coupled kinds stay in index form).
+    """
+
+    target: str
+    indices: tuple[sp.Symbol, ...]
+    steps: tuple[Step, ...]
+    refused: tuple[Step, ...]
+    index_form: sp.Expr
+    compact: sp.Expr
+    matrix: sp.Expr | None
+
+
+@dataclass(frozen=True)
+class LayerRules:
+    """Everything derived about one layer kind.
+
+    Attributes
+    ----------
+    kind
+        The registry entry.
+    upstream
+        The upstream gradient ``g`` (same shape as the output).
+    inputs
+        Per input, in order, its gradient (the local gradient passed back).
+    parameters
+        Per parameter, in order, its gradient.
+    per_sample
+        True when parameter gradients are per sample (the network sums them over the
+        batch); false for batch-coupled kinds, whose gradients already cover the batch.
+    """
+
+    kind: LayerKind
+    upstream: Operand
+    inputs: tuple[Gradient, ...]
+    parameters: tuple[Gradient, ...]
+    per_sample: bool
+
+    def gradient(self, name: str) -> Gradient:
+        """The gradient with respect to the input or parameter ``name``."""
+        for grad in (*self.inputs, *self.parameters):
+            if grad.target == name:
+                return grad
+        raise KeyError(name)
+
+    @property
+    def proofs(self) -> tuple[Proof, ...]:
+        """Every proof record, accepted or refused."""
+        return tuple(
+            s.proof
+            for grad in (*self.inputs, *self.parameters)
+            for s in (*grad.steps, *grad.refused)
+        )
+
+
+# --- the chain rule through named intermediates ------------------------------------------
+
+
+def _fresh_indices(kind: LayerKind, count: int, taken: set[sp.Symbol]) -> tuple[sp.Symbol, ...]:
+    """``count`` index symbols not used anywhere in ``kind`` (nor in ``taken``)."""
+    used = {str(s) for s in taken}
+    for expr in (kind.forward, *(v.definition for v in kind.intermediates)):
+        used |= {str(s) for s in expr.atoms(sp.Symbol)}
+    out: list[sp.Symbol] = []
+    for name in (f"{c}{suffix}" for suffix in ("", "_1", "_2") for c in "qpstuvw"):
+        if name not in used and len(out) < count:
+            out.append(sp.Symbol(name, integer=True, positive=True))
+            used.add(name)
+    return tuple(out)
+
+
+def _nested_sum(expr: sp.Expr, limits: Sequence[tuple[sp.Symbol, sp.Expr, sp.Expr]]) -> sp.Expr:
+    for lim in limits:
+        expr = sp.Sum(expr, lim)
+    return expr
+
+
+def _total_diff(expr: sp.Expr, wrt: sp.Expr, kind: LayerKind, taken: set[sp.Symbol]) -> sp.Expr:
+    """d expr / d wrt, through every named intermediate expr uses (chain rule in index form)."""
+    out = sp.diff(expr, wrt)
+    for v in kind.intermediates:
+        op = v.operand
+        if not op.shape:
+            if expr.has(op.scalar):
+                inner = _total_diff(v.definition, wrt, kind, taken)
+                out += sp.diff(expr, op.scalar) * inner
+            continue
+        if not any(e.base == op.base for e in expr.atoms(sp.Indexed)):
+            continue
+        fresh = _fresh_indices(kind, len(op.shape), taken)
+        taken |= set(fresh)
+        outer = sp.diff(expr, op(*fresh))
+        if outer == 0:
+            continue
+        inner = _total_diff(v.at(*fresh), wrt, kind, taken)
+        if inner == 0:
+            continue
+        out += _nested_sum(outer * inner, [(f, 1, s) for f, s in zip(fresh, op.shape, strict=True)])
+    return out
+
+
+def chain_rule(kind: LayerKind, target: Operand) -> tuple[sp.Expr, tuple[sp.Symbol, ...], Operand]:
+    """Σ_out g_out ∂y_out/∂target_q in index form; returns it, the free indices ``q``, and ``g``."""
+    taken: set[sp.Symbol] = set()
+    q = _fresh_indices(kind, len(target.shape), taken)
+    taken |= set(q)
+    upstream = Operand(UPSTREAM, kind.output.shape, "upstream gradient ∂C/∂y")
+    local = _total_diff(kind.forward, target(*q), kind, taken)
+    expr = _nested_sum(
+        upstream(*kind.output_indices) * local,
+        [(ix, 1, s) for ix, s in zip(kind.output_indices, kind.output.shape, strict=True)],
+    )
+    return expr, q, upstream
+
+
+# --- rewrite rules -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RewriteRule:
+    """A rewrite of a gradient expression, with its reason; accepted only when proven."""
+
+    name: str
+    reason: str
+    apply: Callable[[sp.Expr, LayerKind], sp.Expr]
+
+
+def _sum_over(body: sp.Expr, limit: tuple[sp.Symbol, sp.Expr, sp.Expr]) -> sp.Expr:
+    """Σ over ``limit`` of ``body``, distributed over its terms, free factors taken out,
+    constants summed and Kronecker deltas resolved."""
+    var, lo, hi = limit
+    total = sp.Integer(0)
+    for term in sp.Add.make_args(sp.expand(body)):
+        indep, dep = term.as_independent(var, as_Add=False)
+        if dep == 1:
+            total += indep * (hi - lo + 1)
+            continue
+        delta = next(
+            (
+                f
+                for f in sp.Mul.make_args(dep)
+                if isinstance(f, sp.KroneckerDelta) and var in f.args and f.args[0] != f.args[1]
+            ),
+            None,
+        )
+        if delta is not None:
+            other = delta.args[1] if delta.args[0] == var else delta.args[0]
+            if not other.has(var):
+                # Σ_var δ(var, other) f(var) = f(other): ``other`` indexes the same axis.
+                total += indep * (dep / delta).subs(var, other)
+                continue
+        total += indep * sp.Sum(dep, limit)
+    return total
+
+
+def _split_sum(s: sp.Sum) -> sp.Expr:
+    """Apply :func:`_sum_over` limit by limit, innermost first."""
+    expr = s.function
+    for limit in s.limits:
+        expr = _sum_over(expr, limit)
+    return expr
+
+
+def sum_algebra(expr: sp.Expr, kind: LayerKind | None = None) -> sp.Expr:
+    """Rule 1: distribute, take out free factors, sum constants, resolve Kronecker deltas."""
+    for _ in range(8):
+        new = sp.expand(expr).replace(lambda e: isinstance(e, sp.Sum), _split_sum)
+        new = sp.expand(new)
+        if new == expr:
+            break
+        expr = new
+    return expr
+
+
+def _wild_pattern(expr: sp.Expr, indices: Sequence[sp.Symbol]) -> tuple[sp.Expr, dict]:
+    wilds = {ix: sp.Wild(f"w_{ix}") for ix in indices}
+    return expr.xreplace(wilds), wilds
+
+
+# Solutions are proven afterwards with everything else, so SymPy's own checks can be skipped.
+_SOLVE = {"check": False, "simplify": False, "rational": False}
+
+
+@functools.cache
+def _sum_kernel(v: Intermediate) -> tuple[sp.Sum, sp.Expr] | None:
+    """``(Σ, its value through v)`` when ``v``'s definition has one sum and can be solved for it."""
+    sums = list(v.definition.atoms(sp.Sum))
+    if len(sums) != 1:
+        return None
+    kernel = sums[0]
+    u = sp.Dummy("u")
+    solved = sp.solve(sp.Eq(v.operand(*v.indices), v.definition.xreplace({kernel: u})), u, **_SOLVE)
+    if len(solved) != 1:
+        return None
+    return kernel, solved[0]
+
+
+def _fold_sum(expr: sp.Expr, v: Intermediate) -> sp.Expr:
+    """Replace each sum equal to ``v``'s defining sum (Σ_r x_rj = m μ_j) by ``v``'s name."""
+    found = _sum_kernel(v)
+    if found is None:
+        return expr
+    kernel, solution = found
+    (kvar, klo, khi) = kernel.limits[0]
+    body, wilds = _wild_pattern(kernel.function, v.indices)
+
+    def fold(s: sp.Sum) -> sp.Expr:
+        if len(s.limits) != 1 or s.limits[0][1:] != (klo, khi):
+            return s
+        match = s.function.xreplace({s.limits[0][0]: kvar}).match(body)
+        if match is None:
+            return s
+        back = {ix: match[w] for ix, w in wilds.items() if w in match}
+        if len(back) != len(wilds):
+            return s
+        return solution.xreplace(back)
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), fold)
+
+
+def fold_sums(expr: sp.Expr, kind: LayerKind) -> sp.Expr:
+    """Rule 2a: a sum that defines an intermediate becomes the intermediate's name."""
+    for v in kind.intermediates:
+        expr = _fold_sum(expr, v)
+    return sum_algebra(expr)
+
+
+@functools.cache
+def _eliminations(kind: LayerKind, v: Intermediate) -> tuple[tuple[Operand, sp.Expr], ...]:
+    """Operands entering ``v`` at exactly ``v``'s indices, solved for from its definition."""
+    out = []
+    free_entries = [
+        e
+        for e in v.definition.atoms(sp.Indexed)
+        if tuple(e.indices) == tuple(v.indices) and e.base != v.operand.base
+    ]
+    ops = {op.base: op for op in kind.operands()}
+    for entry in sorted(free_entries, key=sp.default_sort_key):
+        solved = sp.solve(sp.Eq(v.operand(*v.indices), v.definition), entry, **_SOLVE)
+        if len(solved) == 1:
+            out.append((ops[entry.base], solved[0]))
+    if not v.indices:
+        for sym in sorted(v.definition.free_symbols, key=sp.default_sort_key):
+            op = next((o for o in kind.operands() if not o.shape and o.scalar == sym), None)
+            if op is None:
+                continue
+            solved = sp.solve(sp.Eq(v.operand.scalar, v.definition), sym, **_SOLVE)
+            if len(solved) == 1:
+                out.append((op, solved[0]))
+    return tuple(out)
+
+
+def eliminate(expr: sp.Expr, kind: LayerKind) -> sp.Expr:
+    """Rule 2b: write inputs of an intermediate through it (x = μ + σ x̂, var = σ² − ε)."""
+    for v in reversed(kind.intermediates):
+        for op, solution in _eliminations(kind, v):
+            if op.shape:
+                pattern, wilds = _wild_pattern(op(*v.indices), v.indices)
+                template = solution.xreplace(wilds)
+                expr = expr.replace(pattern, template)
+            else:
+                expr = expr.xreplace({op.scalar: solution})
+    return sum_algebra(expr)
+
+
+def collect(expr: sp.Expr, kind: LayerKind | None = None) -> sp.Expr:
+    """Rule 3: take out the common factor of the terms."""
+    return sp.gcd_terms(expr)
+
+
+RULES: tuple[RewriteRule, ...] = (
+    RewriteRule(
+        "sum algebra",
+        "distributing the sums and resolving Kronecker deltas (Σ_r δ_rq f(r) = f(q))",
+        lambda e, k: sum_algebra(e),
+    ),
+    RewriteRule("fold sums", "by the definitions of the intermediates (Σ_r x_r = N μ)", fold_sums),
+    RewriteRule(
+        "eliminate", "writing each input of an intermediate through it (x = μ + σ x̂)", eliminate
+    ),
+    RewriteRule("collect", "taking out the common factor", lambda e, k: collect(e)),
+)
+"""The rewrite rules, in the order they are tried."""
+
+
+# --- proof against the brute-force reference ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One concrete instance: sizes, exact values of every entry, and reference gradients."""
+
+    sizes: dict[sp.Symbol, int]
+    values: dict[sp.Expr, sp.Rational]
+    reference: dict[tuple[int, ...], sp.Expr]
+
+
+def _entries(op: Operand, sizes: dict[sp.Symbol, int]) -> list[tuple[int, ...]]:
+    return list(itertools.product(*(range(1, sizes[s] + 1) for s in op.shape)))
+
+
+def _write_out(s: sp.Sum) -> sp.Expr:
+    """A sum with integer bounds as the explicit sum of its terms (no symbolic summation)."""
+    body = s.function
+    for var, lo, hi in s.limits:
+        body = sp.Add(*(body.xreplace({var: sp.Integer(k)}) for k in range(int(lo), int(hi) + 1)))
+    return body
+
+
+def _written_out(expr: sp.Expr, sizes: dict[sp.Symbol, int]) -> sp.Expr:
+    return expr.xreplace(sizes).replace(lambda e: isinstance(e, sp.Sum), _write_out)
+
+
+@functools.cache
+def _concrete_intermediates(
+    kind: LayerKind, sizes: tuple[tuple[sp.Symbol, int], ...]
+) -> dict[sp.Expr, sp.Expr]:
+    """Every entry of every intermediate at concrete sizes, written out in the inputs."""
+    size_map = dict(sizes)
+    table: dict[sp.Expr, sp.Expr] = {}
+    for v in kind.intermediates:
+        for ix in _entries(v.operand, size_map):
+            table[v.operand(*ix)] = _written_out(v.at(*ix), size_map).xreplace(table)
+    return table
+
+
+def _size_key(sizes: dict[sp.Symbol, int]) -> tuple[tuple[sp.Symbol, int], ...]:
+    return tuple(sorted(sizes.items(), key=lambda t: str(t[0])))
+
+
+def instantiate(expr: sp.Expr, kind: LayerKind, sizes: dict[sp.Symbol, int]) -> sp.Expr:
+    """``expr`` at concrete sizes, with every sum and every intermediate written out."""
+    return _written_out(expr, sizes).xreplace(_concrete_intermediates(kind, _size_key(sizes)))
+
+
+def _at_point(expr: sp.Expr, case: _Case) -> sp.Expr:
+    """``expr`` at a case's sizes and exact values (intermediates by their exact values)."""
+    return _written_out(expr, case.sizes).xreplace(case.values)
+
+
+def _random_values(
+    kind: LayerKind, sizes: dict[sp.Symbol, int], upstream: Operand, rng: random.Random
+) -> dict[sp.Expr, sp.Rational]:
+    values: dict[sp.Expr, sp.Rational] = {}
+    given = {op.name for op in kind.given}
+    for op in (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given, upstream):
+        for ix in _entries(op, sizes):
+            if op.name in given:
+                val = sp.Integer(rng.randint(0, 1))
+            else:
+                val = sp.Rational(rng.randint(-40, 40), rng.randint(1, 9))
+            values[op(*ix)] = val
+    for h in kind.hyper_parameters:
+        # A rational strictly inside the hyper-parameter's interval (clipped to (0, 1)).
+        lo = sp.nsimplify(max(h.lower, 0.0))
+        hi = sp.nsimplify(min(h.upper, 1.0))
+        values[h.symbol] = lo + sp.Rational(rng.randint(1, 9), 10) * (hi - lo)
+    return values
+
+
+def _case_sizes(kind: LayerKind) -> tuple[dict[sp.Symbol, int], ...]:
+    """Concrete sizes to prove at: all 2, then axes of different lengths (2, 3, 2, …); for a
+    batch-coupled kind a batch of 3 with 2 features."""
+    sizes = kind.sizes()
+    if kind.batch_coupled:
+        batch = kind.inputs[0].shape[0]
+        return ({s: 2 for s in sizes}, {s: 3 if s == batch else 2 for s in sizes})
+    return ({s: 2 for s in sizes}, {s: 2 + k % 2 for k, s in enumerate(sizes)})
+
+
+def _cases(
+    kind: LayerKind, target: Operand, upstream: Operand, seed: int = 16
+) -> tuple[_Case, ...]:
+    """Concrete instances with brute-force reference gradients of ``target``.
+
+    The reference is ``sympy.diff`` of the forward definition written out at concrete sizes,
+    entry by entry: no index calculus, no intermediates, no rewrite.
+    """
+    rng = random.Random(seed)
+    out = []
+    for sizes in _case_sizes(kind):
+        forward = {
+            ix: instantiate(
+                kind.forward.xreplace(dict(zip(kind.output_indices, ix, strict=True))), kind, sizes
+            )
+            for ix in _entries(kind.output, sizes)
+        }
+        values = _random_values(kind, sizes, upstream, rng)
+        intermediates = _concrete_intermediates(kind, _size_key(sizes))
+        # Every value but the target's goes in first; each entry's derivative is taken of the
+        # terms of the cost that contain it (the others have derivative zero), then the
+        # target's values go in.
+        mark = target.base if target.shape else target.scalar
+        mine = {e: v for e, v in values.items() if e.has(mark)}
+        others = {e: v for e, v in values.items() if e not in mine}
+        cost = sp.Add(*(upstream(*ix) * y for ix, y in forward.items())).xreplace(others)
+        terms = sp.Add.make_args(cost)
+        reference = {}
+        for q in _entries(target, sizes):
+            entry = target(*q)
+            part = sp.Add(*(term for term in terms if term.has(entry)))
+            reference[q] = sp.diff(part, entry).xreplace(mine)
+        # The exact value of each intermediate entry at this point, for the rewritten forms.
+        point = dict(values)
+        for entry, written in intermediates.items():
+            point[entry] = written.xreplace(values)
+        out.append(_Case(sizes, point, reference))
+    return tuple(out)
+
+
+def _exactly_equal(lhs: sp.Expr, rhs: sp.Expr) -> bool:
+    diff = sp.expand(lhs - rhs)
+    if diff == 0:
+        return True
+    return bool(diff.equals(0))
+
+
+def prove(
+    expr: sp.Expr,
+    kind: LayerKind,
+    q: tuple[sp.Symbol, ...],
+    cases: Sequence[_Case],
+    rule: str,
+) -> Proof:
+    """Compare ``expr`` (free indices ``q``) with the reference at every case and entry."""
+    count = 0
+    accepted = True
+    for case in cases:
+        concrete = _written_out(expr, case.sizes)
+        for ix, want in case.reference.items():
+            got = concrete.xreplace(dict(zip(q, ix, strict=True))).xreplace(case.values)
+            count += 1
+            if not _exactly_equal(got, want):
+                accepted = False
+                break
+        if not accepted:
+            break
+    return Proof(
+        rule=rule,
+        sizes=tuple(tuple((str(s), v) for s, v in c.sizes.items()) for c in cases),
+        points=1,
+        entries=count,
+        accepted=accepted,
+    )
+
+
+# --- matrix forms --------------------------------------------------------------------------
+
+
+def _matrix_symbol(op: Operand) -> sp.MatrixSymbol:
+    rows = op.shape[0] if op.shape else 1
+    cols = op.shape[1] if len(op.shape) > 1 else 1
+    return sp.MatrixSymbol(op.name, rows, cols)
+
+
+def lift(
+    expr: sp.Expr, q: tuple[sp.Symbol, ...], ops: dict[sp.IndexedBase, Operand]
+) -> sp.Expr | None:
+    """The matrix expression whose ``q`` entry is ``expr``, or ``None`` if no rule applies.
+
+    Rules: ``c u_q`` → ``c u``; ``Σ_j A_jq v_j`` → ``Aᵀ v`` (``Σ_j A_qj v_j`` → ``A v``);
+    ``u_q v_p`` → ``u vᵀ``; a product of vectors at the same index → their Hadamard product.
+    """
+    if isinstance(expr, sp.Add):
+        parts = [lift(t, q, ops) for t in expr.args]
+        return None if any(p is None for p in parts) else sp.Add(*parts)  # type: ignore[misc]
+    coeff, rest = expr.as_independent(*q, sp.Indexed, as_Add=False)
+    if coeff.has(sp.Indexed) or coeff.has(sp.Sum):
+        return None
+    factors = list(sp.Mul.make_args(rest))
+    if len(q) == 1:
+        (qq,) = q
+        vectors = []
+        for f in factors:
+            if isinstance(f, sp.Indexed) and tuple(f.indices) == (qq,):
+                vectors.append(_matrix_symbol(ops[f.base]))
+            elif isinstance(f, sp.Sum) and len(f.limits) == 1:
+                var = f.limits[0][0]
+                body = list(sp.Mul.make_args(f.function))
+                mats = [b for b in body if isinstance(b, sp.Indexed) and len(b.indices) == 2]
+                vecs = [b for b in body if isinstance(b, sp.Indexed) and tuple(b.indices) == (var,)]
+                if len(mats) != 1 or len(vecs) != 1 or len(body) != 2:
+                    return None
+                a_, v_ = mats[0], vecs[0]
+                mat, vec = _matrix_symbol(ops[a_.base]), _matrix_symbol(ops[v_.base])
+                if tuple(a_.indices) == (var, qq):
+                    vectors.append(mat.T * vec)
+                elif tuple(a_.indices) == (qq, var):
+                    vectors.append(mat * vec)
+                else:
+                    return None
+            else:
+                return None
+        if not vectors:
+            return None
+        body = vectors[0] if len(vectors) == 1 else sp.HadamardProduct(*vectors)
+        return coeff * body
+    if len(q) == 2 and len(factors) == 2:
+        by_index = {}
+        for f in factors:
+            if not (isinstance(f, sp.Indexed) and len(f.indices) == 1 and f.indices[0] in q):
+                return None
+            by_index[f.indices[0]] = _matrix_symbol(ops[f.base])
+        if set(by_index) != set(q):
+            return None
+        return coeff * by_index[q[0]] * by_index[q[1]].T
+    return None
+
+
+# --- the derivation ------------------------------------------------------------------------
+
+
+def _derive_gradient(
+    kind: LayerKind, target: Operand, rules: Sequence[RewriteRule], with_matrix: bool
+) -> Gradient:
+    expr, q, upstream = chain_rule(kind, target)
+    cases = _cases(kind, target, upstream)
+    first = Step(
+        expr,
+        "chain rule",
+        "by the chain rule: Σ_out g_out ∂y_out/∂T",
+        prove(expr, kind, q, cases, "chain rule"),
+    )
+    if not first.proof.accepted:
+        raise LayerProofError(
+            f"layer kind {kind.name!r}: the chain rule for {target.name} disagrees with "
+            "brute-force differentiation of its forward definition"
+        )
+    steps = [first]
+    refused = []
+    current = expr
+    for rule in rules:
+        candidate = rule.apply(current, kind)
+        if candidate == current:
+            continue
+        proof = prove(candidate, kind, q, cases, rule.name)
+        step = Step(candidate, rule.name, rule.reason, proof)
+        if proof.accepted:
+            steps.append(step)
+            current = candidate
+        else:
+            refused.append(step)
+    matrix = None
+    if with_matrix:
+        ops = {op.base: op for op in (*kind.operands(), upstream)}
+        matrix = lift(current, q, ops)
+        bases = {op.name: op.base for op in ops.values()}
+        if matrix is not None and not _matrix_proven(matrix, bases, kind, cases):
+            matrix = None
+    return Gradient(
+        target=target.name,
+        indices=q,
+        steps=tuple(steps),
+        refused=tuple(refused),
+        index_form=expr,
+        compact=current,
+        matrix=matrix,
+    )
+
+
+def _matrix_proven(
+    mexpr: sp.Expr, bases: dict[str, sp.IndexedBase], kind: LayerKind, cases: Sequence[_Case]
+) -> bool:
+    """The lifted matrix expression, with explicit matrices at concrete sizes, equals the
+    reference at every entry."""
+    for case in cases:
+        explicit_of = {}
+        for ms in mexpr.atoms(sp.MatrixSymbol):
+            rows, cols = (int(d.xreplace(case.sizes)) for d in ms.shape)
+            base = bases[ms.name]
+            column = ms.shape[1] == 1
+            explicit_of[ms] = sp.ImmutableMatrix(
+                rows,
+                cols,
+                lambda r_, c_, base=base, column=column: base[
+                    (r_ + 1,) if column else (r_ + 1, c_ + 1)
+                ],
+            )
+        explicit = sp.ImmutableMatrix(mexpr.xreplace(explicit_of).doit())
+        explicit = _at_point(explicit, case)
+        for ix, want in case.reference.items():
+            got = explicit[ix[0] - 1, ix[1] - 1] if len(ix) == 2 else explicit[ix[0] - 1, 0]
+            if not _exactly_equal(got, want):
+                return False
+    return True
+
+
+def derive_with_rules(kind: LayerKind, rules: Sequence[RewriteRule]) -> LayerRules:
+    """Derive ``kind``'s rules with the given rewrite rules (uncached; see :func:`derive_layer`).
+
+    A rule whose result fails its proof is refused: it appears in ``Gradient.refused`` and
+    the derivation goes on from the last accepted form.
+    """
+    upstream = Operand(UPSTREAM, kind.output.shape, "upstream gradient ∂C/∂y")
+    with_matrix = not kind.batch_coupled
+    return LayerRules(
+        kind=kind,
+        upstream=upstream,
+        inputs=tuple(_derive_gradient(kind, op, rules, with_matrix) for op in kind.inputs),
+        parameters=tuple(
+            _derive_gradient(kind, p.operand, rules, with_matrix) for p in kind.parameters
+        ),
+        per_sample=not kind.batch_coupled,
+    )
+
+
+@functools.cache
+def _derive_cached(kind: LayerKind) -> LayerRules:
+    return derive_with_rules(kind, RULES)
+
+
+def derive_layer(kind: LayerKind | str) -> LayerRules:
+    """Derive and prove the local gradient and parameter gradients of a layer kind (cached).
+
+    Parameters
+    ----------
+    kind
+        A :class:`LayerKind` (registered or not) or a registered kind's name.
+
+    Returns
+    -------
+    LayerRules
+        The gradient of every input and parameter: chain-rule index form, the proven rewrite
+        steps, the compact form and, for per-sample kinds, the matrix form.
+    """
+    if isinstance(kind, str):
+        kind = get_layer_kind(kind)
+    return _derive_cached(kind)
+
+
+# --- numeric evaluation at concrete sizes ----------------------------------------------------
+
+
+@functools.cache
+def _compiled(kind: LayerKind, sizes: tuple[tuple[sp.Symbol, int], ...]) -> tuple:
+    size_map = dict(sizes)
+    rules = derive_layer(kind)
+    arrays = (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given, rules.upstream)
+    args: list[sp.Expr] = [op(*ix) for op in arrays for ix in _entries(op, size_map)]
+    args += [h.symbol for h in kind.hyper_parameters]
+    forward = [
+        instantiate(
+            kind.forward.xreplace(dict(zip(kind.output_indices, ix, strict=True))), kind, size_map
+        )
+        for ix in _entries(kind.output, size_map)
+    ]
+    table = _concrete_intermediates(kind, sizes)
+    grads = {}
+    for grad in (*rules.inputs, *rules.parameters):
+        op = next(
+            o
+            for o in (*kind.inputs, *(p.operand for p in kind.parameters))
+            if o.name == grad.target
+        )
+        concrete = _written_out(grad.compact, size_map)
+        grads[grad.target] = (
+            op,
+            [
+                concrete.xreplace(dict(zip(grad.indices, ix, strict=True))).xreplace(table)
+                for ix in _entries(op, size_map)
+            ],
+        )
+    f_forward = sp.lambdify(args, forward, modules="numpy", cse=True)
+    f_grads = {
+        name: (op, sp.lambdify(args, exprs, modules="numpy", cse=True))
+        for name, (op, exprs) in grads.items()
+    }
+    return arrays, f_forward, f_grads
+
+
+def _flatten_args(
+    kind: LayerKind,
+    arrays: tuple[Operand, ...],
+    values: dict[str, np.ndarray],
+    hyper: dict[str, float],
+) -> list[float]:
+    flat: list[float] = []
+    for op in arrays:
+        arr = np.asarray(values[op.name], dtype=float) if op.name in values else None
+        if arr is None:
+            raise KeyError(op.name)
+        flat.extend(arr.reshape(-1).tolist() if op.shape else [float(arr)])
+    flat.extend(float(hyper.get(h.name, h.default)) for h in kind.hyper_parameters)
+    return flat
+
+
+def evaluate(
+    kind: LayerKind | str, values: dict[str, np.ndarray], hyper: dict[str, float] | None = None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The forward output and every derived gradient of ``kind`` at concrete arrays.
+
+    Parameters
+    ----------
+    kind
+        The kind or its name.
+    values
+        An array per input, parameter, given array, and ``g`` (the upstream gradient, the
+        output's shape); shapes fix the sizes.
+    hyper
+        Hyper-parameter values by name (defaults from the registry).
+
+    Returns
+    -------
+    (y, grads)
+        The output and, per input and parameter name, its gradient (its shape).
+    """
+    if isinstance(kind, str):
+        kind = get_layer_kind(kind)
+    hyper = hyper or {}
+    sizes: dict[sp.Symbol, int] = {}
+    for op in (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given):
+        shape = np.shape(values[op.name])
+        for s, d in zip(op.shape, shape, strict=True):
+            if sizes.setdefault(s, int(d)) != int(d):
+                raise ValueError(f"{op.name}: axis {s} is {d}, elsewhere {sizes[s]}")
+    arrays, f_forward, f_grads = _compiled(
+        kind, tuple(sorted(sizes.items(), key=lambda t: str(t[0])))
+    )
+    flat = _flatten_args(kind, arrays, values, hyper)
+    out_shape = tuple(sizes[s] for s in kind.output.shape)
+    y = np.asarray(f_forward(*flat), dtype=float).reshape(out_shape)
+    grads = {}
+    for name, (op, fn) in f_grads.items():
+        shape = tuple(sizes[s] for s in op.shape)
+        grads[name] = np.asarray(fn(*flat), dtype=float).reshape(shape)
+    return y, grads
