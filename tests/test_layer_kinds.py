@@ -307,6 +307,37 @@ def test_unknown_kind_is_one_line_listing_the_known_ones() -> None:
         assert name in message
 
 
+@pytest.mark.parametrize(
+    ("kind", "value", "ok"),
+    [
+        ("dropout", 0.0, True),
+        ("dropout", 0.5, True),
+        ("dropout", 1.0, False),
+        ("dropout", -0.1, False),
+        ("dropout", "0.5", False),
+        ("dropout", True, False),
+        ("batch_norm", 1e-5, True),
+        ("batch_norm", 0.0, False),
+        ("layer_norm", float("nan"), False),
+        ("layer_norm", float("inf"), False),
+    ],
+)
+def test_hyper_parameters_are_checked_against_their_interval(kind, value, ok) -> None:
+    (hyper,) = LAYER_KINDS[kind].hyper_parameters
+    field = f"layers[1].{hyper.name}"
+    if ok:
+        assert hyper.check(value, field) == value
+    else:
+        with pytest.raises(SpecError) as err:
+            hyper.check(value, field)
+        assert str(err.value).startswith(f"{field}: got ")
+        assert hyper.interval in str(err.value) and "\n" not in str(err.value)
+
+
+def test_rules_are_derived_once_per_kind() -> None:
+    assert lc.derive_layer("batch_norm") is lc.derive_layer(lk.BATCH_NORM)
+
+
 def test_malformed_kinds_are_refused_naming_the_field() -> None:
     x = Operand("x", (lk.n,))
     y = Operand("y", (lk.n,))

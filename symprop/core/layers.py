@@ -122,7 +122,10 @@ class LayerParameter:
 
 @dataclass(frozen=True)
 class HyperParameter:
-    """A fixed scalar of a kind (ε, p): symbol, default, and the open interval it lies in."""
+    """A fixed scalar of a kind (ε, p): symbol, default, and the interval it lies in.
+
+    The interval is open at both ends unless ``lower_closed`` (dropout allows p = 0).
+    """
 
     name: str
     symbol: sp.Symbol
@@ -130,6 +133,29 @@ class HyperParameter:
     lower: float
     upper: float
     description: str = ""
+    lower_closed: bool = False
+
+    @property
+    def interval(self) -> str:
+        """The allowed interval, as an error line shows it."""
+        return f"{'[' if self.lower_closed else '('}{self.lower:g}, {self.upper:g})"
+
+    def check(self, value: object, field: str) -> float:
+        """``value`` as a float when it is a number in the interval, else a :class:`SpecError`.
+
+        Parameters
+        ----------
+        value
+            The user's value.
+        field
+            Dotted path of the field, for the error line.
+        """
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        number = float(value) if ok else float("nan")  # type: ignore[arg-type]
+        above = number >= self.lower if self.lower_closed else number > self.lower
+        if not (ok and above and number < self.upper):
+            raise SpecError(field, value, f"a number in {self.interval} ({self.description})")
+        return number
 
 
 @dataclass(frozen=True)
@@ -292,7 +318,7 @@ DENSE = LayerKind(
 
 # --- normalisations ------------------------------------------------------------------------
 eps = sp.Symbol("epsilon", positive=True)
-_EPS = HyperParameter("eps", eps, 1e-5, 0.0, float("inf"), "added to the variance, > 0")
+_EPS = HyperParameter("eps", eps, 1e-5, 0.0, float("inf"), "added to the variance")
 
 
 def _norm_display(batch: bool) -> tuple[tuple[str, tuple[tuple[str, Display], ...]], ...]:
@@ -385,7 +411,9 @@ DROPOUT = LayerKind(
     output_indices=(j_f,),
     forward=_mask(j_f) * _x_n(j_f) / (1 - p_drop),
     hyper_parameters=(
-        HyperParameter("p", p_drop, 0.5, 0.0, 1.0, "probability of dropping a unit, in [0, 1)"),
+        HyperParameter(
+            "p", p_drop, 0.5, 0.0, 1.0, "probability of dropping a unit", lower_closed=True
+        ),
     ),
     given=(_mask,),
     display=_same_display(
