@@ -35,7 +35,7 @@ import sympy as sp
 
 from symprop.core.errors import SymPropError
 from symprop.core.layer_proof import Proof, cases_for, matrix_proven, prove
-from symprop.core.layers import Intermediate, LayerKind, Operand, get_layer_kind
+from symprop.core.layers import Intermediate, LayerKind, Operand, get_layer_kind, index
 
 
 class LayerProofError(SymPropError):
@@ -141,7 +141,7 @@ def _fresh_indices(kind: LayerKind, count: int, taken: set[sp.Symbol]) -> tuple[
     out: list[sp.Symbol] = []
     for name in (f"{c}{suffix}" for suffix in ("", "_1", "_2") for c in "qpstuvw"):
         if name not in used and len(out) < count:
-            out.append(sp.Symbol(name, integer=True, positive=True))
+            out.append(index(name))
             used.add(name)
     return tuple(out)
 

@@ -50,8 +50,12 @@ def size(name: str) -> sp.Symbol:
 
 
 def index(name: str) -> sp.Symbol:
-    """An index symbol; every index runs from 1 to the size of its axis."""
-    return sp.Symbol(name, integer=True, positive=True)
+    """An index symbol; every index runs from 1 to the size of its axis.
+
+    No assumptions: SymPy would query them on every term of a written-out sum, and the
+    derivation never needs them (ranges come from the sums' limits).
+    """
+    return sp.Symbol(name)
 
 
 # Shared sizes and indices of the built-in kinds.
