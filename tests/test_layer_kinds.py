@@ -175,6 +175,10 @@ def test_batch_norm_reaches_the_compact_textbook_form() -> None:
     # The common factor is taken out: the compact form is γ_p/(m σ_p) times a sum of terms.
     numer, denom = sp.fraction(sp.together(grad.compact))
     assert sp.simplify(denom / (m * sigma[p])) == 1
+    # The steps name what they substituted, as equations a printer can state.
+    used = {str(eq) for step in grad.steps for eq in step.identities}
+    assert "Eq(Sum(x[r, j], (r, 1, m)), m*mu[j])" in used
+    assert "Eq(x[i, j], mu[j] + sigma[j]*xhat[i, j])" in used
     # Parameter gradients: Σ_i dŷ ⊙ x̂ and Σ_i dŷ.
     (qq,) = lc.derive_layer("batch_norm").gradient("gamma").indices
     _same_at_sizes(

@@ -48,12 +48,17 @@ UPSTREAM = "g"
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a derivation: the expression, the rule that produced it, its proof."""
+    """One step of a derivation: the expression, the rule that produced it, its proof.
+
+    ``identities`` are the equations the step substituted (Σ_r x_rj = m μ_j,
+    x_ij = μ_j + σ_j x̂_ij), as SymPy ``Eq`` in index form, for printers to state.
+    """
 
     expr: sp.Expr
     rule: str
     reason: str
     proof: Proof
+    identities: tuple[sp.Eq, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,12 +199,20 @@ def chain_rule(kind: LayerKind, target: Operand) -> tuple[sp.Expr, tuple[sp.Symb
 
 
 @dataclass(frozen=True)
+class Rewritten:
+    """A rule's result: the rewritten expression and the identities it substituted."""
+
+    expr: sp.Expr
+    identities: tuple[sp.Eq, ...] = ()
+
+
+@dataclass(frozen=True)
 class RewriteRule:
     """A rewrite of a gradient expression, with its reason; accepted only when proven."""
 
     name: str
     reason: str
-    apply: Callable[[sp.Expr, LayerKind], sp.Expr]
+    apply: Callable[[sp.Expr, LayerKind], sp.Expr | Rewritten]
 
 
 def _sum_over(body: sp.Expr, limit: tuple[sp.Symbol, sp.Expr, sp.Expr]) -> sp.Expr:
@@ -272,11 +285,12 @@ def _sum_kernel(v: Intermediate) -> tuple[sp.Sum, sp.Expr] | None:
     return kernel, solved[0]
 
 
-def _fold_sum(expr: sp.Expr, v: Intermediate) -> sp.Expr:
-    """Replace each sum equal to ``v``'s defining sum (Σ_r x_rj = m μ_j) by ``v``'s name."""
+def _fold_sum(expr: sp.Expr, v: Intermediate) -> tuple[sp.Expr, sp.Eq | None]:
+    """Replace each sum equal to ``v``'s defining sum (Σ_r x_rj = m μ_j) by ``v``'s name;
+    also return that identity when it was used."""
     found = _sum_kernel(v)
     if found is None:
-        return expr
+        return expr, None
     kernel, solution = found
     (kvar, klo, khi) = kernel.limits[0]
     body, wilds = _wild_pattern(kernel.function, v.indices)
@@ -292,14 +306,18 @@ def _fold_sum(expr: sp.Expr, v: Intermediate) -> sp.Expr:
             return s
         return solution.xreplace(back)
 
-    return expr.replace(lambda e: isinstance(e, sp.Sum), fold)
+    folded = expr.replace(lambda e: isinstance(e, sp.Sum), fold)
+    return folded, (sp.Eq(kernel, solution) if folded != expr else None)
 
 
-def fold_sums(expr: sp.Expr, kind: LayerKind) -> sp.Expr:
+def fold_sums(expr: sp.Expr, kind: LayerKind) -> Rewritten:
     """Rule 2a: a sum that defines an intermediate becomes the intermediate's name."""
+    used = []
     for v in kind.intermediates:
-        expr = _fold_sum(expr, v)
-    return sum_algebra(expr)
+        expr, identity = _fold_sum(expr, v)
+        if identity is not None:
+            used.append(identity)
+    return Rewritten(sum_algebra(expr), tuple(used))
 
 
 @functools.cache
@@ -327,17 +345,20 @@ def _eliminations(kind: LayerKind, v: Intermediate) -> tuple[tuple[Operand, sp.E
     return tuple(out)
 
 
-def eliminate(expr: sp.Expr, kind: LayerKind) -> sp.Expr:
+def eliminate(expr: sp.Expr, kind: LayerKind) -> Rewritten:
     """Rule 2b: write inputs of an intermediate through it (x = μ + σ x̂, var = σ² − ε)."""
+    used = []
     for v in reversed(kind.intermediates):
         for op, solution in _eliminations(kind, v):
             if op.shape:
                 pattern, wilds = _wild_pattern(op(*v.indices), v.indices)
-                template = solution.xreplace(wilds)
-                expr = expr.replace(pattern, template)
+                new = expr.replace(pattern, solution.xreplace(wilds))
             else:
-                expr = expr.xreplace({op.scalar: solution})
-    return sum_algebra(expr)
+                new = expr.xreplace({op.scalar: solution})
+            if new != expr:
+                used.append(sp.Eq(op(*v.indices), solution))
+                expr = new
+    return Rewritten(sum_algebra(expr), tuple(used))
 
 
 def collect(expr: sp.Expr, kind: LayerKind | None = None) -> sp.Expr:
@@ -446,11 +467,14 @@ def _derive_gradient(
     refused = []
     current = expr
     for rule in rules:
-        candidate = rule.apply(current, kind)
+        result = rule.apply(current, kind)
+        if not isinstance(result, Rewritten):
+            result = Rewritten(result)
+        candidate = result.expr
         if candidate == current:
             continue
         proof = prove(candidate, kind, q, cases, rule.name)
-        step = Step(candidate, rule.name, rule.reason, proof)
+        step = Step(candidate, rule.name, rule.reason, proof, result.identities)
         if proof.accepted:
             steps.append(step)
             current = candidate
