@@ -1,77 +1,142 @@
-"""Numeric evaluation of a layer kind's forward and derived gradients at concrete sizes.
+"""Numeric evaluation of a layer kind's forward and derived gradients with NumPy.
 
-The forward definition and the derived compact gradients are written out at the sizes of
-the given arrays and compiled with ``sympy.lambdify`` (cached per kind and sizes), so code
-generation and small-instance checks can run exactly the rules that were proven.
+Index-form expressions (``Indexed``, ``Sum``, ``KroneckerDelta``, arithmetic and elementary
+functions) are evaluated directly on arrays whose axes are labelled by the index symbols:
+a product broadcasts over the union of its factors' labels, a sum reduces its label. No
+expression is written out per size, so any size costs one vectorised pass (a 784 × 256
+dense layer as much as a 2 × 3 one), and what runs is exactly the proven compact form.
+
+Per-sample kinds can be evaluated on a batch: the arrays of the inputs, the given arrays
+and the upstream gradient then carry a leading sample axis, parameters do not, and each
+parameter gradient is summed over the samples (the cost is the batch mean's sum part).
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
+from symprop.core.errors import SymPropError
 from symprop.core.layer_calculus import derive_layer
-from symprop.core.layer_proof import concrete_intermediates, entries, instantiate, written_out
 from symprop.core.layers import LayerKind, Operand, get_layer_kind
 
+SAMPLE = sp.Symbol("sample")
+"""The label of the leading sample axis when a per-sample kind is evaluated on a batch."""
 
-@functools.cache
-def _compiled(kind: LayerKind, sizes: tuple[tuple[sp.Symbol, int], ...]) -> tuple:
-    size_map = dict(sizes)
-    rules = derive_layer(kind)
-    arrays = (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given, rules.upstream)
-    args: list[sp.Expr] = [op(*ix) for op in arrays for ix in entries(op, size_map)]
-    args += [h.symbol for h in kind.hyper_parameters]
-    forward = [
-        instantiate(
-            kind.forward.xreplace(dict(zip(kind.output_indices, ix, strict=True))), kind, size_map
-        )
-        for ix in entries(kind.output, size_map)
-    ]
-    table = concrete_intermediates(kind, sizes)
-    grads = {}
-    for grad in (*rules.inputs, *rules.parameters):
-        op = next(
-            o
-            for o in (*kind.inputs, *(p.operand for p in kind.parameters))
-            if o.name == grad.target
-        )
-        concrete = written_out(grad.compact, size_map)
-        grads[grad.target] = (
-            op,
-            [
-                concrete.xreplace(dict(zip(grad.indices, ix, strict=True))).xreplace(table)
-                for ix in entries(op, size_map)
-            ],
-        )
-    f_forward = sp.lambdify(args, forward, modules="numpy", cse=True)
-    f_grads = {
-        name: (op, sp.lambdify(args, exprs, modules="numpy", cse=True))
-        for name, (op, exprs) in grads.items()
-    }
-    return arrays, f_forward, f_grads
+_UFUNCS = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "Abs": np.abs}
 
 
-def _flatten_args(
-    kind: LayerKind,
-    arrays: tuple[Operand, ...],
-    values: dict[str, np.ndarray],
-    hyper: dict[str, float],
-) -> list[float]:
-    flat: list[float] = []
-    for op in arrays:
-        arr = np.asarray(values[op.name], dtype=float) if op.name in values else None
-        if arr is None:
-            raise KeyError(op.name)
-        flat.extend(arr.reshape(-1).tolist() if op.shape else [float(arr)])
-    flat.extend(float(hyper.get(h.name, h.default)) for h in kind.hyper_parameters)
-    return flat
+@dataclass(frozen=True)
+class _Labelled:
+    """An array and the index symbol labelling each of its axes."""
+
+    array: np.ndarray
+    labels: tuple[sp.Symbol, ...]
+
+
+class _Evaluator:
+    """Evaluates index expressions over labelled arrays for one set of values."""
+
+    def __init__(
+        self,
+        arrays: Mapping[str, _Labelled],
+        scalars: Mapping[sp.Symbol, float],
+        sizes: Mapping[sp.Symbol, int],
+    ) -> None:
+        self.arrays = dict(arrays)
+        self.scalars = dict(scalars)
+        self.sizes = dict(sizes)
+        self.axis: dict[sp.Symbol, int] = {}
+
+    def _align(self, x: _Labelled, labels: tuple[sp.Symbol, ...]) -> np.ndarray:
+        """``x``'s array with its axes ordered as ``labels`` (missing ones of length 1)."""
+        order = [x.labels.index(lab) for lab in labels if lab in x.labels]
+        arr = np.transpose(x.array, order) if order else x.array
+        shape = [self.axis[lab] if lab in x.labels else 1 for lab in labels]
+        return np.reshape(arr, shape)
+
+    def _combine(self, parts: list[_Labelled], op) -> _Labelled:
+        labels: tuple[sp.Symbol, ...] = ()
+        for part in parts:
+            labels += tuple(lab for lab in part.labels if lab not in labels)
+        out = self._align(parts[0], labels)
+        for part in parts[1:]:
+            out = op(out, self._align(part, labels))
+        full = tuple(self.axis[lab] for lab in labels)
+        return _Labelled(np.broadcast_to(out, full).copy(), labels)
+
+    def _size(self, bound: sp.Expr) -> int:
+        return int(sp.sympify(bound).xreplace(self.sizes))
+
+    def __call__(self, expr: sp.Expr) -> _Labelled:
+        """The value of ``expr`` with its free index symbols as labelled axes."""
+        if expr.is_Number:
+            return _Labelled(np.asarray(float(expr)), ())
+        if isinstance(expr, sp.Symbol):
+            if expr in self.sizes:
+                return _Labelled(np.asarray(float(self.sizes[expr])), ())
+            if expr in self.scalars:
+                return _Labelled(np.asarray(self.scalars[expr]), ())
+            if str(expr) in self.arrays:
+                return self.arrays[str(expr)]
+            raise SymPropError(f"no value for {expr} in a layer expression")
+        if isinstance(expr, sp.Indexed):
+            # A stored array's labels name only its leading sample axis, if any; the
+            # expression's indices label the rest.
+            stored = self.arrays[str(expr.base)]
+            labels = (*stored.labels, *expr.indices)
+            for lab, n in zip(labels, stored.array.shape, strict=True):
+                self.axis[lab] = n
+            return _Labelled(stored.array, labels)
+        if isinstance(expr, sp.Add):
+            return self._combine([self(a) for a in expr.args], np.add)
+        if isinstance(expr, sp.Mul):
+            return self._combine([self(a) for a in expr.args], np.multiply)
+        if isinstance(expr, sp.Pow):
+            return self._combine([self(expr.base), self(expr.exp)], np.power)
+        if isinstance(expr, sp.KroneckerDelta):
+            a, b = expr.args
+            eye = np.eye(self.axis[a], self.axis[b])
+            return _Labelled(eye, (a, b))
+        if isinstance(expr, sp.Sum):
+            body_expr = expr.function
+            for var, lo, hi in expr.limits:
+                count = self._size(hi) - self._size(lo) + 1
+                self.axis[var] = count
+            body = self(body_expr)
+            arr, labels = body.array, list(body.labels)
+            for var, _, _ in expr.limits:
+                if var in labels:
+                    arr = arr.sum(axis=labels.index(var))
+                    labels.remove(var)
+                else:
+                    arr = arr * self.axis[var]
+            return _Labelled(arr, tuple(labels))
+        if isinstance(expr, sp.Function) and type(expr).__name__ in _UFUNCS:
+            inner = self(expr.args[0])
+            return _Labelled(_UFUNCS[type(expr).__name__](inner.array), inner.labels)
+        raise SymPropError(f"cannot evaluate {type(expr).__name__} in a layer expression")
+
+
+def _labelled(op: Operand, value: np.ndarray, batched: bool) -> tuple[_Labelled, dict]:
+    arr = np.asarray(value, dtype=float)
+    lead = (SAMPLE,) if batched else ()
+    if arr.ndim != len(lead) + len(op.shape):
+        raise ValueError(
+            f"{op.name}: expected {len(lead) + len(op.shape)} axes, got shape {arr.shape}"
+        )
+    sizes = dict(zip(op.shape, arr.shape[len(lead) :], strict=True))
+    return _Labelled(arr, lead), sizes
 
 
 def evaluate(
-    kind: LayerKind | str, values: dict[str, np.ndarray], hyper: dict[str, float] | None = None
+    kind: LayerKind | str,
+    values: Mapping[str, np.ndarray],
+    hyper: Mapping[str, float] | None = None,
+    batched: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The forward output and every derived gradient of ``kind`` at concrete arrays.
 
@@ -80,33 +145,64 @@ def evaluate(
     kind
         The kind or its name.
     values
-        An array per input, parameter, given array, and ``g`` (the upstream gradient, the
-        output's shape); shapes fix the sizes.
+        An array per input, parameter and given array, and ``g`` (the upstream gradient,
+        the output's shape). Shapes fix the sizes.
     hyper
         Hyper-parameter values by name (defaults from the registry).
+    batched
+        For a per-sample kind: inputs, given arrays and ``g`` carry a leading sample axis;
+        input gradients keep it, parameter gradients are summed over it.
 
     Returns
     -------
     (y, grads)
-        The output and, per input and parameter name, its gradient (its shape).
+        The output and, per input and parameter name, its gradient.
     """
     if isinstance(kind, str):
         kind = get_layer_kind(kind)
-    hyper = hyper or {}
+    if batched and kind.batch_coupled:
+        raise SymPropError(f"layer kind {kind.name!r} is batch-coupled: its arrays are the batch")
+    rules = derive_layer(kind)
+    hyper = dict(hyper or {})
+    params = {p.operand.name for p in kind.parameters}
+    arrays: dict[str, _Labelled] = {}
     sizes: dict[sp.Symbol, int] = {}
-    for op in (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given):
-        shape = np.shape(values[op.name])
-        for s, d in zip(op.shape, shape, strict=True):
-            if sizes.setdefault(s, int(d)) != int(d):
-                raise ValueError(f"{op.name}: axis {s} is {d}, elsewhere {sizes[s]}")
-    arrays, f_forward, f_grads = _compiled(
-        kind, tuple(sorted(sizes.items(), key=lambda t: str(t[0])))
-    )
-    flat = _flatten_args(kind, arrays, values, hyper)
-    out_shape = tuple(sizes[s] for s in kind.output.shape)
-    y = np.asarray(f_forward(*flat), dtype=float).reshape(out_shape)
+    for op in (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given, rules.upstream):
+        if op.name not in values:
+            raise KeyError(op.name)
+        arrays[op.name], found = _labelled(op, values[op.name], batched and op.name not in params)
+        for s, n in found.items():
+            if sizes.setdefault(s, n) != n:
+                raise ValueError(f"{op.name}: axis {s} has length {n}, elsewhere {sizes[s]}")
+    scalars = {h.symbol: float(hyper.get(h.name, h.default)) for h in kind.hyper_parameters}
+    ev = _Evaluator(arrays, scalars, sizes)
+    if batched:
+        ev.axis[SAMPLE] = int(np.shape(values[rules.upstream.name])[0])
+    for v in kind.intermediates:
+        for ix, n in zip(v.indices, v.operand.shape, strict=True):
+            ev.axis[ix] = sizes[n]
+        value = ev(v.definition)
+        lead_v = (SAMPLE,) if SAMPLE in value.labels else ()
+        ev.arrays[v.operand.name] = _Labelled(ev._align(value, lead_v + v.indices), lead_v)
+    lead = (SAMPLE,) if batched else ()
+
+    def run(
+        expr: sp.Expr, indices: tuple[sp.Symbol, ...], shape: tuple[sp.Symbol, ...], keep: bool
+    ) -> np.ndarray:
+        """``expr`` as an array over ``indices`` (after the sample axis when ``keep``);
+        without ``keep``, a per-sample value is summed over the samples."""
+        for ix, n in zip(indices, shape, strict=True):
+            ev.axis[ix] = sizes[n]
+        out = ev(expr)
+        if not keep and SAMPLE in out.labels:
+            rest = tuple(lab for lab in out.labels if lab != SAMPLE)
+            out = _Labelled(out.array.sum(axis=out.labels.index(SAMPLE)), rest)
+        want = (lead if keep else ()) + indices
+        return ev._align(out, want) if want else np.asarray(out.array)
+
+    y = run(kind.forward, kind.output_indices, kind.output.shape, True)
     grads = {}
-    for name, (op, fn) in f_grads.items():
-        shape = tuple(sizes[s] for s in op.shape)
-        grads[name] = np.asarray(fn(*flat), dtype=float).reshape(shape)
-    return y, grads
+    for grad in (*rules.inputs, *rules.parameters):
+        op = next(o for o in kind.operands() if o.name == grad.target)
+        grads[grad.target] = run(grad.compact, grad.indices, op.shape, grad.target not in params)
+    return np.asarray(y, dtype=float), grads
