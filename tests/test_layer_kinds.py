@@ -365,6 +365,17 @@ def test_malformed_kinds_are_refused_naming_the_field() -> None:
     )
     with pytest.raises(SpecError, match=r"parameters\[c\]\.role: got 'gain'"):
         register_layer_kind(bad_role)
+    clash = LayerKind(
+        "clash",
+        "",
+        (Operand("g", (lk.n,)),),
+        y,
+        (lk.j_f,),
+        Operand("g", (lk.n,))(lk.j_f),
+        display=table,
+    )
+    with pytest.raises(SpecError, match="upstream gradient"):
+        register_layer_kind(clash)
     with pytest.raises(SpecError, match="a name not yet registered"):
         register_layer_kind(LayerKind("dense", "", (x,), y, (lk.j_f,), x(lk.j_f), display=table))
     assert "stray" not in LAYER_KINDS and LAYER_KINDS["dense"] is lk.DENSE

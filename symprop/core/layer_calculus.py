@@ -20,9 +20,11 @@ reason, then bring it to its compact form:
 Every rewrite is accepted only when the rewritten expression, instantiated at several
 concrete sizes, equals the brute-force reference (``sympy.diff`` of the forward definition
 written out entry by entry, no intermediates, no index calculus) at exact rational points
-for every entry; a rewrite that fails is refused and recorded as refused. For the matrix
-form, index expressions are lifted to matrix expressions (Wᵀ g, g aᵀ, u ⊙ v) by a few
-rules, and each lift is proven the same way. Results are cached per kind.
+for every entry (:mod:`symprop.core.layer_proof`); a rewrite that fails is refused and
+recorded as refused. Each accepted step keeps the identities it substituted, as SymPy
+equations, for printers to state. For the matrix form, index expressions are lifted to
+matrix expressions (Wᵀ g, g aᵀ, u ⊙ v) by a few rules, and each lift is proven the same
+way. Results are cached per kind; :mod:`symprop.core.layer_numeric` evaluates them.
 """
 
 from __future__ import annotations
@@ -35,15 +37,18 @@ import sympy as sp
 
 from symprop.core.errors import SymPropError
 from symprop.core.layer_proof import Proof, cases_for, matrix_proven, prove
-from symprop.core.layers import Intermediate, LayerKind, Operand, get_layer_kind, index
+from symprop.core.layers import (
+    UPSTREAM,
+    Intermediate,
+    LayerKind,
+    Operand,
+    get_layer_kind,
+    index,
+)
 
 
 class LayerProofError(SymPropError):
     """The index-form chain rule of a kind disagrees with brute force (a malformed kind)."""
-
-
-UPSTREAM = "g"
-"""Name of the upstream gradient ∂C/∂y in every derived rule."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,9 @@ import sympy as sp
 
 from symprop.core.errors import SpecError
 
+UPSTREAM = "g"
+"""Name of the upstream gradient ∂C/∂y in every derived rule (so no array of a kind may use it)."""
+
 PROFILE_NAMES = ("nielsen", "goodfellow", "ng")
 """The notation profiles every kind gives display names for (see :mod:`symprop.core.notation`)."""
 
@@ -473,6 +476,10 @@ def check_layer_kind(kind: LayerKind) -> None:
     dup = sorted({x for x in names if names.count(x) > 1})
     if dup:
         raise SpecError(f"{field}.operands", dup, "each array needs its own name")
+    if UPSTREAM in names:
+        raise SpecError(
+            f"{field}.operands", UPSTREAM, "another name (it stands for the upstream gradient)"
+        )
     if len(kind.output_indices) != len(kind.output.shape):
         raise SpecError(
             f"{field}.output_indices",
