@@ -172,8 +172,24 @@ def _total_diff(expr: sp.Expr, wrt: sp.Expr, kind: LayerKind, taken: set[sp.Symb
                 inner = _total_diff(v.definition, wrt, kind, taken)
                 out += sp.diff(expr, op.scalar) * inner
             continue
-        if not any(e.base == op.base for e in expr.atoms(sp.Indexed)):
+        occurrences = sorted(
+            {e for e in expr.atoms(sp.Indexed) if e.base == op.base}, key=sp.default_sort_key
+        )
+        if not occurrences:
             continue
+        bound = {lim[0] for s in expr.atoms(sp.Sum) for lim in s.limits}
+        if not any(set(e.indices) & bound for e in occurrences):
+            # Each occurrence at free indices is one argument of expr: the chain rule sums
+            # ∂expr/∂v[idx] · dv[idx]/d wrt over the occurrences, no index calculus needed.
+            for e in occurrences:
+                inner = _total_diff(v.at(*e.indices), wrt, kind, taken)
+                if inner == 0:
+                    continue
+                slot = sp.Dummy(op.name)
+                out += sp.diff(expr.xreplace({e: slot}), slot).xreplace({slot: e}) * inner
+            continue
+        # An occurrence under a sum: differentiate by a fresh entry (Kronecker deltas tie it
+        # to each occurrence) and sum over that entry's indices.
         fresh = _fresh_indices(kind, len(op.shape), taken)
         taken |= set(fresh)
         outer = sp.diff(expr, op(*fresh))
