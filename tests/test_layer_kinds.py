@@ -288,6 +288,18 @@ def test_a_wrong_rewrite_rule_is_refused() -> None:
     )
 
 
+def test_a_plausible_wrong_rewrite_of_batch_norm_is_refused() -> None:
+    """Bessel's correction slipped into the compact form (m − 1 for m) fails its proof."""
+    bessel = lc.RewriteRule(
+        "unbiased", "deliberately wrong: m − 1 for m", lambda e, k: e.xreplace({lk.m: lk.m - 1})
+    )
+    rules = lc.derive_with_rules(lk.BATCH_NORM, (*lc.RULES, bessel))
+    grad = rules.gradient("x")
+    assert "unbiased" in [step.rule for step in grad.refused]
+    assert all(step.rule != "unbiased" for step in grad.steps)
+    assert grad.compact == lc.derive_layer("batch_norm").gradient("x").compact
+
+
 def test_the_prover_refuses_a_wrong_gradient_and_accepts_the_right_one() -> None:
     """The proof is not decorative: twice the residual's gradient fails against brute force."""
     kind = lk.RESIDUAL
@@ -365,6 +377,9 @@ def test_malformed_kinds_are_refused_naming_the_field() -> None:
     )
     with pytest.raises(SpecError, match=r"parameters\[c\]\.role: got 'gain'"):
         register_layer_kind(bad_role)
+    unnamed = LayerKind("unnamed", "", (x,), y, (lk.j_f,), x(lk.j_f), display=table[:2])
+    with pytest.raises(SpecError, match=r"display: got 'ng'"):
+        register_layer_kind(unnamed)
     clash = LayerKind(
         "clash",
         "",
@@ -515,3 +530,5 @@ def test_batched_per_sample_kinds_agree_with_torch_at_full_size() -> None:
 def test_batch_coupled_kinds_refuse_a_second_batch_axis() -> None:
     with pytest.raises(SymPropError, match="batch-coupled"):
         ln.evaluate("batch_norm", {}, batched=True)
+    with pytest.raises(SymPropError, match="needs an array for 'W'"):
+        ln.evaluate("dense", {"x": np.ones(2), "b": np.ones(2), "g": np.ones(2)})

@@ -169,7 +169,7 @@ def evaluate(
     sizes: dict[sp.Symbol, int] = {}
     for op in (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given, rules.upstream):
         if op.name not in values:
-            raise KeyError(op.name)
+            raise SymPropError(f"layer kind {kind.name!r} needs an array for {op.name!r}")
         arrays[op.name], found = _labelled(op, values[op.name], batched and op.name not in params)
         for s, n in found.items():
             if sizes.setdefault(s, n) != n:
