@@ -339,7 +339,7 @@ def test_unknown_kind_is_one_line_listing_the_known_ones() -> None:
     ],
 )
 def test_hyper_parameters_are_checked_against_their_interval(kind, value, ok) -> None:
-    (hyper,) = LAYER_KINDS[kind].hyper_parameters
+    (hyper,) = [h for h in LAYER_KINDS[kind].hyper_parameters if h.name in ("eps", "p")]
     field = f"layers[1].{hyper.name}"
     if ok:
         assert hyper.check(value, field) == value
@@ -423,6 +423,38 @@ def test_batch_norm_agrees_with_torch_batchnorm1d_training_mode() -> None:
     np.testing.assert_allclose(grads["x"], xt.grad.numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(grads["gamma"], bn.weight.grad.numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(grads["beta"], bn.bias.grad.numpy(), rtol=0, atol=1e-10)
+
+
+def test_batch_norm_running_averages_and_prediction_agree_with_torch() -> None:
+    """Two training batches update the running mean and (unbiased) variance as torch does;
+    prediction then normalises with them; dropout predicts without a mask."""
+    torch = _torch()
+    rng = np.random.default_rng(9)
+    gamma, beta = rng.normal(size=3), rng.normal(size=3)
+    bn = torch.nn.BatchNorm1d(3, eps=1e-3, momentum=0.3, dtype=torch.float64)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(gamma))
+        bn.bias.copy_(torch.tensor(beta))
+    hyper = {"eps": 1e-3, "momentum": 0.3}
+    running = {"running_mean": np.zeros(3), "running_var": np.ones(3)}
+    bn.train()
+    for _ in range(2):
+        x = rng.normal(loc=2.0, scale=3.0, size=(4, 3))
+        bn(torch.tensor(x))
+        running = ln.update_running(
+            "batch_norm", {"x": x, "gamma": gamma, "beta": beta}, running, hyper
+        )
+    np.testing.assert_allclose(running["running_mean"], bn.running_mean.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(running["running_var"], bn.running_var.numpy(), rtol=0, atol=1e-12)
+    bn.eval()
+    x = rng.normal(size=(5, 3))
+    y = ln.predict("batch_norm", {"x": x, "gamma": gamma, "beta": beta}, running, hyper)
+    np.testing.assert_allclose(y, bn(torch.tensor(x)).detach().numpy(), rtol=0, atol=1e-10)
+    h = rng.normal(size=(5, 4))
+    dropped = torch.nn.functional.dropout(torch.tensor(h), p=0.5, training=False).numpy()
+    np.testing.assert_array_equal(
+        ln.predict("dropout", {"x": h}, hyper={"p": 0.5}, batched=True), dropped
+    )
 
 
 def test_layer_norm_agrees_with_torch_layernorm() -> None:

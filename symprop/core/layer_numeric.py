@@ -132,13 +132,72 @@ def _labelled(op: Operand, value: np.ndarray, batched: bool) -> tuple[_Labelled,
     return _Labelled(arr, lead), sizes
 
 
+def _setup(
+    kind: LayerKind,
+    values: Mapping[str, np.ndarray],
+    hyper: Mapping[str, float] | None,
+    batched: bool,
+    operands: tuple[Operand, ...],
+    samples_from: str,
+) -> tuple[_Evaluator, dict[sp.Symbol, int]]:
+    """An evaluator holding ``operands``' arrays (checked against each other's sizes)."""
+    if batched and kind.batch_coupled:
+        raise SymPropError(f"layer kind {kind.name!r} is batch-coupled: its arrays are the batch")
+    params = {p.operand.name for p in kind.parameters} | {r.operand.name for r in kind.running}
+    arrays: dict[str, _Labelled] = {}
+    sizes: dict[sp.Symbol, int] = {}
+    for op in operands:
+        if op.name not in values:
+            raise SymPropError(f"layer kind {kind.name!r} needs an array for {op.name!r}")
+        arrays[op.name], found = _labelled(op, values[op.name], batched and op.name not in params)
+        for s, n in found.items():
+            if sizes.setdefault(s, n) != n:
+                raise ValueError(f"{op.name}: axis {s} has length {n}, elsewhere {sizes[s]}")
+    hyper = dict(hyper or {})
+    scalars = {h.symbol: float(hyper.get(h.name, h.default)) for h in kind.hyper_parameters}
+    ev = _Evaluator(arrays, scalars, sizes)
+    if batched:
+        ev.axis[SAMPLE] = int(np.shape(values[samples_from])[0])
+    return ev, sizes
+
+
+def _intermediates(kind: LayerKind, ev: _Evaluator, sizes: dict[sp.Symbol, int]) -> None:
+    """Store every intermediate's value in ``ev``, in definition order."""
+    for v in kind.intermediates:
+        for ix, n in zip(v.indices, v.operand.shape, strict=True):
+            ev.axis[ix] = sizes[n]
+        value = ev(v.definition)
+        lead_v = (SAMPLE,) if SAMPLE in value.labels else ()
+        ev.arrays[v.operand.name] = _Labelled(ev._align(value, lead_v + v.indices), lead_v)
+
+
+def _run(
+    ev: _Evaluator,
+    sizes: dict[sp.Symbol, int],
+    expr: sp.Expr,
+    indices: tuple[sp.Symbol, ...],
+    shape: tuple[sp.Symbol, ...],
+    keep: bool,
+) -> np.ndarray:
+    """``expr`` as an array over ``indices`` (after the sample axis when ``keep``); without
+    ``keep``, a per-sample value is summed over the samples."""
+    for ix, n in zip(indices, shape, strict=True):
+        ev.axis[ix] = sizes[n]
+    out = ev(expr)
+    if not keep and SAMPLE in out.labels:
+        rest = tuple(lab for lab in out.labels if lab != SAMPLE)
+        out = _Labelled(out.array.sum(axis=out.labels.index(SAMPLE)), rest)
+    want = ((SAMPLE,) if keep and SAMPLE in ev.axis else ()) + indices
+    return np.asarray(ev._align(out, want) if want else out.array, dtype=float)
+
+
 def evaluate(
     kind: LayerKind | str,
     values: Mapping[str, np.ndarray],
     hyper: Mapping[str, float] | None = None,
     batched: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The forward output and every derived gradient of ``kind`` at concrete arrays.
+    """The forward output (training mode) and every derived gradient of ``kind``.
 
     Parameters
     ----------
@@ -160,49 +219,70 @@ def evaluate(
     """
     if isinstance(kind, str):
         kind = get_layer_kind(kind)
-    if batched and kind.batch_coupled:
-        raise SymPropError(f"layer kind {kind.name!r} is batch-coupled: its arrays are the batch")
     rules = derive_layer(kind)
-    hyper = dict(hyper or {})
     params = {p.operand.name for p in kind.parameters}
-    arrays: dict[str, _Labelled] = {}
-    sizes: dict[sp.Symbol, int] = {}
-    for op in (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given, rules.upstream):
-        if op.name not in values:
-            raise SymPropError(f"layer kind {kind.name!r} needs an array for {op.name!r}")
-        arrays[op.name], found = _labelled(op, values[op.name], batched and op.name not in params)
-        for s, n in found.items():
-            if sizes.setdefault(s, n) != n:
-                raise ValueError(f"{op.name}: axis {s} has length {n}, elsewhere {sizes[s]}")
-    scalars = {h.symbol: float(hyper.get(h.name, h.default)) for h in kind.hyper_parameters}
-    ev = _Evaluator(arrays, scalars, sizes)
-    if batched:
-        ev.axis[SAMPLE] = int(np.shape(values[rules.upstream.name])[0])
-    for v in kind.intermediates:
-        for ix, n in zip(v.indices, v.operand.shape, strict=True):
-            ev.axis[ix] = sizes[n]
-        value = ev(v.definition)
-        lead_v = (SAMPLE,) if SAMPLE in value.labels else ()
-        ev.arrays[v.operand.name] = _Labelled(ev._align(value, lead_v + v.indices), lead_v)
-    lead = (SAMPLE,) if batched else ()
-
-    def run(
-        expr: sp.Expr, indices: tuple[sp.Symbol, ...], shape: tuple[sp.Symbol, ...], keep: bool
-    ) -> np.ndarray:
-        """``expr`` as an array over ``indices`` (after the sample axis when ``keep``);
-        without ``keep``, a per-sample value is summed over the samples."""
-        for ix, n in zip(indices, shape, strict=True):
-            ev.axis[ix] = sizes[n]
-        out = ev(expr)
-        if not keep and SAMPLE in out.labels:
-            rest = tuple(lab for lab in out.labels if lab != SAMPLE)
-            out = _Labelled(out.array.sum(axis=out.labels.index(SAMPLE)), rest)
-        want = (lead if keep else ()) + indices
-        return ev._align(out, want) if want else np.asarray(out.array)
-
-    y = run(kind.forward, kind.output_indices, kind.output.shape, True)
+    operands = (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given, rules.upstream)
+    ev, sizes = _setup(kind, values, hyper, batched, operands, rules.upstream.name)
+    _intermediates(kind, ev, sizes)
+    y = _run(ev, sizes, kind.forward, kind.output_indices, kind.output.shape, True)
     grads = {}
     for grad in (*rules.inputs, *rules.parameters):
         op = next(o for o in kind.operands() if o.name == grad.target)
-        grads[grad.target] = run(grad.compact, grad.indices, op.shape, grad.target not in params)
-    return np.asarray(y, dtype=float), grads
+        keep = grad.target not in params
+        grads[grad.target] = _run(ev, sizes, grad.compact, grad.indices, op.shape, keep)
+    return y, grads
+
+
+def update_running(
+    kind: LayerKind | str,
+    values: Mapping[str, np.ndarray],
+    running: Mapping[str, np.ndarray],
+    hyper: Mapping[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """The running statistics after one training batch (``values`` holds its inputs).
+
+    ``running ← (1 − momentum) running + momentum · statistic``; a kind without running
+    statistics returns an empty mapping.
+    """
+    if isinstance(kind, str):
+        kind = get_layer_kind(kind)
+    if not kind.running:
+        return {}
+    operands = (*kind.inputs, *(p.operand for p in kind.parameters))
+    ev, sizes = _setup(kind, values, hyper, False, operands, kind.inputs[0].name)
+    _intermediates(kind, ev, sizes)
+    rate = float(dict(hyper or {}).get("momentum", _default(kind, "momentum")))
+    out = {}
+    for r in kind.running:
+        batch = _run(ev, sizes, r.statistic, r.indices, r.operand.shape, False)
+        out[r.operand.name] = (1 - rate) * np.asarray(running[r.operand.name]) + rate * batch
+    return out
+
+
+def _default(kind: LayerKind, name: str) -> float:
+    return next(h.default for h in kind.hyper_parameters if h.name == name)
+
+
+def predict(
+    kind: LayerKind | str,
+    values: Mapping[str, np.ndarray],
+    running: Mapping[str, np.ndarray] | None = None,
+    hyper: Mapping[str, float] | None = None,
+    batched: bool = False,
+) -> np.ndarray:
+    """The output in prediction mode: the kind's inference form (running statistics, no
+    dropout mask), or its forward when it has none."""
+    if isinstance(kind, str):
+        kind = get_layer_kind(kind)
+    expr = kind.inference if kind.inference is not None else kind.forward
+    merged = {**values, **(running or {})}
+    operands = (
+        *kind.inputs,
+        *(p.operand for p in kind.parameters),
+        *(r.operand for r in kind.running),
+        *(kind.given if kind.inference is None else ()),
+    )
+    ev, sizes = _setup(kind, merged, hyper, batched, operands, kind.inputs[0].name)
+    if kind.inference is None:
+        _intermediates(kind, ev, sizes)
+    return _run(ev, sizes, expr, kind.output_indices, kind.output.shape, True)

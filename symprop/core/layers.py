@@ -184,6 +184,21 @@ class Intermediate:
 
 
 @dataclass(frozen=True)
+class RunningStatistic:
+    """A running average a kind keeps for prediction (batch norm's mean and variance).
+
+    After each training batch, ``running ← (1 − momentum) running + momentum · statistic``
+    with ``statistic`` the batch value of its entry at ``indices``; ``init`` is its value
+    before the first batch.
+    """
+
+    operand: Operand
+    indices: tuple[sp.Symbol, ...]
+    statistic: sp.Expr
+    init: str
+
+
+@dataclass(frozen=True)
 class Display:
     """How a kind's named array is written: a notation role, or a literal symbol.
 
@@ -221,6 +236,11 @@ class LayerKind:
         Arrays the derivation treats as given constants (the dropout mask).
     batch_coupled
         Whether one sample's output depends on the other samples of the batch.
+    running
+        Running statistics kept for prediction.
+    inference
+        The output entry when predicting (running statistics instead of batch ones, no
+        dropout mask); ``None`` when prediction computes ``forward`` itself.
     display
         Per notation profile, per array name, its :class:`Display`.
     """
@@ -236,6 +256,8 @@ class LayerKind:
     hyper_parameters: tuple[HyperParameter, ...] = ()
     given: tuple[Operand, ...] = ()
     batch_coupled: bool = False
+    running: tuple[RunningStatistic, ...] = ()
+    inference: sp.Expr | None = None
     display: tuple[tuple[str, tuple[tuple[str, Display], ...]], ...] = ()
 
     def displays(self, profile: str) -> Mapping[str, Display]:
@@ -253,6 +275,7 @@ class LayerKind:
             *(p.operand for p in self.parameters),
             *(v.operand for v in self.intermediates),
             *self.given,
+            *(r.operand for r in self.running),
         )
 
     def sizes(self) -> tuple[sp.Symbol, ...]:
@@ -326,6 +349,10 @@ DENSE = LayerKind(
 # --- normalisations ------------------------------------------------------------------------
 eps = sp.Symbol("epsilon", positive=True)
 _EPS = HyperParameter("eps", eps, 1e-5, 0.0, float("inf"), "added to the variance")
+momentum = sp.Symbol("momentum", positive=True)
+_MOMENTUM = HyperParameter(
+    "momentum", momentum, 0.1, 0.0, 1.0, "weight of the newest batch in the running averages"
+)
 
 
 def _norm_display(batch: bool) -> tuple[tuple[str, tuple[tuple[str, Display], ...]], ...]:
@@ -341,6 +368,8 @@ def _norm_display(batch: bool) -> tuple[tuple[str, tuple[tuple[str, Display], ..
             "var": Display(r"\sigma^2", "σ²"),
             "sigma": Display(r"\sigma", "σ"),
             "xhat": Display(r"\hat{x}", hat),
+            "running_mean": Display(r"\bar{\mu}", "μ̄"),
+            "running_var": Display(r"\bar{\sigma}^2", "σ̄²"),
         }
     )
 
@@ -381,6 +410,22 @@ def _normalisation(name: str, batch: bool) -> LayerKind:
         Intermediate(sigma, stat_ix, sp.sqrt(var_at + eps)),
         Intermediate(xhat, out_ix, (x(*out_ix) - mu_at) / sigma_at),
     )
+    running: tuple[RunningStatistic, ...] = ()
+    inference = None
+    hyper: tuple[HyperParameter, ...] = (_EPS,)
+    if batch:
+        # Prediction normalises with running averages of the batch statistics; the variance
+        # tracked is the unbiased one (m/(m − 1) var), as PyTorch and most texts keep it.
+        r_mean = Operand("running_mean", stat_shape, "running mean for prediction")
+        r_var = Operand("running_var", stat_shape, "running variance for prediction")
+        running = (
+            RunningStatistic(r_mean, stat_ix, mu_at, "zeros"),
+            RunningStatistic(r_var, stat_ix, var_at * m / (m - 1), "ones"),
+        )
+        inference = gamma(*param_ix) * (x(*out_ix) - r_mean(*stat_ix)) / sp.sqrt(
+            r_var(*stat_ix) + eps
+        ) + beta(*param_ix)
+        hyper = (_EPS, _MOMENTUM)
     return LayerKind(
         name=name,
         description=(
@@ -394,8 +439,10 @@ def _normalisation(name: str, batch: bool) -> LayerKind:
         forward=gamma(*param_ix) * xhat(*out_ix) + beta(*param_ix),
         intermediates=intermediates,
         parameters=(LayerParameter(gamma, "scale", "ones"), LayerParameter(beta, "shift", "zeros")),
-        hyper_parameters=(_EPS,),
+        hyper_parameters=hyper,
         batch_coupled=batch,
+        running=running,
+        inference=inference,
         display=_norm_display(batch),
     )
 
@@ -423,6 +470,7 @@ DROPOUT = LayerKind(
         ),
     ),
     given=(_mask,),
+    inference=_x_n(j_f),  # prediction uses no mask (inverted dropout keeps the scale)
     display=_same_display(
         {
             "x": Display("x", "x"),
@@ -502,6 +550,16 @@ def check_layer_kind(kind: LayerKind) -> None:
     unknown = sorted(str(b) for b in used - known)
     if unknown:
         raise SpecError(f"{field}.forward", unknown, "only the kind's declared arrays")
+    if kind.inference is not None:
+        allowed = {op.base for op in (*kind.inputs, *(p.operand for p in kind.parameters))}
+        allowed |= {r.operand.base for r in kind.running}
+        stray = sorted(
+            str(e.base) for e in kind.inference.atoms(sp.Indexed) if e.base not in allowed
+        )
+        if stray:
+            raise SpecError(
+                f"{field}.inference", stray, "inputs, parameters and running statistics only"
+            )
     for profile in PROFILE_NAMES:
         try:
             table = kind.displays(profile)
