@@ -274,9 +274,11 @@ def _split_sum(s: sp.Sum) -> sp.Expr:
 
 def sum_algebra(expr: sp.Expr, kind: LayerKind | None = None) -> sp.Expr:
     """Rule 1: distribute, take out free factors, sum constants, resolve Kronecker deltas."""
+    expr = sp.expand(expr)
     for _ in range(8):
-        new = sp.expand(expr).replace(lambda e: isinstance(e, sp.Sum), _split_sum)
-        new = sp.expand(new)
+        # Each pass distributes one more level of nested sums; expanded, the result is
+        # unchanged once no sum can be split or resolved any further.
+        new = sp.expand(expr.replace(lambda e: isinstance(e, sp.Sum), _split_sum))
         if new == expr:
             break
         expr = new
