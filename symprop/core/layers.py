@@ -5,7 +5,9 @@ index form over symbolic sizes (SymPy ``Indexed`` and ``Sum``), the named interm
 definition is written with (the batch mean μ, the standard deviation σ, the normalised x̂),
 its parameters (name, shape in the sizes, role, initialisation), its hyper-parameters (ε of
 the norms, the dropout rate p), the values it takes as given (the dropout mask), whether it
-couples the samples of a batch, and display names per notation profile. The local gradient
+couples the samples of a batch, the running statistics and inference form prediction uses
+(batch norm's running mean and variance; dropout's mask-free identity), and display names
+per notation profile. The local gradient
 passed back, each parameter's gradient and their compact and matrix forms are derived and
 proven in :mod:`symprop.core.layer_calculus`.
 
@@ -22,6 +24,10 @@ Conventions:
   map and the activation (``z → BN(z) → φ``), so a dense kind that owned its activation
   would have to be split there anyway; and δ of the affine output is exactly δˡ = ∂C/∂zˡ of
   the documents.
+* ``residual`` is the add ``y = x + f`` of two inputs (``f`` = F(x), the branch's output);
+  that x also feeds F, so that its gradients add, belongs to the network graph.
+* Batch norm's running variance is the unbiased m/(m − 1) var (as PyTorch keeps it), so a
+  network with batch norm needs batches of at least two samples.
 """
 
 from __future__ import annotations
@@ -268,7 +274,7 @@ class LayerKind:
         raise KeyError(profile)
 
     def operands(self) -> tuple[Operand, ...]:
-        """Every named array of the kind: inputs, output, parameters, intermediates, given."""
+        """Every named array: inputs, output, parameters, intermediates, given, running."""
         return (
             *self.inputs,
             self.output,
