@@ -157,6 +157,7 @@ def _fresh_indices(kind: LayerKind, count: int, taken: set[sp.Symbol]) -> tuple[
 
 
 def _nested_sum(expr: sp.Expr, limits: Sequence[tuple[sp.Symbol, sp.Expr, sp.Expr]]) -> sp.Expr:
+    """``expr`` summed over each limit in turn (innermost first)."""
     for lim in limits:
         expr = sp.Sum(expr, lim)
     return expr
@@ -286,6 +287,7 @@ def sum_algebra(expr: sp.Expr, kind: LayerKind | None = None) -> sp.Expr:
 
 
 def _wild_pattern(expr: sp.Expr, indices: Sequence[sp.Symbol]) -> tuple[sp.Expr, dict]:
+    """``expr`` with ``indices`` replaced by wildcards, and the wildcards by index."""
     wilds = {ix: sp.Wild(f"w_{ix}") for ix in indices}
     return expr.xreplace(wilds), wilds
 
@@ -319,6 +321,7 @@ def _fold_sum(expr: sp.Expr, v: Intermediate) -> tuple[sp.Expr, sp.Eq | None]:
     body, wilds = _wild_pattern(kernel.function, v.indices)
 
     def fold(s: sp.Sum) -> sp.Expr:
+        """The sum folded into ``v``, when it is ``v``'s defining sum at some indices."""
         if len(s.limits) != 1 or s.limits[0][1:] != (klo, khi):
             return s
         match = s.function.xreplace({s.limits[0][0]: kvar}).match(body)
@@ -408,6 +411,7 @@ RULES: tuple[RewriteRule, ...] = (
 
 
 def _matrix_symbol(op: Operand) -> sp.MatrixSymbol:
+    """The matrix symbol of an operand (a vector is one column)."""
     rows = op.shape[0] if op.shape else 1
     cols = op.shape[1] if len(op.shape) > 1 else 1
     return sp.MatrixSymbol(op.name, rows, cols)
@@ -473,6 +477,7 @@ def lift(
 def _derive_gradient(
     kind: LayerKind, target: Operand, rules: Sequence[RewriteRule], with_matrix: bool
 ) -> Gradient:
+    """Chain rule, proven rewrites and matrix lift for one input or parameter."""
     expr, q, upstream = chain_rule(kind, target)
     cases = cases_for(kind, target, upstream)
     first = Step(
@@ -542,6 +547,7 @@ def derive_with_rules(kind: LayerKind, rules: Sequence[RewriteRule]) -> LayerRul
 
 @functools.cache
 def _derive_cached(kind: LayerKind) -> LayerRules:
+    """The rules of ``kind`` with the built-in rewrite rules, derived once."""
     return derive_with_rules(kind, RULES)
 
 

@@ -46,6 +46,7 @@ class _Evaluator:
         scalars: Mapping[sp.Symbol, float],
         sizes: Mapping[sp.Symbol, int],
     ) -> None:
+        """Arrays by name, scalar values by symbol, and the concrete sizes."""
         self.arrays = dict(arrays)
         self.scalars = dict(scalars)
         self.sizes = dict(sizes)
@@ -59,6 +60,7 @@ class _Evaluator:
         return np.reshape(arr, shape)
 
     def _combine(self, parts: list[_Labelled], op) -> _Labelled:
+        """Combine labelled arrays elementwise, broadcasting over the union of labels."""
         labels: tuple[sp.Symbol, ...] = ()
         for part in parts:
             labels += tuple(lab for lab in part.labels if lab not in labels)
@@ -69,6 +71,7 @@ class _Evaluator:
         return _Labelled(np.broadcast_to(out, full).copy(), labels)
 
     def _size(self, bound: sp.Expr) -> int:
+        """A sum bound at the concrete sizes."""
         return int(sp.sympify(bound).xreplace(self.sizes))
 
     def __call__(self, expr: sp.Expr) -> _Labelled:
@@ -122,6 +125,7 @@ class _Evaluator:
 
 
 def _labelled(op: Operand, value: np.ndarray, batched: bool) -> tuple[_Labelled, dict]:
+    """A value with its sample axis labelled, and the sizes its shape fixes."""
     arr = np.asarray(value, dtype=float)
     lead = (SAMPLE,) if batched else ()
     if arr.ndim != len(lead) + len(op.shape):
@@ -260,6 +264,7 @@ def update_running(
 
 
 def _default(kind: LayerKind, name: str) -> float:
+    """The default of the hyper-parameter ``name``."""
     return next(h.default for h in kind.hyper_parameters if h.name == name)
 
 

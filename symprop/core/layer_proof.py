@@ -55,6 +55,7 @@ class Case:
 
 
 def entries(op: Operand, sizes: dict[sp.Symbol, int]) -> list[tuple[int, ...]]:
+    """Every index tuple of ``op`` at concrete sizes (1-based)."""
     return list(itertools.product(*(range(1, sizes[s] + 1) for s in op.shape)))
 
 
@@ -67,6 +68,7 @@ def _write_out(s: sp.Sum) -> sp.Expr:
 
 
 def written_out(expr: sp.Expr, sizes: dict[sp.Symbol, int]) -> sp.Expr:
+    """``expr`` at concrete sizes with every sum written out term by term."""
     return expr.xreplace(sizes).replace(lambda e: isinstance(e, sp.Sum), _write_out)
 
 
@@ -84,6 +86,7 @@ def concrete_intermediates(
 
 
 def size_key(sizes: dict[sp.Symbol, int]) -> tuple[tuple[sp.Symbol, int], ...]:
+    """Concrete sizes as a hashable, ordered key."""
     return tuple(sorted(sizes.items(), key=lambda t: str(t[0])))
 
 
@@ -100,6 +103,7 @@ def at_point(expr: sp.Expr, case: Case) -> sp.Expr:
 def _random_values(
     kind: LayerKind, sizes: dict[sp.Symbol, int], upstream: Operand, rng: random.Random
 ) -> dict[sp.Expr, sp.Rational]:
+    """Exact random values of every array entry and hyper-parameter (masks 0 or 1)."""
     values: dict[sp.Expr, sp.Rational] = {}
     given = {op.name for op in kind.given}
     for op in (*kind.inputs, *(p.operand for p in kind.parameters), *kind.given, upstream):
@@ -168,6 +172,7 @@ def cases_for(
 
 
 def exactly_equal(lhs: sp.Expr, rhs: sp.Expr) -> bool:
+    """Whether two exact numbers are equal (expanded, else SymPy's ``equals``)."""
     diff = sp.expand(lhs - rhs)
     if diff == 0:
         return True

@@ -321,6 +321,7 @@ def _display(
 def _same_display(
     table: dict[str, Display],
 ) -> tuple[tuple[str, tuple[tuple[str, Display], ...]], ...]:
+    """The same display table for every profile."""
     return _display(**{p: table for p in PROFILE_NAMES})
 
 
