@@ -564,3 +564,64 @@ def test_batch_coupled_kinds_refuse_a_second_batch_axis() -> None:
         ln.evaluate("batch_norm", {}, batched=True)
     with pytest.raises(SymPropError, match="needs an array for 'W'"):
         ln.evaluate("dense", {"x": np.ones(2), "b": np.ones(2), "g": np.ones(2)})
+
+
+def test_srelu_registered_at_run_time_is_derived_and_agrees_with_torch() -> None:
+    """nerva-sympy's SReLU (a piecewise-linear unit with learned thresholds and slopes),
+    registered as one entry: its four parameter gradients and the local gradient are
+    derived through the piecewise definition, proven, and agree with torch autograd of an
+    independent torch.where implementation."""
+    torch = _torch()
+    n, j = lk.n, lk.j_f
+    x, y = Operand("x", (n,)), Operand("y", (n,))
+    tl, al, tr, ar = (Operand(name, (n,)) for name in ("t_l", "a_l", "t_r", "a_r"))
+    forward = sp.Piecewise(
+        (tl(j) + al(j) * (x(j) - tl(j)), x(j) <= tl(j)),
+        (x(j), x(j) < tr(j)),
+        (tr(j) + ar(j) * (x(j) - tr(j)), True),
+    )
+    names = ("x", "y", "t_l", "a_l", "t_r", "a_r")
+    table = tuple((p, tuple((k, Display(k, k)) for k in names)) for p in lk.PROFILE_NAMES)
+    kind = LayerKind(
+        "srelu",
+        "S-shaped ReLU",
+        (x,),
+        y,
+        (j,),
+        forward,
+        parameters=(
+            LayerParameter(tl, "shift", "zeros"),
+            LayerParameter(al, "scale", "zeros"),
+            LayerParameter(tr, "shift", "ones"),
+            LayerParameter(ar, "scale", "ones"),
+        ),
+        display=table,
+    )
+    register_layer_kind(kind)
+    try:
+        rules = lc.derive_layer("srelu")
+        for grad in (*rules.inputs, *rules.parameters):
+            assert grad.refused == () and not grad.compact.has(sp.Sum, sp.KroneckerDelta)
+        rng = np.random.default_rng(10)
+        values = {
+            "x": rng.normal(scale=2.0, size=(6, 5)),
+            "t_l": rng.uniform(-1.0, -0.2, size=5),
+            "a_l": rng.uniform(0.0, 0.3, size=5),
+            "t_r": rng.uniform(0.2, 1.0, size=5),
+            "a_r": rng.uniform(0.5, 2.0, size=5),
+            "g": rng.normal(size=(6, 5)),
+        }
+        out, grads = ln.evaluate("srelu", values, batched=True)
+    finally:
+        unregister_layer_kind("srelu")
+    t = {k: torch.tensor(v, requires_grad=k != "g") for k, v in values.items()}
+    xt = t["x"]
+    yt = torch.where(
+        xt <= t["t_l"],
+        t["t_l"] + t["a_l"] * (xt - t["t_l"]),
+        torch.where(xt < t["t_r"], xt, t["t_r"] + t["a_r"] * (xt - t["t_r"])),
+    )
+    yt.backward(t["g"])
+    np.testing.assert_allclose(out, yt.detach().numpy(), rtol=0, atol=1e-12)
+    for name in ("x", "t_l", "a_l", "t_r", "a_r"):
+        np.testing.assert_allclose(grads[name], t[name].grad.numpy(), rtol=0, atol=1e-12)

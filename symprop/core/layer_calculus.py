@@ -237,12 +237,36 @@ class RewriteRule:
     apply: Callable[[sp.Expr, LayerKind], sp.Expr | Rewritten]
 
 
+def _pull_deltas(term: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """Take a Kronecker delta in ``var`` that every branch of a piecewise factor has out of
+    it, so the delta can be summed: Piecewise((δ a, c), (δ b, True)) = δ Piecewise((a, c),
+    (b, True)) (a zero branch has every factor)."""
+
+    def pull(pw: sp.Piecewise) -> sp.Expr:
+        branches = [sp.expand(e) for e, _ in pw.args]
+        nonzero = [b for b in branches if b != 0]
+        if not nonzero:
+            return pw
+        for delta in sorted(nonzero[0].atoms(sp.KroneckerDelta), key=sp.default_sort_key):
+            if var not in delta.args:
+                continue
+            quotients = [sp.expand(b / delta) for b in branches]
+            if not any(qt.has(delta) for qt in quotients):
+                conds = [c for _, c in pw.args]
+                return delta * sp.Piecewise(*zip(quotients, conds, strict=True))
+        return pw
+
+    return term.replace(lambda e: isinstance(e, sp.Piecewise) and e.has(var), pull)
+
+
 def _sum_over(body: sp.Expr, limit: tuple[sp.Symbol, sp.Expr, sp.Expr]) -> sp.Expr:
     """Σ over ``limit`` of ``body``, distributed over its terms, free factors taken out,
     constants summed and Kronecker deltas resolved."""
     var, lo, hi = limit
     total = sp.Integer(0)
     for term in sp.Add.make_args(sp.expand(body)):
+        if term.has(sp.Piecewise):
+            term = _pull_deltas(term, var)
         indep, dep = term.as_independent(var, as_Add=False)
         if dep == 1:
             total += indep * (hi - lo + 1)

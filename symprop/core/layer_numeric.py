@@ -27,6 +27,12 @@ SAMPLE = sp.Symbol("sample")
 """The label of the leading sample axis when a per-sample kind is evaluated on a batch."""
 
 _UFUNCS = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "Abs": np.abs}
+_COMPARE = {
+    sp.StrictGreaterThan: np.greater,
+    sp.GreaterThan: np.greater_equal,
+    sp.StrictLessThan: np.less,
+    sp.LessThan: np.less_equal,
+}
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,17 @@ class _Evaluator:
         shape = [self.axis[lab] if lab in x.labels else 1 for lab in labels]
         return np.reshape(arr, shape)
 
-    def _combine(self, parts: list[_Labelled], op) -> _Labelled:
-        """Combine labelled arrays elementwise, broadcasting over the union of labels."""
+    @staticmethod
+    def _union(parts: list[_Labelled]) -> tuple[sp.Symbol, ...]:
+        """Every label of ``parts``, in first-seen order."""
         labels: tuple[sp.Symbol, ...] = ()
         for part in parts:
             labels += tuple(lab for lab in part.labels if lab not in labels)
+        return labels
+
+    def _combine(self, parts: list[_Labelled], op) -> _Labelled:
+        """Combine labelled arrays elementwise, broadcasting over the union of labels."""
+        labels = self._union(parts)
         out = self._align(parts[0], labels)
         for part in parts[1:]:
             out = op(out, self._align(part, labels))
@@ -118,6 +130,25 @@ class _Evaluator:
                 else:
                     arr = arr * self.axis[var]
             return _Labelled(arr, tuple(labels))
+        if isinstance(expr, sp.Piecewise):
+            # The first branch whose condition holds, as SymPy's Piecewise and np.select.
+            values = [self(e) for e, _ in expr.args]
+            conds = [self(c) for _, c in expr.args]
+            labels = self._union([*values, *conds])
+            full = tuple(self.axis[lab] for lab in labels)
+
+            def spread(x: _Labelled) -> np.ndarray:
+                return np.broadcast_to(self._align(x, labels), full)
+
+            out = np.select([spread(c) for c in conds], [spread(v) for v in values], np.nan)
+            return _Labelled(out, labels)
+        if expr is sp.true or expr is sp.false:
+            return _Labelled(np.asarray(bool(expr)), ())
+        if isinstance(expr, sp.core.relational.Relational) and type(expr) in _COMPARE:
+            return self._combine([self(expr.lhs), self(expr.rhs)], _COMPARE[type(expr)])
+        if isinstance(expr, (sp.And, sp.Or)):
+            op = np.logical_and if isinstance(expr, sp.And) else np.logical_or
+            return self._combine([self(a) for a in expr.args], op)
         if isinstance(expr, sp.Function) and type(expr).__name__ in _UFUNCS:
             inner = self(expr.args[0])
             return _Labelled(_UFUNCS[type(expr).__name__](inner.array), inner.labels)
