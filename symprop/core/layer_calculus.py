@@ -297,7 +297,7 @@ def _split_sum(s: sp.Sum) -> sp.Expr:
     return expr
 
 
-def sum_algebra(expr: sp.Expr, kind: LayerKind | None = None) -> sp.Expr:
+def sum_algebra(expr: sp.Expr) -> sp.Expr:
     """Rule 1: distribute, take out free factors, sum constants, resolve Kronecker deltas."""
     expr = sp.expand(expr)
     for _ in range(8):
@@ -411,7 +411,7 @@ def eliminate(expr: sp.Expr, kind: LayerKind) -> Rewritten:
     return Rewritten(sum_algebra(expr), tuple(used))
 
 
-def collect(expr: sp.Expr, kind: LayerKind | None = None) -> sp.Expr:
+def collect(expr: sp.Expr) -> sp.Expr:
     """Rule 3: take out the common factor of the terms."""
     return sp.gcd_terms(expr)
 
