@@ -215,6 +215,7 @@ def test_dense_reproduces_the_backprop_equations_in_matrix_form() -> None:
     assert rules.gradient("x").matrix == W.T * g
     assert rules.gradient("W").matrix == g * x.T
     assert rules.gradient("b").matrix == g
+    assert rules.forward_matrix == W * x + sp.MatrixSymbol("b", lk.n_out, 1)
     assert rules.per_sample
 
 
@@ -222,6 +223,12 @@ def test_dropout_and_residual_local_rules() -> None:
     g, mask = sp.MatrixSymbol("g", lk.n, 1), sp.MatrixSymbol("mask", lk.n, 1)
     dropout = lc.derive_layer("dropout").gradient("x").matrix
     assert dropout == (1 / (1 - lk.p_drop)) * sp.HadamardProduct(g, mask)
+    x = sp.MatrixSymbol("x", lk.n, 1)
+    assert lc.derive_layer("dropout").forward_matrix == (1 / (1 - lk.p_drop)) * sp.HadamardProduct(
+        mask, x
+    )
+    gamma, xhat, beta = (sp.MatrixSymbol(name, lk.n, 1) for name in ("gamma", "xhat", "beta"))
+    assert lc.derive_layer("layer_norm").forward_matrix == sp.HadamardProduct(gamma, xhat) + beta
     residual = lc.derive_layer("residual")
     # An add passes the upstream gradient to both inputs unchanged.
     assert residual.gradient("x").matrix == g and residual.gradient("f").matrix == g

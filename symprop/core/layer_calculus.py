@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symprop.core.errors import SymPropError
-from symprop.core.layer_proof import Proof, cases_for, matrix_proven, prove
+from symprop.core.layer_proof import Proof, cases_for, forward_cases, matrix_proven, prove
 from symprop.core.layers import (
     UPSTREAM,
     Intermediate,
@@ -115,6 +115,9 @@ class LayerRules:
     per_sample
         True when parameter gradients are per sample (the network sums them over the
         batch); false for batch-coupled kinds, whose gradients already cover the batch.
+    forward_matrix
+        The forward definition as a matrix expression (``W x + b``), proven equal to it at
+        concrete sizes; ``None`` when the lift rules do not reach one.
     """
 
     kind: LayerKind
@@ -122,6 +125,12 @@ class LayerRules:
     inputs: tuple[Gradient, ...]
     parameters: tuple[Gradient, ...]
     per_sample: bool
+    forward_matrix: sp.Expr | None = None
+
+    @property
+    def forward(self) -> sp.Expr:
+        """The forward definition: the output entry at the kind's output indices."""
+        return self.kind.forward
 
     def gradient(self, name: str) -> Gradient:
         """The gradient with respect to the input or parameter ``name``."""
@@ -558,6 +567,13 @@ def derive_with_rules(kind: LayerKind, rules: Sequence[RewriteRule]) -> LayerRul
     """
     upstream = Operand(UPSTREAM, kind.output.shape, "upstream gradient ∂C/∂y")
     with_matrix = not kind.batch_coupled
+    forward_matrix = None
+    if with_matrix:
+        ops = {op.base: op for op in kind.operands()}
+        lifted = lift(kind.forward, kind.output_indices, ops)
+        bases = {op.name: op.base for op in ops.values()}
+        if lifted is not None and matrix_proven(lifted, bases, kind, forward_cases(kind)):
+            forward_matrix = lifted
     return LayerRules(
         kind=kind,
         upstream=upstream,
@@ -566,6 +582,7 @@ def derive_with_rules(kind: LayerKind, rules: Sequence[RewriteRule]) -> LayerRul
             _derive_gradient(kind, p.operand, rules, with_matrix) for p in kind.parameters
         ),
         per_sample=not kind.batch_coupled,
+        forward_matrix=forward_matrix,
     )
 
 

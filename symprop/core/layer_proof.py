@@ -171,6 +171,25 @@ def cases_for(
     return tuple(out)
 
 
+def forward_cases(kind: LayerKind, seed: int = 17) -> tuple[Case, ...]:
+    """Concrete instances whose reference is the forward definition itself, written out."""
+    rng = random.Random(seed)
+    out = []
+    for sizes in _case_sizes(kind):
+        values = _random_values(kind, sizes, kind.output, rng)
+        reference = {
+            ix: instantiate(
+                kind.forward.xreplace(dict(zip(kind.output_indices, ix, strict=True))), kind, sizes
+            ).xreplace(values)
+            for ix in entries(kind.output, sizes)
+        }
+        point = dict(values)
+        for entry, written in concrete_intermediates(kind, size_key(sizes)).items():
+            point[entry] = written.xreplace(values)
+        out.append(Case(sizes, point, reference))
+    return tuple(out)
+
+
 def exactly_equal(lhs: sp.Expr, rhs: sp.Expr) -> bool:
     """Whether two exact numbers are equal (expanded, else SymPy's ``equals``)."""
     diff = sp.expand(lhs - rhs)
