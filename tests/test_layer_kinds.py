@@ -384,6 +384,23 @@ def test_malformed_kinds_are_refused_naming_the_field() -> None:
     )
     with pytest.raises(SpecError, match=r"parameters\[c\]\.role: got 'gain'"):
         register_layer_kind(bad_role)
+    twice = LayerKind(
+        "twice",
+        "",
+        (Operand("x", (lk.n, lk.n)),),
+        Operand("y", (lk.n, lk.n)),
+        (lk.j_f, lk.j_f),
+        Operand("x", (lk.n, lk.n))(lk.j_f, lk.j_f),
+        display=table,
+    )
+    with pytest.raises(SpecError, match=r"output_indices: got \['j', 'j'\]; distinct"):
+        register_layer_kind(twice)
+    hyper = lk.HyperParameter("x", sp.Symbol("x"), 1.0, 0.0, 2.0)
+    shadow = LayerKind(
+        "shadow", "", (x,), y, (lk.j_f,), x(lk.j_f), hyper_parameters=(hyper,), display=table
+    )
+    with pytest.raises(SpecError, match=r"hyper_parameters: got \['x'\]"):
+        register_layer_kind(shadow)
     unnamed = LayerKind("unnamed", "", (x,), y, (lk.j_f,), x(lk.j_f), display=table[:2])
     with pytest.raises(SpecError, match=r"display: got 'ng'"):
         register_layer_kind(unnamed)

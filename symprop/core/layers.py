@@ -535,6 +535,23 @@ def check_layer_kind(kind: LayerKind) -> None:
         raise SpecError(
             f"{field}.operands", UPSTREAM, "another name (it stands for the upstream gradient)"
         )
+    if len(set(kind.output_indices)) != len(kind.output_indices):
+        raise SpecError(
+            f"{field}.output_indices",
+            [str(s) for s in kind.output_indices],
+            "distinct index symbols, one per axis of the output",
+        )
+    for v in kind.intermediates:
+        if len(v.indices) != len(v.operand.shape):
+            raise SpecError(
+                f"{field}.intermediates[{v.operand.name}].indices",
+                [str(s) for s in v.indices],
+                f"one index per axis ({len(v.operand.shape)})",
+            )
+    hyper_names = [h.name for h in kind.hyper_parameters]
+    clash = sorted({h for h in hyper_names if hyper_names.count(h) > 1 or h in names})
+    if clash:
+        raise SpecError(f"{field}.hyper_parameters", clash, "names used by nothing else")
     if len(kind.output_indices) != len(kind.output.shape):
         raise SpecError(
             f"{field}.output_indices",
