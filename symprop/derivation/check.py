@@ -37,6 +37,7 @@ from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.registry import z as z_scalar
 from symprop.core.spec import Network
+from symprop.derivation import evaluate as ev
 
 MAX_CHECK_POINTS = 100
 """The most random points :meth:`Derivation.check` compares at."""
@@ -78,22 +79,27 @@ class _Parts:
     network: Network
     layers: tuple
     output_delta: OutputDelta
+    summary: dict[str, sp.Basic]
 
 
 def _parts(d: object) -> _Parts:
-    """The network, layer formulas and output δ of ``d``, or one error line."""
+    """The network, layer formulas, output δ and summary steps of ``d``, or one error line."""
     network = getattr(d, "network", None)
     layers = getattr(d, "layers", None)
     od = getattr(d, "output_delta", None)
+    steps = getattr(d, "steps", None)
     if (
-        not isinstance(network, Network)
+        not isinstance(steps, tuple)
+        or not all(isinstance(getattr(st, "id", None), str) for st in steps)
+        or not isinstance(network, Network)
         or not isinstance(layers, tuple)
         or len(layers) != network.depth
         or not all(isinstance(getattr(lf, "dphi", None), ActivationDerivative) for lf in layers)
         or not isinstance(od, OutputDelta)
     ):
         raise SymPropError(f"derivation: got {shown(d)}; must be what derive() returns")
-    return _Parts(network, layers, od)
+    summary = {st.id: st.rhs for st in steps if st.id.startswith("summary.")}
+    return _Parts(network, layers, od, summary)
 
 
 def _bound(lf: object) -> dict[sp.Symbol, sp.Rational]:
@@ -272,6 +278,8 @@ class _SmallNetwork:
                 )
             )
         self.output_delta = proof.compile_exprs(rows, syms_a + syms_y + syms_z)
+        self.summary = parts.summary
+        self.bound = {lay: _bound(lf) for lay, lf in enumerate(parts.layers, start=1)}
         self.dphi = {
             lay: proof.compile_exprs([lf.dphi.form.subs(_bound(lf))], [a_scalar, z_scalar])
             for lay, lf in enumerate(parts.layers, start=1)
@@ -333,14 +341,20 @@ class _SmallNetwork:
     # The two sides of each claim at one point.
 
     def composed(self, pt: dict) -> dict[str, list]:
-        """Every δ^l (sample 1) and parameter gradient from the derivation's formulas."""
+        """Every δ^l (sample 1) and parameter gradient from the derivation's formulas.
+
+        Each claim's values are those of the layer formulas (the output δ and φ' forms the
+        code generator reads, composed through Wᵀ) followed by those of the printed summary
+        step (its matrix-form right-hand side, evaluated as written).
+        """
         W, b, x, y = self.values(pt)
         n, L = SMALL_WIDTH, self.L
         deltas: dict[int, dict[int, list]] = {}
         acts_of: dict[int, dict[int, list]] = {}
+        zs_of: dict[int, dict[int, list]] = {}
         for smp in x:
             zs, acts = self.forward(W, b, x[smp])
-            acts_of[smp] = acts
+            acts_of[smp], zs_of[smp] = acts, zs
             dl = {L: self.output_delta(*acts[L], *y[smp], *zs[L])}
             for lay in range(L - 1, 0, -1):
                 back = [
@@ -365,6 +379,45 @@ class _SmallNetwork:
             ]
             out[_grad_name("W", lay)] = gw
             out[_grad_name("b", lay)] = gb
+        printed = self.printed(W, b, x, y, acts_of, zs_of)
+        return {name: values + printed[name] for name, values in out.items()}
+
+    def printed(
+        self, W: dict, b: dict, x: dict, y: dict, acts_of: dict, zs_of: dict
+    ) -> dict[str, list]:
+        """The summary steps evaluated as printed; a step that cannot be read gives NaN."""
+
+        def col(v: list) -> mpmath.matrix:
+            return mpmath.matrix([[e] for e in v])
+
+        values = ev.Values(
+            shared={("W", lay): mpmath.matrix(W[lay]) for lay in W}
+            | {("b", lay): col(b[lay]) for lay in b},
+            samples=tuple(
+                {("x", None): col(x[smp]), ("y", None): col(y[smp])}
+                | {("a", lay): col(acts_of[smp][lay]) for lay in acts_of[smp]}
+                | {("z", lay): col(zs_of[smp][lay]) for lay in zs_of[smp]}
+                for smp in sorted(x)
+            ),
+            scalars={"lambda": self.l2},
+        )
+
+        def flat(step_id: str, sample: int | None, size: int, lay: int) -> list:
+            try:
+                m = ev.evaluate(self.summary[step_id], values, sample, self.bound[lay])
+                return [m[r, c] for r in range(m.rows) for c in range(m.cols)]
+            except (KeyError, ev.UnreadableFormulaError):
+                return [mpmath.nan] * size
+
+        n, L = SMALL_WIDTH, self.L
+        out: dict[str, list] = {}
+        for lay in range(L, 0, -1):
+            for s, smp in enumerate(values.samples):
+                smp[("delta", lay)] = col(flat(f"summary.delta.{lay}", s, n, lay))
+            out[_delta_name(lay, L)] = [values.samples[0][("delta", lay)][r] for r in range(n)]
+        for lay in range(1, L + 1):
+            out[_grad_name("W", lay)] = flat(f"summary.grad_W.{lay}", None, n * n, lay)
+            out[_grad_name("b", lay)] = flat(f"summary.grad_b.{lay}", None, n, lay)
         return out
 
     def reference(self, pt: dict) -> dict[str, list]:
@@ -452,11 +505,13 @@ def compositional_claims(model: _SmallNetwork, pts: list[dict]) -> list[proof.Ag
         for pt in pts:
             for name, values in model.composed(pt).items():
                 claimed.setdefault(name, []).append(values)
+            # The claimed values are the layer formulas' then the printed step's: both
+            # against the same reference.
             for name, values in model.reference(pt).items():
-                reference.setdefault(name, []).append(values)
+                reference.setdefault(name, []).append(values + values)
     how = (
-        f"layer-by-layer mpmath evaluation at {proof.WORKING_DIGITS} digits against central "
-        "differences of the batch objective"
+        "layer formulas and printed summary step, evaluated layer by layer at "
+        f"{proof.WORKING_DIGITS} digits, against central differences of the batch objective"
     )
     return [proof.compare(name, claimed[name], reference[name], how) for name in claimed]
 
