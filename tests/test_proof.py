@@ -242,3 +242,15 @@ def test_sixteen_layers_are_proven_layer_by_layer() -> None:
 def test_an_unknown_route_is_one_error_line(route: object) -> None:
     with pytest.raises(SymPropError, match=r"^route: got .*; known: auto, compositional"):
         check_derivation(derive(SMALL[0]), route=route)  # type: ignore[arg-type]
+
+
+def test_a_wrongly_printed_index_form_output_delta_fails() -> None:
+    # Softmax with squared error keeps δ^L in index form (a sum over the Jacobian); its
+    # printed step is evaluated unit by unit, so a lost factor 2 is caught there.
+    net = Network(inputs=2, layers=[Dense(3, "tanh"), Dense(2, "softmax")], loss="mse")
+    d = derive(net)
+    right = d.step("summary.delta.2").rhs
+    assert right.has(sp.Sum) and d.check(points=1).ok
+    wrong = _replace_step(d, "summary.delta.2", right / 2)
+    failed = [n for n, ok, _ in wrong.check(points=1).results if not ok]
+    assert "δ^2 (output layer)" in failed and "δ^1 (hidden recurrence)" in failed

@@ -100,6 +100,41 @@ def _product(factors: list) -> object:
     return out
 
 
+def _index_form(
+    expr: sp.Expr, values: Values, sample: int | None, bind: dict[sp.Symbol, sp.Expr]
+) -> mpmath.matrix:
+    """A component formula in the unit index j (softmax's δ^L_j = …), for every unit j."""
+    if sample is None:
+        raise UnreadableFormulaError("formula: an index form needs a sample")
+    here = values.samples[sample]
+    widths: dict[sp.Symbol, int] = {}
+    for sym in expr.free_symbols:
+        found = g.quantity(sym.name) if isinstance(sym, sp.Symbol) else None
+        if found is not None and found[0] == "n" and found[1] is not None:
+            widths[sym] = here[("a", int(found[1]))].rows
+    if len(widths) != 1:
+        raise UnreadableFormulaError("formula: an index form needs exactly one layer width")
+    (rows,) = widths.values()
+    out = []
+    for row in range(1, rows + 1):
+        concrete = expr.subs(bind).xreplace({g.j: row} | widths).doit()
+        entries = sorted(concrete.atoms(sp.Indexed), key=sp.default_sort_key)
+        dummies = [sp.Dummy() for _ in entries]
+        args = []
+        for entry in entries:
+            found = g.quantity(entry.base.label.name)
+            if found is None or not entry.indices[0].is_Integer:
+                raise UnreadableFormulaError(f"formula: cannot read {entry}")
+            role, layer = found
+            key = (role, None if layer is None else int(layer))
+            args.append((values.shared.get(key) or here[key])[int(entry.indices[0]) - 1, 0])
+        fn = proof.compile_exprs(
+            [concrete.xreplace(dict(zip(entries, dummies, strict=True)))], dummies
+        )
+        out.append([fn(*args)[0]])
+    return mpmath.matrix(out)
+
+
 def evaluate(
     expr: sp.Basic,
     values: Values,
@@ -112,6 +147,8 @@ def evaluate(
     ``bind`` gives values to the activation parameters of elementwise formulas (α …).
     """
     bind = bind or {}
+    if not isinstance(expr, MatrixExpr) and expr.has(g.j):
+        return _index_form(expr, values, sample, bind)
     if isinstance(expr, sp.MatrixSymbol):
         return _lookup(expr, values, sample)
     if isinstance(expr, g.Vectorized):
