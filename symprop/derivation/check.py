@@ -194,8 +194,8 @@ def _local_rule_claims(parts: _Parts) -> list[proof.Agreement]:
 
 def _elementwise(definition: sp.Expr) -> Callable[[list], list]:
     """φ applied unit by unit (piecewise: the branch whose condition holds)."""
-    fn = proof.compile_exprs([definition], [z_scalar])
-    return lambda zs: [fn(v)[0] for v in zs]
+    fn = sp.lambdify([z_scalar], expand_activations(definition), modules="mpmath")
+    return lambda zs: [fn(v) for v in zs]
 
 
 def _vector(definition: sp.Expr, n: int) -> Callable[[list], list]:
@@ -298,10 +298,7 @@ class _SmallNetwork:
 
     @staticmethod
     def affine(W: list, b: list, a: list) -> list:
-        return [
-            sum((w * v for w, v in zip(row, a, strict=True)), 0) + c
-            for row, c in zip(W, b, strict=True)
-        ]
+        return [mpmath.fdot(row, a) + c for row, c in zip(W, b, strict=True)]
 
     def forward(self, W: dict, b: dict, x: list) -> tuple[dict, dict]:
         """z^l and a^l (a^0 = x) of one sample."""
