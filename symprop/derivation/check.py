@@ -30,7 +30,12 @@ import sympy as sp
 
 from symprop.core import proof
 from symprop.core import symbols as g
-from symprop.core.calculus import ActivationDerivative, OutputDelta, expand_activations
+from symprop.core.calculus import (
+    ActivationDerivative,
+    OutputDelta,
+    expand_activations,
+    proven_equal,
+)
 from symprop.core.errors import SymPropError, shown
 from symprop.core.registry import ACTIVATIONS, LOSSES, a_vec, i_idx, j_idx, n_units, y_vec, z_vec
 from symprop.core.registry import a as a_scalar
@@ -176,7 +181,7 @@ def _local_rule_claims(parts: _Parts) -> list[proof.Agreement]:
         pairs = [(sp.diff(cost, u[k]), back[k] * dphi[k]) for k in range(2)]
         pairs += [(sp.diff(cost, W[r, k]), c[r] * a_in[k]) for r in range(2) for k in range(2)]
         pairs += [(sp.diff(cost, b[r]), c[r]) for r in range(2)]
-        passed = all(proof.proven_equal(lhs, rhs) for lhs, rhs in pairs)
+        passed = all(proven_equal(lhs, rhs) for lhs, rhs in pairs)
         out.append(
             proof.Agreement(
                 name=name,
