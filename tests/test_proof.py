@@ -8,6 +8,7 @@ difference, e's derivative); the compositional route against the whole-network
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import mpmath
 import pytest
@@ -17,7 +18,7 @@ from symprop import Dense, Network, SymPropError, derive
 from symprop.core import proof
 from symprop.core import symbols as g
 from symprop.core.registry import a, a_vec, j_idx, y_vec
-from symprop.derivation.check import check_derivation
+from symprop.derivation.check import _parts, _points, _SmallNetwork, check_derivation
 
 # --- the engine ---------------------------------------------------------------------
 
@@ -254,3 +255,21 @@ def test_a_wrongly_printed_index_form_output_delta_fails() -> None:
     wrong = _replace_step(d, "summary.delta.2", right / 2)
     failed = [n for n, ok, _ in wrong.check(points=1).results if not ok]
     assert "δ^2 (output layer)" in failed and "δ^1 (hidden recurrence)" in failed
+
+
+def test_a_point_on_a_relu_kink_is_recognised_and_redrawn() -> None:
+    # Central differences across z = 0 would mix ReLU's two branches: such points are
+    # redrawn. Here unit 1 of layer 1 gets z = 0 exactly (zero weights and bias).
+    net = Network(
+        inputs=2, layers=[Dense(2, "relu"), Dense(1, "sigmoid")], loss="binary_cross_entropy"
+    )
+    model = _SmallNetwork(_parts(derive(net)))
+    names = model.names
+    every = [s for lay in names["W"] for row in names["W"][lay] for s in row]
+    every += [s for group in ("b", "x", "y") for v in names[group].values() for s in v]
+    pt = {s: sp.Rational(1, 2) for s in every}
+    assert not model.near_kink(pt)
+    pt.update({names["W"][1][0][0]: 0, names["W"][1][0][1]: 0, names["b"][1][0]: 0})
+    assert model.near_kink(pt)
+    for drawn in _points(_parts(derive(net)), model, 20, random.Random(0)):
+        assert not model.near_kink(drawn)
