@@ -33,9 +33,9 @@ class Values:
     """Numeric values of named quantities at one point.
 
     ``shared`` holds what every sample shares (``W``, ``b``), ``samples`` one mapping per
-    batch sample (``x``, ``y``, ``a``, ``z``, ``delta``, ``Delta`` is derived), keyed by
-    ``(role, layer)`` with ``layer`` ``None`` for ``x`` and ``y``; ``scalars`` the scalar
-    quantities (``lambda``) and ``batch`` the number of samples ``n``.
+    batch sample (``x``, ``y``, ``a``, ``z``, ``delta``), keyed by ``(role, layer)`` with
+    ``layer`` ``None`` for ``x`` and ``y``; ``scalars`` the scalar quantities (``lambda``).
+    ``Δ^l`` is not stored: it is the batch sum of δ^l (a^{l−1})ᵀ.
     """
 
     shared: dict[Key, mpmath.matrix]
@@ -107,17 +107,17 @@ def _index_form(
     if sample is None:
         raise UnreadableFormulaError("formula: an index form needs a sample")
     here = values.samples[sample]
-    widths: dict[sp.Symbol, int] = {}
+    widths: dict[sp.Symbol, sp.Integer] = {}
     for sym in expr.free_symbols:
         found = g.quantity(sym.name) if isinstance(sym, sp.Symbol) else None
         if found is not None and found[0] == "n" and found[1] is not None:
-            widths[sym] = here[("a", int(found[1]))].rows
+            widths[sym] = sp.Integer(here[("a", int(found[1]))].rows)
     if len(widths) != 1:
         raise UnreadableFormulaError("formula: an index form needs exactly one layer width")
     (rows,) = widths.values()
     out = []
-    for row in range(1, rows + 1):
-        concrete = expr.subs(bind).xreplace({g.j: row} | widths).doit()
+    for row in range(1, int(rows) + 1):
+        concrete = expr.subs(bind).xreplace({g.j: sp.Integer(row)} | widths).doit()
         entries = sorted(concrete.atoms(sp.Indexed), key=sp.default_sort_key)
         dummies = [sp.Dummy() for _ in entries]
         args = []
@@ -127,7 +127,8 @@ def _index_form(
                 raise UnreadableFormulaError(f"formula: cannot read {entry}")
             role, layer = found
             key = (role, None if layer is None else int(layer))
-            args.append((values.shared.get(key) or here[key])[int(entry.indices[0]) - 1, 0])
+            vec = values.shared[key] if key in values.shared else here[key]
+            args.append(vec[int(entry.indices[0]) - 1, 0])
         fn = proof.compile_exprs(
             [concrete.xreplace(dict(zip(entries, dummies, strict=True)))], dummies
         )
