@@ -46,7 +46,8 @@ def _write_graphs(
     "--check/--no-check",
     default=True,
     show_default=True,
-    help="Prove the formulas against brute-force sympy.diff on a small copy of the network.",
+    help="Prove the formulas: local rules symbolically, a small copy of the network "
+    "numerically at high precision.",
 )
 @click.option(
     "--latex",
@@ -174,7 +175,7 @@ def command(
         click.echo(derivation.summary_text(), nl=False)
         if report is not None:
             mark = "✓" if report.ok else "✗"
-            click.echo(f"\nCheck {mark}: {len(report.results)} claims against sympy.diff")
+            click.echo(f"\nCheck {mark}: {len(report.results)} claims proven")
             for name, ok, how in report.results:
                 click.echo(f"  {'✓' if ok else '✗'} {name}: {how}")
     if report is not None and not report.ok:

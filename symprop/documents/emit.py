@@ -92,7 +92,7 @@ class CheckedDerivation:
     """A derivation together with the passing report of its ``check()``.
 
     Build it with :func:`checked`; the emitters accept nothing else, so every formula in
-    a document comes from a derivation proven against brute-force ``sympy.diff``.
+    a document comes from a derivation whose check passed.
     """
 
     derivation: Derivation
