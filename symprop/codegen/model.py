@@ -210,12 +210,14 @@ def build_model(d: Derivation) -> TrainingModel:
         target = Target.UNIT
     else:
         target = Target.REAL
+    # λ = −0.0 is no weight decay: the same module as λ = 0 (the sign would only be printed).
+    l2 = float(net.l2) or 0.0
     return TrainingModel(
         network=net,
         layers=tuple(layers),
         output=_output(d),
-        l2=float(net.l2),
-        has_l2=float(net.l2) != 0.0,
+        l2=l2,
+        has_l2=l2 != 0.0,
         regularize_biases=net.regularize_biases,
         target=target,
         assumptions=tuple(d.assumptions),
