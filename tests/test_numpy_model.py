@@ -152,6 +152,13 @@ def test_output_cost_and_delta_agree_with_sympy_diff(pair: tuple[str, str]) -> N
             assert _close(got_cost, want_cost), model.output.cost
             got_a = _at_unit(model.output.activation, u, avals, Y, zvals)
             assert _close(got_a, avals[u])
+            # What φ_L and the cost share, substituted back, changes neither.
+            bound = dict(model.output.shared)
+            through = model.output.shared_activation
+            through = model.output.activation if through is None else through.xreplace(bound)
+            assert _close(_at_unit(through, u, avals, Y, zvals), avals[u])
+            shared_cost = model.output.shared_cost.xreplace(bound)
+            assert _close(_at_unit(shared_cost, u, avals, Y, zvals), want_cost)
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)
@@ -194,3 +201,6 @@ def test_model_data_follow_the_network() -> None:
     assert not model.layers[-1].elementwise and model.layers[-1].dphi_proven is None
     assert model.n_params == 2 * 3 + 3 + 3 * N_OUT + N_OUT
     assert not model.has_l2
+    # Softmax with cross-entropy shares the log-softmax: a^L = exp(log_softmax2).
+    assert [str(sym) for sym, _ in model.output.shared] == ["log_softmax2"]
+    assert model.output.shared_activation == sp.exp(model.output.shared[0][0])

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symprop.codegen.stable import guard_denominators, separate_sums, stabilise, tidy_signs
+from symprop.codegen.stable import (
+    guard_denominators,
+    guard_logs,
+    separate_sums,
+    share_output,
+    stabilise,
+    tidy_signs,
+)
 from symprop.core.registry import ACTIVATIONS, LOSSES, a, a_vec, i_idx, j_idx, y_vec, z
 from symprop.core.spec import Network
 from symprop.derivation.build import Derivation
@@ -67,7 +74,10 @@ class OutputModel:
     """The output layer's activation, per-sample cost and δ^L, in ``a``, ``z``, ``y``."""
 
     activation: sp.Expr  # φ_L stabilised (component j for a vector activation)
-    cost: sp.Expr  # the loss term in z^L where stabler, φ_L itself left as ``a``
+    cost: sp.Expr  # the loss term in z^L where stabler, φ_L itself left as ``a``, logs guarded
+    shared: tuple[tuple[sp.Symbol, sp.Expr], ...]  # what φ_L and the cost share, bound first
+    shared_activation: sp.Expr | None  # φ_L through ``shared`` (None: nothing shared)
+    shared_cost: sp.Expr  # the cost through ``shared``, logs guarded
     delta: sp.Expr  # δ^L_j ready to print: sums separated, logs and divisions guarded
     canonical: bool  # the derivation proved δ^L = c (a − y)
     loss_term: sp.Expr  # the registry's per-sample loss term, for documentation
@@ -131,7 +141,8 @@ def bind(expr: sp.Expr, activation: str, values: dict[str, float]) -> sp.Expr:
 
 
 def _output(d: Derivation) -> OutputModel:
-    """φ_L, the cost in the same stable form of φ_L (then left as ``a``), and δ^L."""
+    """φ_L, the cost in the same stable form of φ_L (then left as ``a``), what the two share
+    (computed once by a training step that needs both), and δ^L."""
     net = d.network
     out = net.layers[-1]
     loss = LOSSES[net.loss]
@@ -155,9 +166,15 @@ def _output(d: Derivation) -> OutputModel:
         domain = loss.output_domain
         delta = guard_denominators(delta, a_vec[j_idx], domain)
         delta = tidy_signs(guard_denominators(delta, a_vec[i_idx], domain))
+    # What is left of the activation itself is the a^L computed anyway.
+    cost = term.xreplace({stable_def: a})
+    shared, through, shared_cost = share_output(stable_def, cost, str(net.depth))
     return OutputModel(
         activation=stable_def,
-        cost=term.xreplace({stable_def: a}),
+        cost=tidy_signs(guard_logs(cost)),
+        shared=shared,
+        shared_activation=through if shared else None,
+        shared_cost=tidy_signs(guard_logs(shared_cost)),
         delta=delta,
         canonical=d.canonical,
         loss_term=loss.term,

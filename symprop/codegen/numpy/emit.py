@@ -27,7 +27,7 @@ from symprop.codegen.numpy.docstrings import doc_paragraph
 from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.printer import ArrayPrinter
 from symprop.codegen.numpy.unrolled import unrolled
-from symprop.codegen.stable import guard_logs, share_output, stabilise, tidy_signs
+from symprop.codegen.stable import stabilise
 from symprop.core.files import write_atomic as _write_atomic
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.spec import Network, load_spec
@@ -194,8 +194,7 @@ def _layer_code(layer: LayerModel, step_printer: ArrayPrinter) -> LayerCode:
 def _cost(model: TrainingModel, printer: ArrayPrinter, L: int) -> tuple[str, str]:
     """The per-sample loss summed over outputs, written in z^L where that is stabler."""
     printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
-    term = tidy_signs(guard_logs(model.output.cost))
-    return printer.doprint(term), f"Σ_k {unicode(model.output.loss_term)}"
+    return printer.doprint(model.output.cost), f"Σ_k {unicode(model.output.loss_term)}"
 
 
 def _output_step(
@@ -206,12 +205,11 @@ def _output_step(
     Returns the shared assignments ``(name, code)``, the code of a^L when it is written
     through them (None: call the activation), and the cost's code.
     """
-    shared, activation, term = share_output(model.output.activation, model.output.cost, str(L))
-    term = guard_logs(term)
+    out = model.output
     printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
-    assignments = tuple((str(sym), printer.doprint(expr)) for sym, expr in shared)
-    a_code = printer.doprint(activation) if shared else None
-    return assignments, a_code, _batch_sum(tidy_signs(term), printer)
+    assignments = tuple((str(sym), printer.doprint(expr)) for sym, expr in out.shared)
+    a_code = None if out.shared_activation is None else printer.doprint(out.shared_activation)
+    return assignments, a_code, _batch_sum(out.shared_cost, printer)
 
 
 def _batch_sum(term: sp.Expr, printer: ArrayPrinter) -> str:

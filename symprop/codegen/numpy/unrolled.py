@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from symprop.codegen.model import TrainingModel
 from symprop.codegen.numpy.printer import ScalarPrinter
-from symprop.codegen.stable import guard_logs, tidy_signs
 
 __all__ = ["UNROLL_MAX_PARAMS", "unrolled"]
 
@@ -43,11 +42,10 @@ def unrolled(model: TrainingModel) -> tuple[tuple[str, ...], frozenset[str]]:
                 lines.append(f"z{l}_{j} = {' + '.join(terms)} + b{l}_{j}")
                 printer.names = {"z": f"z{l}_{j}"}
                 lines.append(f"a{l}_{j} = {printer.doprint(layer.phi)}")
-        term = tidy_signs(guard_logs(model.output.cost))
         costs, deltas = [], []
         for j in range(widths[L]):
             printer.names = {"a": f"a{L}_{j}", "z": f"z{L}_{j}", "y": f"y_{j}"}
-            costs.append(f"({printer.doprint(term)})")
+            costs.append(f"({printer.doprint(model.output.cost)})")
             deltas.append(f"delta{L}_{j} = {printer.doprint(model.output.delta)}")
         lines.append(f"cost = {' + '.join(costs)}")
         lines += deltas
