@@ -109,7 +109,7 @@ class TrainingModel:
 
 
 @functools.cache
-def is_rectifier(name: str) -> bool:
+def _is_rectifier(name: str) -> bool:
     """He initialisation fits activations that pass large positive inputs through
     (φ(z)/z → 1 as z → ∞) but not large negative ones (a different limit as z → −∞)."""
     act = ACTIVATIONS[name]
@@ -132,7 +132,7 @@ def is_rectifier(name: str) -> bool:
     return bool(up == 1 and down != 1)
 
 
-def bind(expr: sp.Expr, activation: str, values: dict[str, float]) -> sp.Expr:
+def _bind(expr: sp.Expr, activation: str, values: dict[str, float]) -> sp.Expr:
     """``expr`` with the parameters of ``activation`` replaced by exact ``values``."""
     act = ACTIVATIONS[activation]
     return expr.subs(
@@ -148,7 +148,7 @@ def _output(d: Derivation) -> OutputModel:
     loss = LOSSES[net.loss]
     act = ACTIVATIONS[out.activation]
     if act.elementwise:
-        applied = bind(act.definition, out.activation, out.param_values())
+        applied = _bind(act.definition, out.activation, out.param_values())
         stable_def = stabilise(applied)
         term = stabilise(loss.term.subs(a, applied))
     else:
@@ -161,7 +161,7 @@ def _output(d: Derivation) -> OutputModel:
         diff = a_vec[j_idx] - y_vec[j_idx]
         delta = diff if factor == 1 else sp.Mul(factor, diff, evaluate=False)
     else:
-        delta = separate_sums(bind(d.output_delta.expr, out.activation, out.param_values()), i_idx)
+        delta = separate_sums(_bind(d.output_delta.expr, out.activation, out.param_values()), i_idx)
         delta = stabilise(delta)
         domain = loss.output_domain
         delta = guard_denominators(delta, a_vec[j_idx], domain)
@@ -213,11 +213,11 @@ def build_model(d: Derivation) -> TrainingModel:
                 activation=layer.activation,
                 params=tuple(values.items()),
                 elementwise=act.elementwise,
-                phi=stabilise(bind(act.definition, layer.activation, values)),
+                phi=stabilise(_bind(act.definition, layer.activation, values)),
                 dphi=dphi,
                 dphi_proven=lf.dphi.form if act.elementwise else None,
                 delta=(step.lhs, step.rhs),
-                init=Init.HE if is_rectifier(layer.activation) else Init.GLOROT,
+                init=Init.HE if _is_rectifier(layer.activation) else Init.GLOROT,
             )
         )
     loss = LOSSES[net.loss]
