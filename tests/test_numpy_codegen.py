@@ -17,12 +17,12 @@ import sympy as sp
 from test_numpy_support import ROOT, build, perturbed_params, targets
 
 from symprop import Dense, Network, default_network
-from symprop.codegen.numpy.emit import _activation_code, example_specs, regenerate
-from symprop.codegen.numpy.printer import (
-    HELPERS,
+from symprop.codegen.numpy.emit import activation_code, example_specs, regenerate
+from symprop.codegen.numpy.helpers import HELPERS
+from symprop.codegen.numpy.printer import ArrayPrinter
+from symprop.codegen.stable import (
     REWRITES,
     SHARED_FORMS,
-    ArrayPrinter,
     BatchSum,
     Expit,
     LogSoftmax,
@@ -121,7 +121,7 @@ def test_share_output_binds_what_activation_and_cost_both_need() -> None:
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activations_that_take_out_write_the_same_values(name: str) -> None:
-    code = _activation_code(name, ArrayPrinter())
+    code = activation_code(name, ArrayPrinter())
     env: dict[str, object] = {"np": np}
     for helper in HELPERS.values():
         exec(helper.source, env)

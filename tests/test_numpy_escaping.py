@@ -132,9 +132,9 @@ def test_a_huge_one_word_title_wraps_in_linear_time() -> None:
     # wraps at its spaces).
     code = (
         "import ast\n"
-        "from symprop.codegen.numpy.emit import _doc_paragraph\n"
+        "from symprop.codegen.numpy.docstrings import doc_paragraph\n"
         "for word in ('x' * 20_000_000, '\\x00\"' * 500_000, 'ab ' * 500_000):\n"
-        "    text = _doc_paragraph((word, True), ('. Generated', False))\n"
+        "    text = doc_paragraph((word, True), ('. Generated', False))\n"
         '    doc = ast.literal_eval(\'"""\' + text + \'"""\')\n'
         "    assert doc.replace('\\n', ' ') == word + '. Generated'\n"
     )

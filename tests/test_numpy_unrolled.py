@@ -15,8 +15,8 @@ import sympy as sp
 from test_numpy_support import HIDDEN, build, perturbed_params, targets, valid_pairs
 
 from symprop import Dense, Network
-from symprop.codegen.numpy.emit import UNROLL_MAX_PARAMS
-from symprop.codegen.numpy.printer import HELPERS
+from symprop.codegen.numpy.helpers import HELPERS
+from symprop.codegen.numpy.unrolled import UNROLL_MAX_PARAMS
 from symprop.core.registry import ACTIVATIONS
 
 PAIRS = valid_pairs()
