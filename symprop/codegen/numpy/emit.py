@@ -41,7 +41,7 @@ from symprop.core.files import write_atomic as _write_atomic
 from symprop.core.registry import ACTIVATIONS, LOSSES, a, a_vec, i_idx, j_idx, y_vec, z
 from symprop.core.spec import Network, load_spec
 from symprop.derivation.build import Derivation, derive
-from symprop.printers.unicode import unicode
+from symprop.printers.unicode import sentence, unicode
 
 __all__ = [
     "ActivationCode",
@@ -624,7 +624,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         imports_math=any("math." in code for code in (*unrolled, *helpers)),
         update_per_layer=network.n_params > UPDATE_PER_LAYER_PARAMS,
         target=target,
-        assumptions=tuple(d.assumptions),
+        assumptions=tuple(sentence(reason) for reason in d.assumptions),
         literals={
             "layer_sizes": repr(tuple(widths)),
             "activations": repr(tuple(layer.activation for layer in network.layers)),
