@@ -12,10 +12,17 @@ import pytest
 import sympy as sp
 
 from symprop import Dense, Network, derive
+from symprop.core import registry as reg
 from symprop.core import symbols as g
-from symprop.core.calculus import activation_function, derive_activation, derive_output_delta
+from symprop.core.calculus import (
+    _output_kernels,
+    activation_function,
+    derive_activation,
+    derive_output_delta,
+)
 from symprop.core.registry import ACTIVATIONS, LOSSES, a_vec, j_idx, y_vec
 from symprop.core.why import Relation, Why, why
+from symprop.documents.emit import checked, to_markdown
 from symprop.printers.latex import latex
 from symprop.printers.unicode import sentence, unicode
 
@@ -230,3 +237,24 @@ def test_the_regexes_that_decoded_justifications_are_gone() -> None:
     for path in (PACKAGE / "documents").glob("*.py"):
         source = path.read_text("utf-8")
         assert "_RULES" not in source and "def translate" not in source, path.name
+
+
+def test_a_registered_activation_is_justified_in_every_printer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No sentence table to extend: the rule "since a = ψ(z)" is built from the entry itself.
+    z = reg.z
+    entry = reg.Activation("steep", r"\psi", "ψ", 1 / (1 + sp.exp(-2 * z)))
+    monkeypatch.setitem(reg.ACTIVATIONS, "steep", entry)
+    try:
+        rule = derive_activation("steep").rule
+        assert sentence(rule) == "since a = ψ(z)"
+        net = Network(inputs=2, layers=[Dense(2, "steep"), Dense(1, "sigmoid")], loss="mse")
+        cd = checked(derive(net))
+        assert (
+            "δ¹ = ((W²)ᵀ δ²) ⊙ 2 a¹ ⊙ (1 − a¹)    [since a = ψ(z)]" in cd.derivation.summary_text()
+        )
+        assert r"\text{since }a = \psi(z)" in to_markdown(cd)
+    finally:
+        for cached in (derive_activation, derive_output_delta, _output_kernels):
+            cached.cache_clear()

@@ -44,20 +44,22 @@ def negatives(expr: sp.Basic) -> int:
 
 
 def flip_sign(expr: sp.Basic) -> sp.Basic:
-    """``-a (a - 1)`` as ``a (1 - a)``: move a leading minus into a binomial factor.
+    """``-a (a - 1)`` as ``a (1 - a)``, ``-2 a (a - 1)`` as ``2 a (1 - a)``: move a leading
+    minus into a binomial factor.
 
     Only the written form changes (the product is rebuilt unevaluated and is equal).
     """
     if not isinstance(expr, sp.Mul):
         return expr
     coeff, factors = expr.as_coeff_mul()
-    if coeff != -1:
+    if not (coeff.is_Rational and coeff.is_negative):
         return expr
     for n, f in enumerate(factors):
         if isinstance(f, sp.Add) and negatives(-f) <= negatives(f):
             rest = list(factors)
             rest[n] = -f
-            return sp.Mul(*rest, evaluate=False)
+            head = [] if coeff == -1 else [-coeff]
+            return sp.Mul(*head, *rest, evaluate=False)
     return expr
 
 
