@@ -361,12 +361,12 @@ def _backprop(
     Every other array holds one sample per column, as the derivation writes it.
     Forward, keeping z^l: z^l = [W^l | b^l] [a^{l−1}; 1], a^l = φ_l(z^l).
     Backward, in the derivation's notation:
-    δ² = 2 a² − 2 y.
-    δ¹ = ((W²)ᵀ δ²) ⊙ −a¹ ⊙ (a¹ − 1), with φ'(z) = −a (a − 1).
+    δ² = 2 (a² − y).
+    δ¹ = ((W²)ᵀ δ²) ⊙ a¹ ⊙ (1 − a¹), with φ'(z) = a (1 − a).
     [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l> @ A<l-1>.T``.
     The code carries ``scale`` in delta_2 (and so in every delta_<l>, which is linear
     in it), so that no gradient needs a further scaling.
-    δ^L = δ² = 2 a² − 2 y is the cancellation the derivation proved.
+    δ^L = δ² = 2 (a² − y) is the cancellation the derivation proved.
     Products whose operands and output are contiguous (or transposed so) call ``np.dot``:
     the same BLAS call as ``np.matmul`` with less dispatch, which shows on small layers.
     So (W^l)ᵀ δ^l is computed as [W^l | b^l]ᵀ δ^l, whose last row (b^l's, 1/(n_{l−1} + 1)

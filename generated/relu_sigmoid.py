@@ -15,8 +15,9 @@ a column, as the derivation writes it: there ``z<l>``, ``a<l>`` and ``delta_<l>`
 Δ^l = Σ_i δ^l (a^{l−1})ᵀ is ``delta_<l> @ a<l-1>.T``.
 
 The objective is J = C + λ Σ_l ‖W^l‖²_F, with C the mean over the batch of the
-per-sample cost Σ_k −y log(a) − (1 − y) log(1 − a). Assumptions: relu is not
-differentiable at z = 0; φ'(0) is taken as 0.
+per-sample cost Σ_k −y log(a) − (1 − y) log(1 − a). Assumptions: ReLU is not
+differentiable at z = 0; the derivative there is taken as ReLU'(0) = 0 (a measure-zero
+event for real-valued inputs).
 
 Run ``python relu_sigmoid.py --data FILE`` to train from the command line (``--help``).
 """

@@ -364,7 +364,7 @@ def _backprop(
     Forward, keeping z^l: z^l = [W^l | b^l] [a^{l−1}; 1], a^l = φ_l(z^l).
     Backward, in the derivation's notation:
     δ² = a² − y.
-    δ¹ = ((W²)ᵀ δ²) ⊙ −a¹ ⊙ (a¹ − 1), with φ'(z) = −a (a − 1).
+    δ¹ = ((W²)ᵀ δ²) ⊙ a¹ ⊙ (1 − a¹), with φ'(z) = a (1 − a).
     [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l> @ A<l-1>.T``.
     The code carries ``scale`` in delta_2 (and so in every delta_<l>, which is linear
     in it), so that no gradient needs a further scaling.

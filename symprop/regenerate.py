@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 from symprop.codegen.numpy import emit as emit_numpy
-from symprop.documents import emit as emit_latex
+from symprop.documents import regenerate as documents
 from symprop.explain import emit as emit_graph
 
 
 def regenerate(outdir: Path | str = "generated") -> list[Path]:
     """Write the documents, modules, worked graph examples and network graphs; return paths."""
     out = Path(outdir)
-    written = list(emit_latex.regenerate(out))
+    written = list(documents.regenerate(out))
     written += list(emit_numpy.regenerate(out))
     written += list(emit_graph.regenerate_examples(out / "explain"))
     written += list(emit_graph.regenerate_network_graphs(out / "graph"))

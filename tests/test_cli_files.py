@@ -299,11 +299,11 @@ def test_pdf_without_tex_and_bad_outputs_fail_before_deriving(
 
 
 def _refusals(refused, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    import symprop.documents.emit
+    import symprop.documents.typeset
 
     assert "file/x.tex: cannot write (Not a directory)" in refused("--latex", "file/x.tex")
     assert "keep.tex: has 2 hard links" in refused("--markdown", "keep.tex")
-    monkeypatch.setattr(symprop.documents.emit.shutil, "which", lambda name: None)
+    monkeypatch.setattr(symprop.documents.typeset.shutil, "which", lambda name: None)
     assert "--pdf needs TeX Live" in refused("--pdf", "out.pdf")
     assert not (workdir / "out.pdf").exists()
 

@@ -24,6 +24,7 @@ from symprop import (
 )
 from symprop.core.calculus import derive_output_delta
 from symprop.core.registry import a, a_vec, j_idx, y_vec
+from symprop.core.why import Why
 
 HIDDEN = [name for name, act in ACTIVATIONS.items() if act.hidden_allowed]
 
@@ -80,7 +81,7 @@ def test_check_with_regularised_biases() -> None:
     )
     d = derive(net)
     assert d.check().ok
-    assert "biases are regularised" in d.step("batch.grad_J.b").chain[0][1]
+    assert "biases are regularised" in d.step("batch.grad_J.b").chain[0][1].text
 
 
 def _tampered_output(d, expr):  # type: ignore[no-untyped-def]
@@ -180,10 +181,10 @@ def test_steps_are_ordered_and_justified() -> None:
     for step in d.steps:
         assert step.chain, step.id
         for _, why in step.chain:
-            assert why.strip(), step.id
+            assert why.segments, step.id
     chain = d.step("delta.output.index").chain
-    assert chain[0][1] == "by definition of the local gradient"
-    assert any("chain rule" in why for _, why in chain)
+    assert chain[0][1] == Why.of("by definition of the local gradient")
+    assert any("chain rule" in why.text for _, why in chain)
     assert (
         sp.expand(
             chain[-1][0]

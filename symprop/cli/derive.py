@@ -12,6 +12,7 @@ from symprop.core.files import check_writable
 from symprop.core.notation import PROFILES
 from symprop.core.spec import Network, default_network, load_spec
 from symprop.derivation.build import derive
+from symprop.documents import emit as emit_latex
 
 
 def _write_graphs(
@@ -131,9 +132,7 @@ def command(
         if path:
             check_writable(path)  # before the derivation and its check, not after
     if pdf_out:
-        from symprop.documents.emit import require_tex
-
-        require_tex()
+        emit_latex.require_tex()
     if graph_out:
         _write_graphs(network, spec, graph_out, at, granularity or "coarse", digits or 3)
         if not (latex_out or pdf_out or markdown_out):
@@ -142,8 +141,6 @@ def command(
         raise click.UsageError("--at, --granularity and --digits apply only with --graph")
     derivation = derive(network)
     if latex_out or pdf_out or markdown_out:
-        from symprop.documents import emit as emit_latex
-
         proven = emit_latex.checked(derivation)
         for path, write in (
             (latex_out, emit_latex.write_latex),

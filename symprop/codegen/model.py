@@ -32,6 +32,7 @@ from symprop.codegen.stable import (
 )
 from symprop.core.registry import ACTIVATIONS, LOSSES, a, a_vec, i_idx, j_idx, y_vec, z
 from symprop.core.spec import Network
+from symprop.core.why import Why
 from symprop.derivation.build import Derivation
 
 __all__ = ["Init", "LayerModel", "OutputModel", "Target", "TrainingModel", "build_model"]
@@ -94,7 +95,7 @@ class TrainingModel:
     has_l2: bool  # λ ≠ 0: the objective has a weight-decay term
     regularize_biases: bool
     target: Target
-    assumptions: tuple[str, ...]
+    assumptions: tuple[Why, ...]  # rendered by each backend's printer
     n_params: int
 
     @property

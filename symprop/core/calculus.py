@@ -42,6 +42,7 @@ from symprop.core.registry import (
     z,
     z_vec,
 )
+from symprop.core.why import Relation, Why, why
 
 
 class ActivationApplied(sp.Function):
@@ -143,7 +144,10 @@ class ActivationDerivative:
     kind
         ``"output"``, ``"activation"``, ``"activation-output"`` or ``"raw"``.
     rule
-        Human-readable justification of the rewrite.
+        The justification of the rewrite, as data (rendered by each printer).
+    premise
+        The fact the preferred form rests on (``a = σ(z)``), when it rests on one; ``None``
+        for a rewrite that is an action (substituting, simplifying).
     kink_value
         For a derivative with a jump at ``z = 0``: the value taken there (the stated
         convention), else ``None``.
@@ -156,9 +160,10 @@ class ActivationDerivative:
     steps: tuple[sp.Expr, ...]
     form: sp.Expr
     kind: str
-    rule: str
+    rule: Why
     kink_value: sp.Expr | None
     output_range: sp.Set | None
+    premise: Why | None = None
 
     @property
     def uses_z(self) -> bool:
@@ -253,11 +258,12 @@ def derive_activation(name: str) -> ActivationDerivative:
             kink = raw.subs(z, 0)
 
     form: sp.Expr | None = None
-    kind, rule = "raw", "simplified derivative"
+    kind, rule, premise = "raw", why("simplified derivative"), None
     out = _output_form(definition, raw)
     if out is not None and out.has(a) and proven_equal(out.subs(a, definition), raw):
         form, kind = out, "output"
-        rule = f"since a = {act.unicode}(z)"
+        premise = why(Relation(a, activation_function(name)(z)))
+        rule = why("since ", premise)
         steps = [raw]
     if form is None and not isinstance(raw, sp.Piecewise):
         for other in ACTIVATIONS.values():
@@ -265,7 +271,8 @@ def derive_activation(name: str) -> ActivationDerivative:
                 continue
             if proven_equal(raw, other.definition):
                 form, kind = activation_function(other.name)(z), "activation"
-                rule = f"since {other.unicode}(z) = {sp.sstr(other.definition)}"
+                premise = why(Relation(activation_function(other.name)(z), other.definition))
+                rule = why("since ", premise)
                 break
     if form is None and not isinstance(raw, sp.Piecewise):
         for other in ACTIVATIONS.values():
@@ -283,9 +290,11 @@ def derive_activation(name: str) -> ActivationDerivative:
                 }
                 if not transcendental and candidate.has(psi) and proven_equal(candidate, raw):
                     form, kind = candidate, "activation-output"
-                    rule = (
-                        f"substituting {sp.sstr(kern.kernel)} = {sp.sstr(kern.solution)}"
-                        f" with a = {other.unicode}(z)"
+                    rule = why(
+                        "substituting ",
+                        Relation(kern.kernel, kern.solution),
+                        " with ",
+                        Relation(a, activation_function(other.name)(z)),
                     )
                     break
             if form is not None:
@@ -303,6 +312,7 @@ def derive_activation(name: str) -> ActivationDerivative:
         rule=rule,
         kink_value=kink,
         output_range=_output_range(act),
+        premise=premise,
     )
 
 
@@ -344,9 +354,11 @@ def _derive_vector_activation(act: Activation) -> ActivationDerivative:
     form = sp.factor(sp.simplify(form))
     if form.has(s):
         form = sp.simplify(jac)
-        kind, rule = "raw", "simplified derivative"
+        kind, rule, premise = "raw", why("simplified derivative"), None
     else:
-        kind, rule = "output", "since a_i = exp(z_i) / sum_k exp(z_k)"
+        kind = "output"
+        premise = why(Relation(a_vec[i_idx], act.definition))
+        rule = why("since ", premise)
         back = form.subs(
             {
                 a_vec[i_idx]: sp.exp(z_vec[i_idx]) / normaliser,
@@ -363,6 +375,7 @@ def _derive_vector_activation(act: Activation) -> ActivationDerivative:
         rule=rule,
         kink_value=None,
         output_range=_output_range(act),
+        premise=premise,
     )
 
 
@@ -380,10 +393,10 @@ class OutputDelta:
     loss: str
     dloss: sp.Expr
     product: sp.Expr
-    steps: tuple[tuple[sp.Expr, str], ...]
+    steps: tuple[tuple[sp.Expr, Why], ...]
     expr: sp.Expr
     cancels: bool
-    assumptions: tuple[str, ...]
+    assumptions: tuple[Why, ...]
 
     @property
     def canonical_factor(self) -> sp.Expr | None:
@@ -416,10 +429,17 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
     loss: Loss = LOSSES[loss_name]
     dloss = sp.diff(loss.term, a)
     phi = derive_activation(activation)
-    assumptions: list[str] = []
+    assumptions: list[Why] = []
+    # "with a = σ(z)" for a rewrite that rests on a fact, the rewrite itself otherwise;
+    # a derivative used as SymPy gives it (kind "raw") needs no words.
+    by_rule = why("by the chain rule")
+    if phi.premise is not None:
+        by_rule += why(", with ", phi.premise)
+    elif phi.kind != "raw":
+        by_rule += why(", ", phi.rule)
     if ACTIVATIONS[activation].elementwise:
         product = sp.Mul(dloss, phi.form, evaluate=False)
-        steps = [(product, "by the chain rule, with " + phi.rule)]
+        steps = [(product, by_rule)]
         simplified = _simplify_branches(dloss * phi.form)
         if not proven_equal(
             simplified.subs(a, ACTIVATIONS[activation].definition),
@@ -427,7 +447,7 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
         ):
             simplified = dloss * phi.form
         if simplified != product:
-            steps.append((simplified, "simplifying"))
+            steps.append((simplified, why("simplifying")))
         expr = _indexed(simplified, j_idx)
         product_ix = _indexed(product, j_idx)
         cancels = not expr.has(z_vec) and not any(
@@ -437,12 +457,24 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
         dl_i = _indexed(dloss, i_idx)
         jac = phi.form
         product_ix = sp.Sum(dl_i * jac, (i_idx, 1, n_units))
-        steps = [(product_ix, "by the chain rule through the Jacobian, " + phi.rule)]
+        steps = [(product_ix, why("by the chain rule through the Jacobian, ", phi.rule))]
         summed = _strip_index_ranges(sp.expand(dl_i * jac))
         summed = sp.Add(*[sp.Sum(t, (i_idx, 1, n_units)) for t in sp.Add.make_args(summed)])
         summed = _strip_index_ranges(summed.doit())
         summed = sp.simplify(summed)
-        steps.append((summed, "summing over i, since δ_ij picks out i = j"))
+        steps.append(
+            (
+                summed,
+                why(
+                    "summing over ",
+                    i_idx,
+                    ", since ",
+                    sp.KroneckerDelta(i_idx, j_idx, evaluate=False),
+                    " picks out ",
+                    Relation(i_idx, j_idx),
+                ),
+            )
+        )
         if loss.target_is_distribution:
             total = sp.Sum(y_vec[i_idx], (i_idx, 1, n_units))
             replaced = summed.replace(
@@ -450,8 +482,11 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
             )
             replaced = sp.expand(sp.simplify(replaced))
             if replaced != summed:
-                assumptions.append("Σ_i y_i = 1 (targets are one-hot or probability vectors)")
-                steps.append((replaced, "since Σ_i y_i = 1"))
+                sums_to_one = Relation(total, sp.Integer(1))
+                assumptions.append(
+                    why(sums_to_one, " (targets are one-hot or probability vectors)")
+                )
+                steps.append((replaced, why("since ", sums_to_one)))
                 summed = replaced
         expr = summed
         product = product_ix

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sympy as sp
-from sympy.matrices.expressions import MatrixExpr
 
 from symprop.core import symbols as g
 from symprop.core.calculus import (
@@ -51,115 +50,19 @@ from symprop.core.registry import (
 )
 from symprop.core.spec import Network
 from symprop.core.symbols import ElementwiseApplied, L_sym, Vectorized, j, k, l_sym, n_batch
+from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Why, why
 from symprop.derivation.check import CheckReport, check_derivation
-
-
-class ScalarPartial(sp.Expr):
-    """Display-only ``∂num/∂den`` with a scalar denominator."""
-
-    def __new__(cls, num: sp.Basic, den: sp.Basic) -> ScalarPartial:
-        return super().__new__(cls, num, den)
-
-    @property
-    def num(self) -> sp.Basic:
-        return self.args[0]
-
-    @property
-    def den(self) -> sp.Basic:
-        return self.args[1]
-
-
-class MatrixPartial(MatrixExpr):
-    """Display-only ``∂num/∂den`` with a vector or matrix denominator (shape of ``den``)."""
-
-    def __new__(cls, num: sp.Basic, den: MatrixExpr) -> MatrixPartial:
-        return super().__new__(cls, num, den)
-
-    @property
-    def num(self) -> sp.Basic:
-        return self.args[0]
-
-    @property
-    def den(self) -> sp.Basic:
-        return self.args[1]
-
-    @property
-    def shape(self) -> tuple:
-        return self.args[1].shape
-
-
-def Partial(num: sp.Basic, den: sp.Basic) -> sp.Basic:  # noqa: N802 - reads like the math
-    """``∂num/∂den`` for display: a matrix expression when ``den`` is one."""
-    if isinstance(den, MatrixExpr):
-        return MatrixPartial(num, den)
-    return ScalarPartial(num, den)
-
-
-class SampleSum(MatrixExpr):
-    """Display-only ``Σ_{i=1}^{n} expr^{(i)}``: a matrix quantity summed over a mini-batch."""
-
-    def __new__(cls, expr: MatrixExpr, index: sp.Symbol, count: sp.Symbol) -> SampleSum:
-        return super().__new__(cls, expr, index, count)
-
-    @property
-    def shape(self) -> tuple:
-        return self.args[0].shape
-
-
-class SampleOf(sp.Expr):
-    """Display-only ``expr^{(i)}``: a quantity for sample ``i`` of a mini-batch."""
-
-    def __new__(cls, expr: sp.Basic, index: sp.Symbol) -> SampleOf:
-        return super().__new__(cls, expr, index)
-
-
-class FrobeniusSquared(sp.Expr):
-    """Display-only ``‖W‖_F²`` (the sum of the squared entries)."""
-
-    def __new__(cls, arg: sp.Basic) -> FrobeniusSquared:
-        return super().__new__(cls, arg)
-
-
-phi = sp.Function("phi")
-dphi = sp.Function("dphi")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One equation chain of a derivation.
-
-    Attributes
-    ----------
-    id
-        Stable key (``"delta.output.index"``, ``"summary.grad_W.2"``…).
-    section
-        ``forward``, ``cost``, ``activation``, ``output_delta``, ``hidden_delta``,
-        ``gradients``, ``batch``, ``update`` or ``summary``.
-    lhs
-        Left-hand side.
-    chain
-        ``((rhs, justification), …)``: ``lhs = rhs₁`` by the first justification, then
-        ``= rhs₂`` by the second, and so on.
-    form
-        ``index``, ``matrix`` or ``scalar``.
-    layer
-        The concrete layer (``1..L``) or ``None`` for a generic step.
-    relation
-        ``=``, ``:=`` (definition) or ``←`` (assignment, for the update rule).
-    """
-
-    id: str
-    section: str
-    lhs: sp.Basic
-    chain: tuple[tuple[sp.Basic, str], ...]
-    form: str = "index"
-    layer: int | None = None
-    relation: str = "="
-
-    @property
-    def rhs(self) -> sp.Basic:
-        """The final right-hand side of the chain."""
-        return self.chain[-1][0]
+from symprop.derivation.steps import (
+    FrobeniusSquared,
+    Partial,
+    SampleOf,
+    SampleSum,
+    Step,
+    dphi,
+    phi,
+)
+from symprop.documents.emit import checked, to_markdown, to_math
+from symprop.printers.unicode import sentence, unicode_summary
 
 
 @dataclass(frozen=True)
@@ -214,7 +117,7 @@ class Derivation:
     steps: tuple[Step, ...]
     layers: tuple[LayerFormulas, ...]
     output_delta: OutputDelta
-    assumptions: tuple[str, ...] = field(default=())
+    assumptions: tuple[Why, ...] = field(default=())
 
     def step(self, step_id: str) -> Step:
         """The step with the given id."""
@@ -250,11 +153,16 @@ class Derivation:
         return report
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: the spec, the steps (as SymPy strings) and the summary."""
+        """JSON-ready data: the spec, the steps (as SymPy strings) and the summary.
+
+        Each justification appears twice: ``why`` is its sentence as the terminal prints it,
+        ``why_parts`` the data it is made of (``{"text": …}`` or ``{"math": <SymPy string>}``
+        per segment), so a reader never has to parse the sentence.
+        """
         return {
             "network": self.network.to_dict(),
             "canonical_output_delta": self.canonical,
-            "assumptions": list(self.assumptions),
+            "assumptions": [sentence(a) for a in self.assumptions],
             "steps": [
                 {
                     "id": st.id,
@@ -263,7 +171,10 @@ class Derivation:
                     "layer": st.layer,
                     "relation": st.relation,
                     "lhs": sp.sstr(st.lhs),
-                    "chain": [{"rhs": sp.sstr(rhs), "why": why} for rhs, why in st.chain],
+                    "chain": [
+                        {"rhs": sp.sstr(rhs), "why": sentence(why), "why_parts": _parts(why)}
+                        for rhs, why in st.chain
+                    ],
                 }
                 for st in self.steps
             ],
@@ -275,21 +186,20 @@ class Derivation:
 
     def _repr_latex_(self) -> str:
         """Jupyter: the checked closing summary as one ``$$`` math block."""
-        from symprop.documents.emit import checked, to_math
-
         return to_math(checked(self))
 
     def _repr_markdown_(self) -> str:
         """Jupyter: the whole checked derivation document in Markdown."""
-        from symprop.documents.emit import checked, to_markdown
-
         return to_markdown(checked(self))
 
     def summary_text(self) -> str:
         """The readable Unicode summary printed by ``symprop derive``."""
-        from symprop.printers.unicode import unicode_summary
-
         return unicode_summary(self)
+
+
+def _parts(reason: Why) -> list[dict[str, str]]:
+    """A justification's segments as JSON data."""
+    return [{"text": s} if isinstance(s, str) else {"math": sp.sstr(s)} for s in reason]
 
 
 # --- building the steps -------------------------------------------------------------
@@ -324,6 +234,42 @@ def _to_layer(expr: sp.Expr, layer: sp.Expr | int, index: sp.Symbol = j) -> sp.E
     return expr.subs(n_units, g.width(layer))
 
 
+def _kink_assumption(lf: LayerFormulas) -> Why:
+    """The convention for φ' at the kink of a piecewise activation, with its parameters."""
+    act = ACTIVATIONS[lf.activation]
+    reason = why(
+        Activation(lf.activation),
+        " is not differentiable at ",
+        Relation(z_scalar, sp.Integer(0)),
+        "; the derivative there is taken as ",
+        Relation(activation_prime_function(lf.activation)(sp.Integer(0)), lf.dphi.kink_value),
+    )
+    if act.parameters:
+        reason += why(
+            " with ",
+            *[Relation(p.symbol, sp.Float(lf.params[p.name], 4)) for p in act.parameters],
+        )
+    return reason + why(" (a measure-zero event for real-valued inputs)")
+
+
+def _why_to_layer(reason: Why) -> Why:
+    """A calculus justification with its unit-level sums written over the output layer.
+
+    The registry writes vector formulas over ``n`` units with targets ``y_i``; in a
+    derivation they are the ``n_L`` units of the output layer and the targets ``y_i``.
+    """
+    y_ = g.indexed("y")
+
+    def to_layer(seg: sp.Basic) -> sp.Basic:
+        seg = seg.subs(n_units, g.width(L_sym))
+        return seg.replace(
+            lambda e: isinstance(e, sp.Indexed) and e.base == y_vec,
+            lambda e: y_[e.indices[0]],
+        )
+
+    return Why.of(*(s if isinstance(s, str) else to_layer(s) for s in reason))
+
+
 def _vectorize(expr: sp.Expr, layer: sp.Expr | int) -> sp.Basic:
     """A unit-level scalar formula in a, y, z as a vector formula of layer ``layer``."""
     mapping = {}
@@ -353,14 +299,14 @@ def _generic_steps() -> list[Step]:
             "forward.z.index",
             "forward",
             z_l[j],
-            ((z_def, "weighted input of unit j in layer l"),),
+            ((z_def, why("weighted input of unit ", j, " in layer ", l)),),
             "index",
         ),
         Step(
             "forward.a.index",
             "forward",
             a_l[j],
-            ((phi(z_l[j]), "activation of unit j in layer l"),),
+            ((phi(z_l[j]), why("activation of unit ", j, " in layer ", l)),),
             "index",
         ),
         Step(
@@ -370,7 +316,7 @@ def _generic_steps() -> list[Step]:
             (
                 (
                     g.matrix("W", l) * g.vector("a", l - 1) + g.vector("b", l),
-                    "the same, for all units",
+                    why("the same, for all units"),
                 ),
             ),
             "matrix",
@@ -379,7 +325,12 @@ def _generic_steps() -> list[Step]:
             "forward.a.matrix",
             "forward",
             g.vector("a", l),
-            ((ElementwiseApplied("phi", g.vector("z", l)), "φ applied elementwise"),),
+            (
+                (
+                    ElementwiseApplied("phi", g.vector("z", l)),
+                    why(Activation("phi"), " applied elementwise"),
+                ),
+            ),
             "matrix",
         ),
     ]
@@ -398,24 +349,36 @@ def _generic_steps() -> list[Step]:
     C = g.scalar("C")
     d_l = g.indexed("delta", l)
     chain = (
-        (Partial(C, z_l[j]), "by definition of the local gradient"),
+        (Partial(C, z_l[j]), why("by definition of the local gradient")),
         (
             sp.Sum(Partial(C, z_next[k]) * Partial(z_next[k], z_l[j]), (k, 1, n_next)),
-            "by the chain rule: z^l affects C only through z^{l+1}",
+            why(
+                "by the chain rule: ",
+                g.vector("z", l),
+                " affects ",
+                C,
+                " only through ",
+                g.vector("z", l + 1),
+            ),
         ),
         (
             sp.Sum(
                 d_next[k] * Partial(z_next[k], a_l[j]) * Partial(a_l[j], z_l[j]), (k, 1, n_next)
             ),
-            "by definition of δ^{l+1}, and the chain rule through a^l_j",
+            why(
+                "by definition of ",
+                g.vector("delta", l + 1),
+                ", and the chain rule through ",
+                a_l[j],
+            ),
         ),
         (
             sp.Sum(d_next[k] * dz_da * dphi(z_l[j]), (k, 1, n_next)),
-            "since z^{l+1}_k = Σ_m w^{l+1}_{km} a^l_m + b^{l+1}_k and a^l_j = φ(z^l_j)",
+            why("since ", Relation(z_next[k], z_next_def), " and ", Relation(a_l[j], phi(z_l[j]))),
         ),
         (
             dphi(z_l[j]) * sp.Sum(dz_da * d_next[k], (k, 1, n_next)),
-            "φ'(z^l_j) does not depend on k",
+            why(dphi(z_l[j]), " does not depend on ", k),
         ),
     )
     steps.append(Step("delta.hidden.index", "hidden_delta", d_l[j], chain, "index"))
@@ -430,7 +393,16 @@ def _generic_steps() -> list[Step]:
                         g.matrix("W", l + 1).T * g.vector("delta", l + 1),
                         ElementwiseApplied("phi", g.vector("z", l), 1),
                     ),
-                    "the index form for all j: Σ_k w_kj δ_k is row j of (W^{l+1})ᵀ δ^{l+1}",
+                    why(
+                        "the index form for all ",
+                        j,
+                        ": ",
+                        sp.Sum(w_next[k, j] * d_next[k], (k, 1, n_next)),
+                        " is row ",
+                        j,
+                        " of ",
+                        g.matrix("W", l + 1).T * g.vector("delta", l + 1),
+                    ),
                 ),
             ),
             "matrix",
@@ -442,6 +414,7 @@ def _generic_steps() -> list[Step]:
     z_def_m = sp.Sum(w_l[j, m] * a_prev[m], (m, 1, g.width(l - 1))) + b_l[j]
     dz_dw = _strip_ranges(sp.diff(z_def_m, w_l[j, k]).doit())
     dz_db = sp.diff(z_def_m, b_l[j]).doit()
+    by_delta = why("by definition of ", g.vector("delta", l), ", and differentiating ", z_l[j])
     steps.append(
         Step(
             "grad.w.index",
@@ -450,9 +423,9 @@ def _generic_steps() -> list[Step]:
             (
                 (
                     Partial(C, z_l[j]) * Partial(z_l[j], w_l[j, k]),
-                    "by the chain rule: w^l_jk enters only z^l_j",
+                    why("by the chain rule: ", w_l[j, k], " enters only ", z_l[j]),
                 ),
-                (d_l[j] * dz_dw, "by definition of δ^l, and differentiating z^l_j"),
+                (d_l[j] * dz_dw, by_delta),
             ),
             "index",
         )
@@ -463,8 +436,8 @@ def _generic_steps() -> list[Step]:
             "gradients",
             Partial(C, b_l[j]),
             (
-                (Partial(C, z_l[j]) * Partial(z_l[j], b_l[j]), "by the chain rule"),
-                (d_l[j] * dz_db, "by definition of δ^l, and differentiating z^l_j"),
+                (Partial(C, z_l[j]) * Partial(z_l[j], b_l[j]), why("by the chain rule")),
+                (d_l[j] * dz_db, by_delta),
             ),
             "index",
         )
@@ -478,7 +451,7 @@ def _generic_steps() -> list[Step]:
             (
                 (
                     g.vector("delta", l) * g.vector("a", l - 1).T,
-                    "the index form for all j, k: an outer product",
+                    why("the index form for all ", j, ", ", k, ": an outer product"),
                 ),
             ),
             "matrix",
@@ -489,7 +462,7 @@ def _generic_steps() -> list[Step]:
             "grad.b.matrix",
             "gradients",
             Partial(C, g.vector("b", l)),
-            ((g.vector("delta", l), "the index form for all j"),),
+            ((g.vector("delta", l), why("the index form for all ", j)),),
             "matrix",
         )
     )
@@ -511,7 +484,12 @@ def _batch_steps(network: Network) -> list[Step]:
             "batch.Delta",
             "batch",
             Delta,
-            ((SampleSum(outer, i, n_batch), "accumulating over the n samples of a mini-batch"),),
+            (
+                (
+                    SampleSum(outer, i, n_batch),
+                    why("accumulating over the ", n_batch, " samples of a mini-batch"),
+                ),
+            ),
             "matrix",
             relation=":=",
         ),
@@ -522,9 +500,12 @@ def _batch_steps(network: Network) -> list[Step]:
             (
                 (
                     SampleSum(Partial(C, W_mat), i, n_batch) / n_batch,
-                    "C is the mean of the per-sample costs, and differentiation is linear",
+                    why(C, " is the mean of the per-sample costs, and differentiation is linear"),
                 ),
-                (Delta / n_batch, "by the per-sample gradient and the definition of Δ^l"),
+                (
+                    Delta / n_batch,
+                    why("by the per-sample gradient and the definition of ", Delta),
+                ),
             ),
             "matrix",
         ),
@@ -535,9 +516,23 @@ def _batch_steps(network: Network) -> list[Step]:
             (
                 (
                     Partial(C, w_l[j, k]) + Partial(penalty, w_l[j, k]),
-                    "J = C + λ Σ_l Σ_jk (w^l_jk)², and only one term holds w^l_jk",
+                    why(
+                        Relation(
+                            J,
+                            C
+                            + lam
+                            * sp.Sum(
+                                w_l[j, k] ** 2,
+                                (k, 1, g.width(l - 1)),
+                                (j, 1, g.width(l)),
+                                (l, 1, L_sym),
+                            ),
+                        ),
+                        ", and only one term holds ",
+                        w_l[j, k],
+                    ),
                 ),
-                (Partial(C, w_l[j, k]) + dpen, "differentiating the square"),
+                (Partial(C, w_l[j, k]) + dpen, why("differentiating the square")),
             ),
             "index",
         ),
@@ -545,7 +540,12 @@ def _batch_steps(network: Network) -> list[Step]:
             "batch.grad_J.W",
             "batch",
             Partial(J, W_mat),
-            ((Delta / n_batch + dpen.subs(w_l[j, k], 1) * W_mat, "the index form for all j, k"),),
+            (
+                (
+                    Delta / n_batch + dpen.subs(w_l[j, k], 1) * W_mat,
+                    why("the index form for all ", j, ", ", k),
+                ),
+            ),
             "matrix",
         ),
         Step(
@@ -560,9 +560,9 @@ def _batch_steps(network: Network) -> list[Step]:
                         if network.regularize_biases
                         else sp.ZeroMatrix(*b_vec.shape)
                     ),
-                    "biases are regularised too (regularize_biases = true)"
+                    why("biases are regularised too (regularize_biases = true)")
                     if network.regularize_biases
-                    else "biases are not regularised",
+                    else why("biases are not regularised"),
                 ),
             ),
             "matrix",
@@ -574,7 +574,7 @@ def _batch_steps(network: Network) -> list[Step]:
             (
                 (
                     sp.MatAdd(W_mat, -eta * Partial(J, W_mat), evaluate=False),
-                    "a gradient-descent step with learning rate η",
+                    why("a gradient-descent step with learning rate ", eta),
                 ),
             ),
             "matrix",
@@ -587,7 +587,7 @@ def _batch_steps(network: Network) -> list[Step]:
             (
                 (
                     sp.MatAdd(b_vec, -eta * Partial(J, b_vec), evaluate=False),
-                    "a gradient-descent step with learning rate η",
+                    why("a gradient-descent step with learning rate ", eta),
                 ),
             ),
             "matrix",
@@ -612,7 +612,7 @@ def _activation_steps(name: str) -> list[Step]:
                 f"activation.{name}.definition",
                 "activation",
                 lhs_def,
-                ((definition, "by definition"),),
+                ((definition, why("by definition")),),
                 "index",
             ),
             Step(
@@ -623,7 +623,11 @@ def _activation_steps(name: str) -> list[Step]:
                     (_to_layer(expr, L_sym).subs(z_vec, zj), why)
                     for expr, why in zip(
                         d.steps,
-                        ("differentiating the quotient", "evaluating the sums over k", d.rule),
+                        (
+                            why("differentiating the quotient"),
+                            why("evaluating the sums over ", k),
+                            _why_to_layer(d.rule),
+                        ),
                         strict=True,
                     )
                 ),
@@ -632,7 +636,7 @@ def _activation_steps(name: str) -> list[Step]:
         ]
     fn = activation_function(name)(z_scalar)
     fprime = activation_prime_function(name)(z_scalar)
-    whys = ["differentiating the definition"] + ["simplifying"] * (len(d.steps) - 2)
+    whys = [why("differentiating the definition")] + [why("simplifying")] * (len(d.steps) - 2)
     if len(d.steps) > 1:
         whys.append(d.rule)
     return [
@@ -640,7 +644,7 @@ def _activation_steps(name: str) -> list[Step]:
             f"activation.{name}.definition",
             "activation",
             fn,
-            ((act.definition, "by definition"),),
+            ((act.definition, why("by definition")),),
             "scalar",
         ),
         Step(
@@ -692,7 +696,7 @@ def derive(network: Network) -> Derivation:
             "forward.input",
             "forward",
             g.vector("a", 0),
-            ((g.vector("x", None, g.width(0)), "the input"),),
+            ((g.vector("x", None, g.width(0)), why("the input")),),
             "matrix",
             0,
         )
@@ -708,7 +712,7 @@ def derive(network: Network) -> Derivation:
                 (
                     (
                         g.matrix("W", lay) * g.vector("a", lay - 1) + g.vector("b", lay),
-                        f"layer {lay}: weighted input",
+                        why("layer ", LayerOf("a", lay), ": weighted input"),
                     ),
                 ),
                 "matrix",
@@ -723,7 +727,7 @@ def derive(network: Network) -> Derivation:
                 (
                     (
                         ElementwiseApplied(lf.activation, g.vector("z", lay)),
-                        f"layer {lay}: {lf.activation}",
+                        why("layer ", LayerOf("a", lay), ": ", lf.activation.replace("_", " ")),
                     ),
                 ),
                 "matrix",
@@ -739,7 +743,14 @@ def derive(network: Network) -> Derivation:
         loss.term.subs({a_scalar: aL[k], y_scalar: y_[k]}, simultaneous=True), (k, 1, g.width(L))
     )
     steps.append(
-        Step("cost.sample", "cost", C, ((per_sample, f"{loss.unicode}, per sample"),), "index", L)
+        Step(
+            "cost.sample",
+            "cost",
+            C,
+            ((per_sample, why(f"{loss.unicode}, per sample")),),
+            "index",
+            L,
+        )
     )
     steps.append(
         Step(
@@ -749,7 +760,7 @@ def derive(network: Network) -> Derivation:
             (
                 (
                     sp.Sum(SampleOf(C, g.i), (g.i, 1, n_batch)) / n_batch,
-                    "the mean over a mini-batch of n samples",
+                    why("the mean over a mini-batch of ", n_batch, " samples"),
                 ),
             ),
             "index",
@@ -766,11 +777,13 @@ def derive(network: Network) -> Derivation:
             (
                 (
                     C + lam * penalty,
-                    "L2 weight decay"
-                    + (
-                        " on weights and biases"
-                        if network.regularize_biases
-                        else " on the weights (biases excluded)"
+                    why(
+                        "L2 weight decay"
+                        + (
+                            " on weights and biases"
+                            if network.regularize_biases
+                            else " on the weights (biases excluded)"
+                        )
                     ),
                 ),
             ),
@@ -788,44 +801,46 @@ def derive(network: Network) -> Derivation:
     # Output local gradient.
     zL = g.indexed("z", L)
     dL = g.indexed("delta", L)
-    chain: list[tuple[sp.Basic, str]] = [(Partial(C, zL[j]), "by definition of the local gradient")]
+    chain: list[tuple[sp.Basic, Why]] = [
+        (Partial(C, zL[j]), why("by definition of the local gradient"))
+    ]
     out_act = ACTIVATIONS[out_layer.activation]
     ii = sp.Symbol("i", integer=True, positive=True)
     if out_act.elementwise:
         chain.append(
             (
                 Partial(C, aL[j]) * Partial(aL[j], zL[j]),
-                f"by the chain rule: a^{L}_j is the only output that depends on z^{L}_j",
+                why("by the chain rule: ", aL[j], " is the only output that depends on ", zL[j]),
             )
         )
         chain.append(
             (
                 Partial(C, aL[j]) * activation_prime_function(out_layer.activation)(zL[j]),
-                f"since a^{L}_j = {out_act.unicode}(z^{L}_j)",
+                why("since ", Relation(aL[j], activation_function(out_layer.activation)(zL[j]))),
             )
         )
         chain.append(
             (
                 _to_layer(od.dloss, L) * activation_prime_function(out_layer.activation)(zL[j]),
-                f"differentiating the {loss.unicode}",
+                why(f"differentiating the {loss.unicode}"),
             )
         )
     else:
         chain.append(
             (
                 sp.Sum(Partial(C, aL[ii]) * Partial(aL[ii], zL[j]), (ii, 1, g.width(L))),
-                f"by the chain rule: every a^{L}_i depends on z^{L}_j",
+                why("by the chain rule: every ", aL[ii], " depends on ", zL[j]),
             )
         )
-    for expr, why in od.steps:
-        chain.append((_to_layer(expr, L), why))
+    for expr, reason in od.steps:
+        chain.append((_to_layer(expr, L), _why_to_layer(reason)))
     steps.append(Step("delta.output.index", "output_delta", dL[j], tuple(chain), "index", L))
     steps.append(
         Step(
             "delta.output.matrix",
             "output_delta",
             g.vector("delta", L),
-            ((_vectorize_output(od, L), "the index form for all j"),),
+            ((_vectorize_output(od, L), why("the index form for all ", j)),),
             "matrix",
             L,
         )
@@ -839,7 +854,7 @@ def derive(network: Network) -> Derivation:
             f"summary.delta.{L}",
             "summary",
             g.vector("delta", L),
-            ((_vectorize_output(od, L), "output layer"),),
+            ((_vectorize_output(od, L), why("output layer")),),
             "matrix",
             L,
         )
@@ -858,7 +873,7 @@ def derive(network: Network) -> Derivation:
                         sp.HadamardProduct(
                             rec, ElementwiseApplied(lf.activation, g.vector("z", lay), 1)
                         ),
-                        "hidden recurrence",
+                        why("hidden recurrence"),
                     ),
                     (
                         sp.HadamardProduct(rec, dphi_vec)
@@ -883,7 +898,16 @@ def derive(network: Network) -> Derivation:
                 (
                     (
                         Delta / n_batch + 2 * lam * W_mat,
-                        f"Δ^{lay} = Σ_i δ^{lay}(i) (a^{lay - 1}(i))ᵀ",
+                        why(
+                            Relation(
+                                Delta,
+                                SampleSum(
+                                    g.vector("delta", lay) * g.vector("a", lay - 1).T,
+                                    g.i,
+                                    n_batch,
+                                ),
+                            )
+                        ),
                     ),
                 ),
                 "matrix",
@@ -898,19 +922,14 @@ def derive(network: Network) -> Derivation:
                 f"summary.grad_b.{lay}",
                 "summary",
                 Partial(J, g.vector("b", lay)),
-                ((b_sum, "mean of δ over the batch"),),
+                ((b_sum, why("mean of ", RoleSymbol("delta"), " over the batch")),),
                 "matrix",
                 lay,
             )
         )
 
-    assumptions = list(od.assumptions)
-    for lf in layers:
-        if lf.dphi.kink_value is not None:
-            assumptions.append(
-                f"{lf.activation} is not differentiable at z = 0; "
-                f"φ'(0) is taken as {sp.sstr(lf.dphi.kink_value)}"
-            )
+    assumptions = [_kink_assumption(lf) for lf in layers if lf.dphi.kink_value is not None]
+    assumptions += [_why_to_layer(reason) for reason in od.assumptions]
     return Derivation(
         network=network,
         steps=tuple(steps),

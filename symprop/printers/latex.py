@@ -1,8 +1,9 @@
 """The LaTeX printer: every formula of a document becomes text here, in a notation profile.
 
 :class:`LatexPrinter` subclasses SymPy's and dispatches (``_print_<ClassName>``) on the
-display classes of :mod:`symprop.derivation.build` and :mod:`symprop.core.symbols` and on the few
-display classes defined below. Quantities are recognised by their role and layer
+display classes of :mod:`symprop.derivation.steps`, :mod:`symprop.core.symbols` and
+:mod:`symprop.core.why`; the layout decisions it shares with the terminal printer are in
+:mod:`symprop.printers.written`. Quantities are recognised by their role and layer
 (:func:`symprop.core.symbols.quantity`) and written with the symbols of a
 :class:`~symprop.core.notation.Profile`, so one derivation reads in Nielsen's, Goodfellow's or
 Ng's notation. Activation names come from the registry's ``latex`` field.
@@ -19,50 +20,31 @@ from symprop.core import symbols as g
 from symprop.core.calculus import ActivationApplied, ActivationPrimeApplied
 from symprop.core.notation import Profile, get_profile
 from symprop.core.registry import ACTIVATIONS
+from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Span
+from symprop.printers.written import (
+    common_factor,
+    expanded_if_cancelling,
+    flip_sign,
+    ordered_factors,
+    ordered_terms,
+    pulled_sign,
+    reads_as_sum,
+)
+
+__all__ = [
+    "Activation",
+    "LatexPrinter",
+    "LayerOf",
+    "Relation",
+    "RoleSymbol",
+    "Span",
+    "latex",
+]
 
 # Roles that belong to one sample of a mini-batch (parameters do not).
 _PER_SAMPLE = frozenset({"x", "y", "z", "a", "delta", "C"})
 # The registry's unit-level scalars, written with the profile's symbols.
 _REGISTRY_SCALARS = {"a": "a", "z": "z", "y": "y"}
-
-
-# --- display classes used only by the documents -------------------------------------
-
-
-class LayerOf(sp.Expr):
-    """Display-only: the layer label of ``role`` at internal layer ``layer``, as the
-    profile numbers it (``LayerOf("a", 0)`` prints ``0`` in Nielsen's, ``1`` in Ng's)."""
-
-    def __new__(cls, role: str, layer: sp.Expr | int) -> LayerOf:
-        return super().__new__(cls, sp.Symbol(role), sp.sympify(layer))
-
-
-class Relation(sp.Expr):
-    """Display-only ``lhs rel rhs`` (``=``, ``:=``, ``←``), for any two expressions."""
-
-    def __new__(cls, lhs: sp.Basic, rhs: sp.Basic, rel: str = "=") -> Relation:
-        return super().__new__(cls, lhs, rhs, sp.Symbol(rel))
-
-
-class RoleSymbol(sp.Expr):
-    """Display-only: the bare symbol of a role (``δ``, ``η``), without a layer."""
-
-    def __new__(cls, role: str) -> RoleSymbol:
-        return super().__new__(cls, sp.Symbol(role))
-
-
-class Activation(sp.Expr):
-    """Display-only: the name of a registry activation (``σ``) or ``phi`` (``φ``)."""
-
-    def __new__(cls, name: str, derivative: int = 0) -> Activation:
-        return super().__new__(cls, sp.Symbol(name), sp.Integer(derivative))
-
-
-class Span(sp.Expr):
-    """Display-only ``first, …, last`` (a range of layers or units)."""
-
-    def __new__(cls, first: sp.Basic, last: sp.Basic) -> Span:
-        return super().__new__(cls, first, last)
 
 
 # ``:=`` as a plain relation: \coloneqq needs mathtools, which GitHub's MathJax lacks.
@@ -177,7 +159,7 @@ class LatexPrinter(SympyLatexPrinter):
             text = self._print(arg)
             # A matrix product inside ⊙ is parenthesised, as in the textbooks' BP2.
             if isinstance(arg, (sp.MatMul, sp.MatAdd, sp.HadamardProduct)) or (
-                isinstance(arg, g.Vectorized) and isinstance(arg.expr, sp.Add)
+                isinstance(arg, g.Vectorized) and reads_as_sum(arg.expr)
             ):
                 text = _paren(text)
             parts.append(text)
@@ -198,15 +180,8 @@ class LatexPrinter(SympyLatexPrinter):
         return sign + self.parenthesize(coeff, PRECEDENCE["Mul"], strict=True) + " " + body
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:
-        # The data term first, the weight-decay and learning-rate terms after it, as
-        # written by hand; SymPy's canonical order would put 2λW first.
-        def late(term: sp.Basic) -> bool:
-            names = {s.name for s in term.free_symbols if isinstance(s, sp.Symbol)}
-            return bool(names & {"lambda", "eta"})
-
-        terms = sorted(enumerate(expr.args), key=lambda p: (late(p[1]), p[0]))
         out = ""
-        for _, term in terms:
+        for term in ordered_terms(expr):
             if isinstance(term, sp.ZeroMatrix):
                 continue
             text = self._print(term)
@@ -233,7 +208,9 @@ class LatexPrinter(SympyLatexPrinter):
             self._hadamard = previous
 
     def _print_Mul(self, expr: sp.Mul) -> str:
-        expr = _flip_sign(expr)
+        expr = flip_sign(expanded_if_cancelling(expr))
+        if isinstance(expr, sp.Add):
+            return self._print(expr)
         num, den = sp.fraction(expr)
         if den.is_Symbol and (num.has(sp.Sum) or isinstance(num, MatrixExpr)):
             # (1/n) Σ …, the way a mean is written.
@@ -263,8 +240,9 @@ class LatexPrinter(SympyLatexPrinter):
         if previous == "none":
             self._settings["order"] = None
         try:
-            coeff, rest = expr.primitive()
-            if coeff != 1 and coeff.is_Rational and isinstance(rest, sp.Add):
+            factored = common_factor(expr)
+            if factored is not None:
+                coeff, rest = factored
                 inner = super()._print_Add(rest, order)
                 return rf"{self._print(coeff)} \left({inner}\right)"
             return super()._print_Add(expr, order)
@@ -275,24 +253,10 @@ class LatexPrinter(SympyLatexPrinter):
         """A product in the order written by hand: numbers, quantities, brackets, partial
         derivatives, functions, and sums last (so ``φ'(z) Σ_k …`` reads as pulled out)."""
 
-        def rank(factor: sp.Basic) -> int:
-            base = factor.as_base_exp()[0] if isinstance(factor, sp.Pow) else factor
-            if base.is_Number:
-                return 0
-            if isinstance(base, (sp.Symbol, sp.Indexed, sp.MatrixSymbol)):
-                return 1
-            if isinstance(base, sp.Add):
-                return 2
-            if type(base).__name__ in ("ScalarPartial", "MatrixPartial"):
-                return 3
-            if isinstance(base, sp.Sum):
-                return 5
-            return 4
-
         coeff, _ = expr.as_coeff_Mul()
         if coeff.is_negative:
             return "-" + self._print(-expr)
-        ordered = sorted(expr.as_ordered_factors(), key=rank)
+        ordered = ordered_factors(expr)
         previous, self._settings["order"] = self._settings["order"], "none"
         try:
             return super()._print_Mul(sp.Mul(*ordered, evaluate=False))
@@ -340,13 +304,8 @@ class LatexPrinter(SympyLatexPrinter):
         return rf"\left\lVert {self._print(expr.args[0])} \right\rVert_{{F}}^{{2}}"
 
     def _print_Sum(self, expr: sp.Sum) -> str:
-        body = expr.function
-        sign = ""
-        if _negatives(-body) < _negatives(body) or (
-            isinstance(body, sp.Mul) and body.as_coeff_Mul()[0] == -1
-        ):
-            # −Σ y log a rather than Σ −y log a.
-            sign, body = "-", _flip_sign(-body)
+        pulled, body = pulled_sign(expr.function)
+        sign = "-" if pulled else ""
         limits = "".join(
             rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}} "
             for v, lo, hi in reversed(expr.limits)
@@ -394,6 +353,11 @@ class LatexPrinter(SympyLatexPrinter):
         role, layer = expr.args
         return self._print_label(self.profile.layer(role.name, layer))
 
+    @staticmethod
+    def relation(rel: str) -> str:
+        """The LaTeX of a relation sign (``=``, ``:=``, ``←``)."""
+        return _RELATIONS[rel]
+
     def _print_Relation(self, expr: Relation) -> str:
         lhs, rhs, rel = expr.args
         return f"{self._print(lhs)} {_RELATIONS[rel.name]} {self._print(rhs)}"
@@ -423,29 +387,6 @@ def _paren(text: str) -> str:
     if any(tall in text for tall in (r"\frac", r"\sum", r"\begin")):
         return rf"\left({text}\right)"
     return f"({text})"
-
-
-def _flip_sign(expr: sp.Basic) -> sp.Basic:
-    """``-a (a - 1)`` as ``a (1 - a)``: move a leading minus into a binomial factor.
-
-    Only the written form changes (the product is rebuilt unevaluated and is equal).
-    """
-    if not isinstance(expr, sp.Mul):
-        return expr
-    coeff, factors = expr.as_coeff_mul()
-    if coeff != -1:
-        return expr
-    for n, f in enumerate(factors):
-        if isinstance(f, sp.Add) and _negatives(-f) <= _negatives(f):
-            rest = list(factors)
-            rest[n] = -f
-            return sp.Mul(*rest, evaluate=False)
-    return expr
-
-
-def _negatives(expr: sp.Basic) -> int:
-    """How many terms of a sum are written with a minus sign."""
-    return sum(1 for t in sp.Add.make_args(expr) if t.could_extract_minus_sign())
 
 
 def latex(expr: sp.Basic, profile: Profile | str = "nielsen", depth: int | None = None) -> str:

@@ -2,22 +2,37 @@
 
 :class:`UnicodePrinter` renders derivation expressions for the terminal (``δ² = ((W³)ᵀ δ³) ⊙ a²
 ⊙ (1 − a²)``). It subclasses SymPy's ``StrPrinter`` and dispatches on the display classes of
-:mod:`symprop.derivation.build` and :mod:`symprop.core.symbols`; quantities are named by their
-role and layer (see :func:`symprop.core.symbols.quantity`) in the code's numbering (input layer
-0)."""
+:mod:`symprop.derivation.steps`, :mod:`symprop.core.symbols` and :mod:`symprop.core.why`;
+quantities are named by their role and layer (see :func:`symprop.core.symbols.quantity`) in the
+code's numbering (input layer 0). Products, signs and term order follow the written form of
+:mod:`symprop.printers.written`, the same decisions the LaTeX printer makes, so the terminal
+shows the forms of the documents. :func:`sentence` renders a justification
+(:class:`~symprop.core.why.Why`)."""
 
 from __future__ import annotations
 
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from symprop.core import symbols as g
 from symprop.core.calculus import ActivationApplied, ActivationPrimeApplied
 from symprop.core.registry import ACTIVATIONS
+from symprop.core.why import Why
+from symprop.derivation.steps import DerivationView, Step
+from symprop.printers.written import (
+    common_factor,
+    expanded_if_cancelling,
+    flip_sign,
+    ordered_factors,
+    ordered_terms,
+    pulled_sign,
+    reads_as_sum,
+)
 
 _SUPERSCRIPT = str.maketrans("0123456789+-()lLin", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ˡᴸⁱⁿ")
 _SUBSCRIPT = str.maketrans("0123456789+-()ijklmn", "₀₁₂₃₄₅₆₇₈₉₊₋₍₎ᵢⱼₖₗₘₙ")
+_RELATIONS = {"=": "=", ":=": "≔", "←": "←"}
 _ROLE_SYMBOL = {
     "x": "x",
     "y": "y",
@@ -95,7 +110,16 @@ class UnicodePrinter(StrPrinter):
         return inner + "ᵀ"
 
     def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
-        return " ⊙ ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in expr.args)
+        parts = []
+        for arg in expr.args:
+            text = self._print(arg)
+            # A matrix product or a sum inside ⊙ is bracketed, as the documents do.
+            if isinstance(arg, (sp.MatMul, sp.MatAdd, sp.HadamardProduct)) or (
+                isinstance(arg, g.Vectorized) and reads_as_sum(arg.expr)
+            ):
+                text = f"({text})"
+            parts.append(text)
+        return " ⊙ ".join(parts)
 
     def _print_MatMul(self, expr: sp.MatMul) -> str:
         coeff, factors = expr.as_coeff_matrices()
@@ -105,18 +129,47 @@ class UnicodePrinter(StrPrinter):
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:
         out = ""
-        for n, term in enumerate(expr.args):
+        for term in ordered_terms(expr):
+            if isinstance(term, sp.ZeroMatrix):
+                continue
             text = self.parenthesize(term, PRECEDENCE["Add"])
             if text.startswith("-") or text.startswith("−"):
-                out += (" − " if n else "−") + text[1:]
+                out += (" − " if out else "−") + text[1:]
             else:
-                out += (" + " if n else "") + text
-        return out
+                out += (" + " if out else "") + text
+        return out or "0"
+
+    def _print_Add(self, expr: sp.Add, order: str | None = None) -> str:
+        # Inside a hand-ordered product (order "none") a sum keeps SymPy's usual order; a
+        # rational common factor is written outside it, as the derivation has it.
+        previous = self._settings["order"]
+        if previous == "none":
+            self._settings["order"] = None
+        try:
+            factored = common_factor(expr)
+            if factored is not None:
+                coeff, rest = factored
+                return f"{self._print(coeff)} ({self._print_Add(rest, order)})"
+            out = ""
+            for term in self._as_ordered_terms(expr, order=order):
+                # A negative term is written after "−" (as LaTeX does), never flipped.
+                negative = term.could_extract_minus_sign()
+                text = self._print(-term if negative else term)
+                if precedence(term) < PRECEDENCE["Add"] or isinstance(term, sp.Add):
+                    text = f"({text})"
+                out += (" - " if out else "-") if negative else (" + " if out else "")
+                out += text
+            return out
+        finally:
+            self._settings["order"] = previous
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         base, exp = expr.as_base_exp()
         if exp.is_Integer and exp > 1:
-            return self.parenthesize(base, PRECEDENCE["Pow"], strict=True) + superscript(str(exp))
+            text = self.parenthesize(base, PRECEDENCE["Pow"], strict=True)
+            if any(ch in text for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹ˡᴸ⁽^"):
+                text = f"({text})"  # (a¹)², not a¹²
+            return text + superscript(str(exp))
         return super()._print_Pow(expr, rational)
 
     _hadamard = False
@@ -133,8 +186,11 @@ class UnicodePrinter(StrPrinter):
             self._hadamard = False
 
     def _print_Mul(self, expr: sp.Mul) -> str:
+        expr = flip_sign(expanded_if_cancelling(expr))
+        if isinstance(expr, sp.Add):
+            return self._print(expr)
         if not self._hadamard:
-            return super()._print_Mul(expr).replace("*", " ")
+            return self._print_ordered_mul(expr)
         num, den = sp.fraction(expr)
         if den != 1:
             left = self.parenthesize(num, PRECEDENCE["Mul"])
@@ -147,6 +203,29 @@ class UnicodePrinter(StrPrinter):
         if coeff != 1:
             return self._print(coeff) + " " + text
         return text
+
+    def _print_ordered_mul(self, expr: sp.Basic) -> str:
+        """A product in the written order of :func:`~symprop.printers.written.ordered_factors`."""
+        if not isinstance(expr, sp.Mul):
+            return super()._print_Mul(expr).replace("*", " ")
+        coeff, _ = expr.as_coeff_Mul()
+        if coeff.is_negative:
+            return "-" + self._print(-expr)
+        num, den = sp.fraction(expr, exact=True)
+        if den != 1:
+            # A quotient: numerator and denominator each in the written order.
+            num_text, den_text = self._print(num), self._print(den)
+            if isinstance(num, sp.Add):
+                num_text = f"({num_text})"
+            if isinstance(den, (sp.Add, sp.Mul)):
+                den_text = f"({den_text})"
+            return f"{num_text}/{den_text}"
+        ordered = sp.Mul(*ordered_factors(expr), evaluate=False)
+        previous, self._settings["order"] = self._settings["order"], "none"
+        try:
+            return super()._print_Mul(ordered).replace("*", " ")
+        finally:
+            self._settings["order"] = previous
 
     def _print_ElementwiseApplied(self, expr: g.ElementwiseApplied) -> str:
         name = expr.activation
@@ -171,8 +250,9 @@ class UnicodePrinter(StrPrinter):
 
     def _print_Sum(self, expr: sp.Sum) -> str:
         (index, _lo, _hi), *rest = expr.limits
-        body = expr.function
-        return f"Σ{subscript(str(index))} {self.parenthesize(body, PRECEDENCE['Mul'])}"
+        pulled, body = pulled_sign(expr.function)
+        text = f"Σ{subscript(str(index))} {self.parenthesize(body, PRECEDENCE['Mul'])}"
+        return "-" + text if pulled else text
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> str:
         return "δ" + subscript("".join(str(a) for a in expr.args))
@@ -203,6 +283,28 @@ class UnicodePrinter(StrPrinter):
     def _print_StrictGreaterThan(self, expr: sp.Basic) -> str:
         return f"{self._print(expr.lhs)} > {self._print(expr.rhs)}"
 
+    # --- justification display classes (symprop.core.why) -------------------------
+
+    def _print_Relation(self, expr: sp.Basic) -> str:
+        lhs, rhs, rel = expr.args
+        return f"{self._print(lhs)} {_RELATIONS[rel.name]} {self._print(rhs)}"
+
+    def _print_LayerOf(self, expr: sp.Basic) -> str:
+        return sp.sstr(expr.args[1])
+
+    def _print_RoleSymbol(self, expr: sp.Basic) -> str:
+        role = expr.args[0].name
+        return _ROLE_SYMBOL.get(role, role)
+
+    def _print_Activation(self, expr: sp.Basic) -> str:
+        name, derivative = expr.args[0].name, int(expr.args[1])
+        symbol = "φ" if name == "phi" else ACTIVATIONS[name].unicode
+        return symbol + "'" * derivative
+
+    def _print_Span(self, expr: sp.Basic) -> str:
+        first, last = (self._print(a) for a in expr.args)
+        return first if first == last else f"{first}, …, {last}"
+
     def emptyPrinter(self, expr: object) -> str:  # noqa: N802 - SymPy's hook name
         return str(expr)
 
@@ -212,21 +314,40 @@ def unicode(expr: sp.Basic) -> str:
     return UnicodePrinter().doprint(expr).replace("-", "−")
 
 
-def _chain(step: object, full: bool) -> str:
-    lhs = unicode(step.lhs)  # type: ignore[attr-defined]
-    rel = {"=": "=", ":=": "≔", "←": "←"}[step.relation]  # type: ignore[attr-defined]
-    chain = step.chain if full else step.chain[-1:]  # type: ignore[attr-defined]
+def sentence(why: Why) -> str:
+    """Render a justification for the terminal: its text, with each expression printed.
+
+    Examples
+    --------
+    >>> from symprop.core import symbols as g
+    >>> from symprop.core.why import why
+    >>> sentence(why("by definition of ", g.vector("delta", g.l_sym + 1)))
+    'by definition of δ⁽ˡ⁺¹⁾'
+    """
+    return "".join(s if isinstance(s, str) else unicode(s) for s in why)
+
+
+def _chain(step: Step, full: bool) -> str:
+    lhs = unicode(step.lhs)
+    rel = _RELATIONS[step.relation]
+    chain = step.chain if full else step.chain[-1:]
     pad = " " * len(lhs)
     lines = []
-    for n, (rhs, why) in enumerate(chain):
-        lead = lhs if n == 0 else pad
-        lines.append(f"  {lead} {rel if n == 0 else '='} {unicode(rhs)}    [{why}]")
+    previous = None
+    for rhs, why in chain:
+        rhs_text = unicode(rhs)
+        if rhs_text == previous:
+            # The written form already shows this line's simplification (as the documents).
+            continue
+        lead, relation = (lhs, rel) if previous is None else (pad, "=")
+        previous = rhs_text
+        lines.append(f"  {lead} {relation} {rhs_text}    [{sentence(why)}]")
     return "\n".join(lines)
 
 
-def unicode_summary(d: object) -> str:
+def unicode_summary(d: DerivationView) -> str:
     """The derivation summary printed by ``symprop derive``."""
-    net = d.network  # type: ignore[attr-defined]
+    net = d.network
     widths = "-".join(str(w) for w in net.widths)
     acts = ", ".join(f"{layer.activation}" for layer in net.layers)
     out = [
@@ -235,18 +356,18 @@ def unicode_summary(d: object) -> str:
         "",
         "Activation derivatives",
     ]
-    for st in d.section("activation"):  # type: ignore[attr-defined]
+    for st in d.section("activation"):
         if st.id.endswith(".derivative"):
             out.append(_chain(st, full=True))
     out += ["", "Output local gradient"]
-    out.append(_chain(d.step("delta.output.index"), full=True))  # type: ignore[attr-defined]
+    out.append(_chain(d.step("delta.output.index"), full=True))
     out += ["", "Backpropagation, layer by layer"]
-    for st in d.section("summary"):  # type: ignore[attr-defined]
+    for st in d.section("summary"):
         out.append(_chain(st, full=False))
     out += ["", "Update (learning rate η)"]
-    for st in d.section("update"):  # type: ignore[attr-defined]
+    for st in d.section("update"):
         out.append(_chain(st, full=False))
-    if d.assumptions:  # type: ignore[attr-defined]
+    if d.assumptions:
         out += ["", "Assumptions"]
-        out += [f"  - {text}" for text in d.assumptions]  # type: ignore[attr-defined]
+        out += [f"  - {sentence(why)}" for why in d.assumptions]
     return "\n".join(out) + "\n"

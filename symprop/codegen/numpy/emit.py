@@ -33,7 +33,7 @@ from symprop.core.registry import ACTIVATIONS
 from symprop.core.spec import Network, load_spec
 from symprop.core.templating import render
 from symprop.derivation.build import derive
-from symprop.printers.unicode import unicode
+from symprop.printers.unicode import sentence, unicode
 
 __all__ = [
     "ActivationCode",
@@ -341,7 +341,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         update_per_layer=model.n_params > UPDATE_PER_LAYER_PARAMS,
         class_target=model.target is Target.CLASS,
         unit_target=model.target is Target.UNIT,
-        assumptions=model.assumptions,
+        assumptions=tuple(sentence(reason) for reason in model.assumptions),
         literals={
             "layer_sizes": repr(tuple(widths)),
             "activations": repr(tuple(layer.activation for layer in network.layers)),

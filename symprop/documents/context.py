@@ -1,0 +1,691 @@
+"""The typed context of a derivation document: every formula and sentence printed.
+
+:func:`document_context` turns a checked derivation into :class:`DocumentContext`, a tree of
+frozen dataclasses of strings that the templates lay out. Formulas are printed by
+:class:`~symprop.printers.latex.LatexPrinter` in the document's notation profile;
+justifications are :class:`~symprop.core.why.Why` data, whose text segments are escaped and
+whose expressions are printed like every other formula.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symprop.core import symbols as g
+from symprop.core.notation import get_profile
+from symprop.core.registry import ACTIVATIONS, LOSSES
+from symprop.core.spec import Network
+from symprop.core.templating import latex_escape, markdown_escape
+from symprop.core.why import Activation, LayerOf, Relation, Segment, Span
+from symprop.derivation.steps import (
+    DerivationView,
+    MatrixPartial,
+    SampleOf,
+    ScalarPartial,
+    Step,
+    phi,
+)
+from symprop.documents.checked import CheckedDerivation, require_checked
+from symprop.printers.latex import LatexPrinter
+
+__all__ = ["DocumentContext", "document_context"]
+
+# Quantities of the document's own sentences (the derivation's symbols).
+_l, _L = g.l_sym, g.L_sym
+_j, _k, _i = g.j, g.k, g.i
+_C, _J = g.scalar("C"), g.scalar("J")
+
+
+class _Renderer:
+    """Prints expressions and segment lists for one document (one profile, one depth)."""
+
+    def __init__(self, profile: str, depth: int) -> None:
+        self.printer = LatexPrinter(profile, depth)
+
+    def math(self, expr: sp.Basic) -> str:
+        return self.printer.doprint(expr)
+
+    def tex(self, segments: Sequence[Segment]) -> str:
+        """Text mode: text escaped, expressions in ``$…$``."""
+        return "".join(
+            latex_escape(s) if isinstance(s, str) else f"${self.math(s)}$" for s in segments
+        )
+
+    def inline_math(self, segments: Sequence[Segment]) -> str:
+        """Math mode: text in ``\\text{…}``, expressions as they are."""
+        return "".join(
+            rf"\text{{{latex_escape(s)}}}" if isinstance(s, str) else self.math(s) for s in segments
+        )
+
+    def markdown(self, segments: Sequence[Segment]) -> str:
+        """Markdown text: text escaped, expressions in ``$…$``."""
+        return "".join(
+            markdown_escape(s) if isinstance(s, str) else f"${self.math(s)}$" for s in segments
+        )
+
+
+# --- the document context ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of an equation chain, as printed strings."""
+
+    lhs: str
+    rel: str
+    rhs: str
+    why_tex: str
+    why_math: str
+    why_md: str
+    wide: bool
+
+
+@dataclass(frozen=True)
+class Equation:
+    """A displayed equation chain (one :class:`~symprop.derivation.build.Step`)."""
+
+    step_id: str
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence with inline math, in the three renderings."""
+
+    tex: str
+    math: str
+    md: str
+
+
+@dataclass(frozen=True)
+class NotationRow:
+    """One row of the notation table."""
+
+    symbol: str
+    meaning_tex: str
+    meaning_md: str
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A drawn unit of the network diagram."""
+
+    node: str
+    x: str
+    y: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Column:
+    """A layer of the network diagram."""
+
+    units: tuple[Unit, ...]
+    ellipsis: str | None
+    x: str
+    caption_layer: str
+    caption_width: str
+    caption_activation: str
+    matrix: str | None
+    width: int
+    activation_md: str
+    caption_layer_md: str
+
+
+@dataclass(frozen=True)
+class AlgorithmItem:
+    """One line of the algorithm block: a sentence or a formula, at an indent level."""
+
+    depth: int
+    text: Sentence | None
+    formula: str | None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section: a title, an optional introductory sentence, and equation chains."""
+
+    title: str
+    intro: Sentence | None
+    equations: tuple[Equation, ...]
+
+
+@dataclass(frozen=True)
+class DocumentContext:
+    """Everything the templates lay out: only strings, made by printers and filters."""
+
+    title_tex: str
+    title_md: str
+    name_tex: str
+    name_md: str
+    profile: str
+    profile_source: str
+    spec_line: Sentence
+    notation: tuple[NotationRow, ...]
+    conventions: tuple[Sentence, ...]
+    columns: tuple[Column, ...]
+    edges: tuple[tuple[str, str], ...]
+    diagram_scale: str
+    diagram_top: str
+    diagram_bottom: str
+    sections: tuple[Section, ...]
+    algorithm: tuple[AlgorithmItem, ...]
+    summary: tuple[Section, ...]
+    assumptions: tuple[Sentence, ...]
+    cancellation: Sentence | None
+    claims: int
+
+    def as_dict(self) -> dict[str, object]:
+        """The context as a mapping for Jinja."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+_WIDE = 46  # printed characters of a line beyond which its justification moves below it
+
+
+def _visual_width(tex: str) -> int:
+    """A rough count of the glyphs a LaTeX formula typesets on one line.
+
+    Used only to decide whether a justification fits beside a formula; the compile test's
+    overfull-box check is what guards the page width. It measures the printed text (how
+    wide TeX will set it) and reads no mathematics back from it.
+    """
+    text = re.sub(r"\\(left|right|mathrel|operatorname|text|mathcal|hat)\b", "", tex)
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", lambda m: max(m[1], m[2], key=len), text)
+    text = re.sub(r"\\[A-Za-z]+", "x", text)
+    text = re.sub(r"[{}^_]|\s", "", text)
+    return len(text)
+
+
+class _Builder:
+    def __init__(self, cd: CheckedDerivation, profile: str) -> None:
+        self.cd = cd
+        self.d = cd.derivation
+        self.net: Network = self.d.network
+        self.profile = get_profile(profile)
+        self.r = _Renderer(profile, self.net.depth)
+
+    # small helpers
+    def sentence(self, segments: Sequence[Segment]) -> Sentence:
+        return Sentence(
+            self.r.tex(segments), self.r.inline_math(segments), self.r.markdown(segments)
+        )
+
+    def equation(self, step: Step, full: bool = True) -> Equation:
+        lhs = self.r.math(step.lhs)
+        rel = self.r.printer.relation(step.relation)
+        lines: list[Line] = []
+        chain = step.chain if full else step.chain[-1:]
+        previous = None
+        for rhs, why in chain:
+            rhs_tex = self.r.math(rhs)
+            if rhs_tex == previous:
+                # The printer already shows this line's simplification (e.g. 2(a − y)).
+                continue
+            previous = rhs_tex
+            segs = why.segments
+            first = not lines
+            lines.append(
+                Line(
+                    lhs=lhs if first else "",
+                    rel=rel if first else "=",
+                    rhs=rhs_tex,
+                    why_tex=self.r.tex(segs),
+                    why_math=self.r.inline_math(segs),
+                    why_md=self.r.markdown(segs),
+                    wide=_visual_width(lhs + rhs_tex) > _WIDE,
+                )
+            )
+        return Equation(step.id, tuple(lines))
+
+    def eqs(self, *ids: str, full: bool = True) -> list[Equation]:
+        return [self.equation(self.d.step(i), full) for i in ids]
+
+    # parts of the document
+    def spec_line(self) -> Sentence:
+        net = self.net
+        segs: list[Segment] = [
+            "Layer widths ",
+            Span(g.width(0), g.width(net.depth)),
+            ": ",
+            ", ".join(str(w) for w in net.widths),
+            "; activations ",
+        ]
+        for n, layer in enumerate(net.layers):
+            segs += [Activation(layer.activation)] + ([", "] if n < net.depth - 1 else [])
+        segs += [f"; loss: {LOSSES[net.loss].unicode}; weight decay "]
+        segs += [Relation(g.scalar("lambda"), sp.Float(net.l2, 4) if net.l2 else sp.Integer(0))]
+        segs += ["."]
+        return self.sentence(segs)
+
+    def notation(self) -> tuple[list[NotationRow], list[Sentence]]:
+        p, net = self.profile, self.net
+        rows: list[tuple[sp.Basic, list[Segment]]] = [
+            (_L, [p.layer_count + "; here ", Relation(_L, LayerOf("a", net.depth))]),
+            (g.width(_l), [p.role("n").description]),
+            (
+                Relation(g.vector("a", 0), g.vector("x", None, g.width(0))),
+                [p.role("x").description + "; the input is layer ", LayerOf("a", 0)],
+            ),
+            (g.vector("y", None, g.width(_L)), [p.role("y").description]),
+        ]
+        if p.output is not None:
+            rows.append((g.vector("a", _L), ["output of the network"]))
+        rows += [
+            (g.indexed("z", _l)[_j], [p.role("z").description]),
+            (g.indexed("a", _l)[_j], [p.role("a").description]),
+            (
+                Relation(g.indexed("a", _l)[_j], phi(g.indexed("z", _l)[_j])),
+                ["activation function"],
+            ),
+            (g.indexed("W", _l)[_j, _k], [p.role("W").description]),
+            (g.indexed("b", _l)[_j], [p.role("b").description]),
+            (
+                Relation(g.indexed("delta", _l)[_j], ScalarPartial(_C, g.indexed("z", _l)[_j])),
+                [p.role("delta").description],
+            ),
+            (_C, [p.role("C").description]),
+            (_J, [p.role("J").description]),
+            (g.scalar("lambda"), [p.role("lambda").description]),
+            (g.scalar("eta"), [p.role("eta").description]),
+            (g.n_batch, ["number of samples in a mini-batch, indexed by ", _i]),
+            (g.matrix("Delta", _l), [p.role("Delta").description]),
+        ]
+        if "D" in p.roles:
+            rows.append(
+                (
+                    Relation(g.matrix("D", _l), MatrixPartial(_J, g.matrix("W", _l))),
+                    [p.role("D").description],
+                )
+            )
+        u, v = sp.MatrixSymbol("u", 2, 1), sp.MatrixSymbol("v", 2, 1)
+        rows += [
+            (
+                sp.HadamardProduct(u, v),
+                [
+                    "elementwise (Hadamard) product; likewise, functions "
+                    "and quotients of vectors act elementwise"
+                ],
+            ),
+            (u.T, ["transpose"]),
+        ]
+        if any(not ACTIVATIONS[lay.activation].elementwise for lay in net.layers):
+            rows.append(
+                (sp.KroneckerDelta(_i, _j, evaluate=False), ["1 if the indices are equal, else 0"])
+            )
+        table = [
+            NotationRow(self.r.math(sym), self.r.tex(meaning), self.r.markdown(meaning))
+            for sym, meaning in rows
+        ]
+        conventions = [
+            self.sentence(
+                [
+                    g.indexed("W", _l)[_j, _k],
+                    " is the weight from unit ",
+                    _k,
+                    " of layer ",
+                    LayerOf("a", _l - 1),
+                    " to unit ",
+                    _j,
+                    " of layer ",
+                    LayerOf("a", _l),
+                    "; so ",
+                    g.matrix("W", _l),
+                    " has ",
+                    g.width(_l),
+                    " rows and ",
+                    g.width(_l - 1),
+                    " columns.",
+                ]
+            ),
+            self.sentence(
+                [
+                    "A parenthesised superscript marks the quantity of sample ",
+                    _i,
+                    " of a mini-batch, e.g. ",
+                    SampleOf(_C, _i),
+                    ".",
+                ]
+            ),
+        ]
+        return table, conventions
+
+    def diagram(self) -> tuple[list[Column], list[tuple[str, str]], str, str, str]:
+        net = self.net
+        columns: list[Column] = []
+        edges: list[tuple[str, str]] = []
+        previous: list[str] = []
+        max_drawn = 6
+        for lay, width in enumerate(net.widths):
+            shown = list(range(1, width + 1))
+            ellipsis = None
+            if width > max_drawn:
+                shown = [1, 2, 3, width]
+            slots = len(shown) + (1 if width > max_drawn else 0)
+            units: list[Unit] = []
+            x = lay * 2.8
+            for slot in range(slots):
+                y = (slots - 1) / 2 - slot * 1.15
+                if width > max_drawn and slot == 3:
+                    ellipsis = f"{y:.2f}"
+                    continue
+                unit = shown[slot if slot < 3 or width <= max_drawn else slot - 1]
+                quantity = (
+                    g.indexed("x")[sp.Integer(unit)]
+                    if lay == 0
+                    else g.indexed("a", lay)[sp.Integer(unit)]
+                )
+                units.append(Unit(f"u{lay}x{unit}", f"{x:.2f}", f"{y:.2f}", self.r.math(quantity)))
+            for node in units:
+                edges += [(src, node.node) for src in previous]
+            previous = [u.node for u in units]
+            layer = net.layers[lay - 1] if lay else None
+            columns.append(
+                Column(
+                    units=tuple(units),
+                    ellipsis=ellipsis,
+                    x=f"{x:.2f}",
+                    caption_layer=self.r.tex(
+                        ["input layer " if lay == 0 else "layer ", LayerOf("a", lay)]
+                    ),
+                    caption_width=self.r.tex([Relation(g.width(lay), sp.Integer(width))]),
+                    caption_activation=self.r.tex([Activation(layer.activation)]) if layer else "",
+                    matrix=self.r.math(g.matrix("W", lay)) if lay else None,
+                    width=width,
+                    caption_layer_md=self.r.markdown([LayerOf("a", lay)]),
+                    activation_md=self.r.markdown([Activation(layer.activation)])
+                    if layer
+                    else "input",
+                )
+            )
+        scale = min(1.0, 15.0 / (2.8 * net.depth + 2.0))
+        ys = [float(u.y) for c in columns for u in c.units]
+        return columns, edges, f"{scale:.2f}", f"{max(ys) + 0.8:.2f}", f"{min(ys) - 0.8:.2f}"
+
+    def sections(self) -> list[Section]:
+        d, net = self.d, self.net
+        L = net.depth
+        secs: list[Section] = []
+        secs.append(
+            Section(
+                "Forward pass",
+                self.sentence(
+                    [
+                        "Each unit ",
+                        _j,
+                        " of layer ",
+                        LayerOf("a", _l),
+                        " forms a weighted input and applies the activation of its layer; "
+                        "first in index form, then for the whole layer.",
+                    ]
+                ),
+                tuple(
+                    self.eqs("forward.z.index", "forward.a.index")
+                    + self.eqs("forward.z.matrix", "forward.a.matrix")
+                ),
+            )
+        )
+        concrete = [self.equation(d.step("forward.input"))]
+        for lay in range(1, L + 1):
+            ids = [f"forward.layer.{lay}.z", f"forward.layer.{lay}"]
+            concrete += [self.equation(d.step(i)) for i in ids if _has(d, i)]
+        secs.append(
+            Section(
+                "Forward pass of this network",
+                None,
+                tuple(concrete),
+            )
+        )
+        secs.append(
+            Section(
+                "Cost",
+                self.sentence(
+                    [
+                        "The cost of one sample, its mean over a mini-batch, and the "
+                        "objective with L2 weight decay."
+                    ]
+                ),
+                tuple(self.eqs("cost.sample", "cost.batch", "cost.objective")),
+            )
+        )
+        act_eqs = [self.equation(step) for step in d.section("activation")]
+        secs.append(
+            Section(
+                "Derivatives of the activations",
+                self.sentence(
+                    [
+                        "Each activation used is differentiated from its definition; where "
+                        "the derivative can be written with the activation's own output, "
+                        "that form is used (and proven equal by SymPy)."
+                    ]
+                ),
+                tuple(act_eqs),
+            )
+        )
+        secs.append(
+            Section(
+                "Local gradient of the output layer",
+                self.sentence(
+                    [
+                        "By definition ",
+                        Relation(
+                            g.indexed("delta", L)[_j], ScalarPartial(_C, g.indexed("z", L)[_j])
+                        ),
+                        ". Line by line:",
+                    ]
+                ),
+                tuple(self.eqs("delta.output.index", "delta.output.matrix")),
+            )
+        )
+        secs.append(
+            Section(
+                "Local gradients of the hidden layers",
+                self.sentence(
+                    [
+                        "For a hidden layer ",
+                        Relation(_l, Span(LayerOf("a", 1), LayerOf("a", L - 1)))
+                        if L > 1
+                        else LayerOf("a", _l),
+                        ", in index form, then in matrix form:",
+                    ]
+                ),
+                tuple(self.eqs("delta.hidden.index", "delta.hidden.matrix")),
+            )
+        )
+        secs.append(
+            Section(
+                "Gradients of the parameters",
+                None,
+                tuple(self.eqs("grad.w.index", "grad.b.index", "grad.W.matrix", "grad.b.matrix")),
+            )
+        )
+        secs.append(
+            Section(
+                "Mini-batch averaging and weight decay",
+                None,
+                tuple(
+                    self.eqs(
+                        "batch.Delta",
+                        "batch.grad_C",
+                        "batch.grad_J.index",
+                        "batch.grad_J.W",
+                        "batch.grad_J.b",
+                    )
+                ),
+            )
+        )
+        secs.append(
+            Section(
+                "Gradient-descent update",
+                None,
+                tuple(self.eqs("update.W", "update.b")),
+            )
+        )
+        return secs
+
+    def algorithm(self) -> list[AlgorithmItem]:
+        # Loop ranges are written with the unit layers' labels (z, δ), which is how the
+        # loop variable l appears in the formulas of every profile.
+        d, L = self.d, self.net.depth
+
+        def formula(step_id: str, depth: int) -> AlgorithmItem:
+            st = d.step(step_id)
+            return AlgorithmItem(depth, None, self.r.math(Relation(st.lhs, st.rhs, st.relation)))
+
+        def text(segs: list[Segment], depth: int) -> AlgorithmItem:
+            return AlgorithmItem(depth, self.sentence(segs), None)
+
+        items = [
+            text(
+                [
+                    "Input: a mini-batch of ",
+                    g.n_batch,
+                    " samples, learning rate ",
+                    g.scalar("eta"),
+                    ", weight decay ",
+                    g.scalar("lambda"),
+                    ".",
+                ],
+                0,
+            ),
+            text(["For each sample ", Relation(_i, Span(sp.Integer(1), g.n_batch)), ":"], 0),
+            text(["forward: set"], 1),
+            formula("forward.input", 2),
+            text(["for ", Relation(_l, Span(LayerOf("z", 1), LayerOf("z", L))), ":"], 1),
+            formula("forward.z.matrix", 2),
+            formula("forward.a.matrix", 2),
+            text(["output error:"], 1),
+            formula("delta.output.matrix", 2),
+        ]
+        if L > 1:
+            items += [
+                text(
+                    [
+                        "backward, for ",
+                        Relation(_l, Span(LayerOf("delta", L - 1), LayerOf("delta", 1))),
+                        ":",
+                    ],
+                    1,
+                ),
+                formula("delta.hidden.matrix", 2),
+            ]
+        items += [
+            text(
+                [
+                    "Gradients, for ",
+                    Relation(_l, Span(LayerOf("z", 1), LayerOf("z", L))),
+                    ":",
+                ],
+                0,
+            ),
+            formula("batch.Delta", 1),
+            formula("batch.grad_J.W", 1),
+            formula("batch.grad_J.b", 1),
+            text(["Update, for the same layers:"], 0),
+            formula("update.W", 1),
+            formula("update.b", 1),
+        ]
+        return items
+
+    def summary(self) -> list[Section]:
+        d, L = self.d, self.net.depth
+        forward = [self.equation(d.step("forward.input"))]
+        for lay in range(1, L + 1):
+            ids = [f"forward.layer.{lay}.z", f"forward.layer.{lay}"]
+            forward += [self.equation(d.step(i), full=False) for i in ids if _has(d, i)]
+        summary = d.section("summary")
+        backward = [self.equation(st) for st in summary if st.id.startswith("summary.delta.")]
+        grads = [self.equation(st) for st in summary if st.id.startswith("summary.grad_")]
+        return [
+            Section("Forward", None, tuple(forward)),
+            Section("Backward", None, tuple(backward)),
+            Section("Gradients of the objective", None, tuple(grads)),
+            Section(
+                "Update",
+                None,
+                tuple(self.eqs("update.W", "update.b", full=False)),
+            ),
+        ]
+
+    def assumptions(self) -> list[Sentence]:
+        out = [self.sentence([*reason, "."]) for reason in self.d.assumptions]
+        if not self.net.regularize_biases:
+            out.append(self.sentence(["Biases are not regularised."]))
+        return out
+
+    def cancellation(self) -> Sentence | None:
+        od = self.d.output_delta
+        L = self.net.depth
+        act = self.net.layers[-1].activation
+        if self.d.canonical:
+            return self.sentence(
+                [
+                    "The pair ",
+                    Activation(act),
+                    " and ",
+                    LOSSES[self.net.loss].unicode,
+                    " is canonical: the derivative of the activation cancels against the "
+                    "derivative of the loss, and only ",
+                    self.d.step("delta.output.matrix").rhs,
+                    " is left.",
+                ]
+            )
+        del od
+        return self.sentence(
+            [
+                "For this pair the derivative of the activation does not cancel: ",
+                g.vector("delta", L),
+                " is the product of the loss derivative and ",
+                Activation(act, 1),
+                ".",
+            ]
+        )
+
+    def build(self) -> DocumentContext:
+        table, conventions = self.notation()
+        columns, edges, scale, top, bottom = self.diagram()
+        net = self.net
+        return DocumentContext(
+            title_tex=latex_escape(net.title or net.name),
+            title_md=markdown_escape(net.title or net.name),
+            name_tex=latex_escape(net.name),
+            name_md=markdown_escape(net.name),
+            profile=self.profile.name,
+            profile_source=latex_escape(self.profile.source),
+            spec_line=self.spec_line(),
+            notation=tuple(table),
+            conventions=tuple(conventions),
+            columns=tuple(columns),
+            edges=tuple(edges),
+            diagram_scale=scale,
+            diagram_top=top,
+            diagram_bottom=bottom,
+            sections=tuple(self.sections()),
+            algorithm=tuple(self.algorithm()),
+            summary=tuple(self.summary()),
+            assumptions=tuple(self.assumptions()),
+            cancellation=self.cancellation(),
+            claims=len(self.cd.report.results),
+        )
+
+
+def _has(d: DerivationView, step_id: str) -> bool:
+    return any(st.id == step_id for st in d.steps)
+
+
+def document_context(cd: CheckedDerivation, notation: str | None = None) -> DocumentContext:
+    """The typed context of a document: every formula printed, every user string escaped.
+
+    Parameters
+    ----------
+    cd
+        A derivation that passed its check (see :func:`checked`).
+    notation
+        A profile name overriding the spec's ``notation``.
+    """
+    cd = require_checked(cd)
+    return _Builder(cd, notation or cd.derivation.network.notation).build()

@@ -1,0 +1,151 @@
+"""The written form of an expression: one set of layout decisions shared by every printer.
+
+SymPy's canonical order is not the order people write by hand: it prints σ' = a (1 − a) as
+``-a*(a - 1)``, ``2 (a − y)`` as ``2a − 2y`` and the weight-decay term before the data
+term. These helpers make the choice once, as SymPy data (unevaluated products and ordered
+term lists), so the terminal and the documents print the same form:
+
+- a product of polynomial factors is written expanded when expanding cancels terms, so
+  ``(1 − a)(1 + a)`` reads ``1 − a²`` while ``a (1 − a)`` stays (:func:`expanded_if_cancelling`);
+- a leading minus moves into a binomial factor when that leaves fewer minus signs
+  (:func:`flip_sign`);
+- a sum written with more minus signs than its negation is printed as ``−Σ`` of the
+  negation (:func:`pulled_sign`); a negative term of a sum is written after ``−``, not
+  flipped;
+- a product lists numbers, quantities, brackets, partial derivatives, functions and sums, in
+  that order (:func:`ordered_factors`), so ``φ'(z) Σ_k …`` reads as pulled out;
+- a rational common factor of a sum is written outside it (:func:`common_factor`);
+- in a matrix sum the data term comes first, the weight-decay and learning-rate terms after
+  it (:func:`ordered_terms`).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+__all__ = [
+    "common_factor",
+    "reads_as_sum",
+    "expanded_if_cancelling",
+    "flip_sign",
+    "negatives",
+    "ordered_factors",
+    "ordered_terms",
+    "pulled_sign",
+]
+
+# Symbols of the terms written after the data term of a sum (λ W, η ∂J/∂W).
+_LATE = frozenset({"lambda", "eta"})
+
+
+def negatives(expr: sp.Basic) -> int:
+    """How many terms of a sum are written with a minus sign."""
+    return sum(1 for t in sp.Add.make_args(expr) if t.could_extract_minus_sign())
+
+
+def flip_sign(expr: sp.Basic) -> sp.Basic:
+    """``-a (a - 1)`` as ``a (1 - a)``, ``-2 a (a - 1)`` as ``2 a (1 - a)``: move a leading
+    minus into a binomial factor.
+
+    Only the written form changes (the product is rebuilt unevaluated and is equal).
+    """
+    if not isinstance(expr, sp.Mul):
+        return expr
+    coeff, factors = expr.as_coeff_mul()
+    if not (coeff.is_Rational and coeff.is_negative):
+        return expr
+    for n, f in enumerate(factors):
+        if isinstance(f, sp.Add) and negatives(-f) <= negatives(f):
+            rest = list(factors)
+            rest[n] = -f
+            head = [] if coeff == -1 else [-coeff]
+            return sp.Mul(*head, *rest, evaluate=False)
+    return expr
+
+
+def _rank(factor: sp.Basic) -> int:
+    base = factor.as_base_exp()[0] if isinstance(factor, sp.Pow) else factor
+    if base.is_Number:
+        return 0
+    if isinstance(base, (sp.Symbol, sp.Indexed, sp.MatrixSymbol)):
+        return 1
+    if isinstance(base, sp.Add):
+        return 2
+    if type(base).__name__ in ("ScalarPartial", "MatrixPartial"):
+        return 3
+    if isinstance(base, sp.Sum):
+        return 5
+    return 4
+
+
+def ordered_factors(expr: sp.Mul) -> list[sp.Basic]:
+    """The factors of a product in the order written by hand (a stable sort of SymPy's)."""
+    return sorted(expr.as_ordered_factors(), key=_rank)
+
+
+def common_factor(expr: sp.Add) -> tuple[sp.Rational, sp.Basic] | None:
+    """``(c, rest)`` when the sum is ``c · rest`` for a rational ``c ≠ 1`` and a sum ``rest``."""
+    coeff, rest = expr.primitive()
+    if coeff != 1 and coeff.is_Rational and isinstance(rest, sp.Add):
+        return coeff, rest
+    return None
+
+
+def _late(term: sp.Basic) -> bool:
+    names = {s.name for s in term.free_symbols if isinstance(s, sp.Symbol)}
+    return bool(names & _LATE)
+
+
+def ordered_terms(expr: sp.MatAdd) -> list[sp.Basic]:
+    """The terms of a matrix sum, data term first, weight decay and learning rate after."""
+    return [t for _, t in sorted(enumerate(expr.args), key=lambda p: (_late(p[1]), p[0]))]
+
+
+def pulled_sign(body: sp.Basic) -> tuple[bool, sp.Basic]:
+    """``(True, −body)`` when the body of an index sum reads better negated (``−Σ y log a``
+    rather than ``Σ −y log a``), else ``(False, body)``."""
+    if negatives(-body) < negatives(body) or (
+        isinstance(body, sp.Mul) and body.as_coeff_Mul()[0] == -1
+    ):
+        return True, flip_sign(-body)
+    return False, body
+
+
+def _polynomial(expr: sp.Basic) -> bool:
+    if isinstance(expr, (sp.Symbol, sp.Indexed, sp.Number)):
+        return True
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return all(_polynomial(a) for a in expr.args)
+    if isinstance(expr, sp.Pow):
+        return expr.exp.is_Integer and expr.exp > 0 and _polynomial(expr.base)
+    return False
+
+
+def expanded_if_cancelling(expr: sp.Basic) -> sp.Basic:
+    """A product with each pair of polynomial factors expanded when expanding cancels terms.
+
+    ``(1 − a)(a + 1)`` has four partial products but expands to the two terms ``1 − a²``,
+    which is how it is written by hand, also inside ``2 (a − y)(1 − a²)``; ``a (1 − a)``
+    (two products, two terms) is kept.
+    """
+    if not isinstance(expr, sp.Mul):
+        return expr
+    factors = list(sp.Mul.make_args(expr))
+    changed = False
+    for n, first in enumerate(factors):
+        if not isinstance(first, sp.Add) or not _polynomial(first):
+            continue
+        for m in range(n + 1, len(factors)):
+            second = factors[m]
+            if not isinstance(second, sp.Add) or not _polynomial(second):
+                continue
+            product = sp.expand(first * second)
+            if len(sp.Add.make_args(product)) < len(first.args) * len(second.args):
+                factors[n], factors[m], changed = product, sp.Integer(1), True
+                break
+    return sp.Mul(*factors) if changed else expr
+
+
+def reads_as_sum(expr: sp.Basic) -> bool:
+    """Whether ``expr`` is written as a sum (so an enclosing product brackets it)."""
+    return isinstance(flip_sign(expanded_if_cancelling(expr)), sp.Add)
