@@ -29,6 +29,7 @@ from sympy.calculus.util import function_range
 
 from symprop.core.registry import (
     ACTIVATIONS,
+    LOSSES,
     Activation,
     Loss,
     a,
@@ -424,7 +425,6 @@ def _simplify_branches(expr: sp.Expr) -> sp.Expr:
 @functools.cache
 def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
     """Derive δ^L_j = Σ_i ∂C/∂a_i ∂a_i/∂z_j and simplify it, proving each step."""
-    from symprop.core.registry import LOSSES
 
     loss: Loss = LOSSES[loss_name]
     dloss = sp.diff(loss.term, a)

@@ -29,6 +29,7 @@ from typing import Any
 
 import sympy as sp
 
+from symprop.core.calculus import derive_activation
 from symprop.core.errors import SpecError, SymPropError, SymPropWarning, shown, shown_path
 from symprop.core.files import read_text
 from symprop.core.registry import ACTIVATIONS, get_activation, get_loss
@@ -266,8 +267,6 @@ class Network:
             )
         loss = get_loss(self.loss)
         if loss.output_domain != sp.S.Reals:
-            from symprop.core.calculus import derive_activation
-
             out = self.layers[last]
             rng = derive_activation(out.activation).output_range
             if rng is not None:

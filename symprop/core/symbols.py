@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.matrices.expressions import MatrixExpr
 
-from symprop.core.registry import ACTIVATIONS
+from symprop.core.registry import ACTIVATIONS, LOSSES, i_idx, n_units, z, z_vec
+from symprop.core.registry import a as a_sym
+from symprop.core.registry import y as y_sym
 
 # Generic layer labels and unit indices.
 l_sym = sp.Symbol("l", integer=True, positive=True)
@@ -175,7 +177,6 @@ class Instance:
 
 def _active_branch(definition: sp.Piecewise, value: sp.Expr) -> sp.Expr:
     """The branch of a piecewise definition that applies at the numeric ``value``."""
-    from symprop.core.registry import z
 
     for expr, cond in definition.args:
         if bool(cond.subs(z, value)):
@@ -193,7 +194,6 @@ def apply_activation(
     (away from the kinks), so derivatives there are unchanged, and ``sympy.diff`` need not
     carry piecewise conditions through the whole network.
     """
-    from symprop.core.registry import i_idx, n_units, z, z_vec
 
     act = ACTIVATIONS[name]
     definition = act.instantiate(params)
@@ -225,9 +225,6 @@ def cost_from_layer(
     Layers after ``layer`` reuse the instance's weights; differentiating this with
     ``sympy.diff`` is the brute-force ∂C/∂z^layer. ``at`` also gives values for ``zeta``.
     """
-    from symprop.core.registry import LOSSES
-    from symprop.core.registry import a as a_sym
-    from symprop.core.registry import y as y_sym
 
     spec = network.layers[layer - 1]
     act = apply_activation(spec.activation, spec.param_values(), zeta, at)
@@ -251,9 +248,6 @@ def instantiate(
 
     Intended for small widths (2–3 units): every weight is its own symbol.
     """
-    from symprop.core.registry import LOSSES
-    from symprop.core.registry import a as a_sym
-    from symprop.core.registry import y as y_sym
 
     net = network if widths is None else network.with_widths(widths)  # type: ignore[attr-defined]
     widths = net.widths
