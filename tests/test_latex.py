@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from symprop import Dense, Network, derive, load_spec
 from symprop.core.errors import SymPropError
+from symprop.core.examples import network_specs as example_specs
 from symprop.core.registry import ACTIVATIONS, LOSSES
 from symprop.core.templating import latex_escape, markdown_escape
 from symprop.derivation.build import DerivationCheckError
@@ -32,7 +33,7 @@ from symprop.documents.emit import (
     to_latex,
     to_markdown,
 )
-from symprop.documents.regenerate import example_specs, regenerate
+from symprop.documents.regenerate import regenerate
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated"
@@ -80,6 +81,11 @@ class Regenerated:
     process: subprocess.Popen
 
 
+REGENERATE_DOCUMENTS = (
+    "import sys; from symprop.documents.regenerate import regenerate; regenerate(sys.argv[1])"
+)
+
+
 @pytest.fixture(scope="session")
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Regenerated:
     """Every example document, regenerated once for the session; meanwhile a second
@@ -88,7 +94,7 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Regenerated:
     other = tmp_path_factory.mktemp("generated_other_seed")
     seed = "12345" if os.environ.get("PYTHONHASHSEED") == "0" else "0"
     process = subprocess.Popen(
-        [sys.executable, "-m", "symprop.documents.regenerate", str(other)],
+        [sys.executable, "-c", REGENERATE_DOCUMENTS, str(other)],
         env=dict(os.environ, PYTHONHASHSEED=seed),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -106,9 +112,7 @@ def test_golden_files_are_up_to_date(regenerated: Regenerated) -> None:
     for name in produced:
         new = (out / name).read_text("utf-8")
         golden = GENERATED / name
-        assert golden.exists(), (
-            f"missing golden file {golden}; run python -m symprop.documents.regenerate"
-        )
+        assert golden.exists(), f"missing golden file {golden}; run python -m symprop.regenerate"
         old = golden.read_text("utf-8")
         if new != old:
             diff = "".join(
@@ -116,9 +120,7 @@ def test_golden_files_are_up_to_date(regenerated: Regenerated) -> None:
                     old.splitlines(True), new.splitlines(True), str(golden), f"regenerated/{name}"
                 )
             )
-            pytest.fail(
-                f"{golden} is stale (python -m symprop.documents.regenerate):\n{diff[:6000]}"
-            )
+            pytest.fail(f"{golden} is stale (python -m symprop.regenerate):\n{diff[:6000]}")
 
 
 def test_regeneration_is_deterministic_across_hash_seeds(regenerated: Regenerated) -> None:

@@ -17,7 +17,7 @@ import sympy as sp
 from test_numpy_support import ROOT, build, perturbed_params, targets
 
 from symprop import Dense, Network, default_network
-from symprop.codegen.numpy.emit import activation_code, example_specs, regenerate
+from symprop.codegen.numpy.emit import activation_code, regenerate
 from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.printer import ArrayPrinter
 from symprop.codegen.stable import (
@@ -32,6 +32,7 @@ from symprop.codegen.stable import (
     stabilise,
     tidy_signs,
 )
+from symprop.core.examples import network_specs as example_specs
 from symprop.core.registry import ACTIVATIONS, LOSSES, Activation, a, a_vec, i_idx, j_idx, y_vec, z
 
 RUFF = shutil.which("ruff")

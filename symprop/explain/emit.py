@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from symprop.core.errors import ParseError, shown_path
+from symprop.core.examples import EXAMPLES_DIR, EXPLAIN_FILE, NETWORK_GRAPH_EXAMPLES
 from symprop.core.files import write_atomic
 from symprop.core.spec import load_spec
 from symprop.explain.backward import Backprop
@@ -23,10 +24,6 @@ from symprop.explain.graph import (
 from symprop.explain.network import explain_network, graph_title
 from symprop.explain.printers import DIGITS
 from symprop.explain.user_text import explain_text
-
-EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "examples" / "explain.toml"
-"""The worked examples of seed 001 that :func:`regenerate_examples` writes."""
-
 
 # ------------------------------------------------------------------ files
 
@@ -109,7 +106,7 @@ def graph_format(path: Path | str) -> str:
     return fmt
 
 
-def load_examples(path: Path = EXAMPLES_FILE) -> list[dict[str, Any]]:
+def load_examples(path: Path = EXPLAIN_FILE) -> list[dict[str, Any]]:
     """The examples listed in ``examples/explain.toml``, in file order."""
     try:
         with open(path, "rb") as stream:
@@ -142,11 +139,6 @@ def regenerate_examples(outdir: Path | str) -> list[Path]:
     return written
 
 
-NETWORK_GRAPH_EXAMPLES = ("xor", "goodfellow_mlp")
-"""Example networks whose computation graphs :func:`regenerate_network_graphs` writes: XOR
-(the README's picture) and a network with weight decay, where the weights fan out."""
-
-
 def regenerate_network_graphs(outdir: Path | str, examples: Path | str | None = None) -> list[Path]:
     """Write ``<name>.tex``, ``.json``, ``.svg`` and ``.png`` of each example network's graph.
 
@@ -154,7 +146,7 @@ def regenerate_network_graphs(outdir: Path | str, examples: Path | str | None = 
     so the files are byte-identical on every run.
     """
 
-    root = Path(examples) if examples else EXAMPLES_FILE.parent
+    root = Path(examples) if examples else EXAMPLES_DIR
     outdir = Path(outdir)
     written: list[Path] = []
     for name in NETWORK_GRAPH_EXAMPLES:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +27,7 @@ from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.printer import ArrayPrinter
 from symprop.codegen.numpy.unrolled import unrolled
 from symprop.codegen.stable import stabilise
+from symprop.core.examples import network_specs
 from symprop.core.files import write_atomic as _write_atomic
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.spec import Network, load_spec
@@ -41,7 +41,6 @@ __all__ = [
     "ModuleContext",
     "activation_code",
     "build_context",
-    "example_specs",
     "import_generated",
     "regenerate",
     "render_module",
@@ -388,26 +387,13 @@ def write_module(
     return path
 
 
-def _is_network_spec(path: Path) -> bool:
-    """True for a TOML file describing a network (it has ``layers``), not e.g. explain.toml."""
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    return "layers" in data and "inputs" in data
-
-
-def example_specs(examples: str | Path | None = None) -> list[Path]:
-    """The network specs among ``examples/*.toml``, sorted by name."""
-    root = Path(examples) if examples else Path(__file__).resolve().parents[3] / "examples"
-    return [p for p in sorted(root.glob("*.toml")) if _is_network_spec(p)]
-
-
 def regenerate(outdir: str | Path, examples: str | Path | None = None) -> list[Path]:
     """Write ``<outdir>/<name>.py`` for every network spec in ``examples/*.toml``.
 
     This is the one command behind the golden record ``generated/``.
     """
     written = []
-    for spec_path in example_specs(examples):
+    for spec_path in network_specs(examples):
         net = load_spec(spec_path)
         written.append(
             write_module(net, Path(outdir) / f"{net.name}.py", spec=f"examples/{spec_path.name}")
