@@ -102,6 +102,9 @@ class Agreement:
         The number of points compared (``0`` for a symbolic proof).
     tolerance
         The accepted relative difference.
+    failure
+        The first value outside the tolerance, with its point and both values (``None``
+        when the claim passed or was decided symbolically).
     """
 
     name: str
