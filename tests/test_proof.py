@@ -273,3 +273,138 @@ def test_a_point_on_a_relu_kink_is_recognised_and_redrawn() -> None:
     assert model.near_kink(pt)
     for drawn in _points(_parts(derive(net)), model, 20, random.Random(0)):
         assert not model.near_kink(drawn)
+
+
+# --- the shared engine's pieces: points, guarded evaluation, failing points ------------
+
+_X, _Y = sp.symbols("x y", real=True)
+
+
+def test_drawn_points_keep_the_stated_distance_from_a_kink() -> None:
+    # Integers from -3 to 3 hit the kink at x = 1 (of |x − 1|) about one draw in seven; the
+    # rejects predicate is the stated distance, checked here in exact arithmetic.
+    margin = sp.Rational(1, 2)
+    seen: list[sp.Rational] = []
+
+    def near(pt: dict) -> bool:
+        seen.append(pt[_X])
+        return abs(pt[_X] - 1) < margin
+
+    draws = [(_X, proof.Draw(-3, 3, denominator=1)), (_Y, proof.Draw(1, 9, signed=True))]
+    pts = proof.draw_points(random.Random(5), draws, 40, rejects=near)
+    assert len(pts) == 40
+    assert 1 in seen  # the kink was drawn and redrawn, so the predicate was exercised
+    assert all(abs(pt[_X] - 1) >= margin for pt in pts)
+    assert all(isinstance(v, sp.Rational) for pt in pts for v in pt.values())
+    assert all(abs(pt[_Y]) >= sp.Rational(1, 1000) for pt in pts)  # signed: never 0
+
+
+def test_drawing_fails_in_one_line_when_every_point_is_rejected() -> None:
+    # Before the shared engine, check's drawing kept the last rejected point silently.
+    with pytest.raises(proof.ProofError, match="no point away from the kinks in 7 random draws"):
+        proof.draw_points(
+            random.Random(0), [(_X, proof.Draw(1, 9))], 2, rejects=lambda pt: True, attempts=7
+        )
+
+
+def test_normalised_targets_sum_to_exactly_one_and_to_working_digits_as_reals() -> None:
+    ys = sp.symbols("y1:4", real=True)
+    pts = proof.draw_points(
+        random.Random(2), [(s, proof.Draw(1, 1000)) for s in ys], 5, normalise=[ys]
+    )
+    for pt in pts:
+        assert sum(pt[s] for s in ys) == 1
+        real = proof.Point.of(pt, 40)
+        with proof.working_precision(40):
+            assert abs(mpmath.fsum(real.mp[s] for s in ys) - 1) < mpmath.mpf("1e-38")
+
+
+def test_a_seed_gives_the_same_points_and_draws_in_the_stated_order() -> None:
+    # Independent of the engine: the values random.Random gives in the same order.
+    rng = random.Random(11)
+    sign = rng.choice([-1, 1])
+    want_x = sp.Rational(sign * rng.randint(100, 1500), 1000)
+    want_y = sp.Rational(rng.randint(50, 950), 1000)
+    draws = [(_X, proof.Draw(100, 1500, signed=True)), (_Y, proof.Draw(50, 950))]
+    (pt,) = proof.draw_points(random.Random(11), draws, 1)
+    assert pt == {_X: want_x, _Y: want_y}
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        (sp.Abs(_X - sp.Rational(1, 3)), sp.Rational(1, 3) + sp.Rational(1, 10**14)),
+        (sp.Heaviside(_X - sp.Rational(1, 3)), sp.Rational(1, 3) - sp.Rational(1, 10**14)),
+        (sp.Max(_X, sp.Rational(1, 3)), sp.Rational(1, 3)),
+        (sp.Piecewise((_X, _X > sp.Rational(1, 3)), (0, True)), sp.Rational(1, 3)),
+    ],
+)
+def test_evaluation_signals_a_kink_within_the_margin_and_evaluates_outside(
+    expr: sp.Expr, value: sp.Rational
+) -> None:
+    margin = mpmath.mpf("1e-12")
+    with proof.working_precision(40):
+        with pytest.raises(proof.Kink):
+            proof.evaluate(expr, {_X: proof.to_real(value)}, {}, margin)
+        away = value + sp.Rational(1, 10**6)
+        got = proof.evaluate(expr, {_X: proof.to_real(away)}, {}, margin)
+        want = proof.to_real(sp.nsimplify(expr.subs(_X, away).evalf(60), rational=True))
+        assert abs(got - want) < mpmath.mpf("1e-35")
+
+
+def test_evaluation_of_undefined_or_huge_values_is_nan_and_unknown_nodes_one_line() -> None:
+    with proof.working_precision(40):
+        pt = {_X: mpmath.mpf(-2)}
+        assert mpmath.isnan(proof.evaluate(sp.log(_X), pt, {}))
+        assert mpmath.isnan(proof.evaluate(sp.exp(-1000 * _X), pt, {}))
+        assert mpmath.isnan(proof.evaluate(_X ** sp.Rational(1, 2), pt, {}))
+        with pytest.raises(proof.EvaluationError, match="^no value for y$"):
+            proof.evaluate(_X + _Y, pt, {})
+        with pytest.raises(proof.EvaluationError, match="^cannot evaluate gamma numerically$"):
+            proof.evaluate(sp.gamma(_X + 5), pt, {})
+
+
+def test_the_failing_point_reported_is_one_where_the_sides_really_differ() -> None:
+    # x·|x| equals x² exactly for x > 0 and differs for x < 0; the report must name a point
+    # with x < 0, and its two values must be those of exact SymPy evaluation there.
+    claimed, reference = _X * sp.Abs(_X), _X**2
+    draws = [(_X, proof.Draw(100, 1500, signed=True))]
+    pts = [proof.Point.of(p, 40) for p in proof.draw_points(random.Random(4), draws, 12)]
+    verdict = proof.compare_expressions(
+        "x|x| = x²", [(reference, claimed)], pts, wanted=12, how="test", digits=40
+    )
+    failure = verdict.failure
+    assert not verdict.passed and failure is not None and failure.entry == 0
+    at = pts[failure.point].rational
+    exact_claimed, exact_reference = claimed.subs(at), reference.subs(at)
+    assert at[_X] < 0 and exact_claimed != exact_reference
+    with proof.working_precision(40):
+        assert abs(failure.claimed - proof.to_real(exact_claimed)) < mpmath.mpf("1e-35")
+        assert abs(failure.reference - proof.to_real(exact_reference)) < mpmath.mpf("1e-35")
+    # Every point compared before the failing one has x > 0, where the sides agree.
+    assert all(p.rational[_X] > 0 for p in pts[: failure.point])
+    assert verdict.points == 1 + len(pts[: failure.point])
+
+
+def test_points_where_the_reference_is_undefined_are_skipped_and_all_skipped_is_an_error() -> None:
+    pts = [proof.Point.of({_X: sp.Rational(v)}, 40) for v in (-2, 3, -5, 7)]
+    verdict = proof.compare_expressions(
+        "log", [(sp.log(_X), sp.log(_X**2) / 2)], pts, wanted=4, how="test", digits=40
+    )
+    assert verdict.passed and verdict.points == 2
+    with pytest.raises(proof.UndefinedEverywhereError):
+        proof.compare_expressions(
+            "log", [(sp.log(-(_X**2)), _X)], pts, wanted=4, how="test", digits=40
+        )
+
+
+def test_compare_names_the_first_failing_point_and_value_with_both_values() -> None:
+    with proof.working_precision():
+        claimed = [[1, 2], [3, mpmath.mpf(4) + mpmath.mpf("1e-10")], [5, 7]]
+        reference = [[1, 2], [3, 4], [5, 6]]
+        verdict = proof.compare("c", claimed, reference, "test")
+    assert not verdict.passed
+    assert verdict.failure is not None
+    assert (verdict.failure.point, verdict.failure.entry) == (1, 1)
+    assert verdict.failure.reference == 4 and verdict.failure.claimed == claimed[1][1]
+    assert verdict.max_relative_difference == pytest.approx(1 / 6)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import mpmath
 import pytest
 import sympy as sp
 from click.testing import CliRunner
@@ -31,7 +32,9 @@ from symprop.verify import (
     verify_claim,
     verify_claims,
 )
+from symprop.verify.numeric import compare_sides, sample_points
 from symprop.verify.render import Style, render_ast
+from symprop.verify.setting import Deadline, small_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -588,3 +591,37 @@ def test_console_script_bad_input_is_one_line_without_traceback() -> None:
     # The claim is echoed in the report, but the command never ran.
     assert "pwned" not in proc.stdout.replace("echo pwned", "")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the shared numeric engine
+
+
+def test_a_counterexample_is_a_point_where_the_two_sides_really_differ() -> None:
+    # δ^L = (a − y) ⊙ a is wrong for sigmoid with cross-entropy; the mismatch's point and
+    # values are re-evaluated here exactly by SymPy, independently of the engine.
+    net = Network(
+        inputs=2, layers=[Dense(2, "sigmoid"), Dense(2, "sigmoid")], loss="binary_cross_entropy"
+    )
+    model = small_model(net, 1)
+    inst = model.insts[0]
+    brute = model.delta(2)
+    a_out, y = inst.a[2], sp.Matrix(list(inst.y))
+    right = [a_out[r] - y[r] for r in range(2)]
+    wrong = [(a_out[r] - y[r]) * a_out[r] for r in range(2)]
+    points = sample_points(model, 4, 0)
+    deadline = Deadline(120)
+    ok, _, none, used = compare_sides(
+        [({}, (r, 0), brute[r], right[r]) for r in range(2)], points, 4, deadline
+    )
+    assert ok and none is None and used in (0, 4)
+    equal, _, mismatch, _ = compare_sides(
+        [({}, (r, 0), brute[r], wrong[r]) for r in range(2)], points, 4, deadline
+    )
+    assert not equal and mismatch is not None
+    at = mismatch.point.rational
+    lhs = sp.N(mismatch.lhs.xreplace(at), 50)
+    rhs = sp.N(mismatch.rhs.xreplace(at), 50)
+    assert abs(lhs - rhs) > 1e-6 * max(1, abs(lhs))
+    assert abs(sp.Float(mpmath.nstr(mismatch.lvalue, 40), 40) - lhs) < 1e-30
+    assert abs(sp.Float(mpmath.nstr(mismatch.rvalue, 40), 40) - rhs) < 1e-30
+    assert mismatch.point in points and mismatch.rhs == wrong[mismatch.entry[0]]

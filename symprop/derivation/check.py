@@ -55,7 +55,6 @@ SMALL_WIDTH = 2
 """Units per layer of the checked copy: the smallest at which every index sum is nontrivial."""
 BATCH = 2
 """Samples in the checked mini-batch."""
-_KINK_MARGIN = mpmath.mpf("1e-20")
 
 
 @dataclass(frozen=True)
@@ -335,7 +334,7 @@ class _SmallNetwork:
                 zs, _ = self.forward(W, b, x[smp])
                 for lay, find in self.branch.items():
                     if find is not None and any(
-                        find(v - _KINK_MARGIN) != find(v + _KINK_MARGIN) for v in zs[lay]
+                        find(v - proof.KINK_MARGIN) != find(v + proof.KINK_MARGIN) for v in zs[lay]
                     ):
                         return True
         return False
@@ -641,6 +640,10 @@ def reference_claims(parts: _Parts, pts: list[dict]) -> list[proof.Agreement]:
 # --- the check ----------------------------------------------------------------------
 
 
+_TARGET = proof.Draw(1, 1000)
+_OTHER = proof.Draw(-1200, 1200)
+
+
 def _points(
     parts: _Parts, model: _SmallNetwork, points: int, rng: random.Random
 ) -> list[dict[sp.Symbol, sp.Rational]]:
@@ -654,23 +657,15 @@ def _points(
         + [s for smp in names["x"] for s in names["x"][smp]],
         key=lambda s: s.name,
     )
+    draws = [(s, _TARGET) for yv in targets for s in yv] + [(s, _OTHER) for s in others]
     distribution = LOSSES[parts.network.loss].target_is_distribution
-    out = []
-    for _ in range(points):
-        for _attempt in range(100):
-            pt: dict[sp.Symbol, sp.Rational] = {}
-            for yv in targets:
-                raw = [sp.Rational(rng.randint(1, 1000), 1000) for _ in yv]
-                if distribution:
-                    total = sum(raw)
-                    raw = [r / total for r in raw]
-                pt.update(dict(zip(yv, raw, strict=True)))
-            for s in others:
-                pt[s] = sp.Rational(rng.randint(-1200, 1200), 1000)
-            if not model.near_kink(pt):
-                break
-        out.append(pt)
-    return out
+    return proof.draw_points(
+        rng,
+        draws,
+        points,
+        normalise=targets if distribution else (),
+        rejects=model.near_kink,
+    )
 
 
 def check_derivation(
