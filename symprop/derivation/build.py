@@ -206,6 +206,18 @@ def _parts(reason: Why) -> list[dict[str, str]]:
     return [{"text": s} if isinstance(s, str) else {"math": sp.sstr(s)} for s in reason]
 
 
+def _kinked(lf: LayerFormulas) -> bool:
+    """True when φ' jumps at z = 0 for this layer's parameter values (ELU with α = 1 and
+    leaky ReLU with α = 1 are differentiable there, so they need no convention)."""
+    if lf.dphi.kink_value is None:
+        return False
+    bound = sp.diff(ACTIVATIONS[lf.activation].instantiate(lf.params), z_scalar)
+    t = sp.Symbol("t", positive=True)
+    left = sp.limit(bound.subs(z_scalar, -t), t, 0)
+    right = sp.limit(bound.subs(z_scalar, t), t, 0)
+    return sp.simplify(left - right) != 0
+
+
 def _kink_assumption(lf: LayerFormulas) -> Why:
     """The convention for φ' at the kink of a piecewise activation, with its parameters."""
     act = ACTIVATIONS[lf.activation]
@@ -495,7 +507,7 @@ def derive(network: Network) -> Derivation:
             )
         )
 
-    assumptions = [_kink_assumption(lf) for lf in layers if lf.dphi.kink_value is not None]
+    assumptions = [_kink_assumption(lf) for lf in layers if _kinked(lf)]
     assumptions += [why_to_layer(reason) for reason in od.assumptions]
     return Derivation(
         network=network,
