@@ -31,7 +31,7 @@ def test_relu_kink_is_named_in_a_warning(
     code, err = _derive_graph(capsys, tmp_path / "g.json", "x=[0,0],b1=[0,0,0]")
     assert code == 0
     assert err.splitlines()[0] == (
-        "warning: --at puts z1[1] = 0 on the kink of relu in layer 1, where it has no "
+        "warning: --at puts z1[1], z1[2], z1[3] = 0 on the kink of relu in layer 1, where it has no "
         "derivative; the graph uses relu' = 0, the slope of the branch that holds the kink"
     )
 

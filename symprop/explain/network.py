@@ -584,28 +584,37 @@ def _target(network: Network, rng: random.Random) -> sp.ImmutableMatrix:
     return sp.ImmutableMatrix([_tenths(rng, -9, 9, False) for _ in range(n)])
 
 
-def _kink(network: Network, point: Mapping[str, sp.ImmutableMatrix]) -> str | None:
-    """Where a pre-activation sits on a boundary of a piecewise activation (one line for a
-    warning, naming the derivative the graph takes there), or None."""
+def _kinks(network: Network, point: Mapping[str, sp.ImmutableMatrix]) -> list[str]:
+    """One warning line per layer whose pre-activations sit on a boundary of its piecewise
+    activation, naming every such unit and the derivative the graph takes there."""
+    lines: list[str] = []
     act_values: sp.Matrix = sp.Matrix(point["x"])
     for layer, spec in enumerate(network.layers, start=1):
         z = (point[f"W{layer}"] * act_values + point[f"b{layer}"]).evalf(PRECISION)
         definition = ACTIVATIONS[spec.activation].instantiate(spec.param_values())
-        for pw in definition.atoms(sp.Piecewise):
-            for _, condition in pw.args:
-                for rel in condition.atoms(sp.core.relational.Relational):
-                    edge = rel.lhs - rel.rhs
-                    for k, e in enumerate(z, start=1):
-                        if abs(edge.xreplace({z_scalar: e})) < sp.Float("1e-20"):
-                            slope = sp.diff(definition, z_scalar).xreplace({z_scalar: e})
-                            return (
-                                f"--at puts z{layer}[{k}] = {sp.sstr(rel.rhs)} on the kink of "
-                                f"{spec.activation} in layer {layer}, where it has no derivative; "
-                                f"the graph uses {spec.activation}' = {sp.sstr(sp.N(slope, 6))}, "
-                                "the slope of the branch that holds the kink"
-                            )
+        edges = [
+            rel
+            for pw in definition.atoms(sp.Piecewise)
+            for _, condition in pw.args
+            for rel in condition.atoms(sp.core.relational.Relational)
+        ]
+        on: dict[sp.Basic, list[int]] = {}
+        for rel in edges:
+            for k, e in enumerate(z, start=1):
+                if abs((rel.lhs - rel.rhs).xreplace({z_scalar: e})) < sp.Float("1e-20"):
+                    on.setdefault(rel.rhs, [])
+                    if k not in on[rel.rhs]:
+                        on[rel.rhs].append(k)
+        for value, units in on.items():
+            slope = sp.diff(definition, z_scalar).xreplace({z_scalar: value})
+            names = ", ".join(f"z{layer}[{k}]" for k in units)
+            lines.append(
+                f"--at puts {names} = {sp.sstr(value)} on the kink of {spec.activation} in "
+                f"layer {layer}, where it has no derivative; the graph uses {spec.activation}' = "
+                f"{sp.sstr(sp.N(slope, 6))}, the slope of the branch that holds the kink"
+            )
         act_values = g.apply_activation(spec.activation, spec.param_values(), z).evalf(PRECISION)
-    return None
+    return lines
 
 
 def default_point(network: Network, seed: int = DEFAULT_SEED) -> dict[str, sp.ImmutableMatrix]:
@@ -625,7 +634,7 @@ def default_point(network: Network, seed: int = DEFAULT_SEED) -> dict[str, sp.Im
                 low, high, nonzero = (-5, 5, False) if name.startswith("b") else (-9, 9, True)
                 entries = [_tenths(rng, low, high, nonzero) for _ in range(rows * cols)]
                 point[name] = sp.ImmutableMatrix(rows, cols, entries)
-        if _kink(network, point) is None:
+        if not _kinks(network, point):
             return point
     raise ExplainError("no sample away from the activations' kinks; give one with --at")
 
@@ -692,8 +701,7 @@ def explain_network(
     """
     graph = network_graph(network, granularity)
     point = network_point(network, at, seed)
-    kink = _kink(network, point) if at else None
-    if kink is not None:
+    for kink in _kinks(network, point) if at else ():
         warnings.warn(kink, SymPropWarning, stacklevel=2)
     return backprop(graph, _graph_point(graph, point, granularity))
 
