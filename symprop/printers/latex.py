@@ -23,12 +23,11 @@ from symprop.core.registry import ACTIVATIONS
 from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Span
 from symprop.printers.written import (
     common_factor,
-    expanded_if_cancelling,
-    flip_sign,
     ordered_factors,
     ordered_terms,
     pulled_sign,
     reads_as_sum,
+    written_product,
 )
 
 __all__ = [
@@ -208,7 +207,7 @@ class LatexPrinter(SympyLatexPrinter):
             self._hadamard = previous
 
     def _print_Mul(self, expr: sp.Mul) -> str:
-        expr = flip_sign(expanded_if_cancelling(expr))
+        expr = written_product(expr)
         if isinstance(expr, sp.Add):
             return self._print(expr)
         num, den = sp.fraction(expr)

@@ -9,6 +9,9 @@ term lists), so the terminal and the documents print the same form:
   ``(1 − a)(1 + a)`` reads ``1 − a²`` while ``a (1 − a)`` stays (:func:`expanded_if_cancelling`);
 - a leading minus moves into a binomial factor when that leaves fewer minus signs
   (:func:`flip_sign`);
+- the binomial factors of a product are negated in pairs so that as few of them as possible
+  start with a minus and the data term reads ``a − y``: ``(−a + y)(a − 1)`` is written
+  ``(a − y)(1 − a)`` (:func:`paired_signs`; each such rewrite is proven equal);
 - a sum written with more minus signs than its negation is printed as ``−Σ`` of the
   negation (:func:`pulled_sign`); a negative term of a sum is written after ``−``, not
   flipped;
@@ -21,7 +24,12 @@ term lists), so the terminal and the documents print the same form:
 
 from __future__ import annotations
 
+import functools
+import itertools
+
 import sympy as sp
+
+from symprop.core.calculus import proven_equal
 
 __all__ = [
     "common_factor",
@@ -31,11 +39,20 @@ __all__ = [
     "negatives",
     "ordered_factors",
     "ordered_terms",
+    "paired_signs",
     "pulled_sign",
+    "written_product",
 ]
 
 # Symbols of the terms written after the data term of a sum (λ W, η ∂J/∂W).
 _LATE = frozenset({"lambda", "eta"})
+
+# Names of the target in every printer's stand-ins (y_j, the vector y, the profile's t):
+# the term of a binomial that is written second, after "−" (a − y, the data term).
+_TARGETS = frozenset({"y", "t"})
+
+# More sign-carrying factors than this are left as SymPy has them (2^n candidates).
+_MAX_PAIRED = 6
 
 
 def negatives(expr: sp.Basic) -> int:
@@ -61,6 +78,86 @@ def flip_sign(expr: sp.Basic) -> sp.Basic:
             head = [] if coeff == -1 else [-coeff]
             return sp.Mul(*head, *rest, evaluate=False)
     return expr
+
+
+def _leads_with_minus(expr: sp.Basic) -> bool:
+    """Whether a sum is written starting with a minus (``−a + y``, ``1 − a`` does not)."""
+    return expr.as_ordered_terms()[0].could_extract_minus_sign()
+
+
+def _is_target(term: sp.Basic) -> bool:
+    names = {getattr(s, "name", "") for s in term.free_symbols}
+    names |= {str(s.base) for s in term.atoms(sp.Indexed)}
+    return bool(names & _TARGETS)
+
+
+def _target_added(expr: sp.Add) -> bool:
+    """Whether a sum holds the target with a plus sign (``−a + y`` rather than ``a − y``)."""
+    return any(_is_target(t) and not t.could_extract_minus_sign() for t in expr.args)
+
+
+def _sign_cost(coeff: sp.Basic, factors: list[sp.Basic]) -> tuple[int, int, int]:
+    """How badly a product reads: leading minus signs, targets added, minus terms in total."""
+    sums = [f.as_base_exp()[0] for f in factors]
+    sums = [b for b in sums if isinstance(b, sp.Add)]
+    return (
+        int(coeff.is_negative) + sum(_leads_with_minus(b) for b in sums),
+        sum(_target_added(b) for b in sums),
+        sum(negatives(b) for b in sums),
+    )
+
+
+def _negated(factor: sp.Basic) -> sp.Basic:
+    base, exp = factor.as_base_exp()
+    return sp.Pow(-base, exp, evaluate=False) if exp != 1 else -base
+
+
+def paired_signs(expr: sp.Basic) -> sp.Basic:
+    """``(−a + y)(a − 1)`` as ``(a − y)(1 − a)``: negate binomial factors in pairs.
+
+    Every factor that is a sum raised to an odd integer power (numerator or denominator) may
+    be negated; an even number of negations leaves the product unchanged. Among those
+    choices the one written with the fewest sums that start with a minus, then the fewest
+    sums holding the target with a plus (the data term reads ``a − y``), then the fewest
+    minus terms is kept, SymPy's own when it ties. The rewrite is used only once
+    :func:`~symprop.core.calculus.proven_equal` proves it equal to ``expr``.
+    """
+    if not isinstance(expr, sp.Mul):
+        return expr
+    return _paired_signs(expr)
+
+
+@functools.lru_cache(maxsize=4096)
+def _paired_signs(expr: sp.Mul) -> sp.Basic:
+    coeff, factors = expr.as_coeff_mul()
+    factors = list(factors)
+    signed = [
+        n
+        for n, f in enumerate(factors)
+        if isinstance(f.as_base_exp()[0], sp.Add)
+        and f.as_base_exp()[1].is_Integer
+        and f.as_base_exp()[1] % 2 == 1
+    ]
+    if len(signed) < 2 or len(signed) > _MAX_PAIRED:
+        return expr
+    best, best_cost = None, _sign_cost(coeff, factors)
+    for size in range(2, len(signed) + 1, 2):
+        for chosen in itertools.combinations(signed, size):
+            candidate = [_negated(f) if n in chosen else f for n, f in enumerate(factors)]
+            cost = _sign_cost(coeff, candidate)
+            if cost < best_cost:
+                best, best_cost = candidate, cost
+    if best is None:
+        return expr
+    head = [] if coeff == 1 else [coeff]
+    rewritten = sp.Mul(*head, *best, evaluate=False)
+    return rewritten if proven_equal(rewritten, expr) else expr
+
+
+def written_product(expr: sp.Basic) -> sp.Basic:
+    """A product in its written form: cancelling factors expanded, then the signs placed
+    (:func:`expanded_if_cancelling`, :func:`flip_sign`, :func:`paired_signs`)."""
+    return paired_signs(flip_sign(expanded_if_cancelling(expr)))
 
 
 def _rank(factor: sp.Basic) -> int:
