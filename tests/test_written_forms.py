@@ -94,15 +94,24 @@ def test_a_pair_of_negated_binomials_is_flipped_and_proven_equal() -> None:
     # A pair across a quotient: (−a + y)/(a (a − 1)) is (a − y)/(a (1 − a)).
     quotient = (y - a) / (a * (a - 1))
     assert unicode(paired_signs(quotient)) == "(a − y)/(a (1 − a))"
+    # A sum of quotients (a loss derivative as differentiated) keeps its signs.
+    dloss = (1 - y) / (1 - a) - y / a
+    assert paired_signs(sp.Mul(a, 1 - a, dloss, evaluate=False)) == sp.Mul(
+        a, 1 - a, dloss, evaluate=False
+    )
 
 
 # --- every pair the validator accepts ----------------------------------------------------------
 
 
 def _leading_minus(factors: list[sp.Basic]) -> int:
-    """How many factors the terminal prints starting with a minus (sums and numbers)."""
+    """How many factors the terminal prints starting with a minus (binomials and numbers)."""
     bases = [f.as_base_exp()[0] for f in factors]
-    return sum(unicode(b).startswith("−") for b in bases if isinstance(b, (sp.Add, sp.Number)))
+    return sum(
+        unicode(b).startswith("−")
+        for b in bases
+        if isinstance(b, sp.Number) or (isinstance(b, sp.Add) and "/" not in unicode(b))
+    )
 
 
 @pytest.mark.parametrize(("act", "loss"), PAIRS)
@@ -116,10 +125,14 @@ def test_no_product_in_an_output_delta_keeps_a_minus_a_sign_pair_could_remove(
         if not isinstance(node, sp.Mul):
             continue
         coeff, factors = node.as_coeff_mul()
+        # Binomials: sums to an odd power, printed without a quotient (a sum of fractions is
+        # a loss derivative as differentiated, and keeps its signs).
         odd = [
             n
             for n, f in enumerate(factors)
-            if isinstance(f.as_base_exp()[0], sp.Add) and f.as_base_exp()[1] % 2 == 1
+            if isinstance(f.as_base_exp()[0], sp.Add)
+            and f.as_base_exp()[1] % 2 == 1
+            and "/" not in unicode(f.as_base_exp()[0])
         ]
         best = _leading_minus([coeff, *factors])
         for size in range(2, len(odd) + 1, 2):

@@ -107,6 +107,22 @@ def _sign_cost(coeff: sp.Basic, factors: list[sp.Basic]) -> tuple[int, int, int]
     )
 
 
+def _binomial(factor: sp.Basic) -> bool:
+    """Whether a factor is a sum without quotients raised to an odd power: negating it
+    negates the product, and its sign is a matter of writing (``1 − a`` or ``a − 1``).
+
+    A sum of quotients such as ``−y/a + (1 − y)/(1 − a)`` is a loss derivative written as
+    differentiated; its signs are left as they are.
+    """
+    base, exp = factor.as_base_exp()
+    return (
+        isinstance(base, sp.Add)
+        and exp.is_Integer
+        and exp % 2 == 1
+        and not any(p.exp.is_negative for p in base.atoms(sp.Pow))
+    )
+
+
 def _negated(factor: sp.Basic) -> sp.Basic:
     base, exp = factor.as_base_exp()
     return sp.Pow(-base, exp, evaluate=False) if exp != 1 else -base
@@ -115,12 +131,13 @@ def _negated(factor: sp.Basic) -> sp.Basic:
 def paired_signs(expr: sp.Basic) -> sp.Basic:
     """``(−a + y)(a − 1)`` as ``(a − y)(1 − a)``: negate binomial factors in pairs.
 
-    Every factor that is a sum raised to an odd integer power (numerator or denominator) may
-    be negated; an even number of negations leaves the product unchanged. Among those
-    choices the one written with the fewest sums that start with a minus, then the fewest
-    sums holding the target with a plus (the data term reads ``a − y``), then the fewest
-    minus terms is kept, SymPy's own when it ties. The rewrite is used only once
-    :func:`~symprop.core.calculus.proven_equal` proves it equal to ``expr``.
+    Every factor that is a sum without quotients raised to an odd integer power (numerator
+    or denominator) may be negated; an even number of negations leaves the product
+    unchanged. Among those choices the one written with the fewest sums that start with a
+    minus, then the fewest sums holding the target with a plus (the data term reads
+    ``a − y``), then the fewest minus terms is kept, SymPy's own when it ties. The rewrite
+    is used only once :func:`~symprop.core.calculus.proven_equal` proves it equal to
+    ``expr``.
     """
     if not isinstance(expr, sp.Mul):
         return expr
@@ -131,13 +148,7 @@ def paired_signs(expr: sp.Basic) -> sp.Basic:
 def _paired_signs(expr: sp.Mul) -> sp.Basic:
     coeff, factors = expr.as_coeff_mul()
     factors = list(factors)
-    signed = [
-        n
-        for n, f in enumerate(factors)
-        if isinstance(f.as_base_exp()[0], sp.Add)
-        and f.as_base_exp()[1].is_Integer
-        and f.as_base_exp()[1] % 2 == 1
-    ]
+    signed = [n for n, f in enumerate(factors) if _binomial(f)]
     if len(signed) < 2 or len(signed) > _MAX_PAIRED:
         return expr
     best, best_cost = None, _sign_cost(coeff, factors)
