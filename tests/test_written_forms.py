@@ -76,18 +76,19 @@ def _signs_only(text: str) -> str:
 def test_the_regression_output_delta_reads_as_a_lecturer_writes_it() -> None:
     d = derive(_network("sigmoid", "half_sse"))
     index = d.step("delta.output.index").chain
-    assert unicode(index[-1][0]) == "a²ⱼ (1 − a²ⱼ) (a²ⱼ − yⱼ)"
+    assert unicode(index[-1][0]) == "(a²ⱼ − yⱼ) a²ⱼ (1 − a²ⱼ)"
     assert index[-1][1].text == "by the chain rule, with "
     matrix = d.step("delta.output.matrix").chain[-1][0]
-    assert unicode(matrix) == "a² ⊙ (1 − a²) ⊙ (a² − y)"
+    assert unicode(matrix) == "(a² − y) ⊙ a² ⊙ (1 − a²)"
     assert latex(matrix).count("-") == 2 and r"\left(-" not in latex(matrix)
+    assert latex(matrix).startswith(r"\left(a^{2} - y\right) \odot a^{2} \odot")
 
 
 def test_a_pair_of_negated_binomials_is_flipped_and_proven_equal() -> None:
     a, y = sp.symbols("a y", real=True)
     raw = sp.Mul(a, y - a, a - 1, evaluate=False)
     written = paired_signs(raw)
-    assert unicode(written) == "a (1 − a) (a − y)"
+    assert unicode(written) == "(a − y) a (1 − a)"
     assert sp.expand(written - raw) == 0
     # One binomial alone keeps its sign: negating it would change the product.
     assert paired_signs(sp.Mul(a, y - a, evaluate=False)) == sp.Mul(a, y - a, evaluate=False)
@@ -157,6 +158,10 @@ def test_the_data_term_reads_a_minus_y_wherever_a_pair_allows(act: str, loss: st
     if ACTIVATIONS[act].elementwise:
         assert "−a²ⱼ + yⱼ" not in index
         assert "−a² + y" not in matrix
+    # The data term leads (after a number), as in the chain rule's (a − y) φ'(z).
+    for text, data in ((index, "(a²ⱼ − yⱼ)"), (matrix, "(a² − y)")):
+        if data in text and "{" not in text:
+            assert text.lstrip("0123456789 ").startswith(data), text
 
 
 @pytest.mark.parametrize(("act", "loss"), PAIRS)

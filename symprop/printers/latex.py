@@ -23,6 +23,7 @@ from symprop.core.registry import ACTIVATIONS
 from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Span
 from symprop.printers.written import (
     common_factor,
+    data_first,
     ordered_factors,
     ordered_terms,
     pulled_sign,
@@ -223,6 +224,7 @@ class LatexPrinter(SympyLatexPrinter):
         if den != 1:
             return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
         coeff, factors = expr.as_coeff_mul()
+        factors = data_first(list(factors))
         parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors]
         text = r" \odot ".join(parts)
         if coeff == -1:

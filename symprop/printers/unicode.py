@@ -22,6 +22,7 @@ from symprop.core.why import Why
 from symprop.derivation.steps import DerivationView, Step
 from symprop.printers.written import (
     common_factor,
+    data_first,
     ordered_factors,
     ordered_terms,
     pulled_sign,
@@ -195,6 +196,7 @@ class UnicodePrinter(StrPrinter):
             left = self.parenthesize(num, PRECEDENCE["Mul"])
             return f"{left} ⊘ {self.parenthesize(den, PRECEDENCE['Pow'])}"
         coeff, factors = expr.as_coeff_mul()
+        factors = data_first(list(factors))
         parts = [self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors]
         text = " ⊙ ".join(parts)
         if coeff == -1:

@@ -16,8 +16,10 @@ term lists), so the terminal and the documents print the same form:
   negation (:func:`pulled_sign`); a negative term of a sum is written after ``−``, not
   flipped;
 - a product lists numbers, quantities, brackets, partial derivatives, functions and sums, in
-  that order (:func:`ordered_factors`), so ``φ'(z) Σ_k …`` reads as pulled out;
-- a rational common factor of a sum is written outside it (:func:`common_factor`);
+  that order (:func:`ordered_factors`), so ``φ'(z) Σ_k …`` reads as pulled out; the data
+  term ``a − y`` leads, after numbers (:func:`data_first`), in index and matrix form;
+- a rational common factor of a sum is written outside it (:func:`common_factor`), and in
+  a product it joins the product's number (:func:`content_out`);
 - in a matrix sum the data term comes first, the weight-decay and learning-rate terms after
   it (:func:`ordered_terms`).
 """
@@ -33,6 +35,8 @@ from symprop.core.calculus import proven_equal
 
 __all__ = [
     "common_factor",
+    "content_out",
+    "data_first",
     "reads_as_sum",
     "expanded_if_cancelling",
     "flip_sign",
@@ -165,10 +169,35 @@ def _paired_signs(expr: sp.Mul) -> sp.Basic:
     return rewritten if proven_equal(rewritten, expr) else expr
 
 
+def content_out(expr: sp.Basic) -> sp.Basic:
+    """``a (1 − a) (2a − 2y)`` as ``2 a (1 − a) (a − y)``: the rational content of each sum
+    factor joins the product's number (proven equal before use)."""
+    if not isinstance(expr, sp.Mul):
+        return expr
+    return _content_out(expr)
+
+
+@functools.lru_cache(maxsize=4096)
+def _content_out(expr: sp.Mul) -> sp.Basic:
+    coeff, factors = expr.as_coeff_mul()
+    moved, rest = sp.Integer(1), []
+    for factor in factors:
+        if isinstance(factor, sp.Add):
+            content, factor = factor.primitive()
+            moved *= content
+        rest.append(factor)
+    if moved == 1:
+        return expr
+    head = [] if coeff * moved == 1 else [coeff * moved]
+    rewritten = sp.Mul(*head, *rest, evaluate=False)
+    return rewritten if proven_equal(rewritten, expr) else expr
+
+
 def written_product(expr: sp.Basic) -> sp.Basic:
-    """A product in its written form: cancelling factors expanded, then the signs placed
-    (:func:`expanded_if_cancelling`, :func:`flip_sign`, :func:`paired_signs`)."""
-    return paired_signs(flip_sign(expanded_if_cancelling(expr)))
+    """A product in its written form: cancelling factors expanded, numbers out of sums, then
+    the signs placed (:func:`expanded_if_cancelling`, :func:`content_out`,
+    :func:`flip_sign`, :func:`paired_signs`)."""
+    return paired_signs(flip_sign(content_out(expanded_if_cancelling(expr))))
 
 
 def _rank(factor: sp.Basic) -> int:
@@ -186,9 +215,22 @@ def _rank(factor: sp.Basic) -> int:
     return 4
 
 
+def _data_term(factor: sp.Basic) -> bool:
+    """Whether a factor is the data term: a sum holding the target (``a − y``, or the loss
+    derivative ``−y/a + (1 − y)/(1 − a)``)."""
+    base = factor.as_base_exp()[0]
+    return isinstance(base, sp.Add) and any(_is_target(t) for t in base.args)
+
+
+def data_first(factors: list[sp.Basic]) -> list[sp.Basic]:
+    """The factors with the data term first (after numbers): ``(a − y) a (1 − a)``, the
+    chain rule's order ∂C/∂a · φ'(z), as δᴸ is written by hand."""
+    return sorted(factors, key=lambda f: not (f.is_Number or _data_term(f)))
+
+
 def ordered_factors(expr: sp.Mul) -> list[sp.Basic]:
     """The factors of a product in the order written by hand (a stable sort of SymPy's)."""
-    return sorted(expr.as_ordered_factors(), key=_rank)
+    return data_first(sorted(expr.as_ordered_factors(), key=_rank))
 
 
 def common_factor(expr: sp.Add) -> tuple[sp.Rational, sp.Basic] | None:
