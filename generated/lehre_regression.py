@@ -355,7 +355,7 @@ def _backprop(
     Every other array holds one sample per column, as the derivation writes it.
     Forward, keeping z^l: z^l = [W^l | b^l] [a^{l−1}; 1], a^l = φ_l(z^l).
     Backward, in the derivation's notation:
-    δ² = a² ⊙ (1 − a²) ⊙ (a² − y).
+    δ² = (a² − y) ⊙ a² ⊙ (1 − a²).
     δ¹ = ((W²)ᵀ δ²) ⊙ a¹ ⊙ (1 − a¹), with φ'(z) = a (1 − a).
     [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l> @ A<l-1>.T``.
     The code carries ``scale`` in delta_2 (and so in every delta_<l>, which is linear
