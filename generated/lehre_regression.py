@@ -355,7 +355,7 @@ def _backprop(
     Every other array holds one sample per column, as the derivation writes it.
     Forward, keeping z^l: z^l = [W^l | b^l] [a^{l−1}; 1], a^l = φ_l(z^l).
     Backward, in the derivation's notation:
-    δ² = a² ⊙ (a² − 1) ⊙ (−a² + y).
+    δ² = (a² − y) ⊙ a² ⊙ (1 − a²).
     δ¹ = ((W²)ᵀ δ²) ⊙ a¹ ⊙ (1 − a¹), with φ'(z) = a (1 − a).
     [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l> @ A<l-1>.T``.
     The code carries ``scale`` in delta_2 (and so in every delta_<l>, which is linear
@@ -381,7 +381,7 @@ def _backprop(
     z2 = np.dot(WB2, A1, out=ws["z2"])
     a2 = sigmoid(z2)
     cost = np.sum((0.5) * (a2 - Y) ** 2)
-    delta_2 = (-a2 + Y) * (a2 - 1) * a2
+    delta_2 = (1 - a2) * (a2 - Y) * a2
     delta_2 *= scale
     np.dot(delta_2, A1.T, out=ws["grad2"])
     delta_1 = np.dot(WB2.T, delta_2, out=ws["delta_1"])[:-1]
@@ -423,8 +423,8 @@ def _sample_gradient(
     z2_1 = w2_1_0 * a1_0 + w2_1_1 * a1_1 + w2_1_2 * a1_2 + b2_1
     a2_1 = _expit1(z2_1)
     cost = ((0.5) * (a2_0 - y_0) ** 2) + ((0.5) * (a2_1 - y_1) ** 2)
-    delta2_0 = (-a2_0 + y_0) * (a2_0 - 1) * a2_0
-    delta2_1 = (-a2_1 + y_1) * (a2_1 - 1) * a2_1
+    delta2_0 = (1 - a2_0) * (a2_0 - y_0) * a2_0
+    delta2_1 = (1 - a2_1) * (a2_1 - y_1) * a2_1
     delta1_0 = (w2_0_0 * delta2_0 + w2_1_0 * delta2_1) * (a1_0 * (1 - a1_0))
     delta1_1 = (w2_0_1 * delta2_0 + w2_1_1 * delta2_1) * (a1_1 * (1 - a1_1))
     delta1_2 = (w2_0_2 * delta2_0 + w2_1_2 * delta2_1) * (a1_2 * (1 - a1_2))

@@ -21,6 +21,7 @@ width and grows linearly with depth.
 
 from __future__ import annotations
 
+import collections
 import functools
 from dataclasses import dataclass
 
@@ -422,6 +423,40 @@ def _simplify_branches(expr: sp.Expr) -> sp.Expr:
     return sp.factor(sp.simplify(expr))
 
 
+def _signless_factors(expr: sp.Basic) -> collections.Counter[sp.Basic]:
+    """The factors of a product with their signs dropped (a sum as the one of ``±s`` that
+    SymPy does not write with a leading minus, its rational content apart), each with its
+    multiplicity."""
+    factors: collections.Counter[sp.Basic] = collections.Counter()
+    for factor in sp.Mul.make_args(expr):
+        if isinstance(factor, sp.Mul):
+            factors += _signless_factors(factor)
+            continue
+        base, exp = factor.as_base_exp()
+        if isinstance(base, sp.Add):
+            # 2a − 2y is written 2 (a − y): its rational content is a factor of its own.
+            content, base = base.primitive()
+            if content != 1:
+                factors[sp.Pow(abs(content), exp)] += 1
+            if base.could_extract_minus_sign():
+                base = -base
+        elif base.is_Number:
+            base = abs(base)
+        if base != 1:
+            factors[sp.Pow(base, exp, evaluate=False) if exp != 1 else base] += 1
+    return factors
+
+
+def _reorders_signs_only(simplified: sp.Basic, product: sp.Basic) -> bool:
+    """Whether ``simplified`` is ``product`` with only the signs and the grouping of its
+    factors moved.
+
+    The two are proven equal before this is asked, so equal factors up to sign mean the
+    same formula once written: such a link would only reorder signs.
+    """
+    return _signless_factors(simplified) == _signless_factors(product)
+
+
 @functools.cache
 def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
     """Derive δ^L_j = Σ_i ∂C/∂a_i ∂a_i/∂z_j and simplify it, proving each step."""
@@ -446,7 +481,11 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
             (dloss * phi.form).subs(a, ACTIVATIONS[activation].definition),
         ):
             simplified = dloss * phi.form
-        if simplified != product:
+        if _reorders_signs_only(simplified, dloss * phi.form):
+            # SymPy's canonical signs, (−a + y)(a − 1) for (a − y)(1 − a), are no step a
+            # reader needs: the chain ends at the product, and the matrix form follows it.
+            simplified = dloss * phi.form
+        else:
             steps.append((simplified, why("simplifying")))
         expr = _indexed(simplified, j_idx)
         product_ix = _indexed(product, j_idx)

@@ -23,12 +23,12 @@ from symprop.core.registry import ACTIVATIONS
 from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Span
 from symprop.printers.written import (
     common_factor,
-    expanded_if_cancelling,
-    flip_sign,
+    data_first,
     ordered_factors,
     ordered_terms,
     pulled_sign,
     reads_as_sum,
+    written_product,
 )
 
 __all__ = [
@@ -208,7 +208,7 @@ class LatexPrinter(SympyLatexPrinter):
             self._hadamard = previous
 
     def _print_Mul(self, expr: sp.Mul) -> str:
-        expr = flip_sign(expanded_if_cancelling(expr))
+        expr = written_product(expr)
         if isinstance(expr, sp.Add):
             return self._print(expr)
         num, den = sp.fraction(expr)
@@ -224,6 +224,7 @@ class LatexPrinter(SympyLatexPrinter):
         if den != 1:
             return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
         coeff, factors = expr.as_coeff_mul()
+        factors = data_first(list(factors))
         parts = [self.parenthesize(f, PRECEDENCE["Mul"], strict=True) for f in factors]
         text = r" \odot ".join(parts)
         if coeff == -1:

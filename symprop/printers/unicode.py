@@ -22,12 +22,12 @@ from symprop.core.why import Why
 from symprop.derivation.steps import DerivationView, Step
 from symprop.printers.written import (
     common_factor,
-    expanded_if_cancelling,
-    flip_sign,
+    data_first,
     ordered_factors,
     ordered_terms,
     pulled_sign,
     reads_as_sum,
+    written_product,
 )
 
 _SUPERSCRIPT = str.maketrans("0123456789+-()lLin", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ˡᴸⁱⁿ")
@@ -186,7 +186,7 @@ class UnicodePrinter(StrPrinter):
             self._hadamard = False
 
     def _print_Mul(self, expr: sp.Mul) -> str:
-        expr = flip_sign(expanded_if_cancelling(expr))
+        expr = written_product(expr)
         if isinstance(expr, sp.Add):
             return self._print(expr)
         if not self._hadamard:
@@ -196,6 +196,7 @@ class UnicodePrinter(StrPrinter):
             left = self.parenthesize(num, PRECEDENCE["Mul"])
             return f"{left} ⊘ {self.parenthesize(den, PRECEDENCE['Pow'])}"
         coeff, factors = expr.as_coeff_mul()
+        factors = data_first(list(factors))
         parts = [self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors]
         text = " ⊙ ".join(parts)
         if coeff == -1:
