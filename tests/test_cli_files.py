@@ -318,3 +318,29 @@ def test_generate_with_an_empty_output_name_and_train_on_a_fifo_fail_cleanly(
     os.mkfifo(tmp_path / "data.csv")
     line = _fails_cleanly(_symprop("train", spec, "--data", "data.csv", cwd=tmp_path, timeout=60))
     assert "data.csv" in line and "no such file" not in line
+
+
+def test_the_check_header_counts_the_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from symprop.cli import derive as derive_cli
+    from symprop.derivation.check import CheckReport
+
+    failing = CheckReport(False, (("δ^2", False, "by hand"), ("δ^1", True, "by hand")))
+    real = derive_cli.derive
+
+    class _Failing:
+        def __init__(self, network: object) -> None:
+            self.inner = real(network)
+
+        def summary_text(self) -> str:
+            return self.inner.summary_text()
+
+        def check(self) -> CheckReport:
+            return failing
+
+    monkeypatch.setattr(derive_cli, "derive", _Failing)
+    result = CliRunner().invoke(derive_cli.command, [XOR])
+    assert result.exit_code == 1
+    assert "Check ✗: 1 of 2 claims failed" in result.output
+    assert "claims proven" not in result.output

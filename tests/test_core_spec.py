@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from symprop import Dense, Network, SpecError, SymPropError, default_network, load_spec
+from symprop.core.registry import ACTIVATIONS, Parameter
 from symprop.core.spec import spec_from_dict
+from symprop.derivation.build import derive
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -90,7 +92,7 @@ def test_valid_network_properties() -> None:
         (
             {"layers": [Dense(3, "leaky_relu", alpha=-1), Dense(1, "sigmoid")]},
             "layers[0].alpha",
-            "must be slope",
+            "alpha (slope for z ≤ 0) must be a number in (0, 1000]",
         ),
         (
             {"layers": [Dense(3, "leaky_relu", beta=1), Dense(1, "sigmoid")]},
@@ -226,3 +228,43 @@ def test_cli_bad_spec_exits_2_with_one_line(tmp_path: Path, text: str, fragment:
     assert len(lines) == 1, proc.stderr
     assert fragment in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def _extremes(p: Parameter) -> list[float]:
+    """The extreme values the validator accepts for ``p`` (the open end approached)."""
+    low = 1e-300 if p.symbol.is_positive else -p.upper
+    return [low, p.upper]
+
+
+@pytest.mark.parametrize(
+    ("activation", "name", "value"),
+    [
+        (act.name, p.name, value)
+        for act in ACTIVATIONS.values()
+        for p in act.parameters
+        for value in _extremes(p)
+    ],
+)
+def test_activation_parameters_at_the_accepted_extremes_are_proven(
+    activation: str, name: str, value: float
+) -> None:
+    # A large slope magnifies the central-difference step of upstream parameters across the
+    # downstream ReLU kink: the bound keeps the check valid (alpha = 1e300 gave 5 false ✗).
+    net = Network(
+        inputs=2,
+        layers=(
+            Dense(2, activation, **{name: value}),
+            Dense(2, activation, **{name: value}),
+            Dense(1, "relu"),
+        ),
+        loss="mse",
+    )
+    assert derive(net).check().ok
+
+
+@pytest.mark.parametrize("value", [1e300, 1000.5, 0.0, -1e-3])
+def test_activation_parameters_beyond_the_bound_are_refused(value: float) -> None:
+    with pytest.raises(
+        SpecError, match=r"layers\[0\]\.alpha: got .*must be a number in \(0, 1000\]"
+    ):
+        _net(layers=[Dense(3, "leaky_relu", alpha=value), Dense(1, "sigmoid")])

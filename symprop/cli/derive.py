@@ -172,7 +172,13 @@ def command(
         click.echo(derivation.summary_text(), nl=False)
         if report is not None:
             mark = "✓" if report.ok else "✗"
-            click.echo(f"\nCheck {mark}: {len(report.results)} claims proven")
+            failed = sum(1 for _, ok, _ in report.results if not ok)
+            counts = (
+                f"{len(report.results)} claims proven"
+                if not failed
+                else f"{failed} of {len(report.results)} claims failed"
+            )
+            click.echo(f"\nCheck {mark}: {counts}")
             for name, ok, how in report.results:
                 click.echo(f"  {'✓' if ok else '✗'} {name}: {how}")
     if report is not None and not report.ok:

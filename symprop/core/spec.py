@@ -250,10 +250,8 @@ class Network:
             for pname, pvalue in layer.params:
                 if pname not in known:
                     raise SpecError(_key(where, pname), pvalue, _parameters_text(layer.activation))
-                if not _is_real(pvalue) or (known[pname].symbol.is_positive and pvalue <= 0):
-                    raise SpecError(
-                        f"{where}.{pname}", pvalue, f"must be {known[pname].description}"
-                    )
+                if not _is_real(pvalue) or not known[pname].accepts(pvalue):
+                    raise SpecError(f"{where}.{pname}", pvalue, known[pname].allowed)
         if self.n_params > MAX_PARAMS:
             raise SpecError(
                 "layers",
