@@ -148,7 +148,7 @@ CASES: list[tuple[str, Callable[..., object], type[BaseException]]] = [
     ("load-spec-no-argument", lambda: load_spec(), TypeError),
     ("setting-unknown-keyword", lambda: Setting(activation="sigmoid", loss="mse", x=1), TypeError),
     # Training
-    ("training-epochs-zero", lambda: Training(epochs=0), SpecError),
+    ("training-epochs-negative", lambda: Training(epochs=-1), SpecError),
     ("training-epochs-str", lambda: Training(epochs="3"), SpecError),
     ("training-epochs-float", lambda: Training(epochs=2.5), SpecError),
     ("training-batch-zero", lambda: Training(batch_size=0), SpecError),
@@ -162,6 +162,8 @@ CASES: list[tuple[str, Callable[..., object], type[BaseException]]] = [
     ("training-momentum-one", lambda: Training(momentum=1), SpecError),
     ("training-momentum-negative", lambda: Training(momentum=-0.1), SpecError),
     ("training-momentum-huge-int", lambda: Training(momentum=10**400), SpecError),
+    ("training-momentum-with-sgd", lambda: Training(momentum=0.9), SpecError),
+    ("training-momentum-with-adam", lambda: Training(optimizer="adam", momentum=0.5), SpecError),
     ("training-seed-negative", lambda: Training(seed=-1), SpecError),
     ("training-seed-float", lambda: Training(seed=1.5), SpecError),
     ("training-dtype-unknown", lambda: Training(dtype="float16"), SpecError),
@@ -212,7 +214,7 @@ CASES: list[tuple[str, Callable[..., object], type[BaseException]]] = [
     ("spec-from-int-key", lambda: _dict(layers=[{"width": 1, 5: 1}]), SpecError),
     ("spec-from-no-width", lambda: _dict(layers=[{"activation": "relu"}]), SpecError),
     ("spec-from-training-int", lambda: _dict(training=5), SpecError),
-    ("spec-from-training-bad", lambda: _dict(training={"epochs": 0}), SpecError),
+    ("spec-from-training-bad", lambda: _dict(training={"epochs": -1}), SpecError),
     ("spec-from-no-inputs", lambda: spec_from_dict({"loss": "mse", "layers": []}), SpecError),
     # verify: Setting
     ("setting-empty", lambda: Setting(), VerifyError),

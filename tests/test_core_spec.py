@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from symprop import Dense, Network, SpecError, SymPropError, default_network, load_spec
+from symprop import (
+    Dense,
+    Network,
+    SpecError,
+    SymPropError,
+    Training,
+    default_network,
+    load_spec,
+)
 from symprop.core.registry import ACTIVATIONS, Parameter
 from symprop.core.spec import spec_from_dict
 from symprop.derivation.build import derive
@@ -69,9 +77,9 @@ def test_valid_network_properties() -> None:
             "output layer only",
         ),
         (
-            {"layers": [Dense(3, "tanh"), Dense(1, "relu")]},
+            {"layers": [Dense(3, "relu"), Dense(1, "tanh")]},
             "loss",
-            "needs an output activation with values in Interval.open(0, 1)",
+            "needs an output activation with values in (0, 1), but tanh has range (-1, 1);",
         ),
         (
             {"layers": [Dense(3, "tanh"), Dense(2, "identity")], "loss": "cross_entropy"},
@@ -268,3 +276,54 @@ def test_activation_parameters_beyond_the_bound_are_refused(value: float) -> Non
         SpecError, match=r"layers\[0\]\.alpha: got .*must be a number in \(0, 1000\]"
     ):
         _net(layers=[Dense(3, "leaky_relu", alpha=value), Dense(1, "sigmoid")])
+
+
+def _spec_text(layer: str = 'width = 2\nactivation = "tanh"\n', training: str = "") -> str:
+    return (
+        'inputs = 2\nloss = "mse"\n[[layers]]\n'
+        + layer
+        + '[[layers]]\nwidth = 1\nactivation = "sigmoid"\n'
+        + training
+    )
+
+
+def test_a_layer_key_typo_is_the_error_not_the_missing_width(tmp_path: Path) -> None:
+    path = tmp_path / "typo.toml"
+    path.write_text(_spec_text('widht = 2\nactivation = "tanh"\n'), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.field.endswith(": layers[0].widht")
+    assert "unknown key; allowed keys: width, activation" in str(info.value)
+
+
+def test_the_interval_of_a_loss_is_written_as_a_reader_writes_it() -> None:
+    with pytest.raises(SpecError) as info:
+        _net(layers=[Dense(3, "tanh"), Dense(1, "relu")])
+    assert "values in (0, 1), but relu has range [0, ∞);" in str(info.value)
+    assert "Interval" not in str(info.value)
+
+
+def test_zero_epochs_are_accepted_as_train_accepts_them(tmp_path: Path) -> None:
+    path = tmp_path / "zero.toml"
+    path.write_text(_spec_text(training="[training]\nepochs = 0\n"), encoding="utf-8")
+    assert load_spec(path).training.epochs == 0
+    with pytest.raises(SpecError, match=r"training\.epochs: got -1; must be an integer >= 0"):
+        Training(epochs=-1)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_momentum_without_the_momentum_optimizer_is_refused(tmp_path: Path, optimizer: str) -> None:
+    path = tmp_path / "mu.toml"
+    training = f'[training]\noptimizer = "{optimizer}"\nmomentum = 0.9\n'
+    path.write_text(_spec_text(training=training), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.field.endswith(": training.momentum")
+    assert 'only optimizer = "momentum" uses it' in str(info.value)
+    assert Training(optimizer="momentum", momentum=0.9).momentum == 0.9
+
+
+def test_a_spec_file_with_a_utf8_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + _spec_text().encode("utf-8"))
+    assert load_spec(path).widths == (2, 2, 1)
