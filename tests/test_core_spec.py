@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -327,3 +328,18 @@ def test_a_spec_file_with_a_utf8_bom_is_read(tmp_path: Path) -> None:
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + _spec_text().encode("utf-8"))
     assert load_spec(path).widths == (2, 2, 1)
+
+
+def test_cross_entropy_on_sigmoid_warns_once_at_the_cli(tmp_path: Path) -> None:
+    path = tmp_path / "ce.toml"
+    text = _spec_text(layer='width = 2\nactivation = "tanh"\n').replace('"mse"', '"cross_entropy"')
+    path.write_text(text.replace("width = 1", "width = 2"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop.cli.main", "derive", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("drives every output towards 1") == 1, result.stderr

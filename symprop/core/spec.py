@@ -358,17 +358,21 @@ class Network:
             Dense(wd, layer.activation, dict(layer.params))
             for wd, layer in zip(widths[1:], self.layers, strict=True)
         ]
-        return Network(
-            inputs=widths[0],
-            layers=layers,
-            loss=self.loss,
-            l2=self.l2,
-            regularize_biases=self.regularize_biases,
-            name=self.name,
-            title=self.title,
-            notation=self.notation,
-            training=self.training,
-        )
+        # Widths change no warning: this network has given its own, once (the check's
+        # small copy repeated it at the CLI).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SymPropWarning)
+            return Network(
+                inputs=widths[0],
+                layers=layers,
+                loss=self.loss,
+                l2=self.l2,
+                regularize_biases=self.regularize_biases,
+                name=self.name,
+                title=self.title,
+                notation=self.notation,
+                training=self.training,
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, in the same shape as the TOML format."""
