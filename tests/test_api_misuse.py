@@ -300,3 +300,30 @@ def test_a_check_at_no_point_is_refused_not_reported_ok() -> None:
 def test_unknown_step_is_still_a_key_error() -> None:
     with pytest.raises(KeyError):
         D.step("nope")
+
+
+@pytest.mark.parametrize(
+    ("points", "reason"),
+    [
+        (0, "(a check at no point would test nothing)"),
+        (-1, "(a check at no point would test nothing)"),
+        (101, "(each point is a full high-precision comparison"),
+    ],
+)
+def test_the_points_reason_fits_the_value(points: int, reason: str) -> None:
+    with pytest.raises(SymPropError) as info:
+        D.check(points=points)
+    assert reason in str(info.value)
+    if points > 0:
+        assert "no point" not in str(info.value)
+
+
+def test_the_package_namespace_is_its_api_and_subpackages() -> None:
+    import types
+
+    import symprop
+
+    public = {n for n in dir(symprop) if not n.startswith("__")}
+    modules = {n for n in public if isinstance(getattr(symprop, n), types.ModuleType)}
+    assert public - modules == set(symprop.__all__) - {"__version__"}
+    assert {"version", "annotations", "PackageNotFoundError"}.isdisjoint(public)
