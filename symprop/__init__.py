@@ -33,6 +33,9 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.1.0"
 
+# The namespace is __all__ plus the subpackages: the helpers above are not API.
+del annotations, PackageNotFoundError, version
+
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",

@@ -148,7 +148,7 @@ CASES: list[tuple[str, Callable[..., object], type[BaseException]]] = [
     ("load-spec-no-argument", lambda: load_spec(), TypeError),
     ("setting-unknown-keyword", lambda: Setting(activation="sigmoid", loss="mse", x=1), TypeError),
     # Training
-    ("training-epochs-zero", lambda: Training(epochs=0), SpecError),
+    ("training-epochs-negative", lambda: Training(epochs=-1), SpecError),
     ("training-epochs-str", lambda: Training(epochs="3"), SpecError),
     ("training-epochs-float", lambda: Training(epochs=2.5), SpecError),
     ("training-batch-zero", lambda: Training(batch_size=0), SpecError),
@@ -162,6 +162,8 @@ CASES: list[tuple[str, Callable[..., object], type[BaseException]]] = [
     ("training-momentum-one", lambda: Training(momentum=1), SpecError),
     ("training-momentum-negative", lambda: Training(momentum=-0.1), SpecError),
     ("training-momentum-huge-int", lambda: Training(momentum=10**400), SpecError),
+    ("training-momentum-with-sgd", lambda: Training(momentum=0.9), SpecError),
+    ("training-momentum-with-adam", lambda: Training(optimizer="adam", momentum=0.5), SpecError),
     ("training-seed-negative", lambda: Training(seed=-1), SpecError),
     ("training-seed-float", lambda: Training(seed=1.5), SpecError),
     ("training-dtype-unknown", lambda: Training(dtype="float16"), SpecError),
@@ -212,7 +214,7 @@ CASES: list[tuple[str, Callable[..., object], type[BaseException]]] = [
     ("spec-from-int-key", lambda: _dict(layers=[{"width": 1, 5: 1}]), SpecError),
     ("spec-from-no-width", lambda: _dict(layers=[{"activation": "relu"}]), SpecError),
     ("spec-from-training-int", lambda: _dict(training=5), SpecError),
-    ("spec-from-training-bad", lambda: _dict(training={"epochs": 0}), SpecError),
+    ("spec-from-training-bad", lambda: _dict(training={"epochs": -1}), SpecError),
     ("spec-from-no-inputs", lambda: spec_from_dict({"loss": "mse", "layers": []}), SpecError),
     # verify: Setting
     ("setting-empty", lambda: Setting(), VerifyError),
@@ -298,3 +300,30 @@ def test_a_check_at_no_point_is_refused_not_reported_ok() -> None:
 def test_unknown_step_is_still_a_key_error() -> None:
     with pytest.raises(KeyError):
         D.step("nope")
+
+
+@pytest.mark.parametrize(
+    ("points", "reason"),
+    [
+        (0, "(a check at no point would test nothing)"),
+        (-1, "(a check at no point would test nothing)"),
+        (101, "(each point is a full high-precision comparison"),
+    ],
+)
+def test_the_points_reason_fits_the_value(points: int, reason: str) -> None:
+    with pytest.raises(SymPropError) as info:
+        D.check(points=points)
+    assert reason in str(info.value)
+    if points > 0:
+        assert "no point" not in str(info.value)
+
+
+def test_the_package_namespace_is_its_api_and_subpackages() -> None:
+    import types
+
+    import symprop
+
+    public = {n for n in dir(symprop) if not n.startswith("__")}
+    modules = {n for n in public if isinstance(getattr(symprop, n), types.ModuleType)}
+    assert public - modules == set(symprop.__all__) - {"__version__"}
+    assert {"version", "annotations", "PackageNotFoundError"}.isdisjoint(public)

@@ -302,7 +302,7 @@ def _refusals(refused, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None: 
     import symprop.documents.typeset
 
     assert "file/x.tex: cannot write (Not a directory)" in refused("--latex", "file/x.tex")
-    assert "keep.tex: has 2 hard links" in refused("--markdown", "keep.tex")
+    assert "keep.tex: has 2 hard links" in refused("--latex", "keep.tex")
     monkeypatch.setattr(symprop.documents.typeset.shutil, "which", lambda name: None)
     assert "--pdf needs TeX Live" in refused("--pdf", "out.pdf")
     assert not (workdir / "out.pdf").exists()
@@ -318,3 +318,57 @@ def test_generate_with_an_empty_output_name_and_train_on_a_fifo_fail_cleanly(
     os.mkfifo(tmp_path / "data.csv")
     line = _fails_cleanly(_symprop("train", spec, "--data", "data.csv", cwd=tmp_path, timeout=60))
     assert "data.csv" in line and "no such file" not in line
+
+
+def test_the_check_header_counts_the_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from symprop.cli import derive as derive_cli
+    from symprop.derivation.check import CheckReport
+
+    failing = CheckReport(False, (("δ^2", False, "by hand"), ("δ^1", True, "by hand")))
+    real = derive_cli.derive
+
+    class _Failing:
+        def __init__(self, network: object) -> None:
+            self.inner = real(network)
+
+        def summary_text(self) -> str:
+            return self.inner.summary_text()
+
+        def check(self) -> CheckReport:
+            return failing
+
+    monkeypatch.setattr(derive_cli, "derive", _Failing)
+    result = CliRunner().invoke(derive_cli.command, [XOR])
+    assert result.exit_code == 1
+    assert "Check ✗: 1 of 2 claims failed" in result.output
+    assert "claims proven" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--pdf", "out.tex"), "--pdf: got out.tex; must be a file name ending in .pdf"),
+        (("--latex", "out.pdf"), "--latex: got out.pdf; must be a file name ending in .tex"),
+        (("--markdown", "out.tex"), "--markdown: got out.tex; must be a file name ending in .md"),
+        (
+            ("--latex", "same.tex", "--pdf", "same.tex"),
+            "--pdf: got same.tex; --latex writes to the same path",
+        ),
+        (
+            ("--latex", "same.tex", "--graph", "./same.tex"),
+            "--graph: got ./same.tex; --latex writes to the same path",
+        ),
+    ],
+)
+def test_document_outputs_need_their_suffix_and_their_own_path(
+    tmp_path: Path, args: tuple[str, ...], fragment: str
+) -> None:
+    (tmp_path / "same.tex").write_text("keep me", encoding="utf-8")
+    before = _snapshot(tmp_path)
+    result = _symprop("derive", XOR, *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"error: {fragment}" + result.stderr.split(fragment, 1)[1]
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert _snapshot(tmp_path) == before

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from symprop import Dense, Network, SpecError, SymPropError, default_network, load_spec
+from symprop import (
+    Dense,
+    Network,
+    SpecError,
+    SymPropError,
+    Training,
+    default_network,
+    load_spec,
+)
+from symprop.core.registry import ACTIVATIONS, Parameter
 from symprop.core.spec import spec_from_dict
+from symprop.derivation.build import derive
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -67,9 +78,9 @@ def test_valid_network_properties() -> None:
             "output layer only",
         ),
         (
-            {"layers": [Dense(3, "tanh"), Dense(1, "relu")]},
+            {"layers": [Dense(3, "relu"), Dense(1, "tanh")]},
             "loss",
-            "needs an output activation with values in Interval.open(0, 1)",
+            "needs an output activation with values in (0, 1), but tanh has range (-1, 1);",
         ),
         (
             {"layers": [Dense(3, "tanh"), Dense(2, "identity")], "loss": "cross_entropy"},
@@ -90,7 +101,7 @@ def test_valid_network_properties() -> None:
         (
             {"layers": [Dense(3, "leaky_relu", alpha=-1), Dense(1, "sigmoid")]},
             "layers[0].alpha",
-            "must be slope",
+            "alpha (slope for z ≤ 0) must be a number in (0, 1000]",
         ),
         (
             {"layers": [Dense(3, "leaky_relu", beta=1), Dense(1, "sigmoid")]},
@@ -226,3 +237,109 @@ def test_cli_bad_spec_exits_2_with_one_line(tmp_path: Path, text: str, fragment:
     assert len(lines) == 1, proc.stderr
     assert fragment in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def _extremes(p: Parameter) -> list[float]:
+    """The extreme values the validator accepts for ``p`` (the open end approached)."""
+    low = 1e-300 if p.symbol.is_positive else -p.upper
+    return [low, p.upper]
+
+
+@pytest.mark.parametrize(
+    ("activation", "name", "value"),
+    [
+        (act.name, p.name, value)
+        for act in ACTIVATIONS.values()
+        for p in act.parameters
+        for value in _extremes(p)
+    ],
+)
+def test_activation_parameters_at_the_accepted_extremes_are_proven(
+    activation: str, name: str, value: float
+) -> None:
+    # A large slope magnifies the central-difference step of upstream parameters across the
+    # downstream ReLU kink: the bound keeps the check valid (alpha = 1e300 gave 5 false ✗).
+    net = Network(
+        inputs=2,
+        layers=(
+            Dense(2, activation, **{name: value}),
+            Dense(2, activation, **{name: value}),
+            Dense(1, "relu"),
+        ),
+        loss="mse",
+    )
+    assert derive(net).check().ok
+
+
+@pytest.mark.parametrize("value", [1e300, 1000.5, 0.0, -1e-3])
+def test_activation_parameters_beyond_the_bound_are_refused(value: float) -> None:
+    with pytest.raises(
+        SpecError, match=r"layers\[0\]\.alpha: got .*must be a number in \(0, 1000\]"
+    ):
+        _net(layers=[Dense(3, "leaky_relu", alpha=value), Dense(1, "sigmoid")])
+
+
+def _spec_text(layer: str = 'width = 2\nactivation = "tanh"\n', training: str = "") -> str:
+    return (
+        'inputs = 2\nloss = "mse"\n[[layers]]\n'
+        + layer
+        + '[[layers]]\nwidth = 1\nactivation = "sigmoid"\n'
+        + training
+    )
+
+
+def test_a_layer_key_typo_is_the_error_not_the_missing_width(tmp_path: Path) -> None:
+    path = tmp_path / "typo.toml"
+    path.write_text(_spec_text('widht = 2\nactivation = "tanh"\n'), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.field.endswith(": layers[0].widht")
+    assert "unknown key; allowed keys: width, activation" in str(info.value)
+
+
+def test_the_interval_of_a_loss_is_written_as_a_reader_writes_it() -> None:
+    with pytest.raises(SpecError) as info:
+        _net(layers=[Dense(3, "tanh"), Dense(1, "relu")])
+    assert "values in (0, 1), but relu has range [0, ∞);" in str(info.value)
+    assert "Interval" not in str(info.value)
+
+
+def test_zero_epochs_are_accepted_as_train_accepts_them(tmp_path: Path) -> None:
+    path = tmp_path / "zero.toml"
+    path.write_text(_spec_text(training="[training]\nepochs = 0\n"), encoding="utf-8")
+    assert load_spec(path).training.epochs == 0
+    with pytest.raises(SpecError, match=r"training\.epochs: got -1; must be an integer >= 0"):
+        Training(epochs=-1)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_momentum_without_the_momentum_optimizer_is_refused(tmp_path: Path, optimizer: str) -> None:
+    path = tmp_path / "mu.toml"
+    training = f'[training]\noptimizer = "{optimizer}"\nmomentum = 0.9\n'
+    path.write_text(_spec_text(training=training), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.field.endswith(": training.momentum")
+    assert 'only optimizer = "momentum" uses it' in str(info.value)
+    assert Training(optimizer="momentum", momentum=0.9).momentum == 0.9
+
+
+def test_a_spec_file_with_a_utf8_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + _spec_text().encode("utf-8"))
+    assert load_spec(path).widths == (2, 2, 1)
+
+
+def test_cross_entropy_on_sigmoid_warns_once_at_the_cli(tmp_path: Path) -> None:
+    path = tmp_path / "ce.toml"
+    text = _spec_text(layer='width = 2\nactivation = "tanh"\n').replace('"mse"', '"cross_entropy"')
+    path.write_text(text.replace("width = 1", "width = 2"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop.cli.main", "derive", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("drives every output towards 1") == 1, result.stderr

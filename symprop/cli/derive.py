@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
+from pathlib import Path
 
 import click
 
 from symprop.cli.explain import parse_points
-from symprop.core.errors import SpecError, SymPropError
+from symprop.core.errors import SpecError, SymPropError, shown_path
 from symprop.core.files import check_writable
 from symprop.core.notation import PROFILES
 from symprop.core.spec import Network, default_network, load_spec
@@ -38,6 +41,41 @@ def _write_graphs(
         where = f"{spec}: " if spec and isinstance(exc, SpecError) else ""
         click.echo(f"error: {where}{str(exc).splitlines()[0]}", err=True)
         sys.exit(2)
+
+
+def _is_file_name(path: str) -> bool:
+    """False for an existing device or pipe (``/dev/stdout``): it names no file to misname."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # not there yet (or unreadable): a file to be written
+        return True
+
+
+def _check_outputs(
+    documents: tuple[tuple[str, str | None, str], ...], graphs: tuple[str, ...]
+) -> None:
+    """Refuse a document path whose suffix is not its format's, and two outputs to one path.
+
+    ``documents`` holds (option, path, suffix); a wrong suffix wrote a PDF named ``.tex``,
+    and one path given twice was silently overwritten by the later output.
+    """
+    seen: dict[Path, str] = {}
+    for option, path in (
+        *((option, path) for option, path, _ in documents if path and _is_file_name(path)),
+        *(("--graph", path) for path in graphs if _is_file_name(path)),
+    ):
+        key = Path(os.path.abspath(path))  # type: ignore[arg-type]
+        if key in seen:
+            raise click.UsageError(
+                f"{option}: got {shown_path(path)}; {seen[key]} writes to the same path, "
+                "give each output its own file"
+            )
+        seen[key] = option
+    for option, path, suffix in documents:
+        if path and _is_file_name(path) and Path(path).suffix.lower() != suffix:
+            raise click.UsageError(
+                f"{option}: got {shown_path(path)}; must be a file name ending in {suffix}"
+            )
 
 
 @click.command("derive")
@@ -127,6 +165,14 @@ def command(
     With --graph it draws the computation graph of the network for one sample (x, y), the
     way `symprop explain` draws an expression: symprop derive examples/xor.toml --graph xor.svg
     """
+    _check_outputs(
+        (
+            ("--latex", latex_out, ".tex"),
+            ("--markdown", markdown_out, ".md"),
+            ("--pdf", pdf_out, ".pdf"),
+        ),
+        graph_out,
+    )
     network = load_spec(spec) if spec else default_network()
     for path in (latex_out, markdown_out, pdf_out):
         if path:
@@ -172,7 +218,13 @@ def command(
         click.echo(derivation.summary_text(), nl=False)
         if report is not None:
             mark = "✓" if report.ok else "✗"
-            click.echo(f"\nCheck {mark}: {len(report.results)} claims proven")
+            failed = sum(1 for _, ok, _ in report.results if not ok)
+            counts = (
+                f"{len(report.results)} claims proven"
+                if not failed
+                else f"{failed} of {len(report.results)} claims failed"
+            )
+            click.echo(f"\nCheck {mark}: {counts}")
             for name, ok, how in report.results:
                 click.echo(f"  {'✓' if ok else '✗'} {name}: {how}")
     if report is not None and not report.ok:

@@ -37,13 +37,30 @@ y_vec = sp.IndexedBase("y")
 
 @dataclass(frozen=True)
 class Parameter:
-    """A named scalar parameter of an activation (e.g. the slope of leaky ReLU)."""
+    """A named scalar parameter of an activation (e.g. the slope of leaky ReLU).
+
+    Values lie in (0, ``upper``] for a positive ``symbol``, else in [−``upper``, ``upper``]:
+    the bound keeps the numeric proof valid (a larger slope magnifies the central-difference
+    step of an upstream parameter across a downstream kink).
+    """
 
     name: str
     symbol: sp.Symbol
     default: float
     latex: str
     description: str
+    upper: float = 1e3
+
+    @property
+    def allowed(self) -> str:
+        """What a value must be, as an error line says it."""
+        low = "(0" if self.symbol.is_positive else f"[{-self.upper:g}"
+        return f"{self.name} ({self.description}) must be a number in {low}, {self.upper:g}]"
+
+    def accepts(self, value: float) -> bool:
+        """True when ``value`` lies in the allowed range."""
+        low_ok = value > 0 if self.symbol.is_positive else value >= -self.upper
+        return low_ok and value <= self.upper
 
 
 @dataclass(frozen=True)
@@ -120,7 +137,7 @@ ACTIVATIONS: dict[str, Activation] = {
             r"\operatorname{LReLU}",
             "LReLU",
             sp.Piecewise((z, z > 0), (alpha * z, True)),
-            parameters=(Parameter("alpha", alpha, 0.01, r"\alpha", "slope for z <= 0, > 0"),),
+            parameters=(Parameter("alpha", alpha, 0.01, r"\alpha", "slope for z ≤ 0"),),
             description="leaky ReLU",
         ),
         Activation(
@@ -135,7 +152,7 @@ ACTIVATIONS: dict[str, Activation] = {
             r"\operatorname{ELU}",
             "ELU",
             sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True)),
-            parameters=(Parameter("alpha", alpha, 1.0, r"\alpha", "scale for z <= 0, > 0"),),
+            parameters=(Parameter("alpha", alpha, 1.0, r"\alpha", "scale for z ≤ 0"),),
             description="exponential linear unit",
         ),
         Activation(

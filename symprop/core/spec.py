@@ -78,6 +78,19 @@ def _positive_int(field_name: str, value: object, limit: int | None = None) -> i
     return int(value)  # type: ignore[arg-type]
 
 
+def _interval_text(interval: sp.Set) -> str:
+    """``interval`` as a reader writes it, ``(0, 1)`` or ``[0, ∞)``, not SymPy's repr."""
+    if not isinstance(interval, sp.Interval):
+        return str(interval)
+
+    def end(value: sp.Expr) -> str:
+        return {sp.oo: "∞", -sp.oo: "−∞"}.get(value, str(value))
+
+    left = "(" if interval.left_open else "["
+    right = ")" if interval.right_open else "]"
+    return f"{left}{end(interval.start)}, {end(interval.end)}{right}"
+
+
 @dataclass(frozen=True, init=False)
 class Dense:
     """A fully connected layer: ``width`` units, then an activation.
@@ -140,7 +153,9 @@ class Training:
     dtype: str = "float64"
 
     def __post_init__(self) -> None:
-        _positive_int("training.epochs", self.epochs)
+        # Zero epochs is a valid run (the initial parameters), as `train --epochs 0` takes.
+        if not _is_int(self.epochs) or self.epochs < 0:
+            raise SpecError("training.epochs", self.epochs, "must be an integer >= 0")
         _positive_int("training.batch_size", self.batch_size)
         if not _is_real(self.learning_rate) or self.learning_rate <= 0:
             raise SpecError(
@@ -150,6 +165,13 @@ class Training:
             raise SpecError("training.optimizer", self.optimizer, f"known: {', '.join(OPTIMIZERS)}")
         if not _is_real(self.momentum) or not 0 <= self.momentum < 1:
             raise SpecError("training.momentum", self.momentum, "must be a number in [0, 1)")
+        if self.momentum and self.optimizer != "momentum":
+            # The generated train() refuses it too: a μ that no update uses is a mistake.
+            raise SpecError(
+                "training.momentum",
+                self.momentum,
+                f'only optimizer = "momentum" uses it (optimizer is {self.optimizer!r})',
+            )
         if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
             raise SpecError("training.seed", self.seed, f"must be an integer in 0 … {MAX_SEED}")
         if self.dtype not in DTYPES:
@@ -250,10 +272,8 @@ class Network:
             for pname, pvalue in layer.params:
                 if pname not in known:
                     raise SpecError(_key(where, pname), pvalue, _parameters_text(layer.activation))
-                if not _is_real(pvalue) or (known[pname].symbol.is_positive and pvalue <= 0):
-                    raise SpecError(
-                        f"{where}.{pname}", pvalue, f"must be {known[pname].description}"
-                    )
+                if not _is_real(pvalue) or not known[pname].accepts(pvalue):
+                    raise SpecError(f"{where}.{pname}", pvalue, known[pname].allowed)
         if self.n_params > MAX_PARAMS:
             raise SpecError(
                 "layers",
@@ -274,13 +294,13 @@ class Network:
                     {p.symbol: p.default for p in ACTIVATIONS[out.activation].parameters}
                 )
             if rng is None or not rng.is_subset(loss.output_domain):
-                shown = "an unknown range" if rng is None else f"range {rng}"
+                shown = "an unknown range" if rng is None else f"range {_interval_text(rng)}"
                 raise SpecError(
                     "loss",
                     self.loss,
                     f"{self.loss} needs an output activation with values in "
-                    f"{loss.output_domain}, but {out.activation} has {shown}; use sigmoid "
-                    "or softmax on the output layer",
+                    f"{_interval_text(loss.output_domain)}, but {out.activation} has {shown}; "
+                    "use sigmoid or softmax on the output layer",
                 )
             act = ACTIVATIONS[out.activation]
             if not act.elementwise and not loss.target_is_distribution:
@@ -338,17 +358,21 @@ class Network:
             Dense(wd, layer.activation, dict(layer.params))
             for wd, layer in zip(widths[1:], self.layers, strict=True)
         ]
-        return Network(
-            inputs=widths[0],
-            layers=layers,
-            loss=self.loss,
-            l2=self.l2,
-            regularize_biases=self.regularize_biases,
-            name=self.name,
-            title=self.title,
-            notation=self.notation,
-            training=self.training,
-        )
+        # Widths change no warning: this network has given its own, once (the check's
+        # small copy repeated it at the CLI).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SymPropWarning)
+            return Network(
+                inputs=widths[0],
+                layers=layers,
+                loss=self.loss,
+                l2=self.l2,
+                regularize_biases=self.regularize_biases,
+                name=self.name,
+                title=self.title,
+                notation=self.notation,
+                training=self.training,
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, in the same shape as the TOML format."""
@@ -423,11 +447,12 @@ def spec_from_dict(data: Mapping[str, Any]) -> Network:
         where = f"layers[{idx}]"
         if not isinstance(entry, Mapping):
             raise SpecError(where, entry, "must be a table with width and activation")
-        if "width" not in entry:
-            raise SpecError(f"{where}.width", None, "is required")
         act_name = entry.get("activation", "identity")
         act = get_activation(act_name, f"{where}.activation")
+        # Unknown keys first: a typo (``widht``) is the error, not the width it hides.
         _check_keys(where, entry, ("width", "activation", *(p.name for p in act.parameters)))
+        if "width" not in entry:
+            raise SpecError(f"{where}.width", None, "is required")
         params = {k: v for k, v in entry.items() if k not in ("width", "activation")}
         layers.append(Dense(entry["width"], act_name, params))
     training_data = data.get("training", {})
@@ -472,6 +497,8 @@ def parse_toml(text: str, where: str = "") -> dict[str, Any]:
     ``where``: malformed TOML (line and column), nesting too deep for the parser, an
     integer over Python's 4300-digit limit."""
     prefix = f"{where}: malformed TOML" if where else "malformed TOML"
+    # A UTF-8 byte-order mark (some Windows editors write one) is no TOML statement.
+    text = text.removeprefix("\ufeff")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

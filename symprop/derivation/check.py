@@ -697,9 +697,16 @@ def check_derivation(
         or isinstance(points, bool)
         or not 1 <= points <= MAX_CHECK_POINTS
     ):
+        # The reason fits the value: too few points test nothing, too many cost time.
+        why = ""
+        if isinstance(points, int) and not isinstance(points, bool):
+            why = (
+                " (a check at no point would test nothing)"
+                if points < 1
+                else " (each point is a full high-precision comparison; more add time, not rigour)"
+            )
         raise SymPropError(
-            f"points: got {shown(points)}; must be an integer from 1 to {MAX_CHECK_POINTS} "
-            "(a check at no point would test nothing)"
+            f"points: got {shown(points)}; must be an integer from 1 to {MAX_CHECK_POINTS}{why}"
         )
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise SymPropError(f"seed: got {shown(seed)}; must be an integer")
