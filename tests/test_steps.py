@@ -258,3 +258,11 @@ def test_a_registered_activation_is_justified_in_every_printer(
     finally:
         for cached in (derive_activation, derive_output_delta, _output_kernels):
             cached.cache_clear()
+
+
+def test_the_terminal_writes_kronecker_as_the_nielsen_document_does() -> None:
+    # δ is the local gradient in both: softmax's Jacobian uses an Iverson bracket [i = j].
+    i, j = sp.symbols("i j", integer=True)
+    expr = sp.KroneckerDelta(i, j)
+    assert latex(expr, "nielsen") == r"\left[i = j\right]"
+    assert unicode(expr) == "[i = j]"

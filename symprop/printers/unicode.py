@@ -256,7 +256,9 @@ class UnicodePrinter(StrPrinter):
         return "-" + text if pulled else text
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta) -> str:
-        return "δ" + subscript("".join(str(a) for a in expr.args))
+        # An Iverson bracket, as the documents print it: δ is the local gradient here.
+        i, j = (self._print(a) for a in expr.args)
+        return f"[{i} = {j}]"
 
     def _print_Function(self, expr: sp.Function) -> str:
         args = ", ".join(self._print(a) for a in expr.args)
