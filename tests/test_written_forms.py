@@ -9,9 +9,10 @@ import re
 
 import pytest
 import sympy as sp
+from test_core_derivation import PAIRS  # every (output activation, loss) pair accepted
 from test_steps import _flat
 
-from symprop import ACTIVATIONS, LOSSES, Dense, Network, SpecError, derive
+from symprop import ACTIVATIONS, Dense, Network, derive
 from symprop.core.calculus import derive_output_delta, expand_activations
 from symprop.core.registry import a_vec, j_idx, y_vec, z_vec
 from symprop.parsing.building import to_sympy
@@ -19,22 +20,6 @@ from symprop.parsing.parser import parse_latex
 from symprop.printers.latex import latex
 from symprop.printers.unicode import unicode
 from symprop.printers.written import paired_signs, written_product
-
-
-def _pairs() -> list[tuple[str, str]]:
-    """Every (output activation, loss) pair the spec validation accepts."""
-    out = []
-    for act in ACTIVATIONS:
-        for loss in LOSSES:
-            try:
-                Network(inputs=2, layers=[Dense(2, act)], loss=loss)
-            except SpecError:
-                continue
-            out.append((act, loss))
-    return out
-
-
-PAIRS = _pairs()
 
 
 def _network(act: str, loss: str) -> Network:
