@@ -24,8 +24,20 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from symprop.core.errors import ParseError, SpecError, SymPropError
+from symprop.core.layers import LAYER_KINDS
 from symprop.core.registry import ACTIVATIONS, LOSSES
-from symprop.core.spec import Dense, Network, Training, default_network, load_spec
+from symprop.core.spec import (
+    BatchNorm,
+    Dense,
+    Dropout,
+    Layer,
+    LayerNorm,
+    Network,
+    Residual,
+    Training,
+    default_network,
+    load_spec,
+)
 from symprop.derivation.build import Derivation, Step, derive
 
 try:
@@ -38,11 +50,17 @@ del annotations, PackageNotFoundError, version
 
 __all__ = [
     "ACTIVATIONS",
+    "LAYER_KINDS",
     "LOSSES",
+    "BatchNorm",
     "Dense",
     "Derivation",
+    "Dropout",
+    "Layer",
+    "LayerNorm",
     "Network",
     "ParseError",
+    "Residual",
     "SpecError",
     "Step",
     "SymPropError",

@@ -32,7 +32,9 @@ import sympy as sp
 from symprop.core.calculus import derive_activation
 from symprop.core.errors import SpecError, SymPropError, SymPropWarning, shown, shown_path
 from symprop.core.files import read_text
+from symprop.core.layers import LAYER_KINDS, get_layer_kind
 from symprop.core.registry import ACTIVATIONS, get_activation, get_loss
+from symprop.core.topology import Node, Topology, feature_axes, resolve, sets_width
 
 NOTATIONS = ("nielsen", "goodfellow", "ng")
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -92,22 +94,49 @@ def _interval_text(interval: sp.Set) -> str:
 
 
 @dataclass(frozen=True, init=False)
-class Dense:
-    """A fully connected layer: ``width`` units, then an activation.
+class Layer:
+    """One layer of a network: a layer kind, then an activation.
 
-    Activation parameters (e.g. ``alpha`` of leaky ReLU and ELU) are keywords:
-    ``Dense(64, "leaky_relu", alpha=0.2)``; unset parameters take the registry default.
+    Layer ``l`` computes ``z^l`` with its kind from the layers it reads (by default layer
+    ``l − 1``; 0 is the input) and ``a^l = φ(z^l)``. Build one with :func:`Dense`,
+    :func:`BatchNorm`, :func:`LayerNorm`, :func:`Dropout` or :func:`Residual`, or name a
+    kind registered at run time: ``Layer("srelu", width=8)``.
+
+    Attributes
+    ----------
+    kind
+        A registered layer kind (:data:`symprop.core.layers.LAYER_KINDS`).
+    width
+        The number of units; required where the kind sets it (dense), else the input's.
+    activation
+        The activation applied to the kind's output.
+    params
+        The activation's parameters (``alpha``), as given.
+    options
+        The kind's hyper-parameters (``eps``, ``momentum``, ``p``), as given.
+    name
+        A name other layers' ``inputs`` can use.
+    inputs
+        The names of the layers this layer reads; empty: the previous layer.
     """
 
-    width: int
+    kind: str
+    width: int | None
     activation: str
     params: tuple[tuple[str, float], ...]
+    options: tuple[tuple[str, float], ...]
+    name: str | None
+    inputs: tuple[str, ...]
 
     def __init__(
         self,
-        width: int,
+        kind: str = "dense",
+        width: int | None = None,
         activation: str = "identity",
         params: Mapping[str, float] | None = None,
+        *,
+        name: str | None = None,
+        inputs: Iterable[str] | str | None = None,
         **kwargs: float,
     ) -> None:
         if params is not None and not isinstance(params, Mapping):
@@ -117,9 +146,28 @@ class Dense:
         for key in merged:
             if not isinstance(key, str):
                 raise SpecError("params", key, "parameter names must be strings")
+        # A kind's hyper-parameters (eps, p) and the activation's parameters (alpha) share
+        # the layer's keywords; each key goes to the one that declares it.
+        hyper = set()
+        if isinstance(kind, str) and kind in LAYER_KINDS:
+            hyper = {h.name for h in LAYER_KINDS[kind].hyper_parameters}
+        if isinstance(inputs, str):
+            inputs = (inputs,)
+        elif inputs is None:
+            inputs = ()
+        elif isinstance(inputs, Iterable) and not isinstance(inputs, bytes):
+            inputs = tuple(itertools.islice(inputs, 8))
+        object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "width", width)
         object.__setattr__(self, "activation", activation)
-        object.__setattr__(self, "params", tuple(sorted(merged.items())))
+        object.__setattr__(
+            self, "params", tuple(sorted((k, v) for k, v in merged.items() if k not in hyper))
+        )
+        object.__setattr__(
+            self, "options", tuple(sorted((k, v) for k, v in merged.items() if k in hyper))
+        )
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "inputs", inputs)
 
     def param(self, name: str) -> float:
         """The value of activation parameter ``name`` (given or the registry default)."""
@@ -132,12 +180,100 @@ class Dense:
         """All parameters of the activation with their values, defaults filled in."""
         return {p.name: self.param(p.name) for p in get_activation(self.activation).parameters}
 
+    def option_values(self) -> dict[str, float]:
+        """All hyper-parameters of the kind with their values, defaults filled in."""
+        given = dict(self.options)
+        return {
+            h.name: float(given.get(h.name, h.default))
+            for h in get_layer_kind(self.kind).hyper_parameters
+        }
 
-def _parameters_text(activation: str) -> str:
+    def _replace(self, **changes: object) -> Layer:
+        fields = {
+            "width": self.width,
+            "activation": self.activation,
+            "params": {**dict(self.params), **dict(self.options)},
+            "name": self.name,
+            "inputs": self.inputs,
+        }
+        fields.update(changes)
+        return Layer(self.kind, **fields)  # type: ignore[arg-type]
+
+
+def Dense(  # noqa: N802 - a layer constructor, read like a class
+    width: int,
+    activation: str = "identity",
+    params: Mapping[str, float] | None = None,
+    *,
+    name: str | None = None,
+    inputs: Iterable[str] | str | None = None,
+    **kwargs: float,
+) -> Layer:
+    """A fully connected layer: ``z = W a + b`` with ``width`` units, then an activation.
+
+    Activation parameters (e.g. ``alpha`` of leaky ReLU and ELU) are keywords:
+    ``Dense(64, "leaky_relu", alpha=0.2)``; unset parameters take the registry default.
+    """
+    return Layer("dense", width, activation, params, name=name, inputs=inputs, **kwargs)
+
+
+def BatchNorm(  # noqa: N802
+    activation: str = "identity",
+    *,
+    name: str | None = None,
+    inputs: Iterable[str] | str | None = None,
+    **kwargs: float,
+) -> Layer:
+    """Batch normalisation (training mode on batch statistics; ``eps``, ``momentum`` of the
+    running averages), then an activation. It keeps its input's width."""
+    return Layer("batch_norm", None, activation, name=name, inputs=inputs, **kwargs)
+
+
+def LayerNorm(  # noqa: N802
+    activation: str = "identity",
+    *,
+    name: str | None = None,
+    inputs: Iterable[str] | str | None = None,
+    **kwargs: float,
+) -> Layer:
+    """Layer normalisation of each sample (``eps``), then an activation."""
+    return Layer("layer_norm", None, activation, name=name, inputs=inputs, **kwargs)
+
+
+def Dropout(  # noqa: N802
+    p: float = 0.5,
+    activation: str = "identity",
+    *,
+    name: str | None = None,
+    inputs: Iterable[str] | str | None = None,
+) -> Layer:
+    """Inverted dropout: each unit is kept with probability ``1 − p`` and scaled by
+    ``1/(1 − p)`` in training; prediction uses no mask."""
+    return Layer("dropout", None, activation, name=name, inputs=inputs, p=p)
+
+
+def Residual(  # noqa: N802
+    inputs: Iterable[str] | str,
+    activation: str = "identity",
+    *,
+    name: str | None = None,
+) -> Layer:
+    """A residual add ``z = x + F(x)``: ``inputs`` names the layer whose output ``x`` is
+    added to the previous layer's (the branch ``F(x)``), or both layers."""
+    return Layer("residual", None, activation, name=name, inputs=inputs)
+
+
+def _parameters_text(activation: str, kind: str | None = None) -> str:
     names = [p.name for p in ACTIVATIONS[activation].parameters]
-    if names:
-        return f"{activation} takes the parameters {', '.join(names)}"
-    return f"{activation} takes no parameters"
+    text = (
+        f"{activation} takes the parameters {', '.join(names)}"
+        if names
+        else f"{activation} takes no parameters"
+    )
+    if kind is not None:
+        hyper = [h.name for h in LAYER_KINDS[kind].hyper_parameters]
+        text += f"; {kind} takes {', '.join(hyper)}" if hyper else f"; {kind} takes none"
+    return text
 
 
 @dataclass(frozen=True)
@@ -205,7 +341,7 @@ class Network:
     """
 
     inputs: int
-    layers: tuple[Dense, ...]
+    layers: tuple[Layer, ...]
     loss: str
     l2: float = 0.0
     regularize_biases: bool = False
@@ -257,23 +393,27 @@ class Network:
             )
         last = len(self.layers) - 1
         for idx, layer in enumerate(self.layers):
-            where = f"layers[{idx}]"
-            if not isinstance(layer, Dense):
-                raise SpecError(where, layer, "must be a Dense layer")
-            _positive_int(f"{where}.width", layer.width, MAX_WIDTH)
-            act = get_activation(layer.activation, f"{where}.activation")
-            if idx != last and not act.hidden_allowed:
-                raise SpecError(
-                    f"{where}.activation",
-                    layer.activation,
-                    f"{layer.activation} is allowed on the output layer only",
-                )
-            known = {p.name: p for p in act.parameters}
-            for pname, pvalue in layer.params:
-                if pname not in known:
-                    raise SpecError(_key(where, pname), pvalue, _parameters_text(layer.activation))
-                if not _is_real(pvalue) or not known[pname].accepts(pvalue):
-                    raise SpecError(f"{where}.{pname}", pvalue, known[pname].allowed)
+            self._validate_layer(idx, layer, last)
+        topology = resolve(
+            [Node(ly.kind, ly.width, ly.name, ly.inputs) for ly in self.layers], self.inputs
+        )
+        # Each layer carries its width, whether given or its input's.
+        object.__setattr__(
+            self,
+            "layers",
+            tuple(
+                ly if ly.width == w else ly._replace(width=w)
+                for ly, w in zip(self.layers, topology.widths[1:], strict=True)
+            ),
+        )
+        object.__setattr__(self, "_topology", topology)
+        coupled = [ly.kind for ly in self.layers if LAYER_KINDS[ly.kind].batch_coupled]
+        if coupled and isinstance(self.training, Training) and self.training.batch_size < 2:
+            raise SpecError(
+                "training.batch_size",
+                self.training.batch_size,
+                f"at least 2 ({coupled[0]} normalises over the samples of a batch)",
+            )
         if self.n_params > MAX_PARAMS:
             raise SpecError(
                 "layers",
@@ -331,6 +471,67 @@ class Network:
         if not isinstance(self.training, Training):
             raise SpecError("training", self.training, "must be a Training")
 
+    def _validate_layer(self, idx: int, layer: object, last: int) -> None:
+        where = f"layers[{idx}]"
+        if not isinstance(layer, Layer):
+            raise SpecError(
+                where, layer, "must be a Layer (Dense, BatchNorm, LayerNorm, Dropout, Residual)"
+            )
+        kind = get_layer_kind(layer.kind, f"{where}.kind")
+        if layer.width is not None:
+            _positive_int(f"{where}.width", layer.width, MAX_WIDTH)
+        if layer.name is not None and (
+            not isinstance(layer.name, str)
+            or not _IDENTIFIER.match(layer.name)
+            or len(layer.name) > MAX_NAME
+        ):
+            raise SpecError(
+                f"{where}.name", layer.name, f"a plain identifier of at most {MAX_NAME} characters"
+            )
+        if not isinstance(layer.inputs, tuple) or not all(isinstance(x, str) for x in layer.inputs):
+            raise SpecError(f"{where}.inputs", layer.inputs, "a list of layer names")
+        act = get_activation(layer.activation, f"{where}.activation")
+        if idx != last and not act.hidden_allowed:
+            raise SpecError(
+                f"{where}.activation",
+                layer.activation,
+                f"{layer.activation} is allowed on the output layer only",
+            )
+        known = {p.name: p for p in act.parameters}
+        for pname, pvalue in layer.params:
+            if pname not in known:
+                raise SpecError(
+                    _key(where, pname), pvalue, _parameters_text(layer.activation, kind.name)
+                )
+            if not _is_real(pvalue) or not known[pname].accepts(pvalue):
+                raise SpecError(f"{where}.{pname}", pvalue, known[pname].allowed)
+        hyper = {h.name: h for h in kind.hyper_parameters}
+        for hname, hvalue in layer.options:
+            hyper[hname].check(hvalue, f"{where}.{hname}")
+
+    @property
+    def topology(self) -> Topology:
+        """The resolved graph of the layers: who reads whom, and the widths."""
+        return self._topology  # type: ignore[attr-defined, no-any-return]
+
+    def sources(self, layer: int) -> tuple[int, ...]:
+        """The layers layer ``layer`` (1..L) reads, in its kind's input order (0 = input)."""
+        return self.topology.sources[layer - 1]
+
+    def consumers(self, layer: int) -> tuple[int, ...]:
+        """The layers that read layer ``layer`` (0 = the input)."""
+        return self.topology.consumers(layer)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The layer kinds the network uses, in first-use order."""
+        return tuple(dict.fromkeys(ly.kind for ly in self.layers))
+
+    @property
+    def dense_chain(self) -> bool:
+        """True for a plain stack of dense layers (each reads the one before it)."""
+        return self.kinds == ("dense",) and self.topology.sequential
+
     @property
     def depth(self) -> int:
         """Number of layers ``L`` (the input layer is layer 0)."""
@@ -339,13 +540,17 @@ class Network:
     @property
     def widths(self) -> tuple[int, ...]:
         """``(n_0, n_1, ..., n_L)``."""
-        return (self.inputs, *(layer.width for layer in self.layers))
+        return self.topology.widths
 
     @property
     def n_params(self) -> int:
         """Number of trainable parameters (weights and biases)."""
-        w = self.widths
-        return sum(w[i] * w[i + 1] + w[i + 1] for i in range(len(w) - 1))
+        total = 0
+        for layer, sizes in zip(self.layers, self.topology.sizes, strict=True):
+            bound, kind = dict(sizes), LAYER_KINDS[layer.kind]
+            for p in kind.parameters:
+                total += math.prod(bound[s] for s in feature_axes(kind, p.operand))
+        return total
 
     def with_widths(self, widths: Iterable[int]) -> Network:
         """The same network with other layer widths (used to instantiate small copies)."""
@@ -355,14 +560,14 @@ class Network:
         if len(widths) != self.depth + 1:
             raise SpecError("widths", widths, f"must be {self.depth + 1} integers")
         layers = [
-            Dense(wd, layer.activation, dict(layer.params))
+            layer._replace(width=wd if sets_width(LAYER_KINDS[layer.kind]) else None)
             for wd, layer in zip(widths[1:], self.layers, strict=True)
         ]
         # Widths change no warning: this network has given its own, once (the check's
         # small copy repeated it at the CLI).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SymPropWarning)
-            return Network(
+            small = Network(
                 inputs=widths[0],
                 layers=layers,
                 loss=self.loss,
@@ -373,6 +578,14 @@ class Network:
                 notation=self.notation,
                 training=self.training,
             )
+        if small.widths != widths:
+            raise SpecError(
+                "widths",
+                widths,
+                f"widths the layers allow ({'-'.join(map(str, small.widths))} with these "
+                "dense widths: normalisation, dropout and residual layers keep their input's)",
+            )
+        return small
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, in the same shape as the TOML format."""
@@ -384,10 +597,7 @@ class Network:
             "l2": self.l2,
             "regularize_biases": self.regularize_biases,
             "notation": self.notation,
-            "layers": [
-                {"width": layer.width, "activation": layer.activation, **dict(layer.params)}
-                for layer in self.layers
-            ],
+            "layers": [_layer_dict(layer) for layer in self.layers],
             "training": {
                 "epochs": self.training.epochs,
                 "learning_rate": self.training.learning_rate,
@@ -398,6 +608,24 @@ class Network:
                 "dtype": self.training.dtype,
             },
         }
+
+
+def _layer_dict(layer: Layer) -> dict[str, Any]:
+    """One layer as its TOML table: only what a user writes (a dense layer's kind is implied,
+    a width that follows from the input is left out)."""
+    out: dict[str, Any] = {}
+    if layer.kind != "dense":
+        out["kind"] = layer.kind
+    if layer.name is not None:
+        out["name"] = layer.name
+    if layer.inputs:
+        out["inputs"] = list(layer.inputs)
+    if sets_width(LAYER_KINDS[layer.kind]):
+        out["width"] = layer.width
+    out["activation"] = layer.activation
+    out.update(dict(layer.options))
+    out.update(dict(layer.params))
+    return out
 
 
 _TOP_KEYS = (
@@ -447,14 +675,43 @@ def spec_from_dict(data: Mapping[str, Any]) -> Network:
         where = f"layers[{idx}]"
         if not isinstance(entry, Mapping):
             raise SpecError(where, entry, "must be a table with width and activation")
+        kind_name = entry.get("kind", "dense")
+        kind = get_layer_kind(kind_name, f"{where}.kind")
         act_name = entry.get("activation", "identity")
         act = get_activation(act_name, f"{where}.activation")
         # Unknown keys first: a typo (``widht``) is the error, not the width it hides.
-        _check_keys(where, entry, ("width", "activation", *(p.name for p in act.parameters)))
-        if "width" not in entry:
+        _check_keys(
+            where,
+            entry,
+            (
+                "kind",
+                "name",
+                "inputs",
+                *(("width",) if sets_width(kind) else ()),
+                "activation",
+                *(h.name for h in kind.hyper_parameters),
+                *(p.name for p in act.parameters),
+            ),
+        )
+        if sets_width(kind) and "width" not in entry:
             raise SpecError(f"{where}.width", None, "is required")
-        params = {k: v for k, v in entry.items() if k not in ("width", "activation")}
-        layers.append(Dense(entry["width"], act_name, params))
+        inputs = entry.get("inputs")
+        if inputs is not None and not (
+            isinstance(inputs, list) and all(isinstance(x, str) for x in inputs)
+        ):
+            raise SpecError(f"{where}.inputs", inputs, "a list of layer names")
+        structural = ("kind", "name", "inputs", "width", "activation")
+        params = {k: v for k, v in entry.items() if k not in structural}
+        layers.append(
+            Layer(
+                kind_name,
+                entry.get("width"),
+                act_name,
+                params,
+                name=entry.get("name"),
+                inputs=inputs,
+            )
+        )
     training_data = data.get("training", {})
     if not isinstance(training_data, Mapping):
         raise SpecError("training", training_data, "must be a table")
