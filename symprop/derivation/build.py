@@ -29,6 +29,7 @@ from symprop.core.calculus import (
     derive_output_delta,
 )
 from symprop.core.errors import SpecError, SymPropError, shown
+from symprop.core.layer_calculus import LayerRules, derive_layer
 from symprop.core.registry import (
     ACTIVATIONS,
     LOSSES,
@@ -71,13 +72,29 @@ from symprop.printers.unicode import sentence, unicode_summary
 
 @dataclass(frozen=True)
 class LayerFormulas:
-    """What the code generator needs for one layer ``l`` (1..L)."""
+    """What the code generator needs for one layer ``l`` (1..L).
+
+    Layer ``l`` computes ``z^l`` with its kind from the layers ``sources`` (0 is the
+    input), then ``a^l = φ(z^l)``; ``consumers`` are the layers that read ``a^l`` (their
+    gradients add up in ∂C/∂a^l). ``rules`` are the kind's derived and proven local rules,
+    ``sizes`` its symbolic sizes bound to this layer's widths (the batch size left out).
+    """
 
     index: int
     width: int
     activation: str
     params: dict[str, float]
     dphi: ActivationDerivative
+    kind: str = "dense"
+    options: dict[str, float] = field(default_factory=dict)
+    sources: tuple[int, ...] = ()
+    consumers: tuple[int, ...] = ()
+    sizes: tuple[tuple[sp.Symbol, int], ...] = ()
+
+    @property
+    def rules(self) -> LayerRules:
+        """The kind's derived local rules (cached per kind)."""
+        return derive_layer(self.kind)
 
     @property
     def dphi_form(self) -> sp.Expr:
@@ -236,6 +253,25 @@ def _kink_assumption(lf: LayerFormulas) -> Why:
     return reason + why(" (a measure-zero event for real-valued inputs)")
 
 
+def layer_formulas(network: Network) -> tuple[LayerFormulas, ...]:
+    """Per layer of ``network``, its kind, graph neighbours, activation and proven φ'."""
+    return tuple(
+        LayerFormulas(
+            index=idx,
+            width=spec.width,
+            activation=spec.activation,
+            params=spec.param_values(),
+            dphi=derive_activation(spec.activation),
+            kind=spec.kind,
+            options=spec.option_values(),
+            sources=network.sources(idx),
+            consumers=network.consumers(idx),
+            sizes=network.topology.sizes[idx - 1],
+        )
+        for idx, spec in enumerate(network.layers, start=1)
+    )
+
+
 def derive(network: Network) -> Derivation:
     """Derive every backprop formula for ``network``.
 
@@ -265,16 +301,7 @@ def derive(network: Network) -> Derivation:
     L = network.depth
     out_layer = network.layers[-1]
     od = derive_output_delta(out_layer.activation, network.loss)
-    layers = tuple(
-        LayerFormulas(
-            index=idx,
-            width=spec.width,
-            activation=spec.activation,
-            params=spec.param_values(),
-            dphi=derive_activation(spec.activation),
-        )
-        for idx, spec in enumerate(network.layers, start=1)
-    )
+    layers = layer_formulas(network)
     steps: list[Step] = []
     generic = generic_steps()
     steps += [s for s in generic if s.section == "forward"]
