@@ -181,7 +181,7 @@ def test_toml_maps_to_the_python_api(tmp_path: Path) -> None:
         (GOOD + "\nlearnig_rate = 0.1\n", "layers[1].learnig_rate: got 0.1; unknown key"),
         (
             GOOD.replace("alpha = 0.2", "alhpa = 0.2"),
-            "layers[0].alhpa: got 0.2; unknown key; allowed keys: width, activation, alpha",
+            "layers[0].alhpa: got 0.2; unknown key; allowed keys: kind, name, inputs, width, activation, alpha",
         ),
         (GOOD + "\n[training]\nepoch = 3\n", "training.epoch: got 3; unknown key"),
         (
@@ -294,7 +294,7 @@ def test_a_layer_key_typo_is_the_error_not_the_missing_width(tmp_path: Path) -> 
     with pytest.raises(SpecError) as info:
         load_spec(path)
     assert info.value.field.endswith(": layers[0].widht")
-    assert "unknown key; allowed keys: width, activation" in str(info.value)
+    assert "unknown key; allowed keys: kind, name, inputs, width, activation" in str(info.value)
 
 
 def test_the_interval_of_a_loss_is_written_as_a_reader_writes_it() -> None:
