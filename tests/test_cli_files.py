@@ -226,7 +226,10 @@ def _start_pdf(tmp_path: Path) -> tuple[subprocess.Popen, Path, list[int]]:
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        new = _tex_folders() - before
+        # Only this run's folder (named by its PID): another test may run LaTeX meanwhile.
+        new = {
+            f for f in _tex_folders() - before if f.name.startswith(f"symprop-tex-{process.pid}-")
+        }
         latex = [pid for folder in new for pid in _processes_in(folder)]
         if latex:
             return process, new.pop(), latex
