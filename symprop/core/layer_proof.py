@@ -55,8 +55,8 @@ class Case:
     """One concrete instance: sizes, exact values of every entry, and reference gradients.
 
     ``values`` holds every array entry (``x[1, 2]``), hyper-parameter and intermediate entry
-    (μ, σ at this point); ``table`` is the same values keyed by ``(name, integer indices)``
-    for the evaluator, built from ``values``.
+    (μ, σ at this point); ``table`` is the same entries keyed by ``(array name, integer
+    indices)`` for the evaluator (a kind's arrays have distinct names), built from ``values``.
     """
 
     sizes: dict[sp.Symbol, int]
@@ -65,12 +65,12 @@ class Case:
     table: dict[tuple[str, tuple[int, ...]], sp.Expr] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Key the array entries by name and integer indices (symbols by name, no indices)."""
+        """Key the array entries by array name and integer indices."""
         if not self.table:
             table = {}
             for key, val in self.values.items():
                 if isinstance(key, sp.Indexed):
-                    table[(str(key.base), tuple(int(i) for i in key.indices))] = val
+                    table[(key.base.label.name, tuple(int(i) for i in key.indices))] = val
             self.table.update(table)
 
 
@@ -334,6 +334,8 @@ class _IndexEvaluator:
 
     def integer(self, expr: sp.Expr, env: dict[sp.Symbol, int]) -> int:
         """An index or a bound as a Python integer."""
+        if expr in env:  # the common case: a bound index symbol
+            return env[expr]
         value = self(expr, env)
         if not value.is_Integer:
             raise ValueError(f"index {expr} is not an integer at the point")
@@ -350,7 +352,7 @@ class _IndexEvaluator:
         if not expr.args:
             return expr
         if isinstance(expr, sp.Indexed):
-            key = (str(expr.base), tuple(self.integer(i, env) for i in expr.indices))
+            key = (expr.base.label.name, tuple(self.integer(i, env) for i in expr.indices))
             if key not in self.case.table:
                 raise KeyError(f"no value for {expr.base}{list(key[1])} at the point")
             return self.case.table[key]

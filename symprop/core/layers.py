@@ -568,8 +568,13 @@ def check_layer_kind(kind: LayerKind) -> None:
                 f"{field}.parameters[{p.name}].init", p.init, f"one of {', '.join(INITIALISATIONS)}"
             )
     known = {op.base for op in kind.operands()}
-    used = {e.base for e in kind.inlined().atoms(sp.Indexed)} | {
-        e.base for e in kind.forward.atoms(sp.Indexed)
+    # The arrays the forward reads, directly or through an intermediate's definition (the
+    # definitions are read as they are: inlining them would cost SymPy's assumption queries
+    # on every sqrt of a sum, at import, for the same set).
+    used = {
+        e.base
+        for expr in (kind.forward, *(v.definition for v in kind.intermediates))
+        for e in expr.atoms(sp.Indexed)
     }
     unknown = sorted(str(b) for b in used - known)
     if unknown:
