@@ -135,8 +135,9 @@ def _random_values(
             values[op(*ix)] = val
     for h in kind.hyper_parameters:
         # A rational strictly inside the hyper-parameter's interval (clipped to (0, 1)).
-        lo = sp.nsimplify(max(h.lower, 0.0))
-        hi = sp.nsimplify(min(h.upper, 1.0))
+        # The bounds as the decimals they are written as (Rational of a float's repr).
+        lo = sp.Rational(repr(max(h.lower, 0.0)))
+        hi = sp.Rational(repr(min(h.upper, 1.0)))
         values[h.symbol] = lo + sp.Rational(rng.randint(1, 9), 10) * (hi - lo)
     return values
 
@@ -163,17 +164,26 @@ def _instances(kind: LayerKind, upstream: Operand, seed: int) -> tuple[_Instance
     rng = random.Random(seed)
     out = []
     for sizes in _case_sizes(kind):
-        forward = {
-            ix: instantiate(
-                kind.forward.xreplace(dict(zip(kind.output_indices, ix, strict=True))), kind, sizes
-            )
-            for ix in entries(kind.output, sizes)
-        }
+        # Written out unevaluated: the reference only walks the tree at a point, and SymPy's
+        # automatic simplification of each sqrt of a written-out sum (assumption queries on
+        # every term) was most of the cost. The walk evaluates every node it meets.
+        with sp.evaluate(False):
+            table: dict[sp.Expr, sp.Expr] = {}
+            for v in kind.intermediates:
+                for ix in entries(v.operand, sizes):
+                    table[v.operand(*ix)] = written_out(v.at(*ix), sizes).xreplace(table)
+            forward = {
+                ix: written_out(
+                    kind.forward.xreplace(dict(zip(kind.output_indices, ix, strict=True))), sizes
+                ).xreplace(table)
+                for ix in entries(kind.output, sizes)
+            }
         values = _random_values(kind, sizes, upstream, rng)
         # The exact value of each intermediate entry at this point, for the rewritten forms.
+        mode = _ForwardMode(values, ())
         point: dict[sp.Expr, sp.Expr] = dict(values)
-        for entry, written in concrete_intermediates(kind, size_key(sizes)).items():
-            point[entry] = written.xreplace(values)
+        for entry, written in table.items():
+            point[entry] = mode.value(written)
         out.append((sizes, point, forward))
     return tuple(out)
 
