@@ -356,7 +356,14 @@ def _solve(lhs: sp.Expr, rhs: sp.Expr, unknown: sp.Expr) -> list[sp.Expr]:
     peeled = _peel(lhs, rhs, unknown) if _occurrences(rhs, unknown) == 1 else None
     if peeled is not None:
         return [peeled]
-    return list(sp.solve(sp.Eq(lhs, rhs), unknown, **_SOLVE))
+    return list(sp.solve(sp.Eq(lhs, rhs, evaluate=False), unknown, **_SOLVE))
+
+
+def _equation(lhs: sp.Expr, rhs: sp.Expr) -> sp.Eq:
+    """The identity ``lhs = rhs`` a step used, as an unevaluated equation: SymPy would
+    otherwise ask whether it is trivially true or false (assumption queries on every term);
+    the step that substitutes it is proven, which is what makes it hold."""
+    return sp.Eq(lhs, rhs, evaluate=False)
 
 
 def _occurrences(expr: sp.Expr, unknown: sp.Expr) -> int:
@@ -401,7 +408,7 @@ def _fold_sum(expr: sp.Expr, v: Intermediate) -> tuple[sp.Expr, sp.Eq | None]:
         return solution.xreplace(back)
 
     folded = expr.replace(lambda e: isinstance(e, sp.Sum), fold)
-    return folded, (sp.Eq(kernel, solution) if folded != expr else None)
+    return folded, (_equation(kernel, solution) if folded != expr else None)
 
 
 def fold_sums(expr: sp.Expr, kind: LayerKind) -> Rewritten:
@@ -450,7 +457,7 @@ def eliminate(expr: sp.Expr, kind: LayerKind) -> Rewritten:
             else:
                 new = expr.xreplace({op.scalar: solution})
             if new != expr:
-                used.append(sp.Eq(op(*v.indices), solution))
+                used.append(_equation(op(*v.indices), solution))
                 expr = new
     return Rewritten(sum_algebra(expr), tuple(used))
 

@@ -32,6 +32,7 @@ Conventions:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -75,6 +76,16 @@ m = size("m")
 i_s, j_f, k_f, r_b = index("i"), index("j"), index("k"), index("r")
 
 
+@functools.cache
+def _indexed_base(name: str, positive: bool) -> sp.IndexedBase:
+    """The ``IndexedBase`` of an array, built once: construction with assumptions costs
+    about 0.2 ms, and a derivation asks for the bases of its layers' arrays hundreds of times."""
+    if positive:
+        return sp.IndexedBase(name, positive=True)
+    # No assumptions otherwise: they cost time on every entry and nothing uses them.
+    return sp.IndexedBase(name)
+
+
 @dataclass(frozen=True)
 class Operand:
     """An array a kind reads or writes: its name, SymPy base and shape in the sizes.
@@ -89,11 +100,9 @@ class Operand:
 
     @property
     def base(self) -> sp.IndexedBase:
-        """The SymPy ``IndexedBase`` standing for this array."""
-        if self.positive:
-            return sp.IndexedBase(self.name, positive=True)
-        # No assumptions otherwise: they cost time on every entry and nothing uses them.
-        return sp.IndexedBase(self.name)
+        """The SymPy ``IndexedBase`` standing for this array (one object per name and
+        assumption, so every use compares by identity)."""
+        return _indexed_base(self.name, self.positive)
 
     @property
     def scalar(self) -> sp.Symbol:
