@@ -23,6 +23,7 @@ into the kind's own SymPy arrays (for tests and checks).
 from __future__ import annotations
 
 import functools
+import re
 
 import sympy as sp
 
@@ -189,6 +190,12 @@ def _chain_why(kind: LayerKind) -> Why:
     )
 
 
+def _words(description: str) -> str:
+    """A description without a trailing formula in plain text (``sqrt(var + eps)``): the
+    step shows the formula itself."""
+    return re.sub(r"\s+[A-Za-z_]+\([^()]*\)$", "", description)
+
+
 # --- the steps ---------------------------------------------------------------------------
 
 
@@ -202,7 +209,7 @@ def _definitions(kind: LayerKind, rules: LayerRules) -> list[Step]:
                 f"{base}.{op.name}",
                 SECTION,
                 _shown(op(*v.indices), kind),
-                ((_shown(v.definition, kind), why(f"definition: {op.description}")),),
+                ((_shown(v.definition, kind), why(f"definition: {_words(op.description)}")),),
                 form="index",
                 relation=":=",
             )
