@@ -439,6 +439,42 @@ def test_the_prover_refuses_wrong_sums_deltas_and_branches() -> None:
     assert not lp.prove(swapped, kinked, grad.indices, cases, "swapped").accepted
 
 
+@pytest.mark.parametrize("name", KINDS)
+def test_solving_a_definition_by_peeling_agrees_with_sympy_solve(name: str) -> None:
+    """Each input of an intermediate solved for from its definition (x = μ + σ x̂,
+    var = σ² − ε, Σ_r x_rj = m μ_j) equals sympy.solve's unique solution, and where
+    sympy.solve finds none or several (μ inside var's sum) no elimination is offered."""
+    kind = LAYER_KINDS[name]
+    for v in kind.intermediates:
+        lhs = v.operand(*v.indices)
+        unknowns = [
+            e
+            for e in v.definition.atoms(sp.Indexed)
+            if tuple(e.indices) == tuple(v.indices) and e.base != v.operand.base
+        ]
+        unknowns += [
+            op.scalar for op in kind.operands() if not op.shape and v.definition.has(op.scalar)
+        ]
+        for unknown in unknowns:
+            ours = lc._solve(lhs, v.definition, unknown)
+            theirs = sp.solve(sp.Eq(lhs, v.definition), unknown)
+            if len(theirs) == 1:
+                assert len(ours) == 1 and sp.simplify(ours[0] - theirs[0]) == 0, unknown
+            else:
+                assert len(ours) != 1, unknown
+
+
+def test_peeling_refuses_what_it_cannot_undo() -> None:
+    """An even power, an unknown twice, an unknown under a function: no peeled solution
+    (sympy.solve decides instead), so peeling never invents a branch."""
+    x, y, c = sp.symbols("x y c")
+    assert lc._peel(y, x**2, x) is None
+    assert lc._peel(y, sp.exp(x), x) is None
+    assert lc._peel(y, x * (x + c), x) is None
+    assert lc._peel(y, sp.sqrt(x + c) / 2, x) == 4 * y**2 - c
+    assert sorted(lc._solve(y, x**2, x), key=str) == sorted(sp.solve(y - x**2, x), key=str)
+
+
 # --- registry errors ----------------------------------------------------------------------------
 
 
