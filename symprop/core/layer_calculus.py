@@ -361,8 +361,8 @@ def _solve(lhs: sp.Expr, rhs: sp.Expr, unknown: sp.Expr) -> list[sp.Expr]:
 
 def _equation(lhs: sp.Expr, rhs: sp.Expr) -> sp.Eq:
     """The identity ``lhs = rhs`` a step used, as an unevaluated equation: SymPy would
-    otherwise ask whether it is trivially true or false (assumption queries on every term);
-    the step that substitutes it is proven, which is what makes it hold."""
+    otherwise ask whether it is trivially true or false (assumption queries on every term),
+    which it never is: it comes from a definition, and the step using it is proven."""
     return sp.Eq(lhs, rhs, evaluate=False)
 
 
