@@ -1,20 +1,38 @@
 """Derivation and proving cost versus width and depth: both are per layer, not per weight.
 
-Run: ``python bench/bench_derive.py``. Prints the median time of ``derive()`` for a
-tanh network ending in a sigmoid/binary-cross-entropy output, (a) at depth 3 for widths 4
-to 512 and (b) at width 16 for depths 1 to 64, with the ratio to the smallest case; then
+Run: ``python bench/bench_derive.py`` (``--quick`` prints only the layer-kind tables (d) and (e)).
+Prints
+
+(a) the median time of ``derive()`` for a tanh network ending in a sigmoid/binary
+    cross-entropy output at depth 3 for widths 4 to 512, with the ratio to width 4;
+(b) the same at width 16 for depths 1 to 64;
 (c) the time of ``derive()`` plus ``check()`` (what ``symprop derive`` runs) for tanh
-layers of widths 2–5 at depths 1 to 32. The per-activation calculus is cached after first
-use, as in any session that derives more than one network; the first (cold) derivation is
-reported separately.
+    layers of widths 2–5 at depths 1 to 32;
+(d) per layer kind, the time to derive and prove its rules (``derive_layer``: chain rule,
+    every rewrite and matrix lift proven), each in a fresh process, after the imports;
+(e) networks mixing dense, batch norm, layer norm, dropout and residual layers at depths
+    1 to 16 and two widths: ``derive()`` time and ``derive()`` plus ``check()`` time, each
+    with its ratio to a plain dense tanh network of the same depth and width measured in
+    the same run.
+
+The per-activation and per-kind calculus is cached after first use, as in any session that
+derives more than one network; the first (cold) derivation is reported separately. CPU
+times are printed beside wall times where other work shares the machine.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-from symprop import Dense, Network, derive
+from symprop import BatchNorm, Dense, Dropout, LayerNorm, Network, Residual, derive
+from symprop.core.layers import LAYER_KINDS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _net(width: int, depth: int) -> Network:
@@ -28,6 +46,35 @@ def _proving_net(depth: int) -> Network:
     return Network(inputs=3, layers=[Dense(w, "tanh") for w in widths], loss="mse", l2=1e-4)
 
 
+def _mixed_net(width: int, depth: int) -> Network:
+    """``depth`` layers cycling dense → batch norm → layer norm → dropout → residual (the
+    residual adds the cycle's dense output x to F(x), the dropout's output), then the
+    sigmoid output layer in place of the last one."""
+    layers = []
+    last_dense = ""
+    for k in range(depth - 1):
+        step = k % 5
+        if step == 0:
+            last_dense = f"d{k}"
+            layers.append(Dense(width, "tanh", name=last_dense))
+        elif step == 1:
+            layers.append(BatchNorm("identity"))
+        elif step == 2:
+            layers.append(LayerNorm("tanh"))
+        elif step == 3:
+            layers.append(Dropout(0.1))
+        else:
+            layers.append(Residual(last_dense, "tanh"))
+    layers.append(Dense(1, "sigmoid"))
+    return Network(inputs=width, layers=layers, loss="binary_cross_entropy", l2=1e-4)
+
+
+def _dense_chain(width: int, depth: int) -> Network:
+    """The plain network the mixed one is compared with: ``depth`` dense tanh layers of the
+    same width, the same output and loss."""
+    return _net(width, depth)
+
+
 def _time(net: Network, repeat: int = 5, check: bool = False) -> float:
     times = []
     for _ in range(repeat):
@@ -39,28 +86,134 @@ def _time(net: Network, repeat: int = 5, check: bool = False) -> float:
     return statistics.median(times)
 
 
+def _cpu_time(net: Network, repeat: int = 3) -> tuple[float, float]:
+    """Median wall and CPU time of ``derive()``: CPU time is what the work costs when other
+    processes share the cores, wall time what a user waits."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        start, cpu = time.perf_counter(), time.process_time()
+        derive(net)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def _timed_check(net: Network) -> tuple[float, float, bool]:
+    """Wall and CPU time of ``derive()`` plus ``check()``, and whether the check passed."""
+    start, cpu = time.perf_counter(), time.process_time()
+    report = derive(net).check()
+    return time.perf_counter() - start, time.process_time() - cpu, report.ok
+
+
+_KIND_PROBE = """
+import json, sys, time
+from symprop.core.layer_calculus import derive_layer
+from symprop.core.layers import get_layer_kind
+kind = get_layer_kind(sys.argv[1])
+start, cpu = time.perf_counter(), time.process_time()
+rules = derive_layer(kind)
+wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+proofs = rules.proofs
+print(json.dumps({"wall": wall, "cpu": cpu, "proofs": len(proofs),
+                  "entries": sum(p.entries for p in proofs),
+                  "accepted": all(s.proof.accepted for g in (*rules.inputs, *rules.parameters)
+                                  for s in g.steps)}))
+"""
+
+
+def _kind_in_fresh_process(name: str) -> dict[str, float]:
+    """Derive and prove one kind's rules in a new interpreter; its timings after the imports."""
+    out = subprocess.run(
+        [sys.executable, "-c", _KIND_PROBE, name],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def kinds_table() -> None:
+    """(d): each kind's derive + prove time in a fresh process."""
+    print("| layer kind | derive + prove, s (wall) | CPU, s | proofs | entries compared |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in LAYER_KINDS:
+        r = _kind_in_fresh_process(name)
+        flag = "" if r["accepted"] else " (a proof failed)"
+        print(
+            f"| {name} | {r['wall']:.2f} | {r['cpu']:.2f} | {r['proofs']} | {r['entries']}{flag} |"
+        )
+
+
+def mixed_tables(depths: tuple[int, ...], widths: tuple[int, ...]) -> None:
+    """(e): mixed-kind networks against the plain dense network, derive and derive + check;
+    ratios of CPU times."""
+    print(
+        "| depth | width | mixed derive, ms | CPU, ms | dense derive, ms | CPU, ms | ratio (CPU) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for depth in depths:
+        for width in widths:
+            m_wall, m_cpu = _cpu_time(_mixed_net(width, depth))
+            d_wall, d_cpu = _cpu_time(_dense_chain(width, depth))
+            print(
+                f"| {depth} | {width} | {m_wall * 1e3:.0f} | {m_cpu * 1e3:.0f} "
+                f"| {d_wall * 1e3:.0f} | {d_cpu * 1e3:.0f} | {m_cpu / d_cpu:.2f} |"
+            )
+    print(
+        "\n| depth | width | mixed derive + check, s | CPU, s | check passed "
+        "| dense derive + check, s | CPU, s | ratio (CPU) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for depth in depths:
+        for width in widths:
+            m_wall, m_cpu, ok = _timed_check(_mixed_net(width, depth))
+            d_wall, d_cpu, _ = _timed_check(_dense_chain(width, depth))
+            print(
+                f"| {depth} | {width} | {m_wall:.2f} | {m_cpu:.2f} | {'yes' if ok else 'NO'} "
+                f"| {d_wall:.2f} | {d_cpu:.2f} | {m_cpu / d_cpu:.2f} |"
+            )
+
+
 def main() -> None:
+    quick = "--quick" in sys.argv[1:]
     start = time.perf_counter()
     derive(_net(4, 3))
     print(
         f"cold first derivation (fills the calculus cache): {time.perf_counter() - start:.2f} s\n"
     )
-    print("| width (depth 3) | derive, ms | ratio to width 4 |")
-    print("| --- | --- | --- |")
-    base = _time(_net(4, 3))
-    for width in (4, 16, 64, 256, 512):
-        t = _time(_net(width, 3))
-        print(f"| {width} | {t * 1e3:.1f} | {t / base:.2f} |")
-    print("\n| depth (width 16) | derive, ms | ms per layer |")
-    print("| --- | --- | --- |")
-    for depth in (1, 2, 4, 8, 16, 32, 64):
-        t = _time(_net(16, depth), repeat=3)
-        print(f"| {depth} | {t * 1e3:.1f} | {t * 1e3 / depth:.2f} |")
-    print("\n| depth (tanh, widths 2–5) | derive + check, s | s per layer |")
-    print("| --- | --- | --- |")
-    for depth in (1, 2, 3, 4, 6, 8, 12, 16, 32):
-        t = _time(_proving_net(depth), repeat=1, check=True)
-        print(f"| {depth} | {t:.2f} | {t / depth:.3f} |")
+    if not quick:
+        print("| width (depth 3) | derive, ms | ratio to width 4 |")
+        print("| --- | --- | --- |")
+        base = _time(_net(4, 3))
+        for width in (4, 16, 64, 256, 512):
+            t = _time(_net(width, 3))
+            print(f"| {width} | {t * 1e3:.1f} | {t / base:.2f} |")
+        print("\n| depth (width 16) | derive, ms | ms per layer |")
+        print("| --- | --- | --- |")
+        for depth in (1, 2, 4, 8, 16, 32, 64):
+            t = _time(_net(16, depth), repeat=3)
+            print(f"| {depth} | {t * 1e3:.1f} | {t * 1e3 / depth:.2f} |")
+        print("\n| depth (tanh, widths 2–5) | derive + check, s | s per layer |")
+        print("| --- | --- | --- |")
+        for depth in (1, 2, 3, 4, 6, 8, 12, 16, 32):
+            t = _time(_proving_net(depth), repeat=1, check=True)
+            print(f"| {depth} | {t:.2f} | {t / depth:.3f} |")
+        print()
+    kinds_table()
+    start = time.perf_counter()
+    derive(_mixed_net(4, 6))
+    print(
+        "\ncold first derivation of a network with every kind (derives and proves each "
+        f"kind's rules): {time.perf_counter() - start:.2f} s"
+    )
+    # The first check of each network type fills the proof engine's caches (the local
+    # rules' symbolic proofs); the tables time what every later check costs.
+    start = time.perf_counter()
+    for depth in (1, 2, 6):
+        derive(_mixed_net(4, depth)).check()
+    print(f"cold first checks (fill the proof caches): {time.perf_counter() - start:.2f} s\n")
+    mixed_tables((1, 2, 4, 6, 8, 12, 16), (4, 32))
 
 
 if __name__ == "__main__":

@@ -317,6 +317,164 @@ def test_the_prover_refuses_a_wrong_gradient_and_accepts_the_right_one() -> None
     assert not wrong.accepted and wrong.entries >= 1
 
 
+def _transcendental_kind() -> LayerKind:
+    """A toy kind through tanh, exp and a power with a parameter as exponent: the reference's
+    generic rule (sympy.diff of one function) and its power rule both have work to do."""
+    x, y, s = Operand("x", (lk.n,)), Operand("y", (lk.n,)), Operand("s", (lk.n,))
+    j = lk.j_f
+    table = tuple((p, tuple((k, Display(k, k)) for k in ("x", "y", "s"))) for p in lk.PROFILE_NAMES)
+    return LayerKind(
+        "transcendental",
+        "y = tanh(s x) + exp(x) 2^s",
+        (x,),
+        y,
+        (j,),
+        sp.tanh(s(j) * x(j)) + sp.exp(x(j)) * 2 ** s(j),
+        parameters=(LayerParameter(s, "scale", "ones"),),
+        display=table,
+    )
+
+
+def _srelu_like_kind() -> LayerKind:
+    """A piecewise toy kind: the reference differentiates the branch that holds."""
+    x, y, t = Operand("x", (lk.n,)), Operand("y", (lk.n,)), Operand("t", (lk.n,))
+    j = lk.j_f
+    table = tuple((p, tuple((k, Display(k, k)) for k in ("x", "y", "t"))) for p in lk.PROFILE_NAMES)
+    forward = sp.Piecewise((t(j) * x(j) ** 2, x(j) < t(j)), (x(j) + t(j), True))
+    return LayerKind(
+        "kinked",
+        "",
+        (x,),
+        y,
+        (j,),
+        forward,
+        parameters=(LayerParameter(t, "shift", "zeros"),),
+        display=table,
+    )
+
+
+_REFERENCE_KINDS = [*KINDS, "transcendental", "kinked"]
+
+
+def _kind_named(name: str) -> LayerKind:
+    if name == "transcendental":
+        return _transcendental_kind()
+    if name == "kinked":
+        return _srelu_like_kind()
+    return LAYER_KINDS[name]
+
+
+@pytest.mark.parametrize("name", _REFERENCE_KINDS)
+def test_the_forward_mode_reference_equals_sympy_diff_of_the_written_out_cost(name: str) -> None:
+    """The prover's reference (forward mode at the exact point) is ∂(Σ g·y)/∂T of the cost
+    written out by SymPy's own doit() and differentiated by sympy.diff, at every entry."""
+    kind = _kind_named(name)
+    upstream = Operand("g", kind.output.shape)
+    for target in (*kind.inputs, *(p.operand for p in kind.parameters)):
+        for case in lp.cases_for(kind, target, upstream):
+            cost = sp.Add(
+                *(
+                    upstream(*ix)
+                    * _written_out(
+                        kind.forward.xreplace(dict(zip(kind.output_indices, ix, strict=True))),
+                        kind,
+                        case.sizes,
+                    )
+                    for ix in _entries(kind.output, case.sizes)
+                )
+            )
+            assert set(case.reference) == set(_entries(target, case.sizes))
+            for q, got in case.reference.items():
+                want = sp.diff(cost, target(*q)).xreplace(case.values)
+                assert lp.exactly_equal(got, want), (name, target.name, q)
+
+
+@pytest.mark.parametrize("name", _REFERENCE_KINDS)
+def test_every_accepted_step_also_holds_written_out_by_sympy(name: str) -> None:
+    """The prover evaluates index forms by walking them; each accepted step, written out by
+    SymPy's doit() instead and evaluated at the same point, gives the same exact numbers."""
+    kind = _kind_named(name)
+    rules = lc.derive_layer(kind)
+    for grad in (*rules.inputs, *rules.parameters):
+        op = next(o for o in kind.operands() if o.name == grad.target)
+        for case in lp.cases_for(kind, op, rules.upstream):
+            for step in grad.steps:
+                written = step.expr.xreplace(case.sizes).doit()
+                for q, want in case.reference.items():
+                    at = written.xreplace(dict(zip(grad.indices, q, strict=True))).xreplace(
+                        case.values
+                    )
+                    assert lp.exactly_equal(at, want), (name, grad.target, step.rule, q)
+
+
+def test_the_prover_refuses_wrong_sums_deltas_and_branches() -> None:
+    """Each construct the prover's evaluator walks can fail: a sum one term short, a
+    Kronecker delta on the wrong index, the branches of a piecewise form swapped."""
+    bn = lc.derive_layer("batch_norm").gradient("x")
+    kind = lk.BATCH_NORM
+    cases = lp.cases_for(kind, kind.inputs[0], lc.derive_layer(kind).upstream)
+    assert lp.prove(bn.compact, kind, bn.indices, cases, "as derived").accepted
+    short = bn.compact.replace(
+        lambda e: isinstance(e, sp.Sum),
+        lambda e: sp.Sum(e.function, (e.limits[0][0], 1, e.limits[0][2] - 1)),
+    )
+    assert short != bn.compact
+    assert not lp.prove(short, kind, bn.indices, cases, "one term short").accepted
+    dense = lc.derive_layer("dense").gradient("x")
+    (q,) = dense.indices
+    (delta,) = dense.index_form.atoms(sp.KroneckerDelta)
+    other = next(a for a in delta.args if a != q)
+    moved = dense.index_form.xreplace({delta: sp.KroneckerDelta(other, q + 1)})
+    cases = lp.cases_for(lk.DENSE, lk.DENSE.inputs[0], lc.derive_layer("dense").upstream)
+    assert lp.prove(dense.index_form, lk.DENSE, (q,), cases, "as derived").accepted
+    assert not lp.prove(moved, lk.DENSE, (q,), cases, "wrong delta").accepted
+    kinked = _srelu_like_kind()
+    rules = lc.derive_layer(kinked)
+    grad = rules.gradient("x")
+    (pw,) = grad.compact.atoms(sp.Piecewise)
+    (e1, c1), (e2, _) = pw.args
+    swapped = grad.compact.xreplace({pw: sp.Piecewise((e2, c1), (e1, True))})
+    cases = lp.cases_for(kinked, kinked.inputs[0], rules.upstream)
+    assert lp.prove(grad.compact, kinked, grad.indices, cases, "as derived").accepted
+    assert not lp.prove(swapped, kinked, grad.indices, cases, "swapped").accepted
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_solving_a_definition_by_peeling_agrees_with_sympy_solve(name: str) -> None:
+    """Each input of an intermediate solved for from its definition (x = μ + σ x̂,
+    var = σ² − ε, Σ_r x_rj = m μ_j) equals sympy.solve's unique solution, and where
+    sympy.solve finds none or several (μ inside var's sum) no elimination is offered."""
+    kind = LAYER_KINDS[name]
+    for v in kind.intermediates:
+        lhs = v.operand(*v.indices)
+        unknowns = [
+            e
+            for e in v.definition.atoms(sp.Indexed)
+            if tuple(e.indices) == tuple(v.indices) and e.base != v.operand.base
+        ]
+        unknowns += [
+            op.scalar for op in kind.operands() if not op.shape and v.definition.has(op.scalar)
+        ]
+        for unknown in unknowns:
+            ours = lc._solve(lhs, v.definition, unknown)
+            theirs = sp.solve(sp.Eq(lhs, v.definition), unknown)
+            if len(theirs) == 1:
+                assert len(ours) == 1 and sp.simplify(ours[0] - theirs[0]) == 0, unknown
+            else:
+                assert len(ours) != 1, unknown
+
+
+def test_peeling_refuses_what_it_cannot_undo() -> None:
+    """An even power, an unknown twice, an unknown under a function: no peeled solution
+    (sympy.solve decides instead), so peeling never invents a branch."""
+    x, y, c = sp.symbols("x y c")
+    assert lc._peel(y, x**2, x) is None
+    assert lc._peel(y, sp.exp(x), x) is None
+    assert lc._peel(y, x * (x + c), x) is None
+    assert lc._peel(y, sp.sqrt(x + c) / 2, x) == 4 * y**2 - c
+    assert sorted(lc._solve(y, x**2, x), key=str) == sorted(sp.solve(y - x**2, x), key=str)
+
+
 # --- registry errors ----------------------------------------------------------------------------
 
 

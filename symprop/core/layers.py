@@ -32,6 +32,7 @@ Conventions:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -75,6 +76,16 @@ m = size("m")
 i_s, j_f, k_f, r_b = index("i"), index("j"), index("k"), index("r")
 
 
+@functools.cache
+def _indexed_base(name: str, positive: bool) -> sp.IndexedBase:
+    """The ``IndexedBase`` of an array, built once: construction with assumptions costs
+    about 0.2 ms, and a derivation asks for the bases of its layers' arrays hundreds of times."""
+    if positive:
+        return sp.IndexedBase(name, positive=True)
+    # No assumptions otherwise: they cost time on every entry and nothing uses them.
+    return sp.IndexedBase(name)
+
+
 @dataclass(frozen=True)
 class Operand:
     """An array a kind reads or writes: its name, SymPy base and shape in the sizes.
@@ -89,11 +100,9 @@ class Operand:
 
     @property
     def base(self) -> sp.IndexedBase:
-        """The SymPy ``IndexedBase`` standing for this array."""
-        if self.positive:
-            return sp.IndexedBase(self.name, positive=True)
-        # No assumptions otherwise: they cost time on every entry and nothing uses them.
-        return sp.IndexedBase(self.name)
+        """The SymPy ``IndexedBase`` standing for this array (one object per name and
+        assumption, so every use compares by identity)."""
+        return _indexed_base(self.name, self.positive)
 
     @property
     def scalar(self) -> sp.Symbol:
@@ -568,8 +577,13 @@ def check_layer_kind(kind: LayerKind) -> None:
                 f"{field}.parameters[{p.name}].init", p.init, f"one of {', '.join(INITIALISATIONS)}"
             )
     known = {op.base for op in kind.operands()}
-    used = {e.base for e in kind.inlined().atoms(sp.Indexed)} | {
-        e.base for e in kind.forward.atoms(sp.Indexed)
+    # The arrays the forward reads, directly or through an intermediate's definition (the
+    # definitions are read as they are: inlining them would cost SymPy's assumption queries
+    # on every sqrt of a sum, at import, for the same set).
+    used = {
+        e.base
+        for expr in (kind.forward, *(v.definition for v in kind.intermediates))
+        for e in expr.atoms(sp.Indexed)
     }
     unknown = sorted(str(b) for b in used - known)
     if unknown:
