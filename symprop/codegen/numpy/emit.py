@@ -21,18 +21,21 @@ from types import ModuleType
 import sympy as sp
 
 from symprop import __version__
+from symprop.codegen.graph import build_graph_model
 from symprop.codegen.model import Init, LayerModel, Target, TrainingModel, build_model
 from symprop.codegen.numpy.docstrings import doc_paragraph
+from symprop.codegen.numpy.graph_emit import GraphContext, graph_context
 from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.printer import ArrayPrinter
 from symprop.codegen.numpy.unrolled import unrolled
 from symprop.codegen.stable import stabilise
+from symprop.core.calculus import derive_output_delta
 from symprop.core.examples import network_specs
 from symprop.core.files import write_atomic as _write_atomic
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.spec import Network, load_spec
 from symprop.core.templating import render
-from symprop.derivation.build import derive
+from symprop.derivation.build import Derivation, derive, layer_formulas
 from symprop.printers.unicode import sentence, unicode
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
 ]
 
 TEMPLATE = "numpy_module.py.j2"
+GRAPH_TEMPLATE = "numpy_graph_module.py.j2"
 
 
 @dataclass(frozen=True)
@@ -372,8 +376,39 @@ def _ruff_format(source: str) -> str:
     return done.stdout
 
 
+def kind_derivation(network: Network) -> Derivation:
+    """What a network of layer kinds' module is printed from: per layer its kind's derived
+    and proven rules (``Derivation.layers``) and the derived output delta."""
+    out = network.layers[-1]
+    return Derivation(
+        network,
+        steps=(),
+        layers=layer_formulas(network),
+        output_delta=derive_output_delta(out.activation, network.loss),
+    )
+
+
+def build_graph_context(network: Network, *, spec: str, dtype: str | None = None) -> GraphContext:
+    """Model and print the training module of a network of layer kinds (any graph)."""
+    dtype = dtype or network.training.dtype
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype: got {dtype!r}; known: float64, float32")
+    model = build_graph_model(kind_derivation(network))
+    return graph_context(
+        model, spec=spec, dtype=dtype, activation_code=activation_code, helpers=HELPERS
+    )
+
+
 def render_module(network: Network, *, spec: str, dtype: str | None = None) -> str:
-    """The generated module's source for ``network``."""
+    """The generated module's source for ``network``.
+
+    A plain stack of dense layers gets the module tuned for it (flat parameter vector,
+    columns in the training step, per-sample float code for small networks); any other
+    network of layer kinds gets the per-layer module of ``numpy_graph_module.py.j2``.
+    """
+    if not network.dense_chain:
+        graph = build_graph_context(network, spec=spec, dtype=dtype)
+        return _ruff_format(render(GRAPH_TEMPLATE, {"m": graph}))
     ctx = build_context(network, spec=spec, dtype=dtype)
     return _ruff_format(render(TEMPLATE, {"m": ctx}))
 
