@@ -29,13 +29,12 @@ from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.printer import ArrayPrinter
 from symprop.codegen.numpy.unrolled import unrolled
 from symprop.codegen.stable import stabilise
-from symprop.core.calculus import derive_output_delta
 from symprop.core.examples import network_specs
 from symprop.core.files import write_atomic as _write_atomic
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.spec import Network, load_spec
 from symprop.core.templating import render
-from symprop.derivation.build import Derivation, derive, layer_formulas
+from symprop.derivation.build import derive
 from symprop.printers.unicode import sentence, unicode
 
 __all__ = [
@@ -376,24 +375,12 @@ def _ruff_format(source: str) -> str:
     return done.stdout
 
 
-def kind_derivation(network: Network) -> Derivation:
-    """What a network of layer kinds' module is printed from: per layer its kind's derived
-    and proven rules (``Derivation.layers``) and the derived output delta."""
-    out = network.layers[-1]
-    return Derivation(
-        network,
-        steps=(),
-        layers=layer_formulas(network),
-        output_delta=derive_output_delta(out.activation, network.loss),
-    )
-
-
 def build_graph_context(network: Network, *, spec: str, dtype: str | None = None) -> GraphContext:
     """Model and print the training module of a network of layer kinds (any graph)."""
     dtype = dtype or network.training.dtype
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype: got {dtype!r}; known: float64, float32")
-    model = build_graph_model(kind_derivation(network))
+    model = build_graph_model(derive(network))
     return graph_context(
         model, spec=spec, dtype=dtype, activation_code=activation_code, helpers=HELPERS
     )

@@ -70,6 +70,7 @@ class GraphContext:
     trainable: str  # literal tuple of the trained keys
     running_keys: str  # literal tuple of the running statistics' keys
     decayed: str  # literal tuple of the keys with weight decay
+    decayed_doc: str  # the same keys, for the docstring
     init: tuple[Statement, ...]
     given: tuple[tuple[str, str, str], ...]  # (key, shape after the batch, keep literal)
     batch_coupled: bool
@@ -362,6 +363,7 @@ def graph_context(
         trainable=repr(tuple(trainable)),
         running_keys=repr(tuple(running)),
         decayed=repr(tuple(decayed)),
+        decayed_doc=", ".join(decayed) or "none",
         init=tuple(init),
         given=given,
         batch_coupled=model.batch_coupled,
