@@ -328,3 +328,32 @@ def test_a_kind_registered_at_run_time_generates_and_trains(toy_kind) -> None:
     params = m.init_params(0)
     history = m.train(params, Xl, Yl, epochs=30, learning_rate=0.5, batch_size=10, seed=0)
     assert history[-1] < 0.5 * history[0]
+
+
+def test_an_mnist_sized_network_with_batch_norm_and_dropout_learns() -> None:
+    # 784-256-256-10 with batch norm and dropout, on a slice of separable MNIST-sized data
+    # (bench/bench_train.py --kinds times the full 70,000 samples).
+    hidden = [Dense(256), BatchNorm("relu"), Dropout(0.2)]
+    net = Network(inputs=784, layers=[*hidden, *hidden, Dense(10, "softmax")], loss="cross_entropy")
+    m = build(net)
+    rng = np.random.default_rng(0)
+    X = rng.random((1500, 784))
+    labels = np.argmax((X - 0.5) @ rng.standard_normal((784, 10)), axis=1)
+    params = m.init_params(0)
+    history = m.train(
+        params,
+        X[:1200],
+        labels[:1200],
+        epochs=5,
+        learning_rate=0.05,
+        batch_size=100,
+        seed=0,
+        optimizer="momentum",
+        momentum=0.9,
+    )
+    assert history[-1] < 0.5 * history[0]
+    # Prediction mode (running statistics, no dropout) on the samples it learned from, and on
+    # unseen ones: 1,200 samples of 784 inputs are too few to learn the map well, but better
+    # than chance (0.1).
+    assert m._accuracy(params, X[:1200], labels[:1200]) > 0.8
+    assert m._accuracy(params, X[1200:], labels[1200:]) > 0.15
