@@ -8,6 +8,11 @@ central differences of the module's own training-mode objective in extended prec
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_numpy_support import build, one_hot, targets
@@ -70,6 +75,26 @@ NETS = {
 }
 
 BATCH = 6
+RUFF = shutil.which("ruff")
+
+
+@pytest.mark.skipif(RUFF is None, reason="ruff is not installed")
+def test_modules_of_layer_kinds_are_ruff_clean_and_import_only_numpy() -> None:
+    files = [build(net).__file__ for net in NETS.values()]
+    common = ["--isolated", "--line-length", "100"]
+    lint = subprocess.run(
+        [RUFF, "check", *common, "--select", "E,F,W,I,B,UP", *files], capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    fmt = subprocess.run(
+        [RUFF, "format", *common, "--check", *files], capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    stdlib = {"__future__", "argparse", "collections", "hashlib", "json", "os", "stat", "sys"}
+    stdlib |= {"threading", "typing", "warnings", "zipfile"}
+    for path in files:
+        imports = re.findall(r"^(?:from|import) ([\w.]+)", Path(path).read_text("utf-8"), re.M)
+        assert {name.split(".")[0] for name in imports} - stdlib == {"numpy"}, path
 
 
 def _torch_run(net: Network, params: dict, X: np.ndarray, given: dict, *, train: bool):
@@ -191,9 +216,10 @@ def test_gradients_match_central_differences(name: str) -> None:
     assert m.gradient_check(params, X, Y, given) < 1e-6
 
 
-def test_a_step_updates_running_statistics_as_batchnorm1d() -> None:
+@pytest.mark.parametrize("name", ["bn-residual-dropout", "fan-out"])
+def test_a_step_updates_running_statistics_as_batchnorm1d(name: str) -> None:
     pytest.importorskip("torch")
-    net = NETS["bn-residual-dropout"]
+    net = NETS[name]
     m = build(net)
     params = _point(m)
     X, Y, given = _data(net, m)

@@ -290,7 +290,7 @@ def graph_context(
     L = net.depth
     printer.names = {"a": f'c["a{L}"]', "z": f'c["z{L}"]', "y": "Y"}
     output_delta = printer.doprint(model.output.delta)
-    printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
+    printer.names = {"a": "aL", "z": "zL", "y": "Y"}
     cost = printer.doprint(model.output.cost)
     used = list(dict.fromkeys([b.activation for b in model.blocks]))
     used += sorted(printer.activations_used - set(used))
