@@ -35,7 +35,8 @@ network with batch normalisation and dropout after each hidden dense layer
 (dense → batch norm → ReLU → dropout 0.2), trained by SGD with momentum on MNIST-sized
 synthetic data (70,000 × 784 inputs in [0, 1), ten classes given by the argmax of a fixed
 random linear map, so the classes are separable), batch 128; 60,000 samples train and
-10,000 test. It prints the seconds and the loss of each epoch and the test accuracy.
+10,000 test. It prints the seconds and the loss of each epoch and the test accuracy, and the
+same for the plain 784-256-256-10 ReLU network's (dense-chain) module, for scale.
 The script pins OMP/OpenBLAS/MKL to one thread before NumPy starts.
 """
 
@@ -474,27 +475,38 @@ def run_kinds(epochs: int, dtype: str) -> None:
     X = rng.random((70_000, 784)).astype(dtype)
     labels = np.argmax((X - 0.5) @ rng.standard_normal((784, 10)), axis=1)
     X_train, Y_train, X_test, Y_test = X[:60_000], labels[:60_000], X[60_000:], labels[60_000:]
-    params = m.init_params(0)
-    last = [time.perf_counter()]
+    for label, module in (("batch norm and dropout", m), ("plain (dense chain)", None)):
+        if module is None:  # the same dense layers without the new kinds, for scale
+            plain = _net(
+                "bench_d0", [784, 256, 256, 10], "relu", "softmax", "cross_entropy", "momentum"
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                module = import_generated(
+                    write_module(plain, Path(tmp) / "m.py", spec="bench", dtype=dtype)
+                )
+        print(f"  {label}:")
+        params = module.init_params(0)
+        last = [time.perf_counter()]
 
-    def report(epoch: int, loss: float, current: dict) -> None:
-        now = time.perf_counter()
-        print(f"  epoch {epoch}: {now - last[0]:6.1f} s, loss {loss:.4f}", flush=True)
-        last[0] = time.perf_counter()  # the report's own time is not the epoch's
+        def report(epoch: int, loss: float, current: dict, last: list[float] = last) -> None:
+            now = time.perf_counter()
+            print(f"    epoch {epoch}: {now - last[0]:6.1f} s, loss {loss:.4f}", flush=True)
+            last[0] = time.perf_counter()  # the report's own time is not the epoch's
 
-    m.train(
-        params,
-        X_train,
-        Y_train,
-        epochs=epochs,
-        learning_rate=LEARNING_RATE,
-        batch_size=128,
-        seed=0,
-        optimizer="momentum",
-        momentum=MOMENTUM,
-        callback=report,
-    )
-    print(f"  test accuracy {m._accuracy(params, X_test, Y_test):.4f} (chance 0.1)")
+        module.train(
+            params,
+            X_train,
+            Y_train,
+            epochs=epochs,
+            learning_rate=LEARNING_RATE,
+            batch_size=128,
+            seed=0,
+            optimizer="momentum",
+            momentum=MOMENTUM,
+            callback=report,
+        )
+        accuracy = module._accuracy(params, X_test, Y_test)
+        print(f"    test accuracy {accuracy:.4f} (chance 0.1)")
 
 
 def main() -> None:

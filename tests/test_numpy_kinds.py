@@ -72,6 +72,13 @@ NETS = {
         ],
         loss="mse",
     ),
+    # The output layer's kind is not dense: δ^L is ∂C/∂z^L of the batch norm's output.
+    "norm-output": Network(
+        inputs=3,
+        layers=[Dense(4, "silu"), Dense(2), BatchNorm("sigmoid", eps=0.01)],
+        loss="binary_cross_entropy",
+        l2=0.02,
+    ),
 }
 
 BATCH = 6
