@@ -43,6 +43,7 @@ class GraphLayerCode:
     description: str
     activation: str
     sources: tuple[int, ...]
+    inputs: str  # which array each input of the kind is, e.g. "x = a1, f = a3"
     forward: tuple[Statement, ...]  # training mode, locals; ends with z<l> and a<l>
     predict: tuple[Statement, ...]  # prediction mode
     backward: tuple[Statement, ...]  # gradients of parameters and inputs, from delta<l>
@@ -199,12 +200,15 @@ def _layer_code(
         seen.add(s)
         # Not ``+=``: ``da`` may be the very array of another δ (an add passes g through).
         assign = f"da{s} = {code}" if first else f"da{s} = da{s} + {code}"
+        if not first:
+            form += f"; a{s} feeds several layers, so their gradients add"
         backward.append(Statement(assign, form))
 
     if dphi is None:
         delta = Statement(f"delta{l} = da{l}", f"δ{l} = ∂C/∂a{l} (φ' = 1)")
     else:
-        delta = Statement(f"delta{l} = da{l} * ({dphi})", f"δ{l} = ∂C/∂a{l} ⊙ φ'(z{l})")
+        proven = "" if block.dphi_proven is None else f", φ'(z) = {unicode(block.dphi_proven)}"
+        delta = Statement(f"delta{l} = da{l} * ({dphi})", f"δ{l} = ∂C/∂a{l} ⊙ φ'(z{l}){proven}")
 
     running = []
     for r in block.running:
@@ -230,6 +234,9 @@ def _layer_code(
         description=kind.description,
         activation=block.activation,
         sources=block.sources,
+        inputs=", ".join(
+            f"{op.name} = a{s}" for op, s in zip(kind.inputs, block.sources, strict=True)
+        ),
         forward=tuple(forward),
         predict=tuple(predict),
         backward=tuple(backward),
