@@ -17,7 +17,9 @@ import sympy as sp
 from symprop import __version__
 from symprop.codegen.graph import GraphModel, KindBlock
 from symprop.codegen.model import Target
+from symprop.codegen.numpy.activations import ActivationCode, activation_code
 from symprop.codegen.numpy.docstrings import doc_paragraph
+from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.kinds import ArrayName, KindPrinter, UnprintableForm
 from symprop.codegen.numpy.printer import ArrayPrinter, _literal
 from symprop.core.layers import UPSTREAM
@@ -65,7 +67,7 @@ class GraphContext:
     layer_sizes: tuple[int, ...]
     training: tuple[tuple[str, str], ...]
     helpers: tuple[str, ...]
-    activation_functions: tuple[object, ...]
+    activation_functions: tuple[ActivationCode, ...]
     layers: tuple[GraphLayerCode, ...]
     shapes: tuple[tuple[str, str], ...]  # every key of params and its shape literal
     trainable: str  # literal tuple of the trained keys
@@ -276,11 +278,18 @@ def _init(block: KindBlock) -> list[Statement]:
     return out
 
 
-def graph_context(
-    model: GraphModel, *, spec: str, dtype: str, activation_code, helpers: dict
-) -> GraphContext:
-    """The template context of ``model``'s module (``activation_code`` and ``helpers`` are
-    :mod:`symprop.codegen.numpy.emit`'s, passed in so that this module does not import it)."""
+def graph_context(model: GraphModel, *, spec: str, dtype: str) -> GraphContext:
+    """The template context of ``model``'s module: every formula printed, nothing SymPy.
+
+    Parameters
+    ----------
+    model
+        What the module computes (:func:`~symprop.codegen.graph.build_graph_model`).
+    spec
+        How the header names the spec.
+    dtype
+        ``"float64"`` or ``"float32"``: the default dtype of ``init_params``.
+    """
     net = model.network
     printer = ArrayPrinter()  # rows
     layers = []
@@ -363,7 +372,7 @@ def graph_context(
         dtype=dtype,
         layer_sizes=net.widths,
         training=training,
-        helpers=tuple(helpers[h].source for h in sorted(helper_names)),
+        helpers=tuple(HELPERS[h].source for h in sorted(helper_names)),
         activation_functions=functions,
         layers=tuple(layers),
         shapes=tuple(shapes),
