@@ -15,10 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 from test_numpy_support import build, one_hot, targets
 
 from symprop import Dense, Network
+from symprop.codegen.numpy.kinds import ArrayName, KindPrinter
+from symprop.core.layer_calculus import derive_layer
 from symprop.core.layers import (
+    DENSE,
     Display,
     LayerKind,
     LayerParameter,
@@ -390,3 +394,53 @@ def test_an_mnist_sized_network_with_batch_norm_and_dropout_learns() -> None:
     # than chance (0.1).
     assert m._accuracy(params, X[:1200], labels[:1200]) > 0.8
     assert m._accuracy(params, X[1200:], labels[1200:]) > 0.15
+
+
+def test_index_forms_print_as_the_same_arrays_as_matrix_forms() -> None:
+    # Dense's compact index forms (Σ_j W_jq g_j; g_q x_p summed over the batch) take the
+    # printer's einsum path; its matrix forms (g @ W; g.T @ x) are plain products: the two
+    # printed codes must compute the same arrays, and match NumPy written by hand.
+    rules = derive_layer("dense")
+    sizes = {s: sp.Integer(v) for s, v in zip(DENSE.sizes(), (3, 2), strict=True)}
+    arrays = {
+        "x": ArrayName("x", True),
+        "W": ArrayName("W", False),
+        "b": ArrayName("b", False),
+        "g": ArrayName("g", True),
+    }
+    printer = KindPrinter(arrays, sizes, {})
+    rng = np.random.default_rng(0)
+    env = {
+        "np": np,
+        "x": rng.standard_normal((5, 3)),
+        "W": rng.standard_normal((2, 3)),
+        "b": rng.standard_normal(2),
+        "g": rng.standard_normal((5, 2)),
+    }
+    by_hand = {"x": env["g"] @ env["W"], "W": env["g"].T @ env["x"], "b": env["g"].sum(axis=0)}
+    for grad in (*rules.inputs, *rules.parameters):
+        total = grad.target != "x"
+        index = printer.index(grad.compact, grad.indices, sample=True, total=total)
+        matrix = printer.matrix(grad.matrix, total=total)
+        assert index != matrix or grad.target == "b"
+        for code in (index, matrix):
+            assert np.allclose(eval(code, env), by_hand[grad.target], rtol=1e-14), code
+    forward = printer.index(rules.forward, DENSE.output_indices, sample=True)
+    expected = env["x"] @ env["W"].T + env["b"]
+    assert np.allclose(eval(forward, env), expected, rtol=1e-14)
+    assert np.allclose(eval(printer.matrix(rules.forward_matrix), env), expected, rtol=1e-14)
+
+
+def test_a_float32_module_stays_float32_and_agrees_with_float64() -> None:
+    net = NETS["bn-residual-dropout"]
+    m64, m32 = build(net), build(net, "float32")
+    params = _point(m64)
+    X, Y, given = _data(net, m64)
+    g64 = m64.gradients(params, X, Y, given)
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    g32 = m32.gradients(p32, X, Y, given)
+    for k in m64._TRAINABLE:
+        assert g32[k].dtype == np.float32, k
+        assert np.allclose(g32[k], g64[k], rtol=1e-3, atol=1e-5), k
+    m32.train(p32, X, Y, epochs=2, learning_rate=0.1, batch_size=3, seed=0, optimizer="adam")
+    assert all(v.dtype == np.float32 for v in p32.values())
