@@ -23,6 +23,7 @@ Claims are named by their step id, so a failure says which formula is wrong.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Callable
@@ -167,6 +168,15 @@ def evaluate_index(
 
 
 def _activation(name: str, params: dict[str, float], width: int) -> Callable[[list], list]:
+    return _activation_cached(name, tuple(sorted(params.items())), width)
+
+
+@functools.cache
+def _activation_cached(
+    name: str, items: tuple[tuple[str, float], ...], width: int
+) -> Callable[[list], list]:
+    """φ at ``width`` units with mpmath (compiled once per activation, parameters, width)."""
+    params = dict(items)
     act = ACTIVATIONS[name]
     zs = [sp.Symbol(f"z_{r}", real=True) for r in range(1, width + 1)]
     out = g.apply_activation(name, params, sp.Matrix(zs))
@@ -182,6 +192,18 @@ def _branch_finder(definition: sp.Expr) -> Callable[[object], int] | None:
         return None
     conds = [sp.lambdify([z_scalar], cond, modules="mpmath") for _, cond in definition.args]
     return lambda v: next(n for n, cond in enumerate(conds) if bool(cond(v)))
+
+
+@functools.cache
+def _compiled_layer(
+    li: object, hyper: tuple[tuple[sp.Symbol, sp.Rational], ...]
+) -> Callable[..., list]:
+    """A layer instance's outputs, then its intermediates, as one mpmath function of its
+    arguments (compiled once per kind, sizes and hyper-parameter values)."""
+    values = dict(hyper)
+    outs = [e.xreplace(values) for e in li.forward]  # type: ignore[attr-defined]
+    named = [v.xreplace(values) for _, pairs in li.intermediates for _, v in pairs]  # type: ignore[attr-defined]
+    return proof.compile_exprs(outs + named, li.arguments())  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -207,11 +229,8 @@ class NumericNetwork:
         for lay, spec in enumerate(network.layers, start=1):  # type: ignore[attr-defined]
             kind = get_layer_kind(spec.kind)
             li = layer_instance(kind, layer_sizes(network, lay, batch))
-            hyper = hyper_values(network, lay)
-            outs = [e.xreplace(hyper) for e in li.forward]
-            named = [v.xreplace(hyper) for _, pairs in li.intermediates for _, v in pairs]
-            fn = proof.compile_exprs(outs + named, li.arguments())
-            self.layers[lay] = (kind, li, fn)
+            hyper = tuple(hyper_values(network, lay).items())
+            self.layers[lay] = (kind, li, _compiled_layer(li, hyper))
             width = network.widths[lay]  # type: ignore[attr-defined]
             self.phi[lay] = _activation(spec.activation, spec.param_values(), width)
             self.branch[lay] = _branch_finder(
@@ -499,11 +518,15 @@ def reference_by_diff(inst: Instance, at: dict | None) -> dict[str, list[sp.Expr
     return out
 
 
-def _label(sid: str) -> str:
-    kind, _, lay = sid.removeprefix("summary.").partition(".")
-    if kind == "delta":
+def _label(sid: str, net: object) -> str:
+    """A claim's name: the quantity as the terminal writes it, and its step id."""
+    what, _, lay = sid.removeprefix("summary.").partition(".")
+    if what == "delta":
         return f"δ^{lay} ({sid})"
-    return f"∂J/∂{kind.removeprefix('grad_')}^{lay} ({sid})"
+    name = what.removeprefix("grad_")
+    kind = get_layer_kind(net.layers[int(lay) - 1].kind)  # type: ignore[attr-defined]
+    shown = kind.displays(net.notation).get(name)  # type: ignore[attr-defined]
+    return f"∂J/∂{shown.unicode if shown else name}^{lay} ({sid})"
 
 
 def check_graph(
@@ -563,7 +586,9 @@ def check_graph(
             f"printed step evaluated layer by layer at {proof.WORKING_DIGITS} digits (batch of "
             f"{B}), against central differences of the batch cost"
         )
-        found += [proof.compare(_label(sid), claimed[sid], numeric[sid], how) for sid in claimed]
+        found += [
+            proof.compare(_label(sid, net), claimed[sid], numeric[sid], how) for sid in claimed
+        ]
     if route == "reference" or (route == "auto" and net.depth <= REFERENCE_MAX_DEPTH):  # type: ignore[attr-defined]
         found += _reference(net, B, inst_symbols, pts, claimed)
     return found
@@ -597,6 +622,8 @@ def _reference(
                     )
     how = f"sympy.diff of the whole batch cost (batch of {B})"
     return [
-        proof.compare(_label(sid), claimed[sid], [reference[sid][n] for n in range(len(pts))], how)
+        proof.compare(
+            _label(sid, net), claimed[sid], [reference[sid][n] for n in range(len(pts))], how
+        )
         for sid in claimed
     ]

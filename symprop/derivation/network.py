@@ -119,7 +119,7 @@ class Binding:
             sizes.setdefault(s, sp.Integer(value))
         values = spec.option_values()
         hyper = tuple(
-            (h.symbol, sp.nsimplify(values[h.name], rational=True)) for h in kind.hyper_parameters
+            (h.symbol, sp.Rational(repr(float(values[h.name])))) for h in kind.hyper_parameters
         )
         return cls(layer, kind, sources, rules.upstream, tuple(sizes.items()), hyper)
 
