@@ -241,8 +241,21 @@ class NumericNetwork:
         self.l2 = proof.to_real(sp.nsimplify(network.l2, rational=True))  # type: ignore[attr-defined]
         self.decayed = decayed(network)
 
-    def layer(self, lay: int, P: dict, G: dict, acts: dict) -> tuple[list[list], dict]:
-        """``z^lay`` per sample and the kind's intermediates, from the sources' ``a``."""
+    def layer(
+        self,
+        lay: int,
+        P: dict,
+        G: dict,
+        acts: dict,
+        samples: set[int] | None = None,
+        base: Run | None = None,
+    ) -> tuple[list[list], dict]:
+        """``z^lay`` per sample and the kind's intermediates, from the sources' ``a``.
+
+        With ``samples`` and ``base``, a per-sample kind computes only those samples and
+        takes the others from ``base`` (a perturbation of one sample leaves them as they
+        were); a batch-coupled kind always computes the batch.
+        """
         kind, li, fn = self.layers[lay]
         sources = self.net.sources(lay)  # type: ignore[attr-defined]
         params = [v for p in kind.parameters for v in P[(p.name, lay)]]
@@ -259,6 +272,11 @@ class NumericNetwork:
             return zs, named
         zs, named = [], {}
         for s in range(self.batch):
+            if samples is not None and base is not None and s not in samples:
+                zs.append(base.z[lay][s])
+                for name, _ in named_sizes:
+                    named.setdefault((name, lay), []).append(base.named[(name, lay)][s])
+                continue
             args = [v for src in sources for v in acts[src][s]]
             given = [v for op in kind.given for v in G[(op.name, lay)][s]]
             res = fn(*(args + params + given))
@@ -270,23 +288,50 @@ class NumericNetwork:
         return zs, named
 
     def forward(
-        self, P: dict, G: dict, X: list, base: Run | None = None, start: int = 1, z_start=None
+        self,
+        P: dict,
+        G: dict,
+        X: list,
+        base: Run | None = None,
+        start: int = 1,
+        z_start: list | None = None,
+        z_samples: set[int] | None = None,
     ) -> Run:
-        """The forward pass; with ``base``, layers before ``start`` are reused and
-        ``z_start`` (per sample) replaces the computed ``z^start``."""
+        """The forward pass.
+
+        With ``base``, layers before ``start`` are reused, ``z_start`` (per sample; changed
+        in ``z_samples``) replaces the computed ``z^start``, and each later layer recomputes
+        only the samples its sources changed (all of them after a batch-coupled kind).
+        """
         run = Run({}, {0: X}, {})
+        every = set(range(self.batch))
+        changed: dict[int, set[int]] = {0: set()}
         if base is not None:
             run.z = {k: v for k, v in base.z.items() if k < start}
             run.a = {k: v for k, v in base.a.items() if k < start}
             run.named = {k: v for k, v in base.named.items() if k[1] < start}
+            changed |= {k: set() for k in run.a}
         for lay in range(start, self.L + 1):
+            kind = self.layers[lay][0]
+            if base is None or lay == start:
+                ch = set(z_samples) if z_start is not None and z_samples is not None else every
+            else:
+                ch = set().union(*(changed[src] for src in self.net.sources(lay)))  # type: ignore[attr-defined]
+                if kind.batch_coupled and ch:
+                    ch = every
             if base is not None and lay == start and z_start is not None:
                 zs, named = z_start, {k: v for k, v in base.named.items() if k[1] == lay}
+            elif base is not None and not ch:
+                zs, named = base.z[lay], {k: v for k, v in base.named.items() if k[1] == lay}
             else:
-                zs, named = self.layer(lay, P, G, run.a)
+                zs, named = self.layer(lay, P, G, run.a, ch if base is not None else None, base)
             run.z[lay] = zs
             run.named.update(named)
-            run.a[lay] = [self.phi[lay](z) for z in zs]
+            run.a[lay] = [
+                self.phi[lay](z) if base is None or s in ch else base.a[lay][s]
+                for s, z in enumerate(zs)
+            ]
+            changed[lay] = ch
         return run
 
     def costs(self, run: Run, Y: list) -> object:
@@ -471,7 +516,7 @@ def reference_by_differences(
                 def f(v: list, lay: int = lay, s: int = s, r: int = r) -> object:
                     zs = [list(z) for z in base.z[lay]]
                     zs[s][r] = v[0]
-                    return model.costs(model.forward(P, G, X, base, lay, zs), Y)
+                    return model.costs(model.forward(P, G, X, base, lay, zs, {s}), Y)
 
                 vals.append(proof.central_difference(f, [base.z[lay][s][r]], 0))
         out[f"summary.delta.{lay}"] = vals
