@@ -377,6 +377,8 @@ def test_an_mnist_sized_network_with_batch_norm_and_dropout_learns() -> None:
     X = rng.random((1500, 784))
     labels = np.argmax((X - 0.5) @ rng.standard_normal((784, 10)), axis=1)
     params = m.init_params(0)
+    # 270k parameters: the check takes 20 random directions.
+    assert m.gradient_check(params, X[:8], labels[:8], m.draw_given(rng, 8)) < 1e-6
     history = m.train(
         params,
         X[:1200],
