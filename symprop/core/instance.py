@@ -128,7 +128,7 @@ def hyper_values(network: object, layer: int) -> dict[sp.Symbol, sp.Rational]:
     spec = network.layers[layer - 1]  # type: ignore[attr-defined]
     kind = get_layer_kind(spec.kind)
     values = spec.option_values()
-    return {h.symbol: sp.nsimplify(values[h.name], rational=True) for h in kind.hyper_parameters}
+    return {h.symbol: sp.Rational(repr(float(values[h.name]))) for h in kind.hyper_parameters}
 
 
 def parameter_symbols(name: str, layer: int, shape: tuple[int, ...]) -> sp.Matrix:

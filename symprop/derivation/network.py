@@ -110,7 +110,8 @@ class Binding:
         kind = rules.kind
         sources = network.sources(layer)  # type: ignore[attr-defined]
         sizes: dict[sp.Symbol, sp.Expr] = {batch_axis: n_batch} if kind.batch_coupled else {}
-        for op, lay in (*zip(kind.inputs, sources, strict=True), (kind.output, layer)):
+        # The layer's own width first: its parameters and intermediates are the layer's.
+        for op, lay in ((kind.output, layer), *zip(kind.inputs, sources, strict=True)):
             for s in feature_axes(kind, op):
                 sizes.setdefault(s, g.width(lay))
         # Sizes no input or output measures (none of the built-in kinds has one).
@@ -118,7 +119,7 @@ class Binding:
             sizes.setdefault(s, sp.Integer(value))
         values = spec.option_values()
         hyper = tuple(
-            (h.symbol, sp.nsimplify(values[h.name], rational=True)) for h in kind.hyper_parameters
+            (h.symbol, sp.Rational(repr(float(values[h.name])))) for h in kind.hyper_parameters
         )
         return cls(layer, kind, sources, rules.upstream, tuple(sizes.items()), hyper)
 
@@ -152,8 +153,13 @@ class Binding:
         return op.name not in fixed
 
     def shape(self, op: Operand) -> tuple[sp.Expr, ...]:
-        """The shape of ``op`` at this layer."""
+        """The shape of ``op`` at this layer (an input's feature axes are its source's
+        width, even where the kind names the same size for input and output)."""
         size_map = dict(self.sizes)
+        role, lay = self.role(op)
+        if role == "a":
+            feature = set(feature_axes(self.kind, op))
+            return tuple(g.width(lay) if s in feature else size_map.get(s, s) for s in op.shape)
         return tuple(size_map.get(s, s) for s in op.shape)
 
     def matrix_of(self, op: Operand) -> sp.MatrixSymbol:

@@ -21,15 +21,16 @@ from types import ModuleType
 import sympy as sp
 
 from symprop import __version__
+from symprop.codegen.graph import build_graph_model
 from symprop.codegen.model import Init, LayerModel, Target, TrainingModel, build_model
+from symprop.codegen.numpy.activations import ActivationCode, activation_code
 from symprop.codegen.numpy.docstrings import doc_paragraph
+from symprop.codegen.numpy.graph_emit import GraphContext, graph_context
 from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.printer import ArrayPrinter
 from symprop.codegen.numpy.unrolled import unrolled
-from symprop.codegen.stable import stabilise
 from symprop.core.examples import network_specs
 from symprop.core.files import write_atomic as _write_atomic
-from symprop.core.registry import ACTIVATIONS
 from symprop.core.spec import Network, load_spec
 from symprop.core.templating import render
 from symprop.derivation.build import derive
@@ -48,18 +49,7 @@ __all__ = [
 ]
 
 TEMPLATE = "numpy_module.py.j2"
-
-
-@dataclass(frozen=True)
-class ActivationCode:
-    """One activation function of the generated module."""
-
-    name: str
-    params: tuple[tuple[str, str], ...]  # (parameter name, default literal)
-    body: str
-    doc: str
-    writes_out: bool = False  # the body is one NumPy ufunc call, so it takes ``out=``
-    across_units: bool = False  # a vector activation: takes ``axis``, the units' axis
+GRAPH_TEMPLATE = "numpy_graph_module.py.j2"
 
 
 @dataclass(frozen=True)
@@ -132,26 +122,6 @@ def _literal(value: float) -> str:
 def _equation(lhs_rhs: tuple[sp.Basic, sp.Basic]) -> str:
     lhs, rhs = lhs_rhs
     return f"{unicode(lhs)} = {unicode(rhs)}"
-
-
-def activation_code(name: str, printer: ArrayPrinter) -> ActivationCode:
-    """The generated module's function for activation ``name``, printed by ``printer``."""
-    act = ACTIVATIONS[name]
-    printer.names = {"z": "z", **{p.name: p.name for p in act.parameters}}
-    rows = printer.units_axis
-    printer.units_axis = 1 if act.elementwise else "axis"
-    stable = stabilise(act.definition)
-    try:
-        body = printer.doprint(stable)
-    finally:
-        printer.units_axis = rows
-    doc = f"{act.unicode}(z) = {unicode(act.definition)}"
-    doc += f": {act.description}." if act.description else "."
-    params = tuple((p.name, _literal(p.default)) for p in act.parameters)
-    writes_out = printer.ufunc_of(stable) is not None
-    if writes_out:
-        body = body[:-1] + ", out=out)"
-    return ActivationCode(name, params, body, doc, writes_out, not act.elementwise)
 
 
 def _layer_code(layer: LayerModel, step_printer: ArrayPrinter) -> LayerCode:
@@ -372,8 +342,25 @@ def _ruff_format(source: str) -> str:
     return done.stdout
 
 
+def build_graph_context(network: Network, *, spec: str, dtype: str | None = None) -> GraphContext:
+    """Model and print the training module of a network of layer kinds (any graph)."""
+    dtype = dtype or network.training.dtype
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"dtype: got {dtype!r}; known: float64, float32")
+    model = build_graph_model(derive(network))
+    return graph_context(model, spec=spec, dtype=dtype)
+
+
 def render_module(network: Network, *, spec: str, dtype: str | None = None) -> str:
-    """The generated module's source for ``network``."""
+    """The generated module's source for ``network``.
+
+    A plain stack of dense layers gets the module tuned for it (flat parameter vector,
+    columns in the training step, per-sample float code for small networks); any other
+    network of layer kinds gets the per-layer module of ``numpy_graph_module.py.j2``.
+    """
+    if not network.dense_chain:
+        graph = build_graph_context(network, spec=spec, dtype=dtype)
+        return _ruff_format(render(GRAPH_TEMPLATE, {"m": graph}))
     ctx = build_context(network, spec=spec, dtype=dtype)
     return _ruff_format(render(TEMPLATE, {"m": ctx}))
 
