@@ -300,8 +300,9 @@ def evaluable(rule: sp.Basic) -> sp.Basic:
     return expand_activations(rule)
 
 
-def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic, ...] | None:
-    """Symbolic vector-Jacobian products of the matrix gates, one per argument."""
+def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic | None, ...] | None:
+    """Symbolic vector-Jacobian products of the matrix gates, one per argument (``None`` for
+    an argument without a rule: the entrywise Jacobian is used for it)."""
     own = getattr(gate.fn, "vjp_rules", None)
     if callable(own):
         return tuple(own(upstream))
@@ -446,7 +447,7 @@ def _edge(
         rules = _vjp_rules(gate, upstream_symbol)
     except TypeError:  # SymPy's matrix algebra refuses some 1x1 operands ("Mix of Matrix
         rules = None  # and Scalar symbols"); the entrywise Jacobian gives the same product
-    if rules is None:
+    if rules is None or rules[index] is None:
         return _generic_vjp(gate, index, args, upstream, where), None, sp.Symbol("J^T G")
     rule = rules[index]
     contribution = _numeric(

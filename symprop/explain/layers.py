@@ -129,36 +129,29 @@ class KindStep(MatrixExpr):
         return self._evaluate([sp.ImmutableMatrix(v) for v in values])
 
     def _evaluate(self, values: Sequence[sp.ImmutableMatrix]) -> sp.ImmutableMatrix:
+        definition, indices, op = _definition(self.kind, self.target)
+        return _instantiate(self.args[:6], definition, indices, op, values, {})
+
+    def vjp_rules(self, upstream: sp.Basic) -> tuple[sp.Basic | None, ...]:
+        """The kind's derived local gradients (:func:`~symprop.core.layer_calculus.derive_layer`)
+        for the output of a kind without intermediates, one per input and parameter read
+        (``None`` for a given array: no gradient is derived for it).
+
+        Any other step has no derived rule of its own: SymPy's refusal (``TypeError``) makes
+        the backward pass take the entrywise Jacobian of its definition.
+        """
         kind = self.kind
-        sizes = self._sizes()
-        batch = int(self.args[4])
-        hyper = {h.name: h.symbol for h in kind.hyper_parameters}
-        subs: dict[sp.Basic, sp.Basic] = {hyper[str(k)]: v for k, v in self.args[3]}
-        subs.update(sizes)
-        definition, indices, op = _definition(kind, self.target)
-        operands = {o.name: o for o in kind.operands()}
-        arrays = {
-            operands[str(name)]: value for name, value in zip(self.args[5], values, strict=True)
+        if self.target != kind.output.name or kind.intermediates:
+            raise TypeError("no derived rule for one step of a kind")
+        derived = {
+            grad.target for grad in (*derive_layer(kind).inputs, *derive_layer(kind).parameters)
         }
-        rows, cols = self.shape
-        out = sp.zeros(rows, cols)
-        shape = [sizes[s] for s in op.shape]
-        samples = range(1) if kind.batch_coupled else range(batch)
-        for sample in samples:
-            for entry in _index_grid(shape):
-                expr = definition.xreplace(subs).xreplace(dict(zip(indices, entry, strict=True)))
-                expr = expr.doit()
-                fill: dict[sp.Basic, sp.Basic] = {}
-                for e in expr.atoms(sp.Indexed):
-                    o = next(o for o in arrays if o.base == e.base)
-                    at = tuple(int(i) for i in e.indices)
-                    fill[e] = arrays[o][_position(kind, o, at, sample)]
-                for o, value in arrays.items():
-                    if not o.shape:
-                        fill[o.scalar] = value[_position(kind, o, (), sample)]
-                r, c = _position(kind, op, entry, sample)
-                out[r, c] = expr.xreplace(fill)
-        return sp.ImmutableMatrix(out)
+        return tuple(
+            KindGradient(*self.args[:6], Str(str(name)), upstream, *self.operands)
+            if str(name) in derived
+            else None
+            for name in self.args[5]
+        )
 
     def as_gate(self) -> tuple[Gate, tuple[sp.Basic, ...]]:
         """One gate of the operands it reads, labelled with the array's display name."""
@@ -176,6 +169,115 @@ class KindStep(MatrixExpr):
     def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
         inner = ", ".join(printer._print(a) for a in self.operands)
         return rf"{step_label(self.kind, self.target)[1]}\left({inner}\right)"
+
+
+def _instantiate(
+    head: Sequence[sp.Basic],
+    expr: sp.Expr,
+    indices: Sequence[sp.Symbol],
+    target: Operand,
+    values: Sequence[sp.ImmutableMatrix],
+    extra: Mapping[Operand, sp.ImmutableMatrix],
+) -> sp.ImmutableMatrix:
+    """The node of ``target`` whose entry at ``indices`` is ``expr``, at the sizes, options and
+    batch of ``head`` (a :class:`KindStep`'s leading arguments), from the operand values.
+
+    A per-sample kind is evaluated sample by sample; an entry of a parameter collects the
+    sum over the samples (its gradient is the sum of the per-sample ones).
+    """
+    kind = get_layer_kind(str(head[0]))
+    batch = int(head[4])
+    by_name = {str(s): s for s in kind.sizes()}
+    sizes = {by_name[str(k)]: int(v) for k, v in head[2] if str(k) in by_name}
+    sizes[m] = batch
+    hyper = {h.name: h.symbol for h in kind.hyper_parameters}
+    subs: dict[sp.Basic, sp.Basic] = {hyper[str(k)]: v for k, v in head[3]}
+    subs.update(sizes)
+    operands = {o.name: o for o in kind.operands()}
+    arrays = {operands[str(name)]: value for name, value in zip(head[5], values, strict=True)}
+    arrays.update(extra)
+    rows, cols = node_shape(kind, target, sizes, batch)
+    out = sp.zeros(rows, cols)
+    shape = [sizes[s] for s in target.shape]
+    for sample in range(1) if kind.batch_coupled else range(batch):
+        for entry in _index_grid(shape):
+            value = expr.xreplace(subs).xreplace(dict(zip(indices, entry, strict=True))).doit()
+            fill: dict[sp.Basic, sp.Basic] = {}
+            for e in value.atoms(sp.Indexed):
+                o = next(o for o in arrays if o.base == e.base)
+                at = tuple(int(i) for i in e.indices)
+                fill[e] = arrays[o][_position(kind, o, at, sample)]
+            for o, array in arrays.items():
+                if not o.shape:
+                    fill[o.scalar] = array[_position(kind, o, (), sample)]
+            r, c = _position(kind, target, entry, sample)
+            out[r, c] += value.xreplace(fill)
+    return sp.ImmutableMatrix(out)
+
+
+class KindGradient(MatrixExpr):
+    """∂C/∂(an input or parameter of a layer kind): the kind's derived, proven compact
+    gradient (:func:`~symprop.core.layer_calculus.derive_layer`) at concrete sizes, given
+    the upstream gradient ``g`` of its output.
+
+    ``args``: a :class:`KindStep`'s six leading arguments, the name of the input or
+    parameter, the upstream gradient, then the operands' values.
+    """
+
+    @property
+    def kind(self) -> LayerKind:
+        return get_layer_kind(str(self.args[0]))
+
+    @property
+    def wrt(self) -> str:
+        return str(self.args[6])
+
+    def _operand(self) -> Operand:
+        return next(o for o in self.kind.operands() if o.name == self.wrt)
+
+    @property
+    def shape(self) -> tuple:
+        kind = self.kind
+        by_name = {str(s): s for s in kind.sizes()}
+        sizes = {by_name[str(k)]: int(v) for k, v in self.args[2] if str(k) in by_name}
+        return node_shape(kind, self._operand(), sizes, int(self.args[4]))
+
+    def doit(self, **hints: object) -> sp.Basic:
+        rest = self.args[7:]
+        values = [a.doit(**hints) if hints.get("deep", True) else a for a in rest]
+        if not all(isinstance(v, sp.MatrixBase) for v in values):
+            return type(self)(*self.args[:7], *values)
+        upstream, *operands = (sp.ImmutableMatrix(v) for v in values)
+        rules = derive_layer(self.kind)
+        grad = rules.gradient(self.wrt)
+        return _instantiate(
+            self.args[:6],
+            grad.compact,
+            grad.indices,
+            self._operand(),
+            operands,
+            {rules.upstream: upstream},
+        )
+
+    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
+        rules = derive_layer(self.kind)
+        grad = rules.gradient(self.wrt)
+        names = {rules.upstream.base: sp.IndexedBase(printer._print(self.args[7]))}
+        for name, arg in zip(self.args[5], self.args[8:], strict=True):
+            op = next(o for o in self.kind.operands() if o.name == str(name))
+            names[op.base] = sp.IndexedBase(printer._print(arg))
+        index = ",".join(str(q) for q in grad.indices)
+        return f"[{printer._print(grad.compact.xreplace(names))}]_{index}"
+
+    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
+        rules = derive_layer(self.kind)
+        grad = rules.gradient(self.wrt)
+        names = {rules.upstream.base: sp.IndexedBase(sp.Symbol(printer._print(self.args[7])))}
+        for name, arg in zip(self.args[5], self.args[8:], strict=True):
+            op = next(o for o in self.kind.operands() if o.name == str(name))
+            names[op.base] = sp.IndexedBase(sp.Symbol(printer._print(arg)))
+        index = ",".join(str(q) for q in grad.indices)
+        return rf"\left[{printer._print(grad.compact.xreplace(names))}\right]_{{{index}}}"
 
 
 def step_label(kind: LayerKind, target: str, profile: str = "nielsen") -> tuple[str, str]:
