@@ -30,6 +30,8 @@ from symprop.derivation.steps import (
     phi,
 )
 from symprop.documents.checked import CheckedDerivation, require_checked
+from symprop.documents.kinds import kind_groups, kind_intro, kind_title
+from symprop.documents.layout import FULL_ROW, ROW, rows
 from symprop.printers.latex import LatexPrinter
 
 __all__ = ["DocumentContext", "document_context"]
@@ -43,8 +45,8 @@ _C, _J = g.scalar("C"), g.scalar("J")
 class _Renderer:
     """Prints expressions and segment lists for one document (one profile, one depth)."""
 
-    def __init__(self, profile: str, depth: int) -> None:
-        self.printer = LatexPrinter(profile, depth)
+    def __init__(self, profile: str, depth: int, kinds: Sequence[str] = ()) -> None:
+        self.printer = LatexPrinter(profile, depth, kinds)
 
     def math(self, expr: sp.Basic) -> str:
         return self.printer.doprint(expr)
@@ -207,7 +209,10 @@ class _Builder:
         self.d = cd.derivation
         self.net: Network = self.d.network
         self.profile = get_profile(profile)
-        self.r = _Renderer(profile, self.net.depth)
+        self.r = _Renderer(profile, self.net.depth, self.net.kinds)
+        # Long formulas are broken over rows in networks beyond a dense chain (whose
+        # documents keep their layout).
+        self.broken = not self.net.dense_chain
 
     # small helpers
     def sentence(self, segments: Sequence[Segment]) -> Sentence:
@@ -215,7 +220,9 @@ class _Builder:
             self.r.tex(segments), self.r.inline_math(segments), self.r.markdown(segments)
         )
 
-    def equation(self, step: Step, full: bool = True) -> Equation:
+    def equation(self, step: Step, full: bool = True, below: bool = False) -> Equation:
+        """One chain as printed lines; ``below`` puts every reason under its formula, so
+        the formulas may take the whole width (a kind's long chains)."""
         lhs = self.r.math(step.lhs)
         rel = self.r.printer.relation(step.relation)
         lines: list[Line] = []
@@ -229,17 +236,24 @@ class _Builder:
             previous = rhs_tex
             segs = why.segments
             first = not lines
-            lines.append(
-                Line(
-                    lhs=lhs if first else "",
-                    rel=rel if first else "=",
-                    rhs=rhs_tex,
-                    why_tex=self.r.tex(segs),
-                    why_math=self.r.inline_math(segs),
-                    why_md=self.r.markdown(segs),
-                    wide=_visual_width(lhs + rhs_tex) > _WIDE,
+            limit = FULL_ROW if below else ROW
+            parts = rows(self.r.printer, rhs, limit) if self.broken or below else [rhs_tex]
+            last = len(parts) - 1
+            for n, part in enumerate(parts):
+                # A broken formula continues on rows of its own; the reason comes with
+                # its last row.
+                reason = n == last
+                lines.append(
+                    Line(
+                        lhs=lhs if first and n == 0 else "",
+                        rel=(rel if first else "=") if n == 0 else r"\quad",
+                        rhs=part,
+                        why_tex=self.r.tex(segs) if reason else "",
+                        why_math=self.r.inline_math(segs) if reason else "",
+                        why_md=self.r.markdown(segs) if reason else "",
+                        wide=reason and (below or _visual_width(lhs + part) > _WIDE),
+                    )
                 )
-            )
         return Equation(step.id, tuple(lines))
 
     def eqs(self, *ids: str, full: bool = True) -> list[Equation]:
@@ -466,6 +480,14 @@ class _Builder:
                 tuple(act_eqs),
             )
         )
+        for kind, steps in kind_groups(d):
+            secs.append(
+                Section(
+                    kind_title(kind.name),
+                    self.sentence(kind_intro(kind)),
+                    tuple(self.equation(st, below=True) for st in steps),
+                )
+            )
         secs.append(
             Section(
                 "Local gradient of the output layer",

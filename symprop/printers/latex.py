@@ -11,6 +11,8 @@ Ng's notation. Activation names come from the registry's ``latex`` field.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sympy as sp
 from sympy.matrices.expressions import MatrixExpr
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
@@ -21,9 +23,19 @@ from symprop.core.calculus import ActivationApplied, ActivationPrimeApplied
 from symprop.core.notation import Profile, get_profile
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Span
+from symprop.derivation.kind_arrays import (
+    KindArray,
+    KindMatrix,
+    ShownArray,
+    kind_display,
+    layer_display,
+)
 from symprop.printers.written import (
     common_factor,
     data_first,
+    factor_before_sum,
+    kind_terms,
+    of_a_kind,
     ordered_factors,
     ordered_terms,
     pulled_sign,
@@ -61,6 +73,9 @@ class LatexPrinter(SympyLatexPrinter):
     depth
         The network's number of layers ``L`` (to recognise the output layer, which some
         profiles write as ``ŷ``); ``None`` for generic printing.
+    kinds
+        The layer kinds of the network, whose ``display`` tables name the kinds' arrays
+        bound to layers (``γ^l``, ``x̂^l``); the whole registry is searched after them.
 
     Examples
     --------
@@ -73,10 +88,13 @@ class LatexPrinter(SympyLatexPrinter):
 
     printmethod = "_symprop_latex"
 
-    def __init__(self, profile: Profile | str, depth: int | None = None) -> None:
+    def __init__(
+        self, profile: Profile | str, depth: int | None = None, kinds: Sequence[str] = ()
+    ) -> None:
         super().__init__({"mul_symbol": None, "fold_short_frac": False})
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.depth = depth
+        self.kinds = tuple(kinds)
         self._hadamard = False
         self._sample: sp.Symbol | None = None
 
@@ -119,8 +137,38 @@ class LatexPrinter(SympyLatexPrinter):
             return None
         role, layer = found
         if role not in self.profile.roles:
-            return None
+            shown = layer_display(role, self.kinds, self.profile.name)
+            return None if shown is None else self._kind_quantity(shown, layer, entry)
         return self._quantity(role, layer, entry)
+
+    def _kind_quantity(self, shown: ShownArray, layer: sp.Expr | None, entry: bool) -> str:
+        """A layer kind's array: the profile's symbol of its role, or its literal symbol;
+        at a layer, labelled as a bias is (a parameter) or as ``z`` is (anything else)."""
+        if shown.upstream:
+            return self._quantity("delta", layer, entry)
+        display = shown.display
+        if display is None:
+            return "?"
+        if display.role is not None and display.role in self.profile.roles:
+            return self._quantity(display.role, layer, entry)
+        if layer is None:
+            return display.latex
+        like = "b" if shown.parameter else "z"
+        text = self._print_label(self.profile.layer(like, layer))
+        label = f"({text})" if self.profile.parenthesized else text
+        return f"{{{display.latex}}}^{{{label}}}"
+
+    def _print_KindArray(self, expr: KindArray) -> str:
+        shown = kind_display(expr.kind, expr.name, self.profile.name)
+        if shown.display is None and not shown.upstream:
+            return rf"\mathrm{{{expr.name}}}"
+        return self._kind_quantity(shown, None, entry=True)
+
+    def _print_KindMatrix(self, expr: KindMatrix) -> str:
+        shown = kind_display(expr.kind, expr.name, self.profile.name)
+        if shown.display is None and not shown.upstream:
+            return rf"\mathrm{{{expr.name}}}"
+        return self._kind_quantity(shown, None, entry=False)
 
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
         text = self._named(expr.name)
@@ -149,7 +197,7 @@ class LatexPrinter(SympyLatexPrinter):
 
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         inner = self._print(expr.arg)
-        if not isinstance(expr.arg, sp.MatrixSymbol) or "^" in inner:
+        if not isinstance(expr.arg, (sp.MatrixSymbol, KindMatrix)) or "^" in inner:
             inner = _paren(inner)
         return inner + r"^{\top}"
 
@@ -207,7 +255,17 @@ class LatexPrinter(SympyLatexPrinter):
         finally:
             self._hadamard = previous
 
+    def _as_ordered_terms(self, expr: sp.Basic, order: str | None = None) -> list[sp.Basic]:
+        if isinstance(expr, sp.Add) and of_a_kind(expr):
+            return kind_terms(expr)
+        return super()._as_ordered_terms(expr, order=order)
+
     def _print_Mul(self, expr: sp.Mul) -> str:
+        if not self._hadamard and of_a_kind(expr):
+            split = factor_before_sum(expr)
+            if split is not None:
+                factor, bracket = split
+                return rf"{self._print(factor)} \left({self._print(bracket)}\right)"
         expr = written_product(expr)
         if isinstance(expr, sp.Add):
             return self._print(expr)
@@ -268,7 +326,9 @@ class LatexPrinter(SympyLatexPrinter):
         base, exp = expr.as_base_exp()
         if exp.is_Integer and exp > 1:
             text = self._print(base)
-            if "^" in text or "_" in text or precedence(base) < PRECEDENCE["Pow"]:
+            # A kind's entry squares plainly (σ_j^2); a layer's superscript needs brackets.
+            plain = isinstance(base, sp.Indexed) and of_a_kind(base) and "^" not in text
+            if "^" in text or ("_" in text and not plain) or precedence(base) < PRECEDENCE["Pow"]:
                 text = rf"\left({text}\right)"
             return f"{text}^{{{self._print(exp)}}}"
         return super()._print_Pow(expr)
@@ -390,7 +450,12 @@ def _paren(text: str) -> str:
     return f"({text})"
 
 
-def latex(expr: sp.Basic, profile: Profile | str = "nielsen", depth: int | None = None) -> str:
+def latex(
+    expr: sp.Basic,
+    profile: Profile | str = "nielsen",
+    depth: int | None = None,
+    kinds: Sequence[str] = (),
+) -> str:
     """Render one expression as LaTeX math in ``profile``'s notation.
 
     Examples
@@ -399,4 +464,4 @@ def latex(expr: sp.Basic, profile: Profile | str = "nielsen", depth: int | None 
     >>> latex(g.vector("delta", 2), "goodfellow")
     'g^{(2)}'
     """
-    return LatexPrinter(profile, depth).doprint(expr)
+    return LatexPrinter(profile, depth, kinds).doprint(expr)

@@ -19,10 +19,20 @@ from symprop.core import symbols as g
 from symprop.core.calculus import ActivationApplied, ActivationPrimeApplied
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.why import Why
+from symprop.derivation.kind_arrays import (
+    KindArray,
+    KindMatrix,
+    ShownArray,
+    kind_display,
+    layer_display,
+)
 from symprop.derivation.steps import DerivationView, Step
 from symprop.printers.written import (
     common_factor,
     data_first,
+    factor_before_sum,
+    kind_terms,
+    of_a_kind,
     ordered_factors,
     ordered_terms,
     pulled_sign,
@@ -33,6 +43,7 @@ from symprop.printers.written import (
 _SUPERSCRIPT = str.maketrans("0123456789+-()lLin", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ˡᴸⁱⁿ")
 _SUBSCRIPT = str.maketrans("0123456789+-()ijklmn", "₀₁₂₃₄₅₆₇₈₉₊₋₍₎ᵢⱼₖₗₘₙ")
 _RELATIONS = {"=": "=", ":=": "≔", "←": "←"}
+_GREEK = {"alpha": "α", "lambda": "λ", "eta": "η", "epsilon": "ε", "momentum": "momentum"}
 _ROLE_SYMBOL = {
     "x": "x",
     "y": "y",
@@ -76,6 +87,13 @@ class UnicodePrinter(StrPrinter):
         if found is None:
             return None
         role, layer = found
+        if role not in _ROLE_SYMBOL:
+            # A layer kind's array bound to a layer (γ², x̂²): its kind's display name.
+            shown = layer_display(role, (), "nielsen")
+            if shown is not None:
+                return self._kind_symbol(shown) + (
+                    superscript(sp.sstr(layer)) if layer is not None else ""
+                )
         symbol = _ROLE_SYMBOL.get(role, role)
         if index_form and role == "W":
             symbol = "w"
@@ -83,11 +101,31 @@ class UnicodePrinter(StrPrinter):
             return symbol + subscript(sp.sstr(layer)) if layer is not None else symbol
         return symbol + (superscript(sp.sstr(layer)) if layer is not None else "")
 
+    @staticmethod
+    def _kind_symbol(shown: ShownArray) -> str:
+        """A layer kind's array without a layer: its display name (δ for the upstream
+        gradient, the local gradient passed down into the kind)."""
+        if shown.upstream:
+            return "δ"
+        if shown.display is None:
+            return "?"
+        if shown.display.role is not None:
+            return _ROLE_SYMBOL.get(shown.display.role, shown.display.unicode)
+        return shown.display.unicode
+
+    def _print_KindArray(self, expr: KindArray) -> str:
+        shown = kind_display(expr.kind, expr.name, "nielsen")
+        if shown.display is None and not shown.upstream:
+            return expr.name
+        return self._kind_symbol(shown)
+
+    _print_KindMatrix = _print_KindArray
+
     def _print_Symbol(self, expr: sp.Symbol) -> str:
         q = self._quantity(expr.name)
         if q is not None:
             return q
-        return {"alpha": "α", "lambda": "λ", "eta": "η"}.get(expr.name, expr.name)
+        return _GREEK.get(expr.name, expr.name)
 
     _print_Dummy = _print_Symbol
 
@@ -105,7 +143,9 @@ class UnicodePrinter(StrPrinter):
 
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         inner = self._print(expr.arg)
-        if not isinstance(expr.arg, sp.MatrixSymbol) or any(ch in inner for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹ˡᴸ^"):
+        if not isinstance(expr.arg, (sp.MatrixSymbol, KindMatrix)) or any(
+            ch in inner for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹ˡᴸ^"
+        ):
             inner = f"({inner})"
         return inner + "ᵀ"
 
@@ -170,6 +210,8 @@ class UnicodePrinter(StrPrinter):
             if any(ch in text for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹ˡᴸ⁽^"):
                 text = f"({text})"  # (a¹)², not a¹²
             return text + superscript(str(exp))
+        if exp == sp.S.Half:
+            return f"√({self._print(base)})"
         return super()._print_Pow(expr, rational)
 
     _hadamard = False
@@ -185,7 +227,17 @@ class UnicodePrinter(StrPrinter):
         finally:
             self._hadamard = False
 
+    def _as_ordered_terms(self, expr: sp.Basic, order: str | None = None) -> list[sp.Basic]:
+        if isinstance(expr, sp.Add) and of_a_kind(expr):
+            return kind_terms(expr)
+        return super()._as_ordered_terms(expr, order=order)
+
     def _print_Mul(self, expr: sp.Mul) -> str:
+        if not self._hadamard and of_a_kind(expr):
+            split = factor_before_sum(expr)
+            if split is not None:
+                factor, bracket = split
+                return f"{self._print(factor)} ({self._print(bracket)})"
         expr = written_product(expr)
         if isinstance(expr, sp.Add):
             return self._print(expr)

@@ -31,10 +31,15 @@ import itertools
 
 import sympy as sp
 
+from symprop.core import symbols as g
 from symprop.core.calculus import proven_equal
+from symprop.derivation.kind_arrays import KindArray, KindMatrix, layer_display
 
 __all__ = [
     "common_factor",
+    "factor_before_sum",
+    "kind_terms",
+    "of_a_kind",
     "content_out",
     "data_first",
     "reads_as_sum",
@@ -204,7 +209,7 @@ def _rank(factor: sp.Basic) -> int:
     base = factor.as_base_exp()[0] if isinstance(factor, sp.Pow) else factor
     if base.is_Number:
         return 0
-    if isinstance(base, (sp.Symbol, sp.Indexed, sp.MatrixSymbol)):
+    if isinstance(base, (sp.Symbol, sp.Indexed, sp.MatrixSymbol, KindArray, KindMatrix)):
         return 1
     if isinstance(base, sp.Add):
         return 2
@@ -262,7 +267,7 @@ def pulled_sign(body: sp.Basic) -> tuple[bool, sp.Basic]:
 
 
 def _polynomial(expr: sp.Basic) -> bool:
-    if isinstance(expr, (sp.Symbol, sp.Indexed, sp.Number)):
+    if isinstance(expr, (sp.Symbol, sp.Indexed, sp.Number, KindArray)):
         return True
     if isinstance(expr, (sp.Add, sp.Mul)):
         return all(_polynomial(a) for a in expr.args)
@@ -299,3 +304,45 @@ def expanded_if_cancelling(expr: sp.Basic) -> sp.Basic:
 def reads_as_sum(expr: sp.Basic) -> bool:
     """Whether ``expr`` is written as a sum (so an enclosing product brackets it)."""
     return isinstance(flip_sign(expanded_if_cancelling(expr)), sp.Add)
+
+
+# --- layer kinds' formulas -------------------------------------------------------------------
+# A kind's gradients come out of SymPy as sums of many products; they are written the way
+# the textbooks write batch normalisation's: terms without sums first and positive terms
+# before negative ones (x − μ, not −μ + x), and a collected product as its factor before
+# the bracket, γ/(m σ) (m δ − Σ δ − x̂ Σ δ x̂). Dense formulas keep their forms above.
+
+
+def of_a_kind(expr: sp.Basic) -> bool:
+    """Whether ``expr`` names an array of a layer kind (a kind section's stand-in, or a
+    kind's array bound to a layer: a role the dense network does not have)."""
+    if expr.atoms(KindArray, KindMatrix):
+        return True
+    for atom in expr.atoms(sp.Symbol, sp.IndexedBase, sp.MatrixSymbol):
+        found = g.quantity(str(atom.name) if hasattr(atom, "name") else str(atom))
+        if found is None or found[0] in g.ROLES:
+            continue
+        if layer_display(found[0], (), "nielsen") is not None:
+            return True
+    return False
+
+
+def kind_terms(expr: sp.Add) -> list[sp.Basic]:
+    """The terms of a kind's sum in written order: without sums first, positive before
+    negative, shorter before longer (a stable sort of SymPy's order)."""
+    return sorted(
+        expr.as_ordered_terms(),
+        key=lambda t: (t.has(sp.Sum), t.could_extract_minus_sign(), sp.count_ops(t)),
+    )
+
+
+def factor_before_sum(expr: sp.Mul) -> tuple[sp.Basic, sp.Add] | None:
+    """``(factor, sum)`` when a product of a kind is one bracketed sum times a fraction
+    (``γ (m δ − …)/(m σ)`` is written ``γ/(m σ) · (m δ − …)``)."""
+    sums = [f for f in sp.Mul.make_args(expr) if isinstance(f, sp.Add)]
+    if len(sums) != 1:
+        return None
+    factor = sp.Mul(*[f for f in sp.Mul.make_args(expr) if f is not sums[0]])
+    if sp.fraction(factor)[1] == 1 or factor.has(sp.Sum):
+        return None
+    return factor, sums[0]

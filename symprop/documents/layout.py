@@ -1,0 +1,112 @@
+"""Breaking a long formula over several rows of an aligned display.
+
+A layer kind's chain rule (batch normalisation's in particular) is wider than a page. The
+rows are cut where a lecturer would cut them: between the terms of a sum, and inside the
+bracketed sum of a product or of a summation (``\\Bigl(`` … ``\\Bigr)``, which, unlike
+``\\left``/``\\right``, may span rows). Only the layout changes: every row is printed by
+the document's :class:`~symprop.printers.latex.LatexPrinter` from the expression's own
+parts, in the order that printer writes them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
+
+from symprop.printers.latex import LatexPrinter
+
+__all__ = ["FULL_ROW", "ROW", "rows", "visual_width"]
+
+ROW = 40
+"""Printed glyphs of a row beyond which a formula with its reason beside it is broken (the
+reasons' column starts after the widest row)."""
+
+FULL_ROW = 50
+"""The same for a formula whose reason is printed below it (the whole line is free)."""
+
+
+def visual_width(tex: str) -> int:
+    """A rough count of the glyphs a LaTeX formula typesets on one line (layout only)."""
+    text = re.sub(r"\\(left|right|mathrel|operatorname|text|mathcal|hat|Bigl|Bigr)\b", "", tex)
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", lambda m: max(m[1], m[2], key=len), text)
+    text = re.sub(r"\\[A-Za-z]+", "x", text)
+    text = re.sub(r"[{}^_]|\s", "", text)
+    return len(text)
+
+
+def _terms(printer: LatexPrinter, expr: sp.Add) -> list[tuple[str, sp.Basic]]:
+    """``(sign, term)`` pairs of a sum, in the order the printer writes them."""
+    out = []
+    for term in printer._as_ordered_terms(expr, order=None):
+        if term.could_extract_minus_sign():
+            out.append(("-", -term))
+        else:
+            out.append(("+", term))
+    return out
+
+
+def _pack(pieces: list[str], limit: int) -> list[str]:
+    """Join pieces greedily into rows of at most ``limit`` glyphs (a long piece stays whole)."""
+    out: list[str] = []
+    for piece in pieces:
+        if out and visual_width(out[-1] + piece) <= limit:
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+    return out
+
+
+def _sum_rows(printer: LatexPrinter, expr: sp.Add, limit: int) -> list[str]:
+    pieces: list[str] = []
+    for n, (sign, term) in enumerate(_terms(printer, expr)):
+        lead = "" if (n == 0 and sign == "+") else f"{sign} "
+        inner = rows(printer, term, limit - 2)
+        if isinstance(term, sp.Add):
+            inner = _bracketed("", inner)
+        pieces.append(lead + inner[0])
+        pieces += inner[1:]
+    return _pack(pieces, limit)
+
+
+def _bracketed(prefix: str, inner: list[str]) -> list[str]:
+    """``prefix \\Bigl( row₁`` … ``rowₙ \\Bigr)``."""
+    if len(inner) == 1:
+        return [rf"{prefix}\left({inner[0]}\right)"]
+    return [rf"{prefix}\Bigl({inner[0]}", *inner[1:-1], rf"{inner[-1]}\Bigr)"]
+
+
+def rows(printer: LatexPrinter, expr: sp.Basic, limit: int = ROW) -> list[str]:
+    """The rows of ``expr``: one when it fits in ``limit`` glyphs, else cut between the
+    terms of a sum, or inside the widest bracketed sum of a product or summation."""
+    text = printer.doprint(expr)
+    if visual_width(text) <= limit:
+        return [text]
+    if isinstance(expr, sp.Add):
+        return _sum_rows(printer, expr, limit)
+    if isinstance(expr, sp.Sum):
+        limits = "".join(
+            rf"\sum_{{{printer.doprint(v)}={printer.doprint(lo)}}}^{{{printer.doprint(hi)}}} "
+            for v, lo, hi in reversed(expr.limits)
+        )
+        body = expr.function
+        inner = rows(printer, body, limit - 4)
+        if isinstance(body, sp.Add):
+            return _bracketed(limits, inner)
+        return [limits + inner[0], *inner[1:]]
+    if isinstance(expr, sp.Mul):
+        # The widest bracketed sum of the numerator goes over rows; the other factors
+        # (a fraction included) are written before it.
+        sums = [f for f in sp.Mul.make_args(expr) if isinstance(f, sp.Add)]
+        if sums:
+            widest = max(sums, key=lambda f: visual_width(printer.doprint(f)))
+            rest = sp.Mul(*[f for f in sp.Mul.make_args(expr) if f is not widest])
+            if rest == -1:
+                prefix = "-"
+            elif rest == 1:
+                prefix = ""
+            else:
+                prefix = printer.parenthesize(rest, PRECEDENCE["Mul"])
+            return _bracketed(prefix + " ", rows(printer, widest, limit - 4))
+    return [text]
