@@ -284,8 +284,9 @@ def registry_slope(fn: sp.Basic, arg: sp.Symbol) -> sp.Expr | None:
     Examples
     --------
     >>> t = sp.Symbol("t", real=True)
-    >>> sp.sstr(registry_slope(1 / (1 + sp.exp(-t)), t))
-    'sigmoid(t)*(1 - sigmoid(t))'
+    >>> from symprop.explain.printers import GraphStrPrinter
+    >>> GraphStrPrinter().doprint(registry_slope(1 / (1 + sp.exp(-t)), t))
+    'σ(t)*(1 - σ(t))'
     """
     name = _activation_of(fn, arg)
     if name is None:
