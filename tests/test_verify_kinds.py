@@ -15,7 +15,8 @@ from click.testing import CliRunner
 import symprop.core.layers as lk
 from symprop.cli.main import cli
 from symprop.core.layers import Display, LayerKind, LayerParameter, Operand
-from symprop.verify import VerifyError, verify_kind_claim
+from symprop.core.spec import BatchNorm, Dense, Network
+from symprop.verify import Setting, VerifyError, verify_kind_claim
 
 D = r"\frac{\partial C}{\partial "
 BN_DX = (
@@ -124,3 +125,10 @@ def test_cli_kind_claims() -> None:
     assert bad.exit_code == 1 and "✗" in bad.output
     unknown = runner.invoke(cli, ["verify", "--kind", "nope", "--claim", "x = 1"])
     assert unknown.exit_code == 2 and "known layer kinds" in unknown.output
+
+
+def test_a_network_of_other_kinds_is_refused_not_misread() -> None:
+    # Its brute-force network would be a stack of affine layers: a different network.
+    net = Network(inputs=2, layers=[Dense(2, "tanh"), BatchNorm(), Dense(1)], loss="half_sse")
+    with pytest.raises(VerifyError, match="kinds dense, batch_norm.*--kind NAME"):
+        Setting.from_spec(net)

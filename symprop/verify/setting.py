@@ -87,6 +87,15 @@ class Setting:
                 )
             # Validates the loss and the activation/loss pair with the spec's messages.
             self.single_network(1)
+        elif not self.network.dense_chain:
+            # The brute-force network of these claims is a stack of affine layers; a
+            # network of other kinds would get verdicts about a different network.
+            links = "" if self.network.topology.sequential else " and skip connections"
+            raise VerifyError(
+                f"the network has layers of kinds {', '.join(self.network.kinds)}{links}; "
+                "--spec checks claims about a plain stack of dense layers; check claims "
+                "about one layer kind with --kind NAME"
+            )
         elif self.network.depth > MAX_DEPTH:
             raise VerifyError(
                 f"the network has {self.network.depth} layers; verify checks networks of at "
