@@ -15,8 +15,14 @@ from click.testing import CliRunner
 import symprop.core.layers as lk
 from symprop.cli.main import cli
 from symprop.core.layers import Display, LayerKind, LayerParameter, Operand
-from symprop.core.spec import BatchNorm, Dense, Network
-from symprop.verify import Setting, VerifyError, verify_kind_claim
+from symprop.core.spec import BatchNorm, Dense, LayerNorm, Network, Residual
+from symprop.verify import (
+    Setting,
+    VerifyError,
+    verify_claim,
+    verify_claims,
+    verify_kind_claim,
+)
 
 D = r"\frac{\partial C}{\partial "
 BN_DX = (
@@ -130,5 +136,50 @@ def test_cli_kind_claims() -> None:
 def test_a_network_of_other_kinds_is_refused_not_misread() -> None:
     # Its brute-force network would be a stack of affine layers: a different network.
     net = Network(inputs=2, layers=[Dense(2, "tanh"), BatchNorm(), Dense(1)], loss="half_sse")
-    with pytest.raises(VerifyError, match="kinds dense, batch_norm.*--kind NAME"):
+    with pytest.raises(VerifyError, match="batch_norm layers.*--kind batch_norm"):
         Setting.from_spec(net)
+
+
+# --- network-level claims: a residual network's fan-out --------------------------------------
+
+RESNET = Network(
+    inputs=2,
+    layers=[
+        Dense(2, "tanh", name="h1"),
+        Dense(2, "tanh"),
+        Residual("h1", "sigmoid"),
+        Dense(1),
+    ],
+    loss="half_sse",
+)
+TANH1 = r"(1 - a^{(1)} \odot a^{(1)})"
+
+
+@pytest.mark.parametrize(
+    ("claim", "truth"),
+    [
+        # a¹ feeds layer 2 (the branch) and the residual add z³ = a¹ + a² (the skip): the
+        # two contributions add.
+        (r"\delta^{(1)} = ((W^{(2)})^T \delta^{(2)} + \delta^{(3)}) \odot " + TANH1, True),
+        (r"\delta^{(1)} = " + TANH1 + r" \odot ((W^{(2)})^T \delta^{(2)})", False),
+        (r"\delta^{(1)} = " + TANH1 + r" \odot \delta^{(3)}", False),
+        # a² feeds only the add, whose local gradient is the identity.
+        (r"\delta^{(2)} = \delta^{(3)} \odot (1 - a^{(2)} \odot a^{(2)})", True),
+        (r"\delta^{(3)} = (W^{(4)})^T \delta^{(4)} \odot \sigma'(z^{(3)})", True),
+    ],
+)
+def test_residual_fan_out_claims(claim: str, truth: bool) -> None:
+    verdict = verify_claim(claim, Setting.from_spec(RESNET))
+    assert verdict.ok is truth
+    if not truth:
+        assert verdict.counterexample is not None
+
+
+def test_a_layer_without_weights_is_named() -> None:
+    net = Network(inputs=2, layers=[Dense(2, "tanh"), LayerNorm(), Dense(1)], loss="half_sse")
+    claim = r"\frac{\partial C}{\partial W^{(2)}} = \delta^{(2)} (a^{(1)})^T"
+    verdict = verify_claims([claim], Setting.from_spec(net))[0]
+    assert isinstance(verdict, VerifyError)
+    assert "layer 2 is a layer_norm layer: it has no weight matrix W" in str(verdict)
+    # The network is understood otherwise: its output δ is the brute-force one.
+    assert verify_claim(r"\delta^{(3)} = a^{(3)} - y", Setting.from_spec(net)).ok

@@ -88,14 +88,20 @@ class Setting:
                 )
             # Validates the loss and the activation/loss pair with the spec's messages.
             self.single_network(1)
-        elif not self.network.dense_chain:
-            # The brute-force network of these claims is a stack of affine layers; a
-            # network of other kinds would get verdicts about a different network.
-            links = "" if self.network.topology.sequential else " and skip connections"
+        elif any(
+            get_layer_kind(k).batch_coupled or get_layer_kind(k).given for k in self.network.kinds
+        ):
+            # A claim's quantities (z, a, W, b, δ per layer) are per sample and name no given
+            # array: a batch-coupled kind or a mask is checked at kind level instead.
+            named = [
+                k
+                for k in self.network.kinds
+                if get_layer_kind(k).batch_coupled or get_layer_kind(k).given
+            ]
             raise VerifyError(
-                f"the network has layers of kinds {', '.join(self.network.kinds)}{links}; "
-                "--spec checks claims about a plain stack of dense layers; check claims "
-                "about one layer kind with --kind NAME"
+                f"the network has {', '.join(named)} layers, whose claims couple the samples "
+                "of a batch or name a given mask; --spec checks per-sample networks; check "
+                f"claims about one layer kind with --kind {named[0]}"
             )
         elif self.network.depth > MAX_DEPTH:
             raise VerifyError(
