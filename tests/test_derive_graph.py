@@ -9,6 +9,7 @@ the recurrence, δ a^T + 2λW) and (c) central differences, at the same point.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -520,3 +521,48 @@ def test_picture_of_the_elementary_graph_renders() -> None:
     svg = render_picture(to_dot(result, "t"), "svg").decode()
     assert "w1_11" in svg and "exp" in svg and "1/x" in svg
     assert "J" in to_json(result) and r"w^{1}_{11}" in to_tex(result)
+
+
+# --- networks of other layer kinds ------------------------------------------------------------
+
+KINDS_SPEC = """
+name = "kinds"
+inputs = 2
+loss = "cross_entropy"
+[[layers]]
+width = 3
+activation = "relu"
+name = "h1"
+[[layers]]
+kind = "batch_norm"
+activation = "relu"
+[[layers]]
+width = 3
+[[layers]]
+kind = "residual"
+inputs = ["h1"]
+activation = "tanh"
+[[layers]]
+kind = "dropout"
+p = 0.2
+[[layers]]
+width = 2
+activation = "softmax"
+"""
+
+
+def test_derive_graph_draws_every_kind(tmp_path: Path) -> None:
+    spec = tmp_path / "kinds.toml"
+    spec.write_text(KINDS_SPEC)
+    out = tmp_path / "kinds.json"
+    result = CliRunner().invoke(cli, ["derive", str(spec), "--graph", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    names = {node["name"] for node in data["nodes"]}
+    # Batch norm's statistics and parameters, the dropout mask, the residual add's output.
+    assert {"mu2", "sigma2", "xhat2", "gamma2", "beta2", "mask5", "z4"} <= names
+    z4 = next(node for node in data["nodes"] if node["name"] == "z4")
+    assert sorted(z4["parents"]) == ["a1", "a3"]  # the skip edge from h1 and the branch
+    bad = CliRunner().invoke(cli, ["derive", str(spec), "--graph", str(out), "--at", "gamma2=[1]"])
+    assert bad.exit_code == 2
+    assert "gamma2 must be 3x1 (layer 2's scale has 3 entries), got 1x1" in bad.output

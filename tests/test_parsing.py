@@ -238,3 +238,11 @@ def test_fuzz_token_soup_only_raises_parse_error(text: str) -> None:
 @given(st.text(max_size=200))
 def test_fuzz_random_text_only_raises_parse_error(text: str) -> None:
     _bounded(text)
+
+
+def test_a_dropped_parenthesised_label_does_not_turn_a_later_power_into_a_label() -> None:
+    # The (2) of δ^{(2)} becomes label text and its node is dropped; the 2 of the power
+    # (a^{(1)})^2 once reused its id and was read as a second superscript.
+    equation = parse(r"x = (\delta^{(2)}) \odot (1 - (a^{(1)})^2)")
+    power = equation.rhs.right.right
+    assert power == BinOp("pow", Name("a", sup=("1",)), Number(Fraction(2)))

@@ -13,6 +13,7 @@ import click
 
 from symprop.core.errors import SymPropError, shown_path
 from symprop.core.files import read_text
+from symprop.core.layers import get_layer_kind
 from symprop.core.registry import ACTIVATIONS, LOSSES
 from symprop.core.spec import load_spec
 
@@ -41,6 +42,12 @@ def _fail(message: str) -> None:
     show_default=True,
     help="Layer numbering: input layer 0, input layer 1, or Ng's (Θ^(l) maps l to l+1).",
 )
+@click.option(
+    "--kind",
+    "layer_kind",
+    help="Claims about one layer kind's gradients (batch_norm, dropout, …), written with the "
+    "kind's display names and δ for the upstream gradient ∂C/∂y.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
 def command(
     claims_file: str | None,
@@ -50,6 +57,7 @@ def command(
     loss: str | None,
     l2: float,
     numbering: str,
+    layer_kind: str | None,
     as_json: bool,
 ) -> None:
     """Check hand-derived backprop formulas (claims) against brute-force differentiation.
@@ -57,7 +65,9 @@ def command(
     Claims come from CLAIMS_FILE (Markdown: one claim per line, e.g. a bullet with
     $\\delta^L = a^L - y$; TOML: claims = ["..."]) and/or repeated --claim options, in
     LaTeX or plain syntax (dC/dW2 = delta2 @ a1.T). The setting is a network spec
-    (--spec) or, for single-unit claims, --activation and --loss.
+    (--spec) or, for single-unit claims, --activation and --loss, or one layer kind
+    (--kind batch_norm: \\frac{\\partial C}{\\partial \\gamma_j} = \\sum_i \\delta_{ij}
+    \\hat{x}_{ij}).
 
     Each claim gets ✓ or ✗; a ✗ comes with a counterexample, the correct right-hand side
     and, when it matches a known mistake, a diagnosis. Exit code 0 when every claim holds,
@@ -71,6 +81,7 @@ def command(
         extract_claims,
         verdicts_json,
         verify_claims,
+        verify_kind_claims,
     )
 
     try:
@@ -88,13 +99,19 @@ def command(
             _fail("no claims: give a claims file or --claim")
         if spec is not None and (activation or loss):
             _fail("give either --spec or --activation/--loss, not both")
-        if spec is not None:
+        if layer_kind is not None and (spec is not None or activation or loss):
+            _fail("give either --kind or a network setting (--spec, --activation/--loss)")
+        if layer_kind is not None:
+            get_layer_kind(layer_kind, "--kind")
+            results = verify_kind_claims(texts, layer_kind)
+        elif spec is not None:
             setting = Setting.from_spec(load_spec(spec), numbering=numbering)
         elif activation and loss:
             setting = Setting.single_unit(activation, loss, l2=l2, numbering=numbering)
         else:
-            _fail("give the setting: --spec FILE, or --activation and --loss")
-        results = verify_claims(texts, setting)
+            _fail("give the setting: --spec FILE, --activation and --loss, or --kind")
+        if layer_kind is None:
+            results = verify_claims(texts, setting)
     except SymPropError as exc:
         _fail(str(exc))
     errors = [r for r in results if not isinstance(r, Verdict)]

@@ -8,6 +8,7 @@ are exact inputs rounded once per gate to :data:`PRECISION` digits."""
 from __future__ import annotations
 
 import contextvars
+import functools
 import itertools
 import sys
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,17 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.printer import Printer
 from sympy.printing.str import StrPrinter
 
+from symprop.core.calculus import (
+    ActivationApplied,
+    activation_function,
+    derive_activation,
+    expand_activations,
+    proven_equal,
+)
 from symprop.core.errors import shown
+from symprop.core.registry import ACTIVATIONS
+from symprop.core.registry import a as a_scalar
+from symprop.core.registry import z as z_scalar
 from symprop.explain.graph import (
     ExplainError,
     Gate,
@@ -31,6 +42,7 @@ from symprop.explain.graph import (
     is_constant,
     shape_of,
 )
+from symprop.printers.written import written_product
 
 PRECISION = 30
 """Decimal digits of every forward value and gradient (exact inputs, rounded once per gate)."""
@@ -222,8 +234,76 @@ def forward(graph: Graph, point: Mapping[str, object]) -> dict[str, Value]:
     return values
 
 
-def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic, ...] | None:
-    """Symbolic vector-Jacobian products of the matrix gates, one per argument."""
+def substituted(expr: sp.Basic, mapping: Mapping[sp.Basic, sp.Basic]) -> sp.Basic:
+    """``expr`` with ``mapping`` applied, keeping unevaluated products and sums as written.
+
+    ``xreplace`` rebuilds every node it touches with evaluation on, so the written form of a
+    registry derivative (``σ(u) (1 − σ(u))``) would come back in SymPy's order.
+    """
+    if expr in mapping:
+        return mapping[expr]
+    if not expr.args or isinstance(expr, sp.MatrixExpr | sp.Lambda):
+        return expr.xreplace(mapping)
+    args = [substituted(arg, mapping) for arg in expr.args]
+    if all(new is old for new, old in zip(args, expr.args, strict=True)):
+        return expr
+    if isinstance(expr, sp.Add | sp.Mul | sp.Pow):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
+
+
+@functools.cache
+def _activation_of(fn: sp.Basic, arg: sp.Symbol) -> str | None:
+    """The registry activation (without parameters) whose definition at ``arg`` is ``fn``."""
+    for act in ACTIVATIONS.values():
+        if act.elementwise and not act.parameters:
+            if act.definition.xreplace({z_scalar: arg}) == fn:
+                return act.name
+    return None
+
+
+@functools.cache
+def _registry_form(name: str) -> sp.Expr:
+    """φ' of the registry activation ``name`` in its derived, proven form, written as the
+    documents write it, with the output ``a`` as the applied activation ``φ(z)``."""
+    derived = derive_activation(name)
+    form = written_product(derived.form)
+    applied = activation_function(name)(z_scalar)
+    form = substituted(form, {a_scalar: applied})
+    # The form was proven equal to sympy.diff of the definition where it was derived; the
+    # written layout and the substitution of a are checked here, once per activation.
+    if not proven_equal(expand_activations(form), sp.diff(ACTIVATIONS[name].definition, z_scalar)):
+        raise AssertionError(f"the written derivative of {name} differs from its definition's")
+    return form
+
+
+def registry_slope(fn: sp.Basic, arg: sp.Symbol) -> sp.Expr | None:
+    """``φ'(arg)`` as the registry derives it (σ' = σ (1 − σ)) when the gate ``fn`` of ``arg``
+    is a registry activation, else ``None`` (the gate's own ``sympy.diff`` is used).
+
+    Examples
+    --------
+    >>> t = sp.Symbol("t", real=True)
+    >>> from symprop.explain.printers import GraphStrPrinter
+    >>> GraphStrPrinter().doprint(registry_slope(1 / (1 + sp.exp(-t)), t))
+    'σ(t)*(1 - σ(t))'
+    """
+    name = _activation_of(fn, arg)
+    if name is None:
+        return None
+    return substituted(_registry_form(name), {z_scalar: arg})
+
+
+def evaluable(rule: sp.Basic) -> sp.Basic:
+    """``rule`` with every applied registry activation replaced by its definition."""
+    if not rule.has(ActivationApplied):
+        return rule
+    return expand_activations(rule)
+
+
+def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic | None, ...] | None:
+    """Symbolic vector-Jacobian products of the matrix gates, one per argument (``None`` for
+    an argument without a rule: the entrywise Jacobian is used for it)."""
     own = getattr(gate.fn, "vjp_rules", None)
     if callable(own):
         return tuple(own(upstream))
@@ -241,7 +321,8 @@ def _vjp_rules(gate: Gate, upstream: sp.Basic) -> tuple[sp.Basic, ...] | None:
     if gate.kind == "elementwise":
         (function, _) = gate.fn.args
         (t,) = function.variables
-        slope = sp.Lambda(t, sp.diff(function.expr, t))
+        derived = registry_slope(function.expr, t)
+        slope = sp.Lambda(t, sp.diff(function.expr, t) if derived is None else derived)
         return (sp.HadamardProduct(upstream, ElementwiseApplyFunction(slope, a[0])),)
     if gate.kind == "neg":
         return (-upstream,)
@@ -355,6 +436,9 @@ def _edge(
         # Several positions may hold the same parent (x*x): each is its own local derivative.
         symbolic = sp.diff(gate.fn, dummy)
         local = _numeric(_substitute(symbolic, gate.args, args), where)
+        derived = registry_slope(gate.fn, dummy) if len(gate.args) == 1 else None
+        if derived is not None:
+            symbolic = derived  # the same derivative (proven), in the registry's written form
         contribution = _bounded(
             sp.Float(local * upstream, _DIGITS.get()), f"{where} times upstream"
         )
@@ -364,11 +448,11 @@ def _edge(
         rules = _vjp_rules(gate, upstream_symbol)
     except TypeError:  # SymPy's matrix algebra refuses some 1x1 operands ("Mix of Matrix
         rules = None  # and Scalar symbols"); the entrywise Jacobian gives the same product
-    if rules is None:
+    if rules is None or rules[index] is None:
         return _generic_vjp(gate, index, args, upstream, where), None, sp.Symbol("J^T G")
     rule = rules[index]
     contribution = _numeric(
-        _substitute(rule, (*gate.args, upstream_symbol), (*args, upstream)), where
+        _substitute(evaluable(rule), (*gate.args, upstream_symbol), (*args, upstream)), where
     )
     if sum(_size(a) for a in args) <= CHECKED_ENTRIES:
         # The textbook rule and the entrywise Jacobian must agree; a mismatch is a bug here.

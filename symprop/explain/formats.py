@@ -16,7 +16,7 @@ from typing import Any
 import sympy as sp
 
 from symprop.core.templating import dot_escape, latex_escape, render
-from symprop.explain.backward import PRECISION, Backprop
+from symprop.explain.backward import PRECISION, Backprop, substituted
 from symprop.explain.graph import (
     ExplainError,
     GraphNode,
@@ -89,7 +89,7 @@ def _rule_in_names(result: Backprop, node: GraphNode, parent_index: int) -> sp.B
     mapping[upstream] = symbol_for(f"G_{node.name}", node.shape)
     if not node.shape:
         mapping[sp.Symbol("G", real=True)] = sp.Symbol(f"G_{node.name}", real=True)
-    return rule.xreplace(mapping)
+    return substituted(rule, mapping)
 
 
 def _rows(result: Backprop, digits: int) -> list[_Row]:

@@ -39,24 +39,30 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import sympy as sp
-from sympy.core.symbol import Str
-from sympy.matrices.expressions import MatrixExpr
 
 from symprop.core import symbols as g
 from symprop.core.errors import SpecError, SymPropWarning
+from symprop.core.layers import get_layer_kind
 from symprop.core.registry import ACTIVATIONS, LOSSES
 from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.registry import z as z_scalar
 from symprop.core.spec import Network
-from symprop.explain.backward import PRECISION, Backprop, backprop
+from symprop.explain.backward import PRECISION, Backprop, backprop, forward
 from symprop.explain.graph import (
     ExplainError,
-    Gate,
     Granularity,
     Graph,
     as_value,
     graph_from_assignments,
+)
+from symprop.explain.layers import kind_steps
+from symprop.explain.registry_gates import (
+    Activated,
+    ActivationJacobian,
+    LossGradient,
+    LossSum,
+    ScalarActivation,
 )
 from symprop.parsing import Norm2
 
@@ -81,292 +87,14 @@ __all__ = [
 MAX_UNITS = 5
 """Widest layer (inputs included) drawn: a 5×5 weight matrix is ten lines of numbers on an edge."""
 
-MAX_LAYERS = 4
-"""Deepest network drawn: four layers are already some thirty nodes in a row."""
+MAX_LAYERS = 6
+"""Deepest network drawn: six layers are some forty nodes in a row (a dropout or residual
+layer adds only two or three)."""
 
 MAX_ELEMENTARY_NODES = 100
 """Largest elementary (scalar) graph drawn: the 2-4-1 XOR network has 66 nodes."""
 
 DEFAULT_SEED = 0
-
-
-# ------------------------------------------------------------------ registry gates
-
-
-def _params_tuple(params: Mapping[str, float] | sp.Tuple) -> sp.Tuple:
-    if isinstance(params, sp.Tuple):  # rebuilt from its own args (xreplace, func(*args))
-        return params
-    return sp.Tuple(
-        *[sp.Tuple(Str(k), sp.nsimplify(v, rational=True)) for k, v in sorted(params.items())]
-    )
-
-
-def _params_dict(pairs: sp.Tuple) -> dict[str, sp.Rational]:
-    return {str(k): v for k, v in pairs}
-
-
-def _explicit(arg: sp.Basic) -> sp.ImmutableMatrix | None:
-    if isinstance(arg, sp.MatrixBase):
-        return sp.ImmutableMatrix(arg)
-    return None
-
-
-def _deep(arg: sp.Basic, hints: Mapping[str, object]) -> sp.Basic:
-    return arg.doit(**hints) if hints.get("deep", True) else arg
-
-
-def _name_of(arg: sp.Basic) -> sp.Symbol | None:
-    if isinstance(arg, sp.MatrixSymbol):
-        return sp.Symbol(str(arg.name))
-    return None
-
-
-class Activated(MatrixExpr):
-    """A registry activation applied to a column vector, ``φ(z)`` (``derivative=1``: ``φ'(z)``).
-
-    Evaluates (``doit``) on an explicit vector through the registry definition, so one coarse
-    gate serves every activation, elementwise or not (softmax).
-    """
-
-    def __new__(
-        cls, name: str, params: Mapping[str, float] | sp.Tuple, arg: sp.Basic, derivative: int = 0
-    ) -> Activated:
-        name, derivative = str(name), int(derivative)
-        if derivative and not ACTIVATIONS[name].elementwise:
-            raise ValueError("the derivative of a vector activation is its Jacobian")
-        return super().__new__(cls, Str(name), _params_tuple(params), arg, sp.Integer(derivative))
-
-    @property
-    def activation(self) -> str:
-        return str(self.args[0])
-
-    @property
-    def params(self) -> dict[str, sp.Rational]:
-        return _params_dict(self.args[1])
-
-    @property
-    def argument(self) -> sp.Basic:
-        return self.args[2]
-
-    @property
-    def derivative(self) -> int:
-        return int(self.args[3])
-
-    @property
-    def shape(self) -> tuple:
-        return self.argument.shape
-
-    def doit(self, **hints: object) -> sp.Basic:
-        arg = _deep(self.argument, hints)
-        explicit = _explicit(arg)
-        if explicit is None:
-            return type(self)(self.activation, self.args[1], arg, self.derivative)
-        if self.derivative == 0:
-            return sp.ImmutableMatrix(g.apply_activation(self.activation, self.params, explicit))
-        definition = ACTIVATIONS[self.activation].instantiate(self.params)
-        slope = sp.diff(definition, z_scalar)
-        return explicit.applyfunc(lambda e: slope.xreplace({z_scalar: e}))
-
-    def as_gate(self) -> tuple[Gate, tuple[sp.Basic, ...]]:
-        """One gate ``φ(a0)`` labelled with the activation's display name."""
-        act = ACTIVATIONS[self.activation]
-        a0 = sp.MatrixSymbol("a0", *self.shape)
-        kind = "activation" if act.elementwise else "vector_activation"
-        fn = Activated(self.activation, self.args[1], a0)
-        return Gate(kind, act.unicode, fn, (a0,), label_tex=act.latex), (self.argument,)
-
-    def vjp_rules(self, upstream: sp.Basic) -> tuple[sp.Basic, ...]:
-        """``G ⊙ φ'(z)`` for an elementwise activation, ``J_φ(z)ᵀ G`` otherwise."""
-        if ACTIVATIONS[self.activation].elementwise:
-            slope = Activated(self.activation, self.args[1], self.argument, 1)
-            return (sp.HadamardProduct(upstream, slope),)
-        jac = ActivationJacobian(self.activation, self.args[1], self.argument)
-        return (sp.MatMul(sp.Transpose(jac), upstream),)
-
-    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
-        prime = "'" * self.derivative
-        return f"{ACTIVATIONS[self.activation].unicode}{prime}({printer._print(self.argument)})"
-
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        prime = "'" * self.derivative
-        inner = printer._print(self.argument)
-        return rf"{ACTIVATIONS[self.activation].latex}{prime}\left({inner}\right)"
-
-
-class ActivationJacobian(MatrixExpr):
-    """``∂φ(z)/∂z``, the n×n Jacobian of a vector activation, from its registry definition."""
-
-    def __new__(
-        cls, name: str, params: Mapping[str, float] | sp.Tuple, arg: sp.Basic
-    ) -> ActivationJacobian:
-        return super().__new__(cls, Str(str(name)), _params_tuple(params), arg)
-
-    @property
-    def shape(self) -> tuple:
-        n = self.args[2].shape[0]
-        return (n, n)
-
-    def doit(self, **hints: object) -> sp.Basic:
-        arg = _deep(self.args[2], hints)
-        explicit = _explicit(arg)
-        if explicit is None:
-            return type(self)(str(self.args[0]), self.args[1], arg)
-        entries = sp.Matrix([sp.Symbol(f"e_{r}", real=True) for r in range(explicit.rows)])
-        out = g.apply_activation(str(self.args[0]), _params_dict(self.args[1]), entries)
-        jac = out.jacobian(entries)
-        return sp.ImmutableMatrix(jac.xreplace(dict(zip(entries, explicit, strict=True))))
-
-    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
-        act = ACTIVATIONS[str(self.args[0])]
-        return f"J_{act.unicode}({printer._print(self.args[2])})"
-
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        act = ACTIVATIONS[str(self.args[0])]
-        return rf"J_{{{act.latex}}}\left({printer._print(self.args[2])}\right)"
-
-
-_K = sp.Symbol("k", integer=True, positive=True)
-
-
-def _indexed_term(
-    expr: sp.Expr, pred: sp.Basic, target: sp.Basic, plain: bool = False
-) -> sp.Expr | None:
-    """The loss formula with ``a`` and ``y`` as the k-th entries of the named vectors.
-
-    ``plain`` gives symbols ``a2_k`` for text (``Indexed`` prints ``a2[k]`` there).
-    """
-    a_name, y_name = _name_of(pred), _name_of(target)
-    if a_name is None or y_name is None:
-        return None
-    if plain:
-        entries = {a_scalar: sp.Symbol(f"{a_name}_k"), y_scalar: sp.Symbol(f"{y_name}_k")}
-    else:
-        entries = {a_scalar: sp.IndexedBase(a_name)[_K], y_scalar: sp.IndexedBase(y_name)[_K]}
-    return expr.xreplace(entries)
-
-
-def _summed(term: sp.Expr, pred: sp.Basic) -> sp.Expr:
-    return sp.Sum(term, (_K, 1, pred.shape[0]))
-
-
-class LossSum(sp.Expr):
-    """The per-sample loss ``Σ_k ℓ(a_k, y_k)`` of the output vector ``a`` and target ``y``."""
-
-    is_real = True
-
-    def __new__(cls, loss: str, pred: sp.Basic, target: sp.Basic) -> LossSum:
-        return super().__new__(cls, Str(str(loss)), pred, target)
-
-    @property
-    def loss(self) -> str:
-        return str(self.args[0])
-
-    def doit(self, **hints: object) -> sp.Basic:
-        pred, target = (_deep(arg, hints) for arg in self.args[1:])
-        a_vals, y_vals = _explicit(pred), _explicit(target)
-        if a_vals is None or y_vals is None:
-            return type(self)(self.loss, pred, target)
-        term = LOSSES[self.loss].term
-        return sp.Add(
-            *[
-                term.xreplace({a_scalar: av, y_scalar: yv})
-                for av, yv in zip(a_vals, y_vals, strict=True)
-            ]
-        )
-
-    def as_gate(self) -> tuple[Gate, tuple[sp.Basic, ...]]:
-        """One gate of the output and the target, labelled with the loss's display name."""
-        loss = LOSSES[self.loss]
-        pred, target = self.args[1:]
-        a0, a1 = sp.MatrixSymbol("a0", *pred.shape), sp.MatrixSymbol("a1", *target.shape)
-        fn = LossSum(self.loss, a0, a1)
-        return Gate("loss", loss.unicode, fn, (a0, a1), label_tex=loss.latex), (pred, target)
-
-    def vjp_rules(self, upstream: sp.Basic) -> tuple[sp.Basic, ...]:
-        """``G ∂ℓ/∂a_k`` and ``G ∂ℓ/∂y_k``, entry by entry."""
-        pred, target = self.args[1:]
-        return tuple(
-            sp.MatMul(upstream, LossGradient(self.loss, pred, target, which))
-            for which in ("a", "y")
-        )
-
-    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
-        term = _indexed_term(LOSSES[self.loss].term, *self.args[1:], plain=True)
-        if term is None:
-            return f"{self.loss}({', '.join(printer._print(a) for a in self.args[1:])})"
-        return f"sum_k({printer._print(term)})"
-
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        term = _indexed_term(LOSSES[self.loss].term, *self.args[1:])
-        if term is None:
-            inner = ", ".join(printer._print(a) for a in self.args[1:])
-            return rf"\ell\left({inner}\right)"
-        return printer._print(_summed(term, self.args[1]))
-
-
-class LossGradient(MatrixExpr):
-    """``[∂ℓ(a_k, y_k)/∂a_k]_k`` (``which="a"``) or the same in ``y``: a column vector."""
-
-    def __new__(cls, loss: str, pred: sp.Basic, target: sp.Basic, which: str) -> LossGradient:
-        return super().__new__(cls, Str(str(loss)), pred, target, Str(str(which)))
-
-    @property
-    def shape(self) -> tuple:
-        return self.args[1].shape
-
-    def _slope(self) -> sp.Expr:
-        variable = a_scalar if str(self.args[3]) == "a" else y_scalar
-        return sp.diff(LOSSES[str(self.args[0])].term, variable)
-
-    def doit(self, **hints: object) -> sp.Basic:
-        pred, target = (_deep(arg, hints) for arg in self.args[1:3])
-        a_vals, y_vals = _explicit(pred), _explicit(target)
-        if a_vals is None or y_vals is None:
-            return type(self)(str(self.args[0]), pred, target, str(self.args[3]))
-        slope = self._slope()
-        return sp.ImmutableMatrix(
-            [
-                slope.xreplace({a_scalar: av, y_scalar: yv})
-                for av, yv in zip(a_vals, y_vals, strict=True)
-            ]
-        )
-
-    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
-        term = _indexed_term(self._slope(), *self.args[1:3], plain=True)
-        if term is None:
-            return f"d{self.args[0]}/d{self.args[3]}"
-        return f"[{printer._print(term)}]_k"
-
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        term = _indexed_term(self._slope(), *self.args[1:3])
-        if term is None:
-            return rf"\nabla_{{{self.args[3]}}}\ell"
-        return r"\left[" + printer._print(term) + r"\right]_{k}"
-
-
-class ScalarActivation(sp.Expr):
-    """A piecewise activation of one unit in the elementary graph: one gate, no decomposition."""
-
-    is_real = True
-
-    def __new__(
-        cls, name: str, params: Mapping[str, float] | sp.Tuple, arg: sp.Basic
-    ) -> ScalarActivation:
-        return super().__new__(cls, Str(str(name)), _params_tuple(params), arg)
-
-    def as_gate(self) -> tuple[Gate, tuple[sp.Basic, ...]]:
-        """The gate is the registry definition itself (its SymPy derivative is the local one)."""
-        act = ACTIVATIONS[str(self.args[0])]
-        a0 = sp.Symbol("a0", real=True)
-        fn = act.instantiate(_params_dict(self.args[1])).xreplace({z_scalar: a0})
-        return Gate("activation", act.unicode, fn, (a0,), label_tex=act.latex), (self.args[2],)
-
-    def _sympystr(self, printer: sp.printing.str.StrPrinter) -> str:
-        return f"{ACTIVATIONS[str(self.args[0])].unicode}({printer._print(self.args[2])})"
-
-    def _latex(self, printer: sp.printing.latex.LatexPrinter) -> str:
-        inner = printer._print(self.args[2])
-        return rf"{ACTIVATIONS[str(self.args[0])].latex}\left({inner}\right)"
 
 
 # ------------------------------------------------------------------ spec → steps
@@ -399,6 +127,14 @@ def check_drawable(network: Network, granularity: Granularity = "coarse") -> Non
         raise SpecError("layers", f"{network.depth} layers", allowed)
     if granularity not in ("coarse", "elementary"):
         raise SpecError("granularity", granularity, "use coarse or elementary")
+    if granularity == "elementary" and not network.dense_chain:
+        # The scalar graph spells out z = W a + b unit by unit; other kinds are drawn by
+        # their named arrays (μ, σ, x̂, the mask), which are vectors.
+        raise SpecError(
+            "granularity",
+            "elementary",
+            "elementary graphs are drawn for a plain stack of dense layers; use coarse",
+        )
 
 
 def _regulariser(network: Network, weights: Sequence[sp.Basic], biases: Sequence[sp.Basic]):  # noqa: ANN202
@@ -425,20 +161,62 @@ def network_assignments(
     return _elementary_steps(network, widths)
 
 
+BATCH_COUPLED_SAMPLES = 3
+"""Samples in the graph of a network with a batch-coupled kind (batch norm): its statistics
+need a batch, and three samples keep each matrix small."""
+
+
+def samples(network: Network) -> int:
+    """How many samples the graph carries: one, or a batch when a kind couples them."""
+    coupled = any(get_layer_kind(k).batch_coupled for k in network.kinds)
+    return BATCH_COUPLED_SAMPLES if coupled else 1
+
+
+def _layer_arrays(network: Network) -> list:
+    """Per layer, its :class:`~symprop.explain.layers.LayerArrays` (leaves and steps)."""
+    widths, batch = network.widths, samples(network)
+    outputs: dict[int, sp.Basic] = {0: sp.MatrixSymbol("x", widths[0], batch)}
+    out = []
+    for layer, spec in enumerate(network.layers, start=1):
+        arrays = kind_steps(
+            get_layer_kind(spec.kind),
+            layer,
+            dict(network.topology.sizes[layer - 1]),
+            spec.option_values(),
+            batch,
+            [outputs[s] for s in network.sources(layer)],
+            f"z{layer}",
+        )
+        outputs[layer] = sp.MatrixSymbol(f"a{layer}", widths[layer], batch)
+        out.append(arrays)
+    return out
+
+
 def _coarse_steps(network: Network, widths: tuple[int, ...]) -> list[tuple[str, sp.Basic]]:
     steps: list[tuple[str, sp.Basic]] = []
-    prev: sp.Basic = sp.MatrixSymbol("x", widths[0], 1)
+    batch = samples(network)
     weights, biases = [], []
-    for layer, spec in enumerate(network.layers, start=1):
-        W = sp.MatrixSymbol(f"W{layer}", widths[layer], widths[layer - 1])
-        b = sp.MatrixSymbol(f"b{layer}", widths[layer], 1)
-        steps.append((f"z{layer}", W * prev + b))
-        z = sp.MatrixSymbol(f"z{layer}", widths[layer], 1)
+    for layer, (spec, arrays) in enumerate(
+        zip(network.layers, _layer_arrays(network), strict=True), start=1
+    ):
+        steps.extend(arrays.steps)
+        z = sp.MatrixSymbol(f"z{layer}", widths[layer], batch)
         steps.append((f"a{layer}", Activated(spec.activation, spec.param_values(), z)))
-        prev = sp.MatrixSymbol(f"a{layer}", widths[layer], 1)
-        weights.append(Norm2(W) ** 2)
-        biases.append(Norm2(b) ** 2)
-    steps.append(("C", LossSum(network.loss, prev, sp.MatrixSymbol("y", widths[-1], 1))))
+        kind = get_layer_kind(spec.kind)
+        roles = {p.operand: p.role for p in kind.parameters}
+        for _, op, node in arrays.leaves:
+            if roles.get(op) == "weight":
+                weights.append(Norm2(node) ** 2)
+            elif roles.get(op) == "bias":
+                biases.append(Norm2(node) ** 2)
+    prev = sp.MatrixSymbol(f"a{len(widths) - 1}", widths[-1], batch)
+    loss = LossSum(network.loss, prev, sp.MatrixSymbol("y", widths[-1], batch))
+    if batch == 1:
+        steps.append(("C", loss))
+    else:
+        # The cost of a batch is the mean of the samples' losses.
+        steps.append(("L", loss))
+        steps.append(("C", sp.Symbol("L", real=True) / batch))
     return _with_l2(network, steps, weights, biases)
 
 
@@ -510,6 +288,18 @@ def _names_tex(network: Network, granularity: Granularity) -> tuple[tuple[str, s
                 names[f"{role}{layer}_{j}"] = _tex_name(role, layer, str(j))
             for k in range(1, widths[layer - 1] + 1):
                 names[f"w{layer}_{j}{k}"] = _tex_name("w", layer, f"{j}{k}")
+    names["L"] = "L"
+    for layer, spec in enumerate(network.layers, start=1):
+        # Every named array of the layer's kind, by the kind's display name for the profile.
+        kind = get_layer_kind(spec.kind)
+        table = kind.displays(network.notation)
+        for op in kind.operands():
+            if op in kind.inputs or op == kind.output:
+                continue
+            shown = table[op.name].latex
+            names.setdefault(
+                f"{op.name}{layer}", _tex_name(f"{{{shown}}}" if "^" in shown else shown, layer)
+            )
     return tuple(sorted(names.items()))
 
 
@@ -541,26 +331,42 @@ def network_graph(network: Network, granularity: Granularity = "coarse") -> Grap
 # ------------------------------------------------------------------ the sample and the point
 
 
+def _leaf_table(network: Network) -> dict[str, tuple[tuple[int, int], str, str]]:
+    """Every value of the point, in drawing order: name → (shape, role, description).
+
+    Roles: ``input``, ``target``, a parameter's role (``weight``, ``bias``, ``scale``,
+    ``shift``) or ``given`` (an array the derivation takes as given, the dropout mask).
+    """
+    widths, batch = network.widths, samples(network)
+    sample = "" if batch == 1 else f"; a batch of {batch} samples, one per column"
+    table = {"x": ((widths[0], batch), "input", f"the network has {widths[0]} inputs{sample}")}
+    for layer, (spec, arrays) in enumerate(
+        zip(network.layers, _layer_arrays(network), strict=True), start=1
+    ):
+        kind = get_layer_kind(spec.kind)
+        roles = {p.operand: p.role for p in kind.parameters}
+        for name, op, node in arrays.leaves:
+            rows, cols = node.shape
+            role = roles.get(op, "given")
+            if role == "weight" and len(op.shape) == 2:
+                what = f"layer {layer} maps {cols} units to {rows}"
+            else:
+                what = f"layer {layer}'s {op.description or op.name} has {rows * cols} entries"
+            table[name] = ((rows, cols), role, what)
+    table["y"] = (
+        (widths[-1], batch),
+        "target",
+        f"the output layer has {widths[-1]} units{sample}",
+    )
+    return table
+
+
 def _shapes(network: Network) -> dict[str, tuple[int, int]]:
-    widths = network.widths
-    shapes = {"x": (widths[0], 1)}
-    for layer in range(1, len(widths)):
-        shapes[f"W{layer}"] = (widths[layer], widths[layer - 1])
-        shapes[f"b{layer}"] = (widths[layer], 1)
-    shapes["y"] = (widths[-1], 1)
-    return shapes
+    return {name: shape for name, (shape, _, _) in _leaf_table(network).items()}
 
 
 def _describe_shape(network: Network, name: str) -> str:
-    widths = network.widths
-    if name == "x":
-        return f"the network has {widths[0]} inputs"
-    if name == "y":
-        return f"the output layer has {widths[-1]} units"
-    layer = int(name[1:])
-    if name.startswith("W"):
-        return f"layer {layer} maps {widths[layer - 1]} units to {widths[layer]}"
-    return f"layer {layer} has {widths[layer]} units"
+    return _leaf_table(network)[name][2]
 
 
 def _tenths(rng: random.Random, low: int, high: int, nonzero: bool) -> sp.Rational:
@@ -572,6 +378,12 @@ def _tenths(rng: random.Random, low: int, high: int, nonzero: bool) -> sp.Ration
 
 def _target(network: Network, rng: random.Random) -> sp.ImmutableMatrix:
     """A valid target for the loss: one-hot when targets are distributions, else in range."""
+    columns = [_target_column(network, rng) for _ in range(samples(network))]
+    return sp.ImmutableMatrix(sp.Matrix.hstack(*columns))
+
+
+def _target_column(network: Network, rng: random.Random) -> sp.ImmutableMatrix:
+    """The target of one sample."""
     loss = LOSSES[network.loss]
     n = network.widths[-1]
     if loss.target_is_distribution:
@@ -588,9 +400,22 @@ def _kinks(network: Network, point: Mapping[str, sp.ImmutableMatrix]) -> list[st
     """One warning line per layer whose pre-activations sit on a boundary of its piecewise
     activation, naming every such unit and the derivative the graph takes there."""
     lines: list[str] = []
-    act_values: sp.Matrix = sp.Matrix(point["x"])
+    kinked = [
+        ACTIVATIONS[spec.activation].instantiate(spec.param_values()).has(sp.Piecewise)
+        for spec in network.layers
+    ]
+    if not any(kinked):
+        return lines
+    # The pre-activations from the forward pass of the coarse graph, whatever the kinds,
+    # up to the output layer: the loss may need more digits than a pre-activation does.
+    steps = _coarse_steps(network, network.widths)
+    last = max(k for k, (name, _) in enumerate(steps) if name == f"a{network.depth}")
+    graph = graph_from_assignments(steps[: last + 1], "coarse", max_nodes=10_000)
+    values = forward(graph, {name: point[name] for name in graph.inputs})
     for layer, spec in enumerate(network.layers, start=1):
-        z = (point[f"W{layer}"] * act_values + point[f"b{layer}"]).evalf(PRECISION)
+        if not kinked[layer - 1]:
+            continue
+        z = values[f"z{layer}"]
         definition = ACTIVATIONS[spec.activation].instantiate(spec.param_values())
         edges = [
             rel
@@ -613,27 +438,34 @@ def _kinks(network: Network, point: Mapping[str, sp.ImmutableMatrix]) -> list[st
                 f"layer {layer}, where it has no derivative; the graph uses {spec.activation}' = "
                 f"{sp.sstr(sp.N(slope, 6))}, the slope of the branch that holds the kink"
             )
-        act_values = g.apply_activation(spec.activation, spec.param_values(), z).evalf(PRECISION)
     return lines
 
 
 def default_point(network: Network, seed: int = DEFAULT_SEED) -> dict[str, sp.ImmutableMatrix]:
     """Deterministic sample and parameters: tenths from a seeded generator.
 
-    ``x`` and the weights are nonzero tenths in [−0.9, 0.9], biases tenths in [−0.5, 0.5],
-    ``y`` a valid target (:func:`_target`); redrawn while a pre-activation sits on the kink
+    ``x`` and the weights are nonzero tenths in [−0.9, 0.9], biases and shifts tenths in
+    [−0.5, 0.5], scales 1 plus such a tenth, given arrays (masks) 0 or 1, ``y`` a valid
+    target (:func:`_target`); redrawn while a pre-activation sits on the kink
     of a piecewise activation, so every gradient is a derivative.
     """
     rng = random.Random(seed)
+    table = _leaf_table(network)
     for _ in range(100):
         point: dict[str, sp.ImmutableMatrix] = {}
-        for name, (rows, cols) in _shapes(network).items():
-            if name == "y":
+        for name, ((rows, cols), role, _) in table.items():
+            if role == "target":
                 point[name] = _target(network, rng)
+                continue
+            if role == "given":
+                # A given array (a mask) is drawn from {0, 1}, as the kind describes it.
+                entries = [sp.Integer(rng.randint(0, 1)) for _ in range(rows * cols)]
+            elif role == "scale":
+                entries = [1 + _tenths(rng, -5, 5, False) for _ in range(rows * cols)]
             else:
-                low, high, nonzero = (-5, 5, False) if name.startswith("b") else (-9, 9, True)
+                low, high, nonzero = (-5, 5, False) if role in ("bias", "shift") else (-9, 9, True)
                 entries = [_tenths(rng, low, high, nonzero) for _ in range(rows * cols)]
-                point[name] = sp.ImmutableMatrix(rows, cols, entries)
+            point[name] = sp.ImmutableMatrix(rows, cols, entries)
         if not _kinks(network, point):
             return point
     raise ExplainError("no sample away from the activations' kinks; give one with --at")
@@ -710,4 +542,6 @@ def graph_title(network: Network) -> str:
     """The picture's title: the network's title (or name) and the sample it is drawn for."""
     widths = "-".join(map(str, network.widths))
     name = network.title or f"{network.name} ({widths})"
-    return f"{name}: computation graph of one sample"
+    batch = samples(network)
+    of = "one sample" if batch == 1 else f"a batch of {batch} samples (one per column)"
+    return f"{name}: computation graph of {of}"

@@ -3,19 +3,23 @@ document and pictures, plain text for the table and JSON, and the gate patterns 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.printer import Printer
 from sympy.printing.str import StrPrinter
 
+from symprop.core.calculus import ActivationApplied
+from symprop.core.registry import ACTIVATIONS
 from symprop.core.templating import latex_escape
 from symprop.explain.backward import matmul_text
 from symprop.explain.graph import (
     GraphNode,
     elementwise_name,
 )
+from symprop.printers.written import written_product
 
 DIGITS = 3
 """Significant digits shown in tables and pictures; JSON keeps full double precision."""
@@ -125,6 +129,17 @@ class GraphLatexPrinter(LatexPrinter):
             return super()._print_ElementwiseApplyFunction(expr)
         return rf"{_label_tex(name)}\left({self._print(expr.expr)}\right)"
 
+    def _print_Function(self, expr: sp.Function, exp: str | None = None) -> str:
+        """A registry activation by its display name: ``\\sigma\\left(u\\right)``."""
+        if not isinstance(expr, ActivationApplied):
+            return super()._print_Function(expr, exp)
+        name = ACTIVATIONS[expr.activation_name].latex
+        text = rf"{name}\left({self._print(expr.args[0])}\right)"
+        return text if exp is None else rf"{text}^{{{exp}}}"
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        return _written_mul(self, expr, super()._print_Mul)
+
     def partial(self, num: str, den: str) -> str:
         """``\\frac{\\partial num}{\\partial den}`` with both names printed as symbols."""
         top = self._print(sp.Symbol(num))
@@ -154,6 +169,16 @@ class GraphStrPrinter(StrPrinter):
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         return self._print(expr.arg) + "ᵀ"
 
+    def _print_Function(self, expr: sp.Function) -> str:
+        """A registry activation by its display name: ``σ(u)``."""
+        if not isinstance(expr, ActivationApplied):
+            return super()._print_Function(expr)
+        name = ACTIVATIONS[expr.activation_name].unicode
+        return f"{name}({self._print(expr.args[0])})"
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        return _written_mul(self, expr, super()._print_Mul)
+
     def _print_MatMul(self, expr: sp.MatMul) -> str:
         return matmul_text(self, expr, "*")
 
@@ -168,6 +193,22 @@ class GraphStrPrinter(StrPrinter):
                 f"({self._print(t)} ↦ {self._print(expr.function.expr)})∘({self._print(expr.expr)})"
             )
         return f"{name}({self._print(expr.expr)})"
+
+
+def _written_mul(printer: Printer, expr: sp.Mul, plain: Callable[[sp.Mul], str]) -> str:
+    """A registry derivative in its written form and order, the documents' ``a (1 − a)`` with
+    ``a = σ(u)`` (``σ(u) (1 − σ(u))``, not SymPy's ``(1 − σ(u)) σ(u)``); any other product as
+    SymPy prints it."""
+    if not expr.has(ActivationApplied):
+        return plain(expr)
+    written = written_product(expr)
+    if not isinstance(written, sp.Mul):
+        return printer._print(written)
+    previous, printer._settings["order"] = printer._settings["order"], "none"
+    try:
+        return plain(written)
+    finally:
+        printer._settings["order"] = previous
 
 
 def _round_text(value: sp.Basic, digits: int) -> str:

@@ -102,9 +102,11 @@ class Common(Transformer_NonRecursive):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
-        self.parenthesized: set[int] = set()
+        # Nodes are remembered by id, and kept alive here: once a node is dropped (the (2) of
+        # δ^{(2)} becomes label text), a new node could get its id and be taken for it.
+        self.parenthesized: dict[int, object] = {}
         # Products read from "name (expr)", whose postfix marks bind to (expr) only.
-        self.juxtaposed: set[int] = set()
+        self.juxtaposed: dict[int, object] = {}
 
     def error(self, message: str, pos: int) -> ParseError:
         return ParseError(message, self.text, pos)
@@ -154,7 +156,7 @@ class Common(Transformer_NonRecursive):
     def group(self, children):  # noqa: ANN001, ANN201
         inner = children[0]
         # Remember the parentheses: x^{(2)} is a label, x^{2} a power.
-        self.parenthesized.add(id(inner))
+        self.parenthesized[id(inner)] = inner
         return inner
 
     def args(self, children):  # noqa: ANN001, ANN201
@@ -331,7 +333,7 @@ class LatexToAST(Common):
         if len(args) != 1:
             raise self.error("a comma list must follow a function name", pos)
         product = BinOp("mul", func, args[0], pos=pos)
-        self.juxtaposed.add(id(product))
+        self.juxtaposed[id(product)] = product
         return product
 
     def _call(self, func: Name, args: tuple[Expr, ...], pos: int) -> Expr:

@@ -7,7 +7,8 @@ claims, :mod:`~symprop.verify.notation` maps their names to network quantities,
 compares two sides, :mod:`~symprop.verify.diagnose` builds the correct formula and the known
 mistakes, :mod:`~symprop.verify.render` writes formulas in the claim's notation,
 :mod:`~symprop.verify.report` holds verdicts and their text and JSON, and
-:mod:`~symprop.verify.check` drives one claim through all of them; every stage raises
+:mod:`~symprop.verify.check` drives one claim through all of them
+(:mod:`~symprop.verify.kinds` checks claims about one layer kind's gradients); every stage raises
 :class:`~symprop.verify.errors.VerifyError` for a claim it cannot check.
 """
 
@@ -17,6 +18,7 @@ from symprop.verify.check import verify_claim, verify_claims
 from symprop.verify.claims import claim_text, extract_claims
 from symprop.verify.diagnose import DIAGNOSES
 from symprop.verify.errors import VerifyError
+from symprop.verify.kinds import verify_kind_claim, verify_kind_claims
 from symprop.verify.notation import NUMBERINGS
 from symprop.verify.report import Counterexample, Verdict, error_line, verdicts_json
 from symprop.verify.setting import MAX_CLAIMS, MAX_DEPTH, MAX_EXPR_NODES, Setting
@@ -37,4 +39,6 @@ __all__ = [
     "verdicts_json",
     "verify_claim",
     "verify_claims",
+    "verify_kind_claim",
+    "verify_kind_claims",
 ]

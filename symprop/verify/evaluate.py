@@ -101,6 +101,10 @@ class Evaluator:
                 value = inst.z[m]
             elif role == "a":
                 value = inst.a[m]
+            elif role in ("W", "b") and m not in (inst.W if role == "W" else inst.b):
+                kind = model.net.layers[m - 1].kind
+                what = "weight matrix" if role == "W" else "bias"
+                raise VerifyError(f"layer {m} is a {kind} layer: it has no {what} {role}")
             elif role == "W":
                 value = inst.W[m]
             elif role == "b":

@@ -10,8 +10,9 @@ from typing import Any
 
 import sympy as sp
 
-from symprop.core import symbols as g
+from symprop.core import instance
 from symprop.core.errors import shown
+from symprop.core.layers import get_layer_kind
 from symprop.core.registry import ACTIVATIONS, LOSSES
 from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
@@ -87,6 +88,21 @@ class Setting:
                 )
             # Validates the loss and the activation/loss pair with the spec's messages.
             self.single_network(1)
+        elif any(
+            get_layer_kind(k).batch_coupled or get_layer_kind(k).given for k in self.network.kinds
+        ):
+            # A claim's quantities (z, a, W, b, δ per layer) are per sample and name no given
+            # array: a batch-coupled kind or a mask is checked at kind level instead.
+            named = [
+                k
+                for k in self.network.kinds
+                if get_layer_kind(k).batch_coupled or get_layer_kind(k).given
+            ]
+            raise VerifyError(
+                f"the network has {', '.join(named)} layers, whose claims couple the samples "
+                "of a batch or name a given mask; --spec checks per-sample networks; check "
+                f"claims about one layer kind with --kind {named[0]}"
+            )
         elif self.network.depth > MAX_DEPTH:
             raise VerifyError(
                 f"the network has {self.network.depth} layers; verify checks networks of at "
@@ -125,22 +141,64 @@ class Setting:
 # ---------------------------------------------------------------- the small explicit network
 
 
+@dataclass(frozen=True)
+class SampleView:
+    """One sample of a :class:`~symprop.core.instance.Instance`, as the claims read it:
+    explicit ``x``, ``y``, per layer ``z``, ``a`` (``a[0] = x``), ``W``, ``b`` (the layers'
+    weight and bias, by their roles), and the sample's cost."""
+
+    x: sp.Matrix
+    y: sp.Matrix
+    z: dict[int, sp.Matrix]
+    a: dict[int, sp.Matrix]
+    W: dict[int, sp.Matrix]
+    b: dict[int, sp.Matrix]
+    cost: sp.Expr
+
+
+def _by_role(inst: instance.Instance, role: str) -> dict[int, sp.Matrix]:
+    """Per layer, its parameter of ``role`` (the weight matrix, the bias vector)."""
+    out = {}
+    for lay, spec in enumerate(inst.network.layers, start=1):  # type: ignore[attr-defined]
+        for p in get_layer_kind(spec.kind).parameters:
+            if p.role == role:
+                out[lay] = inst.parameters[(p.name, lay)]
+    return out
+
+
+def _views(inst: instance.Instance) -> list[SampleView]:
+    weights, biases = _by_role(inst, "weight"), _by_role(inst, "bias")
+    return [
+        SampleView(
+            x=inst.x[s],
+            y=inst.y[s],
+            z={lay: zs[s] for lay, zs in inst.z.items()},
+            a={lay: acts[s] for lay, acts in inst.a.items()},
+            W=weights,
+            b=biases,
+            cost=inst.costs[s],
+        )
+        for s in range(inst.batch)
+    ]
+
+
 class Model:
-    """A small explicit network: forward values, brute-force δ and costs, one per sample."""
+    """A small explicit network: forward values, brute-force δ and costs, one per sample.
+
+    Built by the one small-instance builder (:func:`symprop.core.instance.build`), which
+    also gives :meth:`Derivation.check` its brute-force reference.
+    """
 
     def __init__(self, network: Network, batch: int) -> None:
         self.net = network
         self.L = network.depth
         self.batch = batch
-        if batch == 1:
-            self.insts = [g.instantiate(network)]
-        else:
-            self.insts = [g.instantiate_sample(network, s) for s in range(1, batch + 1)]
+        self.instance = instance.build(network, batch)
+        self.insts = _views(self.instance)
         self.lam: sp.Expr = sp.Symbol("lambda", positive=True) if network.l2 > 0 else sp.S.Zero
-        inst = self.insts[0]
-        penalty = sum((w**2 for lay in inst.W for w in inst.W[lay]), sp.S.Zero)
-        if network.regularize_biases:
-            penalty += sum((c**2 for lay in inst.b for c in inst.b[lay]), sp.S.Zero)
+        penalty = sp.S.Zero
+        for key in instance.decayed(network):
+            penalty += sum((c**2 for c in self.instance.parameters[key]), sp.S.Zero)
         self.penalty = penalty
         self._delta: dict[tuple[int, int], sp.Matrix] = {}
         self.targets = [s for it in self.insts for s in it.y]
@@ -161,45 +219,67 @@ class Model:
             costs[0] = first_cost
         return sp.Add(*costs) / self.batch + self.lam * self.penalty
 
+    def _with_z(self, layer: int, sample: int, fresh: sp.Matrix) -> instance.Instance:
+        """The instance with ``z^layer`` of ``sample`` replaced by ``fresh``."""
+        zs = list(self.instance.z[layer])
+        zs[sample] = fresh
+        return instance.build(self.net, self.batch, override={layer: tuple(zs)})
+
     def delta(self, layer: int, sample: int = 0) -> sp.Matrix:
         """Brute force: ∂C/∂z^layer by ``sympy.diff`` through fresh pre-activations."""
         key = (layer, sample)
         if key not in self._delta:
-            inst = self.insts[sample]
-            fresh = sp.Matrix([sp.Dummy(f"zeta{layer}_{r}") for r in range(inst.z[layer].rows)])
-            cost = g.cost_from_layer(self.net, inst, layer, fresh)
-            back = dict(zip(fresh, inst.z[layer], strict=True))
+            original = self.instance.z[layer][sample]
+            fresh = sp.Matrix([sp.Dummy(f"zeta{layer}_{r}") for r in range(original.rows)])
+            cost = self._with_z(layer, sample, fresh).costs[sample]
+            back = dict(zip(fresh, original, strict=True))
             self._delta[key] = sp.Matrix([sp.diff(cost, f).xreplace(back) for f in fresh])
         return self._delta[key]
 
     def forward_from(self, role: str, layer: int, fresh: sp.Matrix) -> dict[tuple[str, int], Any]:
-        """Downstream quantities of sample 1 when ``role^layer`` is replaced by ``fresh``."""
-        inst = self.insts[0]
+        """Downstream quantities of sample 1 when ``role^layer`` is replaced by ``fresh``.
+
+        ``a^layer`` is replaced through the next layer's pre-activation, which the builder's
+        layer definition computes from it (verify's networks are plain stacks).
+        """
         out: dict[tuple[str, int], Any] = {(role, layer): fresh}
         if role == "z":
-            act = g.apply_activation(self.activation(layer), self.params(layer), fresh)
-            out[("a", layer)] = act
+            inst = self._with_z(layer, 0, fresh)
+        elif layer == self.L:
+            inst = None
         else:
+            nxt = layer + 1
+            spec = self.net.layers[nxt - 1]
+            kind = get_layer_kind(spec.kind)
+            li = instance.layer_instance(kind, instance.layer_sizes(self.net, nxt, self.batch))
+            bind: dict[sp.Expr, sp.Expr] = dict(instance.hyper_values(self.net, nxt))
+            for p, (_, es) in zip(kind.parameters, li.parameters, strict=True):
+                bind.update(zip(es, list(self.instance.parameters[(p.name, nxt)]), strict=True))
+            bind.update(zip(li.inputs[0], list(fresh), strict=True))
+            zs = list(self.instance.z[nxt])
+            zs[0] = sp.Matrix([e.xreplace(bind) for e in li.forward])
+            inst = instance.build(self.net, self.batch, override={nxt: tuple(zs)})
+        if inst is None:
             act = fresh
-        for nxt in range(layer + 1, self.L + 1):
-            zz = inst.W[nxt] * act + inst.b[nxt]
-            act = g.apply_activation(self.activation(nxt), self.params(nxt), zz)
-            out[("z", nxt)], out[("a", nxt)] = zz, act
-        loss = LOSSES[self.net.loss]
-        cost = sp.Add(
-            *[loss.term.subs({a_scalar: act[r], y_scalar: inst.y[r]}) for r in range(act.rows)]
-        )
+            loss = LOSSES[self.net.loss]
+            y = self.insts[0].y
+            cost = sp.Add(
+                *[loss.term.subs({a_scalar: act[r], y_scalar: y[r]}) for r in range(act.rows)]
+            )
+        else:
+            start = layer if role == "z" else layer + 1
+            if role == "z":
+                out[("a", layer)] = inst.a[layer][0]
+            for lay in range(start, self.L + 1):
+                out.setdefault(("z", lay), inst.z[lay][0])
+                out[("a", lay)] = inst.a[lay][0]
+            cost = inst.costs[0]
         out[("C", 0)] = cost
         out[("J", 0)] = self.objective(cost)
         return out
 
     def symbols(self) -> list[sp.Symbol]:
-        syms: set[sp.Symbol] = set()
-        for it in self.insts:
-            syms |= set(it.x) | set(it.y)
-        inst = self.insts[0]
-        for lay in inst.W:
-            syms |= set(inst.W[lay]) | set(inst.b[lay])
+        syms = set(self.instance.symbols())
         if self.lam != 0:
             syms.add(self.lam)
         return sorted(syms, key=lambda s: s.name)

@@ -1,0 +1,185 @@
+"""verify checks claims about a layer kind's gradients, written as the documents print them.
+
+True claims are the textbook formulas (batch norm's compact input gradient, inverted
+dropout's (m ⊙ δ)/(1 − p), a residual add passing δ to both inputs); wrong ones are the
+usual slips (m − 1 for m, a missing 1/(1 − p), a missing term). The batch-norm formula the
+tests call true is itself checked against PyTorch autograd, so no verdict rests on the
+verifier alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+import symprop.core.layers as lk
+from symprop.cli.main import cli
+from symprop.core.layers import Display, LayerKind, LayerParameter, Operand
+from symprop.core.spec import BatchNorm, Dense, LayerNorm, Network, Residual
+from symprop.verify import (
+    Setting,
+    VerifyError,
+    verify_claim,
+    verify_claims,
+    verify_kind_claim,
+)
+
+D = r"\frac{\partial C}{\partial "
+BN_DX = (
+    r"\frac{\gamma_j}{m \sigma_j}\left(m \delta_{ij} - \sum_k \delta_{kj}"
+    r" - \hat{x}_{ij} \sum_k \delta_{kj} \hat{x}_{kj}\right)"
+)
+
+CLAIMS = [
+    ("batch_norm", D + r"\gamma_j} = \sum_i \delta_{ij} \hat{x}_{ij}", True),
+    ("batch_norm", D + r"\gamma_j} = \sum_i \delta_{ij}", False),
+    ("batch_norm", D + r"\beta_j} = \sum_i \delta_{ij}", True),
+    ("batch_norm", D + r"x_{ij}} = " + BN_DX, True),
+    ("batch_norm", D + r"x_{ij}} = " + BN_DX.replace(r"{m \sigma_j}", r"{(m-1) \sigma_j}"), False),
+    ("batch_norm", D + r"x_{ij}} = " + BN_DX.replace(r" - \sum_k \delta_{kj}", ""), False),
+    ("batch_norm", D + r"x_{ij}} = \frac{\gamma_j \delta_{ij}}{\sigma_j}", False),
+    ("layer_norm", D + r"\gamma_j} = \delta_j \hat{x}_j", True),
+    ("layer_norm", D + r"\beta_j} = \delta_j", True),
+    ("dropout", D + r"x_j} = \frac{m_j \delta_j}{1 - p}", True),
+    ("dropout", D + r"x_j} = m_j \delta_j", False),
+    ("dropout", D + r"x_j} = \frac{(m_j - 1) \delta_j}{1 - p}", False),
+    ("residual", D + r"x_j} = \delta_j", True),
+    ("residual", D + r"x_j} = 2 \delta_j", False),
+    ("dense", D + r"W_{jk}} = \delta_j a_k", True),
+    ("dense", D + r"W_{jk}} = \delta_k a_j", False),
+]
+
+
+@pytest.mark.parametrize(("kind", "claim", "truth"), CLAIMS)
+def test_kind_claims_get_the_right_verdict(kind: str, claim: str, truth: bool) -> None:
+    verdict = verify_kind_claim(claim, kind)
+    assert verdict.ok is truth
+    if not truth:
+        ce = verdict.counterexample
+        assert verdict.reason or (ce is not None and ce.lhs_value != ce.rhs_value)
+        # The kind's derived form is offered, and it is itself a true claim.
+        assert verdict.correct is not None
+
+
+def test_wrong_dropout_claim_is_shown_with_the_derived_form() -> None:
+    verdict = verify_kind_claim(D + r"x_j} = m_j \delta_j", "dropout")
+    text = verdict.to_text()
+    assert "counterexample" in text and "1 - p" in text and "∂C/∂x_j" in text
+
+
+def test_the_batch_norm_formula_called_true_agrees_with_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    gamma = torch.randn(3, generator=gen, dtype=torch.float64)
+    beta = torch.randn(3, generator=gen, dtype=torch.float64)
+    delta = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+    eps = 1e-3
+    y = torch.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+    (y * delta).sum().backward()
+    m = x.shape[0]
+    mu = x.detach().mean(0)
+    sigma = ((x.detach() - mu) ** 2).mean(0).add(eps).sqrt()
+    xhat = (x.detach() - mu) / sigma
+    formula = gamma / (m * sigma) * (m * delta - delta.sum(0) - xhat * (delta * xhat).sum(0))
+    assert torch.allclose(formula, x.grad, atol=1e-12)
+
+
+def test_a_kind_registered_at_run_time_is_understood() -> None:
+    x = Operand("x", (lk.n,), "input")
+    y = Operand("y", (lk.n,), "output")
+    s = Operand("s", (lk.n,), "scale")
+    table = {"x": Display("x", "x"), "y": Display("y", "y"), "s": Display("s", "s")}
+    kind = LayerKind(
+        name="cubed",
+        description="y = s ⊙ x³",
+        inputs=(x,),
+        output=y,
+        output_indices=(lk.j_f,),
+        forward=s(lk.j_f) * x(lk.j_f) ** 3,
+        parameters=(LayerParameter(s, "scale", "ones"),),
+        display=tuple((p, tuple(table.items())) for p in lk.PROFILE_NAMES),
+    )
+    lk.register_layer_kind(kind)
+    try:
+        assert verify_kind_claim(D + r"x_j} = 3 s_j x_j^2 \delta_j", "cubed").ok
+        assert not verify_kind_claim(D + r"x_j} = 3 s_j x_j \delta_j", "cubed").ok
+        assert verify_kind_claim(D + r"s_j} = x_j^3 \delta_j", "cubed").ok
+    finally:
+        lk.unregister_layer_kind("cubed")
+
+
+@pytest.mark.parametrize(
+    ("claim", "message"),
+    [
+        (D + r"q_j} = 1", "has gradients for x, gamma, beta"),
+        (D + r"\gamma_j} = \sum_i \delta_{i}", "has 2 indices, got 1"),
+        (D + r"\gamma_j} = \delta_{kj}", "neither free nor summed"),
+        (D + r"\gamma_j} = z_j", "names no array"),
+    ],
+)
+def test_unreadable_claims_are_one_line(claim: str, message: str) -> None:
+    with pytest.raises(VerifyError, match=message):
+        verify_kind_claim(claim, "batch_norm")
+
+
+def test_cli_kind_claims() -> None:
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["verify", "--kind", "dropout", "--claim", CLAIMS[9][1]])
+    assert ok.exit_code == 0 and "✓" in ok.output
+    bad = runner.invoke(cli, ["verify", "--kind", "dropout", "--claim", CLAIMS[10][1]])
+    assert bad.exit_code == 1 and "✗" in bad.output
+    unknown = runner.invoke(cli, ["verify", "--kind", "nope", "--claim", "x = 1"])
+    assert unknown.exit_code == 2 and "known layer kinds" in unknown.output
+
+
+def test_a_network_of_other_kinds_is_refused_not_misread() -> None:
+    # Its brute-force network would be a stack of affine layers: a different network.
+    net = Network(inputs=2, layers=[Dense(2, "tanh"), BatchNorm(), Dense(1)], loss="half_sse")
+    with pytest.raises(VerifyError, match="batch_norm layers.*--kind batch_norm"):
+        Setting.from_spec(net)
+
+
+# --- network-level claims: a residual network's fan-out --------------------------------------
+
+RESNET = Network(
+    inputs=2,
+    layers=[
+        Dense(2, "tanh", name="h1"),
+        Dense(2, "tanh"),
+        Residual("h1", "sigmoid"),
+        Dense(1),
+    ],
+    loss="half_sse",
+)
+TANH1 = r"(1 - a^{(1)} \odot a^{(1)})"
+
+
+@pytest.mark.parametrize(
+    ("claim", "truth"),
+    [
+        # a¹ feeds layer 2 (the branch) and the residual add z³ = a¹ + a² (the skip): the
+        # two contributions add.
+        (r"\delta^{(1)} = ((W^{(2)})^T \delta^{(2)} + \delta^{(3)}) \odot " + TANH1, True),
+        (r"\delta^{(1)} = " + TANH1 + r" \odot ((W^{(2)})^T \delta^{(2)})", False),
+        (r"\delta^{(1)} = " + TANH1 + r" \odot \delta^{(3)}", False),
+        # a² feeds only the add, whose local gradient is the identity.
+        (r"\delta^{(2)} = \delta^{(3)} \odot (1 - a^{(2)} \odot a^{(2)})", True),
+        (r"\delta^{(3)} = (W^{(4)})^T \delta^{(4)} \odot \sigma'(z^{(3)})", True),
+    ],
+)
+def test_residual_fan_out_claims(claim: str, truth: bool) -> None:
+    verdict = verify_claim(claim, Setting.from_spec(RESNET))
+    assert verdict.ok is truth
+    if not truth:
+        assert verdict.counterexample is not None
+
+
+def test_a_layer_without_weights_is_named() -> None:
+    net = Network(inputs=2, layers=[Dense(2, "tanh"), LayerNorm(), Dense(1)], loss="half_sse")
+    claim = r"\frac{\partial C}{\partial W^{(2)}} = \delta^{(2)} (a^{(1)})^T"
+    verdict = verify_claims([claim], Setting.from_spec(net))[0]
+    assert isinstance(verdict, VerifyError)
+    assert "layer 2 is a layer_norm layer: it has no weight matrix W" in str(verdict)
+    # The network is understood otherwise: its output δ is the brute-force one.
+    assert verify_claim(r"\delta^{(3)} = a^{(3)} - y", Setting.from_spec(net)).ok
