@@ -333,3 +333,20 @@ def test_a_16_layer_network_of_every_kind_derives_and_checks_quickly() -> None:
     )
     assert report.ok, str(report)
     _assert_every_step_checked(d, report)
+
+
+def test_the_small_instance_builder_replaces_one_samples_activation() -> None:
+    # What verify's brute force needs: a^1 of sample 1 replaced by fresh symbols, sample 2
+    # as computed; the batch cost then depends on the fresh symbols through layers 2 on.
+    net = Network(
+        inputs=2, layers=[Dense(2, "tanh"), BatchNorm("identity"), Dense(1, "identity")], loss="mse"
+    )
+    fresh = sp.Matrix(sp.symbols("u1 u2", real=True))
+    built = instance.build(net, 2, override_a={1: (fresh, None)})
+    plain = instance.build(net, 2)
+    assert built.a[1][0] == fresh and built.a[1][1] == plain.a[1][1]
+    assert built.z[3][1].free_symbols & set(fresh)  # batch norm couples sample 2 to u
+    assert (
+        sp.simplify(built.cost.xreplace(dict(zip(fresh, plain.a[1][0], strict=True))) - plain.cost)
+        == 0
+    )
