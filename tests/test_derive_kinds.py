@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 
 import pytest
 import sympy as sp
@@ -19,7 +20,7 @@ import sympy as sp
 from symprop import Network, derive
 from symprop.core import instance
 from symprop.core import symbols as g
-from symprop.core.errors import SpecError
+from symprop.core.errors import SpecError, SymPropWarning
 from symprop.core.layer_calculus import derive_layer
 from symprop.core.layers import (
     LAYER_KINDS,
@@ -53,7 +54,9 @@ def _pairs() -> list[tuple[str, str]]:
     for act in ACTIVATIONS:
         for loss in LOSSES:
             try:
-                Network(inputs=2, layers=[Dense(2, act)], loss=loss)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SymPropWarning)  # accepted, with advice
+                    Network(inputs=2, layers=[Dense(2, act)], loss=loss)
             except SpecError:
                 continue
             out.append((act, loss))
@@ -350,3 +353,54 @@ def test_the_small_instance_builder_replaces_one_samples_activation() -> None:
         sp.simplify(built.cost.xreplace(dict(zip(fresh, plain.a[1][0], strict=True))) - plain.cost)
         == 0
     )
+
+
+def _scaled(grad, factor):  # type: ignore[no-untyped-def]
+    """A gradient whose compact and matrix forms are off by ``factor``."""
+    return dataclasses.replace(
+        grad,
+        compact=factor * grad.compact,
+        matrix=None if grad.matrix is None else factor * grad.matrix,
+    )
+
+
+def _tampered_rules(monkeypatch: pytest.MonkeyPatch, kind: str, rules) -> None:  # type: ignore[no-untyped-def]
+    real = network_steps.derive_layer
+    monkeypatch.setattr(
+        network_steps,
+        "derive_layer",
+        lambda k: rules if getattr(k, "name", k) == kind else real(k),
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_wrong_local_gradient_of_any_kind_fails_naming_the_step(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gradient the kind passes back to its first input, off by 3/2: every path (matrix
+    # form, per-sample index form, batch-level index form) must catch it at that input.
+    rules = derive_layer(kind)
+    wrong = (_scaled(rules.inputs[0], sp.Rational(3, 2)), *rules.inputs[1:])
+    _tampered_rules(monkeypatch, kind, dataclasses.replace(rules, inputs=wrong))
+    net = Network(inputs=2, layers=[*_kind_layer(kind, "tanh"), Dense(2, "sigmoid")], loss="mse")
+    report = derive(net).check(points=1)
+    failed = [name for name, ok, _ in report.results if not ok]
+    assert any("(summary.delta.1)" in name for name in failed), str(report)
+    # Steps above the kind's input do not read the wrong rule.
+    assert not any(f"(summary.delta.{net.depth})" in name for name in failed)
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if LAYER_KINDS[k].parameters])
+def test_a_wrong_parameter_gradient_of_any_kind_fails_naming_the_step(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = derive_layer(kind)
+    wrong = (_scaled(rules.parameters[0], sp.Rational(3, 2)), *rules.parameters[1:])
+    _tampered_rules(monkeypatch, kind, dataclasses.replace(rules, parameters=wrong))
+    net = Network(inputs=2, layers=[*_kind_layer(kind, "tanh"), Dense(2, "sigmoid")], loss="mse")
+    report = derive(net).check(points=1)
+    failed = [name for name, ok, _ in report.results if not ok]
+    lay = len(_kind_layer(kind, "tanh"))
+    name = LAYER_KINDS[kind].parameters[0].name
+    assert failed == [n for n in failed if f"(summary.grad_{name}.{lay})" in n], failed
+    assert failed, str(report)
