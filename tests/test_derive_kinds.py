@@ -404,3 +404,23 @@ def test_a_wrong_parameter_gradient_of_any_kind_fails_naming_the_step(
     name = LAYER_KINDS[kind].parameters[0].name
     assert failed == [n for n in failed if f"(summary.grad_{name}.{lay})" in n], failed
     assert failed, str(report)
+
+
+def test_weight_decay_covers_weights_and_biases_never_scale_or_shift() -> None:
+    net = Network(
+        inputs=2,
+        layers=[Dense(2, "tanh"), LayerNorm("softplus"), Dense(2, "sigmoid")],
+        loss="binary_cross_entropy",
+        l2=0.25,
+        regularize_biases=True,
+    )
+    d = derive(net)
+    lam = g.scalar("lambda")
+    assert d.step("summary.grad_b.1").rhs.has(lam)
+    assert not d.step("summary.grad_gamma.2").rhs.has(lam)
+    assert not d.step("summary.grad_beta.2").rhs.has(lam)
+    assert not d.step("cost.objective").rhs.has(g.array("gamma", 2, g.width(2)))
+    # The reference objective penalises the same parameters (instance.decayed), and the
+    # printed gradients agree with its derivatives.
+    report = d.check(points=2)
+    assert report.ok, str(report)
