@@ -18,6 +18,7 @@ import pytest
 import sympy as sp
 
 from symprop import Network, derive
+from symprop.cli.main import main as cli_main
 from symprop.core import instance
 from symprop.core import symbols as g
 from symprop.core.errors import SpecError, SymPropWarning
@@ -440,3 +441,59 @@ def test_weight_decay_covers_weights_and_biases_never_scale_or_shift() -> None:
     # printed gradients agree with its derivatives.
     report = d.check(points=2)
     assert report.ok, str(report)
+
+
+_KINDS_TOML = """
+name = "kinds_demo"
+inputs = 3
+loss = "cross_entropy"
+
+[[layers]]
+name = "h1"
+width = 3
+activation = "tanh"
+
+[[layers]]
+kind = "batch_norm"
+activation = "softplus"
+
+[[layers]]
+width = 3
+activation = "tanh"
+
+[[layers]]
+kind = "residual"
+inputs = ["h1"]
+activation = "tanh"
+
+[[layers]]
+kind = "dropout"
+p = 0.25
+
+[[layers]]
+width = 2
+activation = "softmax"
+"""
+
+
+def test_symprop_derive_prints_the_steps_of_a_network_of_kinds(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "kinds.toml"
+    spec.write_text(_KINDS_TOML, encoding="utf-8")
+    code = 0
+    try:
+        cli_main(["derive", str(spec)])
+    except SystemExit as exc:  # the CLI exits only on an error
+        code = exc.code
+    out = capsys.readouterr().out
+    assert code in (0, None), out
+    lines = out.splitlines()
+    # δ¹ is batch-level (batch norm reads it) and fans out to layers 2 and 4: index form,
+    # sample first, the sum's reason on the printed line.
+    (delta1,) = [ln for ln in lines if ln.strip().startswith("δ¹ᵢⱼ =")]
+    assert "feeds layers 2 and 4" in delta1 and "multivariable chain rule" in delta1
+    # dropout's rate is bound to the layer (1/(1 − 1/4) = 4/3), batch norm's γ, β have gradients.
+    assert any(ln.strip().startswith("δ⁴ = (4/3 (δ⁵ ⊙ m⁵))") for ln in lines), out
+    assert any(ln.strip().startswith("∂J/∂γ²ⱼ =") for ln in lines)
+    assert "Check ✓" in out
