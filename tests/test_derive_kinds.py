@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 
 import pytest
 import sympy as sp
 
 from symprop import Network, derive
+from symprop.cli.main import main as cli_main
 from symprop.core import instance
 from symprop.core import symbols as g
-from symprop.core.errors import SpecError
+from symprop.core.errors import SpecError, SymPropWarning
 from symprop.core.layer_calculus import derive_layer
 from symprop.core.layers import (
     LAYER_KINDS,
@@ -53,7 +55,9 @@ def _pairs() -> list[tuple[str, str]]:
     for act in ACTIVATIONS:
         for loss in LOSSES:
             try:
-                Network(inputs=2, layers=[Dense(2, act)], loss=loss)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SymPropWarning)  # accepted, with advice
+                    Network(inputs=2, layers=[Dense(2, act)], loss=loss)
             except SpecError:
                 continue
             out.append((act, loss))
@@ -242,7 +246,8 @@ def test_a_dense_chain_derives_as_before() -> None:
 
 
 def test_the_small_instance_builder_is_the_dense_brute_force_network() -> None:
-    # instance.build expresses symbols.instantiate: the same symbols, the same cost.
+    # instance.build (and symbols.instantiate, its dense view) against a dense chain
+    # written out by hand from the registry: z = W a + b, a = φ(z), C = Σ ℓ(a, y).
     net = Network(
         inputs=2,
         layers=[Dense(2, "elu", alpha=0.5), Dense(2, "softmax")],
@@ -250,12 +255,27 @@ def test_the_small_instance_builder_is_the_dense_brute_force_network() -> None:
         l2=0.1,
     )
     built = instance.build(net, 2)
+    z = ACTIVATIONS["elu"].instantiate({"alpha": 0.5})
     for s in (1, 2):
-        old = g.instantiate_sample(net, s)
-        assert sp.simplify(built.costs[s - 1] - old.cost) == 0
-    old = g.instantiate(net)
-    assert set(built.parameters[("W", 1)]) == set(old.W[1])
+        x = sp.Matrix(sp.symbols(f"x{s}_1 x{s}_2", real=True))
+        y = sp.Matrix(sp.symbols(f"y{s}_1 y{s}_2", real=True))
+        W1 = sp.Matrix(2, 2, lambda r, c: sp.Symbol(f"w1_{r + 1}{c + 1}", real=True))
+        W2 = sp.Matrix(2, 2, lambda r, c: sp.Symbol(f"w2_{r + 1}{c + 1}", real=True))
+        b1 = sp.Matrix(sp.symbols("b1_1 b1_2", real=True))
+        b2 = sp.Matrix(sp.symbols("b2_1 b2_2", real=True))
+        z1 = W1 * x + b1
+        a1 = z1.applyfunc(lambda e: z.subs(sp.Symbol("z", real=True), e))
+        z2 = W2 * a1 + b2
+        a2 = z2.applyfunc(sp.exp) / sum(z2.applyfunc(sp.exp))
+        cost = -sum(y[r] * sp.log(a2[r]) for r in range(2))
+        assert sp.simplify(built.z[1][s - 1] - z1) == sp.zeros(2, 1)
+        point = {v: sp.Rational(k + 1, 7) for k, v in enumerate(sorted(cost.free_symbols, key=str))}
+        assert abs(sp.N(built.costs[s - 1].xreplace(point) - cost.xreplace(point), 50)) < 1e-40
+        assert g.instantiate_sample(net, s).cost == built.costs[s - 1]
     assert built.l2 == sp.Rational(1, 10)
+    assert sp.expand(built.objective - built.cost) == sp.Rational(1, 10) * sum(
+        w**2 for key in (("W", 1), ("W", 2)) for w in built.parameters[key]
+    )
 
 
 def test_the_small_instance_builder_dropout_mask_is_given_per_sample() -> None:
@@ -333,3 +353,147 @@ def test_a_16_layer_network_of_every_kind_derives_and_checks_quickly() -> None:
     )
     assert report.ok, str(report)
     _assert_every_step_checked(d, report)
+
+
+def test_the_small_instance_builder_replaces_one_samples_activation() -> None:
+    # What verify's brute force needs: a^1 of sample 1 replaced by fresh symbols, sample 2
+    # as computed; the batch cost then depends on the fresh symbols through layers 2 on.
+    net = Network(
+        inputs=2, layers=[Dense(2, "tanh"), BatchNorm("identity"), Dense(1, "identity")], loss="mse"
+    )
+    fresh = sp.Matrix(sp.symbols("u1 u2", real=True))
+    built = instance.build(net, 2, override_a={1: (fresh, None)})
+    plain = instance.build(net, 2)
+    assert built.a[1][0] == fresh and built.a[1][1] == plain.a[1][1]
+    assert built.z[3][1].free_symbols & set(fresh)  # batch norm couples sample 2 to u
+    assert (
+        sp.simplify(built.cost.xreplace(dict(zip(fresh, plain.a[1][0], strict=True))) - plain.cost)
+        == 0
+    )
+
+
+def _scaled(grad, factor):  # type: ignore[no-untyped-def]
+    """A gradient whose compact and matrix forms are off by ``factor``."""
+    return dataclasses.replace(
+        grad,
+        compact=factor * grad.compact,
+        matrix=None if grad.matrix is None else factor * grad.matrix,
+    )
+
+
+def _tampered_rules(monkeypatch: pytest.MonkeyPatch, kind: str, rules) -> None:  # type: ignore[no-untyped-def]
+    real = network_steps.derive_layer
+    monkeypatch.setattr(
+        network_steps,
+        "derive_layer",
+        lambda k: rules if getattr(k, "name", k) == kind else real(k),
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_wrong_local_gradient_of_any_kind_fails_naming_the_step(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gradient the kind passes back to its first input, off by 3/2: every path (matrix
+    # form, per-sample index form, batch-level index form) must catch it at that input.
+    rules = derive_layer(kind)
+    wrong = (_scaled(rules.inputs[0], sp.Rational(3, 2)), *rules.inputs[1:])
+    _tampered_rules(monkeypatch, kind, dataclasses.replace(rules, inputs=wrong))
+    net = Network(inputs=2, layers=[*_kind_layer(kind, "tanh"), Dense(2, "sigmoid")], loss="mse")
+    report = derive(net).check(points=1)
+    failed = [name for name, ok, _ in report.results if not ok]
+    assert any("(summary.delta.1)" in name for name in failed), str(report)
+    # Steps above the kind's input do not read the wrong rule.
+    assert not any(f"(summary.delta.{net.depth})" in name for name in failed)
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if LAYER_KINDS[k].parameters])
+def test_a_wrong_parameter_gradient_of_any_kind_fails_naming_the_step(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = derive_layer(kind)
+    wrong = (_scaled(rules.parameters[0], sp.Rational(3, 2)), *rules.parameters[1:])
+    _tampered_rules(monkeypatch, kind, dataclasses.replace(rules, parameters=wrong))
+    net = Network(inputs=2, layers=[*_kind_layer(kind, "tanh"), Dense(2, "sigmoid")], loss="mse")
+    report = derive(net).check(points=1)
+    failed = [name for name, ok, _ in report.results if not ok]
+    lay = len(_kind_layer(kind, "tanh"))
+    name = LAYER_KINDS[kind].parameters[0].name
+    assert failed == [n for n in failed if f"(summary.grad_{name}.{lay})" in n], failed
+    assert failed, str(report)
+
+
+def test_weight_decay_covers_weights_and_biases_never_scale_or_shift() -> None:
+    net = Network(
+        inputs=2,
+        layers=[Dense(2, "tanh"), LayerNorm("softplus"), Dense(2, "sigmoid")],
+        loss="binary_cross_entropy",
+        l2=0.25,
+        regularize_biases=True,
+    )
+    d = derive(net)
+    lam = g.scalar("lambda")
+    assert d.step("summary.grad_b.1").rhs.has(lam)
+    assert not d.step("summary.grad_gamma.2").rhs.has(lam)
+    assert not d.step("summary.grad_beta.2").rhs.has(lam)
+    assert not d.step("cost.objective").rhs.has(g.array("gamma", 2, g.width(2)))
+    # The reference objective penalises the same parameters (instance.decayed), and the
+    # printed gradients agree with its derivatives.
+    report = d.check(points=2)
+    assert report.ok, str(report)
+
+
+_KINDS_TOML = """
+name = "kinds_demo"
+inputs = 3
+loss = "cross_entropy"
+
+[[layers]]
+name = "h1"
+width = 3
+activation = "tanh"
+
+[[layers]]
+kind = "batch_norm"
+activation = "softplus"
+
+[[layers]]
+width = 3
+activation = "tanh"
+
+[[layers]]
+kind = "residual"
+inputs = ["h1"]
+activation = "tanh"
+
+[[layers]]
+kind = "dropout"
+p = 0.25
+
+[[layers]]
+width = 2
+activation = "softmax"
+"""
+
+
+def test_symprop_derive_prints_the_steps_of_a_network_of_kinds(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "kinds.toml"
+    spec.write_text(_KINDS_TOML, encoding="utf-8")
+    code = 0
+    try:
+        cli_main(["derive", str(spec)])
+    except SystemExit as exc:  # the CLI exits only on an error
+        code = exc.code
+    out = capsys.readouterr().out
+    assert code in (0, None), out
+    lines = out.splitlines()
+    # δ¹ is batch-level (batch norm reads it) and fans out to layers 2 and 4: index form,
+    # sample first, the sum's reason on the printed line.
+    (delta1,) = [ln for ln in lines if ln.strip().startswith("δ¹ᵢⱼ =")]
+    assert "feeds layers 2 and 4" in delta1 and "multivariable chain rule" in delta1
+    # dropout's rate is bound to the layer (1/(1 − 1/4) = 4/3), batch norm's γ, β have gradients.
+    assert any(ln.strip().startswith("δ⁴ = (4/3 (δ⁵ ⊙ m⁵))") for ln in lines), out
+    assert any(ln.strip().startswith("∂J/∂γ²ⱼ =") for ln in lines)
+    assert "Check ✓" in out
