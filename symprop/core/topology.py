@@ -178,9 +178,9 @@ def _sources(idx: int, node: Node, kind: LayerKind, names: dict[str, int]) -> tu
             raise SpecError(
                 where,
                 None,
-                f"is required: {node.kind} reads {arity} inputs; name the layer to add "
-                "(its output is added to the previous layer's)"
-                if node.kind == "residual"
+                f"is required: {node.kind} reads {arity} inputs; name one layer (the "
+                "previous layer is the other) or both"
+                if arity == 2
                 else f"is required: {node.kind} reads {arity} inputs",
             )
         return (idx,)
