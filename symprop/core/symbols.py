@@ -77,6 +77,16 @@ def matrix(role: str, layer: sp.Expr | int) -> sp.MatrixSymbol:
     return sp.MatrixSymbol(_name(role, layer), width(layer), width(layer - 1))
 
 
+def array(role: str, layer: sp.Expr | int, rows: sp.Expr, cols: sp.Expr = 1) -> sp.MatrixSymbol:
+    """The array ``role^layer`` of a layer kind in matrix form, with an explicit shape.
+
+    A kind's parameter or named intermediate at layer ``l`` (``γ^l``, ``x̂^l``, the ``W^l``
+    of a dense layer that reads a layer other than ``l − 1``): the role is the kind
+    operand's name, so printers find its display in the kind's ``display`` table.
+    """
+    return sp.MatrixSymbol(_name(role, layer), rows, cols)
+
+
 def scalar(role: str, layer: sp.Expr | int | None = None) -> sp.Symbol:
     """A scalar quantity: the costs ``C``, ``J``, λ, the learning rate η."""
     return sp.Symbol(_name(role, layer), real=True)

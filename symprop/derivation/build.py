@@ -59,6 +59,13 @@ from symprop.derivation.generic import (
     vectorize,
     why_to_layer,
 )
+from symprop.derivation.network import (
+    batch_levels,
+    decayed,
+    delta_step,
+    forward_steps,
+    gradient_steps,
+)
 from symprop.derivation.steps import (
     FrobeniusSquared,
     Partial,
@@ -78,6 +85,9 @@ class LayerFormulas:
     input), then ``a^l = φ(z^l)``; ``consumers`` are the layers that read ``a^l`` (their
     gradients add up in ∂C/∂a^l). ``rules`` are the kind's derived and proven local rules,
     ``sizes`` its symbolic sizes bound to this layer's widths (the batch size left out).
+    ``batch_level``: δ^l is written for the whole batch, sample index first, because a
+    batch-coupled kind reads this layer or a batch-level one does (see
+    :mod:`symprop.derivation.network`).
     """
 
     index: int
@@ -90,6 +100,7 @@ class LayerFormulas:
     sources: tuple[int, ...] = ()
     consumers: tuple[int, ...] = ()
     sizes: tuple[tuple[sp.Symbol, int], ...] = ()
+    batch_level: bool = False
 
     @property
     def rules(self) -> LayerRules:
@@ -120,6 +131,7 @@ SECTIONS = (
     "forward",
     "cost",
     "activation",
+    "kinds",
     "output_delta",
     "hidden_delta",
     "gradients",
@@ -255,6 +267,7 @@ def _kink_assumption(lf: LayerFormulas) -> Why:
 
 def layer_formulas(network: Network) -> tuple[LayerFormulas, ...]:
     """Per layer of ``network``, its kind, graph neighbours, activation and proven φ'."""
+    level = batch_levels(network)
     return tuple(
         LayerFormulas(
             index=idx,
@@ -267,6 +280,7 @@ def layer_formulas(network: Network) -> tuple[LayerFormulas, ...]:
             sources=network.sources(idx),
             consumers=network.consumers(idx),
             sizes=network.topology.sizes[idx - 1],
+            batch_level=level[idx],
         )
         for idx, spec in enumerate(network.layers, start=1)
     )
@@ -288,16 +302,6 @@ def derive(network: Network) -> Derivation:
     """
     if not isinstance(network, Network):
         raise SpecError("network", network, "must be a symprop.Network (see load_spec)")
-    if not network.dense_chain:
-        # Transitional: the per-kind derivation lands next; until then say so in one line.
-        other = next(
-            (i, ly) for i, ly in enumerate(network.layers) if ly.kind != "dense" or ly.inputs
-        )
-        raise SpecError(
-            f"layers[{other[0]}].kind",
-            other[1].kind,
-            "dense layers in sequence (other kinds are derived in the next step)",
-        )
     L = network.depth
     out_layer = network.layers[-1]
     od = derive_output_delta(out_layer.activation, network.loss)
@@ -317,39 +321,42 @@ def derive(network: Network) -> Derivation:
             0,
         )
     )
-    for lf in layers:
-        lay = lf.index
-        # The concrete weighted input of each layer, for the documents' forward pass.
-        steps.append(
-            Step(
-                f"forward.layer.{lay}.z",
-                "forward",
-                g.vector("z", lay),
-                (
+    if network.dense_chain:
+        for lf in layers:
+            lay = lf.index
+            # The concrete weighted input of each layer, for the documents' forward pass.
+            steps.append(
+                Step(
+                    f"forward.layer.{lay}.z",
+                    "forward",
+                    g.vector("z", lay),
                     (
-                        g.matrix("W", lay) * g.vector("a", lay - 1) + g.vector("b", lay),
-                        why("layer ", LayerOf("a", lay), ": weighted input"),
+                        (
+                            g.matrix("W", lay) * g.vector("a", lay - 1) + g.vector("b", lay),
+                            why("layer ", LayerOf("a", lay), ": weighted input"),
+                        ),
                     ),
-                ),
-                "matrix",
-                lay,
+                    "matrix",
+                    lay,
+                )
             )
-        )
-        steps.append(
-            Step(
-                f"forward.layer.{lay}",
-                "forward",
-                g.vector("a", lay),
-                (
+            steps.append(
+                Step(
+                    f"forward.layer.{lay}",
+                    "forward",
+                    g.vector("a", lay),
                     (
-                        ElementwiseApplied(lf.activation, g.vector("z", lay)),
-                        why("layer ", LayerOf("a", lay), ": ", lf.activation.replace("_", " ")),
+                        (
+                            ElementwiseApplied(lf.activation, g.vector("z", lay)),
+                            why("layer ", LayerOf("a", lay), ": ", lf.activation.replace("_", " ")),
+                        ),
                     ),
-                ),
-                "matrix",
-                lay,
+                    "matrix",
+                    lay,
+                )
             )
-        )
+    else:
+        steps += forward_steps(network, layers)
 
     # Cost.
     loss = LOSSES[network.loss]
@@ -382,9 +389,12 @@ def derive(network: Network) -> Derivation:
             "index",
         )
     )
-    penalty = sp.Add(*[FrobeniusSquared(g.matrix("W", lay)) for lay in range(1, L + 1)])
-    if network.regularize_biases:
-        penalty += sp.Add(*[FrobeniusSquared(g.vector("b", lay)) for lay in range(1, L + 1)])
+    if network.dense_chain:
+        penalty = sp.Add(*[FrobeniusSquared(g.matrix("W", lay)) for lay in range(1, L + 1)])
+        if network.regularize_biases:
+            penalty += sp.Add(*[FrobeniusSquared(g.vector("b", lay)) for lay in range(1, L + 1)])
+    else:
+        penalty = sp.Add(*[FrobeniusSquared(p) for p in decayed(network)])
     steps.append(
         Step(
             "cost.objective",
@@ -475,74 +485,81 @@ def derive(network: Network) -> Derivation:
             L,
         )
     )
-    for lf in reversed(layers[:-1]):
-        lay = lf.index
-        rec = g.matrix("W", lay + 1).T * g.vector("delta", lay + 1)
-        dphi_vec = vectorize(lf.dphi.form, lay)
-        steps.append(
-            Step(
-                f"summary.delta.{lay}",
-                "summary",
-                g.vector("delta", lay),
-                (
+    if network.dense_chain:
+        for lf in reversed(layers[:-1]):
+            lay = lf.index
+            rec = g.matrix("W", lay + 1).T * g.vector("delta", lay + 1)
+            dphi_vec = vectorize(lf.dphi.form, lay)
+            steps.append(
+                Step(
+                    f"summary.delta.{lay}",
+                    "summary",
+                    g.vector("delta", lay),
                     (
-                        sp.HadamardProduct(
-                            rec, ElementwiseApplied(lf.activation, g.vector("z", lay), 1)
+                        (
+                            sp.HadamardProduct(
+                                rec, ElementwiseApplied(lf.activation, g.vector("z", lay), 1)
+                            ),
+                            why("hidden recurrence"),
                         ),
-                        why("hidden recurrence"),
-                    ),
-                    (
-                        sp.HadamardProduct(rec, dphi_vec)
-                        if isinstance(dphi_vec, sp.MatrixExpr)
-                        else rec * dphi_vec,
-                        lf.dphi.rule,
-                    ),
-                ),
-                "matrix",
-                lay,
-            )
-        )
-    for lf in layers:
-        lay = lf.index
-        W_mat = g.matrix("W", lay)
-        Delta = g.matrix("Delta", lay)
-        steps.append(
-            Step(
-                f"summary.grad_W.{lay}",
-                "summary",
-                Partial(J, W_mat),
-                (
-                    (
-                        Delta / n_batch + 2 * lam * W_mat,
-                        why(
-                            Relation(
-                                Delta,
-                                SampleSum(
-                                    g.vector("delta", lay) * g.vector("a", lay - 1).T,
-                                    g.i,
-                                    n_batch,
-                                ),
-                            )
+                        (
+                            sp.HadamardProduct(rec, dphi_vec)
+                            if isinstance(dphi_vec, sp.MatrixExpr)
+                            else rec * dphi_vec,
+                            lf.dphi.rule,
                         ),
                     ),
-                ),
-                "matrix",
-                lay,
+                    "matrix",
+                    lay,
+                )
             )
-        )
-        b_sum = SampleSum(g.vector("delta", lay), g.i, n_batch) / n_batch
-        if network.regularize_biases:
-            b_sum = b_sum + 2 * lam * g.vector("b", lay)
-        steps.append(
-            Step(
-                f"summary.grad_b.{lay}",
-                "summary",
-                Partial(J, g.vector("b", lay)),
-                ((b_sum, why("mean of ", RoleSymbol("delta"), " over the batch")),),
-                "matrix",
-                lay,
+        for lf in layers:
+            lay = lf.index
+            W_mat = g.matrix("W", lay)
+            Delta = g.matrix("Delta", lay)
+            steps.append(
+                Step(
+                    f"summary.grad_W.{lay}",
+                    "summary",
+                    Partial(J, W_mat),
+                    (
+                        (
+                            Delta / n_batch + 2 * lam * W_mat,
+                            why(
+                                Relation(
+                                    Delta,
+                                    SampleSum(
+                                        g.vector("delta", lay) * g.vector("a", lay - 1).T,
+                                        g.i,
+                                        n_batch,
+                                    ),
+                                )
+                            ),
+                        ),
+                    ),
+                    "matrix",
+                    lay,
+                )
             )
-        )
+            b_sum = SampleSum(g.vector("delta", lay), g.i, n_batch) / n_batch
+            if network.regularize_biases:
+                b_sum = b_sum + 2 * lam * g.vector("b", lay)
+            steps.append(
+                Step(
+                    f"summary.grad_b.{lay}",
+                    "summary",
+                    Partial(J, g.vector("b", lay)),
+                    ((b_sum, why("mean of ", RoleSymbol("delta"), " over the batch")),),
+                    "matrix",
+                    lay,
+                )
+            )
+    else:
+        level = {lf.index: lf.batch_level for lf in layers}
+        for lf in reversed(layers[:-1]):
+            steps.append(delta_step(network, lf, level))
+        for lf in layers:
+            steps += gradient_steps(network, lf, level)
 
     assumptions = [_kink_assumption(lf) for lf in layers if _kinked(lf)]
     assumptions += [why_to_layer(reason) for reason in od.assumptions]
