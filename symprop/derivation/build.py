@@ -52,6 +52,7 @@ from symprop.core.symbols import ElementwiseApplied, j, k, n_batch
 from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Why, why
 from symprop.derivation.check import CheckReport, check_derivation
 from symprop.derivation.generic import (
+    GENERIC_KIND,
     activation_steps,
     batch_steps,
     generic_steps,
@@ -59,6 +60,7 @@ from symprop.derivation.generic import (
     vectorize,
     why_to_layer,
 )
+from symprop.derivation.kinds import kind_steps
 from symprop.derivation.network import (
     batch_levels,
     decayed,
@@ -423,6 +425,10 @@ def derive(network: Network) -> Derivation:
         if lf.activation not in seen:
             seen.append(lf.activation)
             steps += activation_steps(lf.activation)
+    # Each other layer kind the network uses: its own derivation, once.
+    for name in network.kinds:
+        if name != GENERIC_KIND:
+            steps += kind_steps(name)
 
     # Output local gradient.
     zL = g.indexed("z", L)

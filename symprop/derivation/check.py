@@ -43,6 +43,7 @@ from symprop.core.registry import y as y_scalar
 from symprop.core.registry import z as z_scalar
 from symprop.core.spec import Network
 from symprop.derivation import evaluate as ev
+from symprop.derivation.graph_check import check_graph
 
 MAX_CHECK_POINTS = 100
 """The most random points :meth:`Derivation.check` compares at."""
@@ -712,14 +713,24 @@ def check_derivation(
         raise SymPropError(f"seed: got {shown(seed)}; must be an integer")
     if not isinstance(route, str) or route not in ROUTES:
         raise SymPropError(f"route: got {shown(route)}; known: {', '.join(ROUTES)}")
+    found: list[proof.Agreement] = _activation_claims(parts)
+    if not parts.network.dense_chain:
+        # A graph of layer kinds: per-kind rules, then the composed network by the kinds'
+        # forward definitions (symprop.derivation.graph_check).
+        found += check_graph(d, parts, points, seed, route)
+        return _report(found)
     model = _SmallNetwork(parts)
     pts = _points(parts, model, points, random.Random(seed))
-    found: list[proof.Agreement] = _activation_claims(parts)
     if route != "reference":
         found += _local_rule_claims(parts)
         found += compositional_claims(model, pts)
     if route == "reference" or (route == "auto" and parts.network.depth <= REFERENCE_MAX_DEPTH):
         found += reference_claims(parts, pts)
+    return _report(found)
+
+
+def _report(found: list[proof.Agreement]) -> CheckReport:
+    """Claims checked by several routes merged: each passes only if every route agrees."""
     merged: dict[str, list[proof.Agreement]] = {}
     for agreement in found:
         merged.setdefault(agreement.name, []).append(agreement)

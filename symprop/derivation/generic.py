@@ -40,6 +40,10 @@ from symprop.derivation.steps import (
     phi,
 )
 
+GENERIC_KIND = "dense"
+"""The layer kind the generic steps below derive (z = W a + b at a general layer l); a
+network's other kinds get their own section (:func:`symprop.derivation.kinds.kind_steps`)."""
+
 # --- the generic steps -------------------------------------------------------------
 
 

@@ -370,13 +370,21 @@ def _paths_reason(lay: int, parts: tuple[Contribution, ...], base: str) -> Why:
             return why(base)
         return why(base, " through layer ", LayerOf("a", c.consumer))
     layers = sorted({c.consumer for c in parts})
-    segs: list = [g.vector("a", lay), " feeds "]
+    segs: list = [g.vector("a", lay), " feeds layers "]
     for n, c in enumerate(layers):
         if n:
             segs.append(" and " if n == len(layers) - 1 else ", ")
-        segs += ["layer ", LayerOf("a", c)]
+        segs.append(LayerOf("a", c))
     segs.append(": by the multivariable chain rule the gradients along the paths add")
     return why(*segs)
+
+
+def _last_reason(lay: int, parts: tuple[Contribution, ...], rule: Why) -> Why:
+    """The last link's justification; where ``a^lay`` fans out it keeps the sum's reason,
+    so a summary that prints only the last link still says why the terms add."""
+    if len(parts) == 1:
+        return rule
+    return _paths_reason(lay, parts, "") + why("; ") + rule
 
 
 def delta_step(network: object, lf: object, level: dict[int, bool]) -> Step:
@@ -400,7 +408,7 @@ def delta_step(network: object, lf: object, level: dict[int, bool]) -> Step:
                     sp.HadamardProduct(rec, dphi_vec)
                     if isinstance(dphi_vec, MatrixExpr)
                     else rec * dphi_vec,
-                    lf.dphi.rule,  # type: ignore[attr-defined]
+                    _last_reason(lay, parts, lf.dphi.rule),  # type: ignore[attr-defined]
                 ),
             ),
             "matrix",
@@ -421,7 +429,7 @@ def delta_step(network: object, lf: object, level: dict[int, bool]) -> Step:
         g.indexed("delta", lay)[idx],
         (
             (rec * prime(g.indexed("z", lay)[idx]), reason),
-            (rec * from_calculus.xreplace(at), lf.dphi.rule),  # type: ignore[attr-defined]
+            (rec * from_calculus.xreplace(at), _last_reason(lay, parts, lf.dphi.rule)),  # type: ignore[attr-defined]
         ),
         "index",
         lay,
