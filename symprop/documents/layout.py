@@ -107,6 +107,6 @@ def rows(printer: LatexPrinter, expr: sp.Basic, limit: int = ROW) -> list[str]:
             elif rest == 1:
                 prefix = ""
             else:
-                prefix = printer.parenthesize(rest, PRECEDENCE["Mul"])
+                prefix = printer.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
             return _bracketed(prefix + " ", rows(printer, widest, limit - 4))
     return [text]

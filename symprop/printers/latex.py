@@ -266,6 +266,12 @@ class LatexPrinter(SympyLatexPrinter):
             if split is not None:
                 factor, bracket = split
                 return rf"{self._print(factor)} \left({self._print(bracket)}\right)"
+            coeff, rest = expr.as_coeff_Mul()
+            if coeff.is_Rational and not coeff.is_Integer and coeff > 0 and rest != 1:
+                # 10/9 δ m: a number before the product, not a fraction around it.
+                num, den = coeff.p, coeff.q
+                inner = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
+                return rf"\frac{{{num}}}{{{den}}} {inner}"
         expr = written_product(expr)
         if isinstance(expr, sp.Add):
             return self._print(expr)
