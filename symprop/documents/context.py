@@ -39,7 +39,7 @@ from symprop.documents.kinds import (
     kind_title,
     one_to_one,
 )
-from symprop.documents.layout import FULL_ROW, ROW, rows
+from symprop.documents.layout import FULL_ROW, rows
 from symprop.printers.latex import LatexPrinter
 
 __all__ = ["DocumentContext", "document_context"]
@@ -244,8 +244,7 @@ class _Builder:
             previous = rhs_tex
             segs = why.segments
             first = not lines
-            limit = FULL_ROW if below else ROW
-            parts = rows(self.r.printer, rhs, limit) if self.broken or below else [rhs_tex]
+            parts = rows(self.r.printer, rhs, FULL_ROW) if self.broken or below else [rhs_tex]
             last = len(parts) - 1
             for n, part in enumerate(parts):
                 # A broken formula continues on rows of its own; the reason comes with
@@ -259,7 +258,8 @@ class _Builder:
                         why_tex=self.r.tex(segs) if reason else "",
                         why_math=self.r.inline_math(segs) if reason else "",
                         why_md=self.r.markdown(segs) if reason else "",
-                        wide=reason and (below or _visual_width(lhs + part) > _WIDE),
+                        wide=reason
+                        and (below or len(parts) > 1 or _visual_width(lhs + part) > _WIDE),
                     )
                 )
         return Equation(step.id, tuple(lines))

@@ -306,6 +306,9 @@ class LatexPrinter(SympyLatexPrinter):
             self._settings["order"] = None
         try:
             factored = common_factor(expr)
+            if factored is not None and of_a_kind(expr) and max(factored[0].p, factored[0].q) > 9:
+                # ε + σ² with ε = 10⁻⁵ stays a sum, not 10⁻⁵ (1 + 10⁵ σ²).
+                factored = None
             if factored is not None:
                 coeff, rest = factored
                 inner = super()._print_Add(rest, order)
