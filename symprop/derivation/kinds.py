@@ -35,7 +35,7 @@ from symprop.core.why import Relation, Why, why
 from symprop.derivation.kind_arrays import KindArray, KindMatrix
 from symprop.derivation.steps import MatrixPartial, ScalarPartial, Step
 
-__all__ = ["kind_expression", "kind_steps", "shown_sizes"]
+__all__ = ["kind_expression", "kind_steps", "plain_words", "shown_sizes"]
 
 SECTION = "kinds"
 _C = g.scalar("C")
@@ -190,7 +190,7 @@ def _chain_why(kind: LayerKind) -> Why:
     )
 
 
-def _words(description: str) -> str:
+def plain_words(description: str) -> str:
     """A description without a trailing formula in plain text (``sqrt(var + eps)``): the
     step shows the formula itself."""
     return re.sub(r"\s+[A-Za-z_]+\([^()]*\)$", "", description)
@@ -209,7 +209,7 @@ def _definitions(kind: LayerKind, rules: LayerRules) -> list[Step]:
                 f"{base}.{op.name}",
                 SECTION,
                 _shown(op(*v.indices), kind),
-                ((_shown(v.definition, kind), why(f"definition: {_words(op.description)}")),),
+                ((_shown(v.definition, kind), why(f"definition: {plain_words(op.description)}")),),
                 form="index",
                 relation=":=",
             )

@@ -36,6 +36,7 @@ from symprop.documents.kinds import (
     has_weights,
     kind_groups,
     kind_intro,
+    kind_notation,
     kind_title,
     one_to_one,
 )
@@ -335,6 +336,7 @@ class _Builder:
             ),
             (u.T, ["transpose"]),
         ]
+        rows += kind_notation(net.kinds)
         if any(not ACTIVATIONS[lay.activation].elementwise for lay in net.layers):
             rows.append(
                 (sp.KroneckerDelta(_i, _j, evaluate=False), ["1 if the indices are equal, else 0"])

@@ -22,10 +22,12 @@ from symprop.core.layers import LAYER_KINDS, LayerKind, get_layer_kind
 from symprop.core.spec import Network
 from symprop.core.why import LayerOf, Relation, Segment, Span
 from symprop.derivation.kind_arrays import KindArray, KindMatrix
+from symprop.derivation.kinds import plain_words
 from symprop.derivation.steps import DerivationView, Step, phi
 
 __all__ = [
     "graph_algorithm",
+    "kind_notation",
     "has_weights",
     "kind_groups",
     "kind_intro",
@@ -56,6 +58,30 @@ def _list(items: Sequence[sp.Basic]) -> list[Segment]:
             out.append(" and " if n == len(items) - 1 else ", ")
         out.append(item)
     return out
+
+
+def kind_notation(kinds: Sequence[str]) -> list[tuple[sp.Basic, list[Segment]]]:
+    """Notation rows for the arrays the network's kinds add at layer ``l`` (γ^l, x̂^l, the
+    mask…): each kind's parameters, intermediates and given arrays, with their
+    descriptions, once per name (a kind with a weight matrix adds nothing: it is dense)."""
+    rows: list[tuple[sp.Basic, list[Segment]]] = []
+    seen: set[str] = set()
+    for name in kinds:
+        kind = get_layer_kind(name)
+        if has_weights(kind):
+            continue
+        ops = [
+            *(p.operand for p in kind.parameters),
+            *(v.operand for v in kind.intermediates),
+            *kind.given,
+        ]
+        for op in ops:
+            if op.name in seen:
+                continue
+            seen.add(op.name)
+            words = kind_title(name).removeprefix("Layer kind: ")
+            rows.append((g.scalar(op.name, _l), [f"{plain_words(op.description)} ({words} layer)"]))
+    return rows
 
 
 def kind_intro(kind: LayerKind) -> list[Segment]:
