@@ -342,3 +342,27 @@ def test_a_kind_registered_at_run_time_gets_its_section(toy) -> None:  # noqa: A
     assert r"\varsigma_{q}" in tex  # its display name, looked up in its own table
     md = to_markdown(_with_kind_sections((toy.name,)), "ng")
     assert "## Layer kind: toy scale" in md
+
+
+# --- the example networks ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def residual_document() -> tuple[str, str]:
+    from symprop.documents.checked import checked  # noqa: PLC0415 - one fixture's need
+
+    cd = checked(derive(load_spec(ROOT / "examples" / "residual.toml")))
+    return to_latex(cd), to_markdown(cd, "goodfellow")
+
+
+def test_a_residual_document_shows_the_fan_out_sum(residual_document) -> None:  # noqa: ANN001
+    tex, md = residual_document
+    # a¹ feeds the dense layer 2 and the residual add of layer 4: δ¹ sums both paths.
+    line = next(ln for ln in tex.splitlines() if ln.startswith(r"\delta^{1} &= "))
+    assert r"((W^{2})^{\top} \delta^{2} + \delta^{4}) \odot" in line
+    assert "the gradients along the paths add" in line
+    assert r"\section{Layer kind: layer norm}" in tex and r"\section{Layer kind: residual}" in tex
+    # The skip connection is drawn as an arc from layer 1 to layer 4, unit to unit.
+    assert r"\draw[black!35] (u1x1) to[bend left=35] (u4x1);" in tex
+    assert r"(u1x1) to[bend left=35] (u4x2)" not in tex
+    assert "## Layer kind: layer norm" in md
