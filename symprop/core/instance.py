@@ -128,7 +128,7 @@ def hyper_values(network: object, layer: int) -> dict[sp.Symbol, sp.Rational]:
     spec = network.layers[layer - 1]  # type: ignore[attr-defined]
     kind = get_layer_kind(spec.kind)
     values = spec.option_values()
-    return {h.symbol: sp.nsimplify(values[h.name], rational=True) for h in kind.hyper_parameters}
+    return {h.symbol: sp.Rational(repr(float(values[h.name]))) for h in kind.hyper_parameters}
 
 
 def parameter_symbols(name: str, layer: int, shape: tuple[int, ...]) -> sp.Matrix:
@@ -193,7 +193,8 @@ def build(
     batch: int,
     *,
     widths: tuple[int, ...] | None = None,
-    override: Mapping[int, tuple[sp.Matrix, ...]] | None = None,
+    override: Mapping[int, tuple[sp.Matrix | None, ...]] | None = None,
+    override_a: Mapping[int, tuple[sp.Matrix | None, ...]] | None = None,
     at: Mapping[sp.Symbol, object] | None = None,
     expressions: bool = True,
 ) -> Instance:
@@ -201,12 +202,16 @@ def build(
 
     Intended for small widths (2–3 units): every entry is its own symbol and the cost nests
     as deep as the network. ``override`` maps a layer to per-sample ``z`` expressions used
-    instead of the computed ones; ``at`` (a value for every symbol, ζ included) replaces
-    each piecewise activation by its branch active there. With ``expressions=False`` only
-    the symbols are made (``z``, ``a``, the costs left empty): what a numeric route needs.
+    instead of the computed ones (``None`` for a sample keeps its computed ``z``), and
+    ``override_a`` does the same for ``a^l`` (verify replaces one sample's ``z^l`` or ``a^l``
+    by fresh symbols and differentiates what follows); ``at`` (a value for every symbol, ζ
+    included) replaces each piecewise activation by its branch active there. With
+    ``expressions=False`` only the symbols are made (``z``, ``a``, the costs left empty):
+    what a numeric route needs.
     """
     net = network if widths is None else network.with_widths(widths)  # type: ignore[attr-defined]
     override = override or {}
+    override_a = override_a or {}
     n0, nL = net.widths[0], net.widths[-1]
     xs = tuple(
         sp.Matrix([sp.Symbol(f"x{s}_{r + 1}", real=True) for r in range(n0)])
@@ -286,11 +291,19 @@ def build(
             for name, vals in named_all.items():
                 inter[(name, lay)] = tuple(vals)
         if lay in override:
-            zs[lay] = tuple(override[lay])
+            zs[lay] = tuple(
+                new if new is not None else old
+                for new, old in zip(override[lay], zs[lay], strict=True)
+            )
         acts[lay] = tuple(
             apply_activation(spec.activation, spec.param_values(), zv, dict(at) if at else None)
             for zv in zs[lay]
         )
+        if lay in override_a:
+            acts[lay] = tuple(
+                new if new is not None else old
+                for new, old in zip(override_a[lay], acts[lay], strict=True)
+            )
     loss = LOSSES[net.loss]
     if not expressions:
         return Instance(

@@ -23,6 +23,7 @@ Claims are named by their step id, so a failure says which formula is wrong.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Callable
@@ -167,6 +168,15 @@ def evaluate_index(
 
 
 def _activation(name: str, params: dict[str, float], width: int) -> Callable[[list], list]:
+    return _activation_cached(name, tuple(sorted(params.items())), width)
+
+
+@functools.cache
+def _activation_cached(
+    name: str, items: tuple[tuple[str, float], ...], width: int
+) -> Callable[[list], list]:
+    """φ at ``width`` units with mpmath (compiled once per activation, parameters, width)."""
+    params = dict(items)
     act = ACTIVATIONS[name]
     zs = [sp.Symbol(f"z_{r}", real=True) for r in range(1, width + 1)]
     out = g.apply_activation(name, params, sp.Matrix(zs))
@@ -182,6 +192,18 @@ def _branch_finder(definition: sp.Expr) -> Callable[[object], int] | None:
         return None
     conds = [sp.lambdify([z_scalar], cond, modules="mpmath") for _, cond in definition.args]
     return lambda v: next(n for n, cond in enumerate(conds) if bool(cond(v)))
+
+
+@functools.cache
+def _compiled_layer(
+    li: object, hyper: tuple[tuple[sp.Symbol, sp.Rational], ...]
+) -> Callable[..., list]:
+    """A layer instance's outputs, then its intermediates, as one mpmath function of its
+    arguments (compiled once per kind, sizes and hyper-parameter values)."""
+    values = dict(hyper)
+    outs = [e.xreplace(values) for e in li.forward]  # type: ignore[attr-defined]
+    named = [v.xreplace(values) for _, pairs in li.intermediates for _, v in pairs]  # type: ignore[attr-defined]
+    return proof.compile_exprs(outs + named, li.arguments())  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -207,11 +229,8 @@ class NumericNetwork:
         for lay, spec in enumerate(network.layers, start=1):  # type: ignore[attr-defined]
             kind = get_layer_kind(spec.kind)
             li = layer_instance(kind, layer_sizes(network, lay, batch))
-            hyper = hyper_values(network, lay)
-            outs = [e.xreplace(hyper) for e in li.forward]
-            named = [v.xreplace(hyper) for _, pairs in li.intermediates for _, v in pairs]
-            fn = proof.compile_exprs(outs + named, li.arguments())
-            self.layers[lay] = (kind, li, fn)
+            hyper = tuple(hyper_values(network, lay).items())
+            self.layers[lay] = (kind, li, _compiled_layer(li, hyper))
             width = network.widths[lay]  # type: ignore[attr-defined]
             self.phi[lay] = _activation(spec.activation, spec.param_values(), width)
             self.branch[lay] = _branch_finder(
@@ -222,8 +241,21 @@ class NumericNetwork:
         self.l2 = proof.to_real(sp.nsimplify(network.l2, rational=True))  # type: ignore[attr-defined]
         self.decayed = decayed(network)
 
-    def layer(self, lay: int, P: dict, G: dict, acts: dict) -> tuple[list[list], dict]:
-        """``z^lay`` per sample and the kind's intermediates, from the sources' ``a``."""
+    def layer(
+        self,
+        lay: int,
+        P: dict,
+        G: dict,
+        acts: dict,
+        samples: set[int] | None = None,
+        base: Run | None = None,
+    ) -> tuple[list[list], dict]:
+        """``z^lay`` per sample and the kind's intermediates, from the sources' ``a``.
+
+        With ``samples`` and ``base``, a per-sample kind computes only those samples and
+        takes the others from ``base`` (a perturbation of one sample leaves them as they
+        were); a batch-coupled kind always computes the batch.
+        """
         kind, li, fn = self.layers[lay]
         sources = self.net.sources(lay)  # type: ignore[attr-defined]
         params = [v for p in kind.parameters for v in P[(p.name, lay)]]
@@ -240,6 +272,11 @@ class NumericNetwork:
             return zs, named
         zs, named = [], {}
         for s in range(self.batch):
+            if samples is not None and base is not None and s not in samples:
+                zs.append(base.z[lay][s])
+                for name, _ in named_sizes:
+                    named.setdefault((name, lay), []).append(base.named[(name, lay)][s])
+                continue
             args = [v for src in sources for v in acts[src][s]]
             given = [v for op in kind.given for v in G[(op.name, lay)][s]]
             res = fn(*(args + params + given))
@@ -251,23 +288,50 @@ class NumericNetwork:
         return zs, named
 
     def forward(
-        self, P: dict, G: dict, X: list, base: Run | None = None, start: int = 1, z_start=None
+        self,
+        P: dict,
+        G: dict,
+        X: list,
+        base: Run | None = None,
+        start: int = 1,
+        z_start: list | None = None,
+        z_samples: set[int] | None = None,
     ) -> Run:
-        """The forward pass; with ``base``, layers before ``start`` are reused and
-        ``z_start`` (per sample) replaces the computed ``z^start``."""
+        """The forward pass.
+
+        With ``base``, layers before ``start`` are reused, ``z_start`` (per sample; changed
+        in ``z_samples``) replaces the computed ``z^start``, and each later layer recomputes
+        only the samples its sources changed (all of them after a batch-coupled kind).
+        """
         run = Run({}, {0: X}, {})
+        every = set(range(self.batch))
+        changed: dict[int, set[int]] = {0: set()}
         if base is not None:
             run.z = {k: v for k, v in base.z.items() if k < start}
             run.a = {k: v for k, v in base.a.items() if k < start}
             run.named = {k: v for k, v in base.named.items() if k[1] < start}
+            changed |= {k: set() for k in run.a}
         for lay in range(start, self.L + 1):
+            kind = self.layers[lay][0]
+            if base is None or lay == start:
+                ch = set(z_samples) if z_start is not None and z_samples is not None else every
+            else:
+                ch = set().union(*(changed[src] for src in self.net.sources(lay)))  # type: ignore[attr-defined]
+                if kind.batch_coupled and ch:
+                    ch = every
             if base is not None and lay == start and z_start is not None:
                 zs, named = z_start, {k: v for k, v in base.named.items() if k[1] == lay}
+            elif base is not None and not ch:
+                zs, named = base.z[lay], {k: v for k, v in base.named.items() if k[1] == lay}
             else:
-                zs, named = self.layer(lay, P, G, run.a)
+                zs, named = self.layer(lay, P, G, run.a, ch if base is not None else None, base)
             run.z[lay] = zs
             run.named.update(named)
-            run.a[lay] = [self.phi[lay](z) for z in zs]
+            run.a[lay] = [
+                self.phi[lay](z) if base is None or s in ch else base.a[lay][s]
+                for s, z in enumerate(zs)
+            ]
+            changed[lay] = ch
         return run
 
     def costs(self, run: Run, Y: list) -> object:
@@ -452,7 +516,7 @@ def reference_by_differences(
                 def f(v: list, lay: int = lay, s: int = s, r: int = r) -> object:
                     zs = [list(z) for z in base.z[lay]]
                     zs[s][r] = v[0]
-                    return model.costs(model.forward(P, G, X, base, lay, zs), Y)
+                    return model.costs(model.forward(P, G, X, base, lay, zs, {s}), Y)
 
                 vals.append(proof.central_difference(f, [base.z[lay][s][r]], 0))
         out[f"summary.delta.{lay}"] = vals
@@ -499,11 +563,15 @@ def reference_by_diff(inst: Instance, at: dict | None) -> dict[str, list[sp.Expr
     return out
 
 
-def _label(sid: str) -> str:
-    kind, _, lay = sid.removeprefix("summary.").partition(".")
-    if kind == "delta":
+def _label(sid: str, net: object) -> str:
+    """A claim's name: the quantity as the terminal writes it, and its step id."""
+    what, _, lay = sid.removeprefix("summary.").partition(".")
+    if what == "delta":
         return f"δ^{lay} ({sid})"
-    return f"∂J/∂{kind.removeprefix('grad_')}^{lay} ({sid})"
+    name = what.removeprefix("grad_")
+    kind = get_layer_kind(net.layers[int(lay) - 1].kind)  # type: ignore[attr-defined]
+    shown = kind.displays(net.notation).get(name)  # type: ignore[attr-defined]
+    return f"∂J/∂{shown.unicode if shown else name}^{lay} ({sid})"
 
 
 def check_graph(
@@ -563,7 +631,9 @@ def check_graph(
             f"printed step evaluated layer by layer at {proof.WORKING_DIGITS} digits (batch of "
             f"{B}), against central differences of the batch cost"
         )
-        found += [proof.compare(_label(sid), claimed[sid], numeric[sid], how) for sid in claimed]
+        found += [
+            proof.compare(_label(sid, net), claimed[sid], numeric[sid], how) for sid in claimed
+        ]
     if route == "reference" or (route == "auto" and net.depth <= REFERENCE_MAX_DEPTH):  # type: ignore[attr-defined]
         found += _reference(net, B, inst_symbols, pts, claimed)
     return found
@@ -597,6 +667,8 @@ def _reference(
                     )
     how = f"sympy.diff of the whole batch cost (batch of {B})"
     return [
-        proof.compare(_label(sid), claimed[sid], [reference[sid][n] for n in range(len(pts))], how)
+        proof.compare(
+            _label(sid, net), claimed[sid], [reference[sid][n] for n in range(len(pts))], how
+        )
         for sid in claimed
     ]

@@ -63,6 +63,7 @@ from sympy.matrices.expressions import MatrixExpr
 
 from symprop.core import symbols as g
 from symprop.core.calculus import activation_prime_function
+from symprop.core.instance import decayed as decayed_parameters
 from symprop.core.layer_calculus import Gradient, LayerRules, derive_layer
 from symprop.core.layers import LayerKind, Operand
 from symprop.core.layers import m as batch_axis
@@ -110,7 +111,8 @@ class Binding:
         kind = rules.kind
         sources = network.sources(layer)  # type: ignore[attr-defined]
         sizes: dict[sp.Symbol, sp.Expr] = {batch_axis: n_batch} if kind.batch_coupled else {}
-        for op, lay in (*zip(kind.inputs, sources, strict=True), (kind.output, layer)):
+        # The layer's own width first: its parameters and intermediates are the layer's.
+        for op, lay in ((kind.output, layer), *zip(kind.inputs, sources, strict=True)):
             for s in feature_axes(kind, op):
                 sizes.setdefault(s, g.width(lay))
         # Sizes no input or output measures (none of the built-in kinds has one).
@@ -118,7 +120,7 @@ class Binding:
             sizes.setdefault(s, sp.Integer(value))
         values = spec.option_values()
         hyper = tuple(
-            (h.symbol, sp.nsimplify(values[h.name], rational=True)) for h in kind.hyper_parameters
+            (h.symbol, sp.Rational(repr(float(values[h.name])))) for h in kind.hyper_parameters
         )
         return cls(layer, kind, sources, rules.upstream, tuple(sizes.items()), hyper)
 
@@ -152,8 +154,13 @@ class Binding:
         return op.name not in fixed
 
     def shape(self, op: Operand) -> tuple[sp.Expr, ...]:
-        """The shape of ``op`` at this layer."""
+        """The shape of ``op`` at this layer (an input's feature axes are its source's
+        width, even where the kind names the same size for input and output)."""
         size_map = dict(self.sizes)
+        role, lay = self.role(op)
+        if role == "a":
+            feature = set(feature_axes(self.kind, op))
+            return tuple(g.width(lay) if s in feature else size_map.get(s, s) for s in op.shape)
         return tuple(size_map.get(s, s) for s in op.shape)
 
     def matrix_of(self, op: Operand) -> sp.MatrixSymbol:
@@ -436,21 +443,21 @@ def delta_step(network: object, lf: object, level: dict[int, bool]) -> Step:
     )
 
 
-def _plus_decay(rhs: sp.Basic, network: object, role: str, param: sp.Basic) -> sp.Basic:
-    """``rhs`` plus the L2 term of a parameter's gradient, for the roles that are decayed."""
-    if role == "weight" or (role == "bias" and network.regularize_biases):  # type: ignore[attr-defined]
+def _plus_decay(rhs: sp.Basic, network: object, lay: int, name: str, param: sp.Basic) -> sp.Basic:
+    """``rhs`` plus the L2 term of a parameter's gradient, when the penalty covers it."""
+    if (name, lay) in decayed_parameters(network):
         return rhs + 2 * g.scalar("lambda") * param
     return rhs
 
 
 def decayed(network: object) -> list[sp.MatrixSymbol]:
-    """The parameters the L2 penalty covers, layer by layer (their matrix symbols)."""
+    """The parameters the L2 penalty covers (:func:`symprop.core.instance.decayed`: role
+    ``weight``, and ``bias`` with ``regularize_biases``), as layer-level matrix symbols."""
     out: list[sp.MatrixSymbol] = []
-    for lay in range(1, network.depth + 1):  # type: ignore[attr-defined]
+    for name, lay in decayed_parameters(network):
         bind = Binding.of(network, lay)
-        for p in bind.kind.parameters:
-            if p.role == "weight" or (p.role == "bias" and network.regularize_biases):  # type: ignore[attr-defined]
-                out.append(bind.matrix_of(p.operand))
+        (p,) = [p for p in bind.kind.parameters if p.name == name]
+        out.append(bind.matrix_of(p.operand))
     return out
 
 
@@ -468,10 +475,10 @@ def gradient_steps(network: object, lf: object, level: dict[int, bool]) -> list[
             outer = g.vector("delta", lay) * g.vector("a", lay - 1).T
             if per == outer:
                 Delta = g.matrix("Delta", lay)
-                rhs: sp.Basic = _plus_decay(Delta / n_batch, network, p.role, mat)
+                rhs: sp.Basic = _plus_decay(Delta / n_batch, network, lay, p.name, mat)
                 reason = why(Relation(Delta, SampleSum(outer, g.i, n_batch)))
             else:
-                rhs = _plus_decay(SampleSum(per, g.i, n_batch) / n_batch, network, p.role, mat)
+                rhs = _plus_decay(SampleSum(per, g.i, n_batch) / n_batch, network, lay, p.name, mat)
                 reason = why("mean over the batch of the per-sample gradient")
             steps.append(Step(sid, "summary", Partial(J, mat), ((rhs, reason),), "matrix", lay))
             continue
@@ -485,6 +492,6 @@ def gradient_steps(network: object, lf: object, level: dict[int, bool]) -> list[
             per = _index_rule(bind, grad.compact, grad, s)
             total = sp.Sum(per, (s, 1, n_batch))
             reason = why("sum of the per-sample gradient over the batch; ", J, " is the mean")
-        rhs = _plus_decay(total / n_batch, network, p.role, entry)
+        rhs = _plus_decay(total / n_batch, network, lay, p.name, entry)
         steps.append(Step(sid, "summary", Partial(J, entry), ((rhs, reason),), "index", lay))
     return steps
