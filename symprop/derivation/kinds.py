@@ -35,7 +35,7 @@ from symprop.core.why import Relation, Why, why
 from symprop.derivation.kind_arrays import KindArray, KindMatrix
 from symprop.derivation.steps import MatrixPartial, ScalarPartial, Step
 
-__all__ = ["kind_expression", "kind_steps", "plain_words", "shown_sizes"]
+__all__ = ["kind_expression", "kind_steps", "plain_words", "prose", "shown_sizes"]
 
 SECTION = "kinds"
 _C = g.scalar("C")
@@ -196,6 +196,19 @@ def plain_words(description: str) -> str:
     return re.sub(r"\s+[A-Za-z_]+\([^()]*\)$", "", description)
 
 
+def prose(description: str) -> str:
+    """A kind's description without its plain-text formulas (``y = mask ⊙ x / (1 − p)``):
+    the clauses, each cut before the name its formula defines (the steps show the formulas,
+    printed in the document's notation)."""
+    out = []
+    for clause in re.split(r"\s*[;:]\s*", description):
+        found = re.search(r"\s*\S+\s*=", clause)
+        text = (clause[: found.start()] if found else clause).strip()
+        if text and text.isascii():
+            out.append(text)
+    return "; ".join(out)
+
+
 # --- the steps ---------------------------------------------------------------------------
 
 
@@ -219,7 +232,7 @@ def _definitions(kind: LayerKind, rules: LayerRules) -> list[Step]:
             f"{base}.forward",
             SECTION,
             _shown(kind.output(*kind.output_indices), kind),
-            ((_shown(kind.forward, kind), why(f"definition: {kind.description}")),),
+            ((_shown(kind.forward, kind), why(f"definition: {prose(kind.description)}")),),
             form="index",
             relation=":=",
         )

@@ -22,7 +22,7 @@ from symprop.core.layers import LAYER_KINDS, LayerKind, get_layer_kind
 from symprop.core.spec import Network
 from symprop.core.why import LayerOf, Relation, Segment, Span
 from symprop.derivation.kind_arrays import KindArray, KindMatrix
-from symprop.derivation.kinds import plain_words
+from symprop.derivation.kinds import plain_words, prose
 from symprop.derivation.steps import DerivationView, Step, phi
 
 __all__ = [
@@ -86,7 +86,7 @@ def kind_notation(kinds: Sequence[str]) -> list[tuple[sp.Basic, list[Segment]]]:
 
 def kind_intro(kind: LayerKind) -> list[Segment]:
     """The introductory sentence of a kind's section, from the kind's data."""
-    out: list[Segment] = [f"Definition: {kind.description}. "]
+    out: list[Segment] = [f"The {prose(kind.description)}. "]
     out += ["It reads ", *_list([_matrix(kind, op.name) for op in kind.inputs])]
     out += [" and writes ", _matrix(kind, kind.output.name), "; "]
     if kind.batch_coupled:
