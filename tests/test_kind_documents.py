@@ -366,3 +366,19 @@ def test_a_residual_document_shows_the_fan_out_sum(residual_document) -> None:  
     assert r"\draw[black!35] (u1x1) to[bend left=35] (u4x1);" in tex
     assert r"(u1x1) to[bend left=35] (u4x2)" not in tex
     assert "## Layer kind: layer norm" in md
+
+
+def test_a_kind_registered_at_run_time_flows_through_derive_into_the_document(toy) -> None:  # noqa: ANN001
+    from symprop.core.spec import Dense, Layer, Network  # noqa: PLC0415 - this test's need
+    from symprop.documents.checked import checked  # noqa: PLC0415
+
+    net = Network(
+        inputs=2,
+        layers=[Dense(3, "tanh"), Layer(toy.name, None, "tanh", {}), Dense(1, "identity")],
+        loss="mse",
+    )
+    tex = to_latex(checked(derive(net)))
+    assert "\\section{Layer kind: toy scale}" in tex
+    # At layer level its array is written by its display table, labelled with the layer.
+    assert r"z^{2} &= {\varsigma}^{2} \odot a^{1}" in tex
+    assert r"{\varsigma}^{l} & scale (toy scale layer)" in tex
