@@ -245,7 +245,8 @@ def test_a_dense_chain_derives_as_before() -> None:
 
 
 def test_the_small_instance_builder_is_the_dense_brute_force_network() -> None:
-    # instance.build expresses symbols.instantiate: the same symbols, the same cost.
+    # instance.build (and symbols.instantiate, its dense view) against a dense chain
+    # written out by hand from the registry: z = W a + b, a = φ(z), C = Σ ℓ(a, y).
     net = Network(
         inputs=2,
         layers=[Dense(2, "elu", alpha=0.5), Dense(2, "softmax")],
@@ -253,12 +254,27 @@ def test_the_small_instance_builder_is_the_dense_brute_force_network() -> None:
         l2=0.1,
     )
     built = instance.build(net, 2)
+    z = ACTIVATIONS["elu"].instantiate({"alpha": 0.5})
     for s in (1, 2):
-        old = g.instantiate_sample(net, s)
-        assert sp.simplify(built.costs[s - 1] - old.cost) == 0
-    old = g.instantiate(net)
-    assert set(built.parameters[("W", 1)]) == set(old.W[1])
+        x = sp.Matrix(sp.symbols(f"x{s}_1 x{s}_2", real=True))
+        y = sp.Matrix(sp.symbols(f"y{s}_1 y{s}_2", real=True))
+        W1 = sp.Matrix(2, 2, lambda r, c: sp.Symbol(f"w1_{r + 1}{c + 1}", real=True))
+        W2 = sp.Matrix(2, 2, lambda r, c: sp.Symbol(f"w2_{r + 1}{c + 1}", real=True))
+        b1 = sp.Matrix(sp.symbols("b1_1 b1_2", real=True))
+        b2 = sp.Matrix(sp.symbols("b2_1 b2_2", real=True))
+        z1 = W1 * x + b1
+        a1 = z1.applyfunc(lambda e: z.subs(sp.Symbol("z", real=True), e))
+        z2 = W2 * a1 + b2
+        a2 = z2.applyfunc(sp.exp) / sum(z2.applyfunc(sp.exp))
+        cost = -sum(y[r] * sp.log(a2[r]) for r in range(2))
+        assert sp.simplify(built.z[1][s - 1] - z1) == sp.zeros(2, 1)
+        point = {v: sp.Rational(k + 1, 7) for k, v in enumerate(sorted(cost.free_symbols, key=str))}
+        assert abs(sp.N(built.costs[s - 1].xreplace(point) - cost.xreplace(point), 50)) < 1e-40
+        assert g.instantiate_sample(net, s).cost == built.costs[s - 1]
     assert built.l2 == sp.Rational(1, 10)
+    assert sp.expand(built.objective - built.cost) == sp.Rational(1, 10) * sum(
+        w**2 for key in (("W", 1), ("W", 2)) for w in built.parameters[key]
+    )
 
 
 def test_the_small_instance_builder_dropout_mask_is_given_per_sample() -> None:

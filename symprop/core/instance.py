@@ -32,11 +32,47 @@ import sympy as sp
 from symprop.core.layer_proof import concrete_intermediates, entries, instantiate, size_key
 from symprop.core.layers import LayerKind, Operand, get_layer_kind
 from symprop.core.layers import m as batch_axis
-from symprop.core.registry import LOSSES
+from symprop.core.registry import ACTIVATIONS, LOSSES, i_idx, n_units, z, z_vec
 from symprop.core.registry import a as a_sym
 from symprop.core.registry import y as y_sym
-from symprop.core.symbols import apply_activation
 from symprop.core.topology import feature_axes
+
+
+def _active_branch(definition: sp.Piecewise, value: sp.Expr) -> sp.Expr:
+    """The branch of a piecewise definition that applies at the numeric ``value``."""
+
+    for expr, cond in definition.args:
+        if bool(cond.subs(z, value)):
+            return expr
+    raise ValueError("no branch applies")  # a Piecewise ending in (…, True) always has one
+
+
+def apply_activation(
+    name: str, params: dict[str, float], zvec: sp.Matrix, at: dict | None = None
+) -> sp.Matrix:
+    """The registry definition of ``name`` applied to an explicit column vector.
+
+    With ``at`` (values of every symbol), a piecewise activation is replaced, unit by unit,
+    by the branch active at that point: the same function on a neighbourhood of the point
+    (away from the kinks), so derivatives there are unchanged, and ``sympy.diff`` need not
+    carry piecewise conditions through the whole network.
+    """
+
+    act = ACTIVATIONS[name]
+    definition = act.instantiate(params)
+    if act.elementwise:
+        if at is not None and isinstance(definition, sp.Piecewise):
+            return sp.Matrix(
+                [_active_branch(definition, sp.N(e.xreplace(at), 30)).subs(z, e) for e in zvec]
+            )
+        return zvec.applyfunc(lambda e: definition.subs(z, e))
+    n = zvec.shape[0]
+    out = []
+    for row in range(n):
+        comp = definition.subs({i_idx: row + 1, n_units: n}).doit()
+        comp = comp.subs({z_vec[m + 1]: zvec[m] for m in range(n)})
+        out.append(comp)
+    return sp.Matrix(out)
 
 
 @dataclass(frozen=True)
@@ -197,6 +233,8 @@ def build(
     override_a: Mapping[int, tuple[sp.Matrix | None, ...]] | None = None,
     at: Mapping[sp.Symbol, object] | None = None,
     expressions: bool = True,
+    tags: tuple[str, ...] | None = None,
+    activations: bool = True,
 ) -> Instance:
     """The explicit network at ``widths`` (default: its own) for a batch of ``batch``.
 
@@ -207,19 +245,20 @@ def build(
     by fresh symbols and differentiates what follows); ``at`` (a value for every symbol, ζ
     included) replaces each piecewise activation by its branch active there. With
     ``expressions=False`` only the symbols are made (``z``, ``a``, the costs left empty):
-    what a numeric route needs.
+    what a numeric route needs. ``tags`` name the samples' symbols (default ``1``, ``2``…;
+    ``""`` gives ``x_1``); ``activations=False`` keeps every layer linear (enough to list
+    the symbols, without building nested piecewise expressions).
     """
     net = network if widths is None else network.with_widths(widths)  # type: ignore[attr-defined]
     override = override or {}
     override_a = override_a or {}
     n0, nL = net.widths[0], net.widths[-1]
+    tags = tags if tags is not None else tuple(str(s) for s in range(1, batch + 1))
     xs = tuple(
-        sp.Matrix([sp.Symbol(f"x{s}_{r + 1}", real=True) for r in range(n0)])
-        for s in range(1, batch + 1)
+        sp.Matrix([sp.Symbol(f"x{tag}_{r + 1}", real=True) for r in range(n0)]) for tag in tags
     )
     ys = tuple(
-        sp.Matrix([sp.Symbol(f"y{s}_{r + 1}", real=True) for r in range(nL)])
-        for s in range(1, batch + 1)
+        sp.Matrix([sp.Symbol(f"y{tag}_{r + 1}", real=True) for r in range(nL)]) for tag in tags
     )
     params: dict[tuple[str, int], sp.Matrix] = {}
     given: dict[tuple[str, int], tuple[sp.Matrix, ...]] = {}
@@ -297,6 +336,8 @@ def build(
             )
         acts[lay] = tuple(
             apply_activation(spec.activation, spec.param_values(), zv, dict(at) if at else None)
+            if activations
+            else zv
             for zv in zs[lay]
         )
         if lay in override_a:

@@ -10,9 +10,10 @@ itself stays in one internal convention:
   numbering as the generated code's ``W1 … WL``;
 * a layer label is an integer (a concrete layer) or an expression in the generic ``l``/``L``.
 
-Also here: :func:`instantiate`, which builds a small concrete copy of a network with one
-explicit scalar symbol per weight, used by :meth:`Derivation.check` for brute-force
-differentiation.
+Also here: :func:`instantiate`, a dense chain's small concrete copy with one explicit
+scalar symbol per weight (a view of :func:`symprop.core.instance.build`), used by
+:meth:`Derivation.check` for brute-force differentiation; :func:`apply_activation` is the
+builder's, re-exported.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.matrices.expressions import MatrixExpr
 
-from symprop.core.registry import ACTIVATIONS, LOSSES, i_idx, n_units, z, z_vec
+from symprop.core.instance import apply_activation, build
+from symprop.core.registry import LOSSES
 from symprop.core.registry import a as a_sym
 from symprop.core.registry import y as y_sym
 
@@ -185,43 +187,6 @@ class Instance:
         return out
 
 
-def _active_branch(definition: sp.Piecewise, value: sp.Expr) -> sp.Expr:
-    """The branch of a piecewise definition that applies at the numeric ``value``."""
-
-    for expr, cond in definition.args:
-        if bool(cond.subs(z, value)):
-            return expr
-    raise ValueError("no branch applies")  # a Piecewise ending in (…, True) always has one
-
-
-def apply_activation(
-    name: str, params: dict[str, float], zvec: sp.Matrix, at: dict | None = None
-) -> sp.Matrix:
-    """The registry definition of ``name`` applied to an explicit column vector.
-
-    With ``at`` (values of every symbol), a piecewise activation is replaced, unit by unit,
-    by the branch active at that point: the same function on a neighbourhood of the point
-    (away from the kinks), so derivatives there are unchanged, and ``sympy.diff`` need not
-    carry piecewise conditions through the whole network.
-    """
-
-    act = ACTIVATIONS[name]
-    definition = act.instantiate(params)
-    if act.elementwise:
-        if at is not None and isinstance(definition, sp.Piecewise):
-            return sp.Matrix(
-                [_active_branch(definition, sp.N(e.xreplace(at), 30)).subs(z, e) for e in zvec]
-            )
-        return zvec.applyfunc(lambda e: definition.subs(z, e))
-    n = zvec.shape[0]
-    out = []
-    for row in range(n):
-        comp = definition.subs({i_idx: row + 1, n_units: n}).doit()
-        comp = comp.subs({z_vec[m + 1]: zvec[m] for m in range(n)})
-        out.append(comp)
-    return sp.Matrix(out)
-
-
 def instantiate_sample(network: object, sample: int = 1, at: dict | None = None) -> Instance:
     """:func:`instantiate` with input and target symbols of one batch sample (``x2_1``…)."""
     return instantiate(network, sample=sample, at=at)
@@ -254,50 +219,31 @@ def instantiate(
     at: dict | None = None,
     activations: bool = True,
 ) -> Instance:
-    """Build the explicit symbolic network at ``widths`` (default: the network's own).
+    """Build the explicit symbolic network of a dense chain at ``widths`` (default: its own).
 
-    Intended for small widths (2–3 units): every weight is its own symbol.
+    Intended for small widths (2–3 units): every weight is its own symbol. The network is
+    built by the one small-instance builder (:func:`symprop.core.instance.build`, one
+    sample tagged ``sample``); this is its view as weight matrices and bias vectors.
     """
 
-    net = network if widths is None else network.with_widths(widths)  # type: ignore[attr-defined]
-    widths = net.widths
-    tag = "" if sample is None else str(sample)
-    x = sp.Matrix([sp.Symbol(f"x{tag}_{r + 1}", real=True) for r in range(widths[0])])
-    y = sp.Matrix([sp.Symbol(f"y{tag}_{r + 1}", real=True) for r in range(widths[-1])])
-    W: dict[int, sp.Matrix] = {}
-    b: dict[int, sp.Matrix] = {}
-    zs: dict[int, sp.Matrix] = {}
-    acts: dict[int, sp.Matrix] = {0: x}
-    for layer, spec in enumerate(net.layers, start=1):
-        rows, cols = widths[layer], widths[layer - 1]
-        W[layer] = sp.Matrix(
-            rows, cols, lambda r, c, layer=layer: sp.Symbol(f"w{layer}_{r + 1}{c + 1}", real=True)
-        )
-        b[layer] = sp.Matrix([sp.Symbol(f"b{layer}_{r + 1}", real=True) for r in range(rows)])
-        zs[layer] = W[layer] * acts[layer - 1] + b[layer]
-        # activations=False keeps the layers linear: enough to list the symbols, and it
-        # spares building nested piecewise expressions that are never differentiated.
-        acts[layer] = (
-            apply_activation(spec.activation, spec.param_values(), zs[layer], at)
-            if activations
-            else zs[layer]
-        )
-    loss = LOSSES[net.loss]
-    out = acts[len(net.layers)]
-    cost = sp.Add(*[loss.term.subs({a_sym: out[r], y_sym: y[r]}) for r in range(widths[-1])])
-    lam = sp.nsimplify(net.l2, rational=True)
-    penalty = sp.Add(*[sp.Add(*[w**2 for w in W[layer]]) for layer in W])
-    if net.regularize_biases:
-        penalty += sp.Add(*[sp.Add(*[c**2 for c in b[layer]]) for layer in b])
-    return Instance(
+    built = build(
+        network,
+        1,
         widths=widths,
-        W=W,
-        b=b,
-        x=x,
-        y=y,
-        z=zs,
-        a=acts,
-        cost=cost,
-        objective=cost + lam * penalty,
-        l2=lam,
+        at=at,
+        tags=("" if sample is None else str(sample),),
+        activations=activations,
+    )
+    depth = len(built.network.layers)  # type: ignore[attr-defined]
+    return Instance(
+        widths=built.network.widths,  # type: ignore[attr-defined]
+        W={lay: built.parameters[("W", lay)] for lay in range(1, depth + 1)},
+        b={lay: built.parameters[("b", lay)] for lay in range(1, depth + 1)},
+        x=built.x[0],
+        y=built.y[0],
+        z={lay: built.z[lay][0] for lay in range(1, depth + 1)},
+        a={lay: built.a[lay][0] for lay in range(0, depth + 1)},
+        cost=built.costs[0],
+        objective=built.objective,
+        l2=built.l2,
     )

@@ -6,9 +6,16 @@ emitter, the code generator and the verifier all read. The work is done per laye
 symbolic widths ``n_l``; the per-activation and per-loss calculus is cached, so a network
 of width 512 derives as fast as one of width 4 and the cost grows linearly with depth.
 
-:meth:`Derivation.check` proves the formulas (:mod:`symprop.derivation.check`): the local
-rules symbolically, the composed network numerically at high precision against derivatives
-that no formula under test produced. It names the step that fails, if one does.
+A network of other layer kinds (normalisations, dropout, residual adds, a kind registered
+at run time) gets the same generic steps plus each kind's own section
+(:mod:`symprop.derivation.kinds`), and its concrete steps come from its kinds' proven rules
+bound to each layer (:mod:`symprop.derivation.network`, which states the conventions); a
+plain dense chain derives exactly as it always has.
+
+:meth:`Derivation.check` proves the formulas (:mod:`symprop.derivation.check`, and
+:mod:`symprop.derivation.graph_check` for networks of kinds): the local rules symbolically,
+the composed network numerically at high precision against derivatives that no formula
+under test produced. It names the step that fails, if one does.
 """
 
 from __future__ import annotations

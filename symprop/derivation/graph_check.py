@@ -14,9 +14,10 @@ dense chain. None of its routes builds a deep network as one nested expression:
    step (``summary.delta.{l}``, ``summary.grad_{P}.{l}``) evaluated as written, top down,
    against central differences of the batch cost: ``δ^l_{ij}`` is ∂(Σ_s C^{(s)})/∂z^l_{ij}
    (the convention of :mod:`symprop.derivation.network`), a parameter gradient ∂J/∂P;
-4. for small networks (depth ≤ :data:`REFERENCE_MAX_DEPTH`) the reference: the whole batch
-   cost as one SymPy expression (:func:`symprop.core.instance.build`), differentiated by
-   ``sympy.diff``, against the same printed steps.
+4. for small networks (depth ≤ :data:`REFERENCE_MAX_DEPTH`) the reference, at the first
+   point (at every point with ``route="reference"``): the whole batch cost as one SymPy
+   expression (:func:`symprop.core.instance.build`), differentiated by ``sympy.diff``,
+   against the same printed steps.
 
 Claims are named by their step id, so a failure says which formula is wrong.
 """
@@ -634,8 +635,12 @@ def check_graph(
         found += [
             proof.compare(_label(sid, net), claimed[sid], numeric[sid], how) for sid in claimed
         ]
-    if route == "reference" or (route == "auto" and net.depth <= REFERENCE_MAX_DEPTH):  # type: ignore[attr-defined]
+    if route == "reference":
         found += _reference(net, B, inst_symbols, pts, claimed)
+    elif route == "auto" and net.depth <= REFERENCE_MAX_DEPTH:  # type: ignore[attr-defined]
+        # Beside the compositional route the reference is a cross-check: at the first
+        # point only (a batch-norm network's whole-batch diff takes seconds per point).
+        found += _reference(net, B, inst_symbols, pts[:1], {k: v[:1] for k, v in claimed.items()})
     return found
 
 
