@@ -35,7 +35,7 @@ from symprop.core.why import Relation, Why, why
 from symprop.derivation.kind_arrays import KindArray, KindMatrix
 from symprop.derivation.steps import MatrixPartial, ScalarPartial, Step
 
-__all__ = ["kind_expression", "kind_steps", "shown_sizes"]
+__all__ = ["kind_expression", "kind_steps", "plain_words", "prose", "shown_sizes"]
 
 SECTION = "kinds"
 _C = g.scalar("C")
@@ -190,10 +190,23 @@ def _chain_why(kind: LayerKind) -> Why:
     )
 
 
-def _words(description: str) -> str:
+def plain_words(description: str) -> str:
     """A description without a trailing formula in plain text (``sqrt(var + eps)``): the
     step shows the formula itself."""
     return re.sub(r"\s+[A-Za-z_]+\([^()]*\)$", "", description)
+
+
+def prose(description: str) -> str:
+    """A kind's description without its plain-text formulas (``y = mask ⊙ x / (1 − p)``):
+    the clauses, each cut before the name its formula defines (the steps show the formulas,
+    printed in the document's notation)."""
+    out = []
+    for clause in re.split(r"\s*[;:]\s*", description):
+        found = re.search(r"\s*\S+\s*=", clause)
+        text = (clause[: found.start()] if found else clause).strip()
+        if text and text.isascii():
+            out.append(text)
+    return "; ".join(out)
 
 
 # --- the steps ---------------------------------------------------------------------------
@@ -209,7 +222,7 @@ def _definitions(kind: LayerKind, rules: LayerRules) -> list[Step]:
                 f"{base}.{op.name}",
                 SECTION,
                 _shown(op(*v.indices), kind),
-                ((_shown(v.definition, kind), why(f"definition: {_words(op.description)}")),),
+                ((_shown(v.definition, kind), why(f"definition: {plain_words(op.description)}")),),
                 form="index",
                 relation=":=",
             )
@@ -219,7 +232,7 @@ def _definitions(kind: LayerKind, rules: LayerRules) -> list[Step]:
             f"{base}.forward",
             SECTION,
             _shown(kind.output(*kind.output_indices), kind),
-            ((_shown(kind.forward, kind), why(f"definition: {kind.description}")),),
+            ((_shown(kind.forward, kind), why(f"definition: {prose(kind.description)}")),),
             form="index",
             relation=":=",
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symprop.core import symbols as g
+from symprop.core.layers import get_layer_kind
 from symprop.core.notation import get_profile
 from symprop.core.registry import ACTIVATIONS, LOSSES
 from symprop.core.spec import Network
@@ -30,8 +31,16 @@ from symprop.derivation.steps import (
     phi,
 )
 from symprop.documents.checked import CheckedDerivation, require_checked
-from symprop.documents.kinds import kind_groups, kind_intro, kind_title
-from symprop.documents.layout import FULL_ROW, ROW, rows
+from symprop.documents.kinds import (
+    graph_algorithm,
+    has_weights,
+    kind_groups,
+    kind_intro,
+    kind_notation,
+    kind_title,
+    one_to_one,
+)
+from symprop.documents.layout import FULL_ROW, rows
 from symprop.printers.latex import LatexPrinter
 
 __all__ = ["DocumentContext", "document_context"]
@@ -170,7 +179,7 @@ class DocumentContext:
     notation: tuple[NotationRow, ...]
     conventions: tuple[Sentence, ...]
     columns: tuple[Column, ...]
-    edges: tuple[tuple[str, str], ...]
+    edges: tuple[tuple[str, str, str], ...]
     diagram_scale: str
     diagram_top: str
     diagram_bottom: str
@@ -236,8 +245,7 @@ class _Builder:
             previous = rhs_tex
             segs = why.segments
             first = not lines
-            limit = FULL_ROW if below else ROW
-            parts = rows(self.r.printer, rhs, limit) if self.broken or below else [rhs_tex]
+            parts = rows(self.r.printer, rhs, FULL_ROW) if self.broken or below else [rhs_tex]
             last = len(parts) - 1
             for n, part in enumerate(parts):
                 # A broken formula continues on rows of its own; the reason comes with
@@ -251,7 +259,8 @@ class _Builder:
                         why_tex=self.r.tex(segs) if reason else "",
                         why_math=self.r.inline_math(segs) if reason else "",
                         why_md=self.r.markdown(segs) if reason else "",
-                        wide=reason and (below or _visual_width(lhs + part) > _WIDE),
+                        wide=reason
+                        and (below or len(parts) > 1 or _visual_width(lhs + part) > _WIDE),
                     )
                 )
         return Equation(step.id, tuple(lines))
@@ -327,6 +336,7 @@ class _Builder:
             ),
             (u.T, ["transpose"]),
         ]
+        rows += kind_notation(net.kinds)
         if any(not ACTIVATIONS[lay.activation].elementwise for lay in net.layers):
             rows.append(
                 (sp.KroneckerDelta(_i, _j, evaluate=False), ["1 if the indices are equal, else 0"])
@@ -368,11 +378,11 @@ class _Builder:
         ]
         return table, conventions
 
-    def diagram(self) -> tuple[list[Column], list[tuple[str, str]], str, str, str]:
+    def diagram(self) -> tuple[list[Column], list[tuple[str, str, str]], str, str, str]:
         net = self.net
         columns: list[Column] = []
-        edges: list[tuple[str, str]] = []
-        previous: list[str] = []
+        edges: list[tuple[str, str, str]] = []
+        drawn: list[list[Unit]] = []
         max_drawn = 6
         for lay, width in enumerate(net.widths):
             shown = list(range(1, width + 1))
@@ -394,10 +404,11 @@ class _Builder:
                     else g.indexed("a", lay)[sp.Integer(unit)]
                 )
                 units.append(Unit(f"u{lay}x{unit}", f"{x:.2f}", f"{y:.2f}", self.r.math(quantity)))
-            for node in units:
-                edges += [(src, node.node) for src in previous]
-            previous = [u.node for u in units]
             layer = net.layers[lay - 1] if lay else None
+            if lay:
+                edges += self._wiring(lay, units, drawn)
+            drawn.append(units)
+            kind = get_layer_kind(layer.kind) if layer else None
             columns.append(
                 Column(
                     units=tuple(units),
@@ -407,11 +418,13 @@ class _Builder:
                         ["input layer " if lay == 0 else "layer ", LayerOf("a", lay)]
                     ),
                     caption_width=self.r.tex([Relation(g.width(lay), sp.Integer(width))]),
-                    caption_activation=self.r.tex([Activation(layer.activation)]) if layer else "",
-                    matrix=self.r.math(g.matrix("W", lay)) if lay else None,
+                    caption_activation=self._caption(layer, kind) if layer else "",
+                    matrix=self.r.math(g.matrix("W", lay))
+                    if kind is not None and has_weights(kind)
+                    else None,
                     width=width,
                     caption_layer_md=self.r.markdown([LayerOf("a", lay)]),
-                    activation_md=self.r.markdown([Activation(layer.activation)])
+                    activation_md=self.r.markdown(self._caption_segments(layer, kind))
                     if layer
                     else "input",
                 )
@@ -419,6 +432,45 @@ class _Builder:
         scale = min(1.0, 15.0 / (2.8 * net.depth + 2.0))
         ys = [float(u.y) for c in columns for u in c.units]
         return columns, edges, f"{scale:.2f}", f"{max(ys) + 0.8:.2f}", f"{min(ys) - 0.8:.2f}"
+
+    def _intermediates(self, lay: int) -> list[str]:
+        """Ids of the definitions of layer ``lay``'s named intermediates (μ, σ², σ, x̂)."""
+        kind = get_layer_kind(self.net.layers[lay - 1].kind)
+        return [f"forward.layer.{lay}.{v.operand.name}" for v in kind.intermediates]
+
+    def _caption_segments(self, layer: object, kind: object) -> list[Segment]:
+        """A layer's activation, after its kind's name when the kind is not drawn as a
+        weight matrix (``batch norm, ReLU``)."""
+        act: list[Segment] = [Activation(layer.activation)]  # type: ignore[attr-defined]
+        if kind is None or has_weights(kind):  # type: ignore[arg-type]
+            return act
+        words = kind_title(kind.name).removeprefix("Layer kind: ")  # type: ignore[attr-defined]
+        return [f"{words}, ", *act]
+
+    def _caption(self, layer: object, kind: object) -> str:
+        return self.r.tex(self._caption_segments(layer, kind))
+
+    def _wiring(
+        self, lay: int, units: list[Unit], drawn: list[list[Unit]]
+    ) -> list[tuple[str, str, str]]:
+        """The connections into layer ``lay``: from every source of its kind, each unit to
+        each unit, or unit to the same unit where the kind acts unit by unit; a source
+        other than the previous layer (a skip connection) is drawn as an arc."""
+        net = self.net
+        kind = get_layer_kind(net.layers[lay - 1].kind)
+        out: list[tuple[str, str, str]] = []
+        for slot, src in enumerate(net.sources(lay)):
+            path = "--" if src == lay - 1 else "to[bend left=35]"
+            if one_to_one(kind, slot):
+                same = {u.node.split("x")[-1]: u.node for u in drawn[src]}
+                out += [
+                    (same[u.node.split("x")[-1]], u.node, path)
+                    for u in units
+                    if u.node.split("x")[-1] in same
+                ]
+            else:
+                out += [(s.node, u.node, path) for u in units for s in drawn[src]]
+        return out
 
     def sections(self) -> list[Section]:
         d, net = self.d, self.net
@@ -445,7 +497,7 @@ class _Builder:
         )
         concrete = [self.equation(d.step("forward.input"))]
         for lay in range(1, L + 1):
-            ids = [f"forward.layer.{lay}.z", f"forward.layer.{lay}"]
+            ids = [*self._intermediates(lay), f"forward.layer.{lay}.z", f"forward.layer.{lay}"]
             concrete += [self.equation(d.step(i)) for i in ids if _has(d, i)]
         secs.append(
             Section(
@@ -561,6 +613,8 @@ class _Builder:
         def text(segs: list[Segment], depth: int) -> AlgorithmItem:
             return AlgorithmItem(depth, self.sentence(segs), None)
 
+        if not self.net.dense_chain:
+            return graph_algorithm(self.net, formula, text)
         items = [
             text(
                 [
@@ -617,7 +671,7 @@ class _Builder:
         d, L = self.d, self.net.depth
         forward = [self.equation(d.step("forward.input"))]
         for lay in range(1, L + 1):
-            ids = [f"forward.layer.{lay}.z", f"forward.layer.{lay}"]
+            ids = [*self._intermediates(lay), f"forward.layer.{lay}.z", f"forward.layer.{lay}"]
             forward += [self.equation(d.step(i), full=False) for i in ids if _has(d, i)]
         summary = d.section("summary")
         backward = [self.equation(st) for st in summary if st.id.startswith("summary.delta.")]

@@ -17,14 +17,11 @@ from sympy.printing.precedence import PRECEDENCE
 
 from symprop.printers.latex import LatexPrinter
 
-__all__ = ["FULL_ROW", "ROW", "rows", "visual_width"]
-
-ROW = 40
-"""Printed glyphs of a row beyond which a formula with its reason beside it is broken (the
-reasons' column starts after the widest row)."""
+__all__ = ["FULL_ROW", "rows", "visual_width"]
 
 FULL_ROW = 50
-"""The same for a formula whose reason is printed below it (the whole line is free)."""
+"""Printed glyphs of a row beyond which a formula is broken; a broken formula's reason is
+printed below it, so its rows may take the whole line."""
 
 
 def visual_width(tex: str) -> int:
@@ -77,7 +74,7 @@ def _bracketed(prefix: str, inner: list[str]) -> list[str]:
     return [rf"{prefix}\Bigl({inner[0]}", *inner[1:-1], rf"{inner[-1]}\Bigr)"]
 
 
-def rows(printer: LatexPrinter, expr: sp.Basic, limit: int = ROW) -> list[str]:
+def rows(printer: LatexPrinter, expr: sp.Basic, limit: int = FULL_ROW) -> list[str]:
     """The rows of ``expr``: one when it fits in ``limit`` glyphs, else cut between the
     terms of a sum, or inside the widest bracketed sum of a product or summation."""
     text = printer.doprint(expr)
@@ -107,6 +104,6 @@ def rows(printer: LatexPrinter, expr: sp.Basic, limit: int = ROW) -> list[str]:
             elif rest == 1:
                 prefix = ""
             else:
-                prefix = printer.parenthesize(rest, PRECEDENCE["Mul"])
+                prefix = printer.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
             return _bracketed(prefix + " ", rows(printer, widest, limit - 4))
     return [text]

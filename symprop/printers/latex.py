@@ -266,6 +266,12 @@ class LatexPrinter(SympyLatexPrinter):
             if split is not None:
                 factor, bracket = split
                 return rf"{self._print(factor)} \left({self._print(bracket)}\right)"
+            coeff, rest = expr.as_coeff_Mul()
+            if coeff.is_Rational and not coeff.is_Integer and coeff > 0 and rest != 1:
+                # 10/9 δ m: a number before the product, not a fraction around it.
+                num, den = coeff.p, coeff.q
+                inner = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
+                return rf"\frac{{{num}}}{{{den}}} {inner}"
         expr = written_product(expr)
         if isinstance(expr, sp.Add):
             return self._print(expr)
@@ -300,6 +306,9 @@ class LatexPrinter(SympyLatexPrinter):
             self._settings["order"] = None
         try:
             factored = common_factor(expr)
+            if factored is not None and of_a_kind(expr) and max(factored[0].p, factored[0].q) > 9:
+                # ε + σ² with ε = 10⁻⁵ stays a sum, not 10⁻⁵ (1 + 10⁵ σ²).
+                factored = None
             if factored is not None:
                 coeff, rest = factored
                 inner = super()._print_Add(rest, order)

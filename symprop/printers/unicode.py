@@ -41,7 +41,7 @@ from symprop.printers.written import (
 )
 
 _SUPERSCRIPT = str.maketrans("0123456789+-()lLin", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ˡᴸⁱⁿ")
-_SUBSCRIPT = str.maketrans("0123456789+-()ijklmn", "₀₁₂₃₄₅₆₇₈₉₊₋₍₎ᵢⱼₖₗₘₙ")
+_SUBSCRIPT = str.maketrans("0123456789+-()ijklmnprst", "₀₁₂₃₄₅₆₇₈₉₊₋₍₎ᵢⱼₖₗₘₙₚᵣₛₜ")
 _RELATIONS = {"=": "=", ":=": "≔", "←": "←"}
 _GREEK = {"alpha": "α", "lambda": "λ", "eta": "η", "epsilon": "ε", "momentum": "momentum"}
 _ROLE_SYMBOL = {
@@ -72,7 +72,7 @@ def superscript(text: str) -> str:
 def subscript(text: str) -> str:
     """Unicode subscript of a short label, or ``_(label)`` when a character has none."""
     out = text.replace(" ", "").translate(_SUBSCRIPT)
-    if all(ch in "₀₁₂₃₄₅₆₇₈₉₊₋₍₎ᵢⱼₖₗₘₙ" for ch in out):
+    if all(ch in "₀₁₂₃₄₅₆₇₈₉₊₋₍₎ᵢⱼₖₗₘₙₚᵣₛₜ" for ch in out):
         return out
     return f"_({text})"
 
@@ -414,6 +414,15 @@ def unicode_summary(d: DerivationView) -> str:
     for st in d.section("activation"):
         if st.id.endswith(".derivative"):
             out.append(_chain(st, full=True))
+    # Each layer kind's derived rules: the compact form of every gradient it passes back.
+    for st in d.steps:
+        if st.section != "kinds":
+            continue
+        if st.id.endswith(".forward"):
+            out += ["", "Layer kind " + st.id.split(".")[1].replace("_", " ")]
+            out.append(_chain(st, full=True))
+        elif ".grad_" in st.id:
+            out.append(_chain(st, full=False))
     out += ["", "Output local gradient"]
     out.append(_chain(d.step("delta.output.index"), full=True))
     out += ["", "Backpropagation, layer by layer"]

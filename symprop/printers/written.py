@@ -313,6 +313,7 @@ def reads_as_sum(expr: sp.Basic) -> bool:
 # the bracket, γ/(m σ) (m δ − Σ δ − x̂ Σ δ x̂). Dense formulas keep their forms above.
 
 
+@functools.lru_cache(maxsize=4096)
 def of_a_kind(expr: sp.Basic) -> bool:
     """Whether ``expr`` names an array of a layer kind (a kind section's stand-in, or a
     kind's array bound to a layer: a role the dense network does not have)."""
