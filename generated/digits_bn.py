@@ -2,22 +2,25 @@
 
 Digit classifier with batch normalisation and dropout. Generated from
 ``examples/digits_bn.toml`` by ``symprop generate``; regenerate rather than edit. NumPy
-is its only dependency. Network 64-128-128-128-64-64-10 (identity, relu, identity,
-identity, relu, softmax), loss cross_entropy, λ = 0.0001.
+is its only dependency. Network 64-128-128-128-64-64-10 (dense·identity,
+batch_norm·relu, dropout·identity, dense·identity, batch_norm·relu, dense·softmax), loss
+cross_entropy, λ = 0.0001.
 
-Conventions. Layer 0 is the input. ``W<l>`` has shape (n_l, n_{l−1}) and ``b<l>`` shape
-(n_l,). The public functions take a batch as rows: ``X`` is (batch, n_0), ``Y`` is
-(batch, n_L), and ``forward`` computes z^l = W^l a^{l−1} + b^l as
-``z<l> = a<l-1> @ W<l>.T + b<l>``. The training step (``_backprop``) holds each sample as
-a column, as the derivation writes it: there ``z<l>``, ``a<l>`` and ``delta_<l>`` are
-(n_l, batch), the recurrence δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ φ'(z^l) is
-``delta_<l> = W<l+1>.T @ delta_<l+1>`` followed by ``delta_<l> *= φ'(z<l>)``, and
-Δ^l = Σ_i δ^l (a^{l−1})ᵀ is ``delta_<l> @ a<l-1>.T``.
+Conventions. Layer 0 is the input. Every array of a batch holds one sample per row:
+``X`` is (batch, n_0), ``Y`` is (batch, n_L). Layer l computes z^l from the outputs of
+the layers it reads with its kind, then a^l = φ_l(z^l). ``params`` holds the trained
+parameters (``_TRAINABLE``) and the running statistics that prediction uses
+(``_RUNNING``, updated by each training step, never by gradients). In training, a kind's
+given 0/1 arrays (``_GIVEN``) are drawn from the training generator; ``predict`` and
+``forward`` use the kinds' inference forms. The backward pass runs layer by layer from
+δ^L: each kind's derived gradient of its parameters, and of its inputs from δ^l = ∂C/∂z^l;
+where a layer's output feeds several layers, ∂C/∂a^l is the sum of what they pass back.
 
-The objective is J = C + λ Σ_l ‖W^l‖²_F, with C the mean over the batch of the
-per-sample cost Σ_k −y log(a). Assumptions: ReLU is not differentiable at z = 0; the
-derivative there is taken as ReLU'(0) = 0 (a measure-zero event for real-valued inputs);
-Σᵢ yᵢ = 1 (targets are one-hot or probability vectors).
+The objective is J = C + λ Σ ‖θ‖² over the parameters with weight decay (W1, W4, W6),
+with C the mean over the batch of the per-sample cost Σ_k −y log(a). Assumptions: ReLU
+is not differentiable at z = 0; the derivative there is taken as ReLU'(0) = 0 (a
+measure-zero event for real-valued inputs); Σᵢ yᵢ = 1 (targets are one-hot or
+probability vectors).
 
 Run ``python digits_bn.py --data FILE`` to train from the command line (``--help``).
 """
@@ -39,6 +42,7 @@ from typing import NoReturn
 import numpy as np
 
 LAYER_SIZES: tuple[int, ...] = (64, 128, 128, 128, 64, 64, 10)
+KINDS: tuple[str, ...] = ("dense", "batch_norm", "dropout", "dense", "batch_norm", "dense")
 ACTIVATIONS: tuple[str, ...] = ("identity", "relu", "identity", "identity", "relu", "softmax")
 LOSS: str = "cross_entropy"
 L2: float = 0.0001
@@ -55,55 +59,51 @@ TRAINING: dict[str, object] = {
     "seed": 0,
 }
 
-_L = 6
-_WEIGHTS = ("W1", "W2", "W3", "W4", "W5", "W6")
-_BIASES = ("b1", "b2", "b3", "b4", "b5", "b6")
-_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4", "W5", "b5", "W6", "b6")
 _SHAPES: dict[str, tuple[int, ...]] = {
     "W1": (128, 64),
     "b1": (128,),
-    "W2": (128, 128),
-    "b2": (128,),
-    "W3": (128, 128),
-    "b3": (128,),
+    "gamma2": (128,),
+    "beta2": (128,),
+    "running_mean2": (128,),
+    "running_var2": (128,),
     "W4": (64, 128),
     "b4": (64,),
-    "W5": (64, 64),
-    "b5": (64,),
+    "gamma5": (64,),
+    "beta5": (64,),
+    "running_mean5": (64,),
+    "running_var5": (64,),
     "W6": (10, 64),
     "b6": (10,),
 }
-# Flat layout of parameters and gradients: layer by layer, the block [W<l> | b<l>] of shape
-# (n_l, n_{l−1} + 1), row-major. With a^{l−1} extended by a column of ones, the forward
-# product z^l = [a^{l−1} 1] [W^l | b^l]ᵀ and the gradient Σ_i δ^l [a^{l−1} 1] are each one
-# matrix product, biases included.
-_BLOCKS: tuple[tuple[int, int], ...] = (
-    (128, 65),
-    (128, 129),
-    (128, 129),
-    (64, 129),
-    (64, 65),
-    (10, 65),
+_KEYS = tuple(_SHAPES)
+_TRAINABLE: tuple[str, ...] = (
+    "W1",
+    "b1",
+    "gamma2",
+    "beta2",
+    "W4",
+    "b4",
+    "gamma5",
+    "beta5",
+    "W6",
+    "b6",
 )
+_RUNNING: tuple[str, ...] = ("running_mean2", "running_var2", "running_mean5", "running_var5")
+_DECAYED: tuple[str, ...] = ("W1", "W4", "W6")
+# Given 0/1 arrays of a training step: per key, the shape of one sample's entry and the
+# probability of a 1 (derived: training's expected output is the inference form's).
+_GIVEN: dict[str, tuple[tuple[int, ...], float]] = {
+    "mask3": ((128,), 0.9),
+}
+# Batch-coupled kinds need at least two samples in a training batch.
+_MIN_BATCH = 2
 _N_PARAMS = 17610
-# Training data up to this size is shuffled once per epoch; larger data batch by batch.
-_GATHER_AT_ONCE = 1 << 23
-# The training state a checkpoint holds besides the settings: flat vectors.
-_STATE = ("theta", "velocity", "second")
-# The most bytes an array of a checkpoint or parameter file may hold: a flat vector, or the
-# checkpoint's metadata with a loss history of a million epochs.
-_FILE_LIMIT = 8 * _N_PARAMS + (64 << 20)
+_FILE_LIMIT = 8 * (_N_PARAMS + sum(int(np.prod(s)) for s in _SHAPES.values())) + (64 << 20)
 
 _TARGET = "class"
 
 
 # --- numeric primitives -------------------------------------------------------------------
-
-
-def _glorot_uniform(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
-    """Glorot initialisation: U(−r, r) with r = sqrt(6/(fan_in + fan_out))."""
-    limit = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, size=(fan_out, fan_in))
 
 
 def _he_normal(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
@@ -136,18 +136,12 @@ def identity(z: np.ndarray) -> np.ndarray:
 
 
 def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """ReLU(z) = { z if z > 0; 0 otherwise }: rectified linear unit.
-
-    Written into ``out`` when it is given.
-    """
+    """ReLU(z) = { z if z > 0; 0 otherwise }: rectified linear unit."""
     return np.maximum(z, 0, out=out)
 
 
 def softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
-    """softmax(z) = exp(zᵢ)/Σₖ exp(zₖ): normalised exponential (output layer only).
-
-    Taken over the units along ``axis``: 1 for a batch of rows (the default), 0 for columns.
-    """
+    """softmax(z) = exp(zᵢ)/Σₖ exp(zₖ): normalised exponential (output layer only)."""
     return _softmax(z, axis=axis)
 
 
@@ -269,350 +263,331 @@ def _check_data(
 
 
 def init_params(seed: int = 0) -> dict[str, np.ndarray]:
-    """Initial parameters: ``W<l>`` (n_l, n_{l−1}) and zero biases ``b<l>`` (n_l,), DTYPE.
+    """Initial parameters and running statistics, DTYPE, drawn with
+    ``np.random.default_rng(seed)`` in this order:
 
-    Drawn with ``np.random.default_rng(seed)``:
-    W1: Glorot: W1 ~ U(−r, r), r = sqrt(6/(64 + 128)).
-    W2: He: relu is a rectifier, W2 ~ N(0, 2/128).
-    W3: Glorot: W3 ~ U(−r, r), r = sqrt(6/(128 + 128)).
-    W4: Glorot: W4 ~ U(−r, r), r = sqrt(6/(128 + 64)).
-    W5: He: relu is a rectifier, W5 ~ N(0, 2/64).
-    W6: Glorot: W6 ~ U(−r, r), r = sqrt(6/(64 + 10)).
-
-    Examples
-    --------
-    >>> params = init_params(seed=0)
-    >>> params["W1"].shape == (LAYER_SIZES[1], LAYER_SIZES[0])
-    True
+    - W1 (weight): He: N(0, 2/64)
+    - b1 (bias): zeros
+    - gamma2 (scale): ones
+    - beta2 (shift): zeros
+    - running_mean2: zeros
+    - running_var2: ones
+    - W4 (weight): He: N(0, 2/128)
+    - b4 (bias): zeros
+    - gamma5 (scale): ones
+    - beta5 (shift): zeros
+    - running_mean5: zeros
+    - running_var5: ones
+    - W6 (weight): He: N(0, 2/64)
+    - b6 (bias): zeros
     """
     rng = np.random.default_rng(seed)
     params: dict[str, np.ndarray] = {}
-    params["W1"] = _glorot_uniform(rng, 128, 64).astype(DTYPE)
-    params["b1"] = np.zeros(128, dtype=DTYPE)
-    params["W2"] = _he_normal(rng, 128, 128).astype(DTYPE)
-    params["b2"] = np.zeros(128, dtype=DTYPE)
-    params["W3"] = _glorot_uniform(rng, 128, 128).astype(DTYPE)
-    params["b3"] = np.zeros(128, dtype=DTYPE)
-    params["W4"] = _glorot_uniform(rng, 64, 128).astype(DTYPE)
-    params["b4"] = np.zeros(64, dtype=DTYPE)
-    params["W5"] = _he_normal(rng, 64, 64).astype(DTYPE)
-    params["b5"] = np.zeros(64, dtype=DTYPE)
-    params["W6"] = _glorot_uniform(rng, 10, 64).astype(DTYPE)
-    params["b6"] = np.zeros(10, dtype=DTYPE)
+    params["W1"] = _he_normal(rng, 128, 64).astype(DTYPE)
+    params["b1"] = np.zeros((128,), dtype=DTYPE)
+    params["gamma2"] = np.ones((128,), dtype=DTYPE)
+    params["beta2"] = np.zeros((128,), dtype=DTYPE)
+    params["running_mean2"] = np.zeros((128,), dtype=DTYPE)
+    params["running_var2"] = np.ones((128,), dtype=DTYPE)
+    params["W4"] = _he_normal(rng, 64, 128).astype(DTYPE)
+    params["b4"] = np.zeros((64,), dtype=DTYPE)
+    params["gamma5"] = np.ones((64,), dtype=DTYPE)
+    params["beta5"] = np.zeros((64,), dtype=DTYPE)
+    params["running_mean5"] = np.zeros((64,), dtype=DTYPE)
+    params["running_var5"] = np.ones((64,), dtype=DTYPE)
+    params["W6"] = _he_normal(rng, 10, 64).astype(DTYPE)
+    params["b6"] = np.zeros((10,), dtype=DTYPE)
     return params
 
 
-def _forward(params: dict[str, np.ndarray], a0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(z^L, a^L) for a checked batch ``a0``."""
+def draw_given(
+    rng: np.random.Generator, batch: int, dtype: np.dtype = DTYPE
+) -> dict[str, np.ndarray]:
+    """The given 0/1 arrays of one training step for ``batch`` samples, drawn from ``rng``:
+    each entry is 1 with its probability in ``_GIVEN``."""
+    return {
+        key: (rng.random((batch, *shape)) < keep).astype(dtype)
+        for key, (shape, keep) in _GIVEN.items()
+    }
+
+
+def _forward_train(
+    params: dict[str, np.ndarray], a0: np.ndarray, given: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Training-mode forward pass of a checked batch ``a0``: every array the backward pass
+    reads (the cache)."""
+    m = a0.shape[0]  # the batch size
+    # layer 1: dense (x = a0) into z1, then identity
+    # y = W x + b
     z1 = a0 @ params["W1"].T + params["b1"]
     a1 = identity(z1)
-    z2 = a1 @ params["W2"].T + params["b2"]
+    # layer 2: batch_norm (x = a1) into z2, then relu
+    # mu[j] = Σᵣ xᵣⱼ/m
+    mu2 = np.sum(a1, axis=0) / m
+    # var[j] = Σᵣ (−muⱼ + xᵣⱼ)²/m
+    var2 = np.sum((a1 - mu2) ** 2, axis=0) / m
+    # sigma[j] = √(ε + varⱼ)
+    sigma2 = np.sqrt(1e-05 + var2)
+    # xhat[i, j] = (−muⱼ + xᵢⱼ)/sigmaⱼ
+    xhat2 = (a1 - mu2) / sigma2
+    # y[i, j] = betaⱼ + gammaⱼ xhatᵢⱼ
+    z2 = params["gamma2"] * xhat2 + params["beta2"]
     a2 = relu(z2)
-    z3 = a2 @ params["W3"].T + params["b3"]
+    # layer 3: dropout (x = a2) into z3, then identity
+    # y = 1/(1 − p) (mask ⊙ x)
+    z3 = 1.1111111111111112 * given["mask3"] * a2
     a3 = identity(z3)
+    # layer 4: dense (x = a3) into z4, then identity
+    # y = W x + b
     z4 = a3 @ params["W4"].T + params["b4"]
     a4 = identity(z4)
-    z5 = a4 @ params["W5"].T + params["b5"]
+    # layer 5: batch_norm (x = a4) into z5, then relu
+    # mu[j] = Σᵣ xᵣⱼ/m
+    mu5 = np.sum(a4, axis=0) / m
+    # var[j] = Σᵣ (−muⱼ + xᵣⱼ)²/m
+    var5 = np.sum((a4 - mu5) ** 2, axis=0) / m
+    # sigma[j] = √(ε + varⱼ)
+    sigma5 = np.sqrt(1e-05 + var5)
+    # xhat[i, j] = (−muⱼ + xᵢⱼ)/sigmaⱼ
+    xhat5 = (a4 - mu5) / sigma5
+    # y[i, j] = betaⱼ + gammaⱼ xhatᵢⱼ
+    z5 = params["gamma5"] * xhat5 + params["beta5"]
     a5 = relu(z5)
+    # layer 6: dense (x = a5) into z6, then softmax
+    # y = W x + b
     z6 = a5 @ params["W6"].T + params["b6"]
     a6 = softmax(z6)
+    del m
+    return {
+        "a0": a0,
+        "z1": z1,
+        "a1": a1,
+        "z2": z2,
+        "a2": a2,
+        "mu2": mu2,
+        "var2": var2,
+        "sigma2": sigma2,
+        "xhat2": xhat2,
+        "z3": z3,
+        "a3": a3,
+        "mask3": given["mask3"],
+        "z4": z4,
+        "a4": a4,
+        "z5": z5,
+        "a5": a5,
+        "mu5": mu5,
+        "var5": var5,
+        "sigma5": sigma5,
+        "xhat5": xhat5,
+        "z6": z6,
+        "a6": a6,
+    }
+
+
+def _forward_predict(
+    params: dict[str, np.ndarray], a0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(z^L, a^L) in prediction mode (inference forms: running statistics, no given arrays)."""
+    m = a0.shape[0]  # the batch size
+    # layer 1: dense (x = a0) into z1, then identity
+    # y = W x + b
+    z1 = a0 @ params["W1"].T + params["b1"]
+    a1 = identity(z1)
+    # layer 2: batch_norm (x = a1) into z2, then relu
+    # y[i, j] = betaⱼ + gammaⱼ (−running_meanⱼ + xᵢⱼ)/√(ε + running_varⱼ)
+    z2 = (a1 - params["running_mean2"]) * params["gamma2"] / np.sqrt(
+        1e-05 + params["running_var2"]
+    ) + params["beta2"]
+    a2 = relu(z2)
+    # layer 3: dropout (x = a2) into z3, then identity
+    # y[j] = xⱼ
+    z3 = a2
+    a3 = identity(z3)
+    # layer 4: dense (x = a3) into z4, then identity
+    # y = W x + b
+    z4 = a3 @ params["W4"].T + params["b4"]
+    a4 = identity(z4)
+    # layer 5: batch_norm (x = a4) into z5, then relu
+    # y[i, j] = betaⱼ + gammaⱼ (−running_meanⱼ + xᵢⱼ)/√(ε + running_varⱼ)
+    z5 = (a4 - params["running_mean5"]) * params["gamma5"] / np.sqrt(
+        1e-05 + params["running_var5"]
+    ) + params["beta5"]
+    a5 = relu(z5)
+    # layer 6: dense (x = a5) into z6, then softmax
+    # y = W x + b
+    z6 = a5 @ params["W6"].T + params["b6"]
+    a6 = softmax(z6)
+    del m
     return z6, a6
 
 
 def forward(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Output activations a^L, shape (batch, n_L), for inputs X of shape (batch, n_0).
-
-    With a^0 = X, for l = 1..L: z^l = a^{l−1} W^lᵀ + b^l and a^l = φ_l(z^l):
-    a1 = identity(z1).
-    a2 = relu(z2).
-    a3 = identity(z3).
-    a4 = identity(z4).
-    a5 = relu(z5).
-    a6 = softmax(z6).
-
-    Examples
-    --------
-    >>> forward(init_params(), np.zeros((2, LAYER_SIZES[0]))).shape == (2, LAYER_SIZES[-1])
-    True
-    """
+    """Output activations a^L (batch, n_L) in prediction mode, for inputs X (batch, n_0)."""
     dtype = _check_params(params)
-    return _forward(params, _check_inputs(X, dtype))[1]
+    return _forward_predict(params, _check_inputs(X, dtype))[1]
 
 
 def _penalty(params: dict[str, np.ndarray]) -> np.floating | float:
-    """λ Σ_l ‖W^l‖²_F."""
-    keys = _KEYS if REGULARIZE_BIASES else _WEIGHTS
-    return L2 * sum(np.vdot(params[k], params[k]) for k in keys)
+    """λ Σ ‖θ‖² over the decayed parameters."""
+    return L2 * sum(np.vdot(params[k], params[k]) for k in _DECAYED)
 
 
-def _cost(params: dict[str, np.ndarray], a0: np.ndarray, Y: np.ndarray) -> np.floating:
-    """J as a NumPy scalar of the data's dtype (``gradient_check`` evaluates it wider)."""
-    z6, a6 = _forward(params, a0)
-    return np.sum(-Y * _log_softmax(z6)) / a0.shape[0] + _penalty(params)
+def _cost_sum(zL: np.ndarray, aL: np.ndarray, Y: np.ndarray) -> np.floating:
+    """Σ over the batch of the per-sample cost Σ_k −y log(a)."""
+    return np.sum(-Y * _log_softmax(zL))
 
 
 def loss(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
-    """J = 1/n Σ_i C^(i) + λ Σ_l ‖W^l‖²_F, with C = Σ_k −y log(a).
-
-    Computed as ``np.sum(-Y*_log_softmax(z6)) / n`` plus the L2 term, written in z6
-    where that avoids overflow and log 0.
-    """
-    a0, Y = _check_data(params, X, Y)
-    return float(_cost(params, a0, Y))
+    """J on (X, Y) in prediction mode: the mean per-sample cost plus the L2 term."""
+    X, Y = _check_data(params, X, Y)
+    zL, aL = _forward_predict(params, X)
+    return float(_cost_sum(zL, aL, Y) / X.shape[0] + _penalty(params))
 
 
-def _workspace(
-    batch: int, dtype: np.dtype, grad: np.ndarray | None = None
+def training_loss(
+    params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray, given: dict[str, np.ndarray]
+) -> float:
+    """J on the batch (X, Y) in training mode with the given arrays ``given``: the function
+    whose gradient ``gradients`` computes."""
+    X, Y = _check_data(params, X, Y)
+    c = _forward_train(params, X, _checked_given(given, X.shape[0], X.dtype))
+    return float(_cost_sum(c["z6"], c["a6"], Y) / X.shape[0] + _penalty(params))
+
+
+def _checked_given(
+    given: dict[str, np.ndarray] | None, batch: int, dtype: np.dtype
 ) -> dict[str, np.ndarray]:
-    """Buffers for one batch size, one sample per column: z^l, [a^l; 1] (its last row stays
-    1), the hidden δ^l (with a spare last row, see ``_backprop``), a vector of ones, and the
-    flat gradient with its blocks ``grad<l>``."""
-    ws: dict[str, np.ndarray] = {}
-    ws["z1"] = np.empty((128, batch), dtype=dtype)
-    ws["A1"] = np.ones((129, batch), dtype=dtype)
-    ws["delta_1"] = np.empty((129, batch), dtype=dtype)
-    ws["z2"] = np.empty((128, batch), dtype=dtype)
-    ws["A2"] = np.ones((129, batch), dtype=dtype)
-    ws["delta_2"] = np.empty((129, batch), dtype=dtype)
-    ws["z3"] = np.empty((128, batch), dtype=dtype)
-    ws["A3"] = np.ones((129, batch), dtype=dtype)
-    ws["delta_3"] = np.empty((129, batch), dtype=dtype)
-    ws["z4"] = np.empty((64, batch), dtype=dtype)
-    ws["A4"] = np.ones((65, batch), dtype=dtype)
-    ws["delta_4"] = np.empty((65, batch), dtype=dtype)
-    ws["z5"] = np.empty((64, batch), dtype=dtype)
-    ws["A5"] = np.ones((65, batch), dtype=dtype)
-    ws["delta_5"] = np.empty((65, batch), dtype=dtype)
-    ws["z6"] = np.empty((10, batch), dtype=dtype)
-    ws["ones"] = np.ones(batch, dtype=dtype)
-    ws["grad"] = np.empty(_N_PARAMS, dtype=dtype) if grad is None else grad
-    for index, block in enumerate(_blocks(ws["grad"]), start=1):
-        ws[f"grad{index}"] = block
-    return ws
-
-
-def _blocks(flat: np.ndarray) -> list[np.ndarray]:
-    """Views of a flat vector as the blocks [W<l> | b<l>], l = 1..L (see ``_BLOCKS``)."""
-    out = []
-    start = 0
-    for rows, cols in _BLOCKS:
-        out.append(flat[start : start + rows * cols].reshape(rows, cols))
-        start += rows * cols
+    """``given`` checked against ``_GIVEN`` (keys and shapes), in ``dtype``."""
+    given = {} if given is None else given
+    if set(given) != set(_GIVEN):
+        raise ValueError(f"given: expected arrays {sorted(_GIVEN)}, got {sorted(given)}")
+    out = {}
+    for key, (shape, _) in _GIVEN.items():
+        value = np.asarray(given[key], dtype=dtype)
+        if value.shape != (batch, *shape):
+            raise ValueError(f"given[{key!r}]: expected shape {(batch, *shape)}, got {value.shape}")
+        out[key] = value
     return out
-
-
-def _views(flat: np.ndarray) -> dict[str, np.ndarray]:
-    """Views of a flat vector shaped like the parameters: ``W<l>`` and ``b<l>`` are the
-    leading columns and the last column of block l."""
-    out: dict[str, np.ndarray] = {}
-    for index, block in enumerate(_blocks(flat), start=1):
-        out[f"W{index}"] = block[:, :-1]
-        out[f"b{index}"] = block[:, -1]
-    return out
-
-
-def _flatten(
-    params: dict[str, np.ndarray], dtype: np.dtype, out: np.ndarray | None = None
-) -> np.ndarray:
-    """The inverse of ``_views``: one flat vector of ``dtype`` (``out`` when it is given)."""
-    flat = np.empty(_N_PARAMS, dtype=dtype) if out is None else out
-    for block, w, b in zip(_blocks(flat), _WEIGHTS, _BIASES, strict=True):
-        block[:, :-1] = params[w]
-        block[:, -1] = params[b]
-    return flat
-
-
-def _extend(a0: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """[a0 1]: the inputs with a column of ones appended (the bias column); into ``out``
-    when it is given."""
-    extended = np.empty((a0.shape[0], a0.shape[1] + 1), dtype=a0.dtype) if out is None else out
-    extended[:, :-1] = a0
-    extended[:, -1] = 1
-    return extended
 
 
 def _backprop(
-    blocks: list[np.ndarray], A0: np.ndarray, Y: np.ndarray, ws: dict[str, np.ndarray], scale: float
-) -> np.floating:
-    """Write ``scale`` · Σ_i ∇C^(i) into ``ws["grad"]`` (the cost's gradient without the
-    L2 term; ``scale`` = 1/n gives ∇C, the batch mean); return Σ_i C^(i) over the batch,
-    from the same forward pass. ``blocks`` are the parameters [W<l> | b<l>], ``A0`` is the
-    batch as rows [a^0 1] (batch, n_0 + 1), or a^0 alone (batch, n_0), whose bias b^1 is
-    then added, and summed for its gradient, on its own; ``Y`` holds the targets as
-    columns (n_L, batch).
+    params: dict[str, np.ndarray], c: dict[str, np.ndarray], Y: np.ndarray
+) -> dict[str, np.ndarray]:
+    """∂C/∂θ of the batch's mean cost C for every trained parameter, from the cache ``c``."""
+    m = Y.shape[0]  # the batch size
+    grads: dict[str, np.ndarray] = {}
+    # δ^L = ∂C/∂z^L: the derived output delta, over the batch mean
+    delta6 = (c["a6"] - Y) / m
+    # layer 6 (dense, x = a5): gradients from g = δ^6 = ∂C/∂z^6
+    # ∂C/∂W = Σ_batch g xᵀ
+    grads["W6"] = delta6.T @ c["a5"]
+    # ∂C/∂b = Σ_batch g
+    grads["b6"] = np.sum(delta6, axis=0)
+    # ∂C/∂x = Wᵀ g
+    da5 = delta6 @ params["W6"]
+    # δ^5: δ5 = ∂C/∂a5 ⊙ φ'(z5), φ'(z) = { 1 if z > 0; 0 otherwise }
+    delta5 = da5 * (c["z5"] > 0)
+    # layer 5 (batch_norm, x = a4): gradients from g = δ^5 = ∂C/∂z^5
+    # ∂C/∂gamma[q] = Σᵢ (g_(iq) xhat_(iq))
+    grads["gamma5"] = np.sum(delta5 * c["xhat5"], axis=0)
+    # ∂C/∂beta[q] = Σᵢ g_(iq)
+    grads["beta5"] = np.sum(delta5, axis=0)
+    # ∂C/∂x[q, p] = gammaₚ (m g_(qp) − xhat_(qp) Σᵢ (gᵢₚ xhatᵢₚ) − Σᵢ gᵢₚ)/(m sigmaₚ)
+    da4 = (
+        (m * delta5 - np.sum(delta5, axis=0) - c["xhat5"] * np.sum(delta5 * c["xhat5"], axis=0))
+        * params["gamma5"]
+        / (m * c["sigma5"])
+    )
+    # δ^4: δ4 = ∂C/∂a4 (φ' = 1)
+    delta4 = da4
+    # layer 4 (dense, x = a3): gradients from g = δ^4 = ∂C/∂z^4
+    # ∂C/∂W = Σ_batch g xᵀ
+    grads["W4"] = delta4.T @ c["a3"]
+    # ∂C/∂b = Σ_batch g
+    grads["b4"] = np.sum(delta4, axis=0)
+    # ∂C/∂x = Wᵀ g
+    da3 = delta4 @ params["W4"]
+    # δ^3: δ3 = ∂C/∂a3 (φ' = 1)
+    delta3 = da3
+    # layer 3 (dropout, x = a2): gradients from g = δ^3 = ∂C/∂z^3
+    # ∂C/∂x = 1/(1 − p) (g ⊙ mask)
+    da2 = 1.1111111111111112 * delta3 * c["mask3"]
+    # δ^2: δ2 = ∂C/∂a2 ⊙ φ'(z2), φ'(z) = { 1 if z > 0; 0 otherwise }
+    delta2 = da2 * (c["z2"] > 0)
+    # layer 2 (batch_norm, x = a1): gradients from g = δ^2 = ∂C/∂z^2
+    # ∂C/∂gamma[q] = Σᵢ (g_(iq) xhat_(iq))
+    grads["gamma2"] = np.sum(delta2 * c["xhat2"], axis=0)
+    # ∂C/∂beta[q] = Σᵢ g_(iq)
+    grads["beta2"] = np.sum(delta2, axis=0)
+    # ∂C/∂x[q, p] = gammaₚ (m g_(qp) − xhat_(qp) Σᵢ (gᵢₚ xhatᵢₚ) − Σᵢ gᵢₚ)/(m sigmaₚ)
+    da1 = (
+        (m * delta2 - np.sum(delta2, axis=0) - c["xhat2"] * np.sum(delta2 * c["xhat2"], axis=0))
+        * params["gamma2"]
+        / (m * c["sigma2"])
+    )
+    # δ^1: δ1 = ∂C/∂a1 (φ' = 1)
+    delta1 = da1
+    # layer 1 (dense, x = a0): gradients from g = δ^1 = ∂C/∂z^1
+    # ∂C/∂W = Σ_batch g xᵀ
+    grads["W1"] = delta1.T @ c["a0"]
+    # ∂C/∂b = Σ_batch g
+    grads["b1"] = np.sum(delta1, axis=0)
+    del m
+    return grads
 
-    Every other array holds one sample per column, as the derivation writes it.
-    Forward, keeping z^l: z^l = [W^l | b^l] [a^{l−1}; 1], a^l = φ_l(z^l).
-    Backward, in the derivation's notation:
-    δ⁶ = a⁶ − y.
-    δ⁵ = ((W⁶)ᵀ δ⁶) ⊙ { 1 if z⁵ > 0; 0 otherwise }, with φ'(z) = { 1 if z > 0; 0 otherwise }.
-    δ⁴ᵢⱼ = γ⁵ⱼ/(n σ⁵ⱼ) (n δ⁵ᵢⱼ − Σᵣ δ⁵ᵣⱼ − x̂⁵ᵢⱼ Σᵣ (δ⁵ᵣⱼ x̂⁵ᵣⱼ)), with φ'(z) = 1.
-    δ³ᵢⱼ = Σᵣ (w⁴ᵣⱼ δ⁴ᵢᵣ), with φ'(z) = 1.
-    δ²ᵢⱼ = 10 δ³ᵢⱼ m³ᵢⱼ { 1 if z²ᵢⱼ > 0; 0 otherwise }/9, with φ'(z) = { 1 if z > 0; 0
-        otherwise }.
-    δ¹ᵢⱼ = γ²ⱼ/(n σ²ⱼ) (n δ²ᵢⱼ − Σᵣ δ²ᵣⱼ − x̂²ᵢⱼ Σᵣ (δ²ᵣⱼ x̂²ᵣⱼ)), with φ'(z) = 1.
-    [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l> @ A<l-1>.T``.
-    The code carries ``scale`` in delta_6 (and so in every delta_<l>, which is linear
-    in it), so that no gradient needs a further scaling.
-    δ^L = δ⁶ = a⁶ − y is the cancellation the derivation proved.
-    Products whose operands and output are contiguous (or transposed so) call ``np.dot``:
-    the same BLAS call as ``np.matmul`` with less dispatch, which shows on small layers.
-    So (W^l)ᵀ δ^l is computed as [W^l | b^l]ᵀ δ^l, whose last row (b^l's, 1/(n_{l−1} + 1)
-    of the product) is dropped, rather than from the strided view of W^l. Where the data
-    carry no column of ones, ∂C/∂W¹ is written beside its bias column and calls
-    ``np.matmul``, as ``np.dot`` would copy the strided output.
+
+def _update_running(params: dict[str, np.ndarray], c: dict[str, np.ndarray]) -> None:
+    """Running statistics ← (1 − momentum) running + momentum · the batch's value."""
+    m = c["a0"].shape[0]  # the batch size
+    # running_mean[j] ← (1 − momentum) running_mean[j] + momentum · muⱼ
+    params["running_mean2"][...] = (1 - 0.1) * params["running_mean2"] + 0.1 * c["mu2"]
+    # running_var[j] ← (1 − momentum) running_var[j] + momentum · m varⱼ/(m − 1)
+    params["running_var2"][...] = (1 - 0.1) * params["running_var2"] + 0.1 * m * c["var2"] / (m - 1)
+    # running_mean[j] ← (1 − momentum) running_mean[j] + momentum · muⱼ
+    params["running_mean5"][...] = (1 - 0.1) * params["running_mean5"] + 0.1 * c["mu5"]
+    # running_var[j] ← (1 − momentum) running_var[j] + momentum · m varⱼ/(m − 1)
+    params["running_var5"][...] = (1 - 0.1) * params["running_var5"] + 0.1 * m * c["var5"] / (m - 1)
+    del m
+
+
+def gradients(
+    params: dict[str, np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    given: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """∇J over the batch (X, Y) in training mode, per trained key of ``params``.
+
+    ``given`` holds the given 0/1 arrays (``_GIVEN``; see ``draw_given``); running
+    statistics are not changed.
     """
-    WB1 = blocks[0]
-    WB2 = blocks[1]
-    WB3 = blocks[2]
-    WB4 = blocks[3]
-    WB5 = blocks[4]
-    WB6 = blocks[5]
-    plain = A0.shape[1] == 64  # a^0 without its column of ones
-    if plain:
-        z1 = np.matmul(WB1[:, :-1], A0.T, out=ws["z1"])
-        z1 += WB1[:, -1:]
-    else:
-        z1 = np.dot(WB1, A0.T, out=ws["z1"])
-    A1 = ws["A1"]
-    a1 = A1[:-1]
-    a1[...] = identity(z1)
-    z2 = np.dot(WB2, A1, out=ws["z2"])
-    A2 = ws["A2"]
-    a2 = A2[:-1]
-    relu(z2, out=a2)
-    z3 = np.dot(WB3, A2, out=ws["z3"])
-    A3 = ws["A3"]
-    a3 = A3[:-1]
-    a3[...] = identity(z3)
-    z4 = np.dot(WB4, A3, out=ws["z4"])
-    A4 = ws["A4"]
-    a4 = A4[:-1]
-    a4[...] = identity(z4)
-    z5 = np.dot(WB5, A4, out=ws["z5"])
-    A5 = ws["A5"]
-    a5 = A5[:-1]
-    relu(z5, out=a5)
-    z6 = np.dot(WB6, A5, out=ws["z6"])
-    log_softmax6 = _log_softmax(z6, axis=0)
-    a6 = np.exp(log_softmax6)
-    cost = -np.vdot(Y, log_softmax6)
-    delta_6 = a6 - Y
-    delta_6 *= scale
-    np.dot(delta_6, A5.T, out=ws["grad6"])
-    delta_5 = np.dot(WB6.T, delta_6, out=ws["delta_5"])[:-1]
-    delta_5 *= z5 > 0
-    np.dot(delta_5, A4.T, out=ws["grad5"])
-    delta_4 = np.dot(WB5.T, delta_5, out=ws["delta_4"])[:-1]
-    np.dot(delta_4, A3.T, out=ws["grad4"])
-    delta_3 = np.dot(WB4.T, delta_4, out=ws["delta_3"])[:-1]
-    np.dot(delta_3, A2.T, out=ws["grad3"])
-    delta_2 = np.dot(WB3.T, delta_3, out=ws["delta_2"])[:-1]
-    delta_2 *= z2 > 0
-    np.dot(delta_2, A1.T, out=ws["grad2"])
-    delta_1 = np.dot(WB2.T, delta_2, out=ws["delta_1"])[:-1]
-    if plain:
-        np.matmul(delta_1, A0, out=ws["grad1"][:, :-1])
-        # ∂C/∂b¹ = Σ_i δ¹_i, as a product with ones: BLAS sums faster than np.sum
-        np.matmul(delta_1, ws["ones"], out=ws["grad1"][:, -1])
-    else:
-        np.dot(delta_1, A0, out=ws["grad1"])
-    return cost
-
-
-def _penalised(dtype: np.dtype, value: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
-    """``value`` where the flat layout holds a weight (the entries the L2 term
-    penalises), else 0; into ``out`` when it is given."""
-    mask = np.empty(_N_PARAMS, dtype=dtype) if out is None else out
-    for block in _blocks(mask):
-        block[:, :-1] = value
-        block[:, -1] = 0
-    return mask
-
-
-def gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
-    """∂J/∂W^l and ∂J/∂b^l for the batch (X, Y): same keys, shapes and dtype as params.
-
-    The derivation's formulas, vectorised over the batch (see ``_backprop``):
-    ∂J/∂W^l = 1/n Σ_i δ^l (a^{l−1})ᵀ + 2λ W^l and ∂J/∂b^l = 1/n Σ_i δ^l.
-
-    Examples
-    --------
-    >>> params = init_params()
-    >>> X = np.ones((3, LAYER_SIZES[0]))
-    >>> sorted(gradients(params, X, predict(params, X)).keys()) == sorted(params)
-    True
-    """
-    a0, Y = _check_data(params, X, Y)
-    ws = _workspace(a0.shape[0], a0.dtype)
-    theta = _flatten(params, a0.dtype)
-    _backprop(_blocks(theta), _extend(a0), Y.T, ws, 1.0 / a0.shape[0])
-    ws["grad"] += (2 * L2) * (_penalised(a0.dtype) * theta)
-    return {k: np.ascontiguousarray(v) for k, v in _views(ws["grad"]).items()}
+    X, Y = _check_data(params, X, Y)
+    c = _forward_train(params, X, _checked_given(given, X.shape[0], X.dtype))
+    grads = _backprop(params, c, Y)
+    for k in _DECAYED:
+        grads[k] = grads[k] + 2 * L2 * params[k]
+    return grads
 
 
 def predict(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Predicted class labels, shape (batch,): argmax_k a^L_k."""
+    """Predicted class per row: argmax of a^L (prediction mode)."""
     return np.argmax(forward(params, X), axis=1)
 
 
 def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float | None:
-    """Fraction of correct predictions (None for a regression loss)."""
-    a0, onehot = _check_data(params, X, Y)
-    return float(np.mean(np.argmax(_forward(params, a0)[1], axis=1) == np.argmax(onehot, axis=1)))
+    """Fraction of rows predicted right (None for real-valued targets)."""
+    Y = np.asarray(Y)
+    labels = Y if Y.ndim == 1 else np.argmax(Y, axis=1)
+    return float(np.mean(predict(params, X) == labels))
 
 
 # --- training -----------------------------------------------------------------------------
 
-# Scratch memory that ``train`` gives back when it returns, for the next call to reuse:
-# memory fresh from the system costs a page fault per 4 KiB page on first touch. What is
-# kept is bounded by the network, whatever the data: up to _SPARE_MAX flat vectors per
-# dtype, and the step buffers of one batch size (the last call's); copies of the data are
-# not kept. None of them holds anything of the caller's. (list.pop, list.append and dict
-# assignment are atomic: threads may share them.)
-_SPARE: dict[str, list[np.ndarray]] = {}
-_SPARE_WORKSPACES: dict[tuple[int, str], dict[str, np.ndarray]] = {}
-_SPARE_MAX = 6  # a trainer holds at most six flat vectors (Adam's and L2's among them)
-# Generators given back, and the starting state of each seed used, up to 64 seeds (for
-# ``_generator``).
-_SPARE_GENERATORS: list[np.random.Generator] = []
-_SEEDED: dict[int, dict[str, object]] = {}
-
-
-def _generator(seed: int) -> np.random.Generator:
-    """``np.random.default_rng(seed)``, as it starts: a spare generator set to the seed's
-    starting state when there is one. Seeding (the SeedSequence's hashing) costs about ten
-    times as much as setting a state, and a call of ``train`` that follows an epoch pays it
-    with a cold cache: a few percent of a digits-sized epoch."""
-    state = _SEEDED.get(seed)
-    if state is not None:
-        try:
-            rng = _SPARE_GENERATORS.pop()
-        except IndexError:
-            pass
-        else:
-            rng.bit_generator.state = state
-            return rng
-    fresh = np.random.default_rng(seed)
-    if state is None and len(_SEEDED) < 64:
-        _SEEDED[seed] = fresh.bit_generator.state
-    return fresh
-
-
-def _scratch(dtype: np.dtype) -> np.ndarray:
-    """An uninitialised flat vector: one given back by an earlier ``train``, else a new one."""
-    try:
-        return _SPARE.get(np.dtype(dtype).str, []).pop()
-    except IndexError:
-        return np.empty(_N_PARAMS, dtype=dtype)
-
 
 class _Trainer:
-    """Mini-batch training state: flat parameters, optimiser buffers, the shuffling RNG.
-
-    Everything ``train`` and the command line need to run epochs and to resume bitwise
-    from a checkpoint. All arrays share the parameters' dtype: nothing is upcast.
-    """
+    """Mini-batch training state: parameters, optimiser buffers and the training generator
+    (which shuffles the samples and draws the given arrays), so that a checkpoint resumes
+    bitwise."""
 
     def __init__(
         self,
@@ -637,38 +612,24 @@ class _Trainer:
         if (
             isinstance(batch_size, bool)
             or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
+            or batch_size < _MIN_BATCH
         ):
-            raise ValueError(f"batch_size: got {batch_size!r}; must be an integer >= 1")
+            raise ValueError(
+                f"batch_size: got {batch_size!r}; must be an integer >= {_MIN_BATCH}"
+                " (layers that couple the samples of a batch need two of them)"
+            )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed: got {seed!r}; must be an integer >= 0")
         if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
             raise ValueError(f"momentum: got {momentum!r}; must be a number in [0, 1)")
         if momentum and optimizer != "momentum":
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
-        # The parameters are checked for NaN and infinity once flattened (one pass).
-        dtype = _check_params(params, finite=False)
-        self.source = X  # the caller's array, which error messages describe
-        self.X = X = _check_inputs(X, dtype, finite=False)
-        # Small data is extended by the bias column once and shuffled whole each epoch into
-        # XS, YS; large data is gathered batch by batch into the step's buffers (no copy).
-        # Small data is checked for NaN and infinity now, large data batch by batch as the
-        # first epoch gathers it: one pass over it fewer, and nothing is lost on an error,
-        # as ``train`` copies the parameters back only at the end.
-        n_out = LAYER_SIZES[-1]
-        small = X.nbytes + X.shape[0] * n_out * X.itemsize <= _GATHER_AT_ONCE
-        self.unchecked = not small
-        # The step takes targets as columns, YT (n_L, n). Small data holds them so; large
-        # data holds rows, YT being their transpose, as a batch gathers a row each sample
-        # (contiguous) where a column would be n_L strided entries.
-        self.Ybuffer = np.empty((n_out, X.shape[0]) if small else (X.shape[0], n_out), dtype)
-        self.YT = _check_targets(Y, X.shape[0], dtype, self.Ybuffer if small else self.Ybuffer.T)
-        extended = (X.shape[0], X.shape[1] + 1)
-        self.XA = _extend(X, np.empty(extended, dtype)) if small else None
-        if self.XA is not None:
-            _check_finite_inputs(self.XA, self.source)  # just written, so still in cache
-        self.XS = np.empty(extended, dtype) if small else None
-        self.YS = np.empty(self.YT.shape, dtype) if small else None
+        X, Y = _check_data(params, X, Y)
+        if X.shape[0] < _MIN_BATCH:
+            raise ValueError(
+                f"X: {X.shape[0]} sample(s); batch-coupled layers need at least {_MIN_BATCH}"
+            )
+        self.X, self.Y = X, Y
         self.dtype = X.dtype
         self.n = X.shape[0]
         self.batch_size = min(int(batch_size), self.n)
@@ -676,143 +637,68 @@ class _Trainer:
         self.optimizer = optimizer
         self.momentum = float(momentum)
         self.seed = int(seed)
-        self.rng = _generator(self.seed)
-        self.theta = _flatten(params, dtype, _scratch(dtype))
-        if not _all_finite(self.theta):
-            _check_params(params)  # raises, naming the array
-        self.params = _views(self.theta)
-        self.blocks = _blocks(self.theta)
-        self.grad = _scratch(dtype)
-        self.velocity = _scratch(dtype)
-        self.velocity.fill(0)
-        # Only Adam keeps a second moment.
-        adam = optimizer == "adam"
-        self.second = _scratch(dtype) if adam else None
-        if self.second is not None:
-            self.second.fill(0)
-        self.tmp = _scratch(dtype)  # Adam's scratch, and the L2 term's
-        # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
-        self.scale = 1.0 if optimizer == "adam" else self.learning_rate
-        self.decay = _penalised(dtype, 2 * L2 * self.scale, _scratch(dtype))
-        vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second, self.decay]
-        self.parts = [tuple(vectors)]  # the whole vectors (index −1)
+        self.rng = np.random.default_rng(self.seed)
+        self.params = {k: np.array(params[k], dtype=self.dtype) for k in _KEYS}
+        self.velocity = {k: np.zeros_like(self.params[k]) for k in _TRAINABLE}
+        self.second = (
+            {k: np.zeros_like(self.params[k]) for k in _TRAINABLE} if optimizer == "adam" else None
+        )
         self.steps = 0
         self.epoch = 0
         self.history: list[float] = []
-        self.data_id: str | None = None  # what a checkpoint records of the data (see main)
-        self._workspaces: dict[int, dict[str, np.ndarray]] = {}
+        self.data_id: str | None = None
 
-    def _workspace(self, batch: int) -> dict[str, np.ndarray]:
-        """The step's buffers for this batch size (made once, or given back by an earlier
-        ``train``), with room for the batch."""
-        ws = self._workspaces.get(batch)
-        if ws is None:
-            ws = _SPARE_WORKSPACES.pop((batch, self.dtype.str), None)
-            if ws is None:
-                ws = _workspace(batch, self.dtype, self.grad)
-                ws["a0"] = np.empty((batch, LAYER_SIZES[0]), dtype=self.dtype)
-                ws["Y"] = np.empty((batch, LAYER_SIZES[-1]), dtype=self.dtype)  # rows
-            else:  # its gradient blocks still view the earlier trainer's vector
-                ws["grad"] = self.grad
-                for index, block in enumerate(_blocks(self.grad), start=1):
-                    ws[f"grad{index}"] = block
-            self._workspaces[batch] = ws
-        return ws
+    def _batches(self, order: np.ndarray) -> list[np.ndarray]:
+        """The epoch's batches of ``order``; a last batch smaller than ``_MIN_BATCH`` joins
+        the one before it (a batch statistic of one sample has no variance)."""
+        starts = list(range(0, self.n, self.batch_size))
+        if len(starts) > 1 and self.n - starts[-1] < _MIN_BATCH:
+            starts.pop()
+        ends = [*starts[1:], self.n]
+        return [order[s:e] for s, e in zip(starts, ends, strict=True)]
 
-    def give_back(self, params_too: bool) -> None:
-        """Hand the scratch memory to the next ``train`` (see ``_SPARE``); the trainer is
-        not used afterwards. The flat parameters go too when ``params_too``: not when a
-        callback has seen views of them, which it may have kept."""
-        arrays = (self.grad, self.velocity, self.second, self.tmp, self.decay)
-        spare = _SPARE.setdefault(self.dtype.str, [])
-        for array in (*arrays, self.theta) if params_too else arrays:
-            if array is not None and len(spare) < _SPARE_MAX:
-                spare.append(array)
-        ws = self._workspaces.get(self.batch_size)
-        if ws is not None:  # the full batches' buffers; a last, smaller batch's are dropped
-            _SPARE_WORKSPACES.clear()
-            _SPARE_WORKSPACES[(self.batch_size, self.dtype.str)] = ws
-        if len(_SPARE_GENERATORS) < _SPARE_MAX:
-            _SPARE_GENERATORS.append(self.rng)
-
-    def _step(self, A0: np.ndarray, Y: np.ndarray) -> np.floating:
-        """One update from the mini-batch: inputs as rows, [a^0 1] or a^0 alone, and targets
-        as columns Y (see ``_backprop``). In place on the flat parameters; returns the batch's
-        summed cost Σ_i C^(i) before the update."""
-        ws = self._workspace(A0.shape[0])
+    def _step(self, X: np.ndarray, Y: np.ndarray) -> float:
+        """One update from the batch (X, Y); returns its summed cost before the update."""
         self.steps += 1
-        # g = s ∇C, with s = η (SGD, momentum) or 1 (Adam): the batch mean's 1/n and s ride
-        # in δ^L.
-        cost = _backprop(self.blocks, A0, Y, ws, self.scale / A0.shape[0])
-        self._update(-1)
+        c = _forward_train(self.params, X, draw_given(self.rng, X.shape[0], self.dtype))
+        cost = float(_cost_sum(c["z6"], c["a6"], Y))
+        grads = _backprop(self.params, c, Y)
+        _update_running(self.params, c)
+        t = self.steps
+        for k in _TRAINABLE:
+            theta, g, v = self.params[k], grads[k], self.velocity[k]
+            if k in _DECAYED:
+                # ∇J = ∇C + 2λ θ
+                g = g + 2 * L2 * theta
+            if self.optimizer == "sgd":
+                # θ ← θ − η ∇J
+                theta -= self.learning_rate * g
+            elif self.optimizer == "momentum":
+                # v ← μ v − η ∇J;  θ ← θ + v
+                v *= self.momentum
+                v -= self.learning_rate * g
+                theta += v
+            else:
+                # Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e−8), with v = m
+                s = self.second[k]
+                v *= 0.9
+                v += 0.1 * g
+                s *= 0.999
+                s += 0.001 * g * g
+                theta -= (
+                    (self.learning_rate / (1.0 - 0.9**t))
+                    * v
+                    / (np.sqrt(s / (1.0 - 0.999**t)) + 1e-8)
+                )
         return cost
 
-    def _update(self, part: int) -> None:
-        """The optimiser's update of one part of the flat vectors: layer block ``part``, or
-        (-1) all of them at once."""
-        theta, grad, tmp, v, s, decay = self.parts[part]
-        # ∇J = ∇C + 2λ W^l (decay holds 2λ s on the penalised entries)
-        np.multiply(theta, decay, out=tmp)
-        grad += tmp
-        if self.optimizer == "sgd":
-            # θ ← θ − η ∇J
-            theta -= grad
-        elif self.optimizer == "momentum":
-            # v ← μ v − η ∇J;  θ ← θ + v
-            v *= self.momentum
-            v -= grad
-            theta += v
-        else:
-            # Adam (β₁ = 0.9, β₂ = 0.999, ε = 1e−8), with v = m:
-            # m ← β₁ m + (1 − β₁) g;  s ← β₂ s + (1 − β₂) g²;  θ ← θ − η m̂ / (√ŝ + ε)
-            t = self.steps
-            v *= 0.9
-            np.multiply(grad, 0.1, out=tmp)
-            v += tmp
-            s *= 0.999
-            np.multiply(grad, grad, out=tmp)
-            tmp *= 0.001
-            s += tmp
-            np.sqrt(s, out=tmp)
-            tmp *= 1.0 / np.sqrt(1.0 - 0.999**t)
-            tmp += 1e-8
-            np.divide(v, tmp, out=tmp)
-            tmp *= self.learning_rate / (1.0 - 0.9**t)
-            theta -= tmp
-
-    def _run_batches(self, order: np.ndarray) -> float:
-        """One step per mini-batch of rows ``order[start : start + batch_size]``; returns
-        Σ_i C^(i). Small data is shuffled whole (fewer NumPy calls); large data is gathered
-        batch by batch, so that each batch is still in cache when the products read it."""
-        size = self.batch_size
-        total = 0.0
-        if self.XA is not None:
-            X = np.take(self.XA, order, axis=0, out=self.XS, mode="clip")
-            Y = np.take(self.YT, order, axis=1, out=self.YS, mode="clip")
-            for start in range(0, self.n, size):
-                total += float(self._step(X[start : start + size], Y[:, start : start + size]))
-            return total
-        for start in range(0, self.n, size):
-            rows = order[start : start + size]
-            ws = self._workspace(len(rows))
-            # Gathered without a column of ones: a strided gather costs more than b^1 apart.
-            a0 = np.take(self.X, rows, axis=0, out=ws["a0"], mode="clip")
-            if self.unchecked:
-                _check_finite_inputs(a0, self.source)
-            Y = np.take(self.YT.T, rows, axis=0, out=ws["Y"], mode="clip")
-            total += float(self._step(a0, Y.T))
-        self.unchecked = False
-        return total
-
     def run_epoch(self) -> float:
-        """One pass over the data in a fresh random order; returns the epoch's loss.
-
-        That is the mean per-sample cost over the epoch's mini-batches, each taken from the
-        forward pass of its own step (as the parameters were then, so no extra pass over
-        the data is needed), plus the L2 term at the end of the epoch.
-        """
+        """One pass over the data in a fresh random order; returns the epoch's loss (the mean
+        per-sample cost of the steps' forward passes plus the L2 term at the end)."""
         order = self.rng.permutation(self.n)
-        total = self._run_batches(order)
+        total = 0.0
+        for rows in self._batches(order):
+            total += self._step(self.X[rows], self.Y[rows])
         value = total / self.n + float(_penalty(self.params))
         if not np.isfinite(value):
             raise ValueError(
@@ -834,8 +720,17 @@ class _Trainer:
             "n": self.n,
         }
 
+    def _state(self) -> dict[str, np.ndarray]:
+        """Every array of the training state, by a flat name."""
+        state = {f"param.{k}": v for k, v in self.params.items()}
+        state |= {f"velocity.{k}": v for k, v in self.velocity.items()}
+        if self.second is not None:
+            state |= {f"second.{k}": v for k, v in self.second.items()}
+        return state
+
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Checkpoint everything needed to resume bitwise (written atomically)."""
+        """Checkpoint everything needed to resume bitwise (written atomically): parameters,
+        running statistics, optimiser buffers and the generator's state."""
         meta = {
             "settings": self.settings(),
             "data": self.data_id,
@@ -844,8 +739,7 @@ class _Trainer:
             "history": self.history,
             "rng": self.rng.bit_generator.state,
         }
-        arrays = {k: getattr(self, k) for k in _STATE if getattr(self, k) is not None}
-        _savez_atomic(path, meta=np.array(json.dumps(meta)), **arrays)
+        _savez_atomic(path, meta=np.array(json.dumps(meta)), **self._state())
 
     def restore(self, path: str | os.PathLike[str]) -> None:
         """Continue from a checkpoint written by :meth:`save` with the same settings and
@@ -869,14 +763,16 @@ class _Trainer:
                 f"{where}: written while training on other data; "
                 "use the same --data or another --checkpoint"
             )
-        state = [key for key in _STATE if getattr(self, key) is not None]
-        for key in state:
+        state = self._state()
+        for key, target in state.items():
             value = arrays.get(key)
-            if value is None or value.shape != (_N_PARAMS,) or value.dtype != self.dtype:
+            if value is None or value.shape != target.shape or value.dtype != self.dtype:
                 got = "missing" if value is None else f"{value.dtype}{list(value.shape)}"
-                raise ValueError(f"{where}: {key} is {got}, expected {self.dtype}[{_N_PARAMS}]")
-        for key in state:
-            getattr(self, key)[...] = arrays[key]
+                raise ValueError(
+                    f"{where}: {key} is {got}, expected {self.dtype}{list(target.shape)}"
+                )
+        for key, target in state.items():
+            target[...] = arrays[key]
         self.epoch, self.steps, self.history = epoch, steps, history
         self.rng.bit_generator.state = rng.bit_generator.state
 
@@ -898,30 +794,17 @@ def train(
     momentum: float = 0.0,
     callback: Callable[[int, float, dict[str, np.ndarray]], object] | None = None,
 ) -> list[float]:
-    """Train ``params`` in place by gradient descent on J; return the loss of each epoch.
+    """Train ``params`` in place (running statistics included); return each epoch's loss.
 
-    Each epoch visits the samples in a new order drawn from ``np.random.default_rng(seed)``
-    and takes one step per mini-batch of ``batch_size`` rows (1: per-sample SGD; ``len(X)``:
-    full batch), with ∇J from ``gradients``' formulas and the update
+    Each epoch visits the samples in a new order drawn from ``np.random.default_rng(seed)``,
+    which also draws each step's given arrays, and takes one step per mini-batch of
+    ``batch_size`` rows with ∇J from ``gradients``' formulas and the update
 
-    - ``"sgd"``: W^l ← W^l − η ∂J/∂W^l (and the same for b^l);
+    - ``"sgd"``: θ ← θ − η ∂J/∂θ;
     - ``"momentum"``: v ← μ v − η ∇J, θ ← θ + v (μ = ``momentum``);
     - ``"adam"``: Adam with β₁ = 0.9, β₂ = 0.999, ε = 1e−8.
 
-    The loss of an epoch is the mean per-sample cost over its mini-batches, each from the
-    forward pass of its own step, plus the L2 term at the end of the epoch (as in
-    scikit-learn's ``loss_curve_``); call ``loss`` for J on any data at any time.
-    X and Y are converted once to the parameters' dtype; the loop never upcasts.
     ``callback(epoch, loss, params)`` runs after each epoch (epochs count from 1).
-
-    Examples
-    --------
-    >>> params = init_params()
-    >>> X = np.ones((4, LAYER_SIZES[0]))
-    >>> history = train(params, X, predict(params, X), epochs=2, learning_rate=0.01,
-    ...                 batch_size=2, seed=0)
-    >>> len(history)
-    2
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs: got {epochs!r}; must be an integer >= 0")
@@ -937,14 +820,11 @@ def train(
         optimizer=optimizer,
         momentum=momentum,
     )
-    try:
-        for _ in range(int(epochs)):
-            value = trainer.run_epoch()
-            if callback is not None:
-                callback(trainer.epoch, value, trainer.params)
-        trainer.copy_into(params)
-    finally:
-        trainer.give_back(params_too=callback is None)
+    for _ in range(int(epochs)):
+        value = trainer.run_epoch()
+        if callback is not None:
+            callback(trainer.epoch, value, trainer.params)
+    trainer.copy_into(params)
     return trainer.history
 
 
@@ -1081,14 +961,13 @@ def _alive(pid: int) -> bool:
 
 
 def save(params: dict[str, np.ndarray], path: str | os.PathLike[str]) -> None:
-    """Save ``params`` to ``path`` (.npz), atomically."""
+    """Save ``params`` (running statistics included) to ``path`` (.npz), atomically."""
     _check_params(params)
     _savez_atomic(path, **{k: params[k] for k in _KEYS})
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Load parameters saved by ``save`` (checked against this network's shapes); a
-    missing, damaged or foreign file raises ValueError naming it."""
+    """Load parameters saved by ``save`` (checked against this network's shapes)."""
     params = _read_npz(path, "parameter file", _FILE_LIMIT)
     try:
         _check_params(params)
@@ -1101,16 +980,17 @@ def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def gradient_check(
-    params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray, eps: float = 1e-6
+    params: dict[str, np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    given: dict[str, np.ndarray] | None = None,
+    eps: float = 1e-6,
 ) -> float:
-    """Max relative error between ``gradients`` and central differences of ``loss``.
-
-    Each parameter θ_k gets (J(θ + ε e_k) − J(θ − ε e_k)) / 2ε; beyond 2000 parameters,
-    20 random unit directions d get (J(θ + ε d) − J(θ − ε d)) / 2ε against ∇J · d, so the
-    check stays cheap. J is evaluated in extended precision (``np.longdouble``) where the
-    platform has it, so that rounding (≈ machine ε · J / ε) does not swamp the comparison.
-    The relative error of a pair (g, g̃) is |g − g̃| / max(|g|, |g̃|, 1e−8).
-    """
+    """Max relative error between ``gradients`` and central differences of
+    ``training_loss`` (same given arrays): per trained entry (J(θ + ε e_k) − J(θ − ε e_k)) / 2ε;
+    beyond 2000 trained entries, 20 random unit directions d against ∇J · d, so the check
+    stays cheap. J in extended precision (``np.longdouble``). The relative error of a pair
+    (g, g̃) is |g − g̃| / max(|g|, |g̃|, 1e−8)."""
     if (
         isinstance(eps, bool)
         or not isinstance(eps, (int, float, np.floating))
@@ -1118,31 +998,43 @@ def gradient_check(
         or eps <= 0
     ):
         raise ValueError(f"eps: got {eps!r}; must be a finite number > 0")
-    a0, Y = _check_data(params, X, Y)
-    grad = _flatten(gradients(params, a0, Y), np.float64)
+    X, Y = _check_data(params, X, Y)
+    given = _checked_given(given, X.shape[0], X.dtype)
+    grads = gradients(params, X, Y, given)
     wide = np.longdouble
-    theta = _flatten(params, wide)
-    a0, Y = a0.astype(wide), Y.astype(wide)
+    Xw, Yw = X.astype(wide), Y.astype(wide)
+    givenw = {k: v.astype(wide) for k, v in given.items()}
+    base = {k: v.astype(wide) for k, v in params.items()}
+    sizes = [int(np.prod(_SHAPES[k])) for k in _TRAINABLE]
+    grad = np.concatenate([grads[k].reshape(-1).astype(np.float64) for k in _TRAINABLE])
 
-    def cost_at(vector: np.ndarray) -> np.longdouble:
-        return _cost(_views(vector), a0, Y)
+    def cost_along(direction: np.ndarray, step: float) -> wide:
+        point, start = dict(base), 0
+        for k, size in zip(_TRAINABLE, sizes, strict=True):
+            point[k] = base[k] + step * direction[start : start + size].reshape(_SHAPES[k])
+            start += size
+        c = _forward_train(point, Xw, givenw)
+        return _cost_sum(c["z6"], c["a6"], Yw) / Xw.shape[0] + _penalty(point)
 
     def central(direction: np.ndarray) -> float:
-        plus = cost_at(theta + eps * direction)
-        minus = cost_at(theta - eps * direction)
-        return float((np.longdouble(plus) - np.longdouble(minus)) / (2 * np.longdouble(eps)))
+        plus, minus = cost_along(direction, eps), cost_along(direction, -eps)
+        return float((plus - minus) / (2 * wide(eps)))
 
-    if _N_PARAMS <= 2000:
-        basis = np.eye(_N_PARAMS, dtype=wide)
-        pairs = [(central(basis[k]), grad[k]) for k in range(_N_PARAMS)]
+    total = sum(sizes)
+    if total <= 2000:
+        basis = np.eye(total, dtype=wide)
+        pairs = [(central(basis[k]), grad[k]) for k in range(total)]
     else:
         rng = np.random.default_rng(0)
         pairs = []
         for _ in range(20):
-            d = rng.standard_normal(_N_PARAMS)
+            d = rng.standard_normal(total)
             d /= np.linalg.norm(d)
             pairs.append((central(d.astype(wide)), float(grad @ d)))
     return max(abs(n - g) / max(abs(n), abs(g), 1e-8) for n, g in pairs)
+
+
+# --- command line -------------------------------------------------------------------------
 
 
 # --- command line -------------------------------------------------------------------------
@@ -1236,7 +1128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.momentum is None:
         args.momentum = TRAINING["momentum"] if args.optimizer == "momentum" else 0.0
     try:
-        if args.save:  # a target it would refuse is refused before training, not after
+        if args.save:
             _replaceable(os.path.realpath(args.save))
         X, Y = _read_data(args.data)
         params = {k: v.astype(args.dtype) for k, v in init_params(args.seed).items()}

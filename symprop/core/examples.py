@@ -16,9 +16,10 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 EXPLAIN_FILE = EXAMPLES_DIR / "explain.toml"
 """The worked computation-graph examples of seed 001."""
 
-NETWORK_GRAPH_EXAMPLES = ("xor", "goodfellow_mlp")
-"""The example networks whose computation graphs are drawn: XOR (the README's picture) and a
-network with weight decay, where the weights fan out."""
+NETWORK_GRAPH_EXAMPLES = ("xor", "goodfellow_mlp", "residual")
+"""The example networks whose computation graphs are drawn: XOR (the README's picture), a
+network with weight decay, where the weights fan out, and a residual block, where a layer's
+output fans out to the branch and the skip."""
 
 
 def is_network_spec(path: Path) -> bool:
