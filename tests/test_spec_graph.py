@@ -203,7 +203,10 @@ def test_every_invalid_graph_is_one_line(
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ('kind = "batch_norm"\nwidth = 8', r"layers\[1\]\.width: .*unknown key"),
+        (
+            'kind = "batch_norm"\nwidth = 8',
+            r"layers\[1\]\.width: got 8; 3 \(a batch_norm layer keeps its input's width\)",
+        ),
         ('kind = "dropout"\nq = 0.5', r"layers\[1\]\.q: .*unknown key; allowed keys: .*p"),
         ('kind = "residual"\ninputs = "h1"', r"layers\[1\]\.inputs: .*a list of layer names"),
         ('kind = "residual"\ninputs = [1]', r"layers\[1\]\.inputs: .*a list of layer names"),
@@ -231,3 +234,15 @@ def test_cli_refuses_an_invalid_graph_with_exit_2(tmp_path: object) -> None:
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "no cycles" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_kept_width_may_be_written_in_toml_as_in_python() -> None:
+    base = 'inputs = 2\nloss = "mse"\n[[layers]]\nwidth = 3\n[[layers]]\nkind = "batch_norm"\n'
+    assert spec_from_dict(parse_toml(base + "width = 3\n")) == spec_from_dict(parse_toml(base))
+    assert _net([Dense(3), Layer("batch_norm", 3)]) == _net([Dense(3), BatchNorm()])
+
+
+def test_an_unknown_input_lists_only_the_layers_it_could_read() -> None:
+    with pytest.raises(SpecError) as info:
+        _net([Dense(3, name="a"), Dense(3, inputs="zz"), Dense(2, name="later")])
+    assert "(known: input, a)" in str(info.value)

@@ -687,7 +687,7 @@ def spec_from_dict(data: Mapping[str, Any]) -> Network:
                 "kind",
                 "name",
                 "inputs",
-                *(("width",) if sets_width(kind) else ()),
+                "width",
                 "activation",
                 *(h.name for h in kind.hyper_parameters),
                 *(p.name for p in act.parameters),

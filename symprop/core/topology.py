@@ -187,7 +187,7 @@ def _sources(idx: int, node: Node, kind: LayerKind, names: dict[str, int]) -> tu
     out = []
     for name in given:
         if name not in names:
-            known = ", ".join(names)
+            known = ", ".join(n for n, at in names.items() if at <= idx)
             raise SpecError(where, name, f"a layer name or {INPUT!r} (known: {known})")
         source = names[name]
         if source > idx:
