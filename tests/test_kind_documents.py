@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
+from symprop.core import symbols as g
 from symprop.core.layer_calculus import derive_layer
 from symprop.core.layers import (
     LAYER_KINDS,
@@ -425,3 +426,17 @@ def test_a_scalar_intermediate_in_a_matrix_form_is_written_by_its_display() -> N
             assert "ρ" in unicode(last) and "rms" not in unicode(last), sid
     finally:
         unregister_layer_kind(kind.name)
+
+
+def test_a_layer_label_never_reads_as_a_power_or_the_sigmoid() -> None:
+    # Batch norm's σ at layer 2 printed σ² (the variance's symbol) and its variance σ²²;
+    # σ is also the sigmoid's symbol. Such arrays get a bracketed label; others do not.
+    j = sp.Symbol("j", integer=True, positive=True)
+    sigma, var, gamma = (g.indexed(name, 2) for name in ("sigma", "var", "gamma"))
+    assert unicode(sigma[j]) == "σ^[2]ⱼ"
+    assert unicode(var[j]) == "(σ²)^[2]ⱼ"
+    assert unicode(gamma[j]) == "γ²ⱼ"
+    assert latex(sigma[j], "nielsen").startswith(r"{\sigma}^{[2]}")
+    assert latex(var[j], "nielsen").startswith(r"{\left(\sigma^2\right)}^{[2]}")
+    assert latex(sigma[j], "goodfellow").startswith(r"{\sigma}^{(2)}")
+    assert latex(gamma[j], "nielsen").startswith(r"{\gamma}^{2}")
