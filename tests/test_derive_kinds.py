@@ -26,6 +26,8 @@ from symprop.core.layer_calculus import derive_layer
 from symprop.core.layers import (
     LAYER_KINDS,
     Display,
+    HyperParameter,
+    Intermediate,
     LayerKind,
     LayerParameter,
     Operand,
@@ -497,3 +499,71 @@ def test_symprop_derive_prints_the_steps_of_a_network_of_kinds(
     assert any(ln.strip().startswith("δ⁴ = (4/3 (δ⁵ ⊙ m⁵))") for ln in lines), out
     assert any(ln.strip().startswith("∂J/∂γ²ⱼ =") for ln in lines)
     assert "Check ✓" in out
+
+
+def _rms_kind() -> LayerKind:
+    """RMS normalisation y_j = κ_j x_j / ρ, ρ = √(ε + Σ x²/n): a per-sample scalar
+    intermediate (an array without axes), registered at run time."""
+    n = size("n")
+    j, r = index("j"), index("r")
+    x = Operand("x", (n,), "input")
+    y = Operand("y", (n,), "output")
+    k = Operand("gain", (n,), "per-unit gain")
+    rho = Operand("rms", (), "root mean square", positive=True)
+    eps = sp.Symbol("epsilon", positive=True)
+    shown = {
+        "x": Display("x", "x"),
+        "y": Display("y", "y"),
+        "gain": Display(r"\kappa", "κ"),
+        "rms": Display(r"\rho", "ρ"),
+    }
+    return LayerKind(
+        name="rms_test",
+        description="y = κ x / ρ",
+        inputs=(x,),
+        output=y,
+        output_indices=(j,),
+        forward=k(j) * x(j) / rho(),
+        intermediates=(Intermediate(rho, (), sp.sqrt(eps + sp.Sum(x(r) ** 2, (r, 1, n)) / n)),),
+        parameters=(LayerParameter(k, "scale", "ones"),),
+        hyper_parameters=(HyperParameter("eps", eps, 1e-5, 0.0, float("inf"), "added"),),
+        display=tuple((p, tuple(shown.items())) for p in ("nielsen", "goodfellow", "ng")),
+    )
+
+
+def _rms_net() -> Network:
+    return Network(
+        inputs=3,
+        layers=[Dense(4, "tanh"), Layer("rms_test", None, "sigmoid"), Dense(2, "softmax")],
+        loss="cross_entropy",
+    )
+
+
+def test_a_run_time_kind_with_a_per_sample_scalar_intermediate_checks() -> None:
+    # The parameter's summary step reads ρ: it is ρ at layer 2, one value per sample
+    # (not the kind's bare ρ), and the check evaluates it against central differences.
+    register_layer_kind(_rms_kind())
+    try:
+        d = derive(_rms_net())
+        step = d.step("summary.grad_gain.2")
+        assert sp.Symbol("rms", positive=True) not in step.rhs.free_symbols
+        report = d.check(points=2)
+        assert report.ok, str(report)
+        _assert_every_step_checked(d, report)
+    finally:
+        unregister_layer_kind("rms_test")
+
+
+def test_a_wrong_parameter_rule_of_a_run_time_scalar_kind_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    register_layer_kind(_rms_kind())
+    try:
+        rules = derive_layer("rms_test")
+        wrong = (_scaled(rules.parameters[0], sp.Rational(3, 2)),)
+        _tampered_rules(monkeypatch, "rms_test", dataclasses.replace(rules, parameters=wrong))
+        report = derive(_rms_net()).check(points=1)
+        failed = [name for name, ok, _ in report.results if not ok]
+        assert any("(summary.grad_gain.2)" in name for name in failed), str(report)
+    finally:
+        unregister_layer_kind("rms_test")

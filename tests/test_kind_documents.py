@@ -22,10 +22,12 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
+from symprop.core import symbols as g
 from symprop.core.layer_calculus import derive_layer
 from symprop.core.layers import (
     LAYER_KINDS,
     Display,
+    Intermediate,
     LayerKind,
     LayerParameter,
     Operand,
@@ -44,6 +46,7 @@ from symprop.derivation.steps import ScalarPartial
 from symprop.documents.checked import CheckedDerivation
 from symprop.documents.emit import compile_pdf, to_latex, to_markdown
 from symprop.printers.latex import latex
+from symprop.printers.unicode import unicode
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_IN = ("dense", "batch_norm", "layer_norm", "dropout", "residual")
@@ -382,3 +385,58 @@ def test_a_kind_registered_at_run_time_flows_through_derive_into_the_document(to
     # At layer level its array is written by its display table, labelled with the layer.
     assert r"z^{2} &= {\varsigma}^{2} \odot a^{1}" in tex
     assert r"{\varsigma}^{l} & scale (toy scale layer)" in tex
+
+
+def _rms_kind() -> LayerKind:
+    """y_j = κ_j x_j / ρ with ρ = √(ε + Σ x²/n): an intermediate without axes."""
+    x, y, k = Operand("x", (n,), "input"), Operand("y", (n,), "output"), Operand("k", (n,), "gain")
+    rho = Operand("rms", (), "root mean square", positive=True)
+    r = sp.Symbol("r", integer=True, positive=True)
+    return LayerKind(
+        name="rms_doc",
+        description="y = κ x / ρ",
+        inputs=(x,),
+        output=y,
+        output_indices=(j_f,),
+        forward=k(j_f) * x(j_f) / rho(),
+        intermediates=(Intermediate(rho, (), sp.sqrt(1 + sp.Sum(x(r) ** 2, (r, 1, n)) / n)),),
+        parameters=(LayerParameter(k, "scale", "ones"),),
+        display=_same_display(
+            {
+                "x": Display("x", "x"),
+                "y": Display("y", "y"),
+                "k": Display(r"\kappa", "κ"),
+                "rms": Display(r"\rho", "ρ"),
+            }
+        ),
+    )
+
+
+def test_a_scalar_intermediate_in_a_matrix_form_is_written_by_its_display() -> None:
+    # ∂C/∂κ = 1/ρ (δ ⊙ x): the matrix form names ρ by the kind's table, not its SymPy name.
+    kind = _rms_kind()
+    register_layer_kind(kind)
+    try:
+        steps = {st.id: st for st in kind_steps(kind.name)}
+        for sid in ("kind.rms_doc.forward.matrix", "kind.rms_doc.grad_k.matrix"):
+            last, _ = steps[sid].chain[-1]
+            assert KindArray(kind.name, "rms") in last.atoms(KindArray), sid
+            shown = latex(last, "nielsen")
+            assert r"\rho" in shown and "rms" not in shown, (sid, shown)
+            assert "ρ" in unicode(last) and "rms" not in unicode(last), sid
+    finally:
+        unregister_layer_kind(kind.name)
+
+
+def test_a_layer_label_never_reads_as_a_power_or_the_sigmoid() -> None:
+    # Batch norm's σ at layer 2 printed σ² (the variance's symbol) and its variance σ²²;
+    # σ is also the sigmoid's symbol. Such arrays get a bracketed label; others do not.
+    j = sp.Symbol("j", integer=True, positive=True)
+    sigma, var, gamma = (g.indexed(name, 2) for name in ("sigma", "var", "gamma"))
+    assert unicode(sigma[j]) == "σ^[2]ⱼ"
+    assert unicode(var[j]) == "(σ²)^[2]ⱼ"
+    assert unicode(gamma[j]) == "γ²ⱼ"
+    assert latex(sigma[j], "nielsen").startswith(r"{\sigma}^{[2]}")
+    assert latex(var[j], "nielsen").startswith(r"{\left(\sigma^2\right)}^{[2]}")
+    assert latex(sigma[j], "goodfellow").startswith(r"{\sigma}^{(2)}")
+    assert latex(gamma[j], "nielsen").startswith(r"{\gamma}^{2}")

@@ -186,6 +186,13 @@ def evaluate(
         found = g.quantity(expr.name)
         if found is not None and found[0] in values.scalars:
             return values.scalars[found[0]]
+        if found is not None and found[1] is not None and found[1].is_Integer:
+            # A kind's array without axes at a layer (ρ^l): shared, or one per sample.
+            key = (found[0], int(found[1]))
+            if key in values.shared:
+                return values.shared[key]
+            if sample is not None and key in values.samples[sample]:
+                return values.samples[sample][key]
     if isinstance(expr, sp.Number):
         return proof.to_real(expr)
     raise UnreadableFormulaError(f"formula: no numeric rule for {type(expr).__name__}")

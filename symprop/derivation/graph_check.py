@@ -60,6 +60,18 @@ SMALL_WIDTH = 2
 """Units of each layer that sets its width in the checked copy."""
 
 
+def _per_sample_value(pairs: list, per: list, ndim: int, col: Callable) -> object:
+    """One sample's value of a per-sample intermediate with ``ndim`` axes, in matrix form."""
+    if ndim == 0:
+        return per[0]
+    if ndim == 1:
+        return col(per)
+    cells = {tuple(int(i) for i in e.indices): v for (e, _), v in zip(pairs, per, strict=True)}
+    rows = max(r for r, _ in cells)
+    cols = max(c for _, c in cells)
+    return mpmath.matrix([[cells[(r, c)] for c in range(1, cols + 1)] for r in range(1, rows + 1)])
+
+
 def batch_for(network: object) -> int:
     """The checked batch: three samples when a kind couples them (two would make batch
     norm's x̂ ±1 whatever the input), else two."""
@@ -447,9 +459,10 @@ class Claims:
                         table[(s + 1, *idx)] = v
                 ndim = len(pairs[0][0].indices) if isinstance(pairs[0][0], sp.Indexed) else 0
                 arrays.put((name, lay), table, ndim)
-                if ndim == 1:
-                    for s, per in enumerate(vals):
-                        samples[s][(name, lay)] = col(per)
+                # Per sample, the matrix form's value of the intermediate: a number for
+                # one without axes (ρ^l), a column for one axis, a matrix for two.
+                for s, per in enumerate(vals):
+                    samples[s][(name, lay)] = _per_sample_value(pairs, per, ndim, col)
         arrays.put(("lambda", None), {(): model.l2}, None)
         values = ev.Values(shared=shared, samples=tuple(samples), scalars={"lambda": model.l2})
 

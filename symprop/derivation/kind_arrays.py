@@ -32,8 +32,16 @@ from sympy.core.symbol import Str
 from sympy.matrices.expressions import MatrixExpr
 
 from symprop.core.layers import LAYER_KINDS, UPSTREAM, Display
+from symprop.core.registry import ACTIVATIONS
 
-__all__ = ["KindArray", "KindMatrix", "ShownArray", "kind_display", "layer_display"]
+__all__ = [
+    "KindArray",
+    "KindMatrix",
+    "ShownArray",
+    "kind_display",
+    "label_collides",
+    "layer_display",
+]
 
 
 def _str(name: str | Str) -> Str:
@@ -132,3 +140,18 @@ def layer_display(role: str, kinds: Iterable[str], profile: str) -> ShownArray |
             parameter = any(p.name == role for p in entry.parameters)
             return ShownArray(table[role], parameter=parameter)
     return None
+
+
+_SUPERSCRIPTS = set("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ˡᴸⁱⁿ")
+
+
+def label_collides(display: Display) -> bool:
+    """Whether a layer label written as a plain superscript would misread ``display``:
+    the display has an exponent already (σ² at layer 2 would read σ²², a power), or it is
+    an activation's symbol (σ² would read as the sigmoid's σ, or the variance). Printers
+    then bracket the label, ``(σ²)^[2]`` and ``σ^[2]``, for such arrays only."""
+    if "^" in display.latex or any(ch in _SUPERSCRIPTS for ch in display.unicode):
+        return True
+    return any(
+        display.latex == a.latex or display.unicode == a.unicode for a in ACTIVATIONS.values()
+    )

@@ -78,6 +78,10 @@ def _shown_matrix(expr: sp.Basic, kind: LayerKind) -> sp.Basic:
     for m in expr.atoms(sp.MatrixSymbol):
         rows, cols = (sp.sympify(d).xreplace(sizes) for d in m.shape)
         mapping[m] = KindMatrix(kind.name, m.name, rows, cols)
+    # An array without axes (a per-sample scalar such as ρ) is a scalar factor of the form.
+    mapping.update(
+        {op.scalar: KindArray(kind.name, op.name) for op in kind.operands() if not op.shape}
+    )
     return expr.xreplace(mapping)
 
 

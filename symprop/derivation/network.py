@@ -198,7 +198,12 @@ class Binding:
 
     def matrix(self, expr: sp.Expr) -> sp.Expr:
         """A matrix-form expression of the kind at this layer."""
-        rep = {_matrix_symbol(op): self.matrix_of(op) for op in self.operands() if op.shape}
+        rep: dict[sp.Basic, sp.Basic] = {
+            _matrix_symbol(op): self.matrix_of(op) for op in self.operands() if op.shape
+        }
+        # An array without axes (a per-sample scalar such as an RMS norm's ρ) is the
+        # layer's scalar ``role^l``, like its index form (:meth:`index`).
+        rep |= {op.scalar: g.scalar(*self.role(op)) for op in self.operands() if not op.shape}
         return expr.xreplace(rep).xreplace(dict(self.hyper))
 
 

@@ -28,6 +28,7 @@ from symprop.derivation.kind_arrays import (
     KindMatrix,
     ShownArray,
     kind_display,
+    label_collides,
     layer_display,
 )
 from symprop.printers.written import (
@@ -156,6 +157,11 @@ class LatexPrinter(SympyLatexPrinter):
         like = "b" if shown.parameter else "z"
         text = self._print_label(self.profile.layer(like, layer))
         label = f"({text})" if self.profile.parenthesized else text
+        if label_collides(display):
+            # (σ²)^{[2]}, σ^{[2]}: not a power, nor the sigmoid's σ (see label_collides).
+            symbol = rf"\left({display.latex}\right)" if "^" in display.latex else display.latex
+            label = label if self.profile.parenthesized else f"[{text}]"
+            return f"{{{symbol}}}^{{{label}}}"
         return f"{{{display.latex}}}^{{{label}}}"
 
     def _print_KindArray(self, expr: KindArray) -> str:

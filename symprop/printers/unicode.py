@@ -24,6 +24,7 @@ from symprop.derivation.kind_arrays import (
     KindMatrix,
     ShownArray,
     kind_display,
+    label_collides,
     layer_display,
 )
 from symprop.derivation.steps import DerivationView, Step
@@ -91,9 +92,16 @@ class UnicodePrinter(StrPrinter):
             # A layer kind's array bound to a layer (γ², x̂²): its kind's display name.
             shown = layer_display(role, (), "nielsen")
             if shown is not None:
-                return self._kind_symbol(shown) + (
-                    superscript(sp.sstr(layer)) if layer is not None else ""
-                )
+                symbol = self._kind_symbol(shown)
+                if layer is None:
+                    return symbol
+                if shown.display is not None and shown.display.role is None:
+                    if label_collides(shown.display):
+                        # (σ²)^[2], σ^[2]: not a power, nor the sigmoid's σ.
+                        if any(ch in symbol for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹"):
+                            symbol = f"({symbol})"
+                        return f"{symbol}^[{sp.sstr(layer)}]"
+                return symbol + superscript(sp.sstr(layer))
         symbol = _ROLE_SYMBOL.get(role, role)
         if index_form and role == "W":
             symbol = "w"
