@@ -530,3 +530,26 @@ def test_a_per_sample_scalar_intermediate_broadcasts_over_the_rows(rms_kind, bat
             minus[key][k] -= h
             numeric[k] = (_rms_reference(plus, X, Y)[1] - _rms_reference(minus, X, Y)[1]) / (2 * h)
         assert np.max(np.abs(grads[key] - numeric)) < 1e-7, key
+
+
+def test_a_batch_of_one_is_refused_where_a_layer_couples_the_batch() -> None:
+    # Batch norm over one sample: x − μ is 0, so γ's gradient is 0 and the rest is noise.
+    # training_loss and gradients refuse it as train does, naming the size and the minimum.
+    net = NETS["bn-residual-dropout"]
+    m = build(net)
+    params = _point(m)
+    X, Y, _ = _data(net, m)
+    rng = np.random.default_rng(0)
+    for fn in (m.gradients, m.training_loss, m.gradient_check):
+        with pytest.raises(ValueError, match=r"^X: 1 sample\(s\); .*at least 2$") as err:
+            fn(params, X[:1], Y[:1], m.draw_given(rng, 1))
+        assert "\n" not in str(err.value)
+    two = m.gradients(params, X[:2], Y[:2], m.draw_given(rng, 2))
+    assert set(two) == set(m._TRAINABLE)
+    # A network without a batch-coupled layer takes a batch of one.
+    plain = build(NETS["layer-norm"])
+    p = _point(plain)
+    Xp, Yp, _ = _data(NETS["layer-norm"], plain)
+    assert set(plain.gradients(p, Xp[:1], Yp[:1], plain.draw_given(rng, 1))) == set(
+        plain._TRAINABLE
+    )
