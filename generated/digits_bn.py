@@ -449,9 +449,19 @@ def training_loss(
 ) -> float:
     """J on the batch (X, Y) in training mode with the given arrays ``given``: the function
     whose gradient ``gradients`` computes."""
-    X, Y = _check_data(params, X, Y)
+    X, Y = _check_training_batch(*_check_data(params, X, Y))
     c = _forward_train(params, X, _checked_given(given, X.shape[0], X.dtype))
     return float(_cost_sum(c["z6"], c["a6"], Y) / X.shape[0] + _penalty(params))
+
+
+def _check_training_batch(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y) unchanged if a training-mode pass can use the batch: batch-coupled layers
+    (statistics over the batch) need at least ``_MIN_BATCH`` samples."""
+    if X.shape[0] < _MIN_BATCH:
+        raise ValueError(
+            f"X: {X.shape[0]} sample(s); batch-coupled layers need at least {_MIN_BATCH}"
+        )
+    return X, Y
 
 
 def _checked_given(
@@ -561,7 +571,7 @@ def gradients(
     ``given`` holds the given 0/1 arrays (``_GIVEN``; see ``draw_given``); running
     statistics are not changed.
     """
-    X, Y = _check_data(params, X, Y)
+    X, Y = _check_training_batch(*_check_data(params, X, Y))
     c = _forward_train(params, X, _checked_given(given, X.shape[0], X.dtype))
     grads = _backprop(params, c, Y)
     for k in _DECAYED:
@@ -624,11 +634,7 @@ class _Trainer:
             raise ValueError(f"momentum: got {momentum!r}; must be a number in [0, 1)")
         if momentum and optimizer != "momentum":
             raise ValueError(f"momentum: got {momentum!r}; only optimizer='momentum' uses it")
-        X, Y = _check_data(params, X, Y)
-        if X.shape[0] < _MIN_BATCH:
-            raise ValueError(
-                f"X: {X.shape[0]} sample(s); batch-coupled layers need at least {_MIN_BATCH}"
-            )
+        X, Y = _check_training_batch(*_check_data(params, X, Y))
         self.X, self.Y = X, Y
         self.dtype = X.dtype
         self.n = X.shape[0]
@@ -998,7 +1004,7 @@ def gradient_check(
         or eps <= 0
     ):
         raise ValueError(f"eps: got {eps!r}; must be a finite number > 0")
-    X, Y = _check_data(params, X, Y)
+    X, Y = _check_training_batch(*_check_data(params, X, Y))
     given = _checked_given(given, X.shape[0], X.dtype)
     grads = gradients(params, X, Y, given)
     wide = np.longdouble

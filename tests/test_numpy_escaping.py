@@ -142,3 +142,14 @@ def test_a_huge_one_word_title_wraps_in_linear_time() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_module_that_compiles_only_with_a_syntax_warning_is_refused(monkeypatch) -> None:
+    # `c ** 2[:, None]` (a subscripted literal) passes ruff format and fails only when it
+    # runs: generation refuses it, naming the line.
+    import symprop.codegen.numpy.emit as emit
+
+    formatted = emit._ruff_format
+    monkeypatch.setattr(emit, "_ruff_format", lambda s: formatted(s) + "\nz = 3 ** 2[:, None]\n")
+    with pytest.raises(RuntimeError, match=r"does not compile cleanly: line \d+: 'int' object"):
+        render_module(Network(inputs=2, layers=[Dense(1, "sigmoid")], loss="mse"), spec="s")

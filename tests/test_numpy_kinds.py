@@ -23,12 +23,16 @@ from symprop.codegen.numpy.kinds import ArrayName, KindPrinter
 from symprop.core.layer_calculus import derive_layer
 from symprop.core.layers import (
     DENSE,
+    PROFILE_NAMES,
     Display,
+    HyperParameter,
+    Intermediate,
     LayerKind,
     LayerParameter,
     Operand,
     j_f,
     n,
+    r_b,
     register_layer_kind,
     unregister_layer_kind,
 )
@@ -446,3 +450,106 @@ def test_a_float32_module_stays_float32_and_agrees_with_float64() -> None:
         assert np.allclose(g32[k], g64[k], rtol=1e-3, atol=1e-5), k
     m32.train(p32, X, Y, epochs=2, learning_rate=0.1, batch_size=3, seed=0, optimizer="adam")
     assert all(v.dtype == np.float32 for v in p32.values())
+
+
+# --- a run-time kind with a per-sample scalar intermediate ----------------------------------
+
+_rms = Operand("rms", (), "root mean square", positive=True)
+_gain = Operand("gain", (n,), "per-unit gain")
+_eps = sp.Symbol("epsilon", positive=True)
+RMS = LayerKind(
+    name="rms_norm_test",
+    description="RMS normalisation y = κ x / ρ, ρ = sqrt(ε + Σ x²/n)",
+    inputs=(_x,),
+    output=_y,
+    output_indices=(j_f,),
+    forward=_gain(j_f) * _x(j_f) / _rms(),
+    intermediates=(Intermediate(_rms, (), sp.sqrt(_eps + sp.Sum(_x(r_b) ** 2, (r_b, 1, n)) / n)),),
+    parameters=(LayerParameter(_gain, "scale", "ones"),),
+    hyper_parameters=(
+        HyperParameter("eps", _eps, 1e-5, 0.0, float("inf"), "added to the mean square"),
+    ),
+    display=tuple(
+        (
+            p,
+            (
+                ("x", Display("x", "x")),
+                ("y", Display("y", "y")),
+                ("gain", Display(r"\kappa", "κ")),
+                ("rms", Display(r"\rho", "ρ")),
+            ),
+        )
+        for p in PROFILE_NAMES
+    ),
+)
+
+
+@pytest.fixture
+def rms_kind():
+    register_layer_kind(RMS)
+    yield RMS
+    unregister_layer_kind(RMS.name)
+
+
+def _rms_reference(params: dict, X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float]:
+    """The RMS network's output and mean cross-entropy, written in NumPy by hand."""
+    a1 = np.tanh(X @ params["W1"].T + params["b1"])
+    rho = np.sqrt(1e-5 + np.mean(a1**2, axis=1, keepdims=True))
+    a2 = 1 / (1 + np.exp(-(params["gain2"] * a1 / rho)))
+    z3 = a2 @ params["W3"].T + params["b3"]
+    z3 = z3 - z3.max(axis=1, keepdims=True)
+    logp = z3 - np.log(np.exp(z3).sum(axis=1, keepdims=True))
+    return np.exp(logp), float(-logp[np.arange(len(Y)), Y].mean())
+
+
+@pytest.mark.parametrize("batch", [5, 4])
+def test_a_per_sample_scalar_intermediate_broadcasts_over_the_rows(rms_kind, batch) -> None:
+    # ρ is one number per sample: the module holds it as (batch,) and must broadcast it over
+    # each row; with batch = width (4) a wrong broadcast gives numbers, not an error.
+    net = Network(
+        inputs=3,
+        layers=[Dense(4, "tanh"), Layer(RMS.name, None, "sigmoid"), Dense(2, "softmax")],
+        loss="cross_entropy",
+        training=Training(batch_size=4),
+    )
+    m = build(net)
+    rng = np.random.default_rng(batch)
+    params = _point(m)
+    X, Y = rng.standard_normal((batch, 3)), rng.integers(0, 2, batch)
+    out, J = _rms_reference(params, X, Y)
+    assert np.allclose(m.forward(params, X), out, rtol=1e-12, atol=0)
+    assert m.training_loss(params, X, Y, {}) == pytest.approx(J, rel=1e-12)
+    grads = m.gradients(params, X, Y, {})
+    h = 1e-6
+    for key in m._TRAINABLE:
+        numeric = np.zeros_like(params[key])
+        for k in np.ndindex(params[key].shape):
+            plus = {**params, key: params[key].copy()}
+            minus = {**params, key: params[key].copy()}
+            plus[key][k] += h
+            minus[key][k] -= h
+            numeric[k] = (_rms_reference(plus, X, Y)[1] - _rms_reference(minus, X, Y)[1]) / (2 * h)
+        assert np.max(np.abs(grads[key] - numeric)) < 1e-7, key
+
+
+def test_a_batch_of_one_is_refused_where_a_layer_couples_the_batch() -> None:
+    # Batch norm over one sample: x − μ is 0, so γ's gradient is 0 and the rest is noise.
+    # training_loss and gradients refuse it as train does, naming the size and the minimum.
+    net = NETS["bn-residual-dropout"]
+    m = build(net)
+    params = _point(m)
+    X, Y, _ = _data(net, m)
+    rng = np.random.default_rng(0)
+    for fn in (m.gradients, m.training_loss, m.gradient_check):
+        with pytest.raises(ValueError, match=r"^X: 1 sample\(s\); .*at least 2$") as err:
+            fn(params, X[:1], Y[:1], m.draw_given(rng, 1))
+        assert "\n" not in str(err.value)
+    two = m.gradients(params, X[:2], Y[:2], m.draw_given(rng, 2))
+    assert set(two) == set(m._TRAINABLE)
+    # A network without a batch-coupled layer takes a batch of one.
+    plain = build(NETS["layer-norm"])
+    p = _point(plain)
+    Xp, Yp, _ = _data(NETS["layer-norm"], plain)
+    assert set(plain.gradients(p, Xp[:1], Yp[:1], plain.draw_given(rng, 1))) == set(
+        plain._TRAINABLE
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import warnings
@@ -526,3 +528,30 @@ def test_step_takes_inputs_with_or_without_the_ones_column(net: Network) -> None
     np.testing.assert_allclose(g1, g2, rtol=1e-13, atol=1e-15)
     reference = m.gradients(params, X, Y)
     np.testing.assert_allclose(m._views(g2)["b1"], reference["b1"], rtol=1e-13, atol=1e-15)
+
+
+def test_symprop_train_refuses_a_batch_size_or_data_it_cannot_use_before_training(
+    tmp_path: Path,
+) -> None:
+    # digits_bn normalises over the batch: --batch-size 1 is refused before the progress
+    # bar, naming the option and the minimum; so is data of the wrong width (64 inputs).
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.random((30, 64)), y=rng.integers(0, 10, 30))
+    np.savez(tmp_path / "w.npz", X=rng.random((30, 5)), y=rng.integers(0, 10, 30))
+    spec = str(ROOT / "examples" / "digits_bn.toml")
+    cases = {
+        ("d.npz", "1"): r"--batch-size: got 1; .*at least 2",
+        ("w.npz", "8"): r"--data: X: expected shape .*64\), got \(24, 5\)",
+    }
+    for (data, batch), message in cases.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "symprop.cli.main", "train", spec, "--data", data]
+            + ["--batch-size", batch, "--epochs", "2"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},  # this tree's symprop
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and "epoch" not in done.stderr, done.stderr
+        assert re.search(message, done.stderr), done.stderr

@@ -36,6 +36,35 @@ def load_dataset(source: str, module: ModuleType) -> tuple[np.ndarray, np.ndarra
         raise SymPropError(str(exc)) from None
 
 
+def _check_before_training(
+    module: ModuleType,
+    params: dict[str, np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    settings: dict[str, Any],
+    from_spec: bool,
+) -> None:
+    """Refuse, in one line and before the progress bar starts, a batch size below the
+    module's minimum (layers coupling a batch's samples need two) and training data the
+    module cannot read (its width, its targets, too few rows)."""
+    minimum = getattr(module, "_MIN_BATCH", 1)
+    if settings["batch_size"] < minimum:
+        option = "[training] batch_size" if from_spec else "--batch-size"
+        raise SymPropError(
+            f"{option}: got {settings['batch_size']}; must be at least {minimum} "
+            "(layers that couple the samples of a batch need two of them)"
+        )
+    try:
+        X, Y = module._check_data(params, X, Y)
+    except ValueError as exc:
+        raise SymPropError(f"--data: {exc}") from None
+    if len(X) < minimum:
+        raise SymPropError(
+            f"--data: {len(X)} training sample(s); layers that couple the samples of a batch "
+            f"need at least {minimum}"
+        )
+
+
 def split(
     X: np.ndarray, Y: np.ndarray, test_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -194,6 +223,7 @@ def command(
         X, Y = load_dataset(data, module)
         X_train, Y_train, X_test, Y_test = split(X, Y, test_fraction, settings["seed"])
         params = module.init_params(settings["seed"])
+        _check_before_training(module, params, X_train, Y_train, settings, batch_size is None)
         accuracies: list[float | None] = []
         bar = tqdm(total=settings["epochs"], unit="epoch", desc=network.name, leave=False)
 

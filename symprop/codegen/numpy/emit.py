@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -342,6 +343,21 @@ def _ruff_format(source: str) -> str:
     return done.stdout
 
 
+def _compiled(source: str) -> str:
+    """``source`` unchanged once it compiles with no warning: a ``SyntaxWarning`` (such as
+    ``2[:, None]``, a subscripted literal) marks code that fails when it runs, and
+    ``ruff format`` passes it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            compile(source, "<generated module>", "exec")
+        except SyntaxError as exc:  # a SyntaxWarning is raised as one here
+            raise RuntimeError(
+                f"the generated module does not compile cleanly: line {exc.lineno}: {exc.msg}"
+            ) from None
+    return source
+
+
 def build_graph_context(network: Network, *, spec: str, dtype: str | None = None) -> GraphContext:
     """Model and print the training module of a network of layer kinds (any graph)."""
     dtype = dtype or network.training.dtype
@@ -360,9 +376,9 @@ def render_module(network: Network, *, spec: str, dtype: str | None = None) -> s
     """
     if not network.dense_chain:
         graph = build_graph_context(network, spec=spec, dtype=dtype)
-        return _ruff_format(render(GRAPH_TEMPLATE, {"m": graph}))
+        return _compiled(_ruff_format(render(GRAPH_TEMPLATE, {"m": graph})))
     ctx = build_context(network, spec=spec, dtype=dtype)
-    return _ruff_format(render(TEMPLATE, {"m": ctx}))
+    return _compiled(_ruff_format(render(TEMPLATE, {"m": ctx})))
 
 
 def write_module(

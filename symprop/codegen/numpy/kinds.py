@@ -61,9 +61,10 @@ class ArrayName:
     sample: bool
 
 
-ATOM, PRODUCT, SUM = 0, 1, 2
-"""Precedence of printed code: an atom (a name, a call, a subscript), a product or
-quotient, a sum or difference. Parentheses go only where precedence needs them."""
+ATOM, POWER, PRODUCT, SUM = 0, 1, 2, 3
+"""Precedence of printed code: an atom (a name, a call, a subscript), a power, a product
+or quotient, a sum or difference. Parentheses go only where precedence needs them (a
+power is parenthesised before it is subscripted: ``(a ** 2)[:, None]``)."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class KindPrinter:
             if expr.exp.is_Rational and expr.exp < 0:
                 return self._mul(sp.Mul(1, expr, evaluate=False), sample)
             base = self._walk(expr.base, sample)
-            return _Part(f"{_wrap(base, ATOM)} ** {_literal(expr.exp)}", base.labels, ATOM)
+            return _Part(f"{_wrap(base, ATOM)} ** {_literal(expr.exp)}", base.labels, POWER)
         if isinstance(expr, sp.Sum):
             return self._sum(expr, sample)
         if isinstance(expr, sp.Function) and type(expr).__name__ in _FUNCTIONS:
@@ -324,15 +325,18 @@ class KindPrinter:
         product ``u vᵀ`` is then ``u.T @ v``.
         """
         expr = expr.xreplace(self.values)
-        self._order = []
+        self._order = [SAMPLE]
         if total and isinstance(expr, sp.MatMul):
             scalars = [a for a in expr.args if not a.is_Matrix]
             mats = [a for a in expr.args if a.is_Matrix]
             if len(mats) == 2 and isinstance(mats[1], sp.Transpose):
                 u, v = self._mwalk(mats[0]), self._mwalk(mats[1].arg)
                 if u[1] and v[1]:
-                    code = f"{_paren(u)}.T @ {_paren(v)}"
-                    return self._scaled(scalars, code)
+                    scale = self._scale(scalars)
+                    if scale is not None and scale.labels:
+                        # a per-sample scale weighs each sample's outer product
+                        return f"({self._rows(scale)} * {_paren(u)}).T @ {_paren(v)}"
+                    return self._scaled(scalars, (f"{_paren(u)}.T @ {_paren(v)}", True, False))[0]
         code, rows, atomic = self._mwalk(expr)
         if total:
             if not rows:
@@ -340,11 +344,29 @@ class KindPrinter:
             return f"np.sum({code}, axis=0)"
         return code
 
-    def _scaled(self, scalars: list[sp.Basic], code: str) -> str:
+    def _scale(self, scalars: list[sp.Basic]) -> _Part | None:
+        """The scalar factors of a matrix product as one part: labelled with the batch axis
+        when one of them is a per-sample scalar (an intermediate such as a sample's norm)."""
         if not scalars:
-            return code
-        scale = self._walk(sp.Mul(*scalars), False)
-        return f"{_wrap(scale, PRODUCT)} * {code}"
+            return None
+        return self._walk(sp.Mul(*scalars), True)
+
+    def _rows(self, scale: _Part) -> str:
+        """A per-sample scalar's code as a column, to broadcast against the rows."""
+        return f"{_wrap(scale, ATOM)}[:, None]"
+
+    def _scaled(
+        self, scalars: list[sp.Basic], walked: tuple[str, bool, bool]
+    ) -> tuple[str, bool, bool]:
+        """``walked`` (code, varies per sample, atomic) times the scalar factors ``scalars``;
+        a per-sample scalar multiplies each row (``s[:, None] * v``)."""
+        scale = self._scale(scalars)
+        if scale is None:
+            return walked
+        code = walked[0] if walked[2] or " + " not in walked[0] else f"({walked[0]})"
+        if scale.labels:
+            return f"{self._rows(scale)} * {code}", True, False
+        return f"{_wrap(scale, PRODUCT)} * {code}", walked[1], False
 
     def _mwalk(self, expr: sp.Basic) -> tuple[str, bool, bool]:
         """(code, varies per sample, atomic) of a matrix expression on rows."""
@@ -364,8 +386,8 @@ class KindPrinter:
             scalars = [a for a in expr.args if not a.is_Matrix]
             mats = [a for a in expr.args if a.is_Matrix]
             if len(mats) == 1:
-                code, rows, atomic = self._mwalk(mats[0])
-                return self._scaled(scalars, code), rows, False
+                code, rows, _ = self._scaled(scalars, self._mwalk(mats[0]))
+                return code, rows, False
             if len(mats) == 2:
                 a, v = mats
                 vc, vrows, vatomic = self._mwalk(v)
@@ -380,5 +402,5 @@ class KindPrinter:
                 if arows or not vrows:
                     raise UnprintableForm(f"no row code for {expr}")
                 code = f"{vc if vatomic else f'({vc})'} @ {matrix}"
-                return self._scaled(scalars, code), True, not scalars
+                return self._scaled(scalars, (code, True, True))[0], True, not scalars
         raise UnprintableForm(f"no row code for {type(expr).__name__}: {expr}")
