@@ -47,7 +47,7 @@ def _import(source: str, tmp_path: Path, tag: str) -> object:
 
 
 @settings(
-    max_examples=40, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(title=STRINGS, label=STRINGS)
 def test_any_title_and_spec_label_reach_the_docstring_exactly(
