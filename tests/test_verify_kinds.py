@@ -10,6 +10,7 @@ verifier alone.
 from __future__ import annotations
 
 import pytest
+import sympy as sp
 from click.testing import CliRunner
 
 import symprop.core.layers as lk
@@ -112,7 +113,7 @@ def test_a_kind_registered_at_run_time_is_understood() -> None:
 @pytest.mark.parametrize(
     ("claim", "message"),
     [
-        (D + r"q_j} = 1", "has gradients for x, gamma, beta"),
+        (D + r"q_j} = 1", "has gradients for x, γ, β"),
         (D + r"\gamma_j} = \sum_i \delta_{i}", "has 2 indices, got 1"),
         (D + r"\gamma_j} = \delta_{kj}", "neither free nor summed"),
         (D + r"\gamma_j} = z_j", "names no array"),
@@ -183,3 +184,31 @@ def test_a_layer_without_weights_is_named() -> None:
     assert "layer 2 is a layer_norm layer: it has no weight matrix W" in str(verdict)
     # The network is understood otherwise: its output δ is the brute-force one.
     assert verify_claim(r"\delta^{(3)} = a^{(3)} - y", Setting.from_spec(net)).ok
+
+
+def test_kind_claims_are_about_c_and_refuse_j() -> None:
+    # A kind's claims are about C, the batch's summed cost; J (the averaged, regularised
+    # cost of a network) is refused in one line instead of being read as C.
+    with pytest.raises(VerifyError, match="about C, the batch's summed cost") as info:
+        verify_kind_claim(r"\frac{\partial J}{\partial b_j} = \delta_j", "dense")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "listed"),
+    [("dense", "has gradients for a, W, b"), ("residual", "has gradients for x, F(x) (written f)")],
+)
+def test_gradients_are_listed_by_display_name(kind: str, listed: str) -> None:
+    with pytest.raises(VerifyError, match=listed.replace("(", r"\(").replace(")", r"\)")):
+        verify_kind_claim(D + r"q_j} = 1", kind)
+
+
+@pytest.mark.parametrize(
+    ("rhs", "truth"), [(r"\delta_j", True), (r"2 \delta_j", False), (r"x_j \delta_j", False)]
+)
+def test_residual_branch_gradient_is_writable(rhs: str, truth: bool) -> None:
+    # y = x + F(x): ∂(Σ δ_k y_k)/∂f_j = δ_j, by sympy.diff of the sum written out here.
+    x1, x2, f1, f2, d1, d2 = sp.symbols("x1 x2 f1 f2 d1 d2")
+    cost = d1 * (x1 + f1) + d2 * (x2 + f2)
+    assert cost.diff(f1) == d1 and cost.diff(f2) == d2
+    assert verify_kind_claim(D + r"f_j} = " + rhs, "residual").ok is truth

@@ -85,14 +85,36 @@ def _display_keys(kind: LayerKind, profile: str) -> dict[tuple, Operand]:
     """Each array of ``kind`` by the key of its display name (parsed as a claim would be)."""
     table = kind.displays(profile)
     out: dict[tuple, Operand] = {}
+    unwritable = []
     for op in kind.operands():
-        try:
-            node = parse(table[op.name].latex)
-        except Exception:  # a display the claim grammar cannot write (F(x)): not nameable
-            continue
-        if isinstance(node, Name):
-            out[_key(node)] = op
+        if _written_display(kind, profile, op) is None:
+            unwritable.append(op)
+        else:
+            out[_key(parse(table[op.name].latex))] = op
+    for op in unwritable:  # a display the claim grammar cannot write (F(x)): its own name
+        out.setdefault((op.name, (), ()), op)
     return out
+
+
+@functools.cache
+def _written_display(kind: LayerKind, profile: str, op: Operand) -> str | None:
+    """The display of ``op`` if a claim can write it as a name, else None (``F(x)``)."""
+    try:
+        node = parse(kind.displays(profile)[op.name].latex)
+    except Exception:  # the claim grammar cannot read it
+        return None
+    return kind.displays(profile)[op.name].unicode if isinstance(node, Name) else None
+
+
+def _gradient_names(kind: LayerKind, profile: str) -> str:
+    """The arrays with a gradient, as the documents show them (how to write one that a
+    claim cannot write as shown: ``F(x) (written f)``)."""
+    shown_names = []
+    for op in (*kind.inputs, *(p.operand for p in kind.parameters)):
+        written = _written_display(kind, profile, op)
+        unicode = kind.displays(profile)[op.name].unicode
+        shown_names.append(written if written is not None else f"{unicode} (written {op.name})")
+    return ", ".join(shown_names)
 
 
 def _upstream(kind: LayerKind) -> Operand:
@@ -232,12 +254,18 @@ def parse_kind_claim(text: str, kind: LayerKind | str, profile: str = "nielsen")
         and isinstance(lhs.den, Name)
     ):
         raise VerifyError("the left side of a claim about a layer kind is ∂C/∂T, T an array")
+    if lhs.num.base != "C":
+        raise VerifyError(
+            f"∂{lhs.num.base}/∂…: a claim about a layer kind is about C, the batch's summed "
+            "cost (write ∂C/∂…), not a network's averaged or regularised cost"
+        )
     probe = _Builder(kind, profile, {})
     target = probe.array(lhs.den)
     names = [op.name for op in (*kind.inputs, *(p.operand for p in kind.parameters))]
     if target is None or target.name not in names:
         raise VerifyError(
-            f"∂C/∂{_text(lhs.den)}: the {kind.name} kind has gradients for {', '.join(names)}"
+            f"∂C/∂{_text(lhs.den)}: the {kind.name} kind has gradients for "
+            f"{_gradient_names(kind, profile)}"
         )
     letters = [s for part in lhs.den.sub for s in _letters(part)]
     if len(letters) != len(target.shape) or len(set(letters)) != len(letters):
