@@ -272,3 +272,23 @@ def test_a_size_read_two_ways_is_named_not_judged() -> None:
             D + r"\gamma_j} = \frac{n_{l}}{n} \sum_i \delta_{ij} \hat{x}_{ij}", "batch_norm"
         )
     assert "\n" not in str(info.value)
+
+
+README_RESIDUAL = (
+    r"\delta^{(1)} = ((W^{(2)})^T \delta^{(2)} + \delta^{(4)}) \odot (1 - a^{(1)} \odot a^{(1)})"
+)
+
+
+def test_the_readme_residual_claims_answer_within_the_time_limit() -> None:
+    # Through the layer norm, the brute-force δ used to take longer than the 30 s limit.
+    from pathlib import Path
+
+    from symprop.core.spec import load_spec
+
+    net = load_spec(Path(__file__).resolve().parent.parent / "examples" / "residual.toml")
+    setting = Setting.from_spec(net)
+    assert verify_claim(README_RESIDUAL, setting).ok
+    wrong = verify_claim(README_RESIDUAL.replace(r" + \delta^{(4)}", ""), setting)
+    assert not wrong.ok and wrong.counterexample is not None
+    ce = wrong.counterexample
+    assert ce.lhs_value != ce.rhs_value
