@@ -249,3 +249,17 @@ def test_residual_fan_out_is_the_sum_of_both_paths() -> None:
 def test_elementary_graphs_are_for_dense_stacks_only() -> None:
     with pytest.raises(Exception, match="granularity: got 'elementary'.*use coarse"):
         network_graph(NETWORKS["layer_norm"], "elementary")
+
+
+@pytest.mark.parametrize("entry", [2, -1, sp.Rational(1, 2)])
+def test_a_given_array_takes_only_zeros_and_ones(entry: str) -> None:
+    # The dropout mask is given data of 0s and 1s (the kind's ``given`` operand); any other
+    # entry describes no mask, so --at refuses it in one line naming the array.
+    from symprop.explain.network import ExplainError
+
+    net = NETWORKS["dropout_residual"]
+    with pytest.raises(ExplainError, match=r"--at: mask4 .*0 or 1") as info:
+        network_point(net, {"mask4": [[1], [0], [entry]]})
+    assert "\n" not in str(info.value)
+    # 0/1 entries are taken as given.
+    assert network_point(net, {"mask4": [[1], [0], [1]]})["mask4"] == sp.Matrix([1, 0, 1])

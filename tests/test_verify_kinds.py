@@ -10,6 +10,7 @@ verifier alone.
 from __future__ import annotations
 
 import pytest
+import sympy as sp
 from click.testing import CliRunner
 
 import symprop.core.layers as lk
@@ -112,7 +113,7 @@ def test_a_kind_registered_at_run_time_is_understood() -> None:
 @pytest.mark.parametrize(
     ("claim", "message"),
     [
-        (D + r"q_j} = 1", "has gradients for x, gamma, beta"),
+        (D + r"q_j} = 1", "has gradients for x, γ, β"),
         (D + r"\gamma_j} = \sum_i \delta_{i}", "has 2 indices, got 1"),
         (D + r"\gamma_j} = \delta_{kj}", "neither free nor summed"),
         (D + r"\gamma_j} = z_j", "names no array"),
@@ -183,3 +184,111 @@ def test_a_layer_without_weights_is_named() -> None:
     assert "layer 2 is a layer_norm layer: it has no weight matrix W" in str(verdict)
     # The network is understood otherwise: its output δ is the brute-force one.
     assert verify_claim(r"\delta^{(3)} = a^{(3)} - y", Setting.from_spec(net)).ok
+
+
+def test_kind_claims_are_about_c_and_refuse_j() -> None:
+    # A kind's claims are about C, the batch's summed cost; J (the averaged, regularised
+    # cost of a network) is refused in one line instead of being read as C.
+    with pytest.raises(VerifyError, match="about C, the batch's summed cost") as info:
+        verify_kind_claim(r"\frac{\partial J}{\partial b_j} = \delta_j", "dense")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "listed"),
+    [("dense", "has gradients for a, W, b"), ("residual", "has gradients for x, F(x) (written f)")],
+)
+def test_gradients_are_listed_by_display_name(kind: str, listed: str) -> None:
+    with pytest.raises(VerifyError, match=listed.replace("(", r"\(").replace(")", r"\)")):
+        verify_kind_claim(D + r"q_j} = 1", kind)
+
+
+@pytest.mark.parametrize(
+    ("rhs", "truth"), [(r"\delta_j", True), (r"2 \delta_j", False), (r"x_j \delta_j", False)]
+)
+def test_residual_branch_gradient_is_writable(rhs: str, truth: bool) -> None:
+    # y = x + F(x): ∂(Σ δ_k y_k)/∂f_j = δ_j, by sympy.diff of the sum written out here.
+    x1, x2, f1, f2, d1, d2 = sp.symbols("x1 x2 f1 f2 d1 d2")
+    cost = d1 * (x1 + f1) + d2 * (x2 + f2)
+    assert cost.diff(f1) == d1 and cost.diff(f2) == d2
+    assert verify_kind_claim(D + r"f_j} = " + rhs, "residual").ok is truth
+
+
+# Copied from the generated documents (nielsen): batch norm's batch size is printed n (the
+# profile's batch-size symbol) and its feature count n_{l}; layer norm's feature count n_{l}.
+BN_DX_DOC = (
+    r"\frac{\partial C}{\partial x_{qp}} = \frac{\gamma_{p}}{n \sigma_{p}} \left(n \delta_{qp}"
+    r" - \sum_{i=1}^{n} \delta_{ip} - \hat{x}_{qp} \sum_{i=1}^{n} \delta_{ip} \hat{x}_{ip}\right)"
+)
+LN_DX_DOC = (
+    r"\frac{\partial C}{\partial x_{q}} = \frac{1}{n_{l} \sigma} \left(n_{l} \delta_{q} \gamma_{q}"
+    r" - \sum_{j=1}^{n_{l}} \delta_{j} \gamma_{j} - \hat{x}_{q} \sum_{j=1}^{n_{l}} \delta_{j}"
+    r" \gamma_{j} \hat{x}_{j}\right)"
+)
+
+
+def test_formulas_copied_from_the_documents_hold() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "generated"
+    bn_text = (root / "digits_bn.tex").read_text(encoding="utf-8")
+    ln_text = (root / "residual.tex").read_text(encoding="utf-8")
+    assert BN_DX_DOC.split(" = ", 1)[1] in bn_text.replace(" \\\\\n", "")
+    assert LN_DX_DOC.split(" = ", 1)[1] in ln_text.replace(" \\\\\n", "")
+    assert verify_kind_claim(BN_DX_DOC, "batch_norm").ok
+    assert verify_kind_claim(LN_DX_DOC, "layer_norm").ok
+    # The same formulas with the sizes' roles swapped are wrong.
+    assert not verify_kind_claim(BN_DX_DOC.replace(r"{n \sigma", r"{n_{l} \sigma"), "batch_norm").ok
+    assert not verify_kind_claim(
+        LN_DX_DOC.replace(r"\frac{1}{n_{l}", r"\frac{2}{n_{l}"), "layer_norm"
+    ).ok
+
+
+def test_the_layer_norm_document_formula_agrees_with_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(5, generator=gen, dtype=torch.float64, requires_grad=True)
+    gamma = torch.randn(5, generator=gen, dtype=torch.float64)
+    delta = torch.randn(5, generator=gen, dtype=torch.float64)
+    eps = 1e-3
+    y = torch.nn.functional.layer_norm(x, (5,), gamma, None, eps=eps)
+    (y * delta).sum().backward()
+    n_l = x.shape[0]
+    mu = x.detach().mean()
+    sigma = ((x.detach() - mu) ** 2).mean().add(eps).sqrt()
+    xhat = (x.detach() - mu) / sigma
+    dg = delta * gamma
+    formula = (n_l * dg - dg.sum() - xhat * (dg * xhat).sum()) / (n_l * sigma)
+    assert torch.allclose(formula, x.grad, atol=1e-12)
+
+
+def test_a_size_read_two_ways_is_named_not_judged() -> None:
+    # The kind's own n (batch norm's feature count) is n_{l} in the nielsen documents, whose n
+    # is the batch size: a claim true only with n as the feature count is ambiguous, not ✗.
+    claim = D + r"\beta_j} = \frac{n}{n} \sum_i \delta_{ij}"
+    assert verify_kind_claim(claim, "batch_norm").ok
+    with pytest.raises(VerifyError, match="ambiguous") as info:
+        verify_kind_claim(
+            D + r"\gamma_j} = \frac{n_{l}}{n} \sum_i \delta_{ij} \hat{x}_{ij}", "batch_norm"
+        )
+    assert "\n" not in str(info.value)
+
+
+README_RESIDUAL = (
+    r"\delta^{(1)} = ((W^{(2)})^T \delta^{(2)} + \delta^{(4)}) \odot (1 - a^{(1)} \odot a^{(1)})"
+)
+
+
+def test_the_readme_residual_claims_answer_within_the_time_limit() -> None:
+    # Through the layer norm, the brute-force δ used to take longer than the 30 s limit.
+    from pathlib import Path
+
+    from symprop.core.spec import load_spec
+
+    net = load_spec(Path(__file__).resolve().parent.parent / "examples" / "residual.toml")
+    setting = Setting.from_spec(net)
+    assert verify_claim(README_RESIDUAL, setting).ok
+    wrong = verify_claim(README_RESIDUAL.replace(r" + \delta^{(4)}", ""), setting)
+    assert not wrong.ok and wrong.counterexample is not None
+    ce = wrong.counterexample
+    assert ce.lhs_value != ce.rhs_value

@@ -482,7 +482,8 @@ def network_point(
         For a name the network does not have, or a value of the wrong shape.
     """
     point = default_point(network, seed)
-    shapes = _shapes(network)
+    table = _leaf_table(network)
+    shapes = {name: shape for name, (shape, _, _) in table.items()}
     for name, raw in (at or {}).items():
         if name not in shapes:
             raise ExplainError(
@@ -496,6 +497,12 @@ def network_point(
             got = "x".join(map(str, value.shape))
             raise ExplainError(
                 f"--at: {name} must be {want} ({_describe_shape(network, name)}), got {got}"
+            )
+        if table[name][1] == "given" and any(entry not in (0, 1) for entry in value):
+            # A given array (a dropout mask) is 0/1 data, as the kind describes it.
+            bad = next(entry for entry in value if entry not in (0, 1))
+            raise ExplainError(
+                f"--at: {name} is given data whose entries are 0 or 1, got {sp.sstr(bad)}"
             )
         point[name] = sp.ImmutableMatrix(value)
     return point

@@ -288,7 +288,7 @@ class Evaluator:
                 den = env.model.insts[0].x
                 return _differentiate(self(node.num), self.entry(den, ref) if ref.indices else den)
             original = env.model.insts[0].z[layer] if role == "z" else env.model.insts[0].a[layer]
-            fresh = sp.Matrix([sp.Dummy(f"f{r}") for r in range(original.rows)])
+            fresh = sp.Matrix([sp.Dummy(f"f{r}", real=True) for r in range(original.rows)])
             saved = dict(env.overrides)
             env.overrides.update(env.model.forward_from(role, layer, fresh))
             try:

@@ -33,6 +33,7 @@ from symprop.core.layers import (
     get_layer_kind,
     index,
 )
+from symprop.derivation.kinds import shown_sizes
 from symprop.parsing import (
     BinOp,
     Call,
@@ -45,6 +46,7 @@ from symprop.parsing import (
     Number,
     parse,
 )
+from symprop.printers.latex import latex
 from symprop.verify.errors import VerifyError
 from symprop.verify.report import Counterexample, Verdict
 
@@ -74,6 +76,7 @@ class KindClaim:
     lhs_text: str
     rhs_text: str
     conflict: str = ""
+    ambiguous: str = ""
 
 
 def _key(name: Name) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
@@ -85,14 +88,62 @@ def _display_keys(kind: LayerKind, profile: str) -> dict[tuple, Operand]:
     """Each array of ``kind`` by the key of its display name (parsed as a claim would be)."""
     table = kind.displays(profile)
     out: dict[tuple, Operand] = {}
+    unwritable = []
     for op in kind.operands():
-        try:
-            node = parse(table[op.name].latex)
-        except Exception:  # a display the claim grammar cannot write (F(x)): not nameable
-            continue
-        if isinstance(node, Name):
-            out[_key(node)] = op
+        if _written_display(kind, profile, op) is None:
+            unwritable.append(op)
+        else:
+            out[_key(parse(table[op.name].latex))] = op
+    for op in unwritable:  # a display the claim grammar cannot write (F(x)): its own name
+        out.setdefault((op.name, (), ()), op)
     return out
+
+
+@functools.cache
+def _written_display(kind: LayerKind, profile: str, op: Operand) -> str | None:
+    """The display of ``op`` if a claim can write it as a name, else None (``F(x)``)."""
+    try:
+        node = parse(kind.displays(profile)[op.name].latex)
+    except Exception:  # the claim grammar cannot read it
+        return None
+    return kind.displays(profile)[op.name].unicode if isinstance(node, Name) else None
+
+
+def _gradient_names(kind: LayerKind, profile: str) -> str:
+    """The arrays with a gradient, as the documents show them (how to write one that a
+    claim cannot write as shown: ``F(x) (written f)``)."""
+    shown_names = []
+    for op in (*kind.inputs, *(p.operand for p in kind.parameters)):
+        written = _written_display(kind, profile, op)
+        unicode = kind.displays(profile)[op.name].unicode
+        shown_names.append(written if written is not None else f"{unicode} (written {op.name})")
+    return ", ".join(shown_names)
+
+
+def _size_key(node: Name) -> tuple:
+    return (node.base, node.decorations, node.sup, node.sub)
+
+
+@functools.cache
+def _size_names(kind: LayerKind, profile: str) -> tuple[dict, dict]:
+    """The kind's sizes by how a claim may write them: as the documents print them in
+    ``profile`` (batch norm's batch size ``n`` in nielsen, a width ``n_{l}``), and by the
+    kind's own names where the documents give the name no other meaning. Returns the
+    readings and, for a name the documents and the kind read differently, the kind's reading.
+    """
+    sizes: dict[tuple, sp.Symbol] = {}
+    printed: dict[sp.Symbol, str] = {}
+    for own, doc in shown_sizes(kind).items():
+        printed[own] = latex(doc, profile)
+        sizes.setdefault(_size_key(parse(printed[own])), own)
+    other: dict[tuple, tuple[sp.Symbol, str]] = {}
+    for own in kind.sizes():
+        key = (str(own), (), (), ())
+        if key not in sizes:
+            sizes[key] = own
+        elif sizes[key] != own:
+            other[key] = (own, printed.get(own, str(own)))
+    return sizes, other
 
 
 def _upstream(kind: LayerKind) -> Operand:
@@ -102,13 +153,22 @@ def _upstream(kind: LayerKind) -> Operand:
 class _Builder:
     """Turns the claim's AST into SymPy over the kind's arrays."""
 
-    def __init__(self, kind: LayerKind, profile: str, free: Mapping[str, sp.Symbol]) -> None:
+    def __init__(
+        self,
+        kind: LayerKind,
+        profile: str,
+        free: Mapping[str, sp.Symbol],
+        own_reading: bool = False,
+    ) -> None:
         self.kind = kind
         self.arrays = dict(_display_keys(kind, profile))
         upstream = _upstream(kind)
         for name in UPSTREAM_NAMES:
             self.arrays.setdefault((name, (), ()), upstream)
-        self.sizes = {str(s): s for s in kind.sizes()}
+        self.sizes, self.other = _size_names(kind, profile)
+        if own_reading:
+            self.sizes = self.sizes | {key: own for key, (own, _) in self.other.items()}
+        self.ambiguous: set[tuple] = set()
         self.hyper = {h.name: h.symbol for h in kind.hyper_parameters}
         self.hyper |= {str(h.symbol): h.symbol for h in kind.hyper_parameters}
         for alias, name in HYPER_ALIASES.items():
@@ -163,6 +223,10 @@ class _Builder:
 
     def name(self, node: Name) -> sp.Expr:
         op = self.array(node)
+        if op is None and _size_key(node) in self.sizes:
+            if _size_key(node) in self.other:
+                self.ambiguous.add(_size_key(node))
+            return self.sizes[_size_key(node)]
         if node.sub:
             if op is None:
                 raise VerifyError(f"{_text(node)} names no array of the {self.kind.name} kind")
@@ -189,8 +253,6 @@ class _Builder:
             return op(*symbols)
         if op is not None and not op.shape:
             return op()
-        if node.base in self.sizes and not node.decorations:
-            return self.sizes[node.base]
         if node.base in self.hyper and not node.decorations:
             return self.hyper[node.base]
         raise VerifyError(f"{_text(node)} names nothing of the {self.kind.name} kind")
@@ -207,7 +269,9 @@ def _text(node: Name) -> str:
     return f"{deco}{node.base}{sub}"
 
 
-def parse_kind_claim(text: str, kind: LayerKind | str, profile: str = "nielsen") -> KindClaim:
+def parse_kind_claim(
+    text: str, kind: LayerKind | str, profile: str = "nielsen", own_reading: bool = False
+) -> KindClaim:
     """Parse ``∂C/∂T_{indices} = …`` about ``kind`` (see the module docstring).
 
     Raises
@@ -232,12 +296,18 @@ def parse_kind_claim(text: str, kind: LayerKind | str, profile: str = "nielsen")
         and isinstance(lhs.den, Name)
     ):
         raise VerifyError("the left side of a claim about a layer kind is ∂C/∂T, T an array")
+    if lhs.num.base != "C":
+        raise VerifyError(
+            f"∂{lhs.num.base}/∂…: a claim about a layer kind is about C, the batch's summed "
+            "cost (write ∂C/∂…), not a network's averaged or regularised cost"
+        )
     probe = _Builder(kind, profile, {})
     target = probe.array(lhs.den)
     names = [op.name for op in (*kind.inputs, *(p.operand for p in kind.parameters))]
     if target is None or target.name not in names:
         raise VerifyError(
-            f"∂C/∂{_text(lhs.den)}: the {kind.name} kind has gradients for {', '.join(names)}"
+            f"∂C/∂{_text(lhs.den)}: the {kind.name} kind has gradients for "
+            f"{_gradient_names(kind, profile)}"
         )
     letters = [s for part in lhs.den.sub for s in _letters(part)]
     if len(letters) != len(target.shape) or len(set(letters)) != len(letters):
@@ -245,7 +315,7 @@ def parse_kind_claim(text: str, kind: LayerKind | str, profile: str = "nielsen")
             f"∂C/∂{_text(lhs.den)}: {target.name} has {len(target.shape)} distinct indices"
         )
     free = {letter: index(letter) for letter in letters}
-    builder = _Builder(kind, profile, free)
+    builder = _Builder(kind, profile, free, own_reading)
     for symbol, axis in zip(free.values(), target.shape, strict=True):
         builder.ranges[symbol] = axis
     rhs = builder.build(equation.rhs)
@@ -259,7 +329,20 @@ def parse_kind_claim(text: str, kind: LayerKind | str, profile: str = "nielsen")
         lhs_text,
         _written(rhs, kind, profile),
         builder.conflict,
+        _ambiguity(builder, profile),
     )
+
+
+def _ambiguity(builder: _Builder, profile: str) -> str:
+    """One line on the sizes the claim writes that the documents and the kind read apart."""
+    parts = []
+    for key in sorted(builder.ambiguous):
+        own, doc = builder.other[key]
+        parts.append(
+            f"{key[0]} is ambiguous: the {profile} documents write the {builder.kind.name} "
+            f"kind's {builder.sizes[key]} as {key[0]} and its {own} as {doc}"
+        )
+    return "; ".join(parts)
 
 
 def _written(expr: sp.Expr, kind: LayerKind, profile: str) -> str:
@@ -399,6 +482,15 @@ def verify_kind_claim(
     mismatch = _mismatch(claim, claim.rhs, points, seed, profile)
     if mismatch is None:
         return Verdict(True, text, claim.lhs_text, claim.rhs_text, method=method)
+    if claim.ambiguous:
+        # Read as the documents print sizes the claim is wrong; if it holds with the kind's
+        # own size names, the claim is ambiguous rather than wrong.
+        own = parse_kind_claim(text, claim.kind, profile, own_reading=True)
+        if not own.conflict and _mismatch(own, own.rhs, points, seed, profile) is None:
+            raise VerifyError(
+                f"{claim.ambiguous}; the claim holds only with the kind's reading "
+                "(write sizes as the documents do)"
+            )
     return Verdict(
         False,
         text,

@@ -230,7 +230,9 @@ class Model:
         key = (layer, sample)
         if key not in self._delta:
             original = self.instance.z[layer][sample]
-            fresh = sp.Matrix([sp.Dummy(f"zeta{layer}_{r}") for r in range(original.rows)])
+            fresh = sp.Matrix(
+                [sp.Dummy(f"zeta{layer}_{r}", real=True) for r in range(original.rows)]
+            )
             cost = self._with_z(layer, sample, fresh).costs[sample]
             back = dict(zip(fresh, original, strict=True))
             self._delta[key] = sp.Matrix([sp.diff(cost, f).xreplace(back) for f in fresh])
