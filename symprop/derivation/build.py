@@ -69,6 +69,7 @@ from symprop.derivation.generic import (
 )
 from symprop.derivation.kinds import kind_steps
 from symprop.derivation.network import (
+    activation_step,
     batch_levels,
     decayed,
     delta_step,
@@ -349,21 +350,7 @@ def derive(network: Network) -> Derivation:
                     lay,
                 )
             )
-            steps.append(
-                Step(
-                    f"forward.layer.{lay}",
-                    "forward",
-                    g.vector("a", lay),
-                    (
-                        (
-                            ElementwiseApplied(lf.activation, g.vector("z", lay)),
-                            why("layer ", LayerOf("a", lay), ": ", lf.activation.replace("_", " ")),
-                        ),
-                    ),
-                    "matrix",
-                    lay,
-                )
-            )
+            steps.append(activation_step(lay, lf.activation))
     else:
         steps += forward_steps(network, layers)
 

@@ -265,6 +265,23 @@ def _kind_label(kind: LayerKind) -> str:
     return kind.name.replace("_", " ")
 
 
+def activation_step(lay: int, activation: str) -> Step:
+    """``forward.layer.{lay}``: a^l = φ(z^l), the same for every kind."""
+    return Step(
+        f"forward.layer.{lay}",
+        "forward",
+        g.vector("a", lay),
+        (
+            (
+                ElementwiseApplied(activation, g.vector("z", lay)),
+                why("layer ", LayerOf("a", lay), ": ", activation.replace("_", " ")),
+            ),
+        ),
+        "matrix",
+        lay,
+    )
+
+
 def forward_steps(network: object, layers: tuple) -> list[Step]:
     """Per layer: the kind's intermediates, ``z^l`` and ``a^l = φ(z^l)``."""
     steps: list[Step] = []
@@ -313,21 +330,7 @@ def forward_steps(network: object, layers: tuple) -> list[Step]:
                 lay,
             )
         steps.append(step)
-        steps.append(
-            Step(
-                f"forward.layer.{lay}",
-                "forward",
-                g.vector("a", lay),
-                (
-                    (
-                        ElementwiseApplied(lf.activation, g.vector("z", lay)),
-                        why("layer ", LayerOf("a", lay), ": ", lf.activation.replace("_", " ")),
-                    ),
-                ),
-                "matrix",
-                lay,
-            )
-        )
+        steps.append(activation_step(lay, lf.activation))
     return steps
 
 
