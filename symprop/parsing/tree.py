@@ -111,6 +111,10 @@ class Call(Expr):
 
     func: Name
     args: tuple[Expr, ...]
+    juxtaposed: bool = False
+    """Written by juxtaposition (``f\\,(1-f)``, ``g (z)``) with a name that is not a known
+    function: a call when the setting declares ``f`` a function, a product when it declares
+    ``f`` a value; the reader decides from the setting (and reports an undecidable one)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,9 @@ class Derivative(Expr):
     num: Expr
     den: Expr
     partial: bool = True
+    gradient: bool = False
+    """Written ``\\nabla_W J``: the gradient of ``num`` with respect to ``den``, shaped like
+    ``den`` (the same values as the partial derivative, entry by entry)."""
 
 
 @dataclass(frozen=True)
@@ -146,12 +153,70 @@ class Norm(Expr):
     operand: Expr
 
 
+RelationKind = Literal["lt", "le", "gt", "ge", "eq", "ne"]
+
+
+@dataclass(frozen=True)
+class Relation(Expr):
+    """A condition ``left op right`` (``z > 0``, ``z \\le 0``, ``i = j``, ``i \\neq j``): a case
+    of :class:`Piecewise` or the argument of :class:`Indicator`; never a claim."""
+
+    op: RelationKind
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Piecewise(Expr):
+    """``\\begin{cases} v_1 & c_1 \\\\ v_2 & \\text{otherwise} \\end{cases}``: value/condition
+    pairs in order; the first case whose condition holds applies; ``None`` is "otherwise"."""
+
+    cases: tuple[tuple[Expr, Relation | None], ...]
+
+
+@dataclass(frozen=True)
+class Indicator(Expr):
+    """``\\mathbb{1}[z > 0]`` (also ``\\mathbf{1}\\{…\\}``, ``[z > 0]``): 1 where the condition
+    holds, else 0. The Heaviside step ``H(z)`` stays a :class:`Call` of ``H``."""
+
+    condition: Relation
+
+
+@dataclass(frozen=True)
+class Limit(Expr):
+    """``\\lim_{h \\to 0} body``; only a derivative's definition (a difference quotient) can
+    be checked, anything else is refused by the reader with one line."""
+
+    var: Name
+    to: Expr
+    body: Expr
+
+
 @dataclass(frozen=True)
 class Equation(Expr):
-    """``lhs = rhs``."""
+    """``lhs = rhs``; ``text`` is the link's own source text when it is part of a chain."""
 
     lhs: Expr
     rhs: Expr
+    text: str = field(default="", compare=False)
+
+
+JoinKind = Literal["chain", "implies", "and"]
+
+
+@dataclass(frozen=True)
+class Derivation(Expr):
+    """A claim of several equations, checked link by link.
+
+    ``A = B = C`` is the links ``A = B`` and ``B = C`` joined by ``chain``;
+    ``A = B \\Rightarrow C = D`` joins two by ``implies``; ``A = B,\\quad C = D`` and the
+    rows of an ``aligned`` environment (``&=`` rows continue the previous row's chain) join
+    by ``and`` or ``chain``. ``joins[i]`` joins ``links[i]`` to ``links[i + 1]``. A claim of
+    one equation is a :class:`Derivation` of one link.
+    """
+
+    links: tuple[Equation, ...]
+    joins: tuple[JoinKind, ...] = ()
 
 
 def _children(node: Expr) -> tuple[Expr, ...]:
@@ -165,8 +230,16 @@ def _children(node: Expr) -> tuple[Expr, ...]:
         return tuple(n for n in (node.body, node.lower, node.upper) if n is not None)
     if isinstance(node, Derivative):
         return (node.num, node.den)
-    if isinstance(node, Equation):
-        return (node.lhs, node.rhs)
+    if isinstance(node, Equation | Relation):
+        return (node.lhs, node.rhs) if isinstance(node, Equation) else (node.left, node.right)
+    if isinstance(node, Piecewise):
+        return tuple(n for case in node.cases for n in case if n is not None)
+    if isinstance(node, Indicator):
+        return (node.condition,)
+    if isinstance(node, Limit):
+        return (node.var, node.to, node.body)
+    if isinstance(node, Derivation):
+        return node.links
     return ()
 
 

@@ -65,6 +65,15 @@ class Verdict:
         For ✗: the id of a known mistake that the claim equals (see :data:`DIAGNOSES`).
     reason
         For ✗ without a counterexample: why (e.g. shapes that do not conform).
+    reading
+        How the claim was read, as (what, taken as) pairs: the numbering, the notation, and
+        every symbol whose role was decided (``δ_{ij}``: the Kronecker delta).
+    links
+        For a chain of equations: one verdict per link, in order; the claim holds when
+        every link holds, and the first false link is the one reported.
+    ambiguous
+        Non-empty when the claim has plausible readings with different verdicts: the
+        verdict under each reading. Such a claim is neither ✓ nor ✗ (:attr:`status`).
     """
 
     ok: bool
@@ -79,6 +88,16 @@ class Verdict:
     correct_where: str = ""
     diagnosis: str | None = None
     reason: str = ""
+    reading: tuple[tuple[str, str], ...] = ()
+    links: tuple[Verdict, ...] = ()
+    ambiguous: tuple[Verdict, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """``holds``, ``fails`` or ``ambiguous`` (exit code 0, 1, 1)."""
+        if self.ambiguous:
+            return "ambiguous"
+        return "holds" if self.ok else "fails"
 
     @property
     def diagnosis_text(self) -> str | None:

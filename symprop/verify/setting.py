@@ -17,6 +17,8 @@ from symprop.core.registry import ACTIVATIONS, LOSSES
 from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.spec import Dense, Network, _is_int, _is_real
+from symprop.parsing.tree import Expr
+from symprop.verify.declare import Declarations
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import NUMBERINGS
 
@@ -54,6 +56,17 @@ class Setting:
         Seed of the random points (verdicts are deterministic).
     time_limit
         Seconds one claim may take before it is refused.
+    notation
+        The letters the claims are written in (:data:`~symprop.verify.declare.NotationName`);
+        ``None`` reads each claim's letters as they come.
+    loss_formula
+        The per-sample loss as the claims write it (an expression in ``a`` or ``\\hat y`` and
+        ``y``), replacing the registry loss; ``None`` for the setting's loss.
+    penalty
+        How λ scales the weight penalty (a key of :data:`~symprop.verify.declare.PENALTIES`).
+    declared
+        Free definitions, values, shapes and functions
+        (:class:`~symprop.verify.declare.Declarations`).
     """
 
     network: Network | None = None
@@ -64,6 +77,10 @@ class Setting:
     points: int = 8
     seed: int = 0
     time_limit: float = 20.0
+    notation: str | None = None
+    loss_formula: Expr | None = None
+    penalty: str = "lambda"
+    declared: Declarations = Declarations()
 
     def __post_init__(self) -> None:
         if not isinstance(self.numbering, str) or (
