@@ -91,10 +91,11 @@ def _strip_math(text: str) -> str:
     return claim
 
 
-def _layer_variables(node: Expr) -> set[str] | None:
-    """The variables of an integer expression in layer variables (``k + 1``), else None."""
+def _layer_variables(link: Equation) -> set[str] | None:
+    """The variables of an equation between integer expressions in layer variables
+    (``k = l + 1``), else None."""
     out: set[str] = set()
-    for n in iter_nodes(node):
+    for n in (m for side in (link.lhs, link.rhs) for m in iter_nodes(side)):
         if isinstance(n, Name):
             if n.sub or n.sup or n.primes or n.decorations or not re.fullmatch("[A-Za-z]", n.base):
                 return None

@@ -286,12 +286,20 @@ def _decide(claim: Claim, setting: Setting, kept: list[str], why: str) -> Verdic
     ambiguous when readings the run cannot choose between disagree."""
     deadline = Deadline(setting.time_limit)
     verdicts: list[Verdict] = []
+    fitting = [n for n in kept if _fits(claim, setting, n)]
+    todo: list[str] = []
+    for numbering in fitting:
+        if not any(equivalent(claim, numbering, d) for d in todo):
+            todo.append(numbering)  # else: the same verdict as a numbering already listed
+    if len(kept) > 1 and len(todo) == 1:
+        why = (
+            "the only numbering its labels fit"
+            if len(fitting) == 1
+            else "the verdict is the same when "
+            + " or when ".join(NUMBERING_TEXT[n] for n in fitting)
+        )
     done: list[str] = []
-    for numbering in kept:
-        if not _fits(claim, setting, numbering):
-            continue
-        if any(equivalent(claim, numbering, d) for d in done):
-            continue  # the same verdict as a numbering already checked
+    for numbering in todo:
         verdict = _under(claim, setting, numbering, why, deadline)
         if verdict is not None:
             verdicts.append(verdict)

@@ -179,6 +179,7 @@ def explain_link(
     lhs_pairs = side_pairs(link.lhs, link, profile, env, deadline)
     rhs_pairs = side_pairs(link.rhs, link, profile, env, deadline)
     correct, diagnosis = None, None
+    correct_node: Expr | None = None
     families = _generic_families(profile, writer)
     for template in dict.fromkeys(t for t in (head, link.lhs) if t is not None):
         try:
@@ -193,14 +194,17 @@ def explain_link(
                 or not same_values(lhs_pairs, cand_pairs, points, deadline)
             ):
                 continue
-            correct = render_ast(cand.rhs, style)
-            if rhs_pairs is not None:
+            # In a chain the left side may already be the correct formula: show another.
+            if correct is None or (correct_node == link.lhs and cand.rhs != link.lhs):
+                correct, correct_node = render_ast(cand.rhs, style), cand.rhs
+            if rhs_pairs is not None and diagnosis is None:
                 for diag, mutated in _variants(cand.mutations, cand.rhs, families):
                     pairs = side_pairs(mutated, link, profile, env, deadline)
                     if pairs is not None and same_values(rhs_pairs, pairs, points, deadline):
                         diagnosis = diag
                         break
-            break
+            if diagnosis is not None and correct_node != link.lhs:
+                break
         if correct is not None:
             break
     if diagnosis is None and lhs_pairs is not None:

@@ -14,7 +14,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
 
-from symprop.parsing import BinOp, Call, Expr, IndexSum, Name, Neg, Norm, Number, Transpose
+from symprop.parsing import (
+    BinOp,
+    Call,
+    Expr,
+    IndexSum,
+    Name,
+    Neg,
+    Norm,
+    Number,
+    Transpose,
+    iter_nodes,
+)
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import LAYERED, Profile
 
@@ -150,8 +161,37 @@ def layer_index(profile: Profile) -> Family:
             return out
 
         yield from each_site(rhs, change)
+        # Every name of one label shifted together (δ^{l+2} w^{l+2} for δ^{l+1} w^{l+1}).
+        labels = dict.fromkeys(
+            n.sup[0]
+            for n in iter_nodes(rhs)
+            if isinstance(n, Name) and n.sup and _role(profile, n) in LAYERED
+        )
+        for label in labels:
+            for by in (1, -1):
+                new = _shifted_label(label, by)
+                if new is None:
+                    continue
+
+                def shift(n: Expr, label: str = label, new: str = new) -> list[Expr]:
+                    if isinstance(n, Name) and n.sup and n.sup[0] == label:
+                        return [replace(n, sup=(new, *n.sup[1:]))]
+                    return []
+
+                yield _map_all(rhs, shift)
 
     return family
+
+
+def _map_all(node: Expr, change: Callable[[Expr], list[Expr]]) -> Expr:
+    """``change`` applied at every node where it applies (its first variant)."""
+    variants = change(node)
+    if variants:
+        return variants[0]
+    kids = _kids(node)
+    if not kids:
+        return node
+    return _rebuild(node, tuple(_map_all(k, change) for k in kids))
 
 
 def a_vs_z(profile: Profile, letter: Callable[[str, bool], str]) -> Family:

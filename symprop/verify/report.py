@@ -169,9 +169,13 @@ class Verdict:
         if self.ambiguous:
             lines = [f"? ambiguous: {claim_text(self.claim)}"]
             lines.append("    the claim has readings with different verdicts:")
+            # Only what differs between the readings (the numbering, a symbol's role).
+            common = set.intersection(*(set(v.reading) for v in self.ambiguous))
             for v in self.ambiguous:
-                taken = "; ".join(f"{w}: {t}" for w, t in v.reading) or "as written"
-                lines.append(f"    - {'holds' if v.ok else 'fails'} when read with {taken}")
+                taken = "; ".join(f"{w}: {t}" for w, t in v.reading if (w, t) not in common)
+                lines.append(
+                    f"    - {'holds' if v.ok else 'fails'} when read with {taken or 'as written'}"
+                )
             return "\n".join(lines)
         mark = "✓" if self.ok else "✗"
         lines = [f"{mark} {claim_text(self.claim)}"]
