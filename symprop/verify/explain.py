@@ -11,10 +11,20 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symprop.parsing import Equation, Expr
-from symprop.verify import mutations
 from symprop.verify.diagnose import NoTemplate, candidates_for, sympy_to_ast
 from symprop.verify.errors import VerifyError
 from symprop.verify.evaluate import Env, Evaluator, NotDefined, index_product, index_range
+from symprop.verify.mutations import (
+    Family,
+    a_vs_z,
+    factor_2,
+    hadamard_vs_matmul,
+    lambda_scale,
+    layer_index,
+    one_over_n,
+    sign,
+    transpose,
+)
 from symprop.verify.notation import LAYERED, NUMBERING_TEXT, Profile, free_indices, labelled_refs
 from symprop.verify.numeric import Mismatch, same_values, sample_points
 from symprop.verify.render import Style, Writer, display_names, fmt_value, render_ast
@@ -103,23 +113,23 @@ def _counterexample(
     )
 
 
-def _generic_families(profile: Profile, writer: Writer) -> list[tuple[str, mutations.Family]]:
+def _generic_families(profile: Profile, writer: Writer) -> list[tuple[str, Family]]:
     """The catalogue's generic mistakes, most specific first."""
     batch = writer.name("n", None)
     return [
         # λ mis-scaled first: a variant that only rescales λ says more than "factor 2".
-        ("lambda_scale", mutations.lambda_scale(profile, batch)),
-        ("sign", mutations.sign),
-        ("transpose", mutations.transpose),
-        ("hadamard_vs_matmul", mutations.hadamard_vs_matmul),
-        ("layer_index", mutations.layer_index(profile)),
-        ("a_vs_z", mutations.a_vs_z(profile, writer.letter)),
-        ("factor_2", mutations.factor_2),
+        ("lambda_scale", lambda_scale(profile, batch)),
+        ("sign", sign),
+        ("transpose", transpose),
+        ("hadamard_vs_matmul", hadamard_vs_matmul),
+        ("layer_index", layer_index(profile)),
+        ("a_vs_z", a_vs_z(profile, writer.letter)),
+        ("factor_2", factor_2),
     ]
 
 
 def _variants(
-    specific: tuple[tuple[str, Expr], ...], base: Expr, families: list[tuple[str, mutations.Family]]
+    specific: tuple[tuple[str, Expr], ...], base: Expr, families: list[tuple[str, Family]]
 ) -> Iterator[tuple[str, Expr]]:
     seen = {base}
     count = 0
@@ -209,7 +219,7 @@ def explain_link(
             break
     if diagnosis is None and lhs_pairs is not None:
         # No template matched the claim: repair the claim's own right-hand side instead.
-        repairs = [*families, ("missing_1_over_n", mutations.one_over_n(writer.name("n", None)))]
+        repairs = [*families, ("missing_1_over_n", one_over_n(writer.name("n", None)))]
         for diag, repaired in _variants((), link.rhs, repairs):
             pairs = side_pairs(repaired, link, profile, env, deadline)
             if pairs is not None and same_values(lhs_pairs, pairs, points, deadline):
