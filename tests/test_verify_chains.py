@@ -97,8 +97,8 @@ def chain(texts: list[str], joins: list[str] | None = None) -> tuple[str, Deriva
     """A derivation of links ``texts[i]`` (each an equation), as the grammar builds it."""
     links = []
     for text in texts:
-        eq, _ = parse_claim(text)
-        assert isinstance(eq, Equation)
+        parsed, _ = parse_claim(text)
+        (eq,) = parsed.links
         links.append(Equation(eq.lhs, eq.rhs, text=text))
     joins = joins or ["chain"] * (len(links) - 1)
     return " ; ".join(texts), Derivation(tuple(links), tuple(joins))  # type: ignore[arg-type]
