@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from symprop.parsing import Equation, Expr
+from symprop.parsing import BinOp, Equation, Expr, iter_nodes
 from symprop.verify.diagnose import NoTemplate, candidates_for, sympy_to_ast
 from symprop.verify.errors import VerifyError
 from symprop.verify.evaluate import Env, Evaluator, NotDefined, index_product, index_range
@@ -154,6 +154,19 @@ def _variants(
             yield diag, node
 
 
+def _same_form(a: Expr | None, b: Expr) -> bool:
+    """Whether two formulas are written alike up to the product sign (⊙ or juxtaposed)."""
+
+    def plain(n: Expr) -> list[str]:
+        return [
+            "mul" if isinstance(m, BinOp) and m.op == "hadamard" else repr(m)
+            for m in iter_nodes(n)
+            if not isinstance(m, BinOp)
+        ] + [m.op.replace("hadamard", "mul") for m in iter_nodes(n) if isinstance(m, BinOp)]
+
+    return a is not None and plain(a) == plain(b)
+
+
 def explain_link(
     link: Equation,
     head: Expr | None,
@@ -205,7 +218,9 @@ def explain_link(
             ):
                 continue
             # In a chain the left side may already be the correct formula: show another.
-            if correct is None or (correct_node == link.lhs and cand.rhs != link.lhs):
+            if correct is None or (
+                _same_form(correct_node, link.lhs) and not _same_form(cand.rhs, link.lhs)
+            ):
                 correct, correct_node = render_ast(cand.rhs, style), cand.rhs
             if rhs_pairs is not None and diagnosis is None:
                 for diag, mutated in _variants(cand.mutations, cand.rhs, families):
@@ -213,7 +228,7 @@ def explain_link(
                     if pairs is not None and same_values(rhs_pairs, pairs, points, deadline):
                         diagnosis = diag
                         break
-            if diagnosis is not None and correct_node != link.lhs:
+            if diagnosis is not None and not _same_form(correct_node, link.lhs):
                 break
         if correct is not None:
             break

@@ -194,7 +194,7 @@ class Verdict:
         if self.ok:
             lines.append(
                 f"    holds ({self.method}"
-                + (f"; {', '.join(self.checked)})" if self.checked else ")")
+                + (f"; at {' | '.join(self.checked)})" if self.checked else ")")
             )
             return "\n".join(lines)
         lines += self._failure_lines("    ")
