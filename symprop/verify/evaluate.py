@@ -18,10 +18,14 @@ from symprop.parsing import (
     Derivative,
     Expr,
     IndexSum,
+    Indicator,
+    Limit,
     Name,
     Neg,
     Norm,
     Number,
+    Piecewise,
+    Relation,
     Transpose,
     iter_nodes,
 )
@@ -32,9 +36,17 @@ from symprop.verify.notation import (
     LAYERED,
     Profile,
     Ref,
+    offset,
     valid_layer,
 )
 from symprop.verify.setting import Deadline, Model
+from symprop.verify.shapes import (
+    bias_unit_product,
+    cases_value,
+    difference_quotient,
+    indicator_value,
+    relation_value,
+)
 
 _MATH_FUNCTIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "exp": sp.exp,
@@ -57,7 +69,7 @@ class NotDefined(Exception):
 class Env:
     """Where a side is evaluated: the model, the numbering, layer variables and indices."""
 
-    model: Model
+    model: Model | None
     offsets: dict[str, int]
     layers: dict[str, int]  # claim-level value of each layer variable (incl. L)
     indices: dict[str, int] = field(default_factory=dict)
@@ -66,6 +78,11 @@ class Env:
 
 def internal_layer(ref: Ref, env: Env) -> int:
     """The internal layer (input = 0) that a reference's label denotes under ``env``."""
+    if env.model is None:
+        raise VerifyError(
+            f"{ref.role} is a network quantity: declare a network (spec, or activation and "
+            "loss), or declare the name (a definition, a shape or a value)"
+        )
     if ref.label is None:
         if env.model.L == 1:
             return 1  # one layer: an unlabelled z, a, w, b, δ can only mean it
@@ -74,8 +91,10 @@ def internal_layer(ref: Ref, env: Env) -> int:
             "write e.g. a^l, a^L or a^{(2)} (a^2 is a power)"
         )
     var, off = ref.label
+    if var is not None and var not in env.layers:
+        raise VerifyError(f"the layer variable {shown(var)} is not bound")
     claim = off if var is None else env.layers[var] + off
-    return claim - env.offsets[ref.role]
+    return claim - offset(env.offsets, ref.role)
 
 
 class Evaluator:
