@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from itertools import product
 from typing import Any
 
 from symprop.core.errors import shown
@@ -19,13 +18,11 @@ from symprop.parsing import (
     Equation,
     Expr,
     IndexSum,
+    Limit,
     Name,
     Neg,
-    Indicator,
     Norm,
     Number,
-    Piecewise,
-    Relation,
     Transpose,
     iter_nodes,
 )
@@ -309,7 +306,7 @@ class Profile:
         declared = getattr(setting, "declared", None) or Declarations()
         self.declared = declared
         if reading is None:
-            reading = preferred_reading(equation, setting)
+            reading = first_reading(equation, setting)
         self.reading = reading
         self.notation = reading.notation
         self.goodfellow = reading.notation == "goodfellow"
@@ -323,9 +320,7 @@ class Profile:
         for d in declared.definitions:
             params = {p.key for p in d.params}
             self.mentioned.update(
-                n.key
-                for n in iter_nodes(d.body)
-                if isinstance(n, Name) and n.key not in params
+                n.key for n in iter_nodes(d.body) if isinstance(n, Name) and n.key not in params
             )
         self.network = has_network(setting)
         self.index_letters = _index_letters(equation)
@@ -409,8 +404,10 @@ class Profile:
             last = _SAMPLE.match(sups[-1])
             # x^{(i)}, y^{(i)}, a^{(2)(i)}, {δ^l}^{(i)}: the last group is a sample index when
             # the quantity has no layers or a layer label precedes it.
-            if last and last.group("var") in SAMPLE_LETTERS and (
-                role in _PER_SAMPLE or len(sups) == 2
+            if (
+                last
+                and last.group("var") in SAMPLE_LETTERS
+                and (role in _PER_SAMPLE or len(sups) == 2)
             ):
                 sample, sups = last.group("var"), sups[:-1]
         if len(sups) > 1:
@@ -472,8 +469,10 @@ def labelled_refs(equation: Expr, profile: Profile) -> list[tuple[Ref, Name]]:
     """Every quantity an equation names (not function names), with the name as written."""
     out = []
     calls = {id(c.func) for c in iter_nodes(equation) if isinstance(c, Call)}
+    # a limit's variable (h in lim_{h→0}) is bound by the limit, not a quantity
+    limit_vars = {n.var.key for n in iter_nodes(equation) if isinstance(n, Limit)}
     for node in iter_nodes(equation):
-        if isinstance(node, Name) and id(node) not in calls:
+        if isinstance(node, Name) and id(node) not in calls and node.key not in limit_vars:
             out.append((profile.resolve(node), node))
     return out
 
@@ -525,30 +524,6 @@ def free_indices(equation: Equation, profile: Profile) -> list[str]:
 
 
 # ---------------------------------------------------------------- readings (data)
-
-MAX_READINGS = 8
-"""Most alternative readings of one claim that are evaluated (beyond: the first ones)."""
-
-ROLE_TEXT: dict[str, str] = {
-    "z": "pre-activation (z = W a + b)",
-    "a": "activation (a = φ(z))",
-    "W": "weight matrix",
-    "b": "bias",
-    "delta": "local gradient δ = ∂C/∂z",
-    "Delta": "gradient accumulated over the batch (Σ_samples δ aᵀ)",
-    "D": "gradient of the objective J (D = ∂J/∂Θ)",
-    "x": "input",
-    "y": "target",
-    "yhat": "network output",
-    "C": "cost of one sample",
-    "J": "objective (mean cost + penalty)",
-    "lambda": "weight-decay coefficient λ",
-    "n": "batch size",
-}
-
-
-def _plain(name: Name, profile: Profile) -> bool:
-    return name.base in profile.roles or "hat" in name.decorations
 
 
 def _delta_options(name: Name, profile: Profile, softmax: bool) -> list[bool]:
@@ -605,36 +580,12 @@ def _softmax(equation: Expr, setting: Any) -> bool:
     )
 
 
-def readings(equation: Expr, setting: Any = None) -> tuple[Reading, ...]:
-    """Every plausible reading of a claim, the preferred one first (at most
-    :data:`MAX_READINGS`).
+Choice = tuple[str, str, bool]  # (what, name key, option): kronecker/product/bias
 
-    A claim has more than one reading when a choice the setting does not decide changes its
-    meaning: ``δ_{ij}`` that may be a Kronecker delta or a local gradient written with its
-    layer in the subscript; a juxtaposition ``f\\,(1-f)`` where ``f`` may be a function or a
-    quantity; Ng's ``Θ`` with or without the bias column when neither the setting nor the
-    claim says which. The checker evaluates each reading and reports "ambiguous" (naming
-    the readings, :meth:`Reading.differs_from`) when their verdicts differ.
 
-    Parameters
-    ----------
-    equation
-        The claim (an Equation or a Derivation; all links share the reading).
-    setting
-        The :class:`~symprop.verify.setting.Setting`, or ``None`` for the letters alone.
-
-    Returns
-    -------
-    tuple of Reading
-        Each a complete assignment, with :attr:`Reading.taken` filled.
-
-    Examples
-    --------
-    >>> from symprop.parsing import Equation, Name, Number
-    >>> eq = Equation(Name("delta", sub=("i", "j")), Number(0))
-    >>> [r.kronecker for r in readings(eq)]
-    [frozenset({'delta_{i,j}'})]
-    """
+def reading_choices(equation: Expr, setting: Any = None) -> tuple[Reading, list[list[Choice]]]:
+    """The base reading (notation) of a claim and its open choices, each option list in
+    order of preference (see :func:`symprop.verify.readings.readings`)."""
     declared = getattr(setting, "notation", None)
     notation = declared or auto_notation(equation)
     names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
@@ -652,7 +603,7 @@ def readings(equation: Expr, setting: Any = None) -> tuple[Reading, ...]:
     base = Reading(notation=notation, declared=declared is not None)
     probe = Profile(equation, setting, base)
     softmax = _softmax(equation, setting)
-    choices: list[list[tuple[str, str, bool]]] = []
+    choices: list[list[Choice]] = []
     seen: set[str] = set()
     for node in iter_nodes(equation):
         if isinstance(node, Name) and node.key not in seen and node.base == "delta":
@@ -664,111 +615,21 @@ def readings(equation: Expr, setting: Any = None) -> tuple[Reading, ...]:
             options = _juxtaposed_options(node, probe)
             choices.append([("product", node.func.key, o) for o in options])
     choices.append([("bias", "", o) for o in bias_options])
-    out: list[Reading] = []
-    for combo in product(*choices):
-        kron = frozenset(k for what, k, o in combo if what == "kronecker" and o)
-        prods = frozenset(k for what, k, o in combo if what == "product" and o)
-        bias = any(o for what, _, o in combo if what == "bias")
-        reading = replace(base, kronecker=kron, products=prods, bias_column=bias)
-        out.append(replace(reading, taken=_taken(equation, setting, reading)))
-        if len(out) >= MAX_READINGS:
-            break
-    return tuple(out)
+    return base, choices
 
 
-def preferred_reading(equation: Expr, setting: Any = None) -> Reading:
-    """The first of :func:`readings` (what a claim means when only one reading is used)."""
-    return readings(equation, setting)[0]
+def apply_choices(base: Reading, combo: Iterable[Choice]) -> Reading:
+    """The reading that makes the choices ``combo`` (one option per open choice)."""
+    combo = list(combo)
+    return replace(
+        base,
+        kronecker=frozenset(k for what, k, o in combo if what == "kronecker" and o),
+        products=frozenset(k for what, k, o in combo if what == "product" and o),
+        bias_column=any(o for what, _, o in combo if what == "bias"),
+    )
 
 
-def _taken(equation: Expr, setting: Any, reading: Reading) -> tuple[tuple[str, str], ...]:
-    """What each symbol of the claim is taken as under ``reading``."""
-    profile = Profile(equation, setting, reading)
-    out: dict[str, str] = {}
-    calls = {id(c.func): c for c in iter_nodes(equation) if isinstance(c, Call)}
-    for node in iter_nodes(equation):
-        if isinstance(node, Name) and node.key not in out:
-            call = calls.get(id(node))
-            out[node.key] = _describe(node, call, profile)
-        elif isinstance(node, Indicator | Piecewise):
-            kink = _kink_text(node)
-            if kink:
-                out[kink[0]] = kink[1]
-    if profile.bias_column:
-        out["bias"] = (
-            "Θ^(l) has the bias in column 0 and a_0 = 1: Θ a prepends the bias unit, "
-            "(Θ)ᵀ δ drops row 0 (δ_0, discarded as Ng does), δ aᵀ has Θ's shape"
-        )
-    return tuple(out.items())
-
-
-def _describe(name: Name, call: Call | None, profile: Profile) -> str:
-    if call is not None:
-        if call.juxtaposed and name.key in profile.reading.products:
-            return "a quantity multiplied by the bracket (juxtaposition read as a product)"
-        if profile.is_function(name):
-            return "a declared function" + (" (juxtaposition read as a call)" if call.juxtaposed else "")
-        if name.base in ACTIVATIONS:
-            return f"the {name.base} function"
-        if name.base in GENERIC_FUNCTIONS:
-            return "the activation function of its argument's layer"
-        if name.base in MATH_FUNCTION_NAMES:
-            return {"H": "the Heaviside step", "diag": "the diagonal matrix of a vector"}.get(
-                name.base, f"the function {name.base}"
-            )
-        return "a function"
-    try:
-        ref = profile.resolve(name)
-    except VerifyError:
-        return "unknown"
-    if ref.role == "kronecker":
-        return "Kronecker delta (1 if the indices are equal, else 0)"
-    if ref.role == "defined":
-        return f"defined: {profile.definitions[name.key].text}"
-    if ref.role == "free":
-        shape = profile.shapes.get(name.key)
-        what = (
-            "free scalar"
-            if not shape or shape in ((1,), (1, 1))
-            else f"free {'×'.join(map(str, shape))} {'vector' if len(shape) == 1 else 'matrix'}"
-        )
-        return what + (" with a given value" if name.key in profile.valued else "")
-    if ref.role == "index":
-        return "unit index"
-    if ref.role == "size":
-        return {"batch": "batch size", "output": "output width"}.get(ref.indices[0], "layer width")
-    text = ROLE_TEXT.get(ref.role, ref.role)
-    if ref.label is not None:
-        var, off = ref.label
-        label = str(off) if var is None else var + (f"{off:+d}" if off else "")
-        text += f", layer {label}"
-    if ref.sample:
-        text += f", sample {ref.sample}"
-    return text
-
-
-_AT_EQUALITY = {"lt": False, "gt": False, "le": True, "ge": True, "eq": True, "ne": False}
-
-
-def _side_text(node: Expr) -> str:
-    if isinstance(node, Name):
-        return node.key
-    if isinstance(node, Number):
-        return str(node.value)
-    return "…"
-
-
-def _kink_text(node: Indicator | Piecewise) -> tuple[str, str] | None:
-    """Which value a case split gives where its condition's sides are equal (the kink)."""
-    if isinstance(node, Indicator):
-        rel = node.condition
-        value = 1 if _AT_EQUALITY[rel.op] else 0
-        at = f"{_side_text(rel.left)} = {_side_text(rel.right)}"
-        return f"indicator [{at}]", f"{value} at {at} ({rel.op}: {'non-' if value else ''}strict)"
-    for number, (_, cond) in enumerate(node.cases, start=1):
-        if cond is None or _AT_EQUALITY[cond.op]:
-            if not isinstance(cond, Relation):
-                return None
-            at = f"{_side_text(cond.left)} = {_side_text(cond.right)}"
-            return f"cases at {at}", f"case {number} applies at {at}"
-    return None
+def first_reading(equation: Expr, setting: Any = None) -> Reading:
+    """The preferred reading (the first option of every choice), without descriptions."""
+    base, choices = reading_choices(equation, setting)
+    return apply_choices(base, [options[0] for options in choices])
