@@ -303,7 +303,7 @@ class Evaluator:
         if self._values is not None:
             return self._values
         out: dict[sp.Symbol, sp.Expr] = {}
-        for value in self.profile.declared.values:
+        for value in self.profile.values:
             ref = self.profile.resolve(value.name)
             if ref.role == "free":
                 target = self.free_symbol(value.name)
@@ -329,7 +329,7 @@ class Evaluator:
         return out
 
     def with_values(self, value: sp.Matrix) -> sp.Matrix:
-        values = self.values() if self.profile.declared.values else {}
+        values = self.values() if self.profile.values else {}
         return value.xreplace(values) if values else value
 
     def size(self, ref: Ref) -> int:

@@ -26,7 +26,6 @@ from symprop.parsing import (
     Transpose,
     iter_nodes,
 )
-from symprop.verify.declare import Declarations
 from symprop.verify.errors import VerifyError
 from symprop.verify.reading import Reading
 
@@ -303,8 +302,11 @@ class Profile:
 
     def __init__(self, equation: Expr, setting: Any = None, reading: Reading | None = None) -> None:
         self.setting = setting
-        declared = getattr(setting, "declared", None) or Declarations()
-        self.declared = declared
+        # The Setting's Declarations (read by attribute: declare.py reads this module).
+        declared = getattr(setting, "declared", None)
+        self.values: tuple[Any, ...] = tuple(getattr(declared, "values", ()))
+        self.function_names = frozenset(getattr(declared, "functions", ()))
+        definitions = tuple(getattr(declared, "definitions", ()))
         if reading is None:
             reading = first_reading(equation, setting)
         self.reading = reading
@@ -312,12 +314,12 @@ class Profile:
         self.goodfellow = reading.notation == "goodfellow"
         self.bias_column = reading.notation == "ng" and reading.bias_column
         self.roles = NOTATION_ROLES[reading.notation]
-        self.definitions = {d.name.key: d for d in declared.definitions}
-        self.shapes = {n.key: shape for n, shape in declared.shapes}
-        self.valued = {v.name.key for v in declared.values}
+        self.definitions = {d.name.key: d for d in definitions}
+        self.shapes = {n.key: tuple(shape) for n, shape in getattr(declared, "shapes", ())}
+        self.valued = {v.name.key for v in self.values}
         # Names that appear in definitions' bodies are free symbols there (g = ‖A v‖²).
         self.mentioned: set[str] = set()
-        for d in declared.definitions:
+        for d in definitions:
             params = {p.key for p in d.params}
             self.mentioned.update(
                 n.key for n in iter_nodes(d.body) if isinstance(n, Name) and n.key not in params
@@ -333,7 +335,7 @@ class Profile:
     def is_function(self, name: Name) -> bool:
         """Whether ``name`` is declared or defined as a function (``f(z) = …``)."""
         d = self.definitions.get(name.key) or self.definitions.get(name.base)
-        return name.base in self.declared.functions or (d is not None and bool(d.params))
+        return name.base in self.function_names or (d is not None and bool(d.params))
 
     def is_free(self, name: Name) -> bool:
         """Whether ``name`` is a free symbol: declared (shape, value, used in a definition) or
@@ -343,12 +345,20 @@ class Profile:
             return True
         if key in self.valued and not self._network_role(name):
             return True
-        return not self.network and not self._network_role(name)
+        return not self.network and not self._needs_network(name)
 
     def _network_role(self, name: Name) -> bool:
         if "hat" in name.decorations and name.base == "y":
             return True
         return name.base in self.roles and self.network
+
+    def _needs_network(self, name: Name) -> bool:
+        """Without a network, a letter of the notation is still a network quantity when it
+        has a layer label or is one only a network has (δ, Δ, D, C, J): refused, not free."""
+        role = self.roles.get(name.base)
+        if role is None:
+            return False
+        return bool(name.sup) or role in ("delta", "Delta", "D", "C", "J")
 
     def size(self, name: Name) -> Ref | None:
         """``n_l``, ``s_{l+1}``, ``m``, ``K``: a size as a sum's limit may name it, else None."""
@@ -424,8 +434,8 @@ class Profile:
                 indices.extend(item)  # w_{11}: two one-digit indices
             elif re.fullmatch(r"[A-Za-z]|\d+", item):
                 indices.append(item)
-            elif re.fullmatch(r"[A-Za-z]{2}", item) and role in ("W", "Delta", "D"):
-                indices.extend(item)  # w_{jk}
+            elif re.fullmatch(r"[A-Za-z\d]{2}", item) and role in ("W", "Delta", "D"):
+                indices.extend(item)  # w_{jk}, Θ_{i0}
             else:
                 raise VerifyError(f"{shown(name.key)}: cannot read the index {shown(item)}")
         if role in LAYERED:
