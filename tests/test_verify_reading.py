@@ -31,6 +31,7 @@ from symprop.parsing import (
     parse_latex,
 )
 from symprop.verify import declare
+from symprop.verify.claims import parse_claim
 from symprop.verify.errors import VerifyError
 from symprop.verify.readings import readings
 from symprop.verify.setting import Setting
@@ -525,3 +526,63 @@ def test_unknown_name_in_a_network_setting_is_refused(small: Network) -> None:
                 notation="nielsen", declared=declare.declarations(shapes=[declare.shape("v", [2])])
             ),
         )
+
+
+# ---------------------------------------------------------------- Ng's output and sizes
+
+
+def test_ng_h_theta_of_x_is_the_output_and_m_the_batch_size(ng: Setting) -> None:
+    out, ev = evaluate_side(parse_latex(r"h_{\Theta}(x)"), ng, numbering="ng", batch=2)
+    model = ev.env.model
+    assert out == model.insts[0].a[2]  # type: ignore[union-attr]
+    called = Call(Name("h", sub=("Theta",)), (Name("x"),), juxtaposed=True)
+    claim = Equation(Name("y"), called)
+    (reading,) = readings(claim, ng)
+    assert reading.products == frozenset()  # a call, never h_Θ · x
+    assert evaluate_side(called, ng, claim=claim, numbering="ng", batch=2)[0] == out
+    assert side("m", ng, numbering="ng", batch=2) == sp.Matrix([[2]])
+    sizes = side(r"\sum_{i=1}^{m} 1", ng, numbering="ng", batch=2)
+    assert sizes == sp.Matrix([[2]])
+
+
+# ---------------------------------------------------------------- layer variables
+
+
+def test_layer_relation_stated_in_a_chain_binds_the_variables(small: Network) -> None:
+    from symprop.verify.notation import NUMBERINGS, layer_bindings, layer_relations
+    from symprop.verify.notation import Profile as NameProfile
+
+    claim = parse_claim(r"l = k + 1, \quad \delta^{k} = (W^{l})^T \delta^{l} \odot \sigma'(z^{k})")[
+        0
+    ]
+    relations, numbers = layer_relations(claim)
+    assert relations == (("l", "k", 1),) and numbers == (0,)
+    setting = Setting.from_spec(
+        Network(inputs=1, layers=[Dense(1, "sigmoid")] * 3, loss="binary_cross_entropy")
+    )
+    link = claim.links[1]
+    profile = NameProfile(link, setting)
+    refs = [profile.resolve(n) for n in (link.lhs, Name("W", sup=("l",)), Name("z", sup=("k",)))]
+    bindings = layer_bindings(refs, NUMBERINGS["input0"], 3, relations)
+    assert [(b["k"], b["l"]) for b in bindings] == [(1, 2), (2, 3)]
+    # without the relation, k and l range independently
+    assert len(layer_bindings(refs, NUMBERINGS["input0"], 3)) > 2
+    # the recurrence holds at each binding, evaluated on both sides
+    for binding in bindings:
+        lhs = evaluate_side(link.lhs, setting, claim=link, layers=binding)[0]
+        rhs = evaluate_side(link.rhs, setting, claim=link, layers=binding)[0]
+        assert equal_at_points(lhs, rhs)
+    assert layer_relations(parse_claim(r"l = l + 1, \quad a = b, \quad \delta^{l} = 1")[0])[0] == ()
+
+
+def test_numberings_follow_the_notation(small: Network, ng: Setting) -> None:
+    from symprop.verify.readings import numberings
+
+    plain = Setting.from_spec(small.with_widths([2, 2, 1]))
+    claim = parse_latex(r"\delta^{(2)}")
+    assert numberings(ng, readings(Equation(claim, Number(Fraction(0))), ng)[0]) == ["ng"]
+    declared_ng = Setting.from_spec(small.with_widths([2, 2, 1]), notation="ng")
+    reading = readings(Equation(claim, Number(Fraction(0))), declared_ng)[0]
+    assert numberings(declared_ng, reading) == ["ng"]
+    reading = readings(Equation(claim, Number(Fraction(0))), plain)[0]
+    assert numberings(plain, reading) == ["input0", "input1"]

@@ -394,6 +394,14 @@ class Evaluator:
             raise NotDefined(f"a condition on shapes {exc}") from None
 
     def binop(self, node: BinOp) -> sp.Matrix:
+        if (
+            node.op == "mul"
+            and isinstance(node.left, Name)
+            and self._role_of(node.left) == "yhat"
+            and node.left.base == "h"
+            and self.profile.notation == "ng"
+        ):
+            return self(node.left)  # Ng's h_Θ(x) read as h_Θ times x: the network's output
         left, right = self(node.left), self(node.right)
         drop = False
         if self.profile.bias_column and node.op in ("mul", "matmul"):
@@ -452,9 +460,16 @@ class Evaluator:
         if node.lower is None and node.upper is None:
             values = range(1, index_range(node.body, node.index, self) + 1)
         else:
-            natural = index_values(node.body, node.index, self)
-            lower = natural.start if node.lower is None else self.limit_value(node.lower)
-            upper = natural.stop - 1 if node.upper is None else self.limit_value(node.upper)
+            natural = (
+                index_values(node.body, node.index, self)
+                if node.lower is None or node.upper is None
+                else None
+            )
+            lower = natural.start if natural and node.lower is None else None
+            upper = natural.stop - 1 if natural and node.upper is None else None
+            lower = self.limit_value(node.lower) if node.lower is not None else lower
+            upper = self.limit_value(node.upper) if node.upper is not None else upper
+            assert lower is not None and upper is not None
             if lower == 0 and not self.profile.bias_column:
                 raise VerifyError(
                     f"the sum over {shown(node.index)} starts at 0; units are numbered from 1 "

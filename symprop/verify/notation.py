@@ -14,6 +14,7 @@ from symprop.core.registry import ACTIVATIONS
 from symprop.parsing import (
     BinOp,
     Call,
+    Derivation,
     Derivative,
     Equation,
     Expr,
@@ -318,11 +319,14 @@ class Profile:
         self.shapes = {n.key: tuple(shape) for n, shape in getattr(declared, "shapes", ())}
         self.valued = {v.name.key for v in self.values}
         # Names that appear in definitions' bodies are free symbols there (g = ‖A v‖²).
-        self.mentioned: set[str] = set()
+        self.mentioned: dict[str, Name] = {}
         for d in definitions:
             params = {p.key for p in d.params}
+            funcs = {id(c.func) for c in iter_nodes(d.body) if isinstance(c, Call)}
             self.mentioned.update(
-                n.key for n in iter_nodes(d.body) if isinstance(n, Name) and n.key not in params
+                (n.key, n)
+                for n in iter_nodes(d.body)
+                if isinstance(n, Name) and n.key not in params and id(n) not in funcs
             )
         self.network = has_network(setting)
         self.index_letters = _index_letters(equation)
@@ -341,9 +345,10 @@ class Profile:
         """Whether ``name`` is a free symbol: declared (shape, value, used in a definition) or
         any name without a network role in a setting that has no network."""
         key = name.key
-        if key in self.shapes or key in self.mentioned:
+        if key in self.shapes:
             return True
-        if key in self.valued and not self._network_role(name):
+        # a name a definition uses, or one given a value, is free unless the network has it
+        if (key in self.mentioned or key in self.valued) and not self._network_role(name):
             return True
         return not self.network and not self._needs_network(name)
 
@@ -487,11 +492,66 @@ def labelled_refs(equation: Expr, profile: Profile) -> list[tuple[Ref, Name]]:
     return out
 
 
-def layer_bindings(refs: list[Ref], offsets: dict[str, int], L: int) -> list[dict[str, int]]:
-    """Every assignment of the layer variables under which all labels denote layers."""
-    variables = sorted({r.label[0] for r in refs if r.label and r.label[0] and r.label[0] != "L"})
-    if len(variables) > 2:
-        raise VerifyError(f"too many layer variables: {', '.join(variables)}")
+LayerRelation = tuple[str, str, int]
+"""``(u, v, k)``: the layer variables satisfy ``u = v + k`` (``l = k + 1``)."""
+
+
+def _layer_side(node: Expr) -> Label | None:
+    text = _label_text(node)
+    if text is None or text.isdigit() or not _LABEL.match(text):
+        return None
+    return _parse_label(text)
+
+
+def layer_relations(claim: Expr) -> tuple[tuple[LayerRelation, ...], tuple[int, ...]]:
+    """The relations between layer variables a claim states, and which links state them.
+
+    A link such as ``l = k + 1`` (both sides a single-letter variable plus or minus an
+    integer) is not an equation to check but a relation every other link is read under: the
+    checker binds the layer variables only to values that satisfy it (:func:`layer_bindings`
+    ``relations=``) and does not check that link.
+
+    Returns
+    -------
+    (relations, link numbers)
+        The relations, and the 0-based numbers of the links that state them.
+    """
+    links = claim.links if isinstance(claim, Derivation) else (claim,)
+    # only letters the claim uses as layer labels (δ^{k}, W^{l}) are layer variables
+    labels: set[str] = set()
+    for node in iter_nodes(claim):
+        if isinstance(node, Name) and node.sup:
+            var = _LABEL.match(node.sup[0].strip("()[]"))
+            if var and var.group("var"):
+                labels.add(var.group("var"))
+    relations: list[LayerRelation] = []
+    numbers: list[int] = []
+    for number, link in enumerate(links):
+        if not isinstance(link, Equation):
+            continue
+        left, right = _layer_side(link.lhs), _layer_side(link.rhs)
+        if left is None or right is None or left[0] is None or right[0] is None:
+            continue
+        if left[0] == right[0] or not {left[0], right[0]} <= labels | {"L"}:
+            continue  # l = l + 1 relates nothing; a = b is an equation
+        relations.append((left[0], right[0], right[1] - left[1]))
+        numbers.append(number)
+    return tuple(relations), tuple(numbers)
+
+
+def layer_bindings(
+    refs: list[Ref],
+    offsets: dict[str, int],
+    L: int,
+    relations: tuple[LayerRelation, ...] = (),
+) -> list[dict[str, int]]:
+    """Every assignment of the layer variables under which all labels denote layers (and
+    the stated ``relations`` hold)."""
+    variables = {r.label[0] for r in refs if r.label and r.label[0] and r.label[0] != "L"}
+    variables |= {v for u, w, _ in relations for v in (u, w) if v != "L"}
+    ordered = sorted(variables)
+    if len(ordered) > 3 or (len(ordered) > 2 and not relations):
+        raise VerifyError(f"too many layer variables: {', '.join(ordered)}")
     fixed = {"L": L + offsets["a"]}
     out = []
     candidates = range(-2, L + 4)
@@ -504,16 +564,17 @@ def layer_bindings(refs: list[Ref], offsets: dict[str, int], L: int) -> list[dic
             for value in candidates:
                 yield rest | {names[0]: value}
 
-    for binding in assignments(variables):
-        ok = True
+    for binding in assignments(ordered):
+        ok = all(binding[u] == binding[w] + k for u, w, k in relations)
         for r in refs:
+            if not ok:
+                break
             if r.role not in LAYERED or r.label is None:
                 continue
             var, off = r.label
             claim = off if var is None else binding[var] + off
             if not valid_layer(r.role, claim - offset(offsets, r.role), L):
                 ok = False
-                break
         if ok:
             out.append(binding)
     return out
@@ -554,7 +615,7 @@ def _delta_options(name: Name, profile: Profile, softmax: bool) -> list[bool]:
 def _juxtaposed_options(call: Call, profile: Profile) -> list[bool]:
     """For a juxtaposed call ``f\\,(…)``: [False] call, [True] product, or both in order."""
     func = call.func
-    if profile.is_function(func):
+    if profile.is_function(func) or _written_as_function(func, profile):
         return [False]
     key = func.key
     value_like = (
@@ -574,6 +635,15 @@ def _juxtaposed_options(call: Call, profile: Profile) -> list[bool]:
     if callable_ and quantity:
         return [True, False]
     return [False] if callable_ else [True]
+
+
+def _written_as_function(func: Name, profile: Profile) -> bool:
+    """J(Θ), C(w), L(ŷ, y) and Ng's h_Θ(x): quantities the notations write as functions."""
+    role = profile.roles.get(func.base)
+    if role in COST_ROLES:
+        return True
+    theta = func.sub[:1] in (("Theta",), ("theta",))
+    return profile.notation == "ng" and func.base == "h" and theta
 
 
 def _has_activation(profile: Profile) -> bool:

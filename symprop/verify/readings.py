@@ -85,6 +85,24 @@ def readings(equation: Expr, setting: Any = None) -> tuple[Reading, ...]:
     return tuple(out)
 
 
+def numberings(setting: Any, reading: Reading) -> list[str]:
+    """The layer numberings (keys of :data:`~symprop.verify.notation.NUMBERINGS`) a claim
+    read under ``reading`` may use, preferred first: the declared one; Ng's for Ng's
+    notation; Goodfellow's h^(0) = x is input layer 0; Nielsen's and Bishop's letters say
+    nothing about it (input 0 or 1, the spec's ``notation = "ng"`` first)."""
+    declared = getattr(setting, "numbering", "auto")
+    if declared != "auto":
+        return [declared]
+    if reading.notation == "ng":
+        return ["ng"]
+    if reading.notation == "goodfellow":
+        return ["input0"]
+    network = getattr(setting, "network", None)
+    if network is not None and network.notation == "ng":
+        return ["ng", "input0", "input1"]
+    return ["input0", "input1"]
+
+
 def preferred_reading(equation: Expr, setting: Any = None) -> Reading:
     """The first of :func:`readings` (what a claim means when only one reading is used)."""
     return readings(equation, setting)[0]
