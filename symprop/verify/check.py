@@ -165,7 +165,9 @@ def _check_under(
     whole = equation if scope is None else scope
     offsets = NUMBERINGS[numbering]
     network = _network_for(whole, profile, setting)  # type: ignore[arg-type]
-    model = small_model(network, _batch_for(whole, profile))  # type: ignore[arg-type]
+    model = small_model(
+        network, _batch_for(whole, profile), penalty=setting.penalty  # type: ignore[arg-type]
+    )
     refs = [r for r, _ in labelled_refs(whole, profile)]
     bindings = [b for b in layer_bindings(refs, offsets, model.L) if keep is None or keep(b)]
     if not bindings:
