@@ -169,7 +169,7 @@ _CLOSERS = ")]}\ue001"
 # juxtaposition is allowed; a linear pre-pass turns them into distinct open/close marks
 # of the same length so every column reported later still points into the user's text.
 _NORM_BAR = re.compile(r"\\\||\\[lr]?Vert(?![A-Za-z])|\|\|")
-_ALLOWED = re.compile(r"[\x20-\x7e\t\n\r⊙∂·×]*")
+_ALLOWED = re.compile(r"[\x20-\x7e\t\n\r⊙∂·×⇒⟹≔≡≈≜]*")
 
 
 def check_text(text: str, *, latex: bool) -> str:

@@ -24,6 +24,8 @@ MAX_NODES = 1000
 """Most AST nodes in one formula."""
 MAX_EXPONENT = 100
 """Largest magnitude of a constant exponent (``x^{2^{100}}`` is refused, never computed)."""
+MAX_LINKS = 32
+"""Most equations in one claim (``A = B = C`` has two)."""
 MAX_DIGITS = 60  # digits of a numeric literal or of any constant folded while checking
 
 # ---------------------------------------------------------------- the AST
