@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symprop.core.errors import SymPropError
 from symprop.core.spec import load_spec
@@ -550,3 +552,38 @@ def test_a_loss_replaces_a_written_out_loss_and_back() -> None:
 def test_markdown_body_only_claims_are_split_from_lets() -> None:
     doc = split_markdown("# t\n- let $g = x$\n- $g = x$\nprose without math\n")
     assert doc.claims == ("g = x",) and doc.lets == ("g = x",) and doc.front_matter is None
+
+
+@pytest.mark.parametrize(
+    "text", ["let g := x^2", "g \\coloneqq x^2", "\\text{let } g = x^2", "Let g = x^2."]
+)
+def test_definitions_read_as_the_claims_read_them(text: str) -> None:
+    got = definition_from_text(text)
+    assert got.name == Name("g") and _sym(got.body, x=x) == x**2
+
+
+@pytest.mark.parametrize("text", ["g = h = x", "g = x \\Rightarrow h = x", "g", "x^2 = 3"])
+def test_a_definition_is_one_equation_with_a_symbol_on_the_left(text: str) -> None:
+    with pytest.raises(VerifyError) as info:
+        definition_from_text(text)
+    assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------- hostile text
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("-+=\n[]{}\"'$\\:._ abcfgxyz0123456789()^")),
+        max_size=300,
+    )
+)
+def test_any_claims_text_is_read_or_refused_with_one_line(text: str) -> None:
+    for candidate in (text, f"---\n{text}\n---\n- $x = x$\n"):
+        for fmt in ("markdown", "toml"):
+            try:
+                read = parse_claims_text(candidate, fmt)
+                read.options.setting()
+            except SymPropError as exc:
+                assert str(exc).strip(), candidate
