@@ -587,3 +587,29 @@ def test_any_claims_text_is_read_or_refused_with_one_line(text: str) -> None:
                 read.options.setting()
             except SymPropError as exc:
                 assert str(exc).strip(), candidate
+
+
+def test_each_equation_of_a_line_is_a_claim_and_prose_math_is_not() -> None:
+    text = (
+        "- where $m$ is the batch size and $\\delta^L = a^L - y$ (BP1)\n"
+        "- $z = W x$, $a = \\sigma(z)$\n"
+        "- let $g = x$ and $h = y$; then $g h = x y$.\n"
+        "Let $u = 2$. Then $u^2 = 4$\n"
+        "- the ratio $m$ of $n$ is prose\n"
+    )
+    doc = split_markdown(text)
+    assert doc.claims == (
+        "\\delta^L = a^L - y",
+        "z = W x",
+        "a = \\sigma(z)",
+        "g h = x y",
+        "u^2 = 4",
+    )
+    assert doc.lets == ("g = x", "h = y", "u = 2")
+
+
+def test_html_comments_are_not_claims() -> None:
+    text = "<!-- the slide writes\n $a = b$ here -->\n- $c = d$ <!-- e = f -->\n"
+    assert extract_claims(text) == ["c = d"]
+    with pytest.raises(VerifyError, match="HTML comment"):
+        extract_claims("<!-- a = b\n- $c = d$\n")
