@@ -38,6 +38,7 @@ from symprop.verify.declare import (
     Declarations,
     declarations,
     definition_from_text,
+    value,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -613,3 +614,30 @@ def test_html_comments_are_not_claims() -> None:
     assert extract_claims(text) == ["c = d"]
     with pytest.raises(VerifyError, match="HTML comment"):
         extract_claims("<!-- a = b\n- $c = d$\n")
+
+
+def test_a_let_line_and_define_of_one_name_is_refused_with_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.md"
+    path.write_text(_md("[define]\ng = 'x^2'", "- let $g = x^3$\n- $g = g$\n"))
+    with pytest.raises(VerifyError) as info:
+        read_claims_file(path)
+    assert str(info.value) == f"{path}: g is defined twice; define each symbol once"
+
+
+def test_a_cycle_in_a_toml_file_is_refused_with_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("claims = ['g = g']\n[define]\ng = 'h'\nh = 'g'\n")
+    with pytest.raises(VerifyError, match=f"^{path}: definitions refer to each other"):
+        read_claims_file(path)
+
+
+def test_a_value_on_the_command_line_replaces_a_file_definition_and_back() -> None:
+    file = parse_claims_text(_md("[define]\ng = 'x^2'\n[values]\nw = 2\n[shapes]\nA = [2, 2]"))
+    cli = SettingOptions(
+        values=(value("g", 3), value("A", [[1, 0], [0, 1]])),
+        definitions=(definition_from_text("w = x + 1"),),
+    )
+    decl = cli.over(file.options).setting().declared
+    assert decl.defined(Name("g")) is None and decl.value(Name("g")).entries == (Fraction(3),)
+    assert decl.value(Name("w")) is None and decl.defined(Name("w")) is not None
+    assert decl.shape(Name("A")) == (2, 2) and len(decl.shapes) == 0
