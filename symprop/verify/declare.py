@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Literal, get_args
 
 from symprop.core.errors import ParseError, shown
-from symprop.parsing import parse
+from symprop.parsing import parse, parse_derivation
 from symprop.parsing.tree import (
     MAX_DIGITS,
     MAX_LENGTH,
@@ -376,7 +376,7 @@ def definition(head: object, body: object, what: str = "define") -> Definition:
     return Definition(name, params, rhs, f"{head} = {body}")
 
 
-_LET = re.compile(r"^\s*(?:let|\\text\{let\}|\\mathrm\{let\}|\\operatorname\{let\})\s*", re.I)
+_LET = re.compile(r"^\s*(?:let|\\text\{\s*let\s*\}|\\mathrm\{let\}|\\operatorname\{let\})\s*", re.I)
 
 
 def definition_from_text(text: object, what: str = "define") -> Definition:
@@ -385,13 +385,19 @@ def definition_from_text(text: object, what: str = "define") -> Definition:
     if not isinstance(text, str):
         raise VerifyError(f"{what}: got {shown(text)}; must be a definition such as 'g = x^2'")
     stripped = _LET.sub("", text, count=1).strip().rstrip(".,;").strip()
-    node = parse_expression(stripped, what)
-    if isinstance(node, Derivation) and len(node.links) == 1:
-        node = node.links[0]
-    if not isinstance(node, Equation):
+    if len(stripped) > MAX_LENGTH:
+        raise VerifyError(f"{what}: {len(stripped)} characters; at most {MAX_LENGTH}")
+    try:
+        # The claims' reader: ``:=``, ``\\coloneqq`` and ``\\equiv`` define too.
+        derivation, _ = parse_derivation(stripped)
+    except ParseError as exc:
+        raise VerifyError(f"{what}: {str(exc).splitlines()[0]}") from None
+    if len(derivation.links) != 1:
         raise VerifyError(
             f"{what}: got {shown(text)}; a definition is one equation, symbol = formula"
         )
+    node = normalise(derivation.links[0])
+    assert isinstance(node, Equation)
     name, params = _head(node.lhs, what, text)
     return Definition(name, params, node.rhs, stripped)
 
