@@ -24,7 +24,10 @@ from symprop.verify.notation import (
     Profile,
     labelled_refs,
     normalise,
+    offset,
 )
+from symprop.verify.reading import Reading
+from symprop.verify.readings import numberings, readings
 from symprop.verify.render import Style, render_ast
 from symprop.verify.setting import Setting
 
@@ -32,22 +35,6 @@ from symprop.verify.setting import Setting
 # Θ^(l) maps layer l to l+1; Nielsen's book (seed 000) makes the input layer 1;
 # Goodfellow's h^(0) = x makes it layer 0. Bishop writes no layer labels.
 NOTATION_NUMBERING = {"ng": "ng", "nielsen": "input1", "goodfellow": "input0"}
-
-_ROLE_TEXT = {
-    "z": "pre-activation z",
-    "a": "activation a",
-    "delta": "δ = ∂C/∂z",
-    "W": "weights",
-    "b": "bias",
-    "Delta": "Δ, accumulated over the batch",
-    "x": "input",
-    "y": "target",
-    "yhat": "network output",
-    "C": "cost of one sample",
-    "J": "objective (mean cost + penalty)",
-    "lambda": "λ, the penalty coefficient",
-    "n": "batch size",
-}
 
 
 @dataclass(frozen=True)
@@ -60,8 +47,14 @@ class Claim:
     joins: tuple[str, ...]
     relations: tuple[int, ...]
     scope: Derivation
-    profile: Profile
+    readings: tuple[Reading, ...]
+    profiles: tuple[Profile, ...]
     style: Style
+
+    @property
+    def profile(self) -> Profile:
+        """The profile of the preferred reading."""
+        return self.profiles[0]
 
     @property
     def checked(self) -> tuple[int, ...]:
@@ -108,9 +101,10 @@ def _layer_variables(link: Equation) -> set[str] | None:
     return out
 
 
-def read_claim(text: str, parsed: Expr | None = None) -> Claim:
-    """Parse ``text`` (or take its already parsed ``parsed``) into a :class:`Claim`;
-    every name is resolved here, so an unknown one is bad input before any work."""
+def read_claim(text: str, setting: Setting, parsed: Expr | None = None) -> Claim:
+    """Parse ``text`` (or take its already parsed ``parsed``) into a :class:`Claim` with
+    its plausible readings (:func:`~symprop.verify.readings.readings`, the preferred one
+    first); every name is resolved here, so an unknown one is bad input before any work."""
     claim = _strip_math(text)
     if parsed is None:
         node, latex = parse_claim(claim)
@@ -127,7 +121,7 @@ def read_claim(text: str, parsed: Expr | None = None) -> Claim:
     if not others:
         raise VerifyError("the claim states no equation between quantities, only relations")
     scope = Derivation(tuple(others))
-    profile = Profile(scope)  # type: ignore[arg-type]
+    profile = Profile(scope, setting)
     labels = {r.label[0] for r, _ in labelled_refs(scope, profile) if r.label and r.label[0]}
     relations = []
     for i in candidates:
@@ -135,10 +129,12 @@ def read_claim(text: str, parsed: Expr | None = None) -> Claim:
         if names and names <= labels | {"L"} and names & labels:
             relations.append(i)
     scope = Derivation(tuple(link for i, link in enumerate(links) if i not in relations))
-    profile = Profile(scope)  # type: ignore[arg-type]
-    labelled_refs(scope, profile)  # resolves every name: unknown ones are bad input
+    options = readings(scope, setting)
+    profiles = tuple(Profile(scope, setting, reading) for reading in options)
+    for profile in profiles:
+        labelled_refs(scope, profile)  # resolves every name: unknown ones are bad input
     style = Style(latex=latex, parenthesized="^{(" in claim or "^(" in claim and not latex)
-    return Claim(text, links, joins, tuple(relations), scope, profile, style)
+    return Claim(text, links, joins, tuple(relations), scope, options, profiles, style)
 
 
 def _integer(node: Expr, binding: dict[str, int]) -> int:
@@ -176,10 +172,10 @@ def numbering_candidates(claim: Claim, setting: Setting) -> list[str]:
     names = [n for n in iter_nodes(claim.scope) if isinstance(n, Name)]
     if any(n.base in ("Theta", "theta") for n in names) or setting.notation == "ng":
         return ["ng"]
-    preferred = ["input0", "input1"]
-    if setting.network is not None and setting.network.notation == "ng":
-        preferred = ["ng", *preferred]
-    return preferred
+    out: list[str] = []
+    for reading in claim.readings:
+        out += [n for n in numberings(setting, reading) if n not in out]
+    return out
 
 
 def choose_numberings(
@@ -223,38 +219,18 @@ def equivalent(claim: Claim, first: str, second: str) -> bool:
     refs = [r for r, _ in labelled_refs(claim.scope, claim.profile) if r.role in LAYERED]
     if any(r.label is not None and r.label[0] is None for r in refs):
         return False
-    shifts = {NUMBERINGS[first][r.role] - NUMBERINGS[second][r.role] for r in refs}
+    shifts = {offset(NUMBERINGS[first], r.role) - offset(NUMBERINGS[second], r.role) for r in refs}
     shifts.add(NUMBERINGS[first]["a"] - NUMBERINGS[second]["a"])  # L is labelled as a^L is
     return len(shifts) <= 1
 
 
 def describe(
-    claim: Claim, numbering: str, why: str, setting: Setting
+    claim: Claim, which: int, numbering: str | None, why: str
 ) -> tuple[tuple[str, str], ...]:
-    """The reading a verdict reports: numbering, notation, and what each name was taken as."""
-    out = [("numbering", f"{NUMBERING_TEXT[numbering]} ({why})")]
-    profile = claim.profile
-    if profile.goodfellow:
-        notation = "Goodfellow's (a = pre-activation, h = activation, g = gradient)"
-    elif setting.notation:
-        notation = f"{setting.notation} (declared)"
-    else:
-        notation = "z/a/W/b/δ (read from the letters)"
-    out.append(("notation", notation))
-    seen: set[str] = set()
-    for ref, name in labelled_refs(claim.scope, profile):
-        shown = render_ast(name, claim.style)
-        if shown in seen:
-            continue
-        seen.add(shown)
-        what = _ROLE_TEXT.get(ref.role, ref.role)
-        if ref.label is not None:
-            var, off = ref.label
-            layer = str(off) if var is None else (var if off == 0 else f"{var}{off:+d}")
-            what += f" of layer {layer}"
-        if ref.indices:
-            what += f", entry {', '.join(ref.indices)}"
-        out.append((shown, what))
+    """The reading a verdict reports: the reader's pairs (notation, what each symbol was
+    taken as) with the numbering and why it was chosen, and the claim's layer relations."""
+    text = None if numbering is None else f"{NUMBERING_TEXT[numbering]} ({why})"
+    out = list(claim.readings[which].pairs(text))
     for i in claim.relations:
         out.append((claim.link_text(i), "a relation between layer variables"))
     return tuple(out)

@@ -52,6 +52,7 @@ from symprop.parsing import (
     Equation,
     Expr,
 )
+from symprop.verify.calculus import check_free, needs_network
 from symprop.verify.chains import (
     Claim,
     choose_numberings,
@@ -169,7 +170,9 @@ def _check_under(
     offsets = NUMBERINGS[numbering]
     network = _network_for(whole, profile, setting)  # type: ignore[arg-type]
     model = small_model(
-        network, _batch_for(whole, profile), penalty=setting.penalty  # type: ignore[arg-type]
+        network,
+        _batch_for(whole, profile),
+        penalty=setting.penalty,  # type: ignore[arg-type]
     )
     refs = [r for r, _ in labelled_refs(whole, profile)]
     bindings = [b for b in layer_bindings(refs, offsets, model.L) if keep is None or keep(b)]
@@ -208,20 +211,31 @@ def _check_under(
 # ---------------------------------------------------------------- one claim, one reading
 
 
-def _fits(claim: Claim, setting: Setting, numbering: str) -> bool:
-    """Whether the claim's labels denote layers under ``numbering`` (nothing evaluated)."""
-    network = _network_for(claim.scope, claim.profile, setting)  # type: ignore[arg-type]
-    refs = [r for r, _ in labelled_refs(claim.scope, claim.profile)]
+def _fits(claim: Claim, setting: Setting, numbering: str, which: int = 0) -> bool:
+    """Whether the claim's labels denote layers under ``numbering`` (nothing evaluated);
+    a claim with no network quantity fits every numbering."""
+    profile = claim.profiles[which]
+    if not needs_network(claim.scope, profile, setting):
+        return True
+    network = _network_for(claim.scope, profile, setting)  # type: ignore[arg-type]
+    refs = [r for r, _ in labelled_refs(claim.scope, profile)]
     keep = relation_filter(claim)
     bindings = layer_bindings(refs, NUMBERINGS[numbering], network.depth)
     return any(keep is None or keep(b) for b in bindings)
 
 
 def _link_verdict(
-    claim: Claim, i: int, head: Expr | None, outcome: _Outcome, setting: Setting, deadline: Deadline
+    claim: Claim,
+    i: int,
+    head: Expr | None,
+    outcome: _Outcome,
+    setting: Setting,
+    deadline: Deadline,
+    profile: Profile,
 ) -> Verdict:
     link = claim.links[i]
     text = claim.text if len(claim.links) == 1 else claim.link_text(i)
+    numbering = "" if outcome.model is None else NUMBERING_TEXT[outcome.numbering]
     if outcome.ok:
         return Verdict(
             ok=True,
@@ -230,9 +244,11 @@ def _link_verdict(
             rhs=render_ast(link.rhs, claim.style),
             method="symbolic" if outcome.symbolic else f"numeric, {outcome.used} rational points",
             checked=tuple(outcome.checked),
-            numbering=NUMBERING_TEXT[outcome.numbering],
+            numbering=numbering,
         )
-    verdict = explain_link(link, head, claim.profile, claim.style, outcome, setting, deadline, text)
+    verdict = explain_link(link, head, profile, claim.style, outcome, setting, deadline, text)
+    if outcome.model is None:
+        verdict = dataclasses.replace(verdict, numbering="", correct_where="")
     if i < len(claim.joins) and claim.joins[i] == "implies":
         reason = "a false premise: the step it implies is checked on its own"
         verdict = dataclasses.replace(
@@ -242,10 +258,12 @@ def _link_verdict(
 
 
 def _under(
-    claim: Claim, setting: Setting, numbering: str, why: str, deadline: Deadline
+    claim: Claim, setting: Setting, numbering: str, why: str, deadline: Deadline, which: int = 0
 ) -> Verdict | None:
     """The claim's verdict under one reading (``None`` when its labels fit no layer)."""
     keep = relation_filter(claim)
+    profile = claim.profiles[which]
+    network = needs_network(claim.scope, profile, setting)
     links: list[Verdict] = []
     head: Expr | None = None
     run_holds = True
@@ -253,16 +271,21 @@ def _under(
         link = claim.links[i]
         if i == 0 or claim.joins[i - 1] != "chain" or (i - 1) in claim.relations:
             head, run_holds = link.lhs, True
-        outcome = _check_under(
-            link, claim.profile, setting, numbering, deadline, scope=claim.scope, keep=keep
-        )
+        if network:
+            outcome = _check_under(
+                link, profile, setting, numbering, deadline, scope=claim.scope, keep=keep
+            )
+        else:
+            outcome = check_free(link, profile, setting, deadline)
         if outcome is None:
             return None
         links.append(
-            _link_verdict(claim, i, head if run_holds else None, outcome, setting, deadline)
+            _link_verdict(
+                claim, i, head if run_holds else None, outcome, setting, deadline, profile
+            )
         )
         run_holds &= outcome.ok
-    reading = describe(claim, numbering, why, setting)
+    reading = describe(claim, which, numbering if network else None, why)
     if len(links) == 1:
         return dataclasses.replace(links[0], claim=claim.text, reading=reading)
     first = next((v for v in links if not v.ok), None)
@@ -275,7 +298,7 @@ def _under(
         rhs=render_ast(claim.links[-1].rhs, claim.style),
         method=("symbolic" if methods == {"symbolic"} else "numeric") if first is None else "",
         checked=checked,
-        numbering=NUMBERING_TEXT[numbering],
+        numbering=NUMBERING_TEXT[numbering] if network else "",
         counterexample=None if first is None else first.counterexample,
         correct=None if first is None else first.correct,
         correct_where="" if first is None else first.correct_where,
@@ -287,28 +310,28 @@ def _under(
 
 
 def _decide(claim: Claim, setting: Setting, kept: list[str], why: str) -> Verdict:
-    """The claim's verdict under the run's numbering(s): ✓/✗ when one reading decides it,
-    ambiguous when readings the run cannot choose between disagree."""
+    """The claim's verdict under every reading the run cannot choose between (the
+    reader's readings, the run's numberings): ✓/✗ when they agree, ambiguous when not."""
     deadline = Deadline(setting.time_limit)
     verdicts: list[Verdict] = []
-    fitting = [n for n in kept if _fits(claim, setting, n)]
-    todo: list[str] = []
-    for numbering in fitting:
-        if not any(equivalent(claim, numbering, d) for d in todo):
-            todo.append(numbering)  # else: the same verdict as a numbering already listed
-    if len(kept) > 1 and len(todo) == 1:
-        why = (
-            "the only numbering its labels fit"
-            if len(fitting) == 1
-            else "the verdict is the same when "
-            + " or when ".join(NUMBERING_TEXT[n] for n in fitting)
-        )
-    done: list[str] = []
-    for numbering in todo:
-        verdict = _under(claim, setting, numbering, why, deadline)
-        if verdict is not None:
-            verdicts.append(verdict)
-            done.append(numbering)
+    for which in range(len(claim.readings)):
+        fitting = [n for n in kept if _fits(claim, setting, n, which)]
+        todo: list[str] = []
+        for numbering in fitting:
+            if not any(equivalent(claim, numbering, d) for d in todo):
+                todo.append(numbering)  # else: the same verdict as a numbering already listed
+        reason = why
+        if len(kept) > 1 and len(todo) == 1:
+            reason = (
+                "the only numbering its labels fit"
+                if len(fitting) == 1
+                else "the verdict is the same when "
+                + " or when ".join(NUMBERING_TEXT[n] for n in fitting)
+            )
+        for numbering in todo:
+            verdict = _under(claim, setting, numbering, reason, deadline, which)
+            if verdict is not None:
+                verdicts.append(verdict)
     if verdicts and len({v.ok for v in verdicts}) > 1:
         return dataclasses.replace(verdicts[0], ok=False, ambiguous=tuple(verdicts))
     if verdicts:
@@ -331,7 +354,7 @@ def _decide(claim: Claim, setting: Setting, kept: list[str], why: str) -> Verdic
                         f"(the run's numbering: {why}); when {NUMBERING_TEXT[numbering]}, "
                         f"it {status}, but that contradicts the other claims"
                     ),
-                    reading=describe(claim, kept[0], why, setting),
+                    reading=describe(claim, 0, kept[0], why),
                 )
     raise VerifyError(
         "no layer of the network fits the claim's labels"
@@ -342,6 +365,8 @@ def _decide(claim: Claim, setting: Setting, kept: list[str], why: str) -> Verdic
 def _contradicted(claim: Claim, verdict: Verdict, setting: Setting, kept: list[str]) -> Verdict:
     """A claim false under the run's numbering that holds under another: say so (never ✓)."""
     if verdict.ok or verdict.ambiguous or setting.numbering != "auto":
+        return verdict
+    if not needs_network(claim.scope, claim.profile, setting):
         return verdict
     deadline = Deadline(setting.time_limit)
     for numbering in numbering_candidates(claim, setting):
@@ -398,7 +423,7 @@ def verify_claim(text: str, setting: Setting) -> Verdict:
         raise VerifyError(f"setting: got {shown(setting)}; must be a Setting")
 
     def run() -> Verdict:
-        claim = read_claim(text) if isinstance(text, str) else read_claim(str(text))
+        claim = read_claim(text if isinstance(text, str) else str(text), setting)
         kept, why = choose_numberings([claim], setting, lambda c, n: _fits(c, setting, n))
         return _decide(claim, setting, kept, why)
 
@@ -415,7 +440,7 @@ def verify_derivation(node: Expr, setting: Setting, text: str = "") -> Verdict:
         raise VerifyError(f"node: got {shown(node)}; must be a parsed claim")
 
     def run() -> Verdict:
-        claim = read_claim(text or "", parsed=node)
+        claim = read_claim(text or "", setting, parsed=node)
         if not text:
             whole = Derivation(claim.links, claim.joins)  # type: ignore[arg-type]
             written = render_ast(whole if len(claim.links) > 1 else claim.links[0], claim.style)
@@ -537,7 +562,7 @@ def _guarded_read(text: str, setting: Setting) -> Claim:
     holder: list[Claim] = []
 
     def work() -> Verdict:
-        holder.append(read_claim(text if isinstance(text, str) else str(text)))
+        holder.append(read_claim(text if isinstance(text, str) else str(text), setting))
         return Verdict(ok=True, claim="", lhs="", rhs="")
 
     _guarded(work, setting)

@@ -5,11 +5,13 @@ makes (the catalogue of :mod:`~symprop.verify.diagnose` and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import sympy as sp
 
+from symprop.core import proof
 from symprop.parsing import BinOp, Equation, Expr, iter_nodes
 from symprop.verify.diagnose import NoTemplate, candidates_for, sympy_to_ast
 from symprop.verify.errors import VerifyError
@@ -46,9 +48,21 @@ class Outcome:
     mismatch: Mismatch | None
     reason: str
     binding: dict[str, int] | None
-    model: Model
+    model: Model | None
     offsets: dict[str, int]
     numbering: str
+    points: list[proof.Point] | None = None
+    """The points compared at (``None``: the model's seeded points)."""
+
+
+_FREE_DRAW = proof.Draw(100, 1500, signed=True)
+
+
+def free_points(symbols: Iterable[sp.Symbol], count: int, seed: int) -> list[proof.Point]:
+    """``4 · count`` seeded random rational points for free symbols (spares for kinks)."""
+    ordered = sorted(set(symbols), key=lambda s: s.name)
+    exact = proof.draw_points(random.Random(seed), [(s, _FREE_DRAW) for s in ordered], count * 4)
+    return [proof.Point.of(pt, 40) for pt in exact]
 
 
 def where_text(binding: dict[str, int], indices: dict[str, int] | None = None) -> str:
@@ -99,7 +113,10 @@ def _counterexample(
     ordered = sorted(used, key=lambda s: (order.get(s, len(order)), str(s)))
     where = [(k, str(v)) for k, v in sorted(binding.items()) if k != "L"]
     where += [(k, str(v)) for k, v in mismatch.where.items()]
-    points = sample_points(outcome.model, setting.points, setting.seed)
+    points = outcome.points
+    if points is None:
+        assert outcome.model is not None
+        points = sample_points(outcome.model, setting.points, setting.seed)
     index = next((i for i, p in enumerate(points) if p is mismatch.point), None)
     if index is None:
         index = next((i for i, p in enumerate(points) if p == mismatch.point), None)
@@ -189,7 +206,7 @@ def explain_link(
     writer.unlabeled = not any(
         r.label is not None for r, _ in labelled_refs(link, profile) if r.role in LAYERED
     )
-    names = display_names(model, writer, style)
+    names = display_names(model, writer, style) if model is not None else {}
     counter = _counterexample(outcome, names, setting)
     mismatch = outcome.mismatch
     indices = (
@@ -198,13 +215,20 @@ def explain_link(
         else {k: v for k, v in mismatch.where.items() if k not in ("row", "column")}
     )
     env = Env(model, outcome.offsets, dict(binding), dict(indices))
-    points = sample_points(model, 4, setting.seed + 1)
     lhs_pairs = side_pairs(link.lhs, link, profile, env, deadline)
     rhs_pairs = side_pairs(link.rhs, link, profile, env, deadline)
+    if model is not None:
+        points = sample_points(model, 4, setting.seed + 1)
+    else:
+        symbols = {
+            s for ps in (lhs_pairs, rhs_pairs) if ps for _, _, e in ps for s in e.free_symbols
+        }
+        points = free_points(symbols, 1, setting.seed + 1)
     correct, diagnosis = None, None
     correct_node: Expr | None = None
     families = _generic_families(profile, writer)
-    for template in dict.fromkeys(t for t in (head, link.lhs) if t is not None):
+    templates = (head, link.lhs) if model is not None else ()  # formula templates need a network
+    for template in dict.fromkeys(t for t in templates if t is not None):
         try:
             candidates = candidates_for(template, profile, env, writer)
         except (VerifyError, NotDefined, NoTemplate):
@@ -261,11 +285,11 @@ def explain_link(
 
 
 def _written_value(
-    expr: sp.Expr, model: Model, names: dict[sp.Symbol, str], style: Style
+    expr: sp.Expr, model: Model | None, names: dict[sp.Symbol, str], style: Style
 ) -> str | None:
     """A brute-force value written in the claim's notation (never SymPy's own printing);
     ``None`` when it has no counterpart there."""
-    folded, extra = _fold(expr, model)
+    folded, extra = _fold(expr, model) if model is not None else (expr, {})
     spelled = {**names, **extra}
     try:
         node = sympy_to_ast(folded, spelled)

@@ -194,11 +194,15 @@ class Verdict:
         if self.ok:
             lines.append(
                 f"    holds ({self.method}"
-                + (f"; at {' | '.join(self.checked)})" if self.checked else ")")
+                + (f"; {self._checked_text()})" if self.checked else ")")
             )
             return "\n".join(lines)
         lines += self._failure_lines("    ")
         return "\n".join(lines)
+
+    def _checked_text(self) -> str:
+        joined = " | ".join(self.checked)
+        return f"at {joined}" if all(" = " in c for c in self.checked) else joined
 
     def _reading_lines(self) -> list[str]:
         if not self.reading:
