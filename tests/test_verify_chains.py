@@ -339,3 +339,53 @@ def test_a_long_counterexample_is_printed_whole_on_several_lines() -> None:
         assert f"{name} = {value}" in text
     lines = [ln for ln in text.splitlines() if re.search(r" = -?\d+/\d+", ln)]
     assert len(lines) >= 2 and all(len(ln) <= 110 for ln in lines)
+
+
+def test_readings_of_the_reader_that_disagree_make_the_claim_ambiguous() -> None:
+    # Θ^{(1)} a^{(1)} on a network declared without notation: Ng's lecture puts the bias in
+    # Θ's column 0 (Θ a = W x + b), symprop's documents keep b apart (Θ a = W x). Written
+    # out: the two differ by b, so z^{(2)} = Θ^{(1)} a^{(1)} holds under one and not the other.
+    W = sp.Matrix(2, 2, sp.symbols("w0:4"))
+    b, x = sp.Matrix(sp.symbols("b0:2")), sp.Matrix(sp.symbols("x0:2"))
+    assert (W * x + b) - W * x == b != sp.zeros(2, 1)
+    net = Network(
+        inputs=2, layers=[Dense(2, "sigmoid"), Dense(2, "sigmoid")], loss="binary_cross_entropy"
+    )
+    claim = r"z^{(2)} = \Theta^{(1)} a^{(1)}"
+    verdict = verify_claim(claim, Setting.from_spec(net))
+    assert verdict.status == "ambiguous"
+    assert sorted(v.ok for v in verdict.ambiguous) == [False, True]
+    assert "bias" in verdict.to_text()
+    declared = verify_claim(claim, Setting.from_spec(net, notation="ng"))
+    assert declared.status == "holds"
+
+
+# ---------------------------------------------------------------- claims with no network
+
+
+def test_a_calculus_claim_needs_no_network_and_its_counterexample_reproduces() -> None:
+    zs = sp.Symbol("z")
+    s = 1 / (1 + sp.exp(-zs))
+    assert sp.simplify(sp.diff(s, zs) - s * (1 - s)) == 0  # the proof of the true form
+    bare = Setting()
+    assert verify_claim(r"\sigma'(z) = \sigma(z)(1-\sigma(z))", bare).status == "holds"
+    verdict = verify_claim(r"\sigma'(z) = \sigma(z)(1+\sigma(z))", bare)
+    ce = verdict.counterexample
+    assert verdict.status == "fails" and ce is not None
+    ((name, value),) = ce.values
+    assert name == "z"
+    at = {zs: sp.Rational(value)}
+    left, right = sp.N(sp.diff(s, zs).subs(at), 30), sp.N((s * (1 + s)).subs(at), 30)
+    assert abs(left - right) > 1e-6
+    assert abs(left - sp.Float(ce.lhs_value, 30)) < 1e-10
+    assert abs(right - sp.Float(ce.rhs_value, 30)) < 1e-10
+
+
+def test_a_worked_number_is_judged_to_the_decimals_it_shows() -> None:
+    exact = sp.N(1 / (1 + sp.exp(-1)), 30)  # 0.7310585786...
+    assert abs(exact - sp.Rational("0.7311")) <= sp.Rational(1, 20000)
+    assert abs(exact - sp.Rational("0.7310")) > sp.Rational(1, 20000)
+    bare = Setting()
+    assert verify_claim(r"\sigma(1) = 0.7311", bare).status == "holds"
+    wrong = verify_claim(r"\sigma(1) = 0.7310", bare)
+    assert wrong.status == "fails" and "4 decimals" in wrong.reason

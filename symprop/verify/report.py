@@ -173,9 +173,8 @@ class Verdict:
             common = set.intersection(*(set(v.reading) for v in self.ambiguous))
             for v in self.ambiguous:
                 taken = "; ".join(f"{w}: {t}" for w, t in v.reading if (w, t) not in common)
-                lines.append(
-                    f"    - {'holds' if v.ok else 'fails'} when read with {taken or 'as written'}"
-                )
+                taken = taken or "the preferred reading (nothing above applies)"
+                lines.append(f"    - {'holds' if v.ok else 'fails'} when read with {taken}")
             return "\n".join(lines)
         mark = "✓" if self.ok else "✗"
         lines = [f"{mark} {claim_text(self.claim)}"]
