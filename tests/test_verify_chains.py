@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 
 import pytest
 import sympy as sp
@@ -389,3 +390,32 @@ def test_a_worked_number_is_judged_to_the_decimals_it_shows() -> None:
     assert verify_claim(r"\sigma(1) = 0.7311", bare).status == "holds"
     wrong = verify_claim(r"\sigma(1) = 0.7310", bare)
     assert wrong.status == "fails" and "4 decimals" in wrong.reason
+
+
+# ---------------------------------------------------------------- chains as people write them
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda t: " = ".join(t),
+        lambda t: r"\begin{aligned} " + t[0] + " &= " + r" \\ &= ".join(t[1:]) + r" \end{aligned}",
+    ],
+    ids=["equals-chain", "aligned-rows"],
+)
+def test_a_written_chain_names_its_first_false_step(write: Callable[[list[str]], str]) -> None:
+    terms = [TERMS[0], TERMS[1], (WRONG[2][0], WRONG[2][1]), TERMS[3]]
+    expected = [NET.equal(terms[i][1], terms[i + 1][1]) for i in range(3)]
+    assert expected[:2] == [True, False]  # the proof: the step into the wrong term fails
+    verdict = verify_claim(write([t for t, _ in terms]), UNIT)
+    assert [v.ok for v in verdict.links] == expected
+    assert verdict.first_false_link == 1
+    assert verdict.diagnosis == "output_form_at_z"
+    assert "first false step: step 2" in verdict.to_text()
+
+
+def test_a_written_implication_is_checked_link_by_link() -> None:
+    claim = r"\delta^L = a^L - y \Rightarrow \frac{\partial C}{\partial b^L} = \delta^L"
+    verdict = verify_claim(claim, UNIT)
+    assert [v.ok for v in verdict.links] == [False, True]
+    assert "false premise" in verdict.links[0].reason
