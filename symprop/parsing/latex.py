@@ -16,6 +16,7 @@ from symprop.parsing.transform import (
     Common,
     DerivOp,
     FuncName,
+    Pending,
     PowFunc,
     Top,
     is_partial,
@@ -113,6 +114,8 @@ class LatexToAST(Common):
         # Derivatives read from an operator (\frac{d}{dz} f g): later juxtaposed factors
         # belong to the operand, as the operator applies to the product that follows it.
         self.operated: dict[int, object] = {}
+        # Products whose last factor is such a derivative (\sigma' \frac{d}{dz} f).
+        self.operated_tail: dict[int, object] = {}
 
     # ------------------------------------------------------------ names
 
@@ -373,8 +376,22 @@ class LatexToAST(Common):
         # \log x, \exp z: a function command followed by an operand applies to it.
         if isinstance(left, FuncName):
             return self._call(left, (right,), pos)
-        if isinstance(right, FuncName):
-            raise self.error(f"\\{right.base} needs an argument", right.pos)
+        if id(left) in self.operated_tail:
+            # \sigma' \frac{d}{dz} f g: the operator still takes the factors after it.
+            node = BinOp("mul", left.left, self.mul(meta, [left.right, right]), pos=left.pos)
+            self.operated_tail[id(node)] = node
+            return node
+        if isinstance(left, Pending):
+            # y \log h(x), \sigma' \frac{d}{dz} z: the operator waited for its operand.
+            applied = self.mul(meta, [left.func, right])
+            node = BinOp("mul", left.left, applied, pos=left.pos)
+            if id(applied) in self.operated:
+                self.operated_tail[id(node)] = node
+            return node
+        if isinstance(right, FuncName | DerivOp) or (
+            isinstance(right, PowFunc) and isinstance(right.func, FuncName)
+        ):
+            return Pending(left, right, pos=pos)
         return BinOp("mul", left, right, pos=pos)
 
     # ------------------------------------------------------------ derivatives
@@ -430,6 +447,10 @@ class LatexToAST(Common):
         return Limit(var, to, body, pos=_pos(meta))
 
     # ------------------------------------------------------------ other constructs
+
+    def underbrace(self, children):  # noqa: ANN001, ANN201
+        # \underbrace{a}_{\text{note}}: the note is a comment on a.
+        return next(c for c in children if isinstance(c, Expr))
 
     @v_args(meta=True)
     def sqrt(self, meta, children):  # noqa: ANN001, ANN201
@@ -495,6 +516,9 @@ class LatexToAST(Common):
                     "a sum's condition must be k \\neq 0, k > 0 or k \\ge 1", _pos(meta)
                 )
             lower = Number(Fraction(1), pos=lower.pos)
+        if len(index_nodes) == 1 and not isinstance(index_nodes[0], Name):
+            # \sum_{ki}: two letters are two indices, as in a subscript.
+            index_nodes = list(_letters(index_nodes[0]) or index_nodes)
         indices = [_index_text(n) if isinstance(n, Name) else None for n in index_nodes]
         if any(index is None for index in indices):
             raise self.error("a sum needs an index name, e.g. \\sum_k", _pos(meta))
@@ -516,6 +540,15 @@ class LatexToAST(Common):
         if isinstance(result, Top):
             raise self.error("a transpose mark needs an operand", result.pos)
         return result
+
+
+def _letters(node: Expr) -> list[Name] | None:
+    if isinstance(node, Name):
+        return [node]
+    if isinstance(node, BinOp) and node.op == "mul":
+        left, right = _letters(node.left), _letters(node.right)
+        return None if left is None or right is None else left + right
+    return None
 
 
 def _is_transpose_mark(node: Expr) -> bool:
