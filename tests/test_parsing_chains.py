@@ -126,6 +126,9 @@ def test_columns_point_into_the_whole_claim() -> None:
         ("a", "must be an equation"),
         ("a, b", "must be an equation"),
         ("a = b, c", "'c' is not an equation"),
+        ("\\", "must be an equation"),
+        ("a = b \\", "unexpected"),
+        ("a = b\n\\", "unexpected"),
         (r"a = b \Rightarrow c", "'c' is not an equation"),
     ],
 )

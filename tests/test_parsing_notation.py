@@ -505,7 +505,8 @@ NEW_SYNTAX = st.sampled_from(
        r"\\", r"\text{if}", r"\text{otherwise}", r"\mathbb{1}", r"\le", r"\neq", r"\sum",
        r"\sigma", r"\tanh^2", r"\Rightarrow", r",\quad", r"\begin{aligned}", r"\end{aligned}",
        "&=", r"\top", "ᵀ", "δ", "²", "⁽", "⁾", "∑", "√", "′", "−", r"\operatorname{diag}",
-       ".*", "./", "'", r"\sqrt", r"\left(", r"\right)", r"\|", ":=", r"\mathrm{e}"]
+       ".*", "./", "'", r"\sqrt", r"\left(", r"\right)", r"\|", ":=", r"\mathrm{e}",
+       "\\", "\n", r"\boxed{", r"\underbrace{", "(*)", r"\forall", ";", "\t"]
 )  # fmt: skip
 
 

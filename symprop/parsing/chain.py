@@ -54,7 +54,7 @@ _ANNOTATIONS = (
     re.compile(r"^\s*\\?[A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?\s*:(?!=)"),
 )
 _ENV = re.compile(r"\\(begin|end)\s*\{\s*([A-Za-z]+\*?)\s*\}")
-_COMMAND = re.compile(r"\\([A-Za-z]+|.)")
+_COMMAND = re.compile(r"\\([A-Za-z]+|.)", re.DOTALL)
 _TEXT_AND = re.compile(r"\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:and|or|und|et)\s*\}")
 
 _IMPLIES = frozenset(
@@ -175,7 +175,9 @@ def _separators(text: str) -> tuple[str, list[_Sep]]:
                 i = text_and.end()
                 continue
             command = _COMMAND.match(text, i)
-            assert command is not None  # a lone trailing backslash matches "." too
+            if command is None:  # a lone backslash at the end: the grammar reports it
+                i += 1
+                continue
             name, end = command.group(1), command.end()
             if name in ("{", "["):
                 depth += 1
