@@ -597,3 +597,23 @@ def test_letters_of_a_sum_index_are_separate_indices() -> None:
 
 def test_dot_decorations() -> None:
     assert parse_latex(r"\dot{g}") == Name("g", decorations=("dot",))
+
+
+def test_a_component_of_a_call_indexes_the_function() -> None:
+    softmax_j = Call(Name("softmax", sub=("j",)), (z,))
+    assert parse_latex(r"\operatorname{softmax}(z)_j") == softmax_j
+    assert parse_latex(r"\operatorname{softmax}_j(z)") == softmax_j
+    # f(x)_j with f undeclared has two readings (f_j(x), f x_j): refused, not guessed.
+    with pytest.raises(ParseError, match="f_j"):
+        parse_latex("f(x)_j")
+
+
+def test_sum_limits_written_with_limits_and_leading_point_decimals() -> None:
+    assert parse_latex(r"\sum\limits_{k=1}^{n} x_k") == parse_latex(r"\sum_{k=1}^{n} x_k")
+    half = parse_latex(".5")
+    assert half == Number(Fraction(1, 2)) and half.decimals == 1
+
+
+def test_a_matrix_written_out_is_refused_by_name() -> None:
+    with pytest.raises(ParseError, match="environment bmatrix"):
+        parse_latex(r"\begin{bmatrix} 0.1 \\ 0.2 \end{bmatrix}")

@@ -231,7 +231,7 @@ NAMECMD: /\\(operatorname|text|mathrm|textrm|mathit|mbox)(?![A-Za-z])/
 DECOR: /\\({"|".join(DECORATIONS)})(?![A-Za-z])/
 WORD: /[A-Za-z][A-Za-z0-9]*/
 LETTER: /[A-Za-z]/
-NUMBER: /\d+(\.\d+)?/
+NUMBER: /\d+(\.\d+)?|\.\d+/
 PRIME: "'" | "′"
 LBRACE_ESC: "\\{{"
 RBRACE_ESC: "\\}}"
@@ -240,7 +240,7 @@ NORM_CLOSE: "\uE001"
 %ignore /\s+/
 %ignore /\\([Bb]igg?[lr]?|left|right|middle)(?![A-Za-z])/
 %ignore /\\[,;:! ]/
-%ignore /\\(quad|qquad|displaystyle|textstyle|nonumber|notag)(?![A-Za-z])/
+%ignore /\\(quad|qquad|displaystyle|textstyle|nonumber|notag|limits|nolimits)(?![A-Za-z])/
 %ignore /\{{\s*\}}(?=\s*[\^_])/
 """
 
