@@ -199,6 +199,11 @@ def _separators(text: str) -> tuple[str, list[_Sep]]:
             if char == "=" and text[i - 1 : i] not in ("<", ">", "!"):
                 start = i - 1 if text[i - 1 : i] == ":" else i
                 seps.append(_Sep("eq", start, i + 1))
+            elif char == "," and text[i - 1 : i].isdigit() and text[i + 1 : i + 2].isdigit():
+                # 0,5 is a decimal comma or two numbers: which, only the author knows.
+                raise ParseError(
+                    "write decimals with a point (0.5) and separate equations with ', '", text, i
+                )
             elif char in ",;":
                 seps.append(_Sep("and", i, i + 1))
             elif char == _COLUMN:
