@@ -268,3 +268,15 @@ def test_a_decimal_comma_is_refused_not_split() -> None:
     assert _sides(derivation) == [(Name("x"), parse_plain("2")), (Name("y"), parse_plain("3"))]
     derivation, _ = parse_derivation(r"W_{1,1} = a")
     assert derivation.links[0].lhs == Name("W", sub=("1", "1"))
+
+
+def test_remarks_inside_cases_are_layout_but_otherwise_stays() -> None:
+    # Seed 000: the cases carry remarks on which layers they are about.
+    text = (
+        r"S = \begin{cases} a & \text{if } l = L \text{ (output layer)} \\ "
+        r"b & \text{otherwise (hidden layers)} \end{cases}"
+    )
+    (link,) = parse_derivation(text)[0].links
+    cases = link.rhs.cases
+    assert cases[0] == (a, parse_latex("[l = L]").condition)
+    assert cases[1] == (b, None)

@@ -221,7 +221,7 @@ USUB: /[{_USUB}]+/
 INDICATOR.3: /\\(mathbb|mathbf|mathds|mathbbm|bm|boldsymbol)\s*(\{{\s*1\s*\}}|1)/ | "𝟙"
     | /\\mathbb\s*\{{\s*I\s*\}}/
 IF.3: /\\(text|mbox|textrm|mathrm)\s*\{{\s*(if|for|when)\s*\}}/
-OTHERWISE.3: /\\(text|mbox|textrm|mathrm)\s*\{{\s*(otherwise|else|elsewhere)\s*\}}/
+OTHERWISE.3: /\\(text|mbox|textrm|mathrm)\s*\{{\s*(otherwise|else|elsewhere)(?![A-Za-z])[^{{}}]*\}}/
 BEGIN_CASES.3: /\\begin\s*\{{\s*[dr]?cases\*?\s*\}}/
 END_CASES.3: /\\end\s*\{{\s*[dr]?cases\*?\s*\}}/
 BEGIN_ARRAY.3: /\\begin\s*\{{\s*array\s*\}}\s*\{{[lcr|\s]*\}}/
