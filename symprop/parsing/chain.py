@@ -196,7 +196,7 @@ def _separators(text: str) -> tuple[str, list[_Sep]]:
         elif char in ")]}":
             depth -= 1
         elif top:
-            if char == "=" and text[i - 1 : i] not in ("<", ">", "!"):
+            if char == "=" and text[i - 1 : i] not in ("<", ">", "!", "~"):
                 start = i - 1 if text[i - 1 : i] == ":" else i
                 seps.append(_Sep("eq", start, i + 1))
             elif char == "," and text[i - 1 : i].isdigit() and text[i + 1 : i + 2].isdigit():

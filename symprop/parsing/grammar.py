@@ -62,8 +62,10 @@ equation: expr "=" expr
     | NAME -> name
     | NAME "(" args ")" -> call
     | "(" expr ")" -> group
+    | "(" expr PLAIN_RELOP expr ")" -> iverson
 args: expr ("," expr)*
 
+PLAIN_RELOP: "<=" | ">=" | "!=" | "~=" | "==" | "<" | ">" | "≤" | "≥" | "≠"
 POWOP: "**" | "^"
 ODOT: "⊙" | ".*" | "∘"
 MULDOT: "·" | "×"
