@@ -157,3 +157,27 @@ def test_parse_claim_normalises_every_link() -> None:
     assert derivation.links[0].lhs == Name("delta", sub=("j",), sup=("l",))
     assert derivation.links[1].rhs == Name("y", decorations=("hat",))
     assert [link.text for link in derivation.links] == ["delta_j^l = d", "d = yhat"]
+
+
+def test_cases_keep_their_own_rows_and_alignment() -> None:
+    text = r"f = \begin{cases} 1 & x > 0 \\ 0 & \text{otherwise} \end{cases}, \quad g = a"
+    derivation, _ = parse_derivation(text)
+    assert len(derivation.links) == 2 and derivation.joins == ("and",)
+    assert derivation.links[1] == Equation(Name("g"), a)
+
+
+def test_approximately_equal_reads_as_equals_for_worked_numbers() -> None:
+    # \approx states a value to the precision shown, which Number.decimals carries.
+    derivation, _ = parse_derivation(r"\sigma(1) \approx 0.7311")
+    (link,) = derivation.links
+    assert link.rhs.decimals == 4
+
+
+def test_a_chain_over_cases_and_unicode() -> None:
+    text = (
+        r"σ'(z) = \begin{cases} 1 & z > 0 \\ 0 & \text{otherwise} \end{cases} = \mathbb{1}[z > 0]"
+    )
+    derivation, latex = parse_derivation(text)
+    assert latex and derivation.joins == ("chain",)
+    assert derivation.links[0].rhs == derivation.links[1].lhs
+    assert derivation.links[1].text.endswith(r"\mathbb{1}[z > 0]")

@@ -226,6 +226,8 @@ def _links(
                 else f"{shown!r} is not an equation; separate equations with , or \\quad"
             )
             raise ParseError(message, text, side.start if links else len(text))
+    if not links:  # only separators, e.g. ","
+        raise ParseError("a claim must be an equation: left side = right side", text, len(text))
     if len(links) > MAX_LINKS:
         raise ParseError(f"{len(links)} equations in one claim; at most {MAX_LINKS}", text, 0)
     return links, joins
@@ -292,7 +294,7 @@ def parse_derivation(text: str) -> tuple[Derivation, bool]:
 def _side(text: str, work: str, side: _Side, latex: bool) -> Expr:
     padded = " " * side.start + work[side.start : side.end]
     try:
-        return parse_latex(padded) if latex else parse_plain(padded)
+        return parse_latex(padded) if latex else parse_plain(padded, context=text)
     except ParseError as exc:
         message = str(exc).split("\n")[0]
         raise ParseError(message, text, exc.position) from None

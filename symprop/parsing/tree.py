@@ -43,6 +43,10 @@ class Number(Expr):
     """An exact rational literal (``0.5`` is ``Fraction(1, 2)``, never a float)."""
 
     value: Fraction
+    decimals: int | None = field(default=None, compare=False)
+    """How many decimals the literal showed (``0.7311`` -> 4, ``0.50`` -> 2); None for
+    integers, fractions and exponent notation (``1e-3``). A numeric claim is judged to this
+    precision."""
 
 
 @dataclass(frozen=True)
