@@ -586,3 +586,56 @@ def test_numberings_follow_the_notation(small: Network, ng: Setting) -> None:
     assert numberings(declared_ng, reading) == ["ng"]
     reading = readings(Equation(claim, Number(Fraction(0))), plain)[0]
     assert numberings(plain, reading) == ["input0", "input1"]
+
+
+# ---------------------------------------------------------------- Bishop's bias weight w_{j0}
+
+
+def test_bishop_w_j0_is_the_bias_and_z_0_is_one(bishop: Setting) -> None:
+    w, ev = evaluate_side(parse_latex("w^{(2)}_{10}"), bishop)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    assert w == sp.Matrix([[inst.b[2][0]]])
+    assert side("z^{(1)}_0", bishop) == sp.Matrix([[1]])
+    # seed 003: ∂L/∂w_ij = δ_i z_j^{(l-1)}, also for the bias weight j = 0 (z_0 = 1)
+    claim = r"\frac{\partial L}{\partial w^{(2)}_{ij}} = \delta^{(2)}_i z^{(1)}_j"
+    lhs_text, rhs_text = claim.split(" = ")
+    model = ev.env.model
+    for j in (0, 1, 2):
+        idx = {"i": 1, "j": j}
+        lhs = side(lhs_text, bishop, claim, indices=idx)
+        rhs = side(rhs_text, bishop, claim, indices=idx)
+        symbol = inst.b[2][0] if j == 0 else inst.W[2][0, j - 1]
+        assert equal_at_points(lhs, sp.Matrix([[sp.diff(model.cost(), symbol)]]))  # type: ignore[union-attr]
+        assert equal_at_points(lhs, rhs)
+
+
+# ---------------------------------------------------------------- parsed as people write them
+
+
+def test_parsed_calculus_claims_read_their_nodes() -> None:
+    calc = Setting.calculus()
+    z = sp.Symbol("z", real=True)
+    relu = side(r"\begin{cases} 1 & z > 0 \\ 0 & \text{otherwise} \end{cases}", calc)[0]
+    assert relu.xreplace({z: 0}) == 0 and relu.xreplace({z: sp.Rational(1, 2)}) == 1
+    assert side(r"\mathbb{1}[z \ge 0]", calc)[0].xreplace({z: 0}) == 1
+    assert sp.simplify(side(r"\tanh^2(z)", calc)[0] - sp.tanh(z) ** 2) == 0
+    assert sp.simplify(side(r"\sigma^2(z)", calc)[0] - SIG(z) ** 2) == 0
+    lhs = side(r"\frac{d}{dz}\sigma(z)", calc)[0]
+    assert sp.simplify(lhs - SIG(z) * (1 - SIG(z))) == 0
+    assert sp.simplify(lhs - side(r"σ(z)(1 − σ(z))", calc)[0]) == 0
+    assert sp.simplify(lhs - side(r"σ(z)", calc)[0]) != 0
+    # the reading says which value the case split gives at the kink
+    claim = parse_claim(r"y = \begin{cases} 1 & z > 0 \\ 0 & \text{otherwise} \end{cases}")[0]
+    taken = dict(readings(claim, calc)[0].taken)
+    assert taken["cases at z = 0"] == "case 2 (otherwise) applies at z = 0"
+
+
+def test_parsed_limit_is_read_in_nielsen_letters_with_h_bound() -> None:
+    f = declare.definition_from_text(r"let f(x) = x^3")
+    setting = Setting.calculus(declare.declarations([f]))
+    claim = parse_claim(r"\lim_{h \to 0} \frac{f(x+h)-f(x)}{h} = 3x^2")[0]
+    (reading,) = readings(claim, setting)
+    assert reading.notation == "nielsen"  # h is the limit's variable, not Goodfellow's h
+    value = evaluate_side(claim.links[0].lhs, setting, claim=claim)[0]
+    x = sp.Symbol("x", real=True)
+    assert sp.expand(value[0] - 3 * x**2) == 0

@@ -266,7 +266,9 @@ def auto_notation(equation: Expr) -> str:
     names h or g as quantities, Ng's when it names Θ, else Nielsen's (z/a)."""
     names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
     funcs = {id(c.func) for c in iter_nodes(equation) if isinstance(c, Call)}
-    plain = [n for n in names if id(n) not in funcs]
+    # a limit's variable (lim_{h→0}) is no quantity of any notation
+    bound = {n.var.key for n in iter_nodes(equation) if isinstance(n, Limit)}
+    plain = [n for n in names if id(n) not in funcs and n.key not in bound]
     if any(n.base in ("h", "g") for n in plain):
         return "goodfellow"
     if any(n.base in ("Theta", "theta") for n in names):
@@ -314,6 +316,8 @@ class Profile:
         self.notation = reading.notation
         self.goodfellow = reading.notation == "goodfellow"
         self.bias_column = reading.notation == "ng" and reading.bias_column
+        # Unit 0 is the bias: Ng's Θ_{i0} and a_0 = 1; Bishop's w_{j0} and z_0 = 1 (seed 003).
+        self.zero_based = self.bias_column or reading.notation == "bishop"
         self.roles = NOTATION_ROLES[reading.notation]
         self.definitions = {d.name.key: d for d in definitions}
         self.shapes = {n.key: tuple(shape) for n, shape in getattr(declared, "shapes", ())}

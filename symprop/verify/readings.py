@@ -13,7 +13,7 @@ from itertools import product
 from typing import Any
 
 from symprop.core.registry import ACTIVATIONS
-from symprop.parsing import Call, Expr, Indicator, Name, Number, Piecewise, Relation, iter_nodes
+from symprop.parsing import Call, Expr, Indicator, Name, Number, Piecewise, iter_nodes
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import (
     GENERIC_FUNCTIONS,
@@ -194,10 +194,13 @@ def _kink_text(node: Indicator | Piecewise) -> tuple[str, str] | None:
         value = 1 if _AT_EQUALITY[rel.op] else 0
         at = f"{_side_text(rel.left)} = {_side_text(rel.right)}"
         return f"indicator [{at}]", f"{value} at {at} ({rel.op}: {'non-' if value else ''}strict)"
+    first = next((cond for _, cond in node.cases if cond is not None), None)
+    if first is None:
+        return None
+    at = f"{_side_text(first.left)} = {_side_text(first.right)}"
     for number, (_, cond) in enumerate(node.cases, start=1):
-        if cond is None or _AT_EQUALITY[cond.op]:
-            if not isinstance(cond, Relation):
-                return None
-            at = f"{_side_text(cond.left)} = {_side_text(cond.right)}"
+        if cond is None:
+            return f"cases at {at}", f"case {number} (otherwise) applies at {at}"
+        if _AT_EQUALITY[cond.op] and (cond.left, cond.right) == (first.left, first.right):
             return f"cases at {at}", f"case {number} applies at {at}"
-    return None
+    return f"cases at {at}", f"no case applies at {at} (undefined there)"
