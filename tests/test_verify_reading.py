@@ -639,3 +639,21 @@ def test_parsed_limit_is_read_in_nielsen_letters_with_h_bound() -> None:
     value = evaluate_side(claim.links[0].lhs, setting, claim=claim)[0]
     x = sp.Symbol("x", real=True)
     assert sp.expand(value[0] - 3 * x**2) == 0
+
+
+def test_sum_over_samples_without_limits_runs_over_the_batch(small: Network) -> None:
+    setting = Setting.from_spec(small.with_widths([2, 2, 1]))
+    total, ev = evaluate_side(parse_latex(r"\sum_{i} x^{(i)}"), setting, batch=3)
+    insts = ev.env.model.insts  # type: ignore[union-attr]
+    assert total == insts[0].x + insts[1].x + insts[2].x
+
+
+def test_reading_symbols_are_typed(ng: Setting) -> None:
+    claim = parse_claim(r"\delta^{(2)}_j = \Theta^{(2)}_{1j} \delta^{(3)}_1")[0]
+    (reading,) = readings(claim, ng)
+    by_key = {t.what: t for t in reading.symbols}
+    delta = by_key["delta_j^2"]
+    assert (delta.kind, delta.role, delta.label) == ("quantity", "delta", (None, 2))
+    assert delta.written == Name("delta", sub=("j",), sup=("2",))
+    assert by_key["bias"].kind == "convention" and by_key["bias"].written is None
+    assert by_key["Theta_{1,j}^2"].role == "W"

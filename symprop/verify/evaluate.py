@@ -604,7 +604,7 @@ def index_values(node: Expr, index: str, ev: Evaluator) -> range:
     lowers: list[int] = []
     uppers: list[int] = []
     for sub in iter_nodes(node):
-        if not isinstance(sub, Name) or not sub.sub:
+        if not isinstance(sub, Name) or not (sub.sub or sub.sup):
             continue
         if sub.base in ev.bound and not sub.sup:
             if index in sub.sub:
@@ -613,6 +613,10 @@ def index_values(node: Expr, index: str, ev: Evaluator) -> range:
             continue
         try:
             ref = ev.profile.resolve(sub)
+            if ref.sample == index and ev.env.model is not None:
+                lowers.append(1)  # a sample index ranges over the batch
+                uppers.append(ev.env.model.batch)
+                continue
             if index not in ref.indices or ref.role in OTHER_ROLES:
                 continue
             value = ev.quantity(replace(ref, indices=()))
