@@ -657,3 +657,33 @@ def test_reading_symbols_are_typed(ng: Setting) -> None:
     assert delta.written == Name("delta", sub=("j",), sup=("2",))
     assert by_key["bias"].kind == "convention" and by_key["bias"].written is None
     assert by_key["Theta_{1,j}^2"].role == "W"
+
+
+def test_an_undecided_size_is_refused_unless_given(small: Network) -> None:
+    """Seed 000 sums k = 1..m over output units; Nielsen's book uses m for the mini-batch."""
+    text = r"\frac{1}{2} \sum_{k=1}^{m} (y_k - a_k^{(2)})^2"
+    setting = Setting.from_spec(small.with_widths([2, 2, 1]))
+    with pytest.raises(VerifyError, match="sum's limit"):
+        side(text, setting)
+    given = Setting.from_spec(
+        small.with_widths([2, 2, 1]),
+        declared=declare.declarations(values=[declare.value("m", 1)]),
+    )
+    value, ev = evaluate_side(parse_latex(text), given)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    assert value == sp.Matrix([[(inst.y[0] - inst.a[2][0]) ** 2 / 2]])
+    assert equal_at_points(value, sp.Matrix([[ev.env.model.cost()]])) is False  # cross-entropy
+
+
+def test_ng_cost_of_x_is_the_per_sample_cost(ng: Setting) -> None:
+    """Seed 002: δ_j^{(l)} = ∂ cost(x_i) / ∂ z_j^{(l)}."""
+    claim = r"\delta_j^{(3)} = \frac{\partial}{\partial z_j^{(3)}} \text{cost}(\mathbf{x}_i)"
+    lhs, rhs = claim.split(" = ")
+    value, ev = evaluate_side(parse_latex(rhs), ng, numbering="ng", indices={"j": 1, "i": 1})
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    out = sp.Symbol("out", real=True)
+    y = inst.y[0]
+    cost = -(y * sp.log(SIG(out)) + (1 - y) * sp.log(1 - SIG(out)))
+    expected = sp.diff(cost, out).xreplace({out: inst.z[2][0]})
+    assert equal_at_points(value, sp.Matrix([[expected]]))
+    assert equal_at_points(side(lhs, ng, numbering="ng", indices={"j": 1}), value)

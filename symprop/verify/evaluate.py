@@ -496,6 +496,11 @@ class Evaluator(Calls):
         if isinstance(node, Name):
             if node.key in self.env.indices:
                 return self.env.indices[node.key]
+            if node.key in self.profile.valued:  # a size the setting gives: [values] m = 3
+                value = self(node)
+                if value.shape != (1, 1) or not value[0].is_Integer:
+                    raise VerifyError(f"the sum's limit {shown(node.key)} must be an integer")
+                return int(value[0])
             ref = self.profile.size(node)
             if ref is not None:
                 return self.size(ref)

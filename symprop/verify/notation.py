@@ -61,6 +61,7 @@ _ROLE_OF: dict[str, str] = {
     "L": "C",  # the loss L(ŷ, y) when standing alone (a superscript L is the layer)
     "E": "C",
     "ell": "C",
+    "cost": "C",  # Ng writes cost(x_i) for one sample's loss
     "J": "J",
     "lambda": "lambda",
     "n": "n",
@@ -247,7 +248,8 @@ NOTATION_ROLES: dict[str, dict[str, str]] = {
 # Sizes a sum's limit may name, per notation: (batch size letters, width letters, output
 # width letters). A width carries a layer label (n_l, s_{l+1}, N_L).
 SIZE_LETTERS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
-    "nielsen": (frozenset({"n", "m"}), frozenset({"n"}), frozenset()),
+    # m is refused: Nielsen's book writes it for the mini-batch, seed 000 for the output width
+    "nielsen": (frozenset({"n"}), frozenset({"n"}), frozenset()),
     "goodfellow": (frozenset({"m", "n"}), frozenset({"n"}), frozenset()),
     "ng": (frozenset({"m", "n"}), frozenset({"s"}), frozenset({"K"})),
     "bishop": (frozenset({"N"}), frozenset({"N", "n"}), frozenset()),
