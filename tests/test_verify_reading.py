@@ -687,3 +687,35 @@ def test_ng_cost_of_x_is_the_per_sample_cost(ng: Setting) -> None:
     expected = sp.diff(cost, out).xreplace({out: inst.z[2][0]})
     assert equal_at_points(value, sp.Matrix([[expected]]))
     assert equal_at_points(side(lhs, ng, numbering="ng", indices={"j": 1}), value)
+
+
+def test_an_implication_premise_defines_a_name_for_the_links_after_it() -> None:
+    """Seed 001: h = x * y ⇒ ∂h/∂x = y, ∂h/∂y = x (h is not declared anywhere)."""
+    from symprop.verify.readings import premise_definitions
+
+    claim = parse_claim(
+        r"h = x * y \Rightarrow \frac{\partial h}{\partial x} = y, \quad "
+        r"\frac{\partial h}{\partial y} = x"
+    )[0]
+    setting, numbers = premise_definitions(claim, Setting.calculus())
+    assert numbers == (0,)
+    (reading,) = readings(claim, setting)
+    assert reading.notation == "nielsen"
+    assert dict(reading.taken)["h"] == "defined: h = x * y"
+    x, y = sp.symbols("x y", real=True)
+    for link, expected in ((claim.links[1], y), (claim.links[2], x)):
+        lhs = evaluate_side(link.lhs, setting, claim=claim)[0]
+        rhs = evaluate_side(link.rhs, setting, claim=claim)[0]
+        assert lhs == rhs == sp.Matrix([[expected]])
+    wrong = parse_claim(r"h = x * y \Rightarrow \frac{\partial h}{\partial x} = x")[0]
+    setting, _ = premise_definitions(wrong, Setting.calculus())
+    lhs = evaluate_side(wrong.links[1].lhs, setting, claim=wrong)[0]
+    assert lhs == sp.Matrix([[y]]) != evaluate_side(wrong.links[1].rhs, setting, claim=wrong)[0]
+    # a premise about a network quantity is an equation to check, not a definition
+    net = Setting.from_spec(
+        Network(inputs=1, layers=[Dense(1, "sigmoid")], loss="binary_cross_entropy")
+    )
+    claim = parse_claim(
+        r"z^{(1)} = w^{(1)} x + b^{(1)} \Rightarrow \frac{\partial z^{(1)}}{\partial x} = w^{(1)}"
+    )[0]
+    assert premise_definitions(claim, net)[1] == ()

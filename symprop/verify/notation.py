@@ -263,9 +263,12 @@ MATH_FUNCTION_NAMES = frozenset(
 )
 
 
-def auto_notation(equation: Expr) -> str:
+def auto_notation(equation: Expr, setting: Any = None) -> str:
     """The notation a claim's letters suggest when none is declared: Goodfellow's when it
-    names h or g as quantities, Ng's when it names Θ, else Nielsen's (z/a)."""
+    names h or g as quantities, Ng's when it names Θ, else Nielsen's (z/a). Without a
+    network the letters name no quantity: Nielsen's (only sums' sizes read it)."""
+    if setting is not None and not has_network(setting):
+        return "nielsen"
     names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
     funcs = {id(c.func) for c in iter_nodes(equation) if isinstance(c, Call)}
     # a limit's variable (lim_{h→0}) is no quantity of any notation
@@ -673,7 +676,7 @@ def reading_choices(equation: Expr, setting: Any = None) -> tuple[Reading, list[
     """The base reading (notation) of a claim and its open choices, each option list in
     order of preference (see :func:`symprop.verify.readings.readings`)."""
     declared = getattr(setting, "notation", None)
-    notation = declared or auto_notation(equation)
+    notation = declared or auto_notation(equation, setting)
     names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
     bias_options = [False]
     if notation == "ng":

@@ -13,7 +13,8 @@ from itertools import product
 from typing import Any
 
 from symprop.core.registry import ACTIVATIONS
-from symprop.parsing import Call, Expr, Indicator, Name, Number, Piecewise, iter_nodes
+from symprop.parsing import Call, Derivation, Expr, Indicator, Name, Number, Piecewise, iter_nodes
+from symprop.verify.declare import Definition
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import (
     GENERIC_FUNCTIONS,
@@ -101,6 +102,70 @@ def numberings(setting: Any, reading: Reading) -> list[str]:
     if network is not None and network.notation == "ng":
         return ["ng", "input0", "input1"]
     return ["input0", "input1"]
+
+
+def premise_definitions(claim: Expr, setting: Any) -> tuple[Any, tuple[int, ...]]:
+    """A chain's premises that define names: ``h = x y \\Rightarrow ∂h/∂x = y``.
+
+    A link joined to the next by "implies" whose left side is a name with no meaning in the
+    setting (not a quantity of the network, not declared) defines that name for the links
+    after it, as a ``let`` line would; ``f(x, y) = x y ⇒ …`` defines a function. Such a link
+    is not checked.
+
+    Returns
+    -------
+    (Setting, link numbers)
+        The setting with these definitions added after the declared ones (the setting
+        itself when there are none), and the 0-based numbers of the defining links.
+    """
+    if not isinstance(claim, Derivation):
+        return setting, ()
+    declared = getattr(setting, "declared", None)
+    if declared is None:
+        return setting, ()
+    profile = Profile(claim, setting)
+    added: list[Definition] = []
+    numbers: list[int] = []
+    known = set(profile.definitions)
+    for number, (link, join) in enumerate(zip(claim.links, claim.joins, strict=False)):
+        if join != "implies":
+            continue
+        head, params = _defined_head(link.lhs)
+        if head is None or head.key in known or not _undeclared(head, profile):
+            continue
+        text = link.text or head.key
+        added.append(Definition(head, params, link.rhs, text))
+        known.add(head.key)
+        numbers.append(number)
+    if not added:
+        return setting, ()
+    new = replace(declared, definitions=(*declared.definitions, *added))
+    return replace(setting, declared=new), tuple(numbers)
+
+
+def _defined_head(node: Expr) -> tuple[Name | None, tuple[Name, ...]]:
+    if isinstance(node, Name) and not node.primes:
+        return node, ()
+    if (
+        isinstance(node, Call)
+        and not node.func.primes
+        and all(isinstance(a, Name) for a in node.args)
+    ):
+        return node.func, tuple(a for a in node.args if isinstance(a, Name))
+    return None, ()
+
+
+def _undeclared(name: Name, profile: Profile) -> bool:
+    """A name with no network role (or a setting without a network) and no declaration."""
+    if name.key in profile.shapes or name.key in profile.valued:
+        return False
+    if profile.is_function(name):
+        return False
+    try:
+        role = profile.resolve(name).role
+    except VerifyError:
+        return True
+    return role == "free"
 
 
 def preferred_reading(equation: Expr, setting: Any = None) -> Reading:
