@@ -719,3 +719,56 @@ def test_an_implication_premise_defines_a_name_for_the_links_after_it() -> None:
         r"z^{(1)} = w^{(1)} x + b^{(1)} \Rightarrow \frac{\partial z^{(1)}}{\partial x} = w^{(1)}"
     )[0]
     assert premise_definitions(claim, net)[1] == ()
+
+
+def test_ng_loss_formula_with_h_theta_of_x() -> None:
+    """Seed 002 writes the cost with h_Θ(x) and without the minus sign."""
+    term = loss_term(parse_latex(r"y \log(h_{\Theta}(x)) + (1 - y) \log(1 - h_{\Theta}(x))"))
+    expected = y_reg * sp.log(a_reg) + (1 - y_reg) * sp.log(1 - a_reg)
+    assert sp.simplify(term - expected) == 0
+
+
+def test_self_referring_definitions_are_refused_in_one_line() -> None:
+    """Refused when declared, or (the evaluator's own guard) when evaluated."""
+    f = declare.Definition(Name("f"), (Name("u"),), parse_latex("g(u) + 1"), "f(u) = g(u) + 1")
+    g = declare.Definition(Name("g"), (Name("u"),), parse_latex("f(u)"), "g(u) = f(u)")
+    for definitions in ((f, g),):
+        with pytest.raises(VerifyError, match="cycle|refers to itself"):
+            side("f(x)", Setting.calculus(declare.Declarations(definitions=definitions)))
+    p = declare.Definition(Name("p"), (), parse_latex("q + 1"), "p = q + 1")
+    q = declare.Definition(Name("q"), (), parse_latex("p"), "q = p")
+    with pytest.raises(VerifyError, match="cycle|refer to themselves"):
+        side("p", Setting.calculus(declare.Declarations(definitions=(p, q))))
+
+
+def test_a_sum_with_a_huge_limit_is_refused_at_once(small: Network) -> None:
+    setting = Setting.from_spec(small.with_widths([2, 2, 1]))
+    with pytest.raises(VerifyError, match="too many terms"):
+        side(r"\sum_{k=1}^{1000000000} x_k", setting)
+
+
+def test_the_evaluator_guards_against_cycles_the_setting_did_not_catch() -> None:
+    from types import SimpleNamespace
+
+    from symprop.verify.evaluate import Env, Evaluator
+    from symprop.verify.notation import NUMBERINGS
+    from symprop.verify.notation import Profile as NameProfile
+    from symprop.verify.setting import Deadline
+
+    f = declare.Definition(Name("f"), (Name("u"),), parse_latex("f(u) + 1"), "f(u) = f(u) + 1")
+    p = declare.Definition(Name("p"), (), parse_latex("p + 1"), "p = p + 1")
+    unchecked = SimpleNamespace(
+        network=None,
+        activation=None,
+        loss=None,
+        loss_formula=None,
+        notation=None,
+        declared=SimpleNamespace(definitions=(f, p), values=(), shapes=(), functions=()),
+    )
+    for text, message in (("f(x)", "refers to itself"), ("p", "refer to themselves")):
+        node = parse_latex(text)
+        ev = Evaluator(
+            NameProfile(node, unchecked), Env(None, NUMBERINGS["input0"], {}), Deadline(5)
+        )
+        with pytest.raises(VerifyError, match=message):
+            ev(node)

@@ -116,6 +116,9 @@ class Calls:
         )
         if definition is not None and definition.params:
             return self.apply_definition(definition, node)
+        if base in self.bound and not primes:
+            # a loss formula's output written as Ng's h_Θ(x): the bound output itself
+            return self.bound[base]
         role = self.profile.roles.get(base) if self.profile.network else None
         if role in COST_ROLES and not primes:
             # J(Θ), C(w): the cost, whatever its written arguments.
