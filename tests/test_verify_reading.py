@@ -772,3 +772,23 @@ def test_the_evaluator_guards_against_cycles_the_setting_did_not_catch() -> None
         )
         with pytest.raises(VerifyError, match=message):
             ev(node)
+
+
+def test_calculus_sides_compare_at_points_of_their_free_symbols() -> None:
+    """σ'(z) = σ(z)(1 − σ(z)) holds and σ'(z) = σ(z) does not, with no network at all."""
+    from symprop.verify.numeric import compare_sides
+    from symprop.verify.setting import Deadline
+    from symprop.verify.sides import with_free_symbols
+
+    calc = Setting.calculus()
+    lhs = side(r"\sigma'(z)", calc)[0]
+    points = with_free_symbols([], lhs.free_symbols, seed=0, count=4)
+    assert len(points) == 16 and all(set(p.rational) == lhs.free_symbols for p in points)
+    for rhs_text, holds in ((r"\sigma(z)(1 - \sigma(z))", True), (r"\sigma(z)", False)):
+        rhs = side(rhs_text, calc)[0]
+        equal, _, mismatch, _ = compare_sides([({}, (0, 0), lhs, rhs)], points, 4, Deadline(20))
+        assert equal is holds
+        # proven independently: the difference at a point, with SymPy written out
+        z = sp.Symbol("z", real=True)
+        written = sp.diff(SIG(z), z) - (SIG(z) * (1 - SIG(z)) if holds else SIG(z))
+        assert (sp.simplify(written) == 0) is holds
