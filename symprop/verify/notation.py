@@ -61,6 +61,7 @@ _ROLE_OF: dict[str, str] = {
     "L": "C",  # the loss L(ŷ, y) when standing alone (a superscript L is the layer)
     "E": "C",
     "ell": "C",
+    "cost": "C",  # Ng writes cost(x_i) for one sample's loss
     "J": "J",
     "lambda": "lambda",
     "n": "n",
@@ -191,7 +192,7 @@ Label = tuple[str | None, int]  # (generic variable or None, offset or concrete 
 # Roles a name can have besides the network's quantities: a free symbol (no network role,
 # declared or in a setting without a network), a defined symbol, a Kronecker delta, a unit
 # index used as a value (``j \neq 0``), a size (``n_l``, ``m``) and a sample index.
-OTHER_ROLES = frozenset({"free", "defined", "kronecker", "index", "size"})
+OTHER_ROLES = frozenset({"free", "defined", "kronecker", "index", "size", "entry"})
 
 
 @dataclass(frozen=True)
@@ -247,12 +248,13 @@ NOTATION_ROLES: dict[str, dict[str, str]] = {
 # Sizes a sum's limit may name, per notation: (batch size letters, width letters, output
 # width letters). A width carries a layer label (n_l, s_{l+1}, N_L).
 SIZE_LETTERS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
-    "nielsen": (frozenset({"n", "m"}), frozenset({"n"}), frozenset()),
+    # m is refused: Nielsen's book writes it for the mini-batch, seed 000 for the output width
+    "nielsen": (frozenset({"n"}), frozenset({"n"}), frozenset()),
     "goodfellow": (frozenset({"m", "n"}), frozenset({"n"}), frozenset()),
     "ng": (frozenset({"m", "n"}), frozenset({"s"}), frozenset({"K"})),
     "bishop": (frozenset({"N"}), frozenset({"N", "n"}), frozenset()),
 }
-_SAMPLE = re.compile(r"^[\(\[]?(?P<var>[a-z])[\)\]]?$")
+_SAMPLE = re.compile(r"^[\(\[]?(?P<var>[a-z]|\d+)[\)\]]?$")
 SAMPLE_LETTERS = frozenset({"i", "n", "t", "s"})  # letters a sample superscript is written with
 _PER_SAMPLE = frozenset({"x", "y", "yhat", "C"})
 # Names that are functions by themselves (a juxtaposed call of one of them is a call).
@@ -261,12 +263,21 @@ MATH_FUNCTION_NAMES = frozenset(
 )
 
 
-def auto_notation(equation: Expr) -> str:
+FUNCTION_ONLY = (MATH_FUNCTION_NAMES - {"H"}) | frozenset(ACTIVATIONS) | {"ln"}
+"""Names that only ever denote functions (a bare ``log`` is never a quantity)."""
+
+
+def auto_notation(equation: Expr, setting: Any = None) -> str:
     """The notation a claim's letters suggest when none is declared: Goodfellow's when it
-    names h or g as quantities, Ng's when it names Θ, else Nielsen's (z/a)."""
+    names h or g as quantities, Ng's when it names Θ, else Nielsen's (z/a). Without a
+    network the letters name no quantity: Nielsen's (only sums' sizes read it)."""
+    if setting is not None and not has_network(setting):
+        return "nielsen"
     names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
     funcs = {id(c.func) for c in iter_nodes(equation) if isinstance(c, Call)}
-    plain = [n for n in names if id(n) not in funcs]
+    # a limit's variable (lim_{h→0}) is no quantity of any notation
+    bound = {n.var.key for n in iter_nodes(equation) if isinstance(n, Limit)}
+    plain = [n for n in names if id(n) not in funcs and n.key not in bound]
     if any(n.base in ("h", "g") for n in plain):
         return "goodfellow"
     if any(n.base in ("Theta", "theta") for n in names):
@@ -314,6 +325,8 @@ class Profile:
         self.notation = reading.notation
         self.goodfellow = reading.notation == "goodfellow"
         self.bias_column = reading.notation == "ng" and reading.bias_column
+        # Unit 0 is the bias: Ng's Θ_{i0} and a_0 = 1; Bishop's w_{j0} and z_0 = 1 (seed 003).
+        self.zero_based = self.bias_column or reading.notation == "bishop"
         self.roles = NOTATION_ROLES[reading.notation]
         self.definitions = {d.name.key: d for d in definitions}
         self.shapes = {n.key: tuple(shape) for n, shape in getattr(declared, "shapes", ())}
@@ -365,6 +378,21 @@ class Profile:
             return False
         return bool(name.sup) or role in ("delta", "Delta", "D", "C", "J")
 
+    def _declared_whole(self, name: Name) -> Ref | None:
+        """``m_i``, ``W_{i,j}``, ``W_{11}``: an entry of a declared or defined vector/matrix."""
+        if not name.sub or name.sup or name.primes:
+            return None
+        base = replace(name, sub=()).key
+        defined = base in self.definitions and not self.definitions[base].params
+        if not (defined or base in self.shapes) or name.key in self.definitions:
+            return None
+        subs = name.sub
+        if len(subs) == 1 and len(subs[0]) == 2 and subs[0].isalnum():
+            subs = (subs[0][0], subs[0][1])  # W_{11}, W_{ij}
+        if not all(re.fullmatch(r"[A-Za-z]|\d+", s) for s in subs):
+            raise VerifyError(f"{shown(name.key)}: cannot read the index of {shown(base)}")
+        return Ref("entry", None, tuple(subs), key=base)
+
     def size(self, name: Name) -> Ref | None:
         """``n_l``, ``s_{l+1}``, ``m``, ``K``: a size as a sum's limit may name it, else None."""
         batch, width, output = SIZE_LETTERS[self.notation]
@@ -389,8 +417,23 @@ class Profile:
             index that cannot be read.
         """
         key = name.key
+        if (
+            name.base in FUNCTION_ONLY
+            and key not in self.definitions
+            and key not in self.shapes
+            and key not in self.valued
+        ):
+            # log, exp, tanh standing alone are functions, never free symbols: "log σ(z)"
+            # read as log · σ(z) must not be checked as a product with a symbol called log.
+            raise VerifyError(
+                f"{shown(name.base)} is a function; write its argument in brackets, "
+                f"e.g. {name.base}(z)"
+            )
         if key in self.reading.kronecker:
             return Ref("kronecker", None, _kronecker_indices(name), key=key)
+        whole = self._declared_whole(name)
+        if whole is not None:
+            return whole
         if key in self.definitions and not self.definitions[key].params:
             return Ref("defined", None, (), key=key)
         if self.is_free(name):
@@ -419,10 +462,11 @@ class Profile:
             last = _SAMPLE.match(sups[-1])
             # x^{(i)}, y^{(i)}, a^{(2)(i)}, {δ^l}^{(i)}: the last group is a sample index when
             # the quantity has no layers or a layer label precedes it.
-            if (
-                last
-                and last.group("var") in SAMPLE_LETTERS
-                and (role in _PER_SAMPLE or len(sups) == 2)
+            var = last.group("var") if last else ""
+            # one group on x, y, ŷ, C: a sample written with a letter; two groups (a^{(2)(1)}):
+            # the last one, a letter or a number
+            if (var in SAMPLE_LETTERS and (role in _PER_SAMPLE or len(sups) == 2)) or (
+                var.isdigit() and len(sups) == 2
             ):
                 sample, sups = last.group("var"), sups[:-1]
         if len(sups) > 1:
@@ -437,8 +481,8 @@ class Profile:
         for item in subs:
             if item.isdigit() and len(item) > 1 and role in ("W", "Delta", "D"):
                 indices.extend(item)  # w_{11}: two one-digit indices
-            elif re.fullmatch(r"[A-Za-z]|\d+", item):
-                indices.append(item)
+            elif re.fullmatch(r"[A-Za-z]|\d+|[A-Za-z][+-]\d+", item):
+                indices.append(item)  # j, 2, j-1 (an index shifted by a constant)
             elif re.fullmatch(r"[A-Za-z\d]{2}", item) and role in ("W", "Delta", "D"):
                 indices.extend(item)  # w_{jk}, Θ_{i0}
             else:
@@ -589,8 +633,9 @@ def free_indices(equation: Equation, profile: Profile) -> list[str]:
             bound.add(node.index)
     for ref, _ in labelled_refs(equation, profile):
         for item in ref.indices:
-            if not item.isdigit() and item not in bound and item not in seen:
-                seen.append(item)
+            letter = item[0] if re.fullmatch(r"[A-Za-z][+-]\d+", item) else item
+            if not letter.isdigit() and letter not in bound and letter not in seen:
+                seen.append(letter)
     return seen
 
 
@@ -667,7 +712,7 @@ def reading_choices(equation: Expr, setting: Any = None) -> tuple[Reading, list[
     """The base reading (notation) of a claim and its open choices, each option list in
     order of preference (see :func:`symprop.verify.readings.readings`)."""
     declared = getattr(setting, "notation", None)
-    notation = declared or auto_notation(equation)
+    notation = declared or auto_notation(equation, setting)
     names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
     bias_options = [False]
     if notation == "ng":
