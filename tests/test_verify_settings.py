@@ -641,3 +641,14 @@ def test_a_value_on_the_command_line_replaces_a_file_definition_and_back() -> No
     assert decl.defined(Name("g")) is None and decl.value(Name("g")).entries == (Fraction(3),)
     assert decl.value(Name("w")) is None and decl.defined(Name("w")) is not None
     assert decl.shape(Name("A")) == (2, 2) and len(decl.shapes) == 0
+
+
+def test_all_definitions_together_are_bounded_before_any_is_parsed() -> None:
+    body = " + ".join(["x"] * 990)  # 3957 characters: over a claim's 2000 on its own too
+    long = "[define]\n" + "\n".join(f"g_{i} = '{body[:1990]}'" for i in range(11))
+    start = time.monotonic()
+    with pytest.raises(VerifyError, match="characters in all; at most 20000"):
+        _setting(long)
+    with pytest.raises(VerifyError, match="characters in all; at most 20000"):
+        _setting("", "".join(f"- let $g_{i} = {body[:1990]}$\n" for i in range(11)))
+    assert time.monotonic() - start < 2
