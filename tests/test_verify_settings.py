@@ -345,6 +345,8 @@ def test_a_markdown_and_a_toml_file_with_the_same_content_give_the_same_setting(
         ("[values]\nv = [1, 2]\n[shapes]\nv = [3]", ["v: its value has shape 2", "says 3"]),
         ("[define]\ng = 'x'\n[values]\ng = 1", ["g is defined and given a value"]),
         ("[define]\ng = 'x'\n[shapes]\ng = [2]", ["g is defined; its shape comes from"]),
+        ('functions = ["f"]\n[values]\nf = 2', ["f is declared a function and given a value"]),
+        ('functions = ["v"]\n[shapes]\nv = [2]', ["v is declared a function and given a value"]),
         ('spec = "a.toml"\n[network]\ninputs = 1', ["either spec", "[network]"]),
         ("spec = 3", ["spec: got 3"]),
         ('spec = "no-such.toml"', ["no-such.toml: no such spec file"]),

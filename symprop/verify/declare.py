@@ -221,6 +221,13 @@ def _check_names(decl: Declarations) -> None:
         if key in seen:
             raise VerifyError(f"{d.name.key} is defined twice; define each symbol once")
         seen[key] = "defined"
+    # A name listed as a function is called, never a number: f\,(1-f) would read both ways.
+    for named in (*(v.name for v in decl.values), *(n for n, _ in decl.shapes)):
+        if not named.sub and not named.sup and named.base in decl.functions:
+            raise VerifyError(
+                f"{named.key} is declared a function and given a value or shape; give one "
+                "or the other"
+            )
     for v in decl.values:
         key = _plain(v.name)
         if key in seen:
