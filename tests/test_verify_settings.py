@@ -345,6 +345,8 @@ def test_a_markdown_and_a_toml_file_with_the_same_content_give_the_same_setting(
         ("[values]\nv = [1, 2]\n[shapes]\nv = [3]", ["v: its value has shape 2", "says 3"]),
         ("[define]\ng = 'x'\n[values]\ng = 1", ["g is defined and given a value"]),
         ("[define]\ng = 'x'\n[shapes]\ng = [2]", ["g is defined; its shape comes from"]),
+        ('functions = ["f"]\n[values]\nf = 2', ["f is declared a function and given a value"]),
+        ('functions = ["v"]\n[shapes]\nv = [2]', ["v is declared a function and given a value"]),
         ('spec = "a.toml"\n[network]\ninputs = 1', ["either spec", "[network]"]),
         ("spec = 3", ["spec: got 3"]),
         ('spec = "no-such.toml"', ["no-such.toml: no such spec file"]),
@@ -641,3 +643,14 @@ def test_a_value_on_the_command_line_replaces_a_file_definition_and_back() -> No
     assert decl.defined(Name("g")) is None and decl.value(Name("g")).entries == (Fraction(3),)
     assert decl.value(Name("w")) is None and decl.defined(Name("w")) is not None
     assert decl.shape(Name("A")) == (2, 2) and len(decl.shapes) == 0
+
+
+def test_all_definitions_together_are_bounded_before_any_is_parsed() -> None:
+    body = " + ".join(["x"] * 990)  # 3957 characters: over a claim's 2000 on its own too
+    long = "[define]\n" + "\n".join(f"g_{i} = '{body[:1990]}'" for i in range(11))
+    start = time.monotonic()
+    with pytest.raises(VerifyError, match="characters in all; at most 20000"):
+        _setting(long)
+    with pytest.raises(VerifyError, match="characters in all; at most 20000"):
+        _setting("", "".join(f"- let $g_{i} = {body[:1990]}$\n" for i in range(11)))
+    assert time.monotonic() - start < 2

@@ -47,6 +47,7 @@ from symprop.verify.declare import (
     MAX_FUNCTIONS,
     Definition,
     Value,
+    check_definition_text,
     check_notation,
     check_penalty,
     declarations,
@@ -238,9 +239,9 @@ def options_from_table(table: Mapping[str, Any], folder: Path | None = None) -> 
                 f'{MAX_FUNCTIONS} names, e.g. ["f", "g"]'
             )
         out["functions"] = tuple(function_name(f, f"functions[{i}]") for i, f in enumerate(raw))
-    out["definitions"] = tuple(
-        definition(k, v) for k, v in _table(table, "define", MAX_DEFINITIONS).items()
-    )
+    defines = _table(table, "define", MAX_DEFINITIONS)
+    check_definition_text([*defines, *defines.values()], "[define]")
+    out["definitions"] = tuple(definition(k, v) for k, v in defines.items())
     out["values"] = tuple(value(k, v) for k, v in _table(table, "values", MAX_DEFINITIONS).items())
     out["shapes"] = tuple(shape(k, v) for k, v in _table(table, "shapes", MAX_DEFINITIONS).items())
     return SettingOptions(**out)
@@ -318,6 +319,7 @@ def command_line_options(
     named by its option), to be stated over a claims file's."""
     if len(defines) > MAX_DEFINITIONS or len(values) > MAX_DEFINITIONS:
         raise VerifyError(f"--define/--value: at most {MAX_DEFINITIONS} each")
+    check_definition_text(defines, "--define")
     if len(functions) > MAX_FUNCTIONS:
         raise VerifyError(f"--function: at most {MAX_FUNCTIONS}")
     if numbering is not None and numbering not in NUMBERING_CHOICES:
@@ -395,6 +397,9 @@ def parse_claims_text(text: str, fmt: str = "markdown", folder: Path | None = No
             raise VerifyError(
                 f"{len(options.definitions) + len(doc.lets)} definitions; at most {MAX_DEFINITIONS}"
             )
+        check_definition_text(
+            [*doc.lets, *(d.text for d in options.definitions)], "[define] and let lines"
+        )
         lets = tuple(definition_from_text(t, f"let line {i + 1}") for i, t in enumerate(doc.lets))
         # Appended, not stated over: a name both [define] and a let line define is refused.
         options = replace(options, definitions=options.definitions + lets)
