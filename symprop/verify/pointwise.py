@@ -295,7 +295,7 @@ class Traced(sp.Function):
     @property
     def free_symbols(self) -> set[sp.Basic]:  # type: ignore[override]
         live = _LIVE.get(int(self.args[0]))
-        return set(live.symbols) if live is not None else set()
+        return live.symbols if live is not None else frozenset()  # type: ignore[return-value]
 
     def _eval_derivative(self, s: sp.Symbol) -> sp.Expr:
         live = _LIVE[int(self.args[0])]
@@ -547,7 +547,10 @@ class PointModel:
         else:
             ids = self.nodes[0][(role, layer)]
             base = self.insts[0].a[layer] if role == "a" else self.insts[0].z[layer]
-        fresh = sp.Matrix(base.rows, base.cols, lambda r, c: sp.Dummy(f"f{r}_{c}", real=True))
+        # Python-level construction: a lambda would receive SymPy integers to format.
+        fresh = sp.Matrix(
+            base.rows, base.cols, [sp.Dummy("f", real=True) for _ in range(base.rows * base.cols)]
+        )
         key = next(_KEYS)
         live = _Live(
             self.tape, dict(zip(list(fresh), ids, strict=True)), frozenset(fresh), self._gradients
@@ -560,8 +563,10 @@ class PointModel:
             env.overrides[(role, layer)] = fresh
             num = ev(node.num)
             den = ev.entry(fresh, ref) if ref.indices else fresh
-            result = _differentiate(num, den)
+            result = _differentiate(num, den, live)
             values = dict(zip(list(fresh), list(base), strict=True))
+            if all(e.is_Number for e in result):
+                return result
             with proof.working_precision(DIGITS):
                 return result.applyfunc(lambda e: self._settle(e, key, values))
         finally:
@@ -612,18 +617,28 @@ class PointModel:
 
     def _settle(self, e: sp.Expr, key: int, values: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
         """A derivative's entry as a number: fresh symbols and Traced nodes by their values."""
+        if e.is_Number:
+            return e
         traced = {t: to_float(self.tape.values[int(t.args[1])]) for t in e.atoms(Traced)}
         return e.xreplace({**values, **traced})
 
 
-def _differentiate(num: sp.Matrix, den: sp.Matrix) -> sp.Matrix:
-    """The evaluator's rule for which derivative a numerator and denominator shape make."""
-    if num.shape == (1, 1):
-        return den.applyfunc(lambda d: sp.diff(num[0], d))
-    if den.shape == (1, 1):
-        return num.applyfunc(lambda e: sp.diff(e, den[0]))
-    if num.cols == 1 and den.cols == 1:
-        return sp.Matrix(num.rows, den.rows, lambda r, c: sp.diff(num[r], den[c]))
-    from symprop.verify.evaluate import NotDefined  # noqa: PLC0415
+def _differentiate(num: sp.Matrix, den: sp.Matrix, live: _Live) -> sp.Matrix:
+    """The evaluator's rule for which derivative a numerator and denominator shape make.
 
+    An entry that is one traced value (the cost, ``a^L_k``) is read off its adjoints, as
+    ``sympy.diff`` would give them, without building thousands of derivative objects.
+    """
+
+    def d(e: sp.Expr, s: sp.Symbol) -> sp.Expr:
+        if isinstance(e, Traced):
+            return to_float(live.adjoint(int(e.args[1]), live.index[s]))
+        return sp.diff(e, s)
+
+    if num.shape == (1, 1):
+        return den.applyfunc(lambda v: d(num[0], v))
+    if den.shape == (1, 1):
+        return num.applyfunc(lambda e: d(e, den[0]))
+    if num.cols == 1 and den.cols == 1:
+        return sp.Matrix(num.rows, den.rows, lambda r, c: d(num[r], den[c]))
     raise NotDefined("the derivative of a vector by a matrix is not a matrix")

@@ -109,6 +109,16 @@ class Tape:
             suffix *= vals[k]
         return self._push(suffix, tuple(ids), tuple(partials))
 
+    def dot(self, pairs: Sequence[Sequence[int]]) -> int:
+        """``Σ_k u_k v_k`` as one node (a dense layer's row): the partial of each factor is
+        the other factor, as for the products and sum it stands for."""
+        values = self.values
+        us = [values[u] for u, _ in pairs]
+        vs = [values[v] for _, v in pairs]
+        parents = tuple(i for pair in pairs for i in pair)
+        partials = tuple(x for pair in zip(vs, us, strict=True) for x in pair)
+        return self._push(mpmath.fdot(us, vs), parents, partials)
+
     def apply(self, expr: sp.Expr, children: Sequence[int | None]) -> int:
         """A node of ``expr``'s function: ``children`` are the traced arguments (``None``
         for a constant argument, which stays in the function)."""
@@ -267,16 +277,18 @@ class Tape:
             fast = plan(body) if len(limits) == 1 else None
             if fast is not None:
                 ints = {k: int(v) for k, v in env.items()}
-                products = []
+                factors = []
                 for k in range(index(lo, env), index(hi, env) + 1):
                     ints[var] = k
                     try:
-                        ids = [arrays[n][tuple(ints[i] for i in ix)] for n, ix in fast]
+                        factors.append([arrays[n][tuple(ints[i] for i in ix)] for n, ix in fast])
                     except KeyError:
                         raise VerifyError(
                             f"an entry of {fast[0][0]} is outside the layer"
                         ) from None
-                    products.append(self.mul(ids))
+                if factors and len(fast) == 2:
+                    return self.dot(factors)
+                products = [self.mul(ids) for ids in factors]
                 return self.add(products) if products else self.const(sp.S.Zero)
             terms = []
             for k in range(index(lo, env), index(hi, env) + 1):
