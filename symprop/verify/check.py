@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import sympy as sp
 
+from symprop.core import proof
 from symprop.core.errors import SymPropError, shown
 from symprop.core.spec import Network
 from symprop.parsing import (
@@ -82,7 +83,14 @@ from symprop.verify.notation import (
     labelled_refs,
     layer_bindings,
 )
-from symprop.verify.numeric import compare_sides, sample_points
+from symprop.verify.numeric import Mismatch, compare_at_point, compare_sides, sample_points
+from symprop.verify.pointwise import (
+    POINTS_AT_SCALE,
+    PointModel,
+    checked_at_points,
+    draw_values,
+    symbol_view,
+)
 from symprop.verify.render import render_ast
 from symprop.verify.report import Verdict
 from symprop.verify.setting import MAX_CLAIMS, MAX_DEPTH, Deadline, Model, Setting, small_model
@@ -169,11 +177,12 @@ def _check_under(
     whole = equation if scope is None else scope
     offsets = NUMBERINGS[numbering]
     network = _network_for(whole, profile, setting)  # type: ignore[arg-type]
-    model = small_model(
-        network,
-        _batch_for(whole, profile),
-        penalty=setting.penalty,  # type: ignore[arg-type]
-    )
+    batch = _batch_for(whole, profile)  # type: ignore[arg-type]
+    if checked_at_points(network, batch):
+        return _check_at_points(
+            equation, profile, setting, numbering, deadline, network, batch, whole, keep
+        )
+    model = small_model(network, batch, penalty=setting.penalty)
     refs = [r for r, _ in labelled_refs(whole, profile)]
     bindings = [b for b in layer_bindings(refs, offsets, model.L) if keep is None or keep(b)]
     if not bindings:
@@ -384,6 +393,92 @@ def _contradicted(claim: Claim, verdict: Verdict, setting: Setting, kept: list[s
                 verdict, reason=f"{verdict.reason}; {note}" if verdict.reason else note
             )
     return verdict
+
+
+def _check_at_points(
+    equation: Equation,
+    profile: Profile,
+    setting: Setting,
+    numbering: str,
+    deadline: Deadline,
+    network: Network,
+    batch: int,
+    scope: Expr | None = None,
+    keep: Callable[[dict[str, int]], bool] | None = None,
+) -> _Outcome | None:
+    """A large network: both sides as numbers at a few exact points (:mod:`.pointwise`).
+
+    ✓ only when they agree at every point within the engine's tolerance; the first point
+    where they differ is the counterexample. A point near a kink of a piecewise activation,
+    or where the reference is undefined, is replaced by a spare.
+    """
+    offsets = NUMBERINGS[numbering]
+    view = symbol_view(network, batch)
+    refs = [r for r, _ in labelled_refs(equation if scope is None else scope, profile)]
+    bindings = [b for b in layer_bindings(refs, offsets, network.depth) if keep is None or keep(b)]
+    if not bindings:
+        return None
+    free = free_indices(equation, profile)
+    wanted = min(setting.points, POINTS_AT_SCALE)
+    used, checked, model = 0, [where_text(b) for b in bindings if where_text(b)], None
+    for values in draw_values(view, wanted * 4, setting.seed):
+        if used >= wanted:
+            break
+        deadline.check()
+        try:
+            model = PointModel(network, batch, values, view, penalty=setting.penalty)
+        except proof.Kink:
+            continue
+        point = proof.Point.of(values.rational(view))
+        usable = True
+        for binding in bindings:
+            try:
+                pairs, reason = _evaluate_sides(
+                    equation,
+                    profile,
+                    model,
+                    offsets,
+                    binding,
+                    free,
+                    deadline,  # type: ignore[arg-type]
+                )
+            except proof.Kink:
+                usable = False
+                break
+            if reason:
+                return _Outcome(
+                    False,
+                    False,
+                    0,
+                    checked,
+                    None,
+                    reason,
+                    binding,
+                    model,
+                    offsets,
+                    numbering,  # type: ignore[arg-type]
+                )
+            result = compare_at_point(pairs, point)
+            if result is None:
+                usable = False
+                break
+            if isinstance(result, Mismatch):
+                return _Outcome(
+                    False,
+                    False,
+                    used + 1,
+                    checked,
+                    result,
+                    "",
+                    binding,
+                    model,
+                    offsets,
+                    numbering,  # type: ignore[arg-type]
+                )
+        used += usable
+    if used == 0:
+        raise VerifyError("the claim is undefined at every sampled point")
+    return _Outcome(True, False, used, checked, None, "", None, model, offsets, numbering)  # type: ignore[arg-type]
 
 
 def verify_claim(text: str, setting: Setting) -> Verdict:

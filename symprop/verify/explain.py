@@ -110,19 +110,25 @@ def _counterexample(
         return None
     order = {s: i for i, s in enumerate(names)}
     used = mismatch.lhs.free_symbols | mismatch.rhs.free_symbols
+    pointwise = getattr(outcome.model, "pointwise", False)
+    if pointwise:
+        # Checked at points: the sides are numbers; the point is every value they used.
+        used = set(mismatch.point.rational)
     ordered = sorted(used, key=lambda s: (order.get(s, len(order)), str(s)))
     where = [(k, str(v)) for k, v in sorted(binding.items()) if k != "L"]
     where += [(k, str(v)) for k, v in mismatch.where.items()]
     points = outcome.points
-    if points is None:
+    if points is None and not pointwise:
         assert outcome.model is not None
         points = sample_points(outcome.model, setting.points, setting.seed)
-    index = next((i for i, p in enumerate(points) if p is mismatch.point), None)
+    index = next((i for i, p in enumerate(points or []) if p is mismatch.point), None)
     if index is None:
-        index = next((i for i, p in enumerate(points) if p == mismatch.point), None)
+        index = next((i for i, p in enumerate(points or []) if p == mismatch.point), None)
+    unnamed = getattr(outcome.model, "unnamed", "")
     return Counterexample(
         where=tuple(where),
-        values=tuple((names.get(s, str(s)), str(mismatch.point.rational[s])) for s in ordered),
+        values=tuple((names.get(s, str(s)), str(mismatch.point.rational[s])) for s in ordered)
+        + ((("weights and biases", unnamed),) if unnamed else ()),
         lhs_value=fmt_value(mismatch.lvalue),
         rhs_value=fmt_value(mismatch.rvalue),
         seed=setting.seed,
@@ -206,7 +212,8 @@ def explain_link(
     writer.unlabeled = not any(
         r.label is not None for r, _ in labelled_refs(link, profile) if r.role in LAYERED
     )
-    names = display_names(model, writer, style) if model is not None else {}
+    # A network checked at points names its values by its symbols (the point's keys).
+    names = display_names(getattr(model, "view", model), writer, style) if model else {}
     counter = _counterexample(outcome, names, setting)
     mismatch = outcome.mismatch
     indices = (
@@ -217,7 +224,12 @@ def explain_link(
     env = Env(model, outcome.offsets, dict(binding), dict(indices))
     lhs_pairs = side_pairs(link.lhs, link, profile, env, deadline)
     rhs_pairs = side_pairs(link.rhs, link, profile, env, deadline)
-    if model is not None:
+    if getattr(model, "pointwise", False):
+        # Both sides are numbers at the model's one point: compare them there.
+        points = [mismatch.point] if mismatch is not None else []
+        if not points:
+            lhs_pairs = None
+    elif model is not None:
         points = sample_points(model, 4, setting.seed + 1)
     else:
         symbols = {
