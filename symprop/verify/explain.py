@@ -243,7 +243,8 @@ def explain_link(
     for template in dict.fromkeys(t for t in templates if t is not None):
         try:
             candidates = candidates_for(template, profile, env, writer)
-        except (VerifyError, NotDefined, NoTemplate):
+        except (VerifyError, NotDefined, NoTemplate, AttributeError, KeyError, TypeError):
+            # No template for this left side (or for this kind of model): repairs below.
             candidates = []
         for cand in candidates:
             cand_pairs = side_pairs(cand.rhs, link, profile, env, deadline)
@@ -301,7 +302,8 @@ def _written_value(
 ) -> str | None:
     """A brute-force value written in the claim's notation (never SymPy's own printing);
     ``None`` when it has no counterpart there."""
-    folded, extra = _fold(expr, model) if model is not None else (expr, {})
+    pointwise = model is None or getattr(model, "pointwise", False)
+    folded, extra = (expr, {}) if pointwise else _fold(expr, model)  # type: ignore[arg-type]
     spelled = {**names, **extra}
     try:
         node = sympy_to_ast(folded, spelled)
