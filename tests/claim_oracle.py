@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import mpmath
 import sympy as sp
 
 DIGITS = 60
@@ -198,188 +199,254 @@ def _rounds_to(value: Any, shown: Any, decimals: int) -> bool:
 # ---------------------------------------------------------------- worlds
 
 
-@dataclass
-class Net:
-    """A dense network built by hand at one random point; every quantity numeric."""
+class _Template:
+    """A dense network written out symbolically once: one symbol per weight, bias, input and
+    target; every quantity (z, a, δ, parameter gradients) is a SymPy expression in them,
+    differentiated with sympy.diff, and evaluated at random points through mpmath."""
 
-    widths: list[int]
-    acts: list[str]
-    loss: str
-    first: int = 1
-    batch: int = 1
-    l2: Fraction = Fraction(0)
-    penalty: str = "lam"
-    target: str = "any"
-    rng: random.Random = field(default_factory=random.Random)
+    def __init__(
+        self,
+        widths: tuple[int, ...],
+        acts: tuple[str, ...],
+        loss: str,
+        first: int,
+        batch: int,
+        penalty: str,
+    ) -> None:
+        self.widths, self.acts, self.loss, self.first, self.batch = (
+            widths,
+            acts,
+            loss,
+            first,
+            batch,
+        )
+        self.L = first + len(acts)
+        self.W: dict[int, sp.Matrix] = {}
+        self.b: dict[int, sp.Matrix] = {}
+        for k in range(len(acts)):
+            lay = first + 1 + k
+            rows, cols = widths[k + 1], widths[k]
+            self.W[lay] = sp.Matrix(
+                rows, cols, [sp.Symbol(f"W{lay}_{r}_{c}") for r in range(rows) for c in range(cols)]
+            )
+            self.b[lay] = sp.Matrix([sp.Symbol(f"b{lay}_{r}") for r in range(rows)])
+        self.xs = [
+            sp.Matrix([sp.Symbol(f"x{s}_{r}") for r in range(widths[0])])
+            for s in range(1, batch + 1)
+        ]
+        self.ys = [
+            sp.Matrix([sp.Symbol(f"y{s}_{r}") for r in range(widths[-1])])
+            for s in range(1, batch + 1)
+        ]
+        self.lam = sp.Symbol("lam")
+        self.penalty = _eval(penalty, {**_BASE, "lam": self.lam, "m": batch})
+        self.zs: dict[tuple[int, int], sp.Matrix] = {}
+        self.as_: dict[tuple[int, int], sp.Matrix] = {}
+        for s in range(1, batch + 1):
+            zs, acts_ = self.forward(s)
+            for lay, v in zs.items():
+                self.zs[lay, s] = v
+            for lay, v in acts_.items():
+                self.as_[lay, s] = v
+        self.costs = [self.sample_loss(self.as_[self.L, s], s) for s in range(1, batch + 1)]
+        self.C = sum(self.costs) / batch
+        self.J = self.C + self.penalty * sum(sqnorm(w) for w in self.W.values())
+        self.symbols = sorted(
+            {*self.C.free_symbols, *self.J.free_symbols, self.lam}
+            | {e for m in (*self.W.values(), *self.b.values(), *self.xs, *self.ys) for e in m},
+            key=str,
+        )
+        self._memo: dict[Any, Any] = {}
 
-    def __post_init__(self) -> None:
-        self.L = self.first + len(self.acts)
-        small = lambda: _random_rational(self.rng, -2, 2) / 2  # noqa: E731
-        self.Wm = {}
-        self.bm = {}
-        for k in range(len(self.acts)):
-            lay = self.first + 1 + k
-            rows, cols = self.widths[k + 1], self.widths[k]
-            self.Wm[lay] = sp.Matrix(rows, cols, lambda i, j: small())
-            self.bm[lay] = sp.Matrix(rows, 1, lambda i, j: small())
-        self.xs, self.ys = [], []
-        for _ in range(self.batch):
-            self.xs.append(sp.Matrix(self.widths[0], 1, lambda i, j: small()))
-            n = self.widths[-1]
-            if self.target == "distribution":
-                raw = [sp.Rational(self.rng.randint(1, 9)) for _ in range(n)]
-                self.ys.append(sp.Matrix([r / sum(raw) for r in raw]))
-            else:
-                self.ys.append(
-                    sp.Matrix(n, 1, lambda i, j: sp.Rational(self.rng.randint(1, 9), 10))
-                )
-        self.lam = sp.Rational(self.l2.numerator, self.l2.denominator)
-
-    # forward pass of sample s (1-based) with the pre-activation of layer `fresh` replaced
-    def _forward(
+    def forward(
         self, s: int, fresh: int | None = None, zeta: sp.Matrix | None = None
     ) -> tuple[dict, dict]:
         zs: dict[int, sp.Matrix] = {}
         acts = {self.first: self.xs[s - 1]}
         for k, act in enumerate(self.acts):
             lay = self.first + 1 + k
-            z = self.Wm[lay] * acts[lay - 1] + self.bm[lay]
+            z = self.W[lay] * acts[lay - 1] + self.b[lay]
             if lay == fresh:
                 z = zeta
             zs[lay] = z
             acts[lay] = _apply(act, z)
         return zs, acts
 
-    def _sample_loss(self, out: sp.Matrix, s: int) -> Any:
-        total = 0
-        for p, q in zip(out, self.ys[s - 1], strict=True):
-            total += _eval(self.loss, {**_BASE, "a": p, "y": q})
-        return total
+    def sample_loss(self, out: sp.Matrix, s: int) -> Any:
+        return sum(
+            _eval(self.loss, {**_BASE, "a": p, "y": q})
+            for p, q in zip(out, self.ys[s - 1], strict=True)
+        )
+
+    def memo(self, key: tuple, compute: Any) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def delta(self, lay: int, s: int) -> sp.Matrix:
+        """∂C_s/∂z^l: the per-sample cost at fresh pre-activations, by sympy.diff."""
+
+        def compute() -> sp.Matrix:
+            n = self.widths[lay - self.first]
+            zeta = sp.Matrix(sp.symbols(f"zeta1:{n + 1}"))
+            _, acts = self.forward(s, lay, zeta)
+            cost = self.sample_loss(acts[self.L], s)
+            grad = sp.Matrix([sp.diff(cost, t) for t in zeta])
+            return grad.subs(dict(zip(zeta, self.zs[lay, s], strict=True)))
+
+        return self.memo(("delta", lay, s), compute)
+
+    def dadz(self, lay: int, s: int) -> sp.Matrix:
+        def compute() -> sp.Matrix:
+            n = self.widths[lay - self.first]
+            zeta = sp.Matrix(sp.symbols(f"zeta1:{n + 1}"))
+            out = _apply(self.acts[lay - self.first - 1], zeta)
+            return out.jacobian(zeta).subs(dict(zip(zeta, self.zs[lay, s], strict=True)))
+
+        return self.memo(("dadz", lay, s), compute)
+
+    def dCda(self, lay: int, s: int) -> sp.Matrix:
+        """∂C_s/∂a^l: fresh activations feeding layer l+1, by sympy.diff."""
+
+        def compute() -> sp.Matrix:
+            n = self.widths[lay - self.first]
+            alpha = sp.Matrix(sp.symbols(f"alpha1:{n + 1}"))
+            out = alpha
+            for k in range(lay + 1, self.L + 1):
+                out = _apply(self.acts[k - self.first - 1], self.W[k] * out + self.b[k])
+            cost = self.sample_loss(out, s)
+            grad = sp.Matrix([sp.diff(cost, t) for t in alpha])
+            value = self.xs[s - 1] if lay == self.first else self.as_[lay, s]
+            return grad.subs(dict(zip(alpha, value, strict=True)))
+
+        return self.memo(("dCda", lay, s), compute)
+
+    def grad(self, which: str, lay: int, objective: str) -> sp.Matrix:
+        def compute() -> sp.Matrix:
+            f = (
+                self.J
+                if objective == "J"
+                else self.C
+                if objective == "C"
+                else self.costs[int(objective) - 1]
+            )
+            param = self.W[lay] if which == "W" else self.b[lay]
+            return param.applyfunc(lambda e: sp.diff(f, e))
+
+        return self.memo(("grad", which, lay, objective), compute)
+
+    def dphi(self, lay: int, s: int) -> sp.Matrix:
+        t = sp.Symbol("t")
+        d = sp.diff(_ELEMENTWISE[self.acts[lay - self.first - 1]](t), t)
+        return self.zs[lay, s].applyfunc(lambda v: d.subs(t, v))
+
+    def numeric(self, expr: Any, point: dict) -> Any:
+        """The value at ``point`` (60 digits, through mpmath)."""
+        if isinstance(expr, sp.MatrixBase):
+            return expr.applyfunc(lambda e: self.numeric(e, point))
+        key = ("fn", expr)
+        fn = self.memo(key, lambda: sp.lambdify(self.symbols, expr, modules="mpmath"))
+        with mpmath.workdps(DIGITS):
+            return sp.Float(fn(*[point[s] for s in self.symbols]), DIGITS)
+
+
+_TEMPLATES: dict[tuple, _Template] = {}
+
+
+def _template(world: dict[str, Any]) -> _Template:
+    key = (
+        tuple(world["widths"]),
+        tuple(world["acts"]),
+        world["loss"],
+        world.get("first", 1),
+        world.get("batch", 1),
+        world.get("penalty", "lam"),
+    )
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = _Template(*key)
+    return _TEMPLATES[key]
+
+
+class Net:
+    """The template at one random point: every quantity a matrix of 60-digit numbers."""
+
+    def __init__(self, world: dict[str, Any], rng: random.Random) -> None:
+        self.t = t = _template(world)
+        self.first, self.L, self.batch = t.first, t.L, t.batch
+        point: dict[sp.Symbol, Any] = {}
+        small = lambda: _random_rational(rng, -2, 2) / 2  # noqa: E731
+        for m in (*t.W.values(), *t.b.values(), *t.xs):
+            for e in m:
+                point[e] = small()
+        for yv in t.ys:
+            if world.get("target") == "distribution":
+                raw = [sp.Rational(rng.randint(1, 9)) for _ in yv]
+                for e, r in zip(yv, raw, strict=True):
+                    point[e] = r / sum(raw)
+            else:
+                for e in yv:
+                    point[e] = sp.Rational(rng.randint(1, 9), 10)
+        l2 = Fraction(str(world.get("l2", 0)))
+        point[t.lam] = sp.Rational(l2.numerator, l2.denominator)
+        with mpmath.workdps(DIGITS):
+            self.point = {k: mpmath.mpf(v.p) / v.q for k, v in point.items()}
+        self.exact = point
 
     def _layer(self, lay: int) -> int:
         if not (self.first + 1 <= lay <= self.L):
             raise Undefined(f"no layer {lay}")
         return lay
 
-    def z(self, lay: int, s: int = 1) -> sp.Matrix:
-        return self._forward(s)[0][self._layer(lay)]
+    def _sample(self, s: int) -> int:
+        if not 1 <= s <= self.batch:
+            raise Undefined(f"no sample {s}")
+        return s
 
-    def a(self, lay: int, s: int = 1) -> sp.Matrix:
-        if lay == self.first:
-            return self.xs[s - 1]
-        return self._forward(s)[1][self._layer(lay)]
-
-    def cost(self, s: int) -> Any:
-        return self._sample_loss(self._forward(s)[1][self.L], s)
-
-    def C(self) -> Any:
-        return sum(self.cost(s) for s in range(1, self.batch + 1)) / self.batch
-
-    def penalty_coefficient(self) -> Any:
-        return _eval(self.penalty, {**_BASE, "lam": self.lam, "m": self.batch})
-
-    def J(self, Wm: dict | None = None, bm: dict | None = None) -> Any:
-        return self.C() + self.penalty_coefficient() * sum(sqnorm(w) for w in self.Wm.values())
-
-    def delta(self, lay: int, s: int = 1) -> sp.Matrix:
-        """∂C_s/∂z^l, the per-sample cost differentiated at fresh pre-activations."""
-        lay = self._layer(lay)
-        n = self.widths[lay - self.first]
-        zeta = sp.Matrix(sp.symbols(f"zeta1:{n + 1}"))
-        zs, acts = self._forward(s, lay, zeta)
-        cost = self._sample_loss(acts[self.L], s)
-        value = self._forward(s)[0][lay]
-        grad = sp.Matrix([sp.diff(cost, t) for t in zeta])
-        return grad.subs(dict(zip(zeta, value, strict=True)))
-
-    def dCda(self, lay: int, s: int = 1) -> sp.Matrix:
-        """∂C_s/∂a^l (a^l replaced by fresh symbols feeding layer l+1)."""
-        lay = self._layer(lay)
-        n = self.widths[lay - self.first]
-        alpha = sp.Matrix(sp.symbols(f"alpha1:{n + 1}"))
-        out = alpha
-        for k in range(lay + 1, self.L + 1):
-            out = _apply(self.acts[k - self.first - 1], self.Wm[k] * out + self.bm[k])
-        cost = self._sample_loss(out, s)
-        value = self.a(lay, s)
-        grad = sp.Matrix([sp.diff(cost, t) for t in alpha])
-        return grad.subs(dict(zip(alpha, value, strict=True)))
-
-    def _param_grad(self, store: dict, lay: int, objective: str, s: int | None) -> sp.Matrix:
-        lay = self._layer(lay)
-        saved = store[lay]
-        syms = sp.Matrix(saved.rows, saved.cols, lambda i, j: sp.Symbol(f"p_{i}_{j}"))
-        store[lay] = syms
-        try:
-            if objective == "J":
-                f = self.J()
-            elif s is None:
-                f = self.C()
-            else:
-                f = self.cost(s)
-            grad = syms.applyfunc(lambda e: sp.diff(f, e))
-        finally:
-            store[lay] = saved
-        return grad.subs(dict(zip(syms, saved, strict=True)))
-
-    def dJdW(self, lay: int) -> sp.Matrix:
-        return self._param_grad(self.Wm, lay, "J", None)
-
-    def dJdb(self, lay: int) -> sp.Matrix:
-        return self._param_grad(self.bm, lay, "J", None)
-
-    def dCdW(self, lay: int, s: int | None = None) -> sp.Matrix:
-        return self._param_grad(self.Wm, lay, "C", s)
-
-    def dCdb(self, lay: int, s: int | None = None) -> sp.Matrix:
-        return self._param_grad(self.bm, lay, "C", s)
-
-    def dphi(self, lay: int, s: int = 1) -> sp.Matrix:
-        """φ'(z^l) elementwise, by sympy.diff of the layer's activation."""
-        t = sp.Symbol("t")
-        act = self.acts[self._layer(lay) - self.first - 1]
-        d = sp.diff(_ELEMENTWISE[act](t), t)
-        return self.z(lay, s).applyfunc(lambda v: d.subs(t, v))
-
-    def phi(self, lay: int, v: sp.Matrix) -> sp.Matrix:
-        return _apply(self.acts[self._layer(lay) - self.first - 1], v)
-
-    # Ng: Θ^(l) = [b^(l+1) | W^(l+1)] (bias column 0), a^(l) with the bias unit a_0 = 1
-    def Theta(self, lay: int) -> sp.Matrix:
-        return self.bm[self._layer(lay + 1)].row_join(self.Wm[lay + 1])
-
-    def abar(self, lay: int, s: int = 1) -> sp.Matrix:
-        return sp.Matrix([1]).col_join(self.a(lay, s))
-
-    def dJdTheta(self, lay: int) -> sp.Matrix:
-        return self.dJdb(lay + 1).row_join(self.dJdW(lay + 1))
+    def num(self, expr: Any) -> Any:
+        return self.t.numeric(expr, self.point)
 
     def namespace(self) -> dict[str, Any]:
+        t = self.t
+        exact = lambda m: m.subs(self.exact)  # noqa: E731
         return {
             **_BASE,
-            "W": lambda lay: self.Wm[self._layer(lay)],
-            "b": lambda lay: self.bm[self._layer(lay)],
-            "z": self.z,
-            "a": self.a,
-            "x": lambda s=1: self.xs[s - 1],
-            "y": lambda s=1: self.ys[s - 1],
+            "W": lambda lay: exact(t.W[self._layer(lay)]),
+            "b": lambda lay: exact(t.b[self._layer(lay)]),
+            "z": lambda lay, s=1: self.num(t.zs[self._layer(lay), self._sample(s)]),
+            "a": lambda lay, s=1: (
+                exact(t.xs[self._sample(s) - 1])
+                if lay == self.first
+                else self.num(t.as_[self._layer(lay), self._sample(s)])
+            ),
+            "x": lambda s=1: exact(t.xs[self._sample(s) - 1]),
+            "y": lambda s=1: exact(t.ys[self._sample(s) - 1]),
             "L": self.L,
             "m": self.batch,
-            "lam": self.lam,
-            "C": self.C(),
-            "Cs": self.cost,
-            "J": self.J(),
-            "delta": self.delta,
-            "dCda": self.dCda,
-            "dJdW": self.dJdW,
-            "dJdb": self.dJdb,
-            "dCdW": self.dCdW,
-            "dCdb": self.dCdb,
-            "dphi": self.dphi,
-            "phi": self.phi,
-            "Theta": self.Theta,
-            "abar": self.abar,
-            "dJdTheta": self.dJdTheta,
+            "lam": self.exact[t.lam],
+            "C": lambda: self.num(t.C),
+            "J": lambda: self.num(t.J),
+            "delta": lambda lay, s=1: self.num(t.delta(self._layer(lay), self._sample(s))),
+            "dadz": lambda lay, s=1: self.num(t.dadz(self._layer(lay), self._sample(s))),
+            "dCda": lambda lay, s=1: self.num(t.dCda(lay, self._sample(s))),
+            "dJdW": lambda lay: self.num(t.grad("W", self._layer(lay), "J")),
+            "dJdb": lambda lay: self.num(t.grad("b", self._layer(lay), "J")),
+            "dCdW": lambda lay, s=None: self.num(
+                t.grad("W", self._layer(lay), "C" if s is None else str(s))
+            ),
+            "dCdb": lambda lay, s=None: self.num(
+                t.grad("b", self._layer(lay), "C" if s is None else str(s))
+            ),
+            "dphi": lambda lay, s=1: self.num(t.dphi(self._layer(lay), self._sample(s))),
+            "phi": lambda lay, v: _apply(t.acts[self._layer(lay) - self.first - 1], v),
+            "Theta": lambda lay: exact(t.b[self._layer(lay + 1)].row_join(t.W[lay + 1])),
+            "abar": lambda lay, s=1: sp.Matrix([1]).col_join(
+                exact(t.xs[self._sample(s) - 1])
+                if lay == self.first
+                else self.num(t.as_[self._layer(lay), self._sample(s)])
+            ),
+            "dJdTheta": lambda lay: self.num(
+                t.grad("b", self._layer(lay + 1), "J").row_join(t.grad("W", lay + 1, "J"))
+            ),
         }
 
 
@@ -460,18 +527,7 @@ def _chain(oracle: dict[str, Any], world: dict[str, Any], seed: int) -> tuple[bo
         for p in range(points):
             rng = random.Random(seed * 1000 + p)
             if kind == "net":
-                net = Net(
-                    widths=list(world["widths"]),
-                    acts=list(world["acts"]),
-                    loss=world["loss"],
-                    first=world.get("first", 1),
-                    batch=world.get("batch", 1),
-                    l2=Fraction(str(world.get("l2", 0))),
-                    penalty=world.get("penalty", "lam"),
-                    target=world.get("target", "any"),
-                    rng=rng,
-                )
-                ns, subs = net.namespace(), {}
+                ns, subs = Net(world, rng).namespace(), {}
             else:
                 ns, free = _calc_namespace(world)
                 subs = _values(world, ns)

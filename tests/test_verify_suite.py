@@ -89,6 +89,8 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(value)
 
 
@@ -97,7 +99,10 @@ def _toml_key(key: str) -> str:
 
 
 def front_matter(keys: dict[str, Any]) -> str:
-    """TOML text of a claims file's front matter (scalars first, then tables)."""
+    """TOML text of a claims file's front matter (scalars first, then tables); a ``spec``
+    path in the data is relative to the repository and is written absolute."""
+    if "spec" in keys:
+        keys = {**keys, "spec": str(ROOT / keys["spec"])}
     lines = [
         f"{_toml_key(k)} = {_toml_value(v)}" for k, v in keys.items() if not isinstance(v, dict)
     ]
