@@ -179,7 +179,7 @@ def _check_under(
 ) -> _Outcome | None:
     offsets = NUMBERINGS[numbering]
     network = _network_for(equation, profile, setting)
-    model = small_model(network, _batch_for(equation, profile))
+    model = small_model(network, _batch_for(equation, profile), penalty=setting.penalty)
     refs = [r for r, _ in labelled_refs(equation, profile)]
     bindings = layer_bindings(refs, offsets, model.L)
     if not bindings:

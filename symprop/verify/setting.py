@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -263,6 +264,15 @@ claims are checked against is the formula's (the Model's ``loss_term``)."""
 
 # ---------------------------------------------------------------- the small explicit network
 
+PENALTY_SCALES: dict[str, Callable[[sp.Expr], sp.Expr]] = {
+    "lambda": lambda m: sp.S.One,
+    "lambda/2": lambda m: sp.Rational(1, 2),
+    "lambda/m": lambda m: 1 / m,
+    "lambda/(2m)": lambda m: 1 / (2 * m),
+}
+"""The factor of ``λ Σ w²`` in ``J`` for each scaling of
+:data:`~symprop.verify.declare.PENALTIES`, as a function of the batch size ``m``."""
+
 
 @dataclass(frozen=True)
 class SampleView:
@@ -312,20 +322,52 @@ class Model:
     also gives :meth:`Derivation.check` its brute-force reference.
     """
 
-    def __init__(self, network: Network, batch: int) -> None:
+    def __init__(
+        self,
+        network: Network,
+        batch: int,
+        loss_term: sp.Expr | None = None,
+        penalty: str = "lambda",
+    ) -> None:
+        if loss_term is not None:
+            if not isinstance(loss_term, sp.Expr) or not loss_term.free_symbols <= {
+                a_scalar,
+                y_scalar,
+            }:
+                raise VerifyError(
+                    f"loss formula: got {shown(loss_term)}; must be an expression in the "
+                    "output a and the target y only"
+                )
+        if penalty not in PENALTY_SCALES:
+            raise VerifyError(f"penalty: got {shown(penalty)}; known: {', '.join(PENALTY_SCALES)}")
         self.net = network
         self.L = network.depth
         self.batch = batch
+        self.loss_term = loss_term
+        self.penalty_kind = penalty
         self.instance = instance.build(network, batch)
         self.insts = _views(self.instance)
+        if loss_term is not None:
+            self.insts = [
+                replace(view, cost=self.cost_of(view.a[self.L], view.y)) for view in self.insts
+            ]
         self.lam: sp.Expr = sp.Symbol("lambda", positive=True) if network.l2 > 0 else sp.S.Zero
-        penalty = sp.S.Zero
+        penalty_sum = sp.S.Zero
         for key in instance.decayed(network):
-            penalty += sum((c**2 for c in self.instance.parameters[key]), sp.S.Zero)
-        self.penalty = penalty
+            penalty_sum += sum((c**2 for c in self.instance.parameters[key]), sp.S.Zero)
+        self.penalty = penalty_sum
+        self.penalty_factor: sp.Expr = PENALTY_SCALES[penalty](sp.Integer(batch))
         self._delta: dict[tuple[int, int], sp.Matrix] = {}
         self.targets = [s for it in self.insts for s in it.y]
         self.distribution = LOSSES[network.loss].target_is_distribution
+
+    def cost_of(self, output: sp.Matrix, target: sp.Matrix) -> sp.Expr:
+        """One sample's cost: the loss term (the setting's formula, else the registry's)
+        summed over the output units."""
+        term = self.loss_term if self.loss_term is not None else LOSSES[self.net.loss].term
+        return sp.Add(
+            *[term.xreplace({a_scalar: output[r], y_scalar: target[r]}) for r in range(output.rows)]
+        )
 
     def params(self, layer: int) -> dict[str, float]:
         return self.net.layers[layer - 1].param_values()
@@ -337,10 +379,11 @@ class Model:
         return self.insts[sample].cost
 
     def objective(self, first_cost: sp.Expr | None = None) -> sp.Expr:
+        """``J``: the mean cost over the batch plus the scaled weight penalty."""
         costs = [self.cost(s) for s in range(self.batch)]
         if first_cost is not None:
             costs[0] = first_cost
-        return sp.Add(*costs) / self.batch + self.lam * self.penalty
+        return sp.Add(*costs) / self.batch + self.penalty_factor * self.lam * self.penalty
 
     def _with_z(self, layer: int, sample: int, fresh: sp.Matrix) -> instance.Instance:
         """The instance with ``z^layer`` of ``sample`` replaced by ``fresh``."""
@@ -356,7 +399,8 @@ class Model:
             fresh = sp.Matrix(
                 [sp.Dummy(f"zeta{layer}_{r}", real=True) for r in range(original.rows)]
             )
-            cost = self._with_z(layer, sample, fresh).costs[sample]
+            inst = self._with_z(layer, sample, fresh)
+            cost = self.cost_of(inst.a[self.L][sample], inst.y[sample])
             back = dict(zip(fresh, original, strict=True))
             self._delta[key] = sp.Matrix([sp.diff(cost, f).xreplace(back) for f in fresh])
         return self._delta[key]
@@ -385,12 +429,7 @@ class Model:
             zs[0] = sp.Matrix([e.xreplace(bind) for e in li.forward])
             inst = instance.build(self.net, self.batch, override={nxt: tuple(zs)})
         if inst is None:
-            act = fresh
-            loss = LOSSES[self.net.loss]
-            y = self.insts[0].y
-            cost = sp.Add(
-                *[loss.term.subs({a_scalar: act[r], y_scalar: y[r]}) for r in range(act.rows)]
-            )
+            cost = self.cost_of(fresh, self.insts[0].y)
         else:
             start = layer if role == "z" else layer + 1
             if role == "z":
@@ -398,7 +437,7 @@ class Model:
             for lay in range(start, self.L + 1):
                 out.setdefault(("z", lay), inst.z[lay][0])
                 out[("a", lay)] = inst.a[lay][0]
-            cost = inst.costs[0]
+            cost = self.cost_of(inst.a[self.L][0], inst.y[0])
         out[("C", 0)] = cost
         out[("J", 0)] = self.objective(cost)
         return out
@@ -411,9 +450,16 @@ class Model:
 
 
 @functools.lru_cache(maxsize=16)
-def small_model(network: Network, batch: int) -> Model:
-    """The small explicit model of ``network`` for ``batch`` samples, cached."""
-    return Model(network, batch)
+def small_model(
+    network: Network, batch: int, loss_term: sp.Expr | None = None, penalty: str = "lambda"
+) -> Model:
+    """The small explicit model of ``network`` for ``batch`` samples, cached.
+
+    ``loss_term`` (an expression in :data:`symprop.core.registry.a` and ``y``, summed over
+    the output units) replaces the registry loss; ``penalty`` (a key of
+    :data:`PENALTY_SCALES`) scales λ in ``J``.
+    """
+    return Model(network, batch, loss_term, penalty)
 
 
 # ---------------------------------------------------------------- the time limit
