@@ -307,7 +307,14 @@ def test_missing_phi_prime(lehre: Setting) -> None:
 
 
 def test_w_instead_of_w_transpose(lehre: Setting) -> None:
-    verdict = fails(r"\delta^{l} = (W^{l+1} \delta^{l+1}) \odot \phi'(z^{l})", lehre, "transpose")
+    claim = r"\delta^{l} = (W^{l+1} \delta^{l+1}) \odot \phi'(z^{l})"
+    # At the spec's real widths (2-3-2) W^2 is 2×3 and δ^2 has 2 entries: the product is
+    # not defined, which is the reason given (never ✓).
+    verdict = verify_claim(claim, lehre)
+    assert not verdict.ok and "cannot multiply a 2×3 by a 2×1" in verdict.reason
+    # On square layers the product is defined and the value is wrong: diagnosed.
+    square = Network(inputs=2, layers=[Dense(2, "sigmoid"), Dense(2, "sigmoid")], loss="half_sse")
+    verdict = fails(claim, Setting.from_spec(square), "transpose")
     assert verdict.correct_where == "l = 1"
 
 

@@ -93,7 +93,10 @@ def _numbering_candidates(equation: Equation, profile: Profile, setting: Setting
 
 def _network_for(equation: Equation, profile: Profile, setting: Setting) -> Network:
     if setting.network is not None:
-        return setting.network.with_widths([2] * (setting.network.depth + 1))
+        # The spec's own widths: a unit index the spec does not have is not defined, and
+        # explicit sums run over the real ranges (a copy at width 2 let δ^2_2 pass on a
+        # network whose output has one unit).
+        return setting.network
     refs = [r for r, _ in labelled_refs(equation, profile)]
     labels = [r.label for r in refs if r.role in LAYERED and r.label is not None]
     if not labels:
