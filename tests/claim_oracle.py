@@ -498,27 +498,40 @@ class Decision:
 
 
 def _sides_hold(pair: dict[str, Any], ns: dict[str, Any], subs: dict, decimals: int | None) -> bool:
+    """Whether the sides agree for every value of the ``over`` variables; a side undefined
+    for some value (a unit the network does not have) makes the claim undefined, even when
+    another value already shows it false."""
     over = pair.get("over", {})
     names = list(over)
+    holds, undefined = True, None
     for combo in itertools.product(*(over[n] for n in names)):
         local = {**ns, **dict(zip(names, combo, strict=True))}
-        lhs = _eval(pair["lhs"], local)
-        rhs = _eval(pair["rhs"], local)
+        try:
+            lhs = _eval(pair["lhs"], local)
+            rhs = _eval(pair["rhs"], local)
+        except Undefined as exc:
+            undefined = exc
+            continue
+        if not holds:
+            continue
         if subs:
             lhs = lhs.subs(subs) if hasattr(lhs, "subs") else lhs
             rhs = rhs.subs(subs) if hasattr(rhs, "subs") else rhs
         if decimals is not None:
-            if not _rounds_to(lhs, pair["rhs_shown"] if "rhs_shown" in pair else rhs, decimals):
-                return False
-        elif not _same(lhs, rhs):
-            return False
-    return True
+            holds = _rounds_to(lhs, rhs, decimals)
+        else:
+            holds = _same(lhs, rhs)
+    if undefined is not None:
+        raise undefined
+    return holds
 
 
 def _chain(oracle: dict[str, Any], world: dict[str, Any], seed: int) -> tuple[bool, int | None]:
     """Whether every link holds at every point, and the first link that does not."""
     links = oracle.get("links") or [oracle]
     decimals = oracle.get("decimals")
+    # a reading may change the world (the numbering it takes, the activation σ names)
+    world = {**world, **oracle.get("world", {})}
     kind = world.get("world", "calc")
     first_false = None
     for idx, link in enumerate(links, start=1):

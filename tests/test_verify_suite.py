@@ -133,6 +133,8 @@ def claims_file(claim: dict[str, Any]) -> str:
     setting = SETTINGS[claim["setting"]]
     if "file" in setting:
         front, lets = _file_front(ROOT / setting["file"])
+    elif "raw_front" in setting:
+        front, lets = setting["raw_front"], list(setting.get("lets", []))
     else:
         front, lets = front_matter(setting.get("front", {})), list(setting.get("lets", []))
     head = f"---\n{front}\n---\n\n" if front.strip() else ""
