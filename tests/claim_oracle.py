@@ -425,6 +425,7 @@ class Net:
             "lam": self.exact[t.lam],
             "C": lambda: self.num(t.C),
             "J": lambda: self.num(t.J),
+            "Cs": lambda s=1: self.num(t.costs[self._sample(s) - 1]),
             "delta": lambda lay, s=1: self.num(t.delta(self._layer(lay), self._sample(s))),
             "dadz": lambda lay, s=1: self.num(t.dadz(self._layer(lay), self._sample(s))),
             "dCda": lambda lay, s=1: self.num(t.dCda(lay, self._sample(s))),
