@@ -177,6 +177,17 @@ def _variants(
             yield diag, node
 
 
+DIAGNOSIS_SHARE = 0.5
+"""Share of a claim's time limit its explanation (correct formula, diagnosis) may take."""
+
+
+def _share(deadline: Deadline, setting: Setting) -> Deadline:
+    """A deadline for the explanation: a share of the limit, within the claim's own."""
+    own = Deadline(setting.time_limit * DIAGNOSIS_SHARE)
+    own.end = min(own.end, deadline.end)
+    return own
+
+
 def _same_form(a: Expr | None, b: Expr) -> bool:
     """Whether two formulas are written alike up to the product sign (⊙ or juxtaposed)."""
 
@@ -222,6 +233,9 @@ def explain_link(
         else {k: v for k, v in mismatch.where.items() if k not in ("row", "column")}
     )
     env = Env(model, outcome.offsets, dict(binding), dict(indices))
+    # The explanation is bounded on its own: a share of the claim's time limit (and never
+    # past it); when it runs out, the verdict keeps its counterexample and says less.
+    deadline = _share(deadline, setting)
     lhs_pairs = side_pairs(link.lhs, link, profile, env, deadline)
     rhs_pairs = side_pairs(link.rhs, link, profile, env, deadline)
     if getattr(model, "pointwise", False):
