@@ -874,3 +874,34 @@ def test_shifted_indices_and_numbered_samples(ng: Setting) -> None:
     assert value == sp.Matrix([[inst.W[2][0, 0]]])  # column 1 of Θ: the first weight
     second, ev = evaluate_side(parse_latex(r"a^{(2)(2)}"), ng, numbering="ng", batch=2)
     assert second == ev.env.model.insts[1].a[1]  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- digit labels
+
+
+@pytest.mark.parametrize(
+    ("text", "labelled", "powers"),
+    [
+        # δ, W are never squared: their digit "exponent" is a layer, and then so are a's, z's
+        (r"\delta^{3} = (a^{3} - y) \odot \sigma'(z^{3})", {"delta", "a", "z"}, 0),
+        (r"\delta^{1} = ((W^{2})^T \delta^{2}) \odot \sigma'(z^{1})", {"delta", "W", "z"}, 0),
+        (
+            r"\frac{\partial J}{\partial h_i^{1}} = \sum_j W_{ji}^{2} \frac{\partial J}{\partial a_j^{2}}",
+            {"h", "W", "a"},
+            0,
+        ),
+        # without one, a^2 is a power (tanh's 1 − a², a squared error)
+        (r"C = (y - a)^2", set(), 1),
+        (r"g = 1 - a^{2}", set(), 1),
+        (r"\delta^{2} = (a^{2} - y) \odot (1 - (a^{2})^2)", {"delta", "a"}, 1),
+    ],
+)
+def test_digit_superscripts_read_as_layers_where_no_power_is_meant(
+    text: str, labelled: set[str], powers: int
+) -> None:
+    from symprop.parsing import iter_nodes
+
+    (link,) = parse_claim(text)[0].links
+    names = {n.base for n in iter_nodes(link) if isinstance(n, Name) and n.sup}
+    assert names == labelled
+    assert sum(1 for n in iter_nodes(link) if isinstance(n, BinOp) and n.op == "pow") == powers

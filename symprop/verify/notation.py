@@ -131,6 +131,22 @@ def _is_quantity_name(node: Expr) -> bool:
     return isinstance(node, Name) and node.base in _GOODFELLOW_ROLE_OF | _ROLE_OF
 
 
+# Letters never squared in backprop claims: δ^{3}, Δ^{2}, W^{2}, Θ^{1} name layers. (z, a,
+# x, y, lower-case w are: (y - a)^2, tanh's 1 - a^2, Nielsen's λ Σ w^2.)
+_NEVER_SQUARED = frozenset({"delta", "Delta", "W", "Theta"})
+
+
+def _digit_label(left: Name, right: Expr) -> bool:
+    """``δ^{3}``, ``W^{2}``, ``z^{1}``: a number "exponent" that can only be a layer label
+    (nobody writes x^1; δ, Δ, W and Θ are not squared)."""
+    if not isinstance(right, Number) or right.value.denominator != 1 or right.decimals:
+        return False
+    value = right.value.numerator
+    if left.primes or left.decorations or not 0 <= value <= 99:
+        return False
+    return value == 1 or left.base in _NEVER_SQUARED
+
+
 def normalise(node: Expr) -> Expr:
     """Plain-syntax spellings into the LaTeX reading: ``delta_j^l`` is a label, not a power.
 
@@ -143,6 +159,8 @@ def normalise(node: Expr) -> Expr:
             label = _label_text(right)
             if label is not None and not label.isdigit():
                 return replace(left, sup=(label,))
+            if _digit_label(left, right):
+                return replace(left, sup=(str(right.value),))  # type: ignore[attr-defined]
         if node.op == "div" and isinstance(left, Name) and left.base[:1] in ("d", "∂"):
             den = right
             if isinstance(den, Name) and den.base[:1] in ("d", "∂") and len(den.base) > 1:
@@ -181,7 +199,46 @@ def normalise(node: Expr) -> Expr:
     if isinstance(node, Derivative):
         return replace(node, num=normalise(node.num), den=normalise(node.den))
     if isinstance(node, Equation):
-        return replace(node, lhs=normalise(node.lhs), rhs=normalise(node.rhs))
+        equation = replace(node, lhs=normalise(node.lhs), rhs=normalise(node.rhs))
+        if any(
+            isinstance(n, Name) and n.base in _NEVER_SQUARED and n.sup and n.sup[0].isdigit()
+            for n in iter_nodes(equation)
+        ):
+            # δ^{3} names layer 3: in the same equation a^{3}, z^{3} do too
+            equation = replace(
+                equation, lhs=_digits_as_labels(equation.lhs), rhs=_digits_as_labels(equation.rhs)
+            )
+        return equation
+    return node
+
+
+_LAYER_LETTERS = frozenset({"z", "a", "b", "h", "g"})
+
+
+def _digits_as_labels(node: Expr) -> Expr:
+    """Integer exponents of z, a, b (h, g) as layer labels (see :func:`normalise`)."""
+    if isinstance(node, BinOp):
+        left, right = _digits_as_labels(node.left), _digits_as_labels(node.right)
+        if (
+            node.op == "pow"
+            and isinstance(left, Name)
+            and left.base in _LAYER_LETTERS
+            and not (left.sup or left.primes or left.decorations)
+            and isinstance(right, Number)
+            and right.value.denominator == 1
+            and not right.decimals
+            and 0 <= right.value <= 99
+        ):
+            return replace(left, sup=(str(right.value.numerator),))
+        return replace(node, left=left, right=right)
+    if isinstance(node, Call):
+        return replace(node, args=tuple(_digits_as_labels(a) for a in node.args))
+    if isinstance(node, Neg | Transpose | Norm):
+        return replace(node, operand=_digits_as_labels(node.operand))
+    if isinstance(node, IndexSum):
+        return replace(node, body=_digits_as_labels(node.body))
+    if isinstance(node, Derivative):
+        return replace(node, num=_digits_as_labels(node.num), den=_digits_as_labels(node.den))
     return node
 
 
