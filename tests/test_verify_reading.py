@@ -663,8 +663,12 @@ def test_an_undecided_size_is_refused_unless_given(small: Network) -> None:
     """Seed 000 sums k = 1..m over output units; Nielsen's book uses m for the mini-batch."""
     text = r"\frac{1}{2} \sum_{k=1}^{m} (y_k - a_k^{(2)})^2"
     setting = Setting.from_spec(small.with_widths([2, 2, 1]))
-    with pytest.raises(VerifyError, match="sum's limit"):
+    with pytest.raises(VerifyError, match="the batch size in this notation"):
         side(text, setting)
+    # over samples, m is the batch size
+    total = side(r"\frac{1}{m} \sum_{i=1}^{m} y^{(i)}", setting, batch=3)
+    model = evaluate_side(parse_latex("y"), setting, batch=3)[1].env.model
+    assert total == sp.Matrix([[sum(model.insts[s].y[0] for s in range(3)) / 3]])  # type: ignore[union-attr]
     given = Setting.from_spec(
         small.with_widths([2, 2, 1]),
         declared=declare.declarations(values=[declare.value("m", 1)]),

@@ -65,6 +65,7 @@ _ROLE_OF: dict[str, str] = {
     "J": "J",
     "lambda": "lambda",
     "n": "n",
+    "m": "n",  # the mini-batch size (Nielsen, Goodfellow, Ng, and the penalty λ/(2m))
 }
 # Goodfellow's a is the pre-activation and g the gradient with respect to it.
 _GOODFELLOW_ROLE_OF = _ROLE_OF | _letters("goodfellow", ("z", "a", "delta"))
@@ -305,8 +306,9 @@ NOTATION_ROLES: dict[str, dict[str, str]] = {
 # Sizes a sum's limit may name, per notation: (batch size letters, width letters, output
 # width letters). A width carries a layer label (n_l, s_{l+1}, N_L).
 SIZE_LETTERS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
-    # m is refused: Nielsen's book writes it for the mini-batch, seed 000 for the output width
-    "nielsen": (frozenset({"n"}), frozenset({"n"}), frozenset()),
+    # m: Nielsen's mini-batch size (seed 000 also sums units to m: a batch size bounding a
+    # sum over units is refused, see Evaluator.limit_value)
+    "nielsen": (frozenset({"n", "m"}), frozenset({"n"}), frozenset()),
     "goodfellow": (frozenset({"m", "n"}), frozenset({"n"}), frozenset()),
     "ng": (frozenset({"m", "n"}), frozenset({"s"}), frozenset({"K"})),
     "bishop": (frozenset({"N"}), frozenset({"N", "n"}), frozenset()),
