@@ -909,3 +909,28 @@ def test_digit_superscripts_read_as_layers_where_no_power_is_meant(
     names = {n.base for n in iter_nodes(link) if isinstance(n, Name) and n.sup}
     assert names == labelled
     assert sum(1 for n in iter_nodes(link) if isinstance(n, BinOp) and n.op == "pow") == powers
+
+
+def test_a_declared_function_is_never_a_bare_value() -> None:
+    setting = Setting.calculus(declare.declarations(functions=["f"]))
+    with pytest.raises(VerifyError, match="declared function"):
+        side("3f", setting)
+    defined = Setting.calculus(
+        declare.declarations([declare.definition_from_text("let f(z) = z^2")])
+    )
+    with pytest.raises(VerifyError, match="defined as a function"):
+        side("3f", defined)
+    # df/dz calls it: 2z
+    z = sp.Symbol("z", real=True)
+    assert side(r"\frac{df}{dz}", defined) == sp.Matrix([[2 * z]])
+
+
+def test_nabla_a_c_is_the_output_gradient(small: Network) -> None:
+    """Nielsen's BP1: δ^L = ∇_a C ⊙ σ'(z^L); ∇_a C is ∂C/∂a^L."""
+    setting = Setting.from_spec(small.with_widths([2, 2, 1]))
+    grad, ev = evaluate_side(Derivative(Name("C"), Name("a"), gradient=True), setting)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    out = sp.Symbol("out", real=True)
+    y = inst.y[0]
+    cost = -(y * sp.log(out) + (1 - y) * sp.log(1 - out))
+    assert equal_at_points(grad, sp.Matrix([[sp.diff(cost, out).xreplace({out: inst.a[2][0]})]]))

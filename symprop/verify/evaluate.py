@@ -46,6 +46,7 @@ from symprop.verify.matrices import (
 )
 from symprop.verify.matrices import index_product as index_product  # re-exported for check.py
 from symprop.verify.notation import (
+    _SIGMAS,
     LAYERED,
     OTHER_ROLES,
     SIZE_LETTERS,
@@ -619,6 +620,8 @@ class Evaluator(Calls):
             if env.model is None:
                 self.quantity(ref)  # the one-line refusal: no network
             assert env.model is not None
+            if ref.role == "a" and ref.label is None and node.gradient and env.model.L > 1:
+                ref = Ref("yhat", None, ref.indices)  # Nielsen's ∇_a C: the output's a^L
             if ref.role == "yhat":
                 ref = Ref("a", None, ref.indices)
                 layer = env.model.L
@@ -654,7 +657,7 @@ def _function_named(node: Expr, profile: Profile) -> Name | None:
         return None
     if profile.is_function(node):
         return node
-    if node.base in ACTIVATIONS or node.base in ("sigma", "phi", "varphi"):
+    if node.base in ACTIVATIONS or node.base in _SIGMAS:
         return node
     return None
 

@@ -73,6 +73,7 @@ _GOODFELLOW_ROLE_OF = _ROLE_OF | _letters("goodfellow", ("z", "a", "delta"))
 # both ways in the notes; a literal sigmoid is written sigmoid).
 GENERIC_FUNCTIONS = frozenset({"sigma", "phi", "varphi", "g", "f"})
 COST_ROLES = frozenset({"C", "J"})
+_SIGMAS = frozenset({"sigma", "phi", "varphi"})  # function letters a bare dσ/dz calls
 
 
 def _shifts(profile: str) -> dict[str, int]:
@@ -488,6 +489,17 @@ class Profile:
                 f"{shown(name.base)} is a function; write its argument in brackets, "
                 f"e.g. {name.base}(z)"
             )
+        if self.is_function(name) and key not in self.definitions:
+            raise VerifyError(
+                f"{shown(name.base)} is a declared function: a bare {name.base} is not a "
+                f"value; write {name.base}(…)"
+            )
+        if key in self.definitions and self.definitions[key].params:
+            raise VerifyError(
+                f"{shown(name.base)} is defined as a function of "
+                f"{', '.join(p.key for p in self.definitions[key].params)}; write "
+                f"{name.base}(…)"
+            )
         if key in self.reading.kronecker:
             return Ref("kronecker", None, _kronecker_indices(name), key=key)
         whole = self._declared_whole(name)
@@ -589,6 +601,15 @@ def labelled_refs(equation: Expr, profile: Profile) -> list[tuple[Ref, Name]]:
     calls = {id(c.func) for c in iter_nodes(equation) if isinstance(c, Call)}
     # a limit's variable (h in lim_{h→0}) is bound by the limit, not a quantity
     limit_vars = {n.var.key for n in iter_nodes(equation) if isinstance(n, Limit)}
+    # dσ/dz, df/dz: a function named as a derivative's numerator is called, not a quantity
+    calls |= {
+        id(d.num)
+        for d in iter_nodes(equation)
+        if isinstance(d, Derivative)
+        and isinstance(d.num, Name)
+        and not (d.num.sub or d.num.sup or d.num.primes)
+        and (profile.is_function(d.num) or d.num.base in ACTIVATIONS or d.num.base in _SIGMAS)
+    }
     for node in iter_nodes(equation):
         if isinstance(node, Name) and id(node) not in calls and node.key not in limit_vars:
             out.append((profile.resolve(node), node))
