@@ -30,6 +30,7 @@ from symprop.parsing.tree import (
     Number,
     Piecewise,
     Relation,
+    RelationKind,
     Transpose,
 )
 
@@ -158,6 +159,20 @@ def primed_name(name: Name) -> Expr:
     return node
 
 
+_PLAIN_RELATIONS: dict[str, RelationKind] = {
+    "<": "lt",
+    "<=": "le",
+    "≤": "le",
+    ">": "gt",
+    ">=": "ge",
+    "≥": "ge",
+    "!=": "ne",
+    "~=": "ne",
+    "≠": "ne",
+    "==": "eq",
+}
+
+
 def is_octave(text: str) -> bool:
     """Whether a plain formula uses Octave's elementwise ``.*`` or ``./``: then ``*`` beside
     them is the matrix product, as in Octave, rather than the elementwise one."""
@@ -272,6 +287,13 @@ class PlainToAST(Common):
         return BinOp("pow", base, power, pos=_pos(meta))
 
     @v_args(meta=True)
+    def iverson(self, meta, children):  # noqa: ANN001, ANN201
+        # Octave's (z > 0) is 1 where the comparison holds, else 0: an indicator.
+        left, token, right = children
+        op = _PLAIN_RELATIONS[str(token)]
+        return Indicator(Relation(op, left, right, pos=_pos(meta)), pos=_pos(meta))
+
+    @v_args(meta=True)
     def call(self, meta, children):  # noqa: ANN001, ANN201
         func = _split_plain_name(str(children[0]), _pos(children[0]))
         args = children[1]
@@ -323,6 +345,14 @@ class PowFunc(Expr):
     exponent: Expr
 
 
+@dataclass(frozen=True)
+class Pending(Expr):
+    """``y \\log`` before the operand of ``\\log`` is read (``y \\log h(x)``); internal."""
+
+    left: Expr
+    func: Expr
+
+
 def partial(operand: Expr | None, pos: int) -> _Partial:
     """The marker of ``\\partial x`` (operand None for a bare ``\\partial``)."""
     return _Partial(operand, pos=pos)
@@ -351,6 +381,8 @@ def as_public(node: Expr) -> Expr:  # noqa: C901, PLR0911, PLR0912
         raise ParseError("a transpose mark needs an operand", "", node.pos)
     if isinstance(node, _Partial):
         raise ParseError("write a derivative as \\frac{\\partial J}{\\partial w}", "", node.pos)
+    if isinstance(node, Pending):
+        raise ParseError("a function needs an argument", "", node.func.pos)
     if isinstance(node, DerivOp):
         raise ParseError("a derivative operator needs an operand", "", node.pos)
     if isinstance(node, PowFunc):
