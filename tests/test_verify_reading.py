@@ -934,3 +934,31 @@ def test_nabla_a_c_is_the_output_gradient(small: Network) -> None:
     y = inst.y[0]
     cost = -(y * sp.log(out) + (1 - y) * sp.log(1 - out))
     assert equal_at_points(grad, sp.Matrix([[sp.diff(cost, out).xreplace({out: inst.a[2][0]})]]))
+
+
+def test_sigma_in_a_relu_network_has_two_readings() -> None:
+    """σ'(z^1) in a ReLU network: the layer's activation (ReLU) or the logistic sigmoid."""
+    net = Network(
+        inputs=2, layers=[Dense(2, "relu"), Dense(1, "sigmoid")], loss="binary_cross_entropy"
+    )
+    setting = Setting.from_spec(net)
+    claim = parse_claim(r"\delta^{1} = ((W^{2})^T \delta^{2}) \odot \sigma'(z^{1})")[0]
+    options = readings(claim, setting)
+    assert [r.sigma_sigmoid for r in options] == [False, True]
+    assert dict(options[1].taken)["sigma'"] == "the logistic sigmoid"
+    node = claim.links[0].rhs.right  # type: ignore[attr-defined]  # σ'(z^1), normalised
+    layer, ev = evaluate_side(node, setting, claim=claim, reading=options[0])
+    logistic = evaluate_side(node, setting, claim=claim, reading=options[1])[0]
+    z = ev.env.model.insts[0].z[1]  # type: ignore[union-attr]
+    zeta = sp.Symbol("zeta", real=True)
+    assert equal_at_points(layer, z.applyfunc(lambda e: sp.Heaviside(e)))  # relu' written out
+    assert equal_at_points(
+        logistic, z.applyfunc(lambda e: sp.diff(SIG(zeta), zeta).xreplace({zeta: e}))
+    )
+    # all-sigmoid network: one reading
+    plain = Setting.from_spec(
+        Network(
+            inputs=2, layers=[Dense(2, "sigmoid"), Dense(1, "sigmoid")], loss="binary_cross_entropy"
+        )
+    )
+    assert len(readings(claim, plain)) == 1

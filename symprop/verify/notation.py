@@ -717,7 +717,26 @@ def reading_choices(equation: Expr, setting: Any = None) -> tuple[Reading, list[
             options = _juxtaposed_options(node, probe)
             choices.append([("product", node.func.key, o) for o in options])
     choices.append([("bias", "", o) for o in bias_options])
+    if _sigma_is_open(equation, setting, probe):
+        choices.append([("sigma", "sigma", False), ("sigma", "sigma", True)])
     return base, choices
+
+
+def _sigma_is_open(equation: Expr, setting: Any, profile: Profile) -> bool:
+    """Whether σ(…) may be the layer's activation or the logistic sigmoid: a network (or
+    single units) whose activations are not all the sigmoid, and σ not declared."""
+    if not any(
+        isinstance(c, Call) and c.func.base == "sigma" for c in iter_nodes(equation)
+    ) or profile.is_function(Name("sigma")):
+        return False
+    network = getattr(setting, "network", None)
+    if network is not None:
+        names = {getattr(layer, "activation", None) for layer in network.layers}
+    elif profile.network:
+        names = {getattr(setting, "activation", None)}
+    else:
+        return False
+    return bool(names - {"sigmoid"})
 
 
 def apply_choices(base: Reading, combo: Iterable[Choice]) -> Reading:
@@ -728,6 +747,7 @@ def apply_choices(base: Reading, combo: Iterable[Choice]) -> Reading:
         kronecker=frozenset(k for what, k, o in combo if what == "kronecker" and o),
         products=frozenset(k for what, k, o in combo if what == "product" and o),
         bias_column=any(o for what, _, o in combo if what == "bias"),
+        sigma_sigmoid=any(o for what, _, o in combo if what == "sigma"),
     )
 
 

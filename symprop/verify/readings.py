@@ -207,6 +207,8 @@ def _describe(name: Name, call: Call | None, profile: Profile) -> Taken:
             return Taken(key, name, "function", "a declared function" + called)
         if name.base in ACTIVATIONS:
             return Taken(key, name, "function", f"the {name.base} function")
+        if name.base == "sigma" and profile.reading.sigma_sigmoid:
+            return Taken(key, name, "function", "the logistic sigmoid")
         if name.base in GENERIC_FUNCTIONS:
             if not profile.network and getattr(profile.setting, "activation", None) is None:
                 text = "the logistic sigmoid" if name.base == "sigma" else "undeclared function"
