@@ -962,3 +962,13 @@ def test_sigma_in_a_relu_network_has_two_readings() -> None:
         )
     )
     assert len(readings(claim, plain)) == 1
+
+
+def test_pi_and_e_are_the_constants_unless_declared() -> None:
+    assert side(r"\sin(\pi)", Setting.calculus()) == sp.Matrix([[0]])
+    assert side("e", Setting.calculus()) == sp.Matrix([[sp.E]])
+    declared = Setting.calculus(
+        declare.declarations([declare.definition_from_text("let e = y - a")])
+    )
+    y, a = sp.symbols("y a", real=True)
+    assert side("e", declared) == sp.Matrix([[y - a]])

@@ -265,6 +265,8 @@ class Evaluator(Calls):
             vector = self.bound[node.base]
             return self.entry(vector, Ref("bound", None, tuple(node.sub), key=key))
         ref = self.profile.resolve(node)
+        if ref.role == "constant":
+            return sp.Matrix([[sp.pi if key == "pi" else sp.E]])
         if ref.role == "kronecker":
             i, j = (self.index(item) for item in ref.indices)
             return sp.Matrix([[sp.Integer(1 if i == j else 0)]])

@@ -200,7 +200,7 @@ Label = tuple[str | None, int]  # (generic variable or None, offset or concrete 
 # Roles a name can have besides the network's quantities: a free symbol (no network role,
 # declared or in a setting without a network), a defined symbol, a Kronecker delta, a unit
 # index used as a value (``j \neq 0``), a size (``n_l``, ``m``) and a sample index.
-OTHER_ROLES = frozenset({"free", "defined", "kronecker", "index", "size", "entry"})
+OTHER_ROLES = frozenset({"free", "defined", "kronecker", "index", "size", "entry", "constant"})
 
 
 @dataclass(frozen=True)
@@ -397,6 +397,10 @@ class Profile:
                 f"{', '.join(p.key for p in self.definitions[key].params)}; write "
                 f"{name.base}(…)"
             )
+        if key in ("pi", "e") and not (
+            key in self.definitions or key in self.shapes or key in self.valued
+        ):
+            return Ref("constant", None, (), key=key)  # π and Euler's e, unless declared
         if key in self.reading.kronecker:
             return Ref("kronecker", None, _kronecker_indices(name), key=key)
         whole = self._declared_whole(name)

@@ -224,6 +224,9 @@ def _describe(name: Name, call: Call | None, profile: Profile) -> Taken:
         ref = profile.resolve(name)
     except VerifyError:
         return Taken(key, name, "unknown", "unknown")
+    if ref.role == "constant":
+        text = "the constant π" if key == "pi" else "Euler's number e"
+        return Taken(key, name, "free", text)
     if ref.role == "kronecker":
         return Taken(key, name, "kronecker", "Kronecker delta (1 if the indices are equal, else 0)")
     if ref.role == "defined":
