@@ -10,11 +10,13 @@ builds SymPy objects from the AST with a whitelist.
 from __future__ import annotations
 
 from symprop.parsing.building import KNOWN_FUNCTIONS, Norm2, to_sympy
+from symprop.parsing.chain import parse_derivation
 from symprop.parsing.parser import parse, parse_latex, parse_plain
 from symprop.parsing.tree import (
     MAX_DEPTH,
     MAX_EXPONENT,
     MAX_LENGTH,
+    MAX_LINKS,
     MAX_NESTING,
     MAX_NODES,
     BinOp,
@@ -46,6 +48,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_EXPONENT",
     "MAX_LENGTH",
+    "MAX_LINKS",
     "MAX_NESTING",
     "MAX_NODES",
     "BinOp",
@@ -62,6 +65,7 @@ __all__ = [
     "Transpose",
     "iter_nodes",
     "parse",
+    "parse_derivation",
     "parse_latex",
     "parse_plain",
     "to_sympy",

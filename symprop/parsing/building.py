@@ -15,10 +15,13 @@ from symprop.parsing.tree import (
     Equation,
     Expr,
     IndexSum,
+    Indicator,
     Name,
     Neg,
     Norm,
     Number,
+    Piecewise,
+    Relation,
     Transpose,
 )
 
@@ -55,6 +58,7 @@ KNOWN_FUNCTIONS: Mapping[str, _SymFn] = {
     "relu": lambda x: sp.Max(sp.Integer(0), x, evaluate=False),
     "sigmoid": _sigmoid,
     "sigma": _sigmoid,
+    "H": lambda x: sp.Heaviside(x),
 }
 """Function names :func:`to_sympy` knows by default, each a whitelisted SymPy constructor."""
 
@@ -161,7 +165,31 @@ def _build(node: Expr, resolve: Callable[[Name], sp.Basic | None], table: Mappin
         return sp.Derivative(num, den, evaluate=False)
     if isinstance(node, Equation):
         return sp.Eq(go(node.lhs), go(node.rhs), evaluate=False)
-    raise ParseError(f"cannot build {type(node).__name__}", "", node.pos)
+    if isinstance(node, Relation):
+        return _RELATIONS[node.op](go(node.left), go(node.right), evaluate=False)
+    if isinstance(node, Piecewise):
+        pieces = [(go(value), sp.true if cond is None else go(cond)) for value, cond in node.cases]
+        return sp.Piecewise(*pieces, evaluate=False)
+    if isinstance(node, Indicator):
+        return sp.Piecewise((sp.Integer(1), go(node.condition)), (sp.Integer(0), sp.true))
+    # A limit, a gradient's chain of links, ...: meaningful only to the claim checker.
+    raise ParseError(
+        f"{_NODE_TEXT.get(type(node).__name__, type(node).__name__)} cannot be "
+        "built as a single expression here",
+        "",
+        node.pos,
+    )
+
+
+_RELATIONS = {
+    "lt": sp.StrictLessThan,
+    "le": sp.LessThan,
+    "gt": sp.StrictGreaterThan,
+    "ge": sp.GreaterThan,
+    "eq": sp.Eq,
+    "ne": sp.Ne,
+}
+_NODE_TEXT = {"Limit": "a limit", "Derivation": "a chain of equations"}
 
 
 def _binop(node: BinOp, left: sp.Basic, right: sp.Basic) -> sp.Basic:
@@ -210,7 +238,7 @@ def _call(node: Call, args: list[sp.Basic], table: Mapping[str, _SymFn]) -> sp.B
     base = node.func.base
     builder = table.get(base)
     if builder is None:
-        known = ", ".join(sorted(table))
+        known = ", ".join(sorted(table, key=str.lower))
         raise ParseError(f"unknown function {base!r}; known: {known}", "", node.func.pos)
     if node.func.primes:
         if len(args) != 1:

@@ -14,7 +14,28 @@ from symprop.parsing.tree import MAX_LENGTH, MAX_NESTING
 
 # ---------------------------------------------------------------- grammars
 
-PLAIN_GRAMMAR = r"""
+UNICODE_GREEK = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ϵ": "epsilon",
+    "ζ": "zeta", "η": "eta", "θ": "theta", "ϑ": "vartheta", "ι": "iota", "κ": "kappa",
+    "λ": "lambda", "μ": "mu", "ν": "nu", "ξ": "xi", "π": "pi", "ρ": "rho", "σ": "sigma",
+    "τ": "tau", "υ": "upsilon", "φ": "phi", "ϕ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega",
+    "Γ": "Gamma", "Δ": "Delta", "Θ": "Theta", "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi",
+    "Υ": "Upsilon", "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega", "ℓ": "ell",
+}  # fmt: skip
+"""Greek letters typed directly, read as the names of their LaTeX commands (``δ`` is
+``\\delta``). ``Σ`` and ``∑`` are the sum sign, ``∇`` the gradient, ``∂`` the partial sign."""
+_UGREEK_CHARS = "".join(UNICODE_GREEK)
+
+SUPERSCRIPT_CHARS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᴸˡᵏⁱʲⁿᵐ", "0123456789+-()Llkijnm", strict=True))
+"""Unicode superscripts and their ASCII: ``a²`` is ``a^{2}`` (a power, as ``^2`` is; ``a¹`` is
+the power 1), ``a⁽²⁾`` is ``a^{(2)}`` (a label), ``δᴸ`` is ``\\delta^{L}``; ``ᵀ`` is the
+transpose."""
+SUBSCRIPT_CHARS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋₍₎ₗₖᵢⱼₙₘ", "0123456789+-()lkijnm", strict=True))
+"""Unicode subscripts and their ASCII: ``x₁`` is ``x_{1}``."""
+_USUP = "".join(SUPERSCRIPT_CHARS)
+_USUB = "".join(SUBSCRIPT_CHARS)
+
+PLAIN_GRAMMAR = rf"""
 ?start: expr | equation
 equation: expr "=" expr
 
@@ -22,9 +43,11 @@ equation: expr "=" expr
     | expr "+" product -> add
     | expr "-" product -> sub
 ?product: unary
-    | product "*" unary -> hadamard
+    | product "*" unary -> star
     | product ODOT unary -> hadamard
+    | product MULDOT unary -> mul
     | product "/" unary -> div
+    | product "./" unary -> div
     | product "@" unary -> matmul
 ?unary: power
     | "-" unary -> neg
@@ -33,6 +56,8 @@ equation: expr "=" expr
     | postfix POWOP unary -> pow
 ?postfix: atom
     | postfix TRANSPOSE -> transpose
+    | postfix "'" -> transpose
+    | postfix USUP -> usup
 ?atom: NUMBER -> number
     | NAME -> name
     | NAME "(" args ")" -> call
@@ -40,9 +65,11 @@ equation: expr "=" expr
 args: expr ("," expr)*
 
 POWOP: "**" | "^"
-ODOT: "⊙" | ".*"
-TRANSPOSE: /\.T(?![A-Za-z0-9_])/
-NAME: /∂?[A-Za-z][A-Za-z0-9_]*'*/
+ODOT: "⊙" | ".*" | "∘"
+MULDOT: "·" | "×"
+TRANSPOSE: /\.T(?![A-Za-z0-9_])/ | "ᵀ"
+USUP: /[{_USUP}]+/
+NAME: /∂?[A-Za-z{_UGREEK_CHARS}][A-Za-z0-9_]*'*/
 NUMBER: /(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/
 %ignore /\s+/
 """
@@ -57,6 +84,8 @@ LETTER_COMMANDS = (*GREEK_LETTERS, "ell")
 is the loss of many lecture notes."""
 LATEX_FUNCTION_COMMANDS = "exp log ln tanh sinh cosh sin cos max min".split()
 """Commands the LaTeX grammar reads as a function name (``\\exp``)."""
+FUNCTION_WORDS = "exp log ln tanh sigmoid relu softmax max min norm diag sqrt".split()
+"""Words the LaTeX grammar reads as a function name when an argument follows (``diag(v)``)."""
 DECORATIONS = {
     "hat": "hat",
     "widehat": "hat",
@@ -69,6 +98,10 @@ DECORATIONS = {
     "boldsymbol": "",
     "bm": "",
     "mathit": "",
+    "mathsf": "",
+    "mathcal": "",
+    "dot": "dot",
+    "ddot": "ddot",
 }
 
 LATEX_GRAMMAR = rf"""
@@ -84,35 +117,47 @@ equation: expr "=" expr
 ?product: jux
     | product MULOP sjux -> mul
     | product ODOT sjux -> hadamard
+    | product DOTSTAR sjux -> hadamard
     | product "/" sjux -> div
 ?sjux: jux
     | "-" sjux -> neg
 ?jux: scripted
-    | bigsum
+    | prefixed
     | jux scripted -> mul
-    | jux bigsum -> mul
+    | jux prefixed -> mul
+?prefixed: bigsum | nabla | limit
 bigsum: SUM limits jux
 limits: "_" script_token
     | "_" "{{" expr "}}"
     | "_" "{{" expr "=" expr "}}"
+    | "_" "{{" expr RELOP expr "}}"
+    | "_" "{{" index_pair "}}"
     | "_" script_token "^" script
     | "_" "{{" expr "}}" "^" script
     | "_" "{{" expr "=" expr "}}" "^" script
+index_pair: expr "," expr
+nabla: NABLA "_" script scripted
+limit: LIM "_" "{{" expr TO expr "}}" jux
 ?scripted: primary
     | scripted "_" script -> subscript
     | scripted "^" script -> superscript
     | scripted PRIME -> prime
+    | scripted UTRANSPOSE -> utranspose
+    | scripted USUP -> usup
+    | scripted USUB -> usub
     | scripted "(" args ")" -> apply
     | scripted LBRACE_ESC args RBRACE_ESC -> apply
-script: script_token | "{{" args "}}" | "{{" script_top "}}"
+script: script_token | "{{" args "}}" | "{{" script_top "}}" | "{{" expr TOP "}}" -> label_top
 ?script_top: TOP -> top
 ?script_token: NUMBER -> number
     | LETTER -> letter
     | GREEK -> greek
+    | UGREEK -> ugreek
     | TOP -> top
 ?primary: NUMBER -> number
     | LETTER -> letter
     | GREEK -> greek
+    | UGREEK -> ugreek
     | FUNCCMD -> funccmd
     | FUNCWORD -> funcword
     | NAMECMD "{{" WORD "}}" -> wordname
@@ -122,34 +167,80 @@ script: script_token | "{{" args "}}" | "{{" script_top "}}"
     | "(" expr ")" -> group
     | "[" expr "]" -> group
     | "{{" expr "}}" -> group
-    | FRAC "{{" expr "}}" "{{" expr "}}" -> frac
-    | FRAC "{{" PARTIAL expr "}}" "{{" PARTIAL expr "}}" -> partial_frac
+    | FRAC frac_num frac_den -> frac
+    | PARTIAL scripted -> partial_of
+    | PARTIAL -> partial_bare
+    | PARTIAL "_" script scripted -> partial_sub
+    | SQRT primary -> sqrt
+    | BRACE "{{" expr "}}" ("_" script | "^" script)? -> underbrace
     | NORM_OPEN expr NORM_CLOSE -> norm
-args: expr ("," expr)*
+    | BEGIN_CASES case_row (ROWSEP case_row)* ROWSEP? END_CASES -> cases
+    | INDICATOR "[" relation "]" -> indicator
+    | INDICATOR LBRACE_ESC relation RBRACE_ESC -> indicator
+    | INDICATOR "(" relation ")" -> indicator
+    | INDICATOR "_" "{{" relation "}}" -> indicator
+    | "[" relation "]" -> indicator
+?frac_num: "{{" expr "}}"
+    | NUM_DIGIT -> number
+    | LETTER -> letter
+    | GREEK -> greek
+    | UGREEK -> ugreek
+?frac_den: "{{" expr "}}"
+    | DEN_DIGIT -> number
+    | LETTER -> letter
+    | GREEK -> greek
+    | UGREEK -> ugreek
+case_row: expr ","? "&" condition ","?
+?condition: relation
+    | IF relation
+    | OTHERWISE -> otherwise
+    | IF OTHERWISE -> otherwise
+relation: expr RELOP expr
+    | expr "=" expr
+args: expr (("," | ";") expr)*
 
-SUM: /\\sum(?![A-Za-z])/
-FRAC: /\\[dt]?frac(?![A-Za-z])/
+SUM: /\\sum(?![A-Za-z])/ | "∑" | "Σ"
+LIM: /\\lim(?![A-Za-z])/
+TO: /\\(to|rightarrow)(?![A-Za-z])/ | "→"
+NABLA: /\\nabla(?![A-Za-z])/ | "∇"
+FRAC: /\\[dtc]?frac(?![A-Za-z])/
+NUM_DIGIT: /\d/
+DEN_DIGIT: /[0-9]/
+SQRT: /\\sqrt(?![A-Za-z])/ | "√"
+BRACE: /\\(underbrace|overbrace)(?![A-Za-z])/
+DOTSTAR.3: /\\cdot\s*\*/ | ".*"
 PARTIAL: /\\partial(?![A-Za-z])/ | "∂"
-MULOP: /\\(cdot|times|ast)(?![A-Za-z])/ | "*" | "·" | "×"
-ODOT: /\\odot(?![A-Za-z])/ | /\\circ(?![A-Za-z])/ | "⊙"
-TOP.3: /\\(top|intercal)(?![A-Za-z])/ | /\\mathsf\s*(\{{\s*T\s*\}}|T)/ | /\\mathrm\s*\{{\s*T\s*\}}/
+MULOP: /\\(cdot|times)(?![A-Za-z])/ | "·" | "×"
+ODOT: /\\(odot|circ|ast)(?![A-Za-z])/ | "⊙" | "∘" | "*"
+RELOP: "<" | ">" | /\\(le|leq|leqslant|ge|geq|geqslant|ne|neq|lt|gt)(?![A-Za-z])/ | "≤" | "≥" | "≠"
+TOP.3: /\\(top|intercal|mathsf\s*\{{\s*T\s*\}}|mathsf\s*T|mathrm\s*\{{\s*T\s*\}})(?![A-Za-z])/
+UTRANSPOSE: "ᵀ"
+USUP: /[{_USUP}]+/
+USUB: /[{_USUB}]+/
+INDICATOR.3: /\\(mathbb|mathbf|mathds|mathbbm|bm|boldsymbol)\s*(\{{\s*1\s*\}}|1)/ | "𝟙"
+IF.3: /\\(text|mbox|textrm|mathrm)\s*\{{\s*(if|for|when)\s*\}}/
+OTHERWISE.3: /\\(text|mbox|textrm|mathrm)\s*\{{\s*(otherwise|else|elsewhere)\s*\}}/
+BEGIN_CASES.3: /\\begin\s*\{{\s*[dr]?cases\*?\s*\}}/
+END_CASES.3: /\\end\s*\{{\s*[dr]?cases\*?\s*\}}/
+ROWSEP: "\\\\"
 GREEK.2: /\\({"|".join(LETTER_COMMANDS)})(?![A-Za-z])/
+UGREEK: /[{_UGREEK_CHARS}]/
 FUNCCMD.2: /\\({"|".join(LATEX_FUNCTION_COMMANDS)})(?![A-Za-z])/
-FUNCWORD.2: /(exp|log|ln|tanh|sigmoid|relu|softmax|max|min|norm)(?=\s*[(\\])/
-NAMECMD: /\\(operatorname|text|mathrm|textrm|mathit)(?![A-Za-z])/
+FUNCWORD.2: /({"|".join(FUNCTION_WORDS)})(?=\s*[(\\])/
+NAMECMD: /\\(operatorname|text|mathrm|textrm|mathit|mbox)(?![A-Za-z])/
 DECOR: /\\({"|".join(DECORATIONS)})(?![A-Za-z])/
 WORD: /[A-Za-z][A-Za-z0-9]*/
 LETTER: /[A-Za-z]/
 NUMBER: /\d+(\.\d+)?/
-PRIME: "'"
+PRIME: "'" | "′"
 LBRACE_ESC: "\\{{"
 RBRACE_ESC: "\\}}"
 NORM_OPEN: "\uE000"
 NORM_CLOSE: "\uE001"
 %ignore /\s+/
-%ignore /\\(left|right|bigl|bigr|Bigl|Bigr|big|Big)(?![A-Za-z])/
+%ignore /\\([Bb]igg?[lr]?|left|right|middle)(?![A-Za-z])/
 %ignore /\\[,;:! ]/
-%ignore /\\(quad|qquad)(?![A-Za-z])/
+%ignore /\\(quad|qquad|displaystyle|textstyle|nonumber|notag)(?![A-Za-z])/
 %ignore /\{{\s*\}}(?=\s*[\^_])/
 """
 
@@ -169,7 +260,12 @@ _CLOSERS = ")]}\ue001"
 # juxtaposition is allowed; a linear pre-pass turns them into distinct open/close marks
 # of the same length so every column reported later still points into the user's text.
 _NORM_BAR = re.compile(r"\\\||\\[lr]?Vert(?![A-Za-z])|\|\|")
-_ALLOWED = re.compile(r"[\x20-\x7e\t\n\r⊙∂·×]*")
+_ALLOWED = re.compile(
+    "[\x20-\x7e\t\n\r⊙∘∂∇·×⇒⟹≔≡≈≜≤≥≠√∑Σ→∴ᵀ′−∗𝟙" + _UGREEK_CHARS + _USUP + _USUB + "]*"
+)
+
+
+_ASCII_TWINS = str.maketrans({"−": "-", "∗": "*", "′": "'"})
 
 
 def check_text(text: str, *, latex: bool) -> str:
@@ -190,6 +286,8 @@ def check_text(text: str, *, latex: bool) -> str:
         raise ParseError(f"unsupported character {bad!r}", text, allowed.end())
     if not text.strip():
         raise ParseError("empty formula", text, 0)
+    # One-character spellings of ASCII operators, replaced in place so columns still match.
+    text = text.translate(_ASCII_TWINS)
     if latex:
         text = _mark_norm_bars(text)
     depth = 0

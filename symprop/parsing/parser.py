@@ -36,7 +36,8 @@ from symprop.parsing.grammar import (
     lark_parser,
     tree_depth_and_size,
 )
-from symprop.parsing.transform import Common, LatexToAST, PlainToAST, as_public
+from symprop.parsing.latex import LatexToAST
+from symprop.parsing.transform import Common, PlainToAST, as_public, is_octave
 from symprop.parsing.tree import (
     MAX_DEPTH,
     MAX_DIGITS,
@@ -107,7 +108,13 @@ def _fold(op: str, left: Fraction, right: Fraction) -> Fraction | None:
 # ---------------------------------------------------------------- public parse functions
 
 
-def _run(text: str, grammar: str, transformer_class: type[Common], latex: bool) -> Expr:
+def _run(
+    text: str,
+    grammar: str,
+    transformer_class: type[Common],
+    latex: bool,
+    context: str | None = None,
+) -> Expr:
     prepared = check_text(text, latex=latex)
     try:
         tree = lark_parser(grammar).parse(prepared)
@@ -119,6 +126,8 @@ def _run(text: str, grammar: str, transformer_class: type[Common], latex: bool) 
     if size > 3 * MAX_NODES:
         raise ParseError(f"formula has more than {MAX_NODES} parts", text, 0)
     transformer = transformer_class(text)
+    if context is not None and isinstance(transformer, PlainToAST):
+        transformer.octave = is_octave(context)
     try:
         node = transformer.transform(tree)
     except lark.exceptions.VisitError as exc:
@@ -156,7 +165,7 @@ def _translate(exc: lark.exceptions.UnexpectedInput, text: str) -> ParseError:
     return ParseError(f"unexpected character {text[position]!r}", text, position)
 
 
-def parse_plain(text: str) -> Expr:
+def parse_plain(text: str, *, context: str | None = None) -> Expr:
     """Parse plain math syntax (``x*y + z``, ``dC/dW2 = delta2 @ a1.T``) into an AST.
 
     Parameters
@@ -165,7 +174,14 @@ def parse_plain(text: str) -> Expr:
         The formula. ``*`` is elementwise (the ordinary product for scalars), ``@`` the
         matrix product, ``**`` and ``^`` powers, ``.T`` transpose, ``sum_k(...)`` an
         index sum, ``norm(v)`` the Euclidean norm, ``dC/dW2`` a derivative; trailing
-        digits of a name are a subscript (``W2`` is ``W_2``).
+        digits of a name are a subscript (``W2`` is ``W_2``). Octave's ``.*`` and ``./``
+        are elementwise and ``'`` after a bracket or a name that is not a function a
+        transpose (``W'``); beside ``.*`` or ``./``, ``*`` is the matrix product, as in
+        Octave. Greek letters typed directly (``δ2``), ``ᵀ``, ``⊙``, ``∘``, ``·``, ``×``,
+        ``−`` and superscript digits (``x²``) are read as their ASCII spellings.
+    context
+        The whole claim this formula is a part of, when it is one side of a chain: the
+        Octave reading of ``*`` is decided on it.
 
     Returns
     -------
@@ -182,9 +198,9 @@ def parse_plain(text: str) -> Expr:
     >>> parse_plain("1/(1+exp(-x))").op
     'div'
     >>> parse_plain("dC/dW2")
-    Derivative(num=Name(base='C'), den=Name(base='W', sub=('2',)), partial=False)
+    Derivative(num=Name(base='C'), den=Name(base='W', sub=('2',)), partial=False, gradient=False)
     """
-    return _run(text, PLAIN_GRAMMAR, PlainToAST, latex=False)
+    return _run(text, PLAIN_GRAMMAR, PlainToAST, latex=False, context=context)
 
 
 def parse_latex(text: str) -> Expr:
@@ -196,8 +212,24 @@ def parse_latex(text: str) -> Expr:
         The formula, without ``$`` delimiters. Letters are single symbols and
         juxtaposition multiplies; ``^`` on a name is a label unless the exponent is a
         number (``a^L`` is a name, ``x^2`` a power, ``e^{x}`` the exponential,
-        ``W^T`` a transpose); known functions (``\\sigma``, ``\\phi``, ``\\exp``, ...)
-        followed by parentheses are applied.
+        ``W^T`` a transpose); known functions (``\\sigma``, ``\\phi``, ``\\exp``,
+        ``H``, ``\\operatorname{diag}``, ...) followed by parentheses are applied, and
+        any other name before parentheses (``f\\,(1-f)``, ``W (x)``) gives a
+        :class:`Call` marked ``juxtaposed`` for the reader to decide (a name with a layer
+        label, ``\\delta^l (a^{l-1})^T``, multiplies). Also read: ``\\nabla_W J``,
+        ``\\partial_w J``, ``\\partial J / \\partial w`` and the operator forms
+        ``\\frac{d}{dz}``, ``\\frac{\\partial}{\\partial w}`` (derivatives); ``\\frac12``,
+        ``\\tfrac``, ``\\dfrac``, ``\\cfrac``; ``\\begin{cases}`` (:class:`Piecewise`);
+        ``\\mathbb{1}[z>0]``, ``\\mathbf{1}\\{z>0\\}``, ``\\mathbb{1}_{z>0}`` and Iverson's
+        ``[z > 0]`` (:class:`Indicator`); ``\\tanh^{2}(z)``, ``\\sigma^2(z)`` (powers of the
+        call); ``\\lim_{h \\to 0}`` (:class:`Limit`); ``W'``, ``(W)'``, ``^\\top``,
+        ``^{(k-1)T}`` (transposes; a prime on a function name is a derivative);
+        ``x^{(i)}``, ``a^{(2)(i)}``, ``{\\delta^l}^{(i)}`` (every superscript group in
+        ``Name.sup``, in order, without its brackets); ``\\sum_{k=1}^{n}``,
+        ``\\sum_{j \\neq 0}`` (from 1), ``\\sum_{i,j}``; ``*``, ``\\odot``, ``\\circ``
+        (elementwise) and ``\\cdot``, ``\\times`` (the product); and Unicode typed directly
+        (Greek letters, ``ᵀ ⊙ ∘ · × − ′ ≤ ≥ ≠ √ ∑ ∇ ∂``, ``x²`` a power as ``x^2`` is, also
+        ``a¹``; ``a⁽¹⁾`` and ``δᴸ`` labels; ``x₁`` a subscript).
 
     Returns
     -------

@@ -1,4 +1,5 @@
-"""Lark parse trees -> the typed AST, one transformer per grammar."""
+"""Lark parse trees -> the typed AST: shared callbacks, the plain-syntax transformer, the
+internal marker nodes and the pass that removes them (:func:`as_public`)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,45 @@ from fractions import Fraction
 from lark import Token, Transformer_NonRecursive, v_args
 
 from symprop.core.errors import ParseError
-from symprop.parsing.grammar import DECORATIONS, LETTER_COMMANDS
+from symprop.parsing.grammar import LETTER_COMMANDS, SUPERSCRIPT_CHARS, UNICODE_GREEK
 from symprop.parsing.tree import (
     MAX_DIGITS,
     MAX_EXPONENT,
     BinOp,
     BinOpKind,
     Call,
+    Derivation,
     Derivative,
     Equation,
     Expr,
     IndexSum,
+    Indicator,
+    Limit,
     Name,
     Neg,
     Norm,
     Number,
+    Piecewise,
+    Relation,
     Transpose,
 )
 
-# ---------------------------------------------------------------- tree -> AST
+FUNCTION_NAMES = frozenset(
+    "sigma phi varphi psi exp log ln tanh sinh cosh sin cos max min sigmoid relu softmax "
+    "norm diag sqrt H".split()
+)
+"""Names the grammars read as functions wherever parentheses follow them: ``\\sigma(z)`` is
+σ applied to z, ``H(z)`` the Heaviside step. Any other name followed by parentheses
+(``f\\,(1-f)``, ``W (x)``) is a :class:`Call` marked ``juxtaposed``: the reader decides from
+the setting whether it is a call or a product."""
+FUNCTION_LIKE = FUNCTION_NAMES | frozenset("f g h".split())
+"""Names whose prime is a derivative even when no argument follows (``f'``, ``\\sigma'``);
+a prime on any other name is a transpose (``W'``, Octave's ``a'``)."""
+
+MAX_PRIMES = 4
+"""Most primes on one name (a fourth derivative); more is refused, never nested as transposes."""
+
+# ---------------------------------------------------------------- shared helpers
 
 
 def _pos(meta_or_token: object) -> int:
@@ -45,12 +66,21 @@ def _number(token: Token) -> Number:
         raise ParseError(
             f"number exponent {exponent.group(1)} exceeds {MAX_EXPONENT}", "", _pos(token)
         )
-    return Number(Fraction(text), pos=_pos(token))
+    decimals = None
+    if exponent is None and "." in mantissa:
+        decimals = len(mantissa) - mantissa.index(".") - 1
+    return Number(Fraction(text), decimals=decimals, pos=_pos(token))
 
 
 def _split_plain_name(text: str, pos: int) -> Name:
     primes = len(text) - len(text.rstrip("'"))
     text = text.rstrip("'")
+    lead = 1 if text.startswith("∂") else 0
+    if text[lead : lead + 1] in UNICODE_GREEK:
+        # δ2 reads as delta2 and δ_j as delta_j: the typed letter is the command's name.
+        rest = text[lead + 1 :]
+        rest = "_" + rest if rest[:1].isalpha() else rest
+        text = text[:lead] + UNICODE_GREEK[text[lead]] + rest
     base, _, sub_text = text.partition("_")
     sub: tuple[str, ...] = ()
     if sub_text:
@@ -80,10 +110,7 @@ def _is_derivative_name(node: Expr) -> bool:
 
 
 def _strip_d(name: Name) -> Name:
-    rest = name.base[1:]
-    if rest.startswith("d"):
-        rest = rest  # 'ddx' is not a second derivative; keep the rest literally
-    return replace(name, base=rest)
+    return replace(name, base=name.base[1:])
 
 
 def _with_sub_digits(name: Name) -> Name:
@@ -96,6 +123,50 @@ def _with_sub_digits(name: Name) -> Name:
     return name
 
 
+def superscript_power(text: str, pos: int) -> Expr | None:
+    """The exponent written by Unicode superscript digits (``²``, ``⁻¹``), or None."""
+    ascii_text = "".join(SUPERSCRIPT_CHARS[c] for c in text)
+    match = re.fullmatch(r"([+-]?)(\d+)", ascii_text)
+    if match is None:
+        return None
+    number = Number(Fraction(int(match.group(2))), pos=pos)
+    return Neg(number, pos=pos) if match.group(1) == "-" else number
+
+
+def superscript_label(text: str) -> str | None:
+    """The label written by Unicode superscripts (``⁽²⁾``, ``ᴸ``, ``ˡ⁺¹``), or None."""
+    ascii_text = "".join(SUPERSCRIPT_CHARS[c] for c in text)
+    inner = ascii_text[1:-1] if ascii_text.startswith("(") and ascii_text.endswith(")") else None
+    label = inner if inner is not None else ascii_text
+    if re.fullmatch(r"(?:[A-Za-z](?:[+-]\d+)?|\d+)", label) and (
+        inner is not None or not label.isdigit()
+    ):
+        return label
+    return None
+
+
+def primed_name(name: Name) -> Expr:
+    """An uncalled name with primes: a derivative symbol for a function name (``f'``), a
+    transpose for anything else (``W'``, Octave's ``a'``)."""
+    if name.primes > MAX_PRIMES:
+        raise ParseError(f"more than {MAX_PRIMES} primes", "", name.pos)
+    if not name.primes or name.base in FUNCTION_LIKE:
+        return name
+    node: Expr = replace(name, primes=0)
+    for _ in range(name.primes):
+        node = Transpose(node, pos=name.pos)
+    return node
+
+
+def is_octave(text: str) -> bool:
+    """Whether a plain formula uses Octave's elementwise ``.*`` or ``./``: then ``*`` beside
+    them is the matrix product, as in Octave, rather than the elementwise one."""
+    return ".*" in text or "./" in text
+
+
+# ---------------------------------------------------------------- transformers
+
+
 class Common(Transformer_NonRecursive):
     """Transformer callbacks shared by both grammars."""
 
@@ -105,7 +176,7 @@ class Common(Transformer_NonRecursive):
         # Nodes are remembered by id, and kept alive here: once a node is dropped (the (2) of
         # δ^{(2)} becomes label text), a new node could get its id and be taken for it.
         self.parenthesized: dict[int, object] = {}
-        # Products read from "name (expr)", whose postfix marks bind to (expr) only.
+        # Calls and products read from "name (expr)", whose postfix marks bind to (expr) only.
         self.juxtaposed: dict[int, object] = {}
 
     def error(self, message: str, pos: int) -> ParseError:
@@ -113,7 +184,8 @@ class Common(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def equation(self, meta, children):  # noqa: ANN001, ANN201
-        return Equation(children[0], children[1], pos=_pos(meta))
+        exprs = [c for c in children if not isinstance(c, Token)]
+        return Equation(exprs[0], exprs[1], pos=_pos(meta))
 
     def _bin(op: BinOpKind):  # noqa: N805 - a factory used in the class body
         @v_args(meta=True)
@@ -131,6 +203,9 @@ class Common(Transformer_NonRecursive):
     @v_args(meta=True)
     def div(self, meta, children):  # noqa: ANN001, ANN201
         num, den = children[0], children[-1]
+        if isinstance(num, _Partial) and isinstance(den, _Partial):
+            # \partial J / \partial w
+            return Derivative(num.operand, den.operand, partial=True, pos=_pos(meta))
         if _is_derivative_name(num) and _is_derivative_name(den):
             return Derivative(
                 _with_sub_digits(_strip_d(num)),
@@ -174,9 +249,27 @@ class Common(Transformer_NonRecursive):
 class PlainToAST(Common):
     """Plain syntax: ``x*y + z``, ``dC/dW2 = delta2 @ a1.T``, ``sum_k(w_kj*d_k)``."""
 
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        # Octave's .* and ./ are elementwise, so beside them * is the matrix product.
+        self.octave = is_octave(text)
+
+    @v_args(meta=True)
+    def star(self, meta, children):  # noqa: ANN001, ANN201
+        op: BinOpKind = "mul" if self.octave else "hadamard"
+        return BinOp(op, children[0], children[-1], pos=_pos(meta))
+
     def name(self, children):  # noqa: ANN001, ANN201
         token = children[0]
-        return _split_plain_name(str(token), _pos(token))
+        return primed_name(_split_plain_name(str(token), _pos(token)))
+
+    @v_args(meta=True)
+    def usup(self, meta, children):  # noqa: ANN001, ANN201
+        base, token = children[0], children[-1]
+        power = superscript_power(str(token), _pos(token))
+        if power is None:
+            raise self.error("write a label as x_1 or a power as x^2", _pos(token))
+        return BinOp("pow", base, power, pos=_pos(meta))
 
     @v_args(meta=True)
     def call(self, meta, children):  # noqa: ANN001, ANN201
@@ -194,243 +287,94 @@ class PlainToAST(Common):
         return Call(func, args, pos=pos)
 
 
-# Function names that, written before a parenthesis in LaTeX, mean application rather than
-# a product: W(x) is W times x, \sigma(z) is sigma applied to z.
-_LATEX_CALLABLE = frozenset(
-    "sigma phi varphi psi exp log ln tanh sinh cosh sin cos max min sigmoid relu softmax "
-    "norm f g".split()
-)
-
-
-def _index_text(node: Expr) -> str | None:
-    """The compact text of an index expression (``l+1``, ``k``, ``2``), or None."""
-    if isinstance(node, Name) and not node.sup and not node.primes and not node.decorations:
-        return node.key
-    if isinstance(node, Number) and node.value.denominator == 1 and node.value >= 0:
-        return str(node.value.numerator)
-    if isinstance(node, BinOp) and node.op in ("add", "sub"):
-        left, right = _index_text(node.left), _index_text(node.right)
-        if left is not None and right is not None:
-            return f"{left}{'+' if node.op == 'add' else '-'}{right}"
-    return None
-
-
-def _sub_items(node: Expr) -> tuple[str, ...] | None:
-    # _{jk} parses as the product j*k: juxtaposed letters are separate indices.
-    if isinstance(node, BinOp) and node.op == "mul":
-        left, right = _sub_items(node.left), _sub_items(node.right)
-        if left is not None and right is not None:
-            return left + right
-        return None
-    text = _index_text(node)
-    return None if text is None else (text,)
-
-
-class LatexToAST(Common):
-    """LaTeX subset: ``\\delta^L = (a^L - y) \\odot \\sigma'(z^L)`` and friends."""
-
-    def letter(self, children):  # noqa: ANN001, ANN201
-        return Name(str(children[0]), pos=_pos(children[0]))
-
-    def greek(self, children):  # noqa: ANN001, ANN201
-        return Name(str(children[0])[1:], pos=_pos(children[0]))
-
-    def funccmd(self, children):  # noqa: ANN001, ANN201
-        return _FuncName(str(children[0])[1:], pos=_pos(children[0]))
-
-    def funcword(self, children):  # noqa: ANN001, ANN201
-        return _FuncName(str(children[0]), pos=_pos(children[0]))
-
-    def wordname(self, children):  # noqa: ANN001, ANN201
-        return _FuncName(str(children[1]), pos=_pos(children[0]))
-
-    def top(self, children):  # noqa: ANN001, ANN201
-        return _Top(pos=_pos(children[0]))
-
-    @v_args(meta=True)
-    def decorated(self, meta, children):  # noqa: ANN001, ANN201
-        command = str(children[0])[1:]
-        inner = children[1]
-        if isinstance(inner, Token):
-            inner = (
-                Name(str(inner)[1:], pos=_pos(inner))
-                if str(inner).startswith("\\")
-                else Name(str(inner), pos=_pos(inner))
-            )
-        if not isinstance(inner, Name):
-            raise self.error(f"\\{command}{{...}} must contain a single symbol", _pos(meta))
-        decoration = DECORATIONS[command]
-        if not decoration:
-            return inner
-        return replace(inner, decorations=(decoration, *inner.decorations))
-
-    def script(self, children):  # noqa: ANN001, ANN201
-        if len(children) == 1 and isinstance(children[0], tuple):
-            return children[0]
-        return (children[0],)
-
-    @v_args(meta=True)
-    def subscript(self, meta, children):  # noqa: ANN001, ANN201
-        base, items = children[0], children[-1]
-        if not isinstance(base, Name) or isinstance(base, _FuncName):
-            raise self.error("only a symbol can carry a subscript", _pos(meta))
-        if base.sub:
-            raise self.error("double subscript", _pos(meta))
-        texts: list[str] = []
-        for item in items:
-            parts = None if isinstance(item, _Top) else _sub_items(item)
-            if parts is None:
-                raise self.error("a subscript must be an index such as k, 0 or l+1", item.pos)
-            texts.extend(parts)
-        return replace(base, sub=tuple(texts))
-
-    @v_args(meta=True)
-    def superscript(self, meta, children):  # noqa: ANN001, ANN201
-        base, items = children[0], children[-1]
-        pos = _pos(meta)
-        if id(base) in self.juxtaposed:
-            # \delta^l (a^{l-1})^T: the grammar read "\delta^l (a^{l-1})" as one applied
-            # term; the superscript belongs to the parenthesised factor alone.
-            inner = self.superscript(meta, [base.right, items])
-            return BinOp("mul", base.left, inner, pos=base.pos)
-        if len(items) != 1:
-            raise self.error("a superscript holds one expression", pos)
-        item = items[0]
-        if isinstance(item, _Top) or (
-            isinstance(item, Name) and item.key == "T" and not isinstance(base, Number)
-        ):
-            return Transpose(base, pos=pos)
-        # e^{x} is the exponential function.
-        if isinstance(base, Name) and base.key == "e" and not isinstance(base, _FuncName):
-            return Call(Name("exp", pos=base.pos), (item,), pos=pos)
-        # A name with an index-like superscript is a label (a^L, W^{l+1}, Theta^{(l)});
-        # numbers and anything on brackets or calls are powers (x^2, (a-y)^2).
-        if isinstance(base, Name) and not isinstance(base, _FuncName):
-            label = _index_text(item)
-            is_number = isinstance(item, Number) and id(item) not in self.parenthesized
-            if label is not None and not is_number:
-                if base.sup:
-                    raise self.error("double superscript", pos)
-                return replace(base, sup=(label,))
-        return BinOp("pow", base, item, pos=pos)
-
-    @v_args(meta=True)
-    def prime(self, meta, children):  # noqa: ANN001, ANN201
-        base = children[0]
-        if not isinstance(base, Name):
-            raise self.error("a prime must follow a function name", _pos(meta))
-        return replace(base, primes=base.primes + 1)
-
-    @v_args(meta=True)
-    def apply(self, meta, children):  # noqa: ANN001, ANN201
-        func = children[0]
-        args = next(c for c in children[1:] if isinstance(c, tuple))
-        pos = _pos(meta)
-        if isinstance(func, Name) and (
-            isinstance(func, _FuncName) or func.primes or func.base in _LATEX_CALLABLE
-        ):
-            return self._call(func, args, pos)
-        if len(args) != 1:
-            raise self.error("a comma list must follow a function name", pos)
-        product = BinOp("mul", func, args[0], pos=pos)
-        self.juxtaposed[id(product)] = product
-        return product
-
-    def _call(self, func: Name, args: tuple[Expr, ...], pos: int) -> Expr:
-        name = Name(func.base, func.sub, func.sup, func.primes, func.decorations, pos=func.pos)
-        if name.base == "norm" and len(args) == 1 and not name.primes:
-            return Norm(args[0], pos=pos)
-        return Call(name, args, pos=pos)
-
-    @v_args(meta=True)
-    def mul(self, meta, children):  # noqa: ANN001, ANN201
-        left, right = children[0], children[-1]
-        pos = _pos(meta)
-        # \log x, \exp z: a function command followed by an operand applies to it.
-        if isinstance(left, _FuncName):
-            return self._call(left, (right,), pos)
-        if isinstance(right, _FuncName):
-            raise self.error(f"\\{right.base} needs an argument", right.pos)
-        return BinOp("mul", left, right, pos=pos)
-
-    @v_args(meta=True)
-    def frac(self, meta, children):  # noqa: ANN001, ANN201
-        num, den = children[1], children[2]
-        pos = _pos(meta)
-        # \frac{dC}{dx}: a leading letter d on both sides marks a total derivative.
-        if _leading_d(num) is not None and _leading_d(den) is not None:
-            return Derivative(_leading_d(num), _leading_d(den), partial=False, pos=pos)
-        return BinOp("div", num, den, pos=pos)
-
-    @v_args(meta=True)
-    def partial_frac(self, meta, children):  # noqa: ANN001, ANN201
-        exprs = [c for c in children if isinstance(c, Expr)]
-        return Derivative(exprs[0], exprs[1], partial=True, pos=_pos(meta))
-
-    @v_args(meta=True)
-    def norm(self, meta, children):  # noqa: ANN001, ANN201
-        return Norm(children[1], pos=_pos(meta))
-
-    @v_args(meta=True)
-    def limits(self, meta, children):  # noqa: ANN001, ANN201
-        items = [c for c in children if not isinstance(c, Token)]
-        index_node = items[0]
-        lower = upper = None
-        if len(items) == 3 or (len(items) == 2 and not isinstance(items[1], tuple)):
-            lower = items[1]
-        if isinstance(items[-1], tuple):
-            (upper,) = items[-1] if len(items[-1]) == 1 else (None,)
-            if upper is None:
-                raise self.error("a sum's upper limit is one expression", _pos(meta))
-        index = _index_text(index_node) if isinstance(index_node, Name) else None
-        if index is None:
-            raise self.error("a sum needs an index name, e.g. \\sum_k", _pos(meta))
-        return (index, lower, upper)
-
-    @v_args(meta=True)
-    def bigsum(self, meta, children):  # noqa: ANN001, ANN201
-        index, lower, upper = children[1]
-        return IndexSum(index, children[2], lower, upper, pos=_pos(meta))
-
-    def transform(self, tree):  # noqa: ANN001, ANN201
-        result = super().transform(tree)
-        if isinstance(result, _FuncName):
-            raise self.error(f"\\{result.base} needs an argument", result.pos)
-        if isinstance(result, _Top):
-            raise self.error("a transpose mark needs an operand", result.pos)
-        return result
+# ---------------------------------------------------------------- internal markers
 
 
 @dataclass(frozen=True, repr=False)
-class _FuncName(Name):
+class FuncName(Name):
     """A name written as a function command (``\\exp``, ``\\operatorname{relu}``); internal."""
 
 
 @dataclass(frozen=True)
-class _Top(Expr):
+class Top(Expr):
     """The transpose mark ``\\top`` before it is attached; internal."""
 
 
-def _leading_d(node: Expr) -> Expr | None:
-    if isinstance(node, BinOp) and node.op == "mul":
-        if isinstance(node.left, Name) and node.left.key == "d":
-            return node.right
-    return None
+@dataclass(frozen=True)
+class _Partial(Expr):
+    """``\\partial x`` before the quotient it belongs to is read; internal."""
+
+    operand: Expr | None
 
 
-def as_public(node: Expr) -> Expr:
-    """Replace internal name subclasses by :class:`Name` so equality is structural."""
+@dataclass(frozen=True)
+class DerivOp(Expr):
+    """The operator ``\\frac{d}{dz}`` or ``\\frac{\\partial}{\\partial w}`` before its operand."""
+
+    den: Expr
+    partial: bool
+
+
+@dataclass(frozen=True)
+class PowFunc(Expr):
+    """``\\tanh^{2}`` or ``\\sigma^2`` before its argument: a power of the call; internal."""
+
+    func: Name
+    exponent: Expr
+
+
+@dataclass(frozen=True)
+class Pending(Expr):
+    """``y \\log`` before the operand of ``\\log`` is read (``y \\log h(x)``); internal."""
+
+    left: Expr
+    func: Expr
+
+
+def partial(operand: Expr | None, pos: int) -> _Partial:
+    """The marker of ``\\partial x`` (operand None for a bare ``\\partial``)."""
+    return _Partial(operand, pos=pos)
+
+
+def is_partial(node: object) -> bool:
+    """Whether ``node`` is a ``\\partial`` marker."""
+    return isinstance(node, _Partial)
+
+
+def partial_operand(node: Expr) -> Expr | None:
+    """The operand of a ``\\partial`` marker."""
+    assert isinstance(node, _Partial)
+    return node.operand
+
+
+def as_public(node: Expr) -> Expr:  # noqa: C901, PLR0911, PLR0912
+    """Replace internal name subclasses and markers by public nodes (structural equality),
+    refusing markers that were left without their operand."""
     # Bounded by MAX_DEPTH, checked before this runs.
-    if isinstance(node, _FuncName):
+    if isinstance(node, FuncName):
         return Name(node.base, node.sub, node.sup, node.primes, node.decorations, pos=node.pos)
-    if isinstance(node, _Top):
+    if isinstance(node, Name):
+        return primed_name(node)
+    if isinstance(node, Top):
         raise ParseError("a transpose mark needs an operand", "", node.pos)
+    if isinstance(node, _Partial):
+        raise ParseError("write a derivative as \\frac{\\partial J}{\\partial w}", "", node.pos)
+    if isinstance(node, Pending):
+        raise ParseError("a function needs an argument", "", node.func.pos)
+    if isinstance(node, DerivOp):
+        raise ParseError("a derivative operator needs an operand", "", node.pos)
+    if isinstance(node, PowFunc):
+        if isinstance(node.func, FuncName):
+            raise ParseError(f"\\{node.func.base} needs an argument", "", node.pos)
+        return BinOp("pow", as_public(node.func), as_public(node.exponent), pos=node.pos)
     if isinstance(node, BinOp):
         return replace(node, left=as_public(node.left), right=as_public(node.right))
     if isinstance(node, Neg | Transpose | Norm):
         return replace(node, operand=as_public(node.operand))
     if isinstance(node, Call):
-        return replace(node, func=as_public(node.func), args=tuple(as_public(a) for a in node.args))
+        func = node.func
+        public = Name(func.base, func.sub, func.sup, func.primes, func.decorations, pos=func.pos)
+        return replace(node, func=public, args=tuple(as_public(a) for a in node.args))
     if isinstance(node, IndexSum):
         return replace(
             node,
@@ -442,4 +386,18 @@ def as_public(node: Expr) -> Expr:
         return replace(node, num=as_public(node.num), den=as_public(node.den))
     if isinstance(node, Equation):
         return replace(node, lhs=as_public(node.lhs), rhs=as_public(node.rhs))
+    if isinstance(node, Relation):
+        return replace(node, left=as_public(node.left), right=as_public(node.right))
+    if isinstance(node, Piecewise):
+        cases = tuple(
+            (as_public(value), None if cond is None else as_public(cond))
+            for value, cond in node.cases
+        )
+        return replace(node, cases=cases)  # type: ignore[arg-type]
+    if isinstance(node, Indicator):
+        return replace(node, condition=as_public(node.condition))
+    if isinstance(node, Limit):
+        return replace(node, to=as_public(node.to), body=as_public(node.body))
+    if isinstance(node, Derivation):
+        return replace(node, links=tuple(as_public(link) for link in node.links))
     return node

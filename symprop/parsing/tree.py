@@ -24,6 +24,8 @@ MAX_NODES = 1000
 """Most AST nodes in one formula."""
 MAX_EXPONENT = 100
 """Largest magnitude of a constant exponent (``x^{2^{100}}`` is refused, never computed)."""
+MAX_LINKS = 32
+"""Most equations in one claim (``A = B = C`` has two)."""
 MAX_DIGITS = 60  # digits of a numeric literal or of any constant folded while checking
 
 # ---------------------------------------------------------------- the AST
@@ -41,6 +43,10 @@ class Number(Expr):
     """An exact rational literal (``0.5`` is ``Fraction(1, 2)``, never a float)."""
 
     value: Fraction
+    decimals: int | None = field(default=None, compare=False)
+    """How many decimals the literal showed (``0.7311`` -> 4, ``0.50`` -> 2); None for
+    integers, fractions and exponent notation (``1e-3``). A numeric claim is judged to this
+    precision."""
 
 
 @dataclass(frozen=True)

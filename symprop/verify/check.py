@@ -410,7 +410,10 @@ def _verify_claim(text: str, setting: Setting) -> Verdict:
             ):
                 claim = claim[len(open_) : -len(close)].strip()
                 break
-    equation, latex = parse_claim(claim)
+    derivation, latex = parse_claim(claim)
+    if len(derivation.links) != 1:
+        raise VerifyError("a chain of equations is checked link by link; write one equation")
+    equation = derivation.links[0]
     profile = Profile(equation)
     style = Style(latex=latex, parenthesized="^{(" in claim or "^(" in claim and not latex)
     labelled_refs(

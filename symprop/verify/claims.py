@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from symprop.core.errors import ParseError, shown
+from symprop.core.errors import shown
 from symprop.core.spec import parse_toml
-from symprop.parsing import (
-    Equation,
-    parse,
-)
+from symprop.parsing import Derivation, Equation, parse_derivation
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import normalise
 from symprop.verify.setting import MAX_CLAIMS
@@ -102,33 +100,24 @@ def _toml_claims(text: str) -> list[str]:
 # ---------------------------------------------------------------- parsing one claim
 
 
-def _first_error(text: str) -> tuple[str, str, int | None]:
-    try:
-        parse(text, "plain")
-    except ParseError as exc:
-        return str(exc).split("\n")[0], text, exc.position
-    return "cannot read the claim", text, None
+def parse_claim(text: str) -> tuple[Derivation, bool]:
+    """The claim as a :class:`~symprop.parsing.Derivation` of normalised equations, and
+    whether it was read as LaTeX.
 
+    A claim of one equation is a derivation of one link; ``A = B = C``, ``A = B \\Rightarrow
+    C = D``, ``A = B,\\quad C = D`` and aligned rows give several links (see
+    :func:`symprop.parsing.parse_derivation`), each keeping its own source text.
 
-def parse_claim(text: str) -> tuple[Equation, bool]:
-    """The normalised equation, and whether it was read as LaTeX."""
-    if not isinstance(text, str):
-        raise ParseError(f"expected a string, got {type(text).__name__}")
-    latex = bool(re.search(r"\\[A-Za-z|]|[{}]", text))
-    try:
-        node = parse(text)
-    except ParseError:
-        # g(z)(1 - g(z)) has no backslash but is LaTeX (juxtaposition); plain syntax
-        # reported the error, so that error is kept when LaTeX fails too.
-        if re.search(r"\\|[{}]", text):
-            raise
-        try:
-            node = parse(text, "latex")
-        except ParseError:
-            raise ParseError(*_first_error(text)) from None
-        latex = True
-    if not isinstance(node, Equation):
-        raise ParseError("a claim must be an equation: left side = right side", text, len(text))
-    normalised = normalise(node)
-    assert isinstance(normalised, Equation)
-    return normalised, latex
+    Examples
+    --------
+    >>> derivation, latex = parse_claim(r"\\sigma'(z) = \\sigma(z)(1 - \\sigma(z))")
+    >>> len(derivation.links), latex
+    (1, True)
+    """
+    derivation, latex = parse_derivation(text)
+    links = []
+    for link in derivation.links:
+        normalised = normalise(link)
+        assert isinstance(normalised, Equation)
+        links.append(normalised)
+    return replace(derivation, links=tuple(links)), latex
