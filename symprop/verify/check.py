@@ -78,8 +78,11 @@ from symprop.verify.numeric import (
     Mismatch,
     compare_at_point,
     compare_sides,
+    compare_to_shown,
     same_values,
     sample_points,
+    shown_decimals,
+    shown_tolerance,
 )
 from symprop.verify.pointwise import (
     POINTS_AT_SCALE,
@@ -142,6 +145,7 @@ class _Outcome:
     model: Model
     offsets: dict[str, int]
     numbering: str
+    tolerance: str = ""  # how a numeric claim was judged (to the decimals it shows)
 
 
 def _evaluate_sides(
@@ -206,7 +210,7 @@ def _check_under(
         return None
     free = free_indices(equation, profile)
     points = sample_points(model, setting.points, setting.seed)
-    checked, symbolic_all, used_max = [], True, 0
+    checked, symbolic_all, used_max, tolerance = [], True, 0, ""
     for binding in bindings:
         pairs, reason = _evaluate_sides(equation, profile, model, offsets, binding, free, deadline)
         where = _where_text(binding)
@@ -214,6 +218,28 @@ def _check_under(
             return _Outcome(
                 False, False, 0, checked, None, reason, binding, model, offsets, numbering
             )
+        shown_side = shown_decimals(equation.lhs, equation.rhs)
+        judged = compare_to_shown(pairs, *shown_side) if shown_side is not None else None
+        if judged is not None:
+            # A numeric claim is judged to the precision it shows (σ(1) = 0.7311).
+            assert shown_side is not None
+            tolerance = shown_tolerance(shown_side[1])
+            equal, mismatch = judged
+            if not equal:
+                return _Outcome(
+                    False,
+                    False,
+                    0,
+                    checked,
+                    mismatch,
+                    "",
+                    binding,
+                    model,
+                    offsets,
+                    numbering,
+                    tolerance,
+                )
+            continue
         equal, symbolic, mismatch, used = compare_sides(pairs, points, setting.points, deadline)
         if where:
             checked.append(where)
@@ -224,7 +250,7 @@ def _check_under(
         symbolic_all &= symbolic
         used_max = max(used_max, used)
     return _Outcome(
-        True, symbolic_all, used_max, checked, None, "", None, model, offsets, numbering
+        True, symbolic_all, used_max, checked, None, "", None, model, offsets, numbering, tolerance
     )
 
 
@@ -430,9 +456,8 @@ def _verify_claim(text: str, setting: Setting) -> Verdict:
                 claim=text if isinstance(text, str) else str(text),
                 lhs=render_ast(equation.lhs, style),
                 rhs=render_ast(equation.rhs, style),
-                method="symbolic"
-                if outcome.symbolic
-                else f"numeric, {outcome.used} rational points",
+                method=outcome.tolerance
+                or ("symbolic" if outcome.symbolic else f"numeric, {outcome.used} rational points"),
                 checked=tuple(outcome.checked),
                 numbering=NUMBERING_TEXT[numbering],
             )
@@ -527,7 +552,8 @@ def _explain(
         claim=text,
         lhs=render_ast(equation.lhs, style),
         rhs=render_ast(equation.rhs, style),
-        method=f"numeric, {outcome.used} rational points" if mismatch is not None else "",
+        method=outcome.tolerance
+        or (f"numeric, {outcome.used} rational points" if mismatch is not None else ""),
         checked=tuple(outcome.checked),
         numbering=NUMBERING_TEXT[outcome.numbering],
         counterexample=counter,

@@ -25,8 +25,11 @@ from symprop.verify.notation import NUMBERINGS
 
 # ---------------------------------------------------------------- limits
 
-MAX_DEPTH = 6
-"""Deepest network a claim is checked on (the small copy has one symbol per weight)."""
+MAX_DEPTH = 8
+"""Deepest network a claim is checked on. Up to 6 layers and 48 symbols a network is checked
+symbolically; beyond, at exact points (:mod:`symprop.verify.pointwise`), where the time grows
+with depth times the layer values a generic ``l`` takes, and the parameters are bounded by
+:data:`~symprop.verify.pointwise.MAX_WEIGHTS`."""
 MAX_CLAIMS = 200
 """Most claims in one call or file."""
 MAX_EXPR_NODES = 60_000
