@@ -345,7 +345,8 @@ class PointModel:
         self.point = point
         self.loss_term = loss_term
         self.targets: list[sp.Symbol] = []
-        self.distribution = view.distribution
+        # No symbols are left to draw (every value is a number): nothing to normalise.
+        self.distribution = False
         self.lam: sp.Expr = _rational(point.lam) if point.lam is not None else sp.S.Zero
         self.penalty_factor = PENALTY_SCALES[penalty](sp.Integer(batch))
         self.unnamed = (
