@@ -4,9 +4,9 @@ A *claim* is an equation as people write it (``\\delta^L = (a^L - y) \\odot \\si
 ``dC/dW2 = delta2 @ a1.T``). It is parsed by the safe grammar of :mod:`symprop.parsing`
 (user text is never evaluated as Python), its names are mapped to network quantities
 through a table of notations (z/a/w/b/δ; a/h/W/b/g; Θ/a/δ and common variants), and both
-sides are *instantiated* on a small explicit copy of the network: 2 units per layer for a
-spec, 1 unit per layer for a single-unit setting, one SymPy symbol per weight, input and
-target (:func:`symprop.core.symbols.instantiate`).
+sides are *instantiated* on the network at the spec's own widths (1 unit per layer for a
+single-unit setting), one SymPy symbol per weight, input and target; a large network is
+instead evaluated at exact points (:mod:`symprop.verify.pointwise`).
 
 The reference is brute force: ``δ^l`` is ``sympy.diff`` of the instantiated cost with
 respect to fresh pre-activations, ``∂C/∂w`` is ``sympy.diff`` of the cost with respect to

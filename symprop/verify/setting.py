@@ -46,7 +46,7 @@ class Setting:
     Attributes
     ----------
     network
-        The spec; its small copy (2 units per layer) is used. ``None`` for single units.
+        The spec, checked at its own widths. ``None`` for single units.
     activation, loss
         For single-unit claims: every layer has one unit with this activation.
     l2
@@ -140,7 +140,7 @@ class Setting:
 
     @classmethod
     def from_spec(cls, network: Network, **kwargs: Any) -> Setting:
-        """A setting for claims about ``network`` (checked on a 2-unit-per-layer copy)."""
+        """A setting for claims about ``network`` (checked at its own widths)."""
         return cls(network=network, **kwargs)
 
     @classmethod
