@@ -60,7 +60,8 @@ NG = [
     ),
     (
         "mutation: λ for 2λ",
-        r"\frac{\partial J}{\partial \Theta^{(l)}} = \delta^{(l+1)} (a^{(l)})^T + \lambda \Theta^{(l)}",
+        r"\frac{\partial J}{\partial \Theta^{(l)}} = \delta^{(l+1)} (a^{(l)})^T"
+        r" + \lambda \Theta^{(l)}",
     ),
 ]
 
