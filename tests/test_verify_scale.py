@@ -23,7 +23,7 @@ from symprop.cli.main import cli
 from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.spec import Dense, Network, load_spec
-from symprop.verify import Setting, check, verify_claim
+from symprop.verify import Setting, check, pointwise, verify_claim
 from symprop.verify import tape as tape_module
 from symprop.verify.errors import VerifyError
 from symprop.verify.setting import small_model
@@ -398,5 +398,6 @@ def test_nine_layers_are_refused_with_the_bound() -> None:
 def test_the_tape_refuses_to_grow_past_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     """The per-point record is bounded: past MAX_NODES values it stops with an error."""
     monkeypatch.setattr(tape_module, "MAX_NODES", 500)
+    pointwise.point_model.cache_clear()  # models recorded by earlier tests are not rebuilt
     with pytest.raises(VerifyError, match="too large"):
         verify_claim(r"\delta^L = a^L - y", _spec("digits"))

@@ -86,10 +86,8 @@ from symprop.verify.numeric import (
 )
 from symprop.verify.pointwise import (
     POINTS_AT_SCALE,
-    PointModel,
     checked_at_points,
-    draw_values,
-    symbol_view,
+    point_model,
 )
 from symprop.verify.render import Style, Writer, display_names, fmt_value, render_ast, render_sympy
 from symprop.verify.report import Counterexample, Verdict
@@ -196,14 +194,27 @@ def _evaluate_sides(
 
 
 def _check_under(
-    equation: Equation, profile: Profile, setting: Setting, numbering: str, deadline: Deadline
+    equation: Equation,
+    profile: Profile,
+    setting: Setting,
+    numbering: str,
+    deadline: Deadline,
+    loss_term: sp.Expr | None = None,
 ) -> _Outcome | None:
+    """Check one equation under one numbering, symbolically or at points.
+
+    ``loss_term`` is the setting's loss formula as a SymPy expression in
+    :data:`symprop.core.registry.a` and ``y`` (one output unit's term), replacing the
+    registry loss in both routes.
+    """
     offsets = NUMBERINGS[numbering]
     network = _network_for(equation, profile, setting)
     batch = _batch_for(equation, profile)
     if checked_at_points(network, batch):
-        return _check_at_points(equation, profile, setting, numbering, deadline, network, batch)
-    model = small_model(network, batch, penalty=setting.penalty)
+        return _check_at_points(
+            equation, profile, setting, numbering, deadline, network, batch, loss_term
+        )
+    model = small_model(network, batch, loss_term, setting.penalty)
     refs = [r for r, _ in labelled_refs(equation, profile)]
     bindings = layer_bindings(refs, offsets, model.L)
     if not bindings:
@@ -262,6 +273,7 @@ def _check_at_points(
     deadline: Deadline,
     network: Network,
     batch: int,
+    loss_term: sp.Expr | None = None,
 ) -> _Outcome | None:
     """A large network: both sides as numbers at a few exact points (:mod:`.pointwise`).
 
@@ -270,7 +282,6 @@ def _check_at_points(
     or where the reference is undefined, is replaced by a spare.
     """
     offsets = NUMBERINGS[numbering]
-    view = symbol_view(network, batch)
     refs = [r for r, _ in labelled_refs(equation, profile)]
     bindings = layer_bindings(refs, offsets, network.depth)
     if not bindings:
@@ -278,15 +289,15 @@ def _check_at_points(
     free = free_indices(equation, profile)
     wanted = min(setting.points, POINTS_AT_SCALE)
     used, checked, model = 0, [_where_text(b) for b in bindings if _where_text(b)], None
-    for values in draw_values(view, wanted * 4, setting.seed):
+    for index in range(wanted * 4):
         if used >= wanted:
             break
         deadline.check()
         try:
-            model = PointModel(network, batch, values, view, penalty=setting.penalty)
+            model = point_model(network, batch, setting.seed, index, loss_term, setting.penalty)
         except proof.Kink:
             continue
-        point = proof.Point.of(values.rational(view))
+        point = proof.Point.of(model.point.rational(model.view))
         usable = True
         for binding in bindings:
             try:
