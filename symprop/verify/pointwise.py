@@ -652,7 +652,7 @@ def _drawn(network: Network, batch: int, seed: int) -> tuple[SymbolView, list[Po
     return symbol_view(network, batch), []
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=4)  # the points of one claim (3) and a spare: memory stays bounded
 def point_model(
     network: Network,
     batch: int,
