@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from symprop.core import proof
 from symprop.core.errors import SymPropError, shown
 from symprop.core.spec import Network
 from symprop.parsing import (
@@ -73,7 +74,20 @@ from symprop.verify.notation import (
     labelled_refs,
     layer_bindings,
 )
-from symprop.verify.numeric import Mismatch, compare_sides, same_values, sample_points
+from symprop.verify.numeric import (
+    Mismatch,
+    compare_at_point,
+    compare_sides,
+    same_values,
+    sample_points,
+)
+from symprop.verify.pointwise import (
+    POINTS_AT_SCALE,
+    PointModel,
+    checked_at_points,
+    draw_values,
+    symbol_view,
+)
 from symprop.verify.render import Style, Writer, display_names, fmt_value, render_ast, render_sympy
 from symprop.verify.report import Counterexample, Verdict
 from symprop.verify.setting import MAX_CLAIMS, MAX_DEPTH, Deadline, Model, Setting, small_model
@@ -182,7 +196,10 @@ def _check_under(
 ) -> _Outcome | None:
     offsets = NUMBERINGS[numbering]
     network = _network_for(equation, profile, setting)
-    model = small_model(network, _batch_for(equation, profile), penalty=setting.penalty)
+    batch = _batch_for(equation, profile)
+    if checked_at_points(network, batch):
+        return _check_at_points(equation, profile, setting, numbering, deadline, network, batch)
+    model = small_model(network, batch, penalty=setting.penalty)
     refs = [r for r, _ in labelled_refs(equation, profile)]
     bindings = layer_bindings(refs, offsets, model.L)
     if not bindings:
@@ -209,6 +226,90 @@ def _check_under(
     return _Outcome(
         True, symbolic_all, used_max, checked, None, "", None, model, offsets, numbering
     )
+
+
+def _check_at_points(
+    equation: Equation,
+    profile: Profile,
+    setting: Setting,
+    numbering: str,
+    deadline: Deadline,
+    network: Network,
+    batch: int,
+) -> _Outcome | None:
+    """A large network: both sides as numbers at a few exact points (:mod:`.pointwise`).
+
+    ✓ only when they agree at every point within the engine's tolerance; the first point
+    where they differ is the counterexample. A point near a kink of a piecewise activation,
+    or where the reference is undefined, is replaced by a spare.
+    """
+    offsets = NUMBERINGS[numbering]
+    view = symbol_view(network, batch)
+    refs = [r for r, _ in labelled_refs(equation, profile)]
+    bindings = layer_bindings(refs, offsets, network.depth)
+    if not bindings:
+        return None
+    free = free_indices(equation, profile)
+    wanted = min(setting.points, POINTS_AT_SCALE)
+    used, checked, model = 0, [_where_text(b) for b in bindings if _where_text(b)], None
+    for values in draw_values(view, wanted * 4, setting.seed):
+        if used >= wanted:
+            break
+        deadline.check()
+        try:
+            model = PointModel(network, batch, values, view, penalty=setting.penalty)
+        except proof.Kink:
+            continue
+        point = proof.Point.of(values.rational(view))
+        usable = True
+        for binding in bindings:
+            try:
+                pairs, reason = _evaluate_sides(
+                    equation,
+                    profile,
+                    model,
+                    offsets,
+                    binding,
+                    free,
+                    deadline,  # type: ignore[arg-type]
+                )
+            except proof.Kink:
+                usable = False
+                break
+            if reason:
+                return _Outcome(
+                    False,
+                    False,
+                    0,
+                    checked,
+                    None,
+                    reason,
+                    binding,
+                    model,
+                    offsets,
+                    numbering,  # type: ignore[arg-type]
+                )
+            result = compare_at_point(pairs, point)
+            if result is None:
+                usable = False
+                break
+            if isinstance(result, Mismatch):
+                return _Outcome(
+                    False,
+                    False,
+                    used + 1,
+                    checked,
+                    result,
+                    "",
+                    binding,
+                    model,
+                    offsets,
+                    numbering,  # type: ignore[arg-type]
+                )
+        used += usable
+    if used == 0:
+        raise VerifyError("the claim is undefined at every sampled point")
+    return _Outcome(True, False, used, checked, None, "", None, model, offsets, numbering)  # type: ignore[arg-type]
 
 
 def verify_claim(text: str, setting: Setting) -> Verdict:
@@ -360,19 +461,25 @@ def _explain(
     writer.unlabeled = not any(
         r.label is not None for r, _ in labelled_refs(equation, profile) if r.role in LAYERED
     )
-    names = display_names(model, writer, style)
+    # A network checked at points names its values by its symbols (the point's keys).
+    names = display_names(getattr(model, "view", model), writer, style)
     mismatch = outcome.mismatch
     counter = None
+    unnamed = getattr(model, "unnamed", "")
     indices: dict[str, int] = {}
     if mismatch is not None:
         indices = {k: v for k, v in mismatch.where.items() if k not in ("row", "column")}
         used = (mismatch.lhs.free_symbols | mismatch.rhs.free_symbols) & set(names)
+        if getattr(model, "pointwise", False):
+            used = set(mismatch.point.rational) & set(names)
+
         shown = sorted(used, key=lambda s: names[s])[:16]
         where = [(k, str(v)) for k, v in sorted(binding.items()) if k != "L"]
         where += [(k, str(v)) for k, v in mismatch.where.items()]
         counter = Counterexample(
             where=tuple(where),
-            values=tuple((names[s], str(mismatch.point.rational[s])) for s in shown),
+            values=tuple((names[s], str(mismatch.point.rational[s])) for s in shown)
+            + ((("weights and biases", unnamed),) if unnamed else ()),
             lhs_value=fmt_value(mismatch.lvalue),
             rhs_value=fmt_value(mismatch.rvalue),
         )
