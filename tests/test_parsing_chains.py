@@ -9,9 +9,11 @@ import pytest
 from symprop.core.errors import ParseError
 from symprop.parsing import (
     MAX_LINKS,
+    Call,
     Derivation,
     Equation,
     Name,
+    Transpose,
     parse_derivation,
     parse_latex,
     parse_plain,
@@ -121,10 +123,12 @@ def test_columns_point_into_the_whole_claim() -> None:
         ("a = = b", "side of an equation is missing"),
         ("= a", "side of an equation is missing"),
         ("a =", "ends too early"),
-        (r"a = b \Rightarrow", "ends too early"),
         ("a", "must be an equation"),
         ("a, b", "must be an equation"),
         ("a = b, c", "'c' is not an equation"),
+        ("\\", "must be an equation"),
+        ("a = b \\", "unexpected"),
+        ("a = b\n\\", "unexpected"),
         (r"a = b \Rightarrow c", "'c' is not an equation"),
     ],
 )
@@ -181,3 +185,76 @@ def test_a_chain_over_cases_and_unicode() -> None:
     assert latex and derivation.joins == ("chain",)
     assert derivation.links[0].rhs == derivation.links[1].lhs
     assert derivation.links[1].text.endswith(r"\mathbb{1}[z > 0]")
+
+
+# ---------------------------------------------------------------- layout as the seeds write it
+
+
+def test_align_rows_with_two_equations_continue_the_first_column() -> None:
+    # Seed 004: each row states a step and, in a second column, the definition it uses.
+    text = r"\begin{aligned} a &= b & c &= d \\ &= e & f &= g \\ &= h \end{aligned}"
+    derivation, _ = parse_derivation(text)
+    sides = _sides(derivation)
+    e, g, h = Name("e"), Name("g"), Name("h")
+    assert sides == [(a, b), (c, d), (b, e), (Name("f"), g), (e, h)]
+    assert derivation.joins == ("and", "chain", "and", "chain")
+    # eqnarray's &=& only aligns.
+    derivation, _ = parse_derivation(r"\begin{eqnarray} a &=& b \\ &=& c \end{eqnarray}")
+    assert _sides(derivation) == [(a, b), (b, c)]
+
+
+def test_one_equals_sign_split_over_two_rows() -> None:
+    derivation, _ = parse_derivation(r"\begin{aligned} a &= \\ &= b \end{aligned}")
+    assert _sides(derivation) == [(a, b)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r"\boxed{a = b}",
+        r"a = b \quad (*)",
+        r"a = b \quad (3)",
+        r"a = b \qquad (2.1)",
+        r"a = b \quad \text{(by the chain rule)}",
+        r"a = b \quad \text{raw output}",
+        r'a = b \quad \text{"raw output"}',
+        r"a = b \quad \forall l, i, j",
+        r"x_0: a = b",
+        r"\rightarrow a = b",
+        r"\Rightarrow a = b",
+        r"a = b \rightarrow",
+        "→ a = b",
+        r"\begin{aligned} a &= b \label{x} \end{aligned}",
+    ],
+)
+def test_annotations_around_an_equation_are_layout(text: str) -> None:
+    derivation, _ = parse_derivation(text)
+    assert _sides(derivation) == [(a, b)]
+
+
+def test_a_keyword_text_is_not_an_annotation() -> None:
+    # \text{cost}(x) is a function; \text{and} a separator; neither is dropped.
+    derivation, _ = parse_derivation(r"c = \text{cost}(x) \quad\text{or}\quad a = b")
+    assert derivation.links[0].rhs == Call(Name("cost"), (Name("x"),))
+    assert derivation.joins == ("and",)
+
+
+@pytest.mark.parametrize("sign", [r"\approx", r"\sim", r"\simeq", "≈"])
+def test_approximate_signs_read_as_equals(sign: str) -> None:
+    derivation, _ = parse_derivation(f"0.1476 {sign} 0.15 = 0.82 (1 - 0.82)")
+    assert len(derivation.links) == 2 and derivation.joins == ("chain",)
+    assert derivation.links[0].lhs.decimals == 4 and derivation.links[0].rhs.decimals == 2
+
+
+def test_the_seeds_ng_vectorised_step_parses() -> None:
+    # Seed 002, as printed: Octave's .* written \cdot *, the transpose \top on a label.
+    derivation, _ = parse_claim(
+        r"g'(\mathbf{z}^{(3)}) = \mathbf{a}^{(3)} \cdot * (1 - \mathbf{a}^{(3)})"
+    )
+    (link,) = derivation.links
+    assert link.rhs.op == "hadamard"
+    derivation, _ = parse_claim(
+        r"\boldsymbol{\Delta}^{(l)} = \boldsymbol{\Delta}^{(l)} + \boldsymbol{\delta}^{(l+1)} \mathbf{a}^{(l)\top}"
+    )
+    (link,) = derivation.links
+    assert link.rhs.right.right == Transpose(Name("a", sup=("l",)))

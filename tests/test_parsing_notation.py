@@ -505,7 +505,8 @@ NEW_SYNTAX = st.sampled_from(
        r"\\", r"\text{if}", r"\text{otherwise}", r"\mathbb{1}", r"\le", r"\neq", r"\sum",
        r"\sigma", r"\tanh^2", r"\Rightarrow", r",\quad", r"\begin{aligned}", r"\end{aligned}",
        "&=", r"\top", "ᵀ", "δ", "²", "⁽", "⁾", "∑", "√", "′", "−", r"\operatorname{diag}",
-       ".*", "./", "'", r"\sqrt", r"\left(", r"\right)", r"\|", ":=", r"\mathrm{e}"]
+       ".*", "./", "'", r"\sqrt", r"\left(", r"\right)", r"\|", ":=", r"\mathrm{e}",
+       "\\", "\n", r"\boxed{", r"\underbrace{", "(*)", r"\forall", ";", "\t"]
 )  # fmt: skip
 
 
@@ -547,3 +548,72 @@ HOSTILE = [
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_new_syntax_is_bounded(text: str) -> None:
     _bounded(text)
+
+
+# ---------------------------------------------------------------- as the seeds print them
+
+
+def test_parameters_after_a_semicolon_are_arguments() -> None:
+    # Seeds 001/003/004: y(x; \omega), f(\vec{x}^{(i)}; \vec{w}).
+    omega = Name("omega")
+    assert parse_latex(r"y(x; \omega)") == call("y", x, omega)
+    assert parse_latex(r"f(\vec{x}^{(i)}; \vec{w})") == call("f", Name("x", sup=("i",)), w)
+
+
+def test_a_function_command_after_a_factor_takes_the_next_operand() -> None:
+    # Seed 002: y_i \log h_{\Theta}(x_i).
+    h = Call(Name("h", sub=("Theta",)), (x,), juxtaposed=True)
+    assert parse_latex(r"y \log h_{\Theta}(x)") == BinOp("mul", y, call("log", h))
+    assert parse_latex(r"y \log x \cdot z") == BinOp("mul", BinOp("mul", y, call("log", x)), z)
+    with pytest.raises(ParseError, match="argument"):
+        parse_latex(r"y \log")
+
+
+def test_a_derivative_operator_after_a_factor() -> None:
+    # Seed 004: \sigma'(z) \frac{\partial}{\partial w} z.
+    sigma_prime = Call(Name("sigma", primes=1), (z,))
+    node = parse_latex(r"\sigma'(z) \frac{\partial}{\partial w} z")
+    assert node == BinOp("mul", sigma_prime, Derivative(z, w))
+    node = parse_latex(r"\sigma'(z) \frac{\partial}{\partial w} [w x + y]")
+    assert node == BinOp("mul", sigma_prime, Derivative(BinOp("add", BinOp("mul", w, x), y), w))
+
+
+def test_underbraces_are_comments_on_their_content() -> None:
+    node = parse_latex(r"\underbrace{\frac{\partial a}{\partial z}}_{\sigma'(z)} x")
+    assert node == BinOp("mul", Derivative(Name("a"), z), x)
+    assert parse_latex(r"\overbrace{x}^{\text{input}}") == x
+
+
+def test_octave_elementwise_in_latex() -> None:
+    for text in (r"a \cdot * b", r"a \cdot* b", "a .* b"):
+        assert parse_latex(text) == BinOp("hadamard", Name("a"), Name("b"))
+
+
+def test_letters_of_a_sum_index_are_separate_indices() -> None:
+    # Seed 001: \sum_{ki} V_{ki}^2.
+    body = BinOp("pow", Name("V", sub=("k", "i")), TWO)
+    assert parse_latex(r"\sum_{ki} V_{ki}^2") == IndexSum("k", IndexSum("i", body))
+
+
+def test_dot_decorations() -> None:
+    assert parse_latex(r"\dot{g}") == Name("g", decorations=("dot",))
+
+
+def test_a_component_of_a_call_indexes_the_function() -> None:
+    softmax_j = Call(Name("softmax", sub=("j",)), (z,))
+    assert parse_latex(r"\operatorname{softmax}(z)_j") == softmax_j
+    assert parse_latex(r"\operatorname{softmax}_j(z)") == softmax_j
+    # f(x)_j with f undeclared has two readings (f_j(x), f x_j): refused, not guessed.
+    with pytest.raises(ParseError, match="f_j"):
+        parse_latex("f(x)_j")
+
+
+def test_sum_limits_written_with_limits_and_leading_point_decimals() -> None:
+    assert parse_latex(r"\sum\limits_{k=1}^{n} x_k") == parse_latex(r"\sum_{k=1}^{n} x_k")
+    half = parse_latex(".5")
+    assert half == Number(Fraction(1, 2)) and half.decimals == 1
+
+
+def test_a_matrix_written_out_is_refused_by_name() -> None:
+    with pytest.raises(ParseError, match="environment bmatrix"):
+        parse_latex(r"\begin{bmatrix} 0.1 \\ 0.2 \end{bmatrix}")

@@ -30,14 +30,50 @@ _LAYOUT = re.compile(
     r"|\\(?:nonumber|notag|displaystyle|textstyle)(?![A-Za-z])"
 )
 _TRAILING = re.compile(r"(?<!\\)[.,](?=\s*(?:\\\\|$))")
+_BOXED = re.compile(r"\\boxed\s*\{")
+_ROW_END = r"(?=\s*(?:\\\\|\\end\s*\{|&|;|\x1f|$))"
+_KEYWORDS = r"and|or|und|et|if|for|when|otherwise|else|elsewhere"
+_ANNOTATIONS = (
+    # \quad \text{"raw output"}, \text{ (output layer)}: a remark at the end of a row.
+    re.compile(
+        r"\\q?quad\s*\\(?:text|mbox|textrm)\s*\{(?!\s*(?:"
+        + _KEYWORDS
+        + r")\s*\})[^{}]*\}"
+        + _ROW_END
+        + r"|\\(?:text|mbox|textrm)\s*\{(?=[^{}]*[^A-Za-z{}])(?!\s*(?:"
+        + _KEYWORDS
+        + r")\s*\})"
+        + r"[^{}]*\}"
+        + _ROW_END
+    ),
+    # (*), \quad (1), \qquad (2.3): an equation's tag.
+    re.compile(r"\(\*+\)" + _ROW_END + r"|\\q?quad\s*\(\d+(?:\.\d+)*[a-z]?\)" + _ROW_END),
+    # \quad \forall l, i, j: the quantifier of a definition.
+    re.compile(r"(?:,\s*|\\q?quad\s*)+\\forall(?![A-Za-z])[^&\\]*" + _ROW_END),
+    # x_0: (-2)*0.15 = -0.30, a row of a worked example named by its first word.
+    re.compile(r"^\s*\\?[A-Za-z]+(?:_\{?[A-Za-z0-9]+\}?)?\s*:(?!=)"),
+)
 _ENV = re.compile(r"\\(begin|end)\s*\{\s*([A-Za-z]+\*?)\s*\}")
-_COMMAND = re.compile(r"\\([A-Za-z]+|.)")
-_TEXT_AND = re.compile(r"\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:and|und|et)\s*\}")
+_COMMAND = re.compile(r"\\([A-Za-z]+|.)", re.DOTALL)
+_TEXT_AND = re.compile(r"\\(?:text|mbox|textrm|mathrm)\s*\{\s*(?:and|or|und|et)\s*\}")
 
-_IMPLIES = frozenset({"Rightarrow", "implies", "Longrightarrow", "therefore"})
-_EQUALS = frozenset({"coloneqq", "equiv", "triangleq", "approx", "eqqcolon", "doteq"})
+_IMPLIES = frozenset(
+    {"Rightarrow", "implies", "Longrightarrow", "therefore", "rightarrow", "longrightarrow"}
+)
+_EQUALS = frozenset(
+    {"coloneqq", "equiv", "triangleq", "approx", "eqqcolon", "doteq", "sim", "simeq"}
+)
 _SPACES = frozenset({"quad", "qquad"})
-_UNICODE_SEPS = {"⇒": "implies", "⟹": "implies", "≔": "eq", "≡": "eq", "≈": "eq", "≜": "eq"}
+_UNICODE_SEPS = {
+    "⇒": "implies",
+    "⟹": "implies",
+    "→": "implies",
+    "∴": "implies",
+    "≔": "eq",
+    "≡": "eq",
+    "≈": "eq",
+    "≜": "eq",
+}
 # A row or a \quad next to one of these continues the expression (a long right side broken
 # over lines), it does not separate two equations.
 _OPERATOR_AFTER = re.compile(
@@ -46,7 +82,8 @@ _OPERATOR_AFTER = re.compile(
 )
 _OPERATOR_BEFORE = re.compile(r"(?:[-+*/(\[⊙·×−]|\\(?:cdot|times|odot|circ|ast|left[(\[]|[{]))\s*$")
 
-SepKind = Literal["eq", "implies", "and", "space", "row"]
+SepKind = Literal["eq", "implies", "and", "space", "row", "column", "continue"]
+_COLUMN = "\x1f"  # marks the & that starts the second equation of an align row
 
 
 @dataclass(frozen=True)
@@ -61,21 +98,51 @@ def _blank(text: str, start: int, end: int) -> str:
 
 
 def _layout_blanked(text: str) -> str:
-    """The text with layout (environment markers, labels, tags, trailing punctuation and the
-    alignment marks ``&`` outside nested environments) replaced by spaces of equal length."""
-    text = _LAYOUT.sub(lambda m: " " * len(m.group()), text)
+    """The text with layout replaced by spaces of equal length: environment markers, labels,
+    tags, ``\\boxed``, trailing punctuation, annotations (``\\quad \\text{(chain rule)}``,
+    ``(*)``, ``\\forall l``, a leading ``x_0:``) and the alignment marks ``&`` outside nested
+    environments; in ``align`` the second ``&`` of a pair separates two equations (``;``)."""
+    eqnarray = "eqnarray" in text  # a &=& b: both marks only align
+    text = _LAYOUT.sub(_spaces, text)
+    text = _unwrap_boxed(text)
     out = list(text)
-    nested = 0
-    for match in re.finditer(r"\\(?:begin|end)\s*\{[^{}]*\}|\\&|&", text):
+    nested = column = 0
+    for match in re.finditer(r"\\(?:begin|end)\s*\{[^{}]*\}|\\\\|\\&|&", text):
         token = match.group()
         if token.startswith("\\begin"):
             nested += 1
         elif token.startswith("\\end"):
             nested = max(nested - 1, 0)
+        elif token == "\\\\" and nested == 0:
+            column = 0
         elif token == "&" and nested == 0:
-            out[match.start()] = " "
+            column += 1
+            out[match.start()] = _COLUMN if column % 2 == 0 and not eqnarray else " "
     text = "".join(out)
+    for pattern in _ANNOTATIONS:
+        text = pattern.sub(_spaces, text)
     return _TRAILING.sub(" ", text)
+
+
+def _spaces(match: re.Match[str]) -> str:
+    return " " * len(match.group())
+
+
+def _unwrap_boxed(text: str) -> str:
+    """``\\boxed{A = B}`` is ``A = B``: the command and its braces become spaces."""
+    for _ in range(text.count("\\boxed")):
+        match = _BOXED.search(text)
+        if match is None:
+            break
+        depth = 0
+        for index in range(match.end() - 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[index], 0) if text[index - 1] != "\\" else 0
+            if depth == 0:
+                text = _blank(_blank(text, index, index + 1), match.start(), match.end())
+                break
+        else:
+            break
+    return text
 
 
 def _separators(text: str) -> tuple[str, list[_Sep]]:
@@ -108,7 +175,9 @@ def _separators(text: str) -> tuple[str, list[_Sep]]:
                 i = text_and.end()
                 continue
             command = _COMMAND.match(text, i)
-            assert command is not None  # a lone trailing backslash matches "." too
+            if command is None:  # a lone backslash at the end: the grammar reports it
+                i += 1
+                continue
             name, end = command.group(1), command.end()
             if name in ("{", "["):
                 depth += 1
@@ -132,6 +201,8 @@ def _separators(text: str) -> tuple[str, list[_Sep]]:
                 seps.append(_Sep("eq", start, i + 1))
             elif char in ",;":
                 seps.append(_Sep("and", i, i + 1))
+            elif char == _COLUMN:
+                seps.append(_Sep("column", i, i + 1))
             elif char in _UNICODE_SEPS:
                 seps.append(_Sep(_UNICODE_SEPS[char], i, i + 1))  # type: ignore[arg-type]
         i += 1
@@ -161,13 +232,18 @@ def _merge(run: list[_Sep], text: str) -> SepKind:
         others = set(kinds) - {"eq"}
         # "\\ &= C" continues the previous row's chain; "= \\" breaks a line after "=".
         if eqs == 1 and others <= {"row", "space"}:
+            return "continue" if "row" in kinds[: kinds.index("eq")] else "eq"
+        if kinds == ["eq", "row", "eq"]:  # Df &= \\ &= ...: one "=" written on both rows
             return "eq"
-        second = [sep for sep in run if sep.kind in ("eq", "and", "implies")][1]
+        # "= , B", "= & B", "A = = B": the separator where a side should be.
+        second = next((sep for sep in run[1:] if sep.kind not in ("row", "space")), run[-1])
         raise ParseError("a side of an equation is missing", text, second.start)
     if "implies" in kinds:
         return "implies"
     if "row" in kinds:
         return "row"
+    if "column" in kinds:
+        return "column"
     return "and"
 
 
@@ -180,7 +256,8 @@ def _sides_and_joins(text: str, seps: list[_Sep]) -> list[_Side | SepKind]:
         if text[last : sep.start].strip():
             if run:
                 kind = _merge(run, text)
-                if not items and kind in ("eq", "implies"):
+                # "⇒ A = B" continues the sentence before the formula: nothing to check.
+                if not items and kind == "eq":
                     raise ParseError("a side of an equation is missing", text, run[0].start)
                 if items:
                     items.append(kind)
@@ -191,7 +268,7 @@ def _sides_and_joins(text: str, seps: list[_Sep]) -> list[_Side | SepKind]:
         run.append(sep)
         last = sep.end
     trailing = run[:-1]
-    if trailing and _merge(trailing, text) in ("eq", "implies"):
+    if trailing and _merge(trailing, text) == "eq":
         raise ParseError("formula ends too early", text, len(text))
     return items
 
@@ -205,17 +282,25 @@ def _links(
     joins: list[JoinKind] = []
     pending: JoinKind | None = None  # the join to the link that starts next
     in_link: set[int] = set()
+    # In an align row "A &= B & C &= D" the second equation is a remark; a next row "&= E"
+    # continues the first column's chain, whose last side is sides[tail].
+    tail, first_column = 0, True
     for idx, kind in enumerate(kinds):
-        if kind == "eq":
-            if idx > 0 and kinds[idx - 1] == "eq":
-                joins.append("chain")
+        if first_column:
+            tail = idx
+        if kind in ("eq", "continue"):
+            lhs = tail if kind == "continue" else idx
+            if kind == "continue" or (idx > 0 and kinds[idx - 1] == "eq"):
+                joins.append("chain") if links else None
             elif links:
                 joins.append(pending or "and")
-            links.append((sides[idx], sides[idx + 1]))  # type: ignore[arg-type]
-            in_link.update((idx, idx + 1))
+            links.append((sides[lhs], sides[idx + 1]))  # type: ignore[arg-type]
+            in_link.update((lhs, idx + 1))
             pending = None
+            first_column = first_column or kind == "continue"
         else:
             pending = "implies" if kind == "implies" or pending == "implies" else "and"
+            first_column = kind != "column" and (first_column or kind == "row")
     for idx, side in enumerate(sides):
         if idx not in in_link:
             assert isinstance(side, _Side)

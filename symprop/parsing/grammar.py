@@ -100,6 +100,8 @@ DECORATIONS = {
     "mathit": "",
     "mathsf": "",
     "mathcal": "",
+    "dot": "dot",
+    "ddot": "ddot",
 }
 
 LATEX_GRAMMAR = rf"""
@@ -115,6 +117,7 @@ equation: expr "=" expr
 ?product: jux
     | product MULOP sjux -> mul
     | product ODOT sjux -> hadamard
+    | product DOTSTAR sjux -> hadamard
     | product "/" sjux -> div
 ?sjux: jux
     | "-" sjux -> neg
@@ -169,6 +172,7 @@ script: script_token | "{{" args "}}" | "{{" script_top "}}" | "{{" expr TOP "}}
     | PARTIAL -> partial_bare
     | PARTIAL "_" script scripted -> partial_sub
     | SQRT primary -> sqrt
+    | BRACE "{{" expr "}}" ("_" script | "^" script)? -> underbrace
     | NORM_OPEN expr NORM_CLOSE -> norm
     | BEGIN_CASES case_row (ROWSEP case_row)* ROWSEP? END_CASES -> cases
     | INDICATOR "[" relation "]" -> indicator
@@ -193,7 +197,7 @@ case_row: expr ","? "&" condition ","?
     | IF OTHERWISE -> otherwise
 relation: expr RELOP expr
     | expr "=" expr
-args: expr ("," expr)*
+args: expr (("," | ";") expr)*
 
 SUM: /\\sum(?![A-Za-z])/ | "∑" | "Σ"
 LIM: /\\lim(?![A-Za-z])/
@@ -203,6 +207,8 @@ FRAC: /\\[dtc]?frac(?![A-Za-z])/
 NUM_DIGIT: /\d/
 DEN_DIGIT: /[0-9]/
 SQRT: /\\sqrt(?![A-Za-z])/ | "√"
+BRACE: /\\(underbrace|overbrace)(?![A-Za-z])/
+DOTSTAR.3: /\\cdot\s*\*/ | ".*"
 PARTIAL: /\\partial(?![A-Za-z])/ | "∂"
 MULOP: /\\(cdot|times)(?![A-Za-z])/ | "·" | "×"
 ODOT: /\\(odot|circ|ast)(?![A-Za-z])/ | "⊙" | "∘" | "*"
@@ -225,7 +231,7 @@ NAMECMD: /\\(operatorname|text|mathrm|textrm|mathit|mbox)(?![A-Za-z])/
 DECOR: /\\({"|".join(DECORATIONS)})(?![A-Za-z])/
 WORD: /[A-Za-z][A-Za-z0-9]*/
 LETTER: /[A-Za-z]/
-NUMBER: /\d+(\.\d+)?/
+NUMBER: /\d+(\.\d+)?|\.\d+/
 PRIME: "'" | "′"
 LBRACE_ESC: "\\{{"
 RBRACE_ESC: "\\}}"
@@ -234,7 +240,7 @@ NORM_CLOSE: "\uE001"
 %ignore /\s+/
 %ignore /\\([Bb]igg?[lr]?|left|right|middle)(?![A-Za-z])/
 %ignore /\\[,;:! ]/
-%ignore /\\(quad|qquad|displaystyle|textstyle|nonumber|notag)(?![A-Za-z])/
+%ignore /\\(quad|qquad|displaystyle|textstyle|nonumber|notag|limits|nolimits)(?![A-Za-z])/
 %ignore /\{{\s*\}}(?=\s*[\^_])/
 """
 
@@ -255,7 +261,7 @@ _CLOSERS = ")]}\ue001"
 # of the same length so every column reported later still points into the user's text.
 _NORM_BAR = re.compile(r"\\\||\\[lr]?Vert(?![A-Za-z])|\|\|")
 _ALLOWED = re.compile(
-    "[\x20-\x7e\t\n\r⊙∘∂∇·×⇒⟹≔≡≈≜≤≥≠√∑Σ→ᵀ′−∗𝟙" + _UGREEK_CHARS + _USUP + _USUB + "]*"
+    "[\x20-\x7e\t\n\r⊙∘∂∇·×⇒⟹≔≡≈≜≤≥≠√∑Σ→∴ᵀ′−∗𝟙" + _UGREEK_CHARS + _USUP + _USUB + "]*"
 )
 
 

@@ -16,6 +16,7 @@ from symprop.parsing.transform import (
     Common,
     DerivOp,
     FuncName,
+    Pending,
     PowFunc,
     Top,
     is_partial,
@@ -113,6 +114,8 @@ class LatexToAST(Common):
         # Derivatives read from an operator (\frac{d}{dz} f g): later juxtaposed factors
         # belong to the operand, as the operator applies to the product that follows it.
         self.operated: dict[int, object] = {}
+        # Products whose last factor is such a derivative (\sigma' \frac{d}{dz} f).
+        self.operated_tail: dict[int, object] = {}
 
     # ------------------------------------------------------------ names
 
@@ -180,9 +183,14 @@ class LatexToAST(Common):
             ):
                 return base
             raise self.error("only the 2-norm \\|x\\|_2 (or _F) is read", _pos(meta))
-        if not isinstance(base, Name) or isinstance(base, FuncName):
-            raise self.error("only a symbol can carry a subscript", _pos(meta))
-        if base.sub:
+        # \operatorname{softmax}(z)_j is softmax_j(z): the index goes on the function.
+        if id(base) in self.juxtaposed:
+            # f(x)_j: f_j(x) or f x_j, two readings with different values.
+            raise self.error("write f_j(x) for a component or f \\cdot x_j for a product", base.pos)
+        target = base.func if isinstance(base, Call) else base
+        if not isinstance(target, Name):
+            raise self.error("only a symbol or a call can carry a subscript", _pos(meta))
+        if target.sub:
             raise self.error("double subscript", _pos(meta))
         texts: list[str] = []
         for item in items:
@@ -190,7 +198,9 @@ class LatexToAST(Common):
             if parts is None:
                 raise self.error("a subscript must be an index such as k, 0 or l+1", item.pos)
             texts.extend(parts)
-        return replace(base, sub=tuple(texts))
+        if isinstance(base, Call) and target is base.func:
+            return replace(base, func=replace(target, sub=tuple(texts)))
+        return replace(target, sub=tuple(texts))
 
     @v_args(meta=True)
     def usub(self, meta, children):  # noqa: ANN001, ANN201
@@ -373,8 +383,22 @@ class LatexToAST(Common):
         # \log x, \exp z: a function command followed by an operand applies to it.
         if isinstance(left, FuncName):
             return self._call(left, (right,), pos)
-        if isinstance(right, FuncName):
-            raise self.error(f"\\{right.base} needs an argument", right.pos)
+        if id(left) in self.operated_tail:
+            # \sigma' \frac{d}{dz} f g: the operator still takes the factors after it.
+            node = BinOp("mul", left.left, self.mul(meta, [left.right, right]), pos=left.pos)
+            self.operated_tail[id(node)] = node
+            return node
+        if isinstance(left, Pending):
+            # y \log h(x), \sigma' \frac{d}{dz} z: the operator waited for its operand.
+            applied = self.mul(meta, [left.func, right])
+            node = BinOp("mul", left.left, applied, pos=left.pos)
+            if id(applied) in self.operated:
+                self.operated_tail[id(node)] = node
+            return node
+        if isinstance(right, FuncName | DerivOp) or (
+            isinstance(right, PowFunc) and isinstance(right.func, FuncName)
+        ):
+            return Pending(left, right, pos=pos)
         return BinOp("mul", left, right, pos=pos)
 
     # ------------------------------------------------------------ derivatives
@@ -430,6 +454,10 @@ class LatexToAST(Common):
         return Limit(var, to, body, pos=_pos(meta))
 
     # ------------------------------------------------------------ other constructs
+
+    def underbrace(self, children):  # noqa: ANN001, ANN201
+        # \underbrace{a}_{\text{note}}: the note is a comment on a.
+        return next(c for c in children if isinstance(c, Expr))
 
     @v_args(meta=True)
     def sqrt(self, meta, children):  # noqa: ANN001, ANN201
@@ -495,6 +523,9 @@ class LatexToAST(Common):
                     "a sum's condition must be k \\neq 0, k > 0 or k \\ge 1", _pos(meta)
                 )
             lower = Number(Fraction(1), pos=lower.pos)
+        if len(index_nodes) == 1 and not isinstance(index_nodes[0], Name):
+            # \sum_{ki}: two letters are two indices, as in a subscript.
+            index_nodes = list(_letters(index_nodes[0]) or index_nodes)
         indices = [_index_text(n) if isinstance(n, Name) else None for n in index_nodes]
         if any(index is None for index in indices):
             raise self.error("a sum needs an index name, e.g. \\sum_k", _pos(meta))
@@ -516,6 +547,15 @@ class LatexToAST(Common):
         if isinstance(result, Top):
             raise self.error("a transpose mark needs an operand", result.pos)
         return result
+
+
+def _letters(node: Expr) -> list[Name] | None:
+    if isinstance(node, Name):
+        return [node]
+    if isinstance(node, BinOp) and node.op == "mul":
+        left, right = _letters(node.left), _letters(node.right)
+        return None if left is None or right is None else left + right
+    return None
 
 
 def _is_transpose_mark(node: Expr) -> bool:

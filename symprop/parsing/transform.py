@@ -323,6 +323,14 @@ class PowFunc(Expr):
     exponent: Expr
 
 
+@dataclass(frozen=True)
+class Pending(Expr):
+    """``y \\log`` before the operand of ``\\log`` is read (``y \\log h(x)``); internal."""
+
+    left: Expr
+    func: Expr
+
+
 def partial(operand: Expr | None, pos: int) -> _Partial:
     """The marker of ``\\partial x`` (operand None for a bare ``\\partial``)."""
     return _Partial(operand, pos=pos)
@@ -351,6 +359,8 @@ def as_public(node: Expr) -> Expr:  # noqa: C901, PLR0911, PLR0912
         raise ParseError("a transpose mark needs an operand", "", node.pos)
     if isinstance(node, _Partial):
         raise ParseError("write a derivative as \\frac{\\partial J}{\\partial w}", "", node.pos)
+    if isinstance(node, Pending):
+        raise ParseError("a function needs an argument", "", node.func.pos)
     if isinstance(node, DerivOp):
         raise ParseError("a derivative operator needs an operand", "", node.pos)
     if isinstance(node, PowFunc):
