@@ -38,6 +38,7 @@ from symprop.verify.declare import (
     Declarations,
     declarations,
     definition_from_text,
+    value,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -344,6 +345,8 @@ def test_a_markdown_and_a_toml_file_with_the_same_content_give_the_same_setting(
         ("[values]\nv = [1, 2]\n[shapes]\nv = [3]", ["v: its value has shape 2", "says 3"]),
         ("[define]\ng = 'x'\n[values]\ng = 1", ["g is defined and given a value"]),
         ("[define]\ng = 'x'\n[shapes]\ng = [2]", ["g is defined; its shape comes from"]),
+        ('functions = ["f"]\n[values]\nf = 2', ["f is declared a function and given a value"]),
+        ('functions = ["v"]\n[shapes]\nv = [2]', ["v is declared a function and given a value"]),
         ('spec = "a.toml"\n[network]\ninputs = 1', ["either spec", "[network]"]),
         ("spec = 3", ["spec: got 3"]),
         ('spec = "no-such.toml"', ["no-such.toml: no such spec file"]),
@@ -613,3 +616,41 @@ def test_html_comments_are_not_claims() -> None:
     assert extract_claims(text) == ["c = d"]
     with pytest.raises(VerifyError, match="HTML comment"):
         extract_claims("<!-- a = b\n- $c = d$\n")
+
+
+def test_a_let_line_and_define_of_one_name_is_refused_with_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.md"
+    path.write_text(_md("[define]\ng = 'x^2'", "- let $g = x^3$\n- $g = g$\n"))
+    with pytest.raises(VerifyError) as info:
+        read_claims_file(path)
+    assert str(info.value) == f"{path}: g is defined twice; define each symbol once"
+
+
+def test_a_cycle_in_a_toml_file_is_refused_with_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("claims = ['g = g']\n[define]\ng = 'h'\nh = 'g'\n")
+    with pytest.raises(VerifyError, match=f"^{path}: definitions refer to each other"):
+        read_claims_file(path)
+
+
+def test_a_value_on_the_command_line_replaces_a_file_definition_and_back() -> None:
+    file = parse_claims_text(_md("[define]\ng = 'x^2'\n[values]\nw = 2\n[shapes]\nA = [2, 2]"))
+    cli = SettingOptions(
+        values=(value("g", 3), value("A", [[1, 0], [0, 1]])),
+        definitions=(definition_from_text("w = x + 1"),),
+    )
+    decl = cli.over(file.options).setting().declared
+    assert decl.defined(Name("g")) is None and decl.value(Name("g")).entries == (Fraction(3),)
+    assert decl.value(Name("w")) is None and decl.defined(Name("w")) is not None
+    assert decl.shape(Name("A")) == (2, 2) and len(decl.shapes) == 0
+
+
+def test_all_definitions_together_are_bounded_before_any_is_parsed() -> None:
+    body = " + ".join(["x"] * 990)  # 3957 characters: over a claim's 2000 on its own too
+    long = "[define]\n" + "\n".join(f"g_{i} = '{body[:1990]}'" for i in range(11))
+    start = time.monotonic()
+    with pytest.raises(VerifyError, match="characters in all; at most 20000"):
+        _setting(long)
+    with pytest.raises(VerifyError, match="characters in all; at most 20000"):
+        _setting("", "".join(f"- let $g_{i} = {body[:1990]}$\n" for i in range(11)))
+    assert time.monotonic() - start < 2

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from symprop.verify.declare import (
     MAX_FUNCTIONS,
     Definition,
     Value,
+    check_definition_text,
     check_notation,
     check_penalty,
     declarations,
@@ -127,9 +128,16 @@ class SettingOptions:
             merged["loss_formula"] = None
         else:
             merged["loss_formula"] = base.loss_formula
-        merged["definitions"] = _by_name(base.definitions, self.definitions, lambda d: d.name)
-        merged["values"] = _by_name(base.values, self.values, lambda v: v.name)
-        merged["shapes"] = _by_name(base.shapes, self.shapes, lambda s: s[0])
+        # A name these options declare is theirs alone: a value given here replaces a
+        # definition there (and its shape), a definition here replaces a value there.
+        defined = {_plain(d.name) for d in self.definitions}
+        valued = {_plain(v.name) for v in self.values}
+        base_definitions = tuple(d for d in base.definitions if _plain(d.name) not in valued)
+        base_values = tuple(v for v in base.values if _plain(v.name) not in defined)
+        base_shapes = tuple(s for s in base.shapes if _plain(s[0]) not in defined | valued)
+        merged["definitions"] = _by_name(base_definitions, self.definitions, lambda d: d.name)
+        merged["values"] = _by_name(base_values, self.values, lambda v: v.name)
+        merged["shapes"] = _by_name(base_shapes, self.shapes, lambda s: s[0])
         merged["functions"] = tuple(dict.fromkeys(base.functions + self.functions))
         return SettingOptions(**merged)
 
@@ -231,9 +239,9 @@ def options_from_table(table: Mapping[str, Any], folder: Path | None = None) -> 
                 f'{MAX_FUNCTIONS} names, e.g. ["f", "g"]'
             )
         out["functions"] = tuple(function_name(f, f"functions[{i}]") for i, f in enumerate(raw))
-    out["definitions"] = tuple(
-        definition(k, v) for k, v in _table(table, "define", MAX_DEFINITIONS).items()
-    )
+    defines = _table(table, "define", MAX_DEFINITIONS)
+    check_definition_text([*defines, *defines.values()], "[define]")
+    out["definitions"] = tuple(definition(k, v) for k, v in defines.items())
     out["values"] = tuple(value(k, v) for k, v in _table(table, "values", MAX_DEFINITIONS).items())
     out["shapes"] = tuple(shape(k, v) for k, v in _table(table, "shapes", MAX_DEFINITIONS).items())
     return SettingOptions(**out)
@@ -311,6 +319,7 @@ def command_line_options(
     named by its option), to be stated over a claims file's."""
     if len(defines) > MAX_DEFINITIONS or len(values) > MAX_DEFINITIONS:
         raise VerifyError(f"--define/--value: at most {MAX_DEFINITIONS} each")
+    check_definition_text(defines, "--define")
     if len(functions) > MAX_FUNCTIONS:
         raise VerifyError(f"--function: at most {MAX_FUNCTIONS}")
     if numbering is not None and numbering not in NUMBERING_CHOICES:
@@ -368,7 +377,9 @@ def parse_claims_text(text: str, fmt: str = "markdown", folder: Path | None = No
     if fmt == "toml":
         data = parse_toml(text)
         claims = toml_claims(data)
-        return ClaimsFile(options_from_table(data, folder), tuple(claims))
+        options = options_from_table(data, folder)
+        _check_declarations(options)
+        return ClaimsFile(options, tuple(claims))
     if fmt != "markdown":
         raise VerifyError(f"fmt: got {shown(fmt)}; known: markdown, toml")
     doc = split_markdown(text)
@@ -386,9 +397,20 @@ def parse_claims_text(text: str, fmt: str = "markdown", folder: Path | None = No
             raise VerifyError(
                 f"{len(options.definitions) + len(doc.lets)} definitions; at most {MAX_DEFINITIONS}"
             )
+        check_definition_text(
+            [*doc.lets, *(d.text for d in options.definitions)], "[define] and let lines"
+        )
         lets = tuple(definition_from_text(t, f"let line {i + 1}") for i, t in enumerate(doc.lets))
-        options = SettingOptions(definitions=lets).over(options)
+        # Appended, not stated over: a name both [define] and a let line define is refused.
+        options = replace(options, definitions=options.definitions + lets)
+    _check_declarations(options)
     return ClaimsFile(options, doc.claims)
+
+
+def _check_declarations(options: SettingOptions) -> None:
+    """One file's declarations checked together (each name once, no cycles, bounded), so
+    that their errors name the file."""
+    declarations(options.definitions, options.values, options.shapes, options.functions)
 
 
 def read_claims_file(path: str | Path) -> ClaimsFile:
