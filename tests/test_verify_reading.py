@@ -586,3 +586,209 @@ def test_numberings_follow_the_notation(small: Network, ng: Setting) -> None:
     assert numberings(declared_ng, reading) == ["ng"]
     reading = readings(Equation(claim, Number(Fraction(0))), plain)[0]
     assert numberings(plain, reading) == ["input0", "input1"]
+
+
+# ---------------------------------------------------------------- Bishop's bias weight w_{j0}
+
+
+def test_bishop_w_j0_is_the_bias_and_z_0_is_one(bishop: Setting) -> None:
+    w, ev = evaluate_side(parse_latex("w^{(2)}_{10}"), bishop)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    assert w == sp.Matrix([[inst.b[2][0]]])
+    assert side("z^{(1)}_0", bishop) == sp.Matrix([[1]])
+    # seed 003: ∂L/∂w_ij = δ_i z_j^{(l-1)}, also for the bias weight j = 0 (z_0 = 1)
+    claim = r"\frac{\partial L}{\partial w^{(2)}_{ij}} = \delta^{(2)}_i z^{(1)}_j"
+    lhs_text, rhs_text = claim.split(" = ")
+    model = ev.env.model
+    for j in (0, 1, 2):
+        idx = {"i": 1, "j": j}
+        lhs = side(lhs_text, bishop, claim, indices=idx)
+        rhs = side(rhs_text, bishop, claim, indices=idx)
+        symbol = inst.b[2][0] if j == 0 else inst.W[2][0, j - 1]
+        assert equal_at_points(lhs, sp.Matrix([[sp.diff(model.cost(), symbol)]]))  # type: ignore[union-attr]
+        assert equal_at_points(lhs, rhs)
+
+
+# ---------------------------------------------------------------- parsed as people write them
+
+
+def test_parsed_calculus_claims_read_their_nodes() -> None:
+    calc = Setting.calculus()
+    z = sp.Symbol("z", real=True)
+    relu = side(r"\begin{cases} 1 & z > 0 \\ 0 & \text{otherwise} \end{cases}", calc)[0]
+    assert relu.xreplace({z: 0}) == 0 and relu.xreplace({z: sp.Rational(1, 2)}) == 1
+    assert side(r"\mathbb{1}[z \ge 0]", calc)[0].xreplace({z: 0}) == 1
+    assert sp.simplify(side(r"\tanh^2(z)", calc)[0] - sp.tanh(z) ** 2) == 0
+    assert sp.simplify(side(r"\sigma^2(z)", calc)[0] - SIG(z) ** 2) == 0
+    lhs = side(r"\frac{d}{dz}\sigma(z)", calc)[0]
+    assert sp.simplify(lhs - SIG(z) * (1 - SIG(z))) == 0
+    assert sp.simplify(lhs - side(r"σ(z)(1 − σ(z))", calc)[0]) == 0
+    assert sp.simplify(lhs - side(r"σ(z)", calc)[0]) != 0
+    # the reading says which value the case split gives at the kink
+    claim = parse_claim(r"y = \begin{cases} 1 & z > 0 \\ 0 & \text{otherwise} \end{cases}")[0]
+    taken = dict(readings(claim, calc)[0].taken)
+    assert taken["cases at z = 0"] == "case 2 (otherwise) applies at z = 0"
+
+
+def test_parsed_limit_is_read_in_nielsen_letters_with_h_bound() -> None:
+    f = declare.definition_from_text(r"let f(x) = x^3")
+    setting = Setting.calculus(declare.declarations([f]))
+    claim = parse_claim(r"\lim_{h \to 0} \frac{f(x+h)-f(x)}{h} = 3x^2")[0]
+    (reading,) = readings(claim, setting)
+    assert reading.notation == "nielsen"  # h is the limit's variable, not Goodfellow's h
+    value = evaluate_side(claim.links[0].lhs, setting, claim=claim)[0]
+    x = sp.Symbol("x", real=True)
+    assert sp.expand(value[0] - 3 * x**2) == 0
+
+
+def test_sum_over_samples_without_limits_runs_over_the_batch(small: Network) -> None:
+    setting = Setting.from_spec(small.with_widths([2, 2, 1]))
+    total, ev = evaluate_side(parse_latex(r"\sum_{i} x^{(i)}"), setting, batch=3)
+    insts = ev.env.model.insts  # type: ignore[union-attr]
+    assert total == insts[0].x + insts[1].x + insts[2].x
+
+
+def test_reading_symbols_are_typed(ng: Setting) -> None:
+    claim = parse_claim(r"\delta^{(2)}_j = \Theta^{(2)}_{1j} \delta^{(3)}_1")[0]
+    (reading,) = readings(claim, ng)
+    by_key = {t.what: t for t in reading.symbols}
+    delta = by_key["delta_j^2"]
+    assert (delta.kind, delta.role, delta.label) == ("quantity", "delta", (None, 2))
+    assert delta.written == Name("delta", sub=("j",), sup=("2",))
+    assert by_key["bias"].kind == "convention" and by_key["bias"].written is None
+    assert by_key["Theta_{1,j}^2"].role == "W"
+
+
+def test_an_undecided_size_is_refused_unless_given(small: Network) -> None:
+    """Seed 000 sums k = 1..m over output units; Nielsen's book uses m for the mini-batch."""
+    text = r"\frac{1}{2} \sum_{k=1}^{m} (y_k - a_k^{(2)})^2"
+    setting = Setting.from_spec(small.with_widths([2, 2, 1]))
+    with pytest.raises(VerifyError, match="sum's limit"):
+        side(text, setting)
+    given = Setting.from_spec(
+        small.with_widths([2, 2, 1]),
+        declared=declare.declarations(values=[declare.value("m", 1)]),
+    )
+    value, ev = evaluate_side(parse_latex(text), given)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    assert value == sp.Matrix([[(inst.y[0] - inst.a[2][0]) ** 2 / 2]])
+    assert equal_at_points(value, sp.Matrix([[ev.env.model.cost()]])) is False  # cross-entropy
+
+
+def test_ng_cost_of_x_is_the_per_sample_cost(ng: Setting) -> None:
+    """Seed 002: δ_j^{(l)} = ∂ cost(x_i) / ∂ z_j^{(l)}."""
+    claim = r"\delta_j^{(3)} = \frac{\partial}{\partial z_j^{(3)}} \text{cost}(\mathbf{x}_i)"
+    lhs, rhs = claim.split(" = ")
+    value, ev = evaluate_side(parse_latex(rhs), ng, numbering="ng", indices={"j": 1, "i": 1})
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    out = sp.Symbol("out", real=True)
+    y = inst.y[0]
+    cost = -(y * sp.log(SIG(out)) + (1 - y) * sp.log(1 - SIG(out)))
+    expected = sp.diff(cost, out).xreplace({out: inst.z[2][0]})
+    assert equal_at_points(value, sp.Matrix([[expected]]))
+    assert equal_at_points(side(lhs, ng, numbering="ng", indices={"j": 1}), value)
+
+
+def test_an_implication_premise_defines_a_name_for_the_links_after_it() -> None:
+    """Seed 001: h = x * y ⇒ ∂h/∂x = y, ∂h/∂y = x (h is not declared anywhere)."""
+    from symprop.verify.readings import premise_definitions
+
+    claim = parse_claim(
+        r"h = x * y \Rightarrow \frac{\partial h}{\partial x} = y, \quad "
+        r"\frac{\partial h}{\partial y} = x"
+    )[0]
+    setting, numbers = premise_definitions(claim, Setting.calculus())
+    assert numbers == (0,)
+    (reading,) = readings(claim, setting)
+    assert reading.notation == "nielsen"
+    assert dict(reading.taken)["h"] == "defined: h = x * y"
+    x, y = sp.symbols("x y", real=True)
+    for link, expected in ((claim.links[1], y), (claim.links[2], x)):
+        lhs = evaluate_side(link.lhs, setting, claim=claim)[0]
+        rhs = evaluate_side(link.rhs, setting, claim=claim)[0]
+        assert lhs == rhs == sp.Matrix([[expected]])
+    wrong = parse_claim(r"h = x * y \Rightarrow \frac{\partial h}{\partial x} = x")[0]
+    setting, _ = premise_definitions(wrong, Setting.calculus())
+    lhs = evaluate_side(wrong.links[1].lhs, setting, claim=wrong)[0]
+    assert lhs == sp.Matrix([[y]]) != evaluate_side(wrong.links[1].rhs, setting, claim=wrong)[0]
+    # a premise about a network quantity is an equation to check, not a definition
+    net = Setting.from_spec(
+        Network(inputs=1, layers=[Dense(1, "sigmoid")], loss="binary_cross_entropy")
+    )
+    claim = parse_claim(
+        r"z^{(1)} = w^{(1)} x + b^{(1)} \Rightarrow \frac{\partial z^{(1)}}{\partial x} = w^{(1)}"
+    )[0]
+    assert premise_definitions(claim, net)[1] == ()
+
+
+def test_ng_loss_formula_with_h_theta_of_x() -> None:
+    """Seed 002 writes the cost with h_Θ(x) and without the minus sign."""
+    term = loss_term(parse_latex(r"y \log(h_{\Theta}(x)) + (1 - y) \log(1 - h_{\Theta}(x))"))
+    expected = y_reg * sp.log(a_reg) + (1 - y_reg) * sp.log(1 - a_reg)
+    assert sp.simplify(term - expected) == 0
+
+
+def test_self_referring_definitions_are_refused_in_one_line() -> None:
+    """Refused when declared, or (the evaluator's own guard) when evaluated."""
+    f = declare.Definition(Name("f"), (Name("u"),), parse_latex("g(u) + 1"), "f(u) = g(u) + 1")
+    g = declare.Definition(Name("g"), (Name("u"),), parse_latex("f(u)"), "g(u) = f(u)")
+    for definitions in ((f, g),):
+        with pytest.raises(VerifyError, match="cycle|refers to itself"):
+            side("f(x)", Setting.calculus(declare.Declarations(definitions=definitions)))
+    p = declare.Definition(Name("p"), (), parse_latex("q + 1"), "p = q + 1")
+    q = declare.Definition(Name("q"), (), parse_latex("p"), "q = p")
+    with pytest.raises(VerifyError, match="cycle|refer to themselves"):
+        side("p", Setting.calculus(declare.Declarations(definitions=(p, q))))
+
+
+def test_a_sum_with_a_huge_limit_is_refused_at_once(small: Network) -> None:
+    setting = Setting.from_spec(small.with_widths([2, 2, 1]))
+    with pytest.raises(VerifyError, match="too many terms"):
+        side(r"\sum_{k=1}^{1000000000} x_k", setting)
+
+
+def test_the_evaluator_guards_against_cycles_the_setting_did_not_catch() -> None:
+    from types import SimpleNamespace
+
+    from symprop.verify.evaluate import Env, Evaluator
+    from symprop.verify.notation import NUMBERINGS
+    from symprop.verify.notation import Profile as NameProfile
+    from symprop.verify.setting import Deadline
+
+    f = declare.Definition(Name("f"), (Name("u"),), parse_latex("f(u) + 1"), "f(u) = f(u) + 1")
+    p = declare.Definition(Name("p"), (), parse_latex("p + 1"), "p = p + 1")
+    unchecked = SimpleNamespace(
+        network=None,
+        activation=None,
+        loss=None,
+        loss_formula=None,
+        notation=None,
+        declared=SimpleNamespace(definitions=(f, p), values=(), shapes=(), functions=()),
+    )
+    for text, message in (("f(x)", "refers to itself"), ("p", "refer to themselves")):
+        node = parse_latex(text)
+        ev = Evaluator(
+            NameProfile(node, unchecked), Env(None, NUMBERINGS["input0"], {}), Deadline(5)
+        )
+        with pytest.raises(VerifyError, match=message):
+            ev(node)
+
+
+def test_calculus_sides_compare_at_points_of_their_free_symbols() -> None:
+    """σ'(z) = σ(z)(1 − σ(z)) holds and σ'(z) = σ(z) does not, with no network at all."""
+    from symprop.verify.numeric import compare_sides
+    from symprop.verify.setting import Deadline
+    from symprop.verify.sides import with_free_symbols
+
+    calc = Setting.calculus()
+    lhs = side(r"\sigma'(z)", calc)[0]
+    points = with_free_symbols([], lhs.free_symbols, seed=0, count=4)
+    assert len(points) == 16 and all(set(p.rational) == lhs.free_symbols for p in points)
+    for rhs_text, holds in ((r"\sigma(z)(1 - \sigma(z))", True), (r"\sigma(z)", False)):
+        rhs = side(rhs_text, calc)[0]
+        equal, _, mismatch, _ = compare_sides([({}, (0, 0), lhs, rhs)], points, 4, Deadline(20))
+        assert equal is holds
+        # proven independently: the difference at a point, with SymPy written out
+        z = sp.Symbol("z", real=True)
+        written = sp.diff(SIG(z), z) - (SIG(z) * (1 - SIG(z)) if holds else SIG(z))
+        assert (sp.simplify(written) == 0) is holds

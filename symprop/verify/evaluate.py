@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sympy as sp
 
-from symprop.core import symbols as g
 from symprop.core.errors import shown
-from symprop.core.registry import ACTIVATIONS
-from symprop.core.registry import z as z_scalar
 from symprop.parsing import (
     BinOp,
     Call,
@@ -29,6 +25,7 @@ from symprop.parsing import (
     Transpose,
     iter_nodes,
 )
+from symprop.verify.calls import Calls
 from symprop.verify.cases import (
     Conditions,
     ShapeMismatch,
@@ -38,7 +35,6 @@ from symprop.verify.cases import (
     indicator_value,
     relation_value,
 )
-from symprop.verify.declare import Definition
 from symprop.verify.errors import VerifyError
 from symprop.verify.matrices import (
     NotDefined,
@@ -48,8 +44,6 @@ from symprop.verify.matrices import (
 )
 from symprop.verify.matrices import index_product as index_product  # re-exported for check.py
 from symprop.verify.notation import (
-    COST_ROLES,
-    GENERIC_FUNCTIONS,
     LAYERED,
     OTHER_ROLES,
     SIZE_LETTERS,
@@ -59,18 +53,6 @@ from symprop.verify.notation import (
     valid_layer,
 )
 from symprop.verify.setting import Deadline, Model
-
-_MATH_FUNCTIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
-    "exp": sp.exp,
-    "log": sp.log,
-    "ln": sp.log,
-    "sqrt": sp.sqrt,
-    "abs": sp.Abs,
-    "sinh": sp.sinh,
-    "cosh": sp.cosh,
-    "sin": sp.sin,
-    "cos": sp.cos,
-}
 
 
 @dataclass
@@ -105,7 +87,7 @@ def internal_layer(ref: Ref, env: Env) -> int:
     return claim - offset(env.offsets, ref.role)
 
 
-class Evaluator:
+class Evaluator(Calls):
     """AST -> explicit SymPy matrices in the instance's symbols (1×1 for scalars).
 
     Network quantities come from the :class:`~symprop.verify.setting.Model`; a name with a
@@ -152,6 +134,9 @@ class Evaluator:
                 kind = model.net.layers[m - 1].kind
                 what = "bias" if role == "b" else "weight matrix"
                 raise VerifyError(f"layer {m} is a {kind} layer: it has no {what} {role}")
+            elif role == "W" and self._bishop_bias(ref):
+                # Bishop's w_{j0}: the bias of unit j
+                return self.entry(inst.b[m], replace(ref, indices=ref.indices[:1]))
             elif role == "W":
                 value = inst.W[m]
                 if self.profile.bias_column:
@@ -190,6 +175,17 @@ class Evaluator:
             raise VerifyError(f"{shown(ref.key or ref.role)} cannot be evaluated here")
         return self.entry(value, ref)
 
+    def layer_index(self, ref: Ref) -> int:
+        """The internal layer a reference denotes (see :func:`internal_layer`)."""
+        return internal_layer(ref, self.env)
+
+    def _bishop_bias(self, ref: Ref) -> bool:
+        return (
+            self.profile.notation == "bishop"
+            and len(ref.indices) == 2
+            and self.index(ref.indices[1]) == 0
+        )
+
     def objective_gradient(self, layer: int) -> sp.Matrix:
         """``D^{(l)}``: ∂J/∂Θ by brute force (the bias column first under Ng's convention)."""
         model = self.env.model
@@ -217,8 +213,8 @@ class Evaluator:
         zero_based = self.profile.bias_column and ref.role in ("W", "Delta", "D")
         if value.cols == 1 and len(idx) == 1:
             row, col = idx[0], 1
-            if row == 0 and self.profile.bias_column and ref.role == "a":
-                return sp.Matrix([[1]])  # Ng's bias unit a_0 = 1
+            if row == 0 and self.profile.zero_based and ref.role == "a":
+                return sp.Matrix([[1]])  # the bias unit: Ng's a_0 = 1, Bishop's z_0 = 1
         elif len(idx) == 2:
             row, col = idx
             if zero_based:
@@ -231,7 +227,7 @@ class Evaluator:
         if row == 0 or col == 0:
             raise VerifyError(
                 f"{shown(ref.key or ref.role)}: index 0; units are numbered from 1 (only Ng's "
-                'notation, notation = "ng", has the bias column j = 0 and a_0 = 1)'
+                "notation and Bishop's have the bias unit 0)"
             )
         if not (1 <= row <= value.rows and 1 <= col <= value.cols):
             raise NotDefined(f"index out of range for {ref.role}")
@@ -470,10 +466,10 @@ class Evaluator:
             lower = self.limit_value(node.lower) if node.lower is not None else lower
             upper = self.limit_value(node.upper) if node.upper is not None else upper
             assert lower is not None and upper is not None
-            if lower == 0 and not self.profile.bias_column:
+            if lower == 0 and not self.profile.zero_based:
                 raise VerifyError(
                     f"the sum over {shown(node.index)} starts at 0; units are numbered from 1 "
-                    '(only Ng\'s notation, notation = "ng", has the bias unit 0)'
+                    "(only Ng's notation and Bishop's have the bias unit 0)"
                 )
             if upper - lower > 10_000:
                 raise VerifyError(f"the sum over {shown(node.index)} has too many terms")
@@ -500,6 +496,11 @@ class Evaluator:
         if isinstance(node, Name):
             if node.key in self.env.indices:
                 return self.env.indices[node.key]
+            if node.key in self.profile.valued:  # a size the setting gives: [values] m = 3
+                value = self(node)
+                if value.shape != (1, 1) or not value[0].is_Integer:
+                    raise VerifyError(f"the sum's limit {shown(node.key)} must be an integer")
+                return int(value[0])
             ref = self.profile.size(node)
             if ref is not None:
                 return self.size(ref)
@@ -512,158 +513,6 @@ class Evaluator:
             f"{' or '.join(sorted(width))} with the layer (n_l)"
             + (f", the output width {' or '.join(sorted(output))}" if output else "")
         )
-
-    def layer_of(self, node: Expr) -> int | None:
-        for sub in iter_nodes(node):
-            if isinstance(sub, Name) and not (isinstance(node, Call) and sub is node.func):
-                try:
-                    ref = self.profile.resolve(sub)
-                except VerifyError:
-                    continue
-                if ref.role in LAYERED and self.env.model is not None:
-                    return internal_layer(ref, self.env)
-                if ref.role == "yhat" and self.env.model is not None:
-                    return self.env.model.L
-        return None
-
-    def activation_for(self, node: Call) -> tuple[str, dict[str, float]]:
-        model = self.env.model
-        if model is None:
-            return self.calculus_activation(node)
-        layer = None
-        for arg in node.args:
-            layer = self.layer_of(arg)
-            if layer is not None:
-                break
-        if layer is None or not 1 <= layer <= model.L:
-            names = {model.activation(lay) for lay in range(1, model.L + 1)}
-            if len(names) != 1:
-                raise VerifyError(
-                    f"{shown(node.func.base)}(…): cannot tell which layer's activation is meant; "
-                    "give its argument a layer label, e.g. z^l"
-                )
-            layer = model.L
-        return model.activation(layer), model.params(layer)
-
-    def calculus_activation(self, node: Call) -> tuple[str, dict[str, float]]:
-        """σ, φ, g, f without a network: the declared activation; σ alone is the sigmoid."""
-        declared = getattr(self.profile.setting, "activation", None)
-        name = declared or ("sigmoid" if node.func.base == "sigma" else None)
-        if name is None:
-            raise VerifyError(
-                f"{shown(node.func.base)}(…): which function is it? declare an activation "
-                f'(activation = "tanh"), or define it ("{node.func.base}(z)" = …)'
-            )
-        return name, {p.name: p.default for p in ACTIVATIONS[name].parameters}
-
-    def call(self, node: Call) -> sp.Matrix:
-        func = node.func
-        base = func.base
-        primes = func.primes
-        if node.juxtaposed and func.key in self.profile.reading.products:
-            # f\,(1-f) with f a quantity: a product, read as written
-            value = self(replace(func, primes=0))
-            for arg in node.args:
-                value = _binop("mul", value, self(arg))
-            return value
-        definition = self.profile.definitions.get(func.key) or self.profile.definitions.get(
-            replace(func, primes=0).key
-        )
-        if definition is not None and definition.params:
-            return self.apply_definition(definition, node)
-        role = self.profile.roles.get(base) if self.profile.network else None
-        if role in COST_ROLES and not primes:
-            # J(Θ), C(w): the cost, whatever its written arguments.
-            return self.quantity(Ref(role, None, ()))
-        if role == "yhat" and base == "h" and not primes:
-            return self.quantity(Ref("yhat", None, ()))  # Ng's h_Θ(x)
-        if len(node.args) != 1 and base not in ("max", "min"):
-            raise VerifyError(f"{shown(base)} takes one argument")
-        if base == "H" and not primes:
-            return self(node.args[0]).applyfunc(sp.Heaviside)
-        if base == "diag" and not primes:
-            arg = self(node.args[0])
-            if arg.cols != 1 and arg.rows != 1:
-                raise NotDefined("diag of a matrix")
-            return sp.diag(*list(arg))
-        if base in GENERIC_FUNCTIONS or base in ACTIVATIONS:
-            if base in ACTIVATIONS:
-                name, params = base, {p.name: p.default for p in ACTIVATIONS[base].parameters}
-            else:
-                name, params = self.activation_for(node)
-            act = ACTIVATIONS[name]
-            arg = self(node.args[0])
-            if not act.elementwise:
-                if primes:
-                    raise VerifyError(
-                        f"{name} is not elementwise; its derivative is a Jacobian, "
-                        "not φ'(z) — state δ^L directly"
-                    )
-                if arg.cols != 1:
-                    raise NotDefined("softmax of a matrix")
-                return g.apply_activation(name, params, arg)
-            definition_expr = act.instantiate(params)
-            if primes:
-                definition_expr = sp.diff(definition_expr, z_scalar, primes)
-            return arg.applyfunc(lambda e: definition_expr.xreplace({z_scalar: e}))
-        if primes:
-            raise VerifyError(f"{shown(base)}' is not supported; write the derivative out")
-        if base in _MATH_FUNCTIONS:
-            fn = _MATH_FUNCTIONS[base]
-            return self(node.args[0]).applyfunc(fn)
-        if base in ("max", "min"):
-            args = [self(a) for a in node.args]
-            if any(a.shape != (1, 1) for a in args):
-                raise NotDefined("max/min of vectors")
-            fn2 = sp.Max if base == "max" else sp.Min
-            return sp.Matrix([[fn2(*[a[0] for a in args])]])
-        known = sorted(set(_MATH_FUNCTIONS) | set(ACTIVATIONS) | GENERIC_FUNCTIONS | {"H", "diag"})
-        raise VerifyError(
-            f"unknown function {shown(base)}; known: {', '.join(known)}, and functions the "
-            "setting defines"
-        )
-
-    def apply_definition(self, definition: Definition, node: Call) -> sp.Matrix:
-        """A defined function applied: its body in scalar parameters, entry by entry over a
-        vector argument, differentiated by ``sympy.diff`` for each prime."""
-        params = definition.params
-        if len(params) != len(node.args):
-            raise VerifyError(
-                f"{shown(definition.name.key)} takes {len(params)} argument"
-                f"{'s' if len(params) != 1 else ''}, got {len(node.args)}"
-            )
-        primes = node.func.primes
-        if primes and len(params) != 1:
-            raise VerifyError(f"{shown(node.func.key)}: a prime needs a function of one variable")
-        args = [self(a) for a in node.args]
-        dummies = [sp.Dummy(p.key, real=True) for p in params]
-        saved = dict(self.bound)
-        self.bound.update({p.key: sp.Matrix([[d]]) for p, d in zip(params, dummies, strict=True)})
-        key = definition.name.key
-        if key in self._defining:
-            raise VerifyError(f"the definition of {shown(key)} refers to itself")
-        self._defining.append(key)
-        self.exact += 1
-        try:
-            body = self(definition.body)
-        finally:
-            self.exact -= 1
-            self._defining.pop()
-            self.bound = saved
-        if body.shape != (1, 1):
-            raise VerifyError(f"{shown(key)}: a function's value must be a scalar")
-        expr = body[0]
-        if primes:
-            expr = sp.diff(expr, dummies[0], primes)
-        big = [a for a in args if a.shape != (1, 1)]
-        if len(big) > 1 or (big and len(args) > 1):
-            raise NotDefined(f"{key} of several vectors")
-        if big:
-            result = big[0].applyfunc(lambda e: expr.xreplace({dummies[0]: e}))
-        else:
-            scalars = dict(zip(dummies, [a[0] for a in args], strict=True))
-            result = sp.Matrix([[expr.xreplace(scalars)]])
-        return self.with_values(result) if self.exact == 0 else result
 
     def derivative(self, node: Derivative) -> sp.Matrix:
         if not isinstance(node.den, Name):
@@ -764,7 +613,7 @@ def index_values(node: Expr, index: str, ev: Evaluator) -> range:
     lowers: list[int] = []
     uppers: list[int] = []
     for sub in iter_nodes(node):
-        if not isinstance(sub, Name) or not sub.sub:
+        if not isinstance(sub, Name) or not (sub.sub or sub.sup):
             continue
         if sub.base in ev.bound and not sub.sup:
             if index in sub.sub:
@@ -773,6 +622,10 @@ def index_values(node: Expr, index: str, ev: Evaluator) -> range:
             continue
         try:
             ref = ev.profile.resolve(sub)
+            if ref.sample == index and ev.env.model is not None:
+                lowers.append(1)  # a sample index ranges over the batch
+                uppers.append(ev.env.model.batch)
+                continue
             if index not in ref.indices or ref.role in OTHER_ROLES:
                 continue
             value = ev.quantity(replace(ref, indices=()))
@@ -780,6 +633,7 @@ def index_values(node: Expr, index: str, ev: Evaluator) -> range:
             continue
         pos = ref.indices.index(index)
         bias = ev.profile.bias_column
+        zero = ev.profile.zero_based
         if value.cols == 1 and len(ref.indices) == 1:
             output = (
                 ev.env.model is not None
@@ -787,7 +641,7 @@ def index_values(node: Expr, index: str, ev: Evaluator) -> range:
                 and ref.role == "a"
                 and _is_output(ref, ev.env)
             )
-            lowers.append(0 if bias and ref.role == "a" and not output else 1)
+            lowers.append(0 if zero and ref.role == "a" and not output else 1)
             uppers.append(value.rows)
         elif pos == 0:
             lowers.append(1)
@@ -795,6 +649,9 @@ def index_values(node: Expr, index: str, ev: Evaluator) -> range:
         elif bias and ref.role in ("W", "Delta", "D"):
             lowers.append(0)
             uppers.append(value.cols - 1)
+        elif zero and ref.role == "W":
+            lowers.append(0)  # Bishop's w_{j0}
+            uppers.append(value.cols)
         else:
             lowers.append(1)
             uppers.append(value.cols)

@@ -61,6 +61,7 @@ _ROLE_OF: dict[str, str] = {
     "L": "C",  # the loss L(ŷ, y) when standing alone (a superscript L is the layer)
     "E": "C",
     "ell": "C",
+    "cost": "C",  # Ng writes cost(x_i) for one sample's loss
     "J": "J",
     "lambda": "lambda",
     "n": "n",
@@ -247,7 +248,8 @@ NOTATION_ROLES: dict[str, dict[str, str]] = {
 # Sizes a sum's limit may name, per notation: (batch size letters, width letters, output
 # width letters). A width carries a layer label (n_l, s_{l+1}, N_L).
 SIZE_LETTERS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
-    "nielsen": (frozenset({"n", "m"}), frozenset({"n"}), frozenset()),
+    # m is refused: Nielsen's book writes it for the mini-batch, seed 000 for the output width
+    "nielsen": (frozenset({"n"}), frozenset({"n"}), frozenset()),
     "goodfellow": (frozenset({"m", "n"}), frozenset({"n"}), frozenset()),
     "ng": (frozenset({"m", "n"}), frozenset({"s"}), frozenset({"K"})),
     "bishop": (frozenset({"N"}), frozenset({"N", "n"}), frozenset()),
@@ -261,12 +263,17 @@ MATH_FUNCTION_NAMES = frozenset(
 )
 
 
-def auto_notation(equation: Expr) -> str:
+def auto_notation(equation: Expr, setting: Any = None) -> str:
     """The notation a claim's letters suggest when none is declared: Goodfellow's when it
-    names h or g as quantities, Ng's when it names Θ, else Nielsen's (z/a)."""
+    names h or g as quantities, Ng's when it names Θ, else Nielsen's (z/a). Without a
+    network the letters name no quantity: Nielsen's (only sums' sizes read it)."""
+    if setting is not None and not has_network(setting):
+        return "nielsen"
     names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
     funcs = {id(c.func) for c in iter_nodes(equation) if isinstance(c, Call)}
-    plain = [n for n in names if id(n) not in funcs]
+    # a limit's variable (lim_{h→0}) is no quantity of any notation
+    bound = {n.var.key for n in iter_nodes(equation) if isinstance(n, Limit)}
+    plain = [n for n in names if id(n) not in funcs and n.key not in bound]
     if any(n.base in ("h", "g") for n in plain):
         return "goodfellow"
     if any(n.base in ("Theta", "theta") for n in names):
@@ -314,6 +321,8 @@ class Profile:
         self.notation = reading.notation
         self.goodfellow = reading.notation == "goodfellow"
         self.bias_column = reading.notation == "ng" and reading.bias_column
+        # Unit 0 is the bias: Ng's Θ_{i0} and a_0 = 1; Bishop's w_{j0} and z_0 = 1 (seed 003).
+        self.zero_based = self.bias_column or reading.notation == "bishop"
         self.roles = NOTATION_ROLES[reading.notation]
         self.definitions = {d.name.key: d for d in definitions}
         self.shapes = {n.key: tuple(shape) for n, shape in getattr(declared, "shapes", ())}
@@ -667,7 +676,7 @@ def reading_choices(equation: Expr, setting: Any = None) -> tuple[Reading, list[
     """The base reading (notation) of a claim and its open choices, each option list in
     order of preference (see :func:`symprop.verify.readings.readings`)."""
     declared = getattr(setting, "notation", None)
-    notation = declared or auto_notation(equation)
+    notation = declared or auto_notation(equation, setting)
     names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
     bias_options = [False]
     if notation == "ng":

@@ -13,6 +13,7 @@ import it without cycles.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 NOTATION_TEXT: dict[str, str] = {
     "nielsen": "Nielsen: z pre-activation, a activation, W/w weights, b bias, δ = ∂C/∂z",
@@ -23,6 +24,50 @@ NOTATION_TEXT: dict[str, str] = {
     "δ = ∂E_n/∂a, E_n per-sample error, t target, y output",
 }
 """One line per notation, printed in a verdict's reading."""
+
+
+TakenKind = Literal[
+    "quantity",  # a network quantity (role, layer label, sample)
+    "kronecker",  # δ_ij read as the Kronecker delta
+    "defined",  # a name the setting defines
+    "free",  # a free symbol (scalar, or of its declared shape)
+    "index",  # a unit index used as a value (j ≠ 0)
+    "size",  # a size a sum's limit names (n_l, m, K)
+    "function",  # a called name
+    "product",  # a juxtaposed name read as a factor
+    "kink",  # the value a case split or indicator gives where its condition's sides meet
+    "convention",  # a convention of the notation (Ng's bias column)
+    "unknown",  # a name the reading cannot resolve (the checker refuses the claim)
+]
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one symbol (or node) of a claim is taken as, as data.
+
+    Attributes
+    ----------
+    what
+        Its key as written (:attr:`symprop.parsing.tree.Name.key`), or a short label for a
+        node or a convention (``cases at z = 0``, ``bias``).
+    written
+        The AST node (a :class:`~symprop.parsing.tree.Name`, the case split…) for printers
+        to render in the claim's notation; ``None`` for a convention.
+    kind
+        See :data:`TakenKind`.
+    text
+        The meaning in plain words (printed as is, never parsed back).
+    role, label, sample
+        For a network quantity: its role, layer label (variable, offset) and sample index.
+    """
+
+    what: str
+    written: Any
+    kind: TakenKind
+    text: str
+    role: str | None = None
+    label: tuple[str | None, int] | None = None
+    sample: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,8 +90,8 @@ class Reading:
         Ng's lecture convention: ``Θ^{(l)}`` (and ``Δ^{(l)}``, ``D^{(l)}``) carry the bias in
         column 0 and ``a^{(l)}_0 = 1``; else ``Θ`` is the weight matrix and ``b`` the bias,
         as symprop's own ``ng`` documents write them.
-    taken
-        ``(symbol as written, taken as)`` for every symbol of the claim, in order of first
+    symbols
+        What every symbol of the claim is taken as (:class:`Taken`), in order of first
         appearance, filled by :func:`symprop.verify.readings.readings`.
     """
 
@@ -55,7 +100,12 @@ class Reading:
     kronecker: frozenset[str] = frozenset()
     products: frozenset[str] = frozenset()
     bias_column: bool = False
-    taken: tuple[tuple[str, str], ...] = ()
+    symbols: tuple[Taken, ...] = ()
+
+    @property
+    def taken(self) -> tuple[tuple[str, str], ...]:
+        """``(symbol as written, taken as)`` pairs, in order of first appearance."""
+        return tuple((t.what, t.text) for t in self.symbols)
 
     def pairs(self, numbering: str | None = None) -> tuple[tuple[str, str], ...]:
         """The reading as ``(what, taken as)`` pairs for :attr:`Verdict.reading`.

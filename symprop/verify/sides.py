@@ -8,10 +8,13 @@ tests, the suite. :func:`loss_term` turns ``Setting.loss_formula`` into the per-
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterable
 from typing import Any
 
 import sympy as sp
 
+from symprop.core import proof
 from symprop.core.errors import shown
 from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
@@ -133,3 +136,35 @@ def evaluate_side(
     env = Env(model, offsets, bound, dict(indices or {}))
     evaluator = Evaluator(profile, env, Deadline(getattr(setting, "time_limit", 20.0)))
     return evaluator(node), evaluator
+
+
+_FREE_DRAW = proof.Draw(100, 1500, signed=True)  # as the network's own values: away from 0
+_DIGITS = 40
+
+
+def with_free_symbols(
+    points: list[proof.Point], symbols: Iterable[sp.Symbol], seed: int, count: int = 8
+) -> list[proof.Point]:
+    """The comparison points extended with seeded exact values for the symbols the model
+    does not draw: a claim's free symbols (:attr:`Evaluator.free`), those of definitions.
+
+    Without a network there are no model points: ``4 · count`` points of the free symbols
+    alone (spares for points where a side is undefined, as for the model's).
+
+    Examples
+    --------
+    >>> z = sp.Symbol("z", real=True)
+    >>> [sorted(map(str, p.rational)) for p in with_free_symbols([], [z], 0, 1)][:1]
+    [['z']]
+    """
+    have = set(points[0].rational) if points else set()
+    extra = sorted(set(symbols) - have, key=str)
+    if not extra:
+        return points
+    total = len(points) if points else 4 * count
+    drawn = proof.draw_points(random.Random(seed), [(s, _FREE_DRAW) for s in extra], total)
+    bases = [p.rational for p in points] if points else [{} for _ in range(total)]
+    return [
+        proof.Point.of({**base, **values}, _DIGITS)
+        for base, values in zip(bases, drawn, strict=True)
+    ]
