@@ -792,3 +792,116 @@ def test_calculus_sides_compare_at_points_of_their_free_symbols() -> None:
         z = sp.Symbol("z", real=True)
         written = sp.diff(SIG(z), z) - (SIG(z) * (1 - SIG(z)) if holds else SIG(z))
         assert (sp.simplify(written) == 0) is holds
+
+
+# ---------------------------------------------------------------- entries of declared names
+
+
+@pytest.fixture(scope="module")
+def normsq() -> Setting:
+    """Seed 001's worked example: m = W x, f = ‖W x‖² (W 2×2, x 2-vector)."""
+    return Setting.calculus(
+        declare.declarations(
+            [
+                declare.definition_from_text("let m = W x"),
+                declare.definition_from_text(r"let f = \|W x\|^2"),
+            ],
+            shapes=[declare.shape("W", [2, 2]), declare.shape("x", [2])],
+        )
+    )
+
+
+def _normsq_symbols() -> tuple[sp.Matrix, sp.Matrix]:
+    w = sp.Matrix(2, 2, lambda r, c: sp.Symbol(f"W[{r + 1},{c + 1}]", real=True))
+    x = sp.Matrix([sp.Symbol(f"x[{r + 1}]", real=True) for r in range(2)])
+    return w, x
+
+
+def test_entries_of_declared_and_defined_names(normsq: Setting) -> None:
+    w, x = _normsq_symbols()
+    m = w * x
+    assert side("m_2", normsq) == sp.Matrix([[m[1]]])
+    assert side("W_{1,2}", normsq) == sp.Matrix([[w[0, 1]]])
+    assert side("W_{21}", normsq) == sp.Matrix([[w[1, 0]]])
+    # ∂f/∂W_ij = 2 m_i x_j, by sympy.diff of the body written out
+    f = (m.T * m)[0]
+    for i, j in [(1, 1), (1, 2), (2, 1)]:
+        idx = {"i": i, "j": j}
+        lhs = side(r"\frac{\partial f}{\partial W_{i,j}}", normsq, indices=idx)
+        assert sp.expand(lhs[0] - sp.diff(f, w[i - 1, j - 1])) == 0
+        assert sp.expand(lhs[0] - side("2 m_i x_j", normsq, indices=idx)[0]) == 0
+        assert sp.expand(lhs[0] - side("2 m_j x_i", normsq, indices=idx)[0]) != 0 or i == j
+
+
+def test_derivative_by_an_intermediate_follows_the_graph(normsq: Setting) -> None:
+    """∂f/∂m_i = 2 m_i: f = ‖W x‖² contains m = W x as a node (seed 001's graph)."""
+    w, x = _normsq_symbols()
+    m = w * x
+    for i in (1, 2):
+        lhs = side(r"\frac{\partial f}{\partial m_i}", normsq, indices={"i": i})
+        assert sp.expand(lhs[0] - 2 * m[i - 1]) == 0
+        assert sp.expand(lhs[0] - m[i - 1]) != 0
+
+
+def test_a_summed_index_is_a_value_inside_an_indicator(normsq: Setting) -> None:
+    w, x = _normsq_symbols()
+    m = w * x
+    text = r"\sum_k (2m_k)(\mathbf{1}_{k=i} x_j)"
+    for i, j in [(1, 2), (2, 1)]:
+        value = side(text, normsq, indices={"i": i, "j": j})
+        assert sp.expand(value[0] - 2 * m[i - 1] * x[j - 1]) == 0
+
+
+def test_a_defined_value_before_a_bracket_is_a_product() -> None:
+    """Seed 001: f(1 - f) with f = σ(w_0 x_0 + b) defined is a product, not a call."""
+    setting = Setting.calculus(
+        declare.declarations([declare.definition_from_text(r"let f = \sigma(w x)")])
+    )
+    w, x = sp.symbols("w x", real=True)
+    value = side("f(1-f)", setting)
+    assert sp.simplify(value[0] - SIG(w * x) * (1 - SIG(w * x))) == 0
+    # a bare function name is never a symbol (the operator form d/dz log σ(z) once parsed so)
+    with pytest.raises(VerifyError, match="is a function"):
+        evaluate_side(BinOp("mul", Name("log"), Name("z")), Setting.calculus())
+
+
+def test_shifted_indices_and_numbered_samples(ng: Setting) -> None:
+    """Θ_{i,j-1} (a column off by one) and δ^{(l+1)(1)}, a^{(l)(1)} (sample 1 of the batch)."""
+    value, ev = evaluate_side(
+        parse_latex(r"\Theta^{(2)}_{1,j-1}"), ng, numbering="ng", indices={"j": 2}
+    )
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    assert value == sp.Matrix([[inst.W[2][0, 0]]])  # column 1 of Θ: the first weight
+    second, ev = evaluate_side(parse_latex(r"a^{(2)(2)}"), ng, numbering="ng", batch=2)
+    assert second == ev.env.model.insts[1].a[1]  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- digit labels
+
+
+@pytest.mark.parametrize(
+    ("text", "labelled", "powers"),
+    [
+        # δ, W are never squared: their digit "exponent" is a layer, and then so are a's, z's
+        (r"\delta^{3} = (a^{3} - y) \odot \sigma'(z^{3})", {"delta", "a", "z"}, 0),
+        (r"\delta^{1} = ((W^{2})^T \delta^{2}) \odot \sigma'(z^{1})", {"delta", "W", "z"}, 0),
+        (
+            r"\frac{\partial J}{\partial h_i^{1}} = \sum_j W_{ji}^{2} \frac{\partial J}{\partial a_j^{2}}",
+            {"h", "W", "a"},
+            0,
+        ),
+        # without one, a^2 is a power (tanh's 1 − a², a squared error)
+        (r"C = (y - a)^2", set(), 1),
+        (r"g = 1 - a^{2}", set(), 1),
+        (r"\delta^{2} = (a^{2} - y) \odot (1 - (a^{2})^2)", {"delta", "a"}, 1),
+    ],
+)
+def test_digit_superscripts_read_as_layers_where_no_power_is_meant(
+    text: str, labelled: set[str], powers: int
+) -> None:
+    from symprop.parsing import iter_nodes
+
+    (link,) = parse_claim(text)[0].links
+    names = {n.base for n in iter_nodes(link) if isinstance(n, Name) and n.sup}
+    assert names == labelled
+    assert sum(1 for n in iter_nodes(link) if isinstance(n, BinOp) and n.op == "pow") == powers

@@ -105,7 +105,9 @@ class Calls:
         func = node.func
         base = func.base
         primes = func.primes
-        if node.juxtaposed and func.key in self.profile.reading.products:
+        if (node.juxtaposed and func.key in self.profile.reading.products) or (
+            not func.primes and _value_declared(func, self.profile)
+        ):
             # f\,(1-f) with f a quantity: a product, read as written
             value = self(replace(func, primes=0))
             for arg in node.args:
@@ -212,3 +214,17 @@ class Calls:
             scalars = dict(zip(dummies, [a[0] for a in args], strict=True))
             result = sp.Matrix([[expr.xreplace(scalars)]])
         return self.with_values(result) if self.exact == 0 else result
+
+
+def _value_declared(func: Name, profile: Profile) -> bool:
+    """A name the setting gives as a value (a definition without parameters, a shape, a
+    value): written before a bracket it is a product (``f(1-f)`` with ``f`` defined)."""
+    key = func.key
+    if profile.is_function(func):
+        return False
+    definition = profile.definitions.get(key)
+    return (
+        (definition is not None and not definition.params)
+        or key in profile.shapes
+        or (key in profile.valued)
+    )

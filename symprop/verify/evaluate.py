@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sympy as sp
 
 from symprop.core.errors import shown
+from symprop.core.registry import ACTIVATIONS
 from symprop.parsing import (
     BinOp,
     Call,
@@ -198,10 +200,10 @@ class Evaluator(Calls):
 
     def sample_of(self, ref: Ref) -> int:
         """The 0-based sample a reference names (its sample index, bound or the first)."""
-        if ref.sample is None or ref.sample not in self.env.indices:
+        if ref.sample is None or not (ref.sample.isdigit() or ref.sample in self.env.indices):
             return 0
         model = self.env.model
-        value = self.env.indices[ref.sample]
+        value = int(ref.sample) if ref.sample.isdigit() else self.env.indices[ref.sample]
         if model is None or not 1 <= value <= model.batch:
             raise NotDefined(f"sample {value} does not exist")
         return value - 1
@@ -236,6 +238,9 @@ class Evaluator(Calls):
     def index(self, item: str) -> int:
         if item.isdigit():
             return int(item)
+        shifted = re.fullmatch(r"([A-Za-z])([+-]\d+)", item)
+        if shifted:  # Θ_{i,j-1}
+            return self.index(shifted.group(1)) + int(shifted.group(2))
         if item not in self.env.indices:
             raise VerifyError(f"unit index {shown(item)} is not bound")
         return self.env.indices[item]
@@ -246,6 +251,14 @@ class Evaluator(Calls):
         key = node.key
         if key in self.bound:
             return self.bound[key]
+        if (
+            key in self.env.indices
+            and not (node.sub or node.sup or node.primes or node.decorations)
+            and key not in self.profile.definitions
+            and key not in self.profile.shapes
+        ):
+            # a unit index used as a value: 1_{k=i}, j ≠ 0
+            return sp.Matrix([[sp.Integer(self.env.indices[key])]])
         if node.sub and not node.sup and node.base in self.bound:
             # y_k in a loss formula: an entry of a bound vector
             vector = self.bound[node.base]
@@ -258,11 +271,19 @@ class Evaluator(Calls):
             return self.defined(key)
         if ref.role == "free":
             return self.free_symbol(node)
+        if ref.role == "entry":
+            return self.entry(self.whole(ref), ref)
         if ref.role == "index":
             return sp.Matrix([[sp.Integer(self.index(ref.indices[0]))]])
         if ref.role == "size":
             return sp.Matrix([[sp.Integer(self.size(ref))]])
         return self.quantity(ref)
+
+    def whole(self, ref: Ref) -> sp.Matrix:
+        """The declared or defined vector/matrix an ``entry`` reference indexes."""
+        if ref.key in self.profile.definitions:
+            return self.defined(ref.key)
+        return self.free_symbol(Name(ref.key))
 
     def defined(self, key: str) -> sp.Matrix:
         if key in self._def_fresh:
@@ -522,10 +543,19 @@ class Evaluator(Calls):
                 f"cannot differentiate with respect to the parameter {shown(node.den.key)}"
             )
         ref = self.profile.resolve(node.den)
+        num = _function_named(node.num, self.profile)
+        if num is not None:
+            # dσ/dz, df/dx: the named function of the variable differentiated by
+            node = replace(node, num=Call(num, (node.den,)))
         self.exact += 1
         try:
             if ref.role == "defined":
                 result = self.defined_derivative(node, ref.key)
+            elif ref.role == "entry" and ref.key in self.profile.definitions:
+                result = self.defined_derivative(node, ref.key, ref)
+            elif ref.role == "entry":
+                whole = self.free_symbol(Name(ref.key))
+                result = _differentiate(self(node.num), self.entry(whole, ref))
             elif ref.role == "free":
                 result = _differentiate(self(node.num), self.free_symbol(node.den))
             else:
@@ -534,17 +564,23 @@ class Evaluator(Calls):
             self.exact -= 1
         return self.with_values(result) if self.exact == 0 else result
 
-    def defined_derivative(self, node: Derivative, key: str) -> sp.Matrix:
-        """∂(…)/∂u for a defined u: u is held as fresh symbols while the numerator is
-        evaluated (as z is for δ), then replaced by its body."""
+    def defined_derivative(self, node: Derivative, key: str, entry: Ref | None = None) -> sp.Matrix:
+        """∂(…)/∂u (or ∂(…)/∂u_i) for a defined u: u is held as fresh symbols while the
+        numerator is evaluated (as z is for δ), then replaced by its body."""
         body = self.defined(key)
         fresh = sp.Matrix(body.rows, body.cols, lambda r, c: sp.Dummy(f"{key}{r}{c}", real=True))
         self._def_fresh[key] = fresh
         try:
             num = self(node.num)
+            den = self.entry(fresh, entry) if entry is not None else fresh
         finally:
             del self._def_fresh[key]
-        return _differentiate(num, fresh).xreplace(dict(zip(fresh, body, strict=True)))
+        # The graph reading: where u's body occurs in the numerator (f = ‖W x‖² with
+        # m = W x), that node is u, as in a computational graph; ∂f/∂m differentiates it.
+        nodes = {b: f for b, f in zip(body, fresh, strict=True) if not b.is_Atom}
+        if nodes:
+            num = num.xreplace(nodes)
+        return _differentiate(num, den).xreplace(dict(zip(fresh, body, strict=True)))
 
     def network_derivative(self, node: Derivative, ref: Ref) -> sp.Matrix:
         env = self.env
@@ -588,6 +624,18 @@ class Evaluator(Calls):
         raise VerifyError(f"cannot differentiate with respect to {shown(node.den.key)}")
 
 
+def _function_named(node: Expr, profile: Profile) -> Name | None:
+    """The numerator of ``dσ/dz``: a bare name that is a function here (an activation, σ/φ
+    with no quantity of that letter, a defined function), else None."""
+    if not isinstance(node, Name) or node.sub or node.sup or node.primes:
+        return None
+    if profile.is_function(node):
+        return node
+    if node.base in ACTIVATIONS or node.base in ("sigma", "phi", "varphi"):
+        return node
+    return None
+
+
 def _derived(ref: Ref, env: Env) -> bool:
     """Whether an ``a`` is computed (every layer but the input, a^0 = x)."""
     try:
@@ -626,9 +674,12 @@ def index_values(node: Expr, index: str, ev: Evaluator) -> range:
                 lowers.append(1)  # a sample index ranges over the batch
                 uppers.append(ev.env.model.batch)
                 continue
-            if index not in ref.indices or ref.role in OTHER_ROLES:
+            if index not in ref.indices or (ref.role in OTHER_ROLES and ref.role != "entry"):
                 continue
-            value = ev.quantity(replace(ref, indices=()))
+            if ref.role == "entry":
+                value = ev.whole(ref)
+            else:
+                value = ev.quantity(replace(ref, indices=()))
         except (VerifyError, NotDefined, KeyError):
             continue
         pos = ref.indices.index(index)

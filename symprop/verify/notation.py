@@ -131,6 +131,22 @@ def _is_quantity_name(node: Expr) -> bool:
     return isinstance(node, Name) and node.base in _GOODFELLOW_ROLE_OF | _ROLE_OF
 
 
+# Letters never squared in backprop claims: δ^{3}, Δ^{2}, W^{2}, Θ^{1} name layers. (z, a,
+# x, y, lower-case w are: (y - a)^2, tanh's 1 - a^2, Nielsen's λ Σ w^2.)
+_NEVER_SQUARED = frozenset({"delta", "Delta", "W", "Theta"})
+
+
+def _digit_label(left: Name, right: Expr) -> bool:
+    """``δ^{3}``, ``W^{2}``, ``z^{1}``: a number "exponent" that can only be a layer label
+    (nobody writes x^1; δ, Δ, W and Θ are not squared)."""
+    if not isinstance(right, Number) or right.value.denominator != 1 or right.decimals:
+        return False
+    value = right.value.numerator
+    if left.primes or left.decorations or not 0 <= value <= 99:
+        return False
+    return value == 1 or left.base in _NEVER_SQUARED
+
+
 def normalise(node: Expr) -> Expr:
     """Plain-syntax spellings into the LaTeX reading: ``delta_j^l`` is a label, not a power.
 
@@ -143,6 +159,8 @@ def normalise(node: Expr) -> Expr:
             label = _label_text(right)
             if label is not None and not label.isdigit():
                 return replace(left, sup=(label,))
+            if _digit_label(left, right):
+                return replace(left, sup=(str(right.value),))  # type: ignore[attr-defined]
         if node.op == "div" and isinstance(left, Name) and left.base[:1] in ("d", "∂"):
             den = right
             if isinstance(den, Name) and den.base[:1] in ("d", "∂") and len(den.base) > 1:
@@ -181,7 +199,46 @@ def normalise(node: Expr) -> Expr:
     if isinstance(node, Derivative):
         return replace(node, num=normalise(node.num), den=normalise(node.den))
     if isinstance(node, Equation):
-        return replace(node, lhs=normalise(node.lhs), rhs=normalise(node.rhs))
+        equation = replace(node, lhs=normalise(node.lhs), rhs=normalise(node.rhs))
+        if any(
+            isinstance(n, Name) and n.base in _NEVER_SQUARED and n.sup and n.sup[0].isdigit()
+            for n in iter_nodes(equation)
+        ):
+            # δ^{3} names layer 3: in the same equation a^{3}, z^{3} do too
+            equation = replace(
+                equation, lhs=_digits_as_labels(equation.lhs), rhs=_digits_as_labels(equation.rhs)
+            )
+        return equation
+    return node
+
+
+_LAYER_LETTERS = frozenset({"z", "a", "b", "h", "g"})
+
+
+def _digits_as_labels(node: Expr) -> Expr:
+    """Integer exponents of z, a, b (h, g) as layer labels (see :func:`normalise`)."""
+    if isinstance(node, BinOp):
+        left, right = _digits_as_labels(node.left), _digits_as_labels(node.right)
+        if (
+            node.op == "pow"
+            and isinstance(left, Name)
+            and left.base in _LAYER_LETTERS
+            and not (left.sup or left.primes or left.decorations)
+            and isinstance(right, Number)
+            and right.value.denominator == 1
+            and not right.decimals
+            and 0 <= right.value <= 99
+        ):
+            return replace(left, sup=(str(right.value.numerator),))
+        return replace(node, left=left, right=right)
+    if isinstance(node, Call):
+        return replace(node, args=tuple(_digits_as_labels(a) for a in node.args))
+    if isinstance(node, Neg | Transpose | Norm):
+        return replace(node, operand=_digits_as_labels(node.operand))
+    if isinstance(node, IndexSum):
+        return replace(node, body=_digits_as_labels(node.body))
+    if isinstance(node, Derivative):
+        return replace(node, num=_digits_as_labels(node.num), den=_digits_as_labels(node.den))
     return node
 
 
@@ -192,7 +249,7 @@ Label = tuple[str | None, int]  # (generic variable or None, offset or concrete 
 # Roles a name can have besides the network's quantities: a free symbol (no network role,
 # declared or in a setting without a network), a defined symbol, a Kronecker delta, a unit
 # index used as a value (``j \neq 0``), a size (``n_l``, ``m``) and a sample index.
-OTHER_ROLES = frozenset({"free", "defined", "kronecker", "index", "size"})
+OTHER_ROLES = frozenset({"free", "defined", "kronecker", "index", "size", "entry"})
 
 
 @dataclass(frozen=True)
@@ -254,13 +311,17 @@ SIZE_LETTERS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] =
     "ng": (frozenset({"m", "n"}), frozenset({"s"}), frozenset({"K"})),
     "bishop": (frozenset({"N"}), frozenset({"N", "n"}), frozenset()),
 }
-_SAMPLE = re.compile(r"^[\(\[]?(?P<var>[a-z])[\)\]]?$")
+_SAMPLE = re.compile(r"^[\(\[]?(?P<var>[a-z]|\d+)[\)\]]?$")
 SAMPLE_LETTERS = frozenset({"i", "n", "t", "s"})  # letters a sample superscript is written with
 _PER_SAMPLE = frozenset({"x", "y", "yhat", "C"})
 # Names that are functions by themselves (a juxtaposed call of one of them is a call).
 MATH_FUNCTION_NAMES = frozenset(
     {"exp", "log", "ln", "sqrt", "abs", "sinh", "cosh", "sin", "cos", "tanh", "diag", "H"}
 )
+
+
+FUNCTION_ONLY = (MATH_FUNCTION_NAMES - {"H"}) | frozenset(ACTIVATIONS) | {"ln"}
+"""Names that only ever denote functions (a bare ``log`` is never a quantity)."""
 
 
 def auto_notation(equation: Expr, setting: Any = None) -> str:
@@ -374,6 +435,21 @@ class Profile:
             return False
         return bool(name.sup) or role in ("delta", "Delta", "D", "C", "J")
 
+    def _declared_whole(self, name: Name) -> Ref | None:
+        """``m_i``, ``W_{i,j}``, ``W_{11}``: an entry of a declared or defined vector/matrix."""
+        if not name.sub or name.sup or name.primes:
+            return None
+        base = replace(name, sub=()).key
+        defined = base in self.definitions and not self.definitions[base].params
+        if not (defined or base in self.shapes) or name.key in self.definitions:
+            return None
+        subs = name.sub
+        if len(subs) == 1 and len(subs[0]) == 2 and subs[0].isalnum():
+            subs = (subs[0][0], subs[0][1])  # W_{11}, W_{ij}
+        if not all(re.fullmatch(r"[A-Za-z]|\d+", s) for s in subs):
+            raise VerifyError(f"{shown(name.key)}: cannot read the index of {shown(base)}")
+        return Ref("entry", None, tuple(subs), key=base)
+
     def size(self, name: Name) -> Ref | None:
         """``n_l``, ``s_{l+1}``, ``m``, ``K``: a size as a sum's limit may name it, else None."""
         batch, width, output = SIZE_LETTERS[self.notation]
@@ -398,8 +474,23 @@ class Profile:
             index that cannot be read.
         """
         key = name.key
+        if (
+            name.base in FUNCTION_ONLY
+            and key not in self.definitions
+            and key not in self.shapes
+            and key not in self.valued
+        ):
+            # log, exp, tanh standing alone are functions, never free symbols: "log σ(z)"
+            # read as log · σ(z) must not be checked as a product with a symbol called log.
+            raise VerifyError(
+                f"{shown(name.base)} is a function; write its argument in brackets, "
+                f"e.g. {name.base}(z)"
+            )
         if key in self.reading.kronecker:
             return Ref("kronecker", None, _kronecker_indices(name), key=key)
+        whole = self._declared_whole(name)
+        if whole is not None:
+            return whole
         if key in self.definitions and not self.definitions[key].params:
             return Ref("defined", None, (), key=key)
         if self.is_free(name):
@@ -428,10 +519,11 @@ class Profile:
             last = _SAMPLE.match(sups[-1])
             # x^{(i)}, y^{(i)}, a^{(2)(i)}, {δ^l}^{(i)}: the last group is a sample index when
             # the quantity has no layers or a layer label precedes it.
-            if (
-                last
-                and last.group("var") in SAMPLE_LETTERS
-                and (role in _PER_SAMPLE or len(sups) == 2)
+            var = last.group("var") if last else ""
+            # one group on x, y, ŷ, C: a sample written with a letter; two groups (a^{(2)(1)}):
+            # the last one, a letter or a number
+            if (var in SAMPLE_LETTERS and (role in _PER_SAMPLE or len(sups) == 2)) or (
+                var.isdigit() and len(sups) == 2
             ):
                 sample, sups = last.group("var"), sups[:-1]
         if len(sups) > 1:
@@ -446,8 +538,8 @@ class Profile:
         for item in subs:
             if item.isdigit() and len(item) > 1 and role in ("W", "Delta", "D"):
                 indices.extend(item)  # w_{11}: two one-digit indices
-            elif re.fullmatch(r"[A-Za-z]|\d+", item):
-                indices.append(item)
+            elif re.fullmatch(r"[A-Za-z]|\d+|[A-Za-z][+-]\d+", item):
+                indices.append(item)  # j, 2, j-1 (an index shifted by a constant)
             elif re.fullmatch(r"[A-Za-z\d]{2}", item) and role in ("W", "Delta", "D"):
                 indices.extend(item)  # w_{jk}, Θ_{i0}
             else:
@@ -598,8 +690,9 @@ def free_indices(equation: Equation, profile: Profile) -> list[str]:
             bound.add(node.index)
     for ref, _ in labelled_refs(equation, profile):
         for item in ref.indices:
-            if not item.isdigit() and item not in bound and item not in seen:
-                seen.append(item)
+            letter = item[0] if re.fullmatch(r"[A-Za-z][+-]\d+", item) else item
+            if not letter.isdigit() and letter not in bound and letter not in seen:
+                seen.append(letter)
     return seen
 
 
