@@ -26,37 +26,43 @@ sys.path.insert(0, str(HERE.parent))
 
 import test_verify_suite as suite  # noqa: E402
 
+SETTINGS_WORDS = (
+    "front matter",
+    "unknown key",
+    "give the setting",
+    "did you mean",
+    "penalty",
+    "notation:",
+    "numbering:",
+    "values",
+    "shape",
+    "regular file",
+    "define",
+)
+GRAMMAR_WORDS = ("column", "unexpected", "cannot read", "parse", "must be an equation", "syntax")
+SCALE_WORDS = ("took longer", "too expensive", "too large", "memory")
+
 
 def owner(expected: str, got: str, message: str, claim: dict) -> str:
+    """A first guess at whose part a wrong answer belongs to (the lead decides)."""
     text = message.lower()
     if got == "error":
-        if any(
-            w in text
-            for w in (
-                "front matter",
-                "unknown key",
-                "give the setting",
-                "give a spec",
-                "no claims",
-                "give either",
-                "activation:",
-                "loss:",
-                "network",
-                "spec",
-            )
-        ):
-            return "settings"
-        if any(
-            w in text
-            for w in ("column", "unexpected", "cannot read", "parse", "equation", "syntax")
-        ):
+        if "setting declares none" in text:
+            return "reading"  # a claim with no network quantity needs no network
+        if any(w in text for w in GRAMMAR_WORDS):
             return "grammar"
-        if "took longer" in text or "too expensive" in text or "limit" in text:
+        if any(w in text for w in SCALE_WORDS):
             return "scale"
+        if any(w in text for w in SETTINGS_WORDS):
+            return "settings"
         return "reading"
     if expected == "refused" and got == "holds":
         return "scale"
-    if expected == "ambiguous":
+    front = suite.SETTINGS[claim["setting"]].get("front", {})
+    if got in ("holds", "fails") and {"notation", "loss_formula", "define", "values"} & set(front):
+        # a wrong verdict under a declared notation, loss or definition: how it was read
+        return "reading"
+    if expected == "ambiguous" or got == "ambiguous":
         return "reading"
     return "verdicts"
 
