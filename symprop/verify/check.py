@@ -202,7 +202,7 @@ def _check_under(
     bindings = [dict(key) for key in distinct]
     free = free_indices(equation, profile)
     points = sample_points(model, setting.points, setting.seed)
-    checked, symbolic_all, used_max = [], True, 0
+    checked, symbolic_all, used_max, tolerance = [], True, 0, ""
     for binding in bindings:
         pairs, reason = _evaluate_sides(equation, profile, model, offsets, binding, free, deadline)
         where = where_text(binding)
@@ -218,10 +218,20 @@ def _check_under(
             # A numeric claim is judged to the precision it shows (a worked example's
             # a^{(2)}_1 = 0.7311 with declared values).
             assert shown is not None
-            checked.append(shown_tolerance(shown[1]))
+            tolerance = shown_tolerance(shown[1])
             if not judged[0]:
                 return _Outcome(
-                    False, False, 0, checked, judged[1], "", binding, model, offsets, numbering
+                    False,
+                    False,
+                    0,
+                    checked,
+                    judged[1],
+                    "",
+                    binding,
+                    model,
+                    offsets,
+                    numbering,
+                    tolerance=tolerance,
                 )
             continue
         equal, symbolic, mismatch, used = compare_sides(pairs, points, setting.points, deadline)
@@ -232,7 +242,17 @@ def _check_under(
         symbolic_all &= symbolic
         used_max = max(used_max, used)
     return _Outcome(
-        True, symbolic_all, used_max, checked, None, "", None, model, offsets, numbering
+        True,
+        symbolic_all,
+        used_max,
+        checked,
+        None,
+        "",
+        None,
+        model,
+        offsets,
+        numbering,
+        tolerance=tolerance,
     )
 
 
@@ -270,7 +290,8 @@ def _link_verdict(
             claim=text,
             lhs=render_ast(link.lhs, claim.style),
             rhs=render_ast(link.rhs, claim.style),
-            method="symbolic" if outcome.symbolic else f"numeric, {outcome.used} rational points",
+            method=outcome.tolerance
+            or ("symbolic" if outcome.symbolic else f"numeric, {outcome.used} rational points"),
             checked=tuple(outcome.checked),
             numbering=numbering,
         )
