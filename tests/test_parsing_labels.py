@@ -1,0 +1,70 @@
+"""Layer labels and letters as the claims suite found them written: numeric labels before
+indices (``\\delta^2_1``), ``\\ell`` as the layer variable, Greek values before brackets."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import pytest
+
+from symprop.parsing import BinOp, Name, Number, parse_latex
+
+TWO = Number(Fraction(2))
+
+
+# ---------------------------------------------------------------- numeric labels before indices
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        (r"\delta^{2}_{3}", Name("delta", sub=("3",), sup=("2",))),
+        (r"\delta^2_1", Name("delta", sub=("1",), sup=("2",))),
+        (r"w^{3}_{k3}", Name("w", sub=("k", "3"), sup=("3",))),
+        (r"W^{1}_{42}", Name("W", sub=("42",), sup=("1",))),
+        (r"a^{2}_i", Name("a", sub=("i",), sup=("2",))),
+        (r"\hat{y}^{2}_{1}", Name("y", sub=("1",), sup=("2",), decorations=("hat",))),
+    ],
+)
+def test_a_numeric_superscript_before_indices_is_a_layer_label(text: str, name: Name) -> None:
+    # Nielsen's \delta^l_j with l = 2: the same reading as the letter label gives.
+    assert parse_latex(text) == name
+    letter = parse_latex(
+        text.replace("{" + name.sup[0] + "}", "{l}", 1).replace("^" + name.sup[0], "^l", 1)
+    )
+    assert isinstance(letter, Name) and letter.sup == ("l",) and letter.sub == name.sub
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r"\delta^{2}_{1}'",
+        r"(W^{2}_{jk})^T",
+        r"\sigma'(z^{2}_{1})",
+        r"\sum_k w^{3}_{k1} \delta^{3}_k",
+    ],
+)
+def test_a_numeric_label_reads_as_the_letter_label_does(text: str) -> None:
+    # The same form with the label l, with every l then renamed 2 or 3: one tree.
+    number = re.search(r"\^\{([23])\}", text).group(1)  # type: ignore[union-attr]
+    letter = parse_latex(re.sub(r"\^\{[23]\}", "^{l}", text))
+    assert repr(parse_latex(text)) == repr(letter).replace("sup=('l',)", f"sup=('{number}',)")
+
+
+@pytest.mark.parametrize(
+    ("text", "power"),
+    [
+        (r"x_i^2", BinOp("pow", Name("x", sub=("i",)), TWO)),  # subscript first: a square
+        (r"a^2", BinOp("pow", Name("a"), TWO)),  # no index after it: a power
+    ],
+)
+def test_a_number_exponent_without_indices_after_it_stays_a_power(text: str, power: BinOp) -> None:
+    assert parse_latex(text) == power
+
+
+@pytest.mark.parametrize("text", [r"x^{2.5}_i", r"x^{-1}_i", r"\sigma^{2}_i"])
+def test_a_non_label_exponent_before_a_subscript_is_still_refused(text: str) -> None:
+    # 2.5 and -1 cannot be layers; \sigma^2 is a power of the function.
+    with pytest.raises(Exception, match="subscript"):
+        parse_latex(text)
