@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sympy as sp
@@ -18,7 +19,12 @@ from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.spec import Dense, Network, _is_int, _is_real
 from symprop.parsing.tree import Expr
-from symprop.verify.declare import Declarations
+from symprop.verify.declare import (
+    Declarations,
+    check_loss_formula,
+    check_notation,
+    check_penalty,
+)
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import NUMBERINGS
 
@@ -37,16 +43,24 @@ MAX_EXPR_NODES = 60_000
 
 @dataclass(frozen=True)
 class Setting:
-    """What a claim is about: a network spec, or one activation and loss for single units.
+    """What a claim is about: a network spec, single units, or nothing but declarations.
+
+    Every field is optional: ``Setting()`` checks pure calculus claims
+    (``σ'(z) = σ(z)(1 − σ(z))``); a claim about network quantities (z, a, W, δ, C) then gets
+    one line saying what to declare (:meth:`single_network`). A claims file's setting is
+    read by :func:`symprop.verify.load_claims`.
 
     Attributes
     ----------
     network
-        The spec; its small copy (2 units per layer) is used. ``None`` for single units.
+        The spec the claims are about, or ``None``.
     activation, loss
-        For single-unit claims: every layer has one unit with this activation.
+        For single-unit claims: every layer has one unit with this activation, and this
+        registry loss. Either may be left out: an activation alone says what ``σ`` means
+        in calculus claims. Not with a spec (it has its own).
     l2
-        Single units: the weight-decay coefficient (``J = C + λ w²``); a spec has its own.
+        The weight-decay coefficient λ (``J = C + λ Σ w²``, scaled by :attr:`penalty`).
+        With a spec, a value > 0 replaces the spec's λ.
     numbering
         ``auto`` (try the conventions that fit the claim's labels), ``input0``, ``input1``
         or ``ng`` (see :data:`NUMBERINGS`).
@@ -91,40 +105,32 @@ class Setting:
             )
         if self.network is not None and not isinstance(self.network, Network):
             raise VerifyError(f"network: got {shown(self.network)}; must be a Network or None")
-        if self.network is None:
-            if self.activation is None or self.loss is None:
-                raise VerifyError("give a spec, or both an activation and a loss")
-            if (
-                not isinstance(self.activation, str)
-                or self.activation not in ACTIVATIONS
-                or not ACTIVATIONS[self.activation].elementwise
-            ):
-                known = ", ".join(n for n, a in ACTIVATIONS.items() if a.elementwise)
+        if not _is_real(self.l2) or self.l2 < 0:
+            raise VerifyError(f"l2: got {shown(self.l2)}; must be a finite number ≥ 0")
+        if self.notation is not None:
+            check_notation(self.notation)
+        check_penalty(self.penalty)
+        if not isinstance(self.declared, Declarations):
+            raise VerifyError(f"declared: got {shown(self.declared)}; must be Declarations")
+        if self.loss_formula is not None:
+            check_loss_formula(self.loss_formula)
+            if self.loss is not None:
                 raise VerifyError(
-                    f"activation: got {shown(self.activation)}; single units take one of: {known}"
+                    f"loss: got {shown(self.loss)} and a loss_formula; give one or the other"
                 )
-            # Validates the loss and the activation/loss pair with the spec's messages.
-            self.single_network(1)
-        elif any(
-            get_layer_kind(k).batch_coupled or get_layer_kind(k).given for k in self.network.kinds
-        ):
-            # A claim's quantities (z, a, W, b, δ per layer) are per sample and name no given
-            # array: a batch-coupled kind or a mask is checked at kind level instead.
-            named = [
-                k
-                for k in self.network.kinds
-                if get_layer_kind(k).batch_coupled or get_layer_kind(k).given
-            ]
-            raise VerifyError(
-                f"the network has {', '.join(named)} layers, whose claims couple the samples "
-                "of a batch or name a given mask; --spec checks per-sample networks; check "
-                f"claims about one layer kind with --kind {named[0]}"
-            )
-        elif self.network.depth > MAX_DEPTH:
-            raise VerifyError(
-                f"the network has {self.network.depth} layers; verify checks networks of at "
-                f"most {MAX_DEPTH} layers"
-            )
+        if self.network is None:
+            self._check_single_unit()
+        else:
+            if self.activation is not None or self.loss is not None:
+                raise VerifyError(
+                    "activation/loss describe single units; a network spec has its own "
+                    "(give one or the other)"
+                )
+            if self.l2 > 0 and self.l2 != self.network.l2:
+                # The claims' λ replaces the spec's: silently keeping the spec's would check
+                # the claims against another cost than the one they declare.
+                object.__setattr__(self, "network", replace(self.network, l2=self.l2))
+            self._check_network(self.network)
         if not _is_int(self.points) or not 1 <= self.points <= 64:
             raise VerifyError(f"points: got {shown(self.points)}; must be an integer from 1 to 64")
         if not _is_int(self.seed):
@@ -134,9 +140,60 @@ class Setting:
                 f"time_limit: got {shown(self.time_limit)}; must be a finite number of seconds > 0"
             )
 
+    def _check_single_unit(self) -> None:
+        """Single units: any of activation and loss may be left out (a calculus claim needs
+        neither); what is given must be known, and a pair must train together."""
+        if self.activation is not None and (
+            not isinstance(self.activation, str)
+            or self.activation not in ACTIVATIONS
+            or not ACTIVATIONS[self.activation].elementwise
+        ):
+            known = ", ".join(n for n, a in ACTIVATIONS.items() if a.elementwise)
+            raise VerifyError(
+                f"activation: got {shown(self.activation)}; single units take one of: {known}"
+            )
+        if self.loss is not None and (not isinstance(self.loss, str) or self.loss not in LOSSES):
+            raise VerifyError(f"loss: got {shown(self.loss)}; known: {', '.join(LOSSES)}")
+        if self.activation is not None and self.loss is not None:
+            # Validates the activation/loss pair with the spec's messages.
+            self.single_network(1)
+
+    @staticmethod
+    def _check_network(network: Network) -> None:
+        if any(get_layer_kind(k).batch_coupled or get_layer_kind(k).given for k in network.kinds):
+            # A claim's quantities (z, a, W, b, δ per layer) are per sample and name no given
+            # array: a batch-coupled kind or a mask is checked at kind level instead.
+            named = [
+                k
+                for k in network.kinds
+                if get_layer_kind(k).batch_coupled or get_layer_kind(k).given
+            ]
+            raise VerifyError(
+                f"the network has {', '.join(named)} layers, whose claims couple the samples "
+                "of a batch or name a given mask; --spec checks per-sample networks; check "
+                f"claims about one layer kind with --kind {named[0]}"
+            )
+        if network.depth > MAX_DEPTH:
+            raise VerifyError(
+                f"the network has {network.depth} layers; verify checks networks of at "
+                f"most {MAX_DEPTH} layers"
+            )
+
+    @property
+    def has_network(self) -> bool:
+        """Whether claims about network quantities (z, a, W, δ, C) can be checked: a spec,
+        or single units with an activation and a loss (registry or written out)."""
+        return self.network is not None or (
+            self.activation is not None and (self.loss is not None or self.loss_formula is not None)
+        )
+
     @classmethod
     def from_spec(cls, network: Network, **kwargs: Any) -> Setting:
-        """A setting for claims about ``network`` (checked on a 2-unit-per-layer copy)."""
+        """A setting for claims about ``network``.
+
+        ``l2`` > 0 in ``kwargs`` replaces the spec's λ; ``notation``, ``penalty``,
+        ``loss_formula`` and ``declared`` say how the claims are written.
+        """
         return cls(network=network, **kwargs)
 
     @classmethod
@@ -144,18 +201,85 @@ class Setting:
         """A setting for single-unit claims: a chain of one-unit layers."""
         return cls(activation=activation, loss=loss, **kwargs)
 
+    @classmethod
+    def calculus(
+        cls,
+        declared: Declarations | None = None,
+        activation: str | None = None,
+        **kwargs: Any,
+    ) -> Setting:
+        """A setting with no network, for pure calculus claims.
+
+        Parameters
+        ----------
+        declared
+            Free definitions, values, shapes and function names the claims use (build them
+            from text with :func:`symprop.verify.declare.declarations` and
+            :func:`~symprop.verify.declare.definition_from_text`).
+        activation
+            Optional: the function ``σ``/``φ`` denotes in the claims.
+        **kwargs
+            Any other field (``notation``, ``points``, ``seed``, ``time_limit``).
+
+        Examples
+        --------
+        >>> from symprop.verify import declare
+        >>> g = declare.definition_from_text("let g = x^2 y")
+        >>> Setting.calculus(declare.declarations([g])).has_network
+        False
+        """
+        return cls(
+            declared=declared if declared is not None else Declarations(),
+            activation=activation,
+            **kwargs,
+        )
+
     def single_network(self, depth: int) -> Network:
-        """The single-unit chain of ``depth`` layers."""
-        assert self.activation is not None and self.loss is not None
+        """The single-unit chain of ``depth`` layers.
+
+        Raises
+        ------
+        VerifyError
+            When the setting declares no network (a claim about z, a, W or δ then cannot
+            be checked): one line saying what to declare.
+        """
+        if self.activation is None or (self.loss is None and self.loss_formula is None):
+            missing = [
+                what
+                for what, given in (("an activation", self.activation), ("a loss", self.loss))
+                if given is None and not (what == "a loss" and self.loss_formula is not None)
+            ]
+            raise VerifyError(
+                "this claim is about a network, and the setting declares none: give a spec "
+                "(--spec, spec = or [network]) or single units (--activation and --loss); "
+                f"missing: {' and '.join(missing)}"
+            )
         return Network(
             inputs=1,
             layers=[Dense(1, self.activation)] * depth,
-            loss=self.loss,
+            # A written-out loss replaces the registry loss in the cost (the Model's hook);
+            # the chain itself needs one whose output range fits the activation's.
+            loss=self.loss if self.loss is not None else _STAND_IN_LOSS,
             l2=self.l2,
         )
 
 
+_STAND_IN_LOSS = "mse"
+"""The registry loss in the structure of a single-unit chain whose loss is written out
+(:attr:`Setting.loss_formula`): every elementwise activation pairs with it; the cost the
+claims are checked against is the formula's (the Model's ``loss_term``)."""
+
+
 # ---------------------------------------------------------------- the small explicit network
+
+PENALTY_SCALES: dict[str, Callable[[sp.Expr], sp.Expr]] = {
+    "lambda": lambda m: sp.S.One,
+    "lambda/2": lambda m: sp.Rational(1, 2),
+    "lambda/m": lambda m: 1 / m,
+    "lambda/(2m)": lambda m: 1 / (2 * m),
+}
+"""The factor of ``λ Σ w²`` in ``J`` for each scaling of
+:data:`~symprop.verify.declare.PENALTIES`, as a function of the batch size ``m``."""
 
 
 @dataclass(frozen=True)
@@ -206,20 +330,52 @@ class Model:
     also gives :meth:`Derivation.check` its brute-force reference.
     """
 
-    def __init__(self, network: Network, batch: int) -> None:
+    def __init__(
+        self,
+        network: Network,
+        batch: int,
+        loss_term: sp.Expr | None = None,
+        penalty: str = "lambda",
+    ) -> None:
+        if loss_term is not None:
+            if not isinstance(loss_term, sp.Expr) or not loss_term.free_symbols <= {
+                a_scalar,
+                y_scalar,
+            }:
+                raise VerifyError(
+                    f"loss formula: got {shown(loss_term)}; must be an expression in the "
+                    "output a and the target y only"
+                )
+        if penalty not in PENALTY_SCALES:
+            raise VerifyError(f"penalty: got {shown(penalty)}; known: {', '.join(PENALTY_SCALES)}")
         self.net = network
         self.L = network.depth
         self.batch = batch
+        self.loss_term = loss_term
+        self.penalty_kind = penalty
         self.instance = instance.build(network, batch)
         self.insts = _views(self.instance)
+        if loss_term is not None:
+            self.insts = [
+                replace(view, cost=self.cost_of(view.a[self.L], view.y)) for view in self.insts
+            ]
         self.lam: sp.Expr = sp.Symbol("lambda", positive=True) if network.l2 > 0 else sp.S.Zero
-        penalty = sp.S.Zero
+        penalty_sum = sp.S.Zero
         for key in instance.decayed(network):
-            penalty += sum((c**2 for c in self.instance.parameters[key]), sp.S.Zero)
-        self.penalty = penalty
+            penalty_sum += sum((c**2 for c in self.instance.parameters[key]), sp.S.Zero)
+        self.penalty = penalty_sum
+        self.penalty_factor: sp.Expr = PENALTY_SCALES[penalty](sp.Integer(batch))
         self._delta: dict[tuple[int, int], sp.Matrix] = {}
         self.targets = [s for it in self.insts for s in it.y]
         self.distribution = LOSSES[network.loss].target_is_distribution
+
+    def cost_of(self, output: sp.Matrix, target: sp.Matrix) -> sp.Expr:
+        """One sample's cost: the loss term (the setting's formula, else the registry's)
+        summed over the output units."""
+        term = self.loss_term if self.loss_term is not None else LOSSES[self.net.loss].term
+        return sp.Add(
+            *[term.xreplace({a_scalar: output[r], y_scalar: target[r]}) for r in range(output.rows)]
+        )
 
     def params(self, layer: int) -> dict[str, float]:
         return self.net.layers[layer - 1].param_values()
@@ -231,10 +387,11 @@ class Model:
         return self.insts[sample].cost
 
     def objective(self, first_cost: sp.Expr | None = None) -> sp.Expr:
+        """``J``: the mean cost over the batch plus the scaled weight penalty."""
         costs = [self.cost(s) for s in range(self.batch)]
         if first_cost is not None:
             costs[0] = first_cost
-        return sp.Add(*costs) / self.batch + self.lam * self.penalty
+        return sp.Add(*costs) / self.batch + self.penalty_factor * self.lam * self.penalty
 
     def _with_z(self, layer: int, sample: int, fresh: sp.Matrix) -> instance.Instance:
         """The instance with ``z^layer`` of ``sample`` replaced by ``fresh``."""
@@ -250,7 +407,8 @@ class Model:
             fresh = sp.Matrix(
                 [sp.Dummy(f"zeta{layer}_{r}", real=True) for r in range(original.rows)]
             )
-            cost = self._with_z(layer, sample, fresh).costs[sample]
+            inst = self._with_z(layer, sample, fresh)
+            cost = self.cost_of(inst.a[self.L][sample], inst.y[sample])
             back = dict(zip(fresh, original, strict=True))
             self._delta[key] = sp.Matrix([sp.diff(cost, f).xreplace(back) for f in fresh])
         return self._delta[key]
@@ -279,12 +437,7 @@ class Model:
             zs[0] = sp.Matrix([e.xreplace(bind) for e in li.forward])
             inst = instance.build(self.net, self.batch, override={nxt: tuple(zs)})
         if inst is None:
-            act = fresh
-            loss = LOSSES[self.net.loss]
-            y = self.insts[0].y
-            cost = sp.Add(
-                *[loss.term.subs({a_scalar: act[r], y_scalar: y[r]}) for r in range(act.rows)]
-            )
+            cost = self.cost_of(fresh, self.insts[0].y)
         else:
             start = layer if role == "z" else layer + 1
             if role == "z":
@@ -292,7 +445,7 @@ class Model:
             for lay in range(start, self.L + 1):
                 out.setdefault(("z", lay), inst.z[lay][0])
                 out[("a", lay)] = inst.a[lay][0]
-            cost = inst.costs[0]
+            cost = self.cost_of(inst.a[self.L][0], inst.y[0])
         out[("C", 0)] = cost
         out[("J", 0)] = self.objective(cost)
         return out
@@ -305,9 +458,16 @@ class Model:
 
 
 @functools.lru_cache(maxsize=16)
-def small_model(network: Network, batch: int) -> Model:
-    """The small explicit model of ``network`` for ``batch`` samples, cached."""
-    return Model(network, batch)
+def small_model(
+    network: Network, batch: int, loss_term: sp.Expr | None = None, penalty: str = "lambda"
+) -> Model:
+    """The small explicit model of ``network`` for ``batch`` samples, cached.
+
+    ``loss_term`` (an expression in :data:`symprop.core.registry.a` and ``y``, summed over
+    the output units) replaces the registry loss; ``penalty`` (a key of
+    :data:`PENALTY_SCALES`) scales λ in ``J``.
+    """
+    return Model(network, batch, loss_term, penalty)
 
 
 # ---------------------------------------------------------------- the time limit
