@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
+from symprop.core.spec import load_spec
 from symprop.parsing import BinOp, Name, Number, parse_latex
+from symprop.verify import Setting, verify_claim
 
 TWO = Number(Fraction(2))
 
@@ -68,3 +71,35 @@ def test_a_non_label_exponent_before_a_subscript_is_still_refused(text: str) -> 
     # 2.5 and -1 cannot be layers; \sigma^2 is a power of the function.
     with pytest.raises(Exception, match="subscript"):
         parse_latex(text)
+
+
+# ---------------------------------------------------------------- \ell as the layer variable
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def lehre() -> Setting:
+    return Setting.from_spec(load_spec(ROOT / "examples" / "lehre_regression.toml"))
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        r"z^{l}_j = \sum_k w^{l}_{jk} a^{l-1}_k + b^{l}_j",
+        r"\delta^{l} = ((w^{l+1})^T \delta^{l+1}) \odot \phi'(z^{l})",
+        r"\delta^{l} = (w^{l+1})^T \delta^{l+1}",  # false: φ' is missing
+        r"\frac{\partial C}{\partial w^{(l)}_{jk}} = \delta^{(l)}_j a^{(l-1)}_k",
+    ],
+)
+def test_ell_is_a_layer_variable_with_the_verdict_of_l(claim: str, lehre: Setting) -> None:
+    # The same claim with l (read since the first release) is the reference verdict.
+    reference = verify_claim(claim, lehre)
+    verdict = verify_claim(re.sub(r"(?<=[{(])l(?=[})+-])", r"\\ell", claim), lehre)
+    assert verdict.status == reference.status
+    if not reference.ok:
+        # The correct side is written back with \ell, and reads as the claim's letters do.
+        assert verdict.correct is not None and r"\ell" in verdict.correct
+        assert parse_latex(verdict.correct.replace(r"\ell", "l")) == parse_latex(
+            reference.correct or ""
+        )
