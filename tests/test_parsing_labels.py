@@ -4,13 +4,16 @@ indices (``\\delta^2_1``), ``\\ell`` as the layer variable, Greek values before 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import sympy as sp
 
 from symprop.core.spec import load_spec
-from symprop.parsing import BinOp, Name, Number, parse_latex
+from symprop.parsing import BinOp, Call, Name, Number, parse_latex, parse_plain
 from symprop.verify import Setting, verify_claim
 
 TWO = Number(Fraction(2))
@@ -103,3 +106,78 @@ def test_ell_is_a_layer_variable_with_the_verdict_of_l(claim: str, lehre: Settin
         assert parse_latex(verdict.correct.replace(r"\ell", "l")) == parse_latex(
             reference.correct or ""
         )
+
+
+# ---------------------------------------------------------------- Greek values before brackets
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        (r"\lambda (W + b)", "lambda"),
+        (r"\eta(\nabla_W J)", "eta"),
+        (r"\alpha\,(x - y)", "alpha"),
+        ("λ(W + b)", "lambda"),
+        (r"\lambda_1 (x)", "lambda"),
+    ],
+)
+def test_a_greek_value_before_a_bracket_is_a_product(text: str, letter: str) -> None:
+    node = parse_latex(text)
+    assert isinstance(node, BinOp) and node.op == "mul"
+    assert isinstance(node.left, Name) and node.left.base == letter
+
+
+def test_a_greek_value_before_a_bracket_is_a_product_in_plain_syntax() -> None:
+    assert parse_plain("lambda (W + b)") == parse_plain("lambda * (W + b)").__class__(
+        "mul", Name("lambda"), parse_plain("W + b")
+    )
+
+
+@pytest.mark.parametrize("text", [r"\sigma(z)", r"\phi (z)", r"\psi(z)", r"\lambda'(z)"])
+def test_greek_functions_and_primed_letters_before_a_bracket_stay_calls(text: str) -> None:
+    assert isinstance(parse_latex(text), Call)
+
+
+def test_lambda_times_a_bracket_in_a_definition_is_the_product(tmp_path: Path) -> None:
+    # J = λ(‖W‖² + ‖V‖²) + ‖ŷ − y‖², Goodfellow's weight decay: ∇_W J = 2λW + ... by hand.
+    W, V, b, c, x, y = (sp.Matrix(sp.MatrixSymbol(n, *s)) for n, s in SHAPES.items())
+    lam = sp.Symbol("lambda")
+    h = (c + W * x).applyfunc(lambda t: 1 / (1 + sp.exp(-t)))
+    yhat = b + V * h
+    cost = lam * (_sq(W) + _sq(V)) + _sq(yhat - y)
+    expected = sp.Matrix(3, 2, lambda i, j: sp.diff(cost, W[i, j]))
+    claim = r"\nabla_{W} J = 2\lambda W + ((V^T 2(\hat{y} - y)) \odot h \odot (1 - h)) x^T"
+    front = (
+        "---\n[define]\nh = '\\operatorname{sigmoid}(c + W x)'\n\"\\\\hat{y}\" = 'b + V h'\n"
+        "J = '\\lambda (\\|W\\|^2 + \\|V\\|^2) + \\|\\hat{y} - y\\|^2'\n[shapes]\n"
+        + "".join(f"{n} = {list(s)}\n" for n, s in SHAPES.items())
+        + "---\n"
+    )
+    path = tmp_path / "decay.md"
+    # The hand formula is SymPy's derivative: the claim holds, and a λ-for-2λ slip fails.
+    hand = (
+        2 * lam * W
+        + (V.T * 2 * (yhat - y)).multiply_elementwise(
+            h.multiply_elementwise(h.applyfunc(lambda t: 1 - t))
+        )
+        * x.T
+    )
+    assert sp.simplify(hand - expected) == sp.zeros(3, 2)
+    slip = claim.replace(r"2\lambda", r"\lambda")
+    path.write_text(front + f"- ${claim}$\n- ${slip}$\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop.cli.main", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    lines = [line for line in result.stdout.splitlines() if line[:1] in "✓✗?"]
+    assert [line[0] for line in lines] == ["✓", "✗"], result.stdout + result.stderr
+
+
+SHAPES = {"W": (3, 2), "V": (2, 3), "b": (2, 1), "c": (3, 1), "x": (2, 1), "y": (2, 1)}
+
+
+def _sq(m: sp.Matrix) -> sp.Expr:
+    return sum(e**2 for e in m)
