@@ -13,7 +13,7 @@ import pytest
 import sympy as sp
 
 from symprop.core.spec import load_spec
-from symprop.parsing import BinOp, Call, Name, Number, parse_latex, parse_plain
+from symprop.parsing import BinOp, Call, IndexSum, Name, Number, parse_latex, parse_plain
 from symprop.verify import Setting, verify_claim
 
 TWO = Number(Fraction(2))
@@ -181,3 +181,40 @@ SHAPES = {"W": (3, 2), "V": (2, 3), "b": (2, 1), "c": (3, 1), "x": (2, 1), "y": 
 
 def _sq(m: sp.Matrix) -> sp.Expr:
     return sum(e**2 for e in m)
+
+
+# ---------------------------------------------------------------- a product after a sum
+
+
+@pytest.mark.parametrize(
+    ("written", "juxtaposed"),
+    [
+        (r"\sum_k \delta_k \cdot w_{kj}", r"\sum_k \delta_k w_{kj}"),
+        (r"\phi'(z_j) \sum_k \delta_k \cdot w_{kj}", r"\phi'(z_j) \sum_k \delta_k w_{kj}"),
+        (r"\sum_{k=1}^{n} a_k \times b_k", r"\sum_{k=1}^{n} a_k b_k"),
+    ],
+)
+def test_a_factor_after_a_sum_that_uses_its_index_is_inside_the_sum(
+    written: str, juxtaposed: str
+) -> None:
+    # Nielsen's BP2 by units: read outside the sum, k would be unbound.
+    assert repr(parse_latex(written)) == repr(parse_latex(juxtaposed))
+
+
+def test_a_hadamard_factor_after_a_sum_that_uses_its_index_is_inside_the_sum() -> None:
+    node = parse_latex(r"\sum_k a_k \odot b_k")
+    assert node == IndexSum("k", BinOp("hadamard", Name("a", sub=("k",)), Name("b", sub=("k",))))
+
+
+def test_a_factor_after_a_sum_without_its_index_stays_outside() -> None:
+    node = parse_latex(r"\sum_k a_k \cdot c")
+    assert node == BinOp("mul", IndexSum("k", Name("a", sub=("k",))), Name("c"))
+
+
+def test_the_seed_hidden_unit_delta_holds_with_the_sum_over_the_product(lehre: Setting) -> None:
+    # BP2 by units (Nielsen, seed 000) as printed, with \cdot inside the sum; the same
+    # claim with the product written by juxtaposition is the reference verdict.
+    printed = r"\delta^{l}_j = \phi'(z^{l}_j) \sum_k \delta^{l+1}_k \cdot w^{l+1}_{kj}"
+    reference = verify_claim(printed.replace(r" \cdot ", " "), lehre)
+    assert reference.status == "holds"
+    assert verify_claim(printed, lehre).status == "holds"

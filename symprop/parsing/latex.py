@@ -27,6 +27,7 @@ from symprop.parsing.transform import (
 )
 from symprop.parsing.tree import (
     BinOp,
+    BinOpKind,
     Call,
     Derivative,
     Expr,
@@ -41,6 +42,7 @@ from symprop.parsing.tree import (
     Relation,
     RelationKind,
     Transpose,
+    iter_nodes,
 )
 
 _RELATIONS: dict[str, RelationKind] = {
@@ -426,7 +428,12 @@ class LatexToAST(Common):
             isinstance(right, PowFunc) and isinstance(right.func, FuncName)
         ):
             return Pending(left, right, pos=pos)
-        return BinOp("mul", left, right, pos=pos)
+        return _absorb(left, right, "mul", pos)
+
+    @v_args(meta=True)
+    def hadamard(self, meta, children):  # noqa: ANN001, ANN201
+        operands = [c for c in children if not isinstance(c, Token)]
+        return _absorb(operands[0], operands[-1], "hadamard", _pos(meta))
 
     # ------------------------------------------------------------ derivatives
 
@@ -574,6 +581,28 @@ class LatexToAST(Common):
         if isinstance(result, Top):
             raise self.error("a transpose mark needs an operand", result.pos)
         return result
+
+
+def _uses_index(node: Expr, index: str) -> bool:
+    return any(isinstance(n, Name) and (n.key == index or index in n.sub) for n in iter_nodes(node))
+
+
+def _wants(left: Expr, right: Expr) -> bool:
+    """Whether ``left`` ends in a sum whose index ``right`` uses."""
+    if isinstance(left, IndexSum):
+        return _uses_index(right, left.index)
+    return isinstance(left, BinOp) and left.op in ("mul", "hadamard") and _wants(left.right, right)
+
+
+def _absorb(left: Expr, right: Expr, op: BinOpKind, pos: int) -> Expr:
+    """``\\sum_k \\delta_k \\cdot w_{kj}``: a factor after a sum that uses the sum's index is
+    inside the sum (read outside, k would be unbound). A factor without the index stays
+    outside, which has the same value."""
+    if isinstance(left, IndexSum) and _uses_index(right, left.index):
+        return replace(left, body=_absorb(left.body, right, op, pos))
+    if isinstance(left, BinOp) and left.op in ("mul", "hadamard") and _wants(left.right, right):
+        return BinOp(left.op, left.left, _absorb(left.right, right, op, pos), pos=left.pos)
+    return BinOp(op, left, right, pos=pos)
 
 
 def _letters(node: Expr) -> list[Name] | None:
