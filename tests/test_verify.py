@@ -15,6 +15,7 @@ import sympy as sp
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_verify_diagnosis import DIAGNOSIS_TESTS
 
 from symprop.cli.main import cli
 from symprop.core.errors import ParseError, SymPropError
@@ -307,7 +308,14 @@ def test_missing_phi_prime(lehre: Setting) -> None:
 
 
 def test_w_instead_of_w_transpose(lehre: Setting) -> None:
-    verdict = fails(r"\delta^{l} = (W^{l+1} \delta^{l+1}) \odot \phi'(z^{l})", lehre, "transpose")
+    claim = r"\delta^{l} = (W^{l+1} \delta^{l+1}) \odot \phi'(z^{l})"
+    # At the spec's real widths (2-3-2) W^2 is 2×3 and δ^2 has 2 entries: the product is
+    # not defined, which is the reason given (never ✓).
+    verdict = verify_claim(claim, lehre)
+    assert not verdict.ok and "cannot multiply a 2×3 by a 2×1" in verdict.reason
+    # On square layers the product is defined and the value is wrong: diagnosed.
+    square = Network(inputs=2, layers=[Dense(2, "sigmoid"), Dense(2, "sigmoid")], loss="half_sse")
+    verdict = fails(claim, Setting.from_spec(square), "transpose")
     assert verdict.correct_where == "l = 1"
 
 
@@ -330,12 +338,12 @@ def test_factor_2_missing() -> None:
     assert verdict.correct == "2*(a - y)"
 
 
-def test_factor_2_missing_in_weight_decay(ng: Setting) -> None:
+def test_lambda_for_2_lambda_in_weight_decay(ng: Setting) -> None:
     fails(
         r"\frac{\partial J}{\partial \Theta_{ij}^{(l)}} = a_j^{(l)} \delta_i^{(l+1)} "
         r"+ \lambda \Theta_{ij}^{(l)}",
         ng,
-        "factor_2",
+        "lambda_scale",
     )
 
 
@@ -380,6 +388,8 @@ def test_every_listed_diagnosis_is_tested() -> None:
         "bias_regularised",
         "missing_1_over_n",
     }
+    # The catalogue's other mistakes are tested one by one in test_verify_diagnosis.py.
+    tested |= set(DIAGNOSIS_TESTS)
     assert tested == set(DIAGNOSES)
 
 

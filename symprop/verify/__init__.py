@@ -21,6 +21,7 @@ from symprop.verify.claims import claim_text, extract_claims
 from symprop.verify.claims_file import (
     ClaimsFile,
     SettingOptions,
+    command_line_options,
     load_claims,
     parse_claims_text,
     read_claims_file,
@@ -45,6 +46,7 @@ __all__ = [
     "Verdict",
     "VerifyError",
     "claim_text",
+    "command_line_options",
     "error_line",
     "extract_claims",
     "load_claims",

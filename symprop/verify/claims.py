@@ -114,11 +114,39 @@ def split_front_matter(text: str) -> tuple[str | None, int, list[str]]:
     )
 
 
-def _math_of(line: str) -> str:
-    match = _MATH_SPAN.search(line)
-    if match:
-        return next(gr for gr in match.groups() if gr is not None)
-    return _BULLET.sub("", line)
+_EQUATION = re.compile(r"=|\\coloneqq|\\equiv|\\triangleq|≔|≡")
+_LET_BEFORE = re.compile(r"(?:^|\W)let\s*$", re.I)
+_AND_BEFORE = re.compile(r"^\s*(?:,|and|,\s*and)\s*$", re.I)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def _line_math(line: str) -> list[tuple[str, bool]]:
+    """The equations of one body line, each with whether it is a definition.
+
+    With math spans on the line, each span holding an equation is one (a span without
+    one, ``$m$`` in "where $m$ is the batch size", is prose); a span is a definition when
+    the prose just before it ends with "let" (or it follows a definition after "and"), or
+    it starts with ``let`` itself. Without spans, the line itself is one equation.
+    """
+    body = _BULLET.sub("", line)
+    spans = list(_MATH_SPAN.finditer(body))
+    if not spans:
+        let = _LET_WORD.match(body) is not None
+        return [(_LET_WORD.sub("", body, count=1) if let else body, let)]
+    out: list[tuple[str, bool]] = []
+    previous_end, previous_let = 0, False
+    for match in spans:
+        content = next(gr for gr in match.groups() if gr is not None).strip()
+        before = body[previous_end : match.start()]
+        let = bool(
+            _LET_BEFORE.search(before)
+            or _LET_WORD.match(content)
+            or (previous_let and _AND_BEFORE.match(before))
+        )
+        previous_end, previous_let = match.end(), let
+        if _EQUATION.search(content):
+            out.append((_LET_WORD.sub("", content, count=1) if let else content, let))
+    return out
 
 
 def _blocks(lines: list[str]) -> list[str]:
@@ -169,32 +197,40 @@ def _block_closer(line: str) -> str | None:
     return None
 
 
+def _without_comments(lines: list[str]) -> list[str]:
+    """The lines with HTML comments (``<!-- … -->``, also over several lines) blanked: a
+    note such as "the slide writes x = y here" is not a claim."""
+    text = "\n".join(lines)
+    if "<!--" not in text:
+        return lines
+    text = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    if "<!--" in text:
+        raise VerifyError("an HTML comment (<!--) is not closed; end it with -->")
+    return text.split("\n")
+
+
 def split_markdown(text: str) -> Document:
     """A Markdown claims document: its front matter, claims and ``let`` definitions.
 
-    Every line with an ``=`` is a claim; math delimiters (``$…$``, ``$$…$$``, ``\\(…\\)``,
-    backticks) and bullets are stripped, and display math spanning lines is one claim.
-    A line whose math starts with ``let`` (``- let $u_4 = u_2 e^{u_1}$``, ``$let g = …$``)
-    is a definition. Headings, blank lines and lines without ``=`` are skipped.
+    Each math span (``$…$``, ``$$…$$``, ``\\(…\\)``, backticks) holding an equation is a
+    claim, several on a line too; a line without math spans is one claim when it has an
+    ``=``. Display math spanning lines is one claim. A span after the word "let"
+    (``- let $u_4 = u_2 e^{u_1}$``) or starting with it (``$let g = …$``) is a definition.
+    Headings, blank lines, HTML comments, fenced code and lines without equations are
+    skipped.
     """
     if not isinstance(text, str):
         raise VerifyError(f"text: got {shown(text)}; must be a str")
     front, line_no, body = split_front_matter(text)
     claims: list[str] = []
     lets: list[str] = []
-    for stripped in _blocks(body):
-        if not stripped or stripped.startswith("#") or "=" not in stripped:
+    for stripped in _blocks(_without_comments(body)):
+        if not stripped or stripped.startswith("#") or not _EQUATION.search(stripped):
             continue
-        prose = _BULLET.sub("", stripped)
-        let = _LET_WORD.match(prose) is not None
-        claim = _math_of(stripped)
-        if not let and _LET_WORD.match(claim.strip()):
-            let = True
-        if let:
-            claim = _LET_WORD.sub("", claim.strip(), count=1)
-        claim = claim.strip().rstrip(".,;").strip()
-        if claim:
-            (lets if let else claims).append(claim)
+        for claim, let in _line_math(stripped):
+            claim = claim.strip().rstrip(".,;").strip()
+            if claim:
+                (lets if let else claims).append(claim)
     if len(claims) > MAX_CLAIMS:
         raise VerifyError(f"{len(claims)} claims; at most {MAX_CLAIMS} are checked at once")
     return Document(front, line_no, tuple(claims), tuple(lets))

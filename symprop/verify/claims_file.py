@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,23 +40,24 @@ from symprop.core.errors import SpecError, SymPropError, shown, shown_path
 from symprop.core.files import read_text
 from symprop.core.registry import LOSSES
 from symprop.core.spec import Network, _is_real, load_spec, parse_toml, spec_from_dict
-from symprop.parsing.tree import Expr, Name
+from symprop.parsing.tree import MAX_LENGTH, Expr, Name
 from symprop.verify.claims import SETTING_KEYS, split_markdown, toml_claims, unknown_key
 from symprop.verify.declare import (
     MAX_DEFINITIONS,
     MAX_FUNCTIONS,
     Definition,
     Value,
+    check_definition_text,
     check_notation,
     check_penalty,
     declarations,
     definition,
     definition_from_text,
     function_name,
-    loss_formula,
     shape,
     value,
 )
+from symprop.verify.declare import loss_formula as formula_of
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import NUMBERINGS
 from symprop.verify.setting import Setting
@@ -127,9 +128,16 @@ class SettingOptions:
             merged["loss_formula"] = None
         else:
             merged["loss_formula"] = base.loss_formula
-        merged["definitions"] = _by_name(base.definitions, self.definitions, lambda d: d.name)
-        merged["values"] = _by_name(base.values, self.values, lambda v: v.name)
-        merged["shapes"] = _by_name(base.shapes, self.shapes, lambda s: s[0])
+        # A name these options declare is theirs alone: a value given here replaces a
+        # definition there (and its shape), a definition here replaces a value there.
+        defined = {_plain(d.name) for d in self.definitions}
+        valued = {_plain(v.name) for v in self.values}
+        base_definitions = tuple(d for d in base.definitions if _plain(d.name) not in valued)
+        base_values = tuple(v for v in base.values if _plain(v.name) not in defined)
+        base_shapes = tuple(s for s in base.shapes if _plain(s[0]) not in defined | valued)
+        merged["definitions"] = _by_name(base_definitions, self.definitions, lambda d: d.name)
+        merged["values"] = _by_name(base_values, self.values, lambda v: v.name)
+        merged["shapes"] = _by_name(base_shapes, self.shapes, lambda s: s[0])
         merged["functions"] = tuple(dict.fromkeys(base.functions + self.functions))
         return SettingOptions(**merged)
 
@@ -218,7 +226,7 @@ def options_from_table(table: Mapping[str, Any], folder: Path | None = None) -> 
             raise VerifyError(f"loss: got {shown(raw)}; known: {', '.join(LOSSES)}")
         out["loss"] = raw
     if "loss_formula" in table:
-        out["loss_formula"] = loss_formula(table["loss_formula"])
+        out["loss_formula"] = formula_of(table["loss_formula"])
     if "l2" in table:
         out["l2"] = l2_value(table["l2"])
     if "penalty" in table:
@@ -231,9 +239,9 @@ def options_from_table(table: Mapping[str, Any], folder: Path | None = None) -> 
                 f'{MAX_FUNCTIONS} names, e.g. ["f", "g"]'
             )
         out["functions"] = tuple(function_name(f, f"functions[{i}]") for i, f in enumerate(raw))
-    out["definitions"] = tuple(
-        definition(k, v) for k, v in _table(table, "define", MAX_DEFINITIONS).items()
-    )
+    defines = _table(table, "define", MAX_DEFINITIONS)
+    check_definition_text([*defines, *defines.values()], "[define]")
+    out["definitions"] = tuple(definition(k, v) for k, v in defines.items())
     out["values"] = tuple(value(k, v) for k, v in _table(table, "values", MAX_DEFINITIONS).items())
     out["shapes"] = tuple(shape(k, v) for k, v in _table(table, "shapes", MAX_DEFINITIONS).items())
     return SettingOptions(**out)
@@ -273,6 +281,68 @@ def _inline_network(raw: object) -> Network:
         raise SpecError(f"network.{exc.field}", exc.value, exc.allowed) from None
 
 
+# ---------------------------------------------------------------- the command line
+
+_VALUE_OPTION = re.compile(r"^\s*([^=]+?)\s*=\s*(.+?)\s*$", re.S)
+
+
+def value_option(text: object, what: str = "--value") -> Value:
+    """``--value 'x=[1,0]'``: a name, ``=``, and a TOML number or list (or a decimal or
+    fraction string such as ``1/3``)."""
+    match = _VALUE_OPTION.match(text) if isinstance(text, str) else None
+    if match is None or len(text) > MAX_LENGTH:  # type: ignore[arg-type]
+        raise VerifyError(
+            f"{what}: got {shown(text)}; write name=value, e.g. x=[1,0], w=0.5, W=[[1,2],[3,4]]"
+        )
+    name, raw = match.group(1), match.group(2)
+    try:
+        parsed: object = parse_toml(f"v = {raw}")["v"]
+    except SymPropError:
+        parsed = raw  # 1/3, or a bad value that value() names
+    return value(name, parsed, what)
+
+
+def command_line_options(
+    network: Network | None = None,
+    activation: str | None = None,
+    loss: str | None = None,
+    loss_formula: str | None = None,
+    l2: float | None = None,
+    penalty: str | None = None,
+    numbering: str | None = None,
+    notation: str | None = None,
+    defines: tuple[str, ...] = (),
+    values: tuple[str, ...] = (),
+    functions: tuple[str, ...] = (),
+) -> SettingOptions:
+    """The options of ``symprop verify`` as :class:`SettingOptions` (each validated and
+    named by its option), to be stated over a claims file's."""
+    if len(defines) > MAX_DEFINITIONS or len(values) > MAX_DEFINITIONS:
+        raise VerifyError(f"--define/--value: at most {MAX_DEFINITIONS} each")
+    check_definition_text(defines, "--define")
+    if len(functions) > MAX_FUNCTIONS:
+        raise VerifyError(f"--function: at most {MAX_FUNCTIONS}")
+    if numbering is not None and numbering not in NUMBERING_CHOICES:
+        raise VerifyError(
+            f"--numbering: got {shown(numbering)}; known: {', '.join(NUMBERING_CHOICES)}"
+        )
+    return SettingOptions(
+        network=network,
+        notation=check_notation(notation, "--notation") if notation is not None else None,
+        numbering=numbering,
+        activation=activation,
+        loss=loss,
+        loss_formula=formula_of(loss_formula, "--loss-formula")
+        if loss_formula is not None
+        else None,
+        l2=l2_value(l2, "--l2") if l2 is not None else None,
+        penalty=check_penalty(penalty, "--penalty") if penalty is not None else None,
+        definitions=tuple(definition_from_text(d, "--define") for d in defines),
+        values=tuple(value_option(v) for v in values),
+        functions=tuple(function_name(f, "--function") for f in functions),
+    )
+
+
 # ---------------------------------------------------------------- whole files
 
 _YAML_LINE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*:\s*(\S.*)?$")
@@ -307,7 +377,9 @@ def parse_claims_text(text: str, fmt: str = "markdown", folder: Path | None = No
     if fmt == "toml":
         data = parse_toml(text)
         claims = toml_claims(data)
-        return ClaimsFile(options_from_table(data, folder), tuple(claims))
+        options = options_from_table(data, folder)
+        _check_declarations(options)
+        return ClaimsFile(options, tuple(claims))
     if fmt != "markdown":
         raise VerifyError(f"fmt: got {shown(fmt)}; known: markdown, toml")
     doc = split_markdown(text)
@@ -325,9 +397,20 @@ def parse_claims_text(text: str, fmt: str = "markdown", folder: Path | None = No
             raise VerifyError(
                 f"{len(options.definitions) + len(doc.lets)} definitions; at most {MAX_DEFINITIONS}"
             )
+        check_definition_text(
+            [*doc.lets, *(d.text for d in options.definitions)], "[define] and let lines"
+        )
         lets = tuple(definition_from_text(t, f"let line {i + 1}") for i, t in enumerate(doc.lets))
-        options = SettingOptions(definitions=lets).over(options)
+        # Appended, not stated over: a name both [define] and a let line define is refused.
+        options = replace(options, definitions=options.definitions + lets)
+    _check_declarations(options)
     return ClaimsFile(options, doc.claims)
+
+
+def _check_declarations(options: SettingOptions) -> None:
+    """One file's declarations checked together (each name once, no cycles, bounded), so
+    that their errors name the file."""
+    declarations(options.definitions, options.values, options.shapes, options.functions)
 
 
 def read_claims_file(path: str | Path) -> ClaimsFile:

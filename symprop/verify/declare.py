@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Literal, get_args
 
 from symprop.core.errors import ParseError, shown
-from symprop.parsing import parse
+from symprop.parsing import parse, parse_derivation
 from symprop.parsing.tree import (
     MAX_DIGITS,
     MAX_LENGTH,
@@ -45,6 +45,21 @@ MAX_INLINED_NODES = 20_000
 ``g_3 = g_2 g_2``, … doubles at each step and is refused long before it costs memory."""
 MAX_FUNCTIONS = 64
 """Most names declared to be functions."""
+MAX_DEFINITION_TEXT = 20_000
+"""Most characters of all definitions of one setting together (each is also bounded like a
+claim): they are all read before the first claim is checked, outside its time limit."""
+
+
+def check_definition_text(texts: Iterable[object], what: str = "definitions") -> None:
+    """Refuse definitions whose text together exceeds :data:`MAX_DEFINITION_TEXT`, before
+    any is parsed."""
+    total = sum(len(t) for t in texts if isinstance(t, str))
+    if total > MAX_DEFINITION_TEXT:
+        raise VerifyError(
+            f"{what}: {total} characters in all; at most {MAX_DEFINITION_TEXT} (each "
+            f"definition at most {MAX_LENGTH})"
+        )
+
 
 NotationName = Literal["nielsen", "ng", "goodfellow", "bishop"]
 """Letter conventions a claim may be written in: Nielsen's z/a/W/b/δ; Ng's Θ^{(l)} with the
@@ -206,6 +221,13 @@ def _check_names(decl: Declarations) -> None:
         if key in seen:
             raise VerifyError(f"{d.name.key} is defined twice; define each symbol once")
         seen[key] = "defined"
+    # A name listed as a function is called, never a number: f\,(1-f) would read both ways.
+    for named in (*(v.name for v in decl.values), *(n for n, _ in decl.shapes)):
+        if not named.sub and not named.sup and named.base in decl.functions:
+            raise VerifyError(
+                f"{named.key} is declared a function and given a value or shape; give one "
+                "or the other"
+            )
     for v in decl.values:
         key = _plain(v.name)
         if key in seen:
@@ -376,7 +398,7 @@ def definition(head: object, body: object, what: str = "define") -> Definition:
     return Definition(name, params, rhs, f"{head} = {body}")
 
 
-_LET = re.compile(r"^\s*(?:let|\\text\{let\}|\\mathrm\{let\}|\\operatorname\{let\})\s*", re.I)
+_LET = re.compile(r"^\s*(?:let|\\text\{\s*let\s*\}|\\mathrm\{let\}|\\operatorname\{let\})\s*", re.I)
 
 
 def definition_from_text(text: object, what: str = "define") -> Definition:
@@ -385,13 +407,19 @@ def definition_from_text(text: object, what: str = "define") -> Definition:
     if not isinstance(text, str):
         raise VerifyError(f"{what}: got {shown(text)}; must be a definition such as 'g = x^2'")
     stripped = _LET.sub("", text, count=1).strip().rstrip(".,;").strip()
-    node = parse_expression(stripped, what)
-    if isinstance(node, Derivation) and len(node.links) == 1:
-        node = node.links[0]
-    if not isinstance(node, Equation):
+    if len(stripped) > MAX_LENGTH:
+        raise VerifyError(f"{what}: {len(stripped)} characters; at most {MAX_LENGTH}")
+    try:
+        # The claims' reader: ``:=``, ``\\coloneqq`` and ``\\equiv`` define too.
+        derivation, _ = parse_derivation(stripped)
+    except ParseError as exc:
+        raise VerifyError(f"{what}: {str(exc).splitlines()[0]}") from None
+    if len(derivation.links) != 1:
         raise VerifyError(
             f"{what}: got {shown(text)}; a definition is one equation, symbol = formula"
         )
+    node = normalise(derivation.links[0])
+    assert isinstance(node, Equation)
     name, params = _head(node.lhs, what, text)
     return Definition(name, params, node.rhs, stripped)
 

@@ -16,6 +16,7 @@ import mpmath
 import sympy as sp
 
 from symprop.core import proof
+from symprop.core.errors import shown
 from symprop.verify.errors import VerifyError
 from symprop.verify.setting import MAX_EXPR_NODES, Deadline, Model
 
@@ -131,3 +132,36 @@ def same_values(a: list, b: list, points: list[proof.Point], deadline: Deadline)
     except VerifyError:
         return False
     return equal
+
+
+def compare_at_point(
+    pairs: list[tuple[dict[str, int], tuple[int, int], sp.Expr, sp.Expr]], point: proof.Point
+) -> Mismatch | bool | None:
+    """Both sides as numbers at one point (a network checked at points): ``True`` when every
+    entry agrees within :data:`symprop.core.proof.TOLERANCE`, the first :class:`Mismatch`
+    otherwise, ``None`` when the reference (left side) is undefined there."""
+    with proof.working_precision(_DIGITS):
+        for where, entry, lhs, rhs in pairs:
+            values = []
+            for side in (lhs, rhs):
+                if side.free_symbols:
+                    raise VerifyError(f"a side is not a number at the point: {shown(str(side))}")
+                values.append(_number(side))
+            ref, claimed = values
+            if mpmath.isnan(ref):
+                return None
+            if claimed == ref:
+                continue
+            if not proof.relative_difference(claimed, ref) <= proof.TOLERANCE:
+                return Mismatch(where, entry, lhs, rhs, point, ref, claimed)
+    return True
+
+
+def _number(value: sp.Expr) -> Any:
+    """A side's value as an mpmath real: SymPy reals and rationals directly (a network
+    checked at points compares thousands of entries), anything else by the proof engine."""
+    if isinstance(value, sp.Float):
+        return mpmath.mpf(value._mpf_)
+    if isinstance(value, sp.Rational):
+        return mpmath.mpf(value.p) / value.q
+    return proof.evaluate(value, {}, {}, _KINK_MARGIN)

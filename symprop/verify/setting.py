@@ -43,16 +43,24 @@ MAX_EXPR_NODES = 60_000
 
 @dataclass(frozen=True)
 class Setting:
-    """What a claim is about: a network spec, or one activation and loss for single units.
+    """What a claim is about: a network spec, single units, or nothing but declarations.
+
+    Every field is optional: ``Setting()`` checks pure calculus claims
+    (``σ'(z) = σ(z)(1 − σ(z))``); a claim about network quantities (z, a, W, δ, C) then gets
+    one line saying what to declare (:meth:`single_network`). A claims file's setting is
+    read by :func:`symprop.verify.load_claims`.
 
     Attributes
     ----------
     network
-        The spec; its small copy (2 units per layer) is used. ``None`` for single units.
+        The spec the claims are about, or ``None``.
     activation, loss
-        For single-unit claims: every layer has one unit with this activation.
+        For single-unit claims: every layer has one unit with this activation, and this
+        registry loss. Either may be left out: an activation alone says what ``σ`` means
+        in calculus claims. Not with a spec (it has its own).
     l2
-        Single units: the weight-decay coefficient (``J = C + λ w²``); a spec has its own.
+        The weight-decay coefficient λ (``J = C + λ Σ w²``, scaled by :attr:`penalty`).
+        With a spec, a value > 0 replaces the spec's λ.
     numbering
         ``auto`` (try the conventions that fit the claim's labels), ``input0``, ``input1``
         or ``ng`` (see :data:`NUMBERINGS`).
