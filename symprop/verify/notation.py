@@ -26,6 +26,7 @@ from symprop.parsing import (
     Transpose,
     iter_nodes,
 )
+from symprop.verify.arguments import function_arguments
 from symprop.verify.errors import VerifyError
 
 # The notation tables (letters, numberings, sizes) are data in verify/letters.py.
@@ -299,6 +300,9 @@ class Profile:
                 if isinstance(n, Name) and n.key not in params and id(n) not in funcs
             )
         self.network = has_network(setting)
+        # g(z) = 1/(1+e^{-z}) in a network setting: z is the function's argument (free)
+        declared_keys = {*self.definitions, *self.shapes, *self.valued}
+        self.arguments = function_arguments(equation, self.roles, declared_keys)
         self.index_letters = _index_letters(equation)
         self.letters: dict[str, str] = {}
         self.entry_letters: dict[str, str] = {}
@@ -315,7 +319,7 @@ class Profile:
         """Whether ``name`` is a free symbol: declared (shape, value, used in a definition) or
         any name without a network role in a setting that has no network."""
         key = name.key
-        if key in self.shapes:
+        if key in self.shapes or key in self.arguments:
             return True
         # a name a definition uses, or one given a value, is free unless the network has it
         if (key in self.mentioned or key in self.valued) and not self._network_role(name):
