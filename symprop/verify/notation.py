@@ -68,6 +68,16 @@ def _label_text(node: Expr) -> str | None:
     return None
 
 
+def _spelled(node: Expr) -> str:
+    """The word a product of one-letter names spells (``out`` read as o·u·t), else ''."""
+    if isinstance(node, Name) and not (node.sub or node.sup or node.primes or node.decorations):
+        return node.base if len(node.base) == 1 else ""
+    if isinstance(node, BinOp) and node.op == "mul":
+        left, right = _spelled(node.left), _spelled(node.right)
+        return left + right if left and right else ""
+    return ""
+
+
 def _labelled_call(node: Expr) -> bool:
     """A "call" of a name with a layer label (``g^k (h)``) is a product, not a function."""
     return (
@@ -108,6 +118,8 @@ def normalise(node: Expr) -> Expr:
     if isinstance(node, BinOp):
         left, right = normalise(node.left), normalise(node.right)
         if node.op == "pow" and _is_quantity_name(left) and not left.sup:
+            if _spelled(right) == "out":  # δ^{out}, a^{out}: the output layer (seed 003)
+                return replace(left, sup=("out",))
             label = _label_text(right)
             if label is not None and not label.isdigit():
                 return replace(left, sup=(label,))
@@ -217,6 +229,8 @@ class Ref:
 
 
 def _parse_label(text: str) -> Label:
+    if text.strip("()") in ("out", "text{out}", "mathrm{out}"):
+        return ("L", 0)  # Bishop's δ^{out}, a^{out}: the output layer
     match = _LABEL.match(text.replace("(", "").replace(")", "").replace("[", "").replace("]", ""))
     if match is None:
         raise VerifyError(f"cannot read the layer label {shown(text)} (write l, l+1, L or 2)")
@@ -414,6 +428,13 @@ class Profile:
             return Ref("defined", None, (), key=key)
         if self.is_free(name):
             return Ref("free", None, (), key=key)
+        sized = self.size(name)
+        if (
+            sized is not None
+            and sized.indices == ("width",)
+            and self.roles.get(name.base, "n") == "n"
+        ):
+            return sized  # Bishop's N_{L-2}, Nielsen's n_l: the width of a layer, not m
         base = name.base
         if "hat" in name.decorations and base == "y":
             role = "yhat"
@@ -617,6 +638,8 @@ def free_indices(equation: Equation, profile: Profile) -> list[str]:
         if isinstance(node, IndexSum):
             bound.add(node.index)
     for ref, _ in labelled_refs(equation, profile):
+        if ref.role == "size":
+            continue  # its "indices" say which size (batch, width), not unit indices
         for item in ref.indices:
             letter = item[0] if re.fullmatch(r"[A-Za-z][+-]\d+", item) else item
             if not letter.isdigit() and letter not in bound and letter not in seen:
