@@ -187,6 +187,7 @@ class LatexToAST(Common):
         if id(base) in self.juxtaposed:
             # f(x)_j: f_j(x) or f x_j, two readings with different values.
             raise self.error("write f_j(x) for a component or f \\cdot x_j for a product", base.pos)
+        base = self._numeric_label(base)
         target = base.func if isinstance(base, Call) else base
         if not isinstance(target, Name):
             raise self.error("only a symbol or a call can carry a subscript", _pos(meta))
@@ -201,6 +202,32 @@ class LatexToAST(Common):
         if isinstance(base, Call) and target is base.func:
             return replace(base, func=replace(target, sub=tuple(texts)))
         return replace(target, sub=tuple(texts))
+
+    def _numeric_label(self, base: Expr) -> Expr:
+        """``\\delta^{2}`` before a subscript is the layer label 2, as ``\\delta^{l}`` is.
+
+        Alone, ``a^2`` is a power; with indices after it (``\\delta^2_1``, ``w^3_{k3}``,
+        ``W^{1}_{42}``) it is Nielsen's layer-then-unit notation, where numeric labels are as
+        common as letters.  A square of an entry is written ``x_i^2`` (subscript first), which
+        stays a power.  A bracketed exponent (``x^{(2)}``) is a label already.
+        """
+        if not (isinstance(base, BinOp) and base.op == "pow"):
+            return base
+        name, power = base.left, base.right
+        if (
+            isinstance(name, Name)
+            and not isinstance(name, FuncName)
+            and id(name) not in self.parenthesized
+            and not name.sub
+            and not name.sup
+            and isinstance(power, Number)
+            and id(power) not in self.parenthesized
+            and power.decimals is None
+            and power.value.denominator == 1
+            and power.value >= 0
+        ):
+            return replace(name, sup=(str(power.value.numerator),))
+        return base
 
     @v_args(meta=True)
     def usub(self, meta, children):  # noqa: ANN001, ANN201
