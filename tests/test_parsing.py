@@ -24,6 +24,7 @@ from symprop.parsing import (
     Number,
     Transpose,
     parse,
+    parse_derivation,
     parse_latex,
     parse_plain,
     to_sympy,
@@ -194,11 +195,11 @@ TIME_BOUND = 2.0  # seconds per call; generous: a robustness bound, not a benchm
 
 
 def _bounded(text: str) -> None:
-    for parser in (parse_plain, parse_latex, parse):
+    for parser in (parse_plain, parse_latex, parse, parse_derivation):
         start = time.perf_counter()
         try:
             node = parser(text)
-            to_sympy(node) if not isinstance(node, Equation) else None
+            to_sympy(node) if not isinstance(node, Equation | tuple) else None
         except ParseError:
             pass
         elapsed = time.perf_counter() - start
@@ -225,7 +226,10 @@ def test_hostile_inputs_are_refused_quickly_without_executing(
 ALPHABET = st.sampled_from(
     list("xyzWab01239.+-*/^_(){}[],='|@ ")
     + [r"\frac", r"\sum", r"\sigma", r"\odot", r"\left(", r"\right)", r"\|", r"\hat", "**", ".T"]
-)
+    # the notation added for hand derivations (issue 17)
+    + [r"\nabla_", r"\partial", r"\begin{cases}", "&", r"\\", r"\mathbb{1}", "<", r"\le",
+       r"\lim_{", r"\to", r"\Rightarrow", r"\begin{aligned}", "δ", "²", "ᵀ", "′", ";", "\\"]
+)  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -280,3 +280,27 @@ def test_remarks_inside_cases_are_layout_but_otherwise_stays() -> None:
     cases = link.rhs.cases
     assert cases[0] == (a, parse_latex("[l = L]").condition)
     assert cases[1] == (b, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A row or \quad followed by a minus continues the side when no "=" follows ...
+        (
+            r"\begin{aligned} a &= b \\ &\quad - c \\ &= d \end{aligned}",
+            [("a", "b - c"), ("b - c", "d")],
+        ),
+        (r"a = b \quad - c", [("a", "b - c")]),
+        # ... and starts an equation when one does.
+        (r"\begin{aligned} a &= b \\ -c &= d \end{aligned}", [("a", "b"), ("-c", "d")]),
+        (r"a = b \quad -c = d", [("a", "b"), ("-c", "d")]),
+        # A binary operator always continues.
+        (r"a = b \quad + c", [("a", "b + c")]),
+        (r"\begin{aligned} a &= b \\ &\quad \cdot c \end{aligned}", [("a", r"b \cdot c")]),
+    ],
+)
+def test_a_minus_after_a_break_continues_only_a_side_without_equals(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    derivation, _ = parse_derivation(text)
+    assert _sides(derivation) == [(parse_latex(lhs), parse_latex(rhs)) for lhs, rhs in expected]

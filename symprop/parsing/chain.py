@@ -215,7 +215,32 @@ def _separators(text: str) -> tuple[str, list[_Sep]]:
 
 
 def _continues(text: str, start: int, end: int) -> bool:
-    return bool(_OPERATOR_AFTER.match(text, end) or _OPERATOR_BEFORE.search(text[:start]))
+    """Whether the row break or ``\\quad`` at ``start:end`` continues an expression."""
+    if _OPERATOR_BEFORE.search(text[:start]):
+        return True
+    after = _OPERATOR_AFTER.match(text, end)
+    if after is None:
+        return False
+    if after.group().rstrip()[-1:] not in "-−":
+        return True
+    # "\\ - c" continues a long side, "\\ -c = d" starts an equation: a minus continues
+    # only when no "=" follows before the next row (a side without "=" is no equation).
+    return not _row_has_equals(text, after.end())
+
+
+def _row_has_equals(text: str, pos: int) -> bool:
+    depth = 0
+    for index in range(pos, len(text)):
+        char = text[index]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith("\\\\", index):
+            return False
+        elif depth == 0 and char == "=" and text[index - 1] not in "<>!~":
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- assembling links
