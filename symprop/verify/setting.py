@@ -197,6 +197,8 @@ class Setting:
         ``l2`` > 0 in ``kwargs`` replaces the spec's λ; ``notation``, ``penalty``,
         ``loss_formula`` and ``declared`` say how the claims are written.
         """
+        if not isinstance(network, Network):
+            raise VerifyError(f"network: got {shown(network)}; must be a Network")
         return cls(network=network, **kwargs)
 
     @classmethod
