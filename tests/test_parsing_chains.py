@@ -258,3 +258,25 @@ def test_the_seeds_ng_vectorised_step_parses() -> None:
     )
     (link,) = derivation.links
     assert link.rhs.right.right == Transpose(Name("a", sup=("l",)))
+
+
+def test_a_decimal_comma_is_refused_not_split() -> None:
+    # x = 0,5 = 1/2 would otherwise be read as x = 0 and 5 = 1/2.
+    with pytest.raises(ParseError, match="decimals with a point"):
+        parse_derivation("x = 0,5 = 1/2")
+    derivation, _ = parse_derivation("x=2,y=3")
+    assert _sides(derivation) == [(Name("x"), parse_plain("2")), (Name("y"), parse_plain("3"))]
+    derivation, _ = parse_derivation(r"W_{1,1} = a")
+    assert derivation.links[0].lhs == Name("W", sub=("1", "1"))
+
+
+def test_remarks_inside_cases_are_layout_but_otherwise_stays() -> None:
+    # Seed 000: the cases carry remarks on which layers they are about.
+    text = (
+        r"S = \begin{cases} a & \text{if } l = L \text{ (output layer)} \\ "
+        r"b & \text{otherwise (hidden layers)} \end{cases}"
+    )
+    (link,) = parse_derivation(text)[0].links
+    cases = link.rhs.cases
+    assert cases[0] == (a, parse_latex("[l = L]").condition)
+    assert cases[1] == (b, None)

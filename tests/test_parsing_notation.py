@@ -597,3 +597,40 @@ def test_letters_of_a_sum_index_are_separate_indices() -> None:
 
 def test_dot_decorations() -> None:
     assert parse_latex(r"\dot{g}") == Name("g", decorations=("dot",))
+
+
+def test_a_component_of_a_call_indexes_the_function() -> None:
+    softmax_j = Call(Name("softmax", sub=("j",)), (z,))
+    assert parse_latex(r"\operatorname{softmax}(z)_j") == softmax_j
+    assert parse_latex(r"\operatorname{softmax}_j(z)") == softmax_j
+    # f(x)_j with f undeclared has two readings (f_j(x), f x_j): refused, not guessed.
+    with pytest.raises(ParseError, match="f_j"):
+        parse_latex("f(x)_j")
+
+
+def test_sum_limits_written_with_limits_and_leading_point_decimals() -> None:
+    assert parse_latex(r"\sum\limits_{k=1}^{n} x_k") == parse_latex(r"\sum_{k=1}^{n} x_k")
+    half = parse_latex(".5")
+    assert half == Number(Fraction(1, 2)) and half.decimals == 1
+
+
+def test_a_matrix_written_out_is_refused_by_name() -> None:
+    with pytest.raises(ParseError, match="environment bmatrix"):
+        parse_latex(r"\begin{bmatrix} 0.1 \\ 0.2 \end{bmatrix}")
+
+
+def test_cases_written_as_a_braced_array() -> None:
+    text = r"\left\{ \begin{array}{ll} 1 & z > 0 \\ 0 & \text{otherwise} \end{array} \right."
+    assert parse_latex(text) == Piecewise(((ONE, gt0()), (ZERO, None)))
+    assert parse_latex(r"\mathbb{I}[z > 0]") == Indicator(gt0())
+
+
+@pytest.mark.parametrize(
+    ("text", "op"),
+    [("(z > 0)", "gt"), ("(z >= 0)", "ge"), ("(z <= 0)", "le"), ("(z < 0)", "lt"),
+     ("(z != 0)", "ne"), ("(z ~= 0)", "ne"), ("(z == 0)", "eq"), ("(z ≥ 0)", "ge")],
+)  # fmt: skip
+def test_octave_comparisons_in_plain_syntax_are_indicators(text: str, op: str) -> None:
+    assert parse_plain(text) == Indicator(Relation(op, z, ZERO))  # type: ignore[arg-type]
+    (link,) = parse_derivation(f"d = {text} .* g")[0].links
+    assert link.rhs == BinOp("hadamard", Indicator(Relation(op, z, ZERO)), Name("g"))  # type: ignore[arg-type]

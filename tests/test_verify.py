@@ -15,6 +15,7 @@ import sympy as sp
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_verify_diagnosis import DIAGNOSIS_TESTS
 
 from symprop.cli.main import cli
 from symprop.core.errors import ParseError, SymPropError
@@ -337,12 +338,12 @@ def test_factor_2_missing() -> None:
     assert verdict.correct == "2*(a - y)"
 
 
-def test_factor_2_missing_in_weight_decay(ng: Setting) -> None:
+def test_lambda_for_2_lambda_in_weight_decay(ng: Setting) -> None:
     fails(
         r"\frac{\partial J}{\partial \Theta_{ij}^{(l)}} = a_j^{(l)} \delta_i^{(l+1)} "
         r"+ \lambda \Theta_{ij}^{(l)}",
         ng,
-        "factor_2",
+        "lambda_scale",
     )
 
 
@@ -387,6 +388,8 @@ def test_every_listed_diagnosis_is_tested() -> None:
         "bias_regularised",
         "missing_1_over_n",
     }
+    # The catalogue's other mistakes are tested one by one in test_verify_diagnosis.py.
+    tested |= set(DIAGNOSIS_TESTS)
     assert tested == set(DIAGNOSES)
 
 

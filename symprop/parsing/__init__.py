@@ -2,9 +2,11 @@
 
 One module per job: :mod:`~symprop.parsing.tree` holds the AST and the limits,
 :mod:`~symprop.parsing.grammar` the Lark grammars and the pre-parse scan,
-:mod:`~symprop.parsing.transform` turns Lark trees into the AST, :mod:`~symprop.parsing.parser`
-holds the parse functions and the bounds on constants, and :mod:`~symprop.parsing.building`
-builds SymPy objects from the AST with a whitelist.
+:mod:`~symprop.parsing.transform` (shared and plain syntax) and :mod:`~symprop.parsing.latex`
+(LaTeX) turn Lark trees into the AST, :mod:`~symprop.parsing.parser` holds the parse
+functions and the bounds on constants, :mod:`~symprop.parsing.chain` splits a claim of
+several equations into the links of a :class:`Derivation`, and
+:mod:`~symprop.parsing.building` builds SymPy objects from the AST with a whitelist.
 """
 
 from __future__ import annotations

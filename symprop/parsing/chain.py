@@ -38,11 +38,11 @@ _ANNOTATIONS = (
     re.compile(
         r"\\q?quad\s*\\(?:text|mbox|textrm)\s*\{(?!\s*(?:"
         + _KEYWORDS
-        + r")\s*\})[^{}]*\}"
+        + r")(?![A-Za-z]))[^{}]*\}"
         + _ROW_END
         + r"|\\(?:text|mbox|textrm)\s*\{(?=[^{}]*[^A-Za-z{}])(?!\s*(?:"
         + _KEYWORDS
-        + r")\s*\})"
+        + r")(?![A-Za-z]))"
         + r"[^{}]*\}"
         + _ROW_END
     ),
@@ -196,9 +196,14 @@ def _separators(text: str) -> tuple[str, list[_Sep]]:
         elif char in ")]}":
             depth -= 1
         elif top:
-            if char == "=" and text[i - 1 : i] not in ("<", ">", "!"):
+            if char == "=" and text[i - 1 : i] not in ("<", ">", "!", "~"):
                 start = i - 1 if text[i - 1 : i] == ":" else i
                 seps.append(_Sep("eq", start, i + 1))
+            elif char == "," and text[i - 1 : i].isdigit() and text[i + 1 : i + 2].isdigit():
+                # 0,5 is a decimal comma or two numbers: which, only the author knows.
+                raise ParseError(
+                    "write decimals with a point (0.5) and separate equations with ', '", text, i
+                )
             elif char in ",;":
                 seps.append(_Sep("and", i, i + 1))
             elif char == _COLUMN:
@@ -332,11 +337,17 @@ def parse_derivation(text: str) -> tuple[Derivation, bool]:
     text
         The claim without math delimiters: ``A = B``, ``A = B = C``,
         ``A = B \\Rightarrow C = D`` (also ``\\implies``, ``⇒``), ``A = B,\\quad C = D``
-        (also ``\\qquad``, ``;``, ``\\text{and}``), or an ``aligned``/``align*``/``split``
-        environment whose rows are separated by ``\\\\`` (a row starting with ``&=``
-        continues the previous row's chain). ``:=``, ``\\coloneqq``, ``\\equiv``,
-        ``\\triangleq`` and ``\\approx`` read as ``=``; ``\\label``, ``\\tag``,
-        ``\\nonumber`` and a trailing ``.`` or ``,`` are ignored.
+        (also ``\\qquad``, ``;``, ``\\text{and}``, ``\\text{or}``), or an
+        ``aligned``/``align*``/``split``/``eqnarray`` environment whose rows are separated by
+        ``\\\\`` (a row starting with ``&=`` continues the previous row's chain; in a row
+        ``A &= B & C &= D`` the second equation is a separate link). ``:=``,
+        ``\\coloneqq``, ``\\equiv``, ``\\triangleq``, ``\\approx`` and ``\\sim`` read as
+        ``=`` (the link's ``text`` keeps the sign; a number is judged to the decimals it
+        shows). Layout is ignored: ``\\label``, ``\\tag``, ``\\nonumber``, ``\\boxed``,
+        a trailing ``.`` or ``,``, a tag ``(*)`` or ``\\quad (3)``, a remark
+        ``\\quad \\text{(chain rule)}``, a quantifier ``\\quad \\forall l``, a leading
+        ``x_0:`` and arrows before or after everything. A decimal comma (``0,5``) is
+        refused rather than read as two equations.
 
     Returns
     -------

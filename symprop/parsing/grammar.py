@@ -62,8 +62,10 @@ equation: expr "=" expr
     | NAME -> name
     | NAME "(" args ")" -> call
     | "(" expr ")" -> group
+    | "(" expr PLAIN_RELOP expr ")" -> iverson
 args: expr ("," expr)*
 
+PLAIN_RELOP: "<=" | ">=" | "!=" | "~=" | "==" | "<" | ">" | "≤" | "≥" | "≠"
 POWOP: "**" | "^"
 ODOT: "⊙" | ".*" | "∘"
 MULDOT: "·" | "×"
@@ -175,6 +177,7 @@ script: script_token | "{{" args "}}" | "{{" script_top "}}" | "{{" expr TOP "}}
     | BRACE "{{" expr "}}" ("_" script | "^" script)? -> underbrace
     | NORM_OPEN expr NORM_CLOSE -> norm
     | BEGIN_CASES case_row (ROWSEP case_row)* ROWSEP? END_CASES -> cases
+    | LBRACE_ESC BEGIN_ARRAY case_row (ROWSEP case_row)* ROWSEP? END_ARRAY "."? -> cases
     | INDICATOR "[" relation "]" -> indicator
     | INDICATOR LBRACE_ESC relation RBRACE_ESC -> indicator
     | INDICATOR "(" relation ")" -> indicator
@@ -218,10 +221,13 @@ UTRANSPOSE: "ᵀ"
 USUP: /[{_USUP}]+/
 USUB: /[{_USUB}]+/
 INDICATOR.3: /\\(mathbb|mathbf|mathds|mathbbm|bm|boldsymbol)\s*(\{{\s*1\s*\}}|1)/ | "𝟙"
+    | /\\mathbb\s*\{{\s*I\s*\}}/
 IF.3: /\\(text|mbox|textrm|mathrm)\s*\{{\s*(if|for|when)\s*\}}/
-OTHERWISE.3: /\\(text|mbox|textrm|mathrm)\s*\{{\s*(otherwise|else|elsewhere)\s*\}}/
+OTHERWISE.3: /\\(text|mbox|textrm|mathrm)\s*\{{\s*(otherwise|else|elsewhere)(?![A-Za-z])[^{{}}]*\}}/
 BEGIN_CASES.3: /\\begin\s*\{{\s*[dr]?cases\*?\s*\}}/
 END_CASES.3: /\\end\s*\{{\s*[dr]?cases\*?\s*\}}/
+BEGIN_ARRAY.3: /\\begin\s*\{{\s*array\s*\}}\s*\{{[lcr|\s]*\}}/
+END_ARRAY.3: /\\end\s*\{{\s*array\s*\}}/
 ROWSEP: "\\\\"
 GREEK.2: /\\({"|".join(LETTER_COMMANDS)})(?![A-Za-z])/
 UGREEK: /[{_UGREEK_CHARS}]/
@@ -231,7 +237,7 @@ NAMECMD: /\\(operatorname|text|mathrm|textrm|mathit|mbox)(?![A-Za-z])/
 DECOR: /\\({"|".join(DECORATIONS)})(?![A-Za-z])/
 WORD: /[A-Za-z][A-Za-z0-9]*/
 LETTER: /[A-Za-z]/
-NUMBER: /\d+(\.\d+)?/
+NUMBER: /\d+(\.\d+)?|\.\d+/
 PRIME: "'" | "′"
 LBRACE_ESC: "\\{{"
 RBRACE_ESC: "\\}}"
@@ -240,7 +246,7 @@ NORM_CLOSE: "\uE001"
 %ignore /\s+/
 %ignore /\\([Bb]igg?[lr]?|left|right|middle)(?![A-Za-z])/
 %ignore /\\[,;:! ]/
-%ignore /\\(quad|qquad|displaystyle|textstyle|nonumber|notag)(?![A-Za-z])/
+%ignore /\\(quad|qquad|displaystyle|textstyle|nonumber|notag|limits|nolimits)(?![A-Za-z])/
 %ignore /\{{\s*\}}(?=\s*[\^_])/
 """
 

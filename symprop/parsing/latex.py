@@ -183,9 +183,14 @@ class LatexToAST(Common):
             ):
                 return base
             raise self.error("only the 2-norm \\|x\\|_2 (or _F) is read", _pos(meta))
-        if not isinstance(base, Name) or isinstance(base, FuncName):
-            raise self.error("only a symbol can carry a subscript", _pos(meta))
-        if base.sub:
+        # \operatorname{softmax}(z)_j is softmax_j(z): the index goes on the function.
+        if id(base) in self.juxtaposed:
+            # f(x)_j: f_j(x) or f x_j, two readings with different values.
+            raise self.error("write f_j(x) for a component or f \\cdot x_j for a product", base.pos)
+        target = base.func if isinstance(base, Call) else base
+        if not isinstance(target, Name):
+            raise self.error("only a symbol or a call can carry a subscript", _pos(meta))
+        if target.sub:
             raise self.error("double subscript", _pos(meta))
         texts: list[str] = []
         for item in items:
@@ -193,7 +198,9 @@ class LatexToAST(Common):
             if parts is None:
                 raise self.error("a subscript must be an index such as k, 0 or l+1", item.pos)
             texts.extend(parts)
-        return replace(base, sub=tuple(texts))
+        if isinstance(base, Call) and target is base.func:
+            return replace(base, func=replace(target, sub=tuple(texts)))
+        return replace(target, sub=tuple(texts))
 
     @v_args(meta=True)
     def usub(self, meta, children):  # noqa: ANN001, ANN201

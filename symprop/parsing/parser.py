@@ -159,6 +159,11 @@ def _translate(exc: lark.exceptions.UnexpectedInput, text: str) -> ParseError:
         return ParseError("formula ends too early", text, len(text))
     if position is None:
         position = 0
+    environment = re.match(r"\\begin\s*\{\s*([A-Za-z]+\*?)\s*\}", text[position:])
+    if environment:
+        # Matrices written out are not formulas: their numbers are declared as values.
+        name = environment.group(1)
+        return ParseError(f"unsupported LaTeX environment {name}", text, position)
     command = re.match(r"\\[A-Za-z]+", text[position:])
     if command:
         return ParseError(f"unsupported LaTeX command {command.group()}", text, position)

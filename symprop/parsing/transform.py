@@ -30,6 +30,7 @@ from symprop.parsing.tree import (
     Number,
     Piecewise,
     Relation,
+    RelationKind,
     Transpose,
 )
 
@@ -158,6 +159,20 @@ def primed_name(name: Name) -> Expr:
     return node
 
 
+_PLAIN_RELATIONS: dict[str, RelationKind] = {
+    "<": "lt",
+    "<=": "le",
+    "≤": "le",
+    ">": "gt",
+    ">=": "ge",
+    "≥": "ge",
+    "!=": "ne",
+    "~=": "ne",
+    "≠": "ne",
+    "==": "eq",
+}
+
+
 def is_octave(text: str) -> bool:
     """Whether a plain formula uses Octave's elementwise ``.*`` or ``./``: then ``*`` beside
     them is the matrix product, as in Octave, rather than the elementwise one."""
@@ -270,6 +285,13 @@ class PlainToAST(Common):
         if power is None:
             raise self.error("write a label as x_1 or a power as x^2", _pos(token))
         return BinOp("pow", base, power, pos=_pos(meta))
+
+    @v_args(meta=True)
+    def iverson(self, meta, children):  # noqa: ANN001, ANN201
+        # Octave's (z > 0) is 1 where the comparison holds, else 0: an indicator.
+        left, token, right = children
+        op = _PLAIN_RELATIONS[str(token)]
+        return Indicator(Relation(op, left, right, pos=_pos(meta)), pos=_pos(meta))
 
     @v_args(meta=True)
     def call(self, meta, children):  # noqa: ANN001, ANN201

@@ -4,9 +4,9 @@ A *claim* is an equation as people write it (``\\delta^L = (a^L - y) \\odot \\si
 ``dC/dW2 = delta2 @ a1.T``). It is parsed by the safe grammar of :mod:`symprop.parsing`
 (user text is never evaluated as Python), its names are mapped to network quantities
 through a table of notations (z/a/w/b/δ; a/h/W/b/g; Θ/a/δ and common variants), and both
-sides are *instantiated* on the network at the spec's own widths (1 unit per layer for a
-single-unit setting), one SymPy symbol per weight, input and target; a large network is
-instead evaluated at exact points (:mod:`symprop.verify.pointwise`).
+sides are *instantiated* on a small explicit copy of the network: 2 units per layer for a
+spec, 1 unit per layer for a single-unit setting, one SymPy symbol per weight, input and
+target (:func:`symprop.core.symbols.instantiate`).
 
 The reference is brute force: ``δ^l`` is ``sympy.diff`` of the instantiated cost with
 respect to fresh pre-activations, ``∂C/∂w`` is ``sympy.diff`` of the cost with respect to
@@ -37,11 +37,11 @@ True
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import signal
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 
 import sympy as sp
 
@@ -49,13 +49,20 @@ from symprop.core import proof
 from symprop.core.errors import SymPropError, shown
 from symprop.core.spec import Network
 from symprop.parsing import (
+    Derivation,
     Equation,
     Expr,
-    Name,
-    iter_nodes,
 )
-from symprop.verify.claims import parse_claim
-from symprop.verify.diagnose import NoTemplate, candidates_for
+from symprop.verify.calculus import check_free, needs_network
+from symprop.verify.chains import (
+    Claim,
+    choose_numberings,
+    describe,
+    equivalent,
+    numbering_candidates,
+    read_claim,
+    relation_filter,
+)
 from symprop.verify.errors import VerifyError
 from symprop.verify.evaluate import (
     Env,
@@ -65,6 +72,8 @@ from symprop.verify.evaluate import (
     index_range,
     shape_text,
 )
+from symprop.verify.explain import Outcome as _Outcome
+from symprop.verify.explain import explain_link, where_text
 from symprop.verify.notation import (
     LAYERED,
     NUMBERING_TEXT,
@@ -79,31 +88,14 @@ from symprop.verify.numeric import (
     compare_at_point,
     compare_sides,
     compare_to_shown,
-    same_values,
     sample_points,
     shown_decimals,
     shown_tolerance,
 )
-from symprop.verify.pointwise import (
-    POINTS_AT_SCALE,
-    checked_at_points,
-    point_model,
-)
-from symprop.verify.render import Style, Writer, display_names, fmt_value, render_ast, render_sympy
-from symprop.verify.report import Counterexample, Verdict
+from symprop.verify.pointwise import POINTS_AT_SCALE, checked_at_points, point_model
+from symprop.verify.render import render_ast
+from symprop.verify.report import Verdict
 from symprop.verify.setting import MAX_CLAIMS, MAX_DEPTH, Deadline, Model, Setting, small_model
-
-
-def _numbering_candidates(equation: Equation, profile: Profile, setting: Setting) -> list[str]:
-    if setting.numbering != "auto":
-        return [setting.numbering]
-    names = [n for n in iter_nodes(equation) if isinstance(n, Name)]
-    if any(n.base in ("Theta", "theta") for n in names):
-        return ["ng"]
-    preferred = ["input0", "input1"]
-    if setting.network is not None and setting.network.notation == "ng":
-        preferred = ["ng", *preferred]
-    return preferred
 
 
 def _network_for(equation: Equation, profile: Profile, setting: Setting) -> Network:
@@ -123,27 +115,6 @@ def _network_for(equation: Equation, profile: Profile, setting: Setting) -> Netw
 def _batch_for(equation: Equation, profile: Profile) -> int:
     refs = [r for r, _ in labelled_refs(equation, profile)]
     return 3 if any(r.role in ("Delta", "n") for r in refs) else 1
-
-
-def _where_text(binding: dict[str, int], indices: dict[str, int] | None = None) -> str:
-    parts = [f"{k} = {v}" for k, v in sorted(binding.items()) if k != "L"]
-    parts += [f"{k} = {v}" for k, v in (indices or {}).items()]
-    return ", ".join(parts)
-
-
-@dataclass
-class _Outcome:
-    ok: bool
-    symbolic: bool
-    used: int
-    checked: list[str]
-    mismatch: Mismatch | None
-    reason: str
-    binding: dict[str, int] | None
-    model: Model
-    offsets: dict[str, int]
-    numbering: str
-    tolerance: str = ""  # how a numeric claim was judged (to the decimals it shows)
 
 
 def _evaluate_sides(
@@ -174,7 +145,7 @@ def _evaluate_sides(
             return (
                 [],
                 f"the right side is not defined at "
-                f"{_where_text(binding, env.indices) or 'this layer'}: {exc}",
+                f"{where_text(binding, env.indices) or 'this layer'}: {exc}",
             )
         if lhs.shape != rhs.shape:
             return [], (
@@ -199,61 +170,60 @@ def _check_under(
     setting: Setting,
     numbering: str,
     deadline: Deadline,
+    scope: Expr | None = None,
+    keep: Callable[[dict[str, int]], bool] | None = None,
     loss_term: sp.Expr | None = None,
 ) -> _Outcome | None:
-    """Check one equation under one numbering, symbolically or at points.
-
-    ``loss_term`` is the setting's loss formula as a SymPy expression in
-    :data:`symprop.core.registry.a` and ``y`` (one output unit's term), replacing the
-    registry loss in both routes.
-    """
+    """``equation`` checked under one numbering. ``scope`` is the whole claim (a chain): its
+    labels decide the network and the layer bindings, so every link is read the same way;
+    ``keep`` filters the bindings (relations between layer variables stated in the claim);
+    ``loss_term`` is the setting's loss formula as a SymPy term in
+    :data:`symprop.core.registry.a` and ``y`` (one output unit's), replacing the registry
+    loss in both routes."""
+    whole = equation if scope is None else scope
     offsets = NUMBERINGS[numbering]
-    network = _network_for(equation, profile, setting)
-    batch = _batch_for(equation, profile)
+    network = _network_for(whole, profile, setting)  # type: ignore[arg-type]
+    batch = _batch_for(whole, profile)  # type: ignore[arg-type]
     if checked_at_points(network, batch):
         return _check_at_points(
-            equation, profile, setting, numbering, deadline, network, batch, loss_term
+            equation, profile, setting, numbering, deadline, network, batch, whole, keep, loss_term
         )
     model = small_model(network, batch, loss_term, setting.penalty)
-    refs = [r for r, _ in labelled_refs(equation, profile)]
-    bindings = layer_bindings(refs, offsets, model.L)
+    refs = [r for r, _ in labelled_refs(whole, profile)]
+    bindings = [b for b in layer_bindings(refs, offsets, model.L) if keep is None or keep(b)]
     if not bindings:
         return None
+    # One check per value of the link's own layer variables (the others only constrain).
+    own = {r.label[0] for r, _ in labelled_refs(equation, profile) if r.label} | {"L"}
+    distinct: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}
+    for b in bindings:
+        distinct.setdefault(tuple(sorted((k, v) for k, v in b.items() if k in own)), b)
+    bindings = [dict(key) for key in distinct]
     free = free_indices(equation, profile)
     points = sample_points(model, setting.points, setting.seed)
-    checked, symbolic_all, used_max, tolerance = [], True, 0, ""
+    checked, symbolic_all, used_max = [], True, 0
     for binding in bindings:
         pairs, reason = _evaluate_sides(equation, profile, model, offsets, binding, free, deadline)
-        where = _where_text(binding)
+        where = where_text(binding)
         if reason:
             return _Outcome(
                 False, False, 0, checked, None, reason, binding, model, offsets, numbering
             )
-        shown_side = shown_decimals(equation.lhs, equation.rhs)
-        judged = compare_to_shown(pairs, *shown_side) if shown_side is not None else None
+        if where:
+            checked.append(where)
+        shown = shown_decimals(equation.lhs, equation.rhs)
+        judged = compare_to_shown(pairs, *shown) if shown is not None else None
         if judged is not None:
-            # A numeric claim is judged to the precision it shows (σ(1) = 0.7311).
-            assert shown_side is not None
-            tolerance = shown_tolerance(shown_side[1])
-            equal, mismatch = judged
-            if not equal:
+            # A numeric claim is judged to the precision it shows (a worked example's
+            # a^{(2)}_1 = 0.7311 with declared values).
+            assert shown is not None
+            checked.append(shown_tolerance(shown[1]))
+            if not judged[0]:
                 return _Outcome(
-                    False,
-                    False,
-                    0,
-                    checked,
-                    mismatch,
-                    "",
-                    binding,
-                    model,
-                    offsets,
-                    numbering,
-                    tolerance,
+                    False, False, 0, checked, judged[1], "", binding, model, offsets, numbering
                 )
             continue
         equal, symbolic, mismatch, used = compare_sides(pairs, points, setting.points, deadline)
-        if where:
-            checked.append(where)
         if not equal:
             return _Outcome(
                 False, False, used, checked, mismatch, "", binding, model, offsets, numbering
@@ -261,8 +231,193 @@ def _check_under(
         symbolic_all &= symbolic
         used_max = max(used_max, used)
     return _Outcome(
-        True, symbolic_all, used_max, checked, None, "", None, model, offsets, numbering, tolerance
+        True, symbolic_all, used_max, checked, None, "", None, model, offsets, numbering
     )
+
+
+# ---------------------------------------------------------------- one claim, one reading
+
+
+def _fits(claim: Claim, setting: Setting, numbering: str, which: int = 0) -> bool:
+    """Whether the claim's labels denote layers under ``numbering`` (nothing evaluated);
+    a claim with no network quantity fits every numbering."""
+    profile = claim.profiles[which]
+    if not needs_network(claim.scope, profile, setting):
+        return True
+    network = _network_for(claim.scope, profile, setting)  # type: ignore[arg-type]
+    refs = [r for r, _ in labelled_refs(claim.scope, profile)]
+    keep = relation_filter(claim)
+    bindings = layer_bindings(refs, NUMBERINGS[numbering], network.depth)
+    return any(keep is None or keep(b) for b in bindings)
+
+
+def _link_verdict(
+    claim: Claim,
+    i: int,
+    head: Expr | None,
+    outcome: _Outcome,
+    setting: Setting,
+    deadline: Deadline,
+    profile: Profile,
+) -> Verdict:
+    link = claim.links[i]
+    text = claim.text if len(claim.links) == 1 else claim.link_text(i)
+    numbering = "" if outcome.model is None else NUMBERING_TEXT[outcome.numbering]
+    if outcome.ok:
+        return Verdict(
+            ok=True,
+            claim=text,
+            lhs=render_ast(link.lhs, claim.style),
+            rhs=render_ast(link.rhs, claim.style),
+            method="symbolic" if outcome.symbolic else f"numeric, {outcome.used} rational points",
+            checked=tuple(outcome.checked),
+            numbering=numbering,
+        )
+    verdict = explain_link(link, head, profile, claim.style, outcome, setting, deadline, text)
+    if outcome.model is None:
+        verdict = dataclasses.replace(verdict, numbering="", correct_where="")
+    if i < len(claim.joins) and claim.joins[i] == "implies":
+        reason = "a false premise: the step it implies is checked on its own"
+        verdict = dataclasses.replace(
+            verdict, reason=f"{reason}; {verdict.reason}" if verdict.reason else reason
+        )
+    return verdict
+
+
+def _under(
+    claim: Claim, setting: Setting, numbering: str, why: str, deadline: Deadline, which: int = 0
+) -> Verdict | None:
+    """The claim's verdict under one reading (``None`` when its labels fit no layer)."""
+    keep = relation_filter(claim)
+    profile = claim.profiles[which]
+    network = needs_network(claim.scope, profile, setting)
+    links: list[Verdict] = []
+    head: Expr | None = None
+    run_holds = True
+    for i in claim.checked:
+        link = claim.links[i]
+        if i == 0 or claim.joins[i - 1] != "chain" or (i - 1) in claim.relations:
+            head, run_holds = link.lhs, True
+        if network:
+            outcome = _check_under(
+                link, profile, setting, numbering, deadline, scope=claim.scope, keep=keep
+            )
+        else:
+            outcome = check_free(link, profile, setting, deadline)
+        if outcome is None:
+            return None
+        links.append(
+            _link_verdict(
+                claim, i, head if run_holds else None, outcome, setting, deadline, profile
+            )
+        )
+        run_holds &= outcome.ok
+    reading = describe(claim, which, numbering if network else None, why)
+    if len(links) == 1:
+        return dataclasses.replace(links[0], claim=claim.text, reading=reading)
+    first = next((v for v in links if not v.ok), None)
+    checked = tuple(dict.fromkeys(c for v in links for c in v.checked))
+    methods = {v.method for v in links if v.ok}
+    return Verdict(
+        ok=first is None,
+        claim=claim.text,
+        lhs=render_ast(claim.links[0].lhs, claim.style),
+        rhs=render_ast(claim.links[-1].rhs, claim.style),
+        method=("symbolic" if methods == {"symbolic"} else "numeric") if first is None else "",
+        checked=checked,
+        numbering=NUMBERING_TEXT[numbering] if network else "",
+        counterexample=None if first is None else first.counterexample,
+        correct=None if first is None else first.correct,
+        correct_where="" if first is None else first.correct_where,
+        diagnosis=None if first is None else first.diagnosis,
+        reason="" if first is None else first.reason,
+        reading=reading,
+        links=tuple(links),
+    )
+
+
+def _decide(
+    claim: Claim, setting: Setting, kept: list[str], why: str, deadline: Deadline | None = None
+) -> Verdict:
+    """The claim's verdict under every reading the run cannot choose between (the
+    reader's readings, the run's numberings): ✓/✗ when they agree, ambiguous when not."""
+    deadline = deadline or Deadline(setting.time_limit)
+    verdicts: list[Verdict] = []
+    for which in range(len(claim.readings)):
+        fitting = [n for n in kept if _fits(claim, setting, n, which)]
+        todo: list[str] = []
+        for numbering in fitting:
+            if not any(equivalent(claim, numbering, d) for d in todo):
+                todo.append(numbering)  # else: the same verdict as a numbering already listed
+        reason = why
+        if len(kept) > 1 and len(todo) == 1:
+            reason = (
+                "the only numbering its labels fit"
+                if len(fitting) == 1
+                else "the verdict is the same when "
+                + " or when ".join(NUMBERING_TEXT[n] for n in fitting)
+            )
+        for numbering in todo:
+            verdict = _under(claim, setting, numbering, reason, deadline, which)
+            if verdict is not None:
+                verdicts.append(verdict)
+    if verdicts and len({v.ok for v in verdicts}) > 1:
+        return dataclasses.replace(verdicts[0], ok=False, ambiguous=tuple(verdicts))
+    if verdicts:
+        return verdicts[0]
+    # The run's numbering does not fit this claim: say so, and what another one would say.
+    others = [n for n in numbering_candidates(claim, setting) if n not in kept]
+    for numbering in others:
+        if _fits(claim, setting, numbering):
+            other = _under(claim, setting, numbering, "not the run's numbering", deadline)
+            if other is not None:
+                status = "holds" if other.ok else "fails too"
+                return Verdict(
+                    ok=False,
+                    claim=claim.text,
+                    lhs=other.lhs,
+                    rhs=other.rhs,
+                    numbering=NUMBERING_TEXT[kept[0]],
+                    reason=(
+                        f"its layer labels denote no layer when {NUMBERING_TEXT[kept[0]]} "
+                        f"(the run's numbering: {why}); when {NUMBERING_TEXT[numbering]}, "
+                        f"it {status}, but that contradicts the other claims"
+                    ),
+                    reading=describe(claim, 0, kept[0], why),
+                )
+    raise VerifyError(
+        "no layer of the network fits the claim's labels"
+        + (f" (the network has {setting.network.depth} layers)" if setting.network else "")
+    )
+
+
+def _contradicted(
+    claim: Claim, verdict: Verdict, setting: Setting, kept: list[str], deadline: Deadline
+) -> Verdict:
+    """A claim false under the run's numbering that holds under another: say so (never ✓).
+    Shares the claim's ``deadline``: the note is part of the same claim's check."""
+    if verdict.ok or verdict.ambiguous or setting.numbering != "auto":
+        return verdict
+    if not needs_network(claim.scope, claim.profile, setting):
+        return verdict
+    for numbering in numbering_candidates(claim, setting):
+        if numbering in kept or any(equivalent(claim, numbering, k) for k in kept):
+            continue
+        if not _fits(claim, setting, numbering):
+            continue
+        try:
+            other = _under(claim, setting, numbering, "another numbering", deadline)
+        except SymPropError:
+            return verdict  # the note is extra: out of time or unreadable there, leave it out
+        if other is not None and other.ok:
+            note = (
+                f"it would hold if {NUMBERING_TEXT[numbering]}, which contradicts the "
+                f"numbering the run's claims are read in ({NUMBERING_TEXT[kept[0]]})"
+            )
+            return dataclasses.replace(
+                verdict, reason=f"{verdict.reason}; {note}" if verdict.reason else note
+            )
+    return verdict
 
 
 def _check_at_points(
@@ -273,6 +428,8 @@ def _check_at_points(
     deadline: Deadline,
     network: Network,
     batch: int,
+    scope: Expr | None = None,
+    keep: Callable[[dict[str, int]], bool] | None = None,
     loss_term: sp.Expr | None = None,
 ) -> _Outcome | None:
     """A large network: both sides as numbers at a few exact points (:mod:`.pointwise`).
@@ -282,13 +439,13 @@ def _check_at_points(
     or where the reference is undefined, is replaced by a spare.
     """
     offsets = NUMBERINGS[numbering]
-    refs = [r for r, _ in labelled_refs(equation, profile)]
-    bindings = layer_bindings(refs, offsets, network.depth)
+    refs = [r for r, _ in labelled_refs(equation if scope is None else scope, profile)]
+    bindings = [b for b in layer_bindings(refs, offsets, network.depth) if keep is None or keep(b)]
     if not bindings:
         return None
     free = free_indices(equation, profile)
     wanted = min(setting.points, POINTS_AT_SCALE)
-    used, checked, model = 0, [_where_text(b) for b in bindings if _where_text(b)], None
+    used, checked, model = 0, [where_text(b) for b in bindings if where_text(b)], None
     for index in range(wanted * 4):
         if used >= wanted:
             break
@@ -350,20 +507,23 @@ def _check_at_points(
 
 
 def verify_claim(text: str, setting: Setting) -> Verdict:
-    """Check one hand-derived claim against brute-force differentiation.
+    """Check one hand-derived claim (an equation or a chain of them) against brute force.
 
     Parameters
     ----------
     text
         An equation in LaTeX (``\\delta^L = a^L - y``) or plain syntax
-        (``dC/dW2 = delta2 @ a1.T``); surrounding ``$`` are allowed.
+        (``dC/dW2 = delta2 @ a1.T``), or a derivation (``A = B = C``,
+        ``A = B \\Rightarrow C = D``); surrounding ``$`` are allowed.
     setting
         The network (or single-unit activation and loss) the claim is about.
 
     Returns
     -------
     Verdict
-        ✓ or ✗ with counterexample, correct right-hand side and diagnosis.
+        ✓ or ✗ with counterexample, correct right-hand side and diagnosis (for a chain,
+        those of its first false link, and one verdict per link in ``links``), or
+        ambiguous (``status``) when readings with different verdicts are equally plausible.
 
     Raises
     ------
@@ -381,9 +541,42 @@ def verify_claim(text: str, setting: Setting) -> Verdict:
     """
     if not isinstance(setting, Setting):
         raise VerifyError(f"setting: got {shown(setting)}; must be a Setting")
+
+    def run() -> Verdict:
+        claim = read_claim(text if isinstance(text, str) else str(text), setting)
+        kept, why = choose_numberings([claim], setting, lambda c, n: _fits(c, setting, n))
+        return _decide(claim, setting, kept, why)
+
+    return _guarded(run, setting)
+
+
+def verify_derivation(node: Expr, setting: Setting, text: str = "") -> Verdict:
+    """Check an already parsed claim (an :class:`~symprop.parsing.tree.Equation` or a
+    :class:`~symprop.parsing.tree.Derivation`) like :func:`verify_claim`; ``text`` is what
+    the verdict quotes (default: the claim written back)."""
+    if not isinstance(setting, Setting):
+        raise VerifyError(f"setting: got {shown(setting)}; must be a Setting")
+    if not isinstance(node, Expr):
+        raise VerifyError(f"node: got {shown(node)}; must be a parsed claim")
+
+    def run() -> Verdict:
+        claim = read_claim(text or "", setting, parsed=node)
+        if not text:
+            whole = Derivation(claim.links, claim.joins)  # type: ignore[arg-type]
+            written = render_ast(whole if len(claim.links) > 1 else claim.links[0], claim.style)
+            claim = dataclasses.replace(claim, text=written)
+        kept, why = choose_numberings([claim], setting, lambda c, n: _fits(c, setting, n))
+        return _decide(claim, setting, kept, why)
+
+    return _guarded(run, setting)
+
+
+def _guarded(work: Callable[[], Verdict], setting: Setting) -> Verdict:
+    """Run one claim's work under the hard time limit, with SymPy's odd exceptions as bad
+    input in one line."""
     try:
         with _hard_limit(setting.time_limit + 10):
-            return _verify_claim(text, setting)
+            return work()
     except SymPropError:
         raise
     except RecursionError:
@@ -434,188 +627,14 @@ def _hard_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _verify_claim(text: str, setting: Setting) -> Verdict:
-    """The work of :func:`verify_claim`, without its error translation."""
-    deadline = Deadline(setting.time_limit)
-    claim = text.strip() if isinstance(text, str) else text
-    if isinstance(claim, str):
-        for open_, close in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-            if (
-                claim.startswith(open_)
-                and claim.endswith(close)
-                and len(claim) > len(open_) + len(close)
-            ):
-                claim = claim[len(open_) : -len(close)].strip()
-                break
-    derivation, latex = parse_claim(claim)
-    if len(derivation.links) != 1:
-        raise VerifyError("a chain of equations is checked link by link; write one equation")
-    equation = derivation.links[0]
-    profile = Profile(equation)
-    style = Style(latex=latex, parenthesized="^{(" in claim or "^(" in claim and not latex)
-    labelled_refs(
-        equation, profile
-    )  # resolves every name: unknown ones are bad input, before any work
-    outcomes: list[_Outcome] = []
-    for numbering in _numbering_candidates(equation, profile, setting):
-        outcome = _check_under(equation, profile, setting, numbering, deadline)
-        if outcome is None:
-            continue
-        if outcome.ok:
-            return Verdict(
-                ok=True,
-                claim=text if isinstance(text, str) else str(text),
-                lhs=render_ast(equation.lhs, style),
-                rhs=render_ast(equation.rhs, style),
-                method=outcome.tolerance
-                or ("symbolic" if outcome.symbolic else f"numeric, {outcome.used} rational points"),
-                checked=tuple(outcome.checked),
-                numbering=NUMBERING_TEXT[numbering],
-            )
-        outcomes.append(outcome)
-    if not outcomes:
-        raise VerifyError(
-            "no layer of the network fits the claim's labels"
-            + (f" (the network has {setting.network.depth} layers)" if setting.network else "")
-        )
-    return _explain(text, equation, profile, style, outcomes[0], setting, deadline)
-
-
-def _explain(
-    text: str,
-    equation: Equation,
-    profile: Profile,
-    style: Style,
-    outcome: _Outcome,
-    setting: Setting,
-    deadline: Deadline,
-) -> Verdict:
-    """A ✗ verdict: counterexample, a verified correct right-hand side, a diagnosis."""
-    model, binding = outcome.model, outcome.binding
-    assert binding is not None
-    writer = Writer(profile, outcome.offsets)
-    writer.unlabeled = not any(
-        r.label is not None for r, _ in labelled_refs(equation, profile) if r.role in LAYERED
-    )
-    # A network checked at points names its values by its symbols (the point's keys).
-    names = display_names(getattr(model, "view", model), writer, style)
-    mismatch = outcome.mismatch
-    counter = None
-    unnamed = getattr(model, "unnamed", "")
-    indices: dict[str, int] = {}
-    if mismatch is not None:
-        indices = {k: v for k, v in mismatch.where.items() if k not in ("row", "column")}
-        used = (mismatch.lhs.free_symbols | mismatch.rhs.free_symbols) & set(names)
-        if getattr(model, "pointwise", False):
-            used = set(mismatch.point.rational) & set(names)
-
-        shown = sorted(used, key=lambda s: names[s])[:16]
-        where = [(k, str(v)) for k, v in sorted(binding.items()) if k != "L"]
-        where += [(k, str(v)) for k, v in mismatch.where.items()]
-        counter = Counterexample(
-            where=tuple(where),
-            values=tuple((names[s], str(mismatch.point.rational[s])) for s in shown)
-            + ((("weights and biases", unnamed),) if unnamed else ()),
-            lhs_value=fmt_value(mismatch.lvalue),
-            rhs_value=fmt_value(mismatch.rvalue),
-        )
-    env = Env(model, outcome.offsets, dict(binding), dict(indices))
-    correct, diagnosis = None, None
-    points = sample_points(model, 4, setting.seed + 1)
-    try:
-        candidates = candidates_for(equation.lhs, profile, env, writer)
-    except (VerifyError, NotDefined, NoTemplate):
-        candidates = []
-    free = free_indices(equation, profile)
-    lhs_pairs = _side_pairs(
-        equation.lhs, equation, profile, model, outcome.offsets, binding, free, deadline
-    )
-    rhs_pairs = _side_pairs(
-        equation.rhs, equation, profile, model, outcome.offsets, binding, free, deadline
-    )
-    for cand in candidates:
-        cand_pairs = _side_pairs(
-            cand.rhs, equation, profile, model, outcome.offsets, binding, free, deadline
-        )
-        if (
-            cand_pairs is None
-            or lhs_pairs is None
-            or not same_values(lhs_pairs, cand_pairs, points, deadline)
-        ):
-            continue
-        correct = render_ast(cand.rhs, style)
-        if rhs_pairs is not None:
-            for diag, mutated in cand.mutations:
-                mut_pairs = _side_pairs(
-                    mutated, equation, profile, model, outcome.offsets, binding, free, deadline
-                )
-                if mut_pairs is not None and same_values(rhs_pairs, mut_pairs, points, deadline):
-                    diagnosis = diag
-                    break
-        break
-    if correct is None and lhs_pairs is not None:
-        values = [lhs for _, _, lhs in lhs_pairs]
-        if len(values) == 1:
-            correct = render_sympy(_fold(values[0], model, names), names, style)
-    where_text = _where_text(binding)
-    return Verdict(
-        ok=False,
-        claim=text,
-        lhs=render_ast(equation.lhs, style),
-        rhs=render_ast(equation.rhs, style),
-        method=outcome.tolerance
-        or (f"numeric, {outcome.used} rational points" if mismatch is not None else ""),
-        checked=tuple(outcome.checked),
-        numbering=NUMBERING_TEXT[outcome.numbering],
-        counterexample=counter,
-        correct=correct,
-        correct_where=where_text,
-        diagnosis=diagnosis,
-        reason=outcome.reason,
-    )
-
-
-def _fold(expr: sp.Expr, model: Model, names: dict[sp.Symbol, str]) -> sp.Expr:
-    """Fold a brute-force expression back into named pre-activations where they occur."""
-    inst = model.insts[0]
-    replacements = {}
-    for lay in sorted(inst.z, reverse=True):
-        for r, e in enumerate(inst.z[lay]):
-            if not isinstance(e, sp.Symbol):
-                label = f"z{lay}_{r + 1}"
-                replacements[e] = sp.Symbol(label)
-                names[sp.Symbol(label)] = label
-    return expr.xreplace(replacements) if expr.free_symbols else expr
-
-
-def _side_pairs(
-    node: Expr,
-    equation: Equation,
-    profile: Profile,
-    model: Model,
-    offsets: dict[str, int],
-    binding: dict[str, int],
-    free: list[str],
-    deadline: Deadline,
-) -> list[tuple[dict[str, int], tuple[int, int], sp.Expr]] | None:
-    env = Env(model, offsets, dict(binding))
-    ev = Evaluator(profile, env, deadline)
-    try:
-        ranges = [range(1, index_range(equation, i, ev) + 1) for i in free]
-        out = []
-        for values in index_product(ranges):
-            env.indices = dict(zip(free, values, strict=True))
-            value = ev(node)
-            for r in range(value.rows):
-                for c in range(value.cols):
-                    out.append((dict(env.indices), (r, c), value[r, c]))
-        return out
-    except (NotDefined, VerifyError):
-        return None
-
-
 def verify_claims(texts: Iterable[str], setting: Setting) -> list[Verdict | SymPropError]:
-    """Check several claims; a claim that is bad input yields its error instead of a verdict.
+    """Check several claims, all read in one numbering; a bad claim yields its error.
+
+    With ``numbering = "auto"`` the run's numbering is the one under which the most
+    claims' labels denote layers (ties broken by the declared notation); it is stated in
+    every verdict's reading. A claim that holds only under another numbering is reported
+    false with a note, and one whose readings cannot be told apart and disagree is
+    ambiguous: two claims are never accepted under contradictory readings.
 
     Examples
     --------
@@ -632,10 +651,42 @@ def verify_claims(texts: Iterable[str], setting: Setting) -> list[Verdict | SymP
         raise VerifyError(
             f"more than {MAX_CLAIMS} claims; at most {MAX_CLAIMS} are checked at once"
         )
-    out: list[Verdict | SymPropError] = []
-    for text in texts:
+    out: list[Verdict | SymPropError | None] = []
+    claims: dict[int, Claim] = {}
+    for i, text in enumerate(texts):
         try:
-            out.append(verify_claim(text, setting))
+            claims[i] = _guarded_read(text, setting)
+            out.append(None)
         except SymPropError as exc:
             out.append(exc)
-    return out
+
+    def fits(claim: Claim, numbering: str) -> bool:
+        try:
+            return _fits(claim, setting, numbering)
+        except SymPropError:
+            return False
+
+    kept, why = choose_numberings(list(claims.values()), setting, fits)
+    for i, claim in claims.items():
+        try:
+
+            def work(c: Claim = claim) -> Verdict:
+                deadline = Deadline(setting.time_limit)
+                verdict = _decide(c, setting, kept, why, deadline)
+                return _contradicted(c, verdict, setting, kept, deadline)
+
+            out[i] = _guarded(work, setting)
+        except SymPropError as exc:
+            out[i] = exc
+    return [r for r in out if r is not None]
+
+
+def _guarded_read(text: str, setting: Setting) -> Claim:
+    holder: list[Claim] = []
+
+    def work() -> Verdict:
+        holder.append(read_claim(text if isinstance(text, str) else str(text), setting))
+        return Verdict(ok=True, claim="", lhs="", rhs="")
+
+    _guarded(work, setting)
+    return holder[0]

@@ -24,6 +24,8 @@ from symprop.parsing import (
     Neg,
     Norm,
     Number,
+    Piecewise,
+    Relation,
     Transpose,
 )
 from symprop.verify.evaluate import Env, Evaluator, internal_layer
@@ -40,6 +42,12 @@ DIAGNOSES: dict[str, str] = {
     "output_form_at_z": "the output form (e.g. a(1−a)) applied to z",
     "bias_regularised": "bias regularised",
     "missing_1_over_n": "1/n missing",
+    "hadamard_vs_matmul": "⊙ and the matrix product confused (or ⊙ applied before the product)",
+    "missing_batch_sum": "the sum over the batch missing (one sample's gradient)",
+    "softmax_diagonal": "only the diagonal of the softmax Jacobian (a ⊙ (1 − a)) used",
+    "layer_index": "wrong layer index (l for l + 1 or l − 1)",
+    "lambda_scale": "λ scaled wrongly (λ for 2λ, λ/m for λ, or the reverse)",
+    "a_vs_z": "a (the activation) and z (the pre-activation) confused",
 }
 """Known mistakes: id -> the message shown with a ✗ verdict."""
 
@@ -128,7 +136,55 @@ def _sympy_to_ast(expr: sp.Expr, leaf: Callable[[sp.Basic], Expr | None], vector
         return Call(Name("log"), (_sympy_to_ast(expr.args[0], leaf, vector),))
     if isinstance(expr, sp.tanh):
         return Call(Name("tanh"), (_sympy_to_ast(expr.args[0], leaf, vector),))
+    if isinstance(expr, sp.Heaviside):
+        return Call(Name("H"), (_sympy_to_ast(expr.args[0], leaf, vector),))
+    if isinstance(expr, sp.Piecewise):
+        cases: list[tuple[Expr, Relation | None]] = []
+        for value, cond in expr.args:
+            written = _sympy_to_ast(value, leaf, vector)
+            if cond is sp.true:
+                cases.append((written, None))
+                break
+            cases.append((written, _relation(cond, leaf, vector)))
+        return Piecewise(tuple(cases))
     raise NoTemplate(f"cannot write {type(expr).__name__}")
+
+
+_RELATIONS = {
+    sp.StrictGreaterThan: "gt",
+    sp.GreaterThan: "ge",
+    sp.StrictLessThan: "lt",
+    sp.LessThan: "le",
+    sp.Equality: "eq",
+    sp.Unequality: "ne",
+}
+
+
+def _relation(cond: sp.Basic, leaf: Callable[[sp.Basic], Expr | None], vector: bool) -> Relation:
+    op = _RELATIONS.get(type(cond))
+    if op is None:
+        raise NoTemplate(f"cannot write the condition {type(cond).__name__}")
+    return Relation(
+        op,  # type: ignore[arg-type]
+        _sympy_to_ast(cond.lhs, leaf, vector),
+        _sympy_to_ast(cond.rhs, leaf, vector),
+    )
+
+
+def sympy_to_ast(expr: sp.Expr, names: dict[sp.Symbol, str]) -> Expr:
+    """A brute-force value as a formula AST, each instance symbol spelled as in ``names``
+    (the claim's notation); :class:`NoTemplate` when some part has no written form."""
+
+    def leaf(e: sp.Basic) -> Expr | None:
+        if isinstance(e, sp.Symbol):
+            if e in names:
+                return Name(names[e])
+            raise NoTemplate(f"no name for {e}")
+        if isinstance(e, sp.Indexed | sp.Sum):
+            raise NoTemplate("an index sum")
+        return None
+
+    return _sympy_to_ast(expr, leaf, False)
 
 
 class NoTemplate(Exception):
@@ -392,6 +448,27 @@ def _output_delta_candidates(
         dloss = _sympy_to_ast(sp.factor(od.dloss), leaf, vector)
         product = BinOp("hadamard" if vector else "mul", dloss, _phi_prime(writer, label, idx, act))
     muts: list[tuple[str, Expr]] = []
+    if act == "softmax" and vector:
+        # The full Jacobian: δ = (diag(a) − a aᵀ) ∂C/∂a = a ⊙ g − a (aᵀ g); the mistake keeps
+        # only its diagonal, a ⊙ (1 − a), as for an elementwise activation.
+        try:
+            dloss = _sympy_to_ast(sp.factor(od.dloss), leaf, vector)
+        except NoTemplate:
+            dloss = None
+        if dloss is not None:
+            a_name = writer.name("a", label, idx)
+            diagonal = BinOp(
+                "hadamard",
+                BinOp("hadamard", dloss, a_name),
+                BinOp("sub", Number(Fraction(1)), a_name),
+            )
+            muts.append(("softmax_diagonal", diagonal))
+            if simplified is None:
+                simplified = BinOp(
+                    "sub",
+                    BinOp("hadamard", a_name, dloss),
+                    BinOp("mul", a_name, BinOp("mul", Transpose(a_name), dloss)),
+                )
     for base in (product, simplified):
         if base is None:
             continue
@@ -454,6 +531,15 @@ def _gradient_candidates(
                 writer.name("Delta", label),
             )
             muts.append(("missing_1_over_n", writer.name("Delta", label)))
+            # One sample's outer product for the batch's accumulated one.
+            single = BinOp("matmul", writer.name("delta", label), Transpose(writer.name("a", prev)))
+            muts.append(("missing_batch_sum", single))
+            muts.append(
+                (
+                    "missing_batch_sum",
+                    BinOp("mul", BinOp("div", Number(Fraction(1)), writer.name("n", None)), single),
+                )
+            )
         elif idx:
             main = BinOp(
                 "mul", writer.name("a", prev, (idx[1],)), writer.name("delta", label, (idx[0],))

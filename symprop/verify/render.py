@@ -11,14 +11,19 @@ import sympy as sp
 from symprop.parsing import (
     BinOp,
     Call,
+    Derivation,
     Derivative,
     Equation,
     Expr,
     IndexSum,
+    Indicator,
+    Limit,
     Name,
     Neg,
     Norm,
     Number,
+    Piecewise,
+    Relation,
     Transpose,
 )
 from symprop.parsing.grammar import LATEX_FUNCTION_COMMANDS, LETTER_COMMANDS
@@ -79,11 +84,50 @@ def render_ast(node: Expr, style: Style) -> str:  # noqa: C901, PLR0911
         fname = node.func.base
         if style.latex:
             fname = "\\" + fname if fname in _LATEX_FUNCTIONS else fname
+            if node.func.base == "diag" and not node.func.primes:
+                fname = r"\operatorname{diag}"
         return f"{fname}{chr(39) * node.func.primes}({', '.join(r(a) for a in node.args)})"
     if isinstance(node, IndexSum):
+        if node.lower is not None or node.upper is not None:
+            low = f"{node.index}={r(node.lower)}" if node.lower is not None else node.index
+            if style.latex:
+                top = f"^{{{r(node.upper)}}}" if node.upper is not None else ""
+                return rf"\sum_{{{low}}}{top} {wrap(node.body)}"
+            top = f"..{r(node.upper)}" if node.upper is not None else ""
+            return f"sum_{{{low}{top}}}({r(node.body)})"
         if style.latex:
             return rf"\sum_{node.index} {wrap(node.body)}"
         return f"sum_{node.index}({r(node.body)})"
+    if isinstance(node, Relation):
+        sym = _RELATION_TEXT[node.op][0 if style.latex else 1]
+        return f"{r(node.left)} {sym} {r(node.right)}"
+    if isinstance(node, Indicator):
+        if style.latex:
+            return rf"\mathbb{{1}}[{r(node.condition)}]"
+        return f"[{r(node.condition)}]"
+    if isinstance(node, Piecewise):
+        rows = []
+        for value, cond in node.cases:
+            if style.latex:
+                rows.append(f"{r(value)} & " + (r(cond) if cond else r"\text{otherwise}"))
+            else:
+                rows.append(f"{r(value)} if {r(cond)}" if cond else f"{r(value)} otherwise")
+        if style.latex:
+            return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
+        return "{" + "; ".join(rows) + "}"
+    if isinstance(node, Limit):
+        if style.latex:
+            return rf"\lim_{{{r(node.var)} \to {r(node.to)}}} {wrap(node.body)}"
+        return f"lim_({r(node.var)} -> {r(node.to)}) {wrap(node.body)}"
+    if isinstance(node, Derivation):
+        joins = {"chain": " = ", "implies": r" \Rightarrow " if style.latex else " => "}
+        out = r(node.links[0]) if node.links else ""
+        for join, link in zip(node.joins, node.links[1:], strict=False):
+            if join == "chain":
+                out += f" = {r(link.rhs)}"
+            else:
+                out += joins.get(join, r",\quad " if style.latex else ", ") + r(link)
+        return out
     if isinstance(node, BinOp):
         op = node.op
         if op == "add":
@@ -120,6 +164,10 @@ def render_ast(node: Expr, style: Style) -> str:  # noqa: C901, PLR0911
         if style.latex and op in ("mul", "matmul") and isinstance(node.right, Number):
             right = f"\\cdot {right}"
         return f"{left}{sym}{right}"
+    if isinstance(node, Derivative) and node.gradient:
+        if style.latex:
+            return rf"\nabla_{{{r(node.den)}}} {wrap(node.num)}"
+        return f"grad_{r(node.den)}({r(node.num)})"
     if isinstance(node, Derivative):
         if style.latex:
             return rf"\frac{{\partial {r(node.num)}}}{{\partial {r(node.den)}}}"
@@ -129,6 +177,16 @@ def render_ast(node: Expr, style: Style) -> str:  # noqa: C901, PLR0911
     if isinstance(node, Equation):
         return f"{r(node.lhs)} = {r(node.rhs)}"
     return "?"
+
+
+_RELATION_TEXT = {
+    "lt": ("<", "<"),
+    "le": (r"\le", "<="),
+    "gt": (">", ">"),
+    "ge": (r"\ge", ">="),
+    "eq": ("=", "=="),
+    "ne": (r"\neq", "!="),
+}
 
 
 def _render_name(node: Name, style: Style) -> str:
@@ -160,12 +218,6 @@ def _render_name(node: Name, style: Style) -> str:
     if label is not None:
         text += f"^({label})"
     return text
-
-
-def render_sympy(expr: sp.Basic, names: dict[sp.Symbol, str], style: Style) -> str:
-    """A brute-force expression with instance symbols renamed to the claim's notation."""
-    renamed = expr.xreplace({s: sp.Symbol(n) for s, n in names.items() if s in expr.free_symbols})
-    return sp.latex(renamed) if style.latex else sp.sstr(renamed)
 
 
 # ---------------------------------------------------------------- notation of the claim

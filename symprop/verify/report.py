@@ -17,15 +17,20 @@ from symprop.verify.errors import VerifyError
 class Counterexample:
     """Where the two sides differ.
 
-    ``where`` binds layer variables and unit indices (``l = 2, j = 1``); ``values`` gives the
-    symbols both sides depend on (``w^2_{11} = 3/10``); ``lhs_value`` and ``rhs_value`` are
-    the two sides there, to 12 significant digits.
+    ``where`` binds layer variables and unit indices (``l = 2, j = 1``); ``values`` gives
+    every symbol the differing entry depends on, exactly (``w^2_{11} = 3/10``), in the
+    network's order, never truncated; ``lhs_value`` and ``rhs_value`` are the two sides
+    there, to 12 significant digits. ``seed`` and ``point`` say which random point it is
+    (the ``point``-th point drawn with that seed), so a rerun reproduces it; substituting
+    ``values`` into both sides reproduces the difference.
     """
 
     where: tuple[tuple[str, str], ...]
     values: tuple[tuple[str, str], ...]
     lhs_value: str
     rhs_value: str
+    seed: int | None = None
+    point: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data."""
@@ -34,7 +39,31 @@ class Counterexample:
             "values": dict(self.values),
             "lhs": self.lhs_value,
             "rhs": self.rhs_value,
+            "seed": self.seed,
+            "point": self.point,
         }
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        """The counterexample as report lines: all values, a few per line."""
+        where = ", ".join(f"{k} = {v}" for k, v in self.where)
+        drawn = f" (seed {self.seed}, point {self.point})" if self.point is not None else ""
+        head = f"{indent}counterexample{drawn}{f' at {where}' if where else ''}:"
+        values = [f"{k} = {v}" for k, v in self.values]
+        out = []
+        if sum(len(v) + 2 for v in values) + len(head) <= 100:
+            out.append(f"{head} {', '.join(values)}" if values else head)
+        else:
+            out.append(head)
+            row: list[str] = []
+            for value in values:
+                if row and sum(len(v) + 2 for v in row) + len(value) > 90:
+                    out.append(f"{indent}  {', '.join(row)},")
+                    row = []
+                row.append(value)
+            if row:
+                out.append(f"{indent}  {', '.join(row)}")
+        out.append(f"{indent}  left side = {self.lhs_value}, right side = {self.rhs_value}")
+        return out
 
 
 @dataclass(frozen=True)
@@ -104,16 +133,23 @@ class Verdict:
         """The diagnosis as a message (``missing φ' factor``), or ``None``."""
         return None if self.diagnosis is None else DIAGNOSES[self.diagnosis]
 
+    @property
+    def first_false_link(self) -> int | None:
+        """The 0-based position of the first false link of a chain, or ``None``."""
+        return next((i for i, link in enumerate(self.links) if not link.ok), None)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (the shape of ``symprop verify --json``)."""
         return {
-            "ok": self.ok,
+            "ok": None if self.ambiguous else self.ok,
+            "status": self.status,
             "claim": self.claim,
             "lhs": self.lhs,
             "rhs": self.rhs,
             "method": self.method,
             "checked": list(self.checked),
             "numbering": self.numbering,
+            "reading": [{"what": what, "as": taken} for what, taken in self.reading],
             "counterexample": None
             if self.counterexample is None
             else self.counterexample.to_dict(),
@@ -122,32 +158,68 @@ class Verdict:
             "diagnosis": self.diagnosis,
             "diagnosis_text": self.diagnosis_text,
             "reason": self.reason,
+            "links": [link.to_dict() for link in self.links],
+            "first_false_link": self.first_false_link,
+            "ambiguous": [v.to_dict() for v in self.ambiguous],
         }
 
     def to_text(self) -> str:
-        """Readable lines for the terminal."""
+        """Readable lines for the terminal: the verdict, the reading it used, and for ✗
+        the first false link's counterexample, correct right-hand side and diagnosis."""
+        if self.ambiguous:
+            lines = [f"? ambiguous: {claim_text(self.claim)}"]
+            lines.append("    the claim has readings with different verdicts:")
+            # Only what differs between the readings (the numbering, a symbol's role).
+            common = set.intersection(*(set(v.reading) for v in self.ambiguous))
+            for v in self.ambiguous:
+                taken = "; ".join(f"{w}: {t}" for w, t in v.reading if (w, t) not in common)
+                taken = taken or "the preferred reading (nothing above applies)"
+                lines.append(f"    - {'holds' if v.ok else 'fails'} when read with {taken}")
+            return "\n".join(lines)
         mark = "✓" if self.ok else "✗"
         lines = [f"{mark} {claim_text(self.claim)}"]
+        lines += self._reading_lines()
+        if self.links:
+            for i, link in enumerate(self.links, start=1):
+                state = "holds" if link.ok else "FALSE"
+                lines.append(f"    step {i} {state}: {claim_text(link.claim)}")
+            first = self.first_false_link
+            if first is not None:
+                lines.append(f"    first false step: step {first + 1}")
+                lines += self.links[first]._failure_lines("      ")
+            elif self.method:
+                lines.append(f"    holds ({self.method})")
+            return "\n".join(lines)
         if self.ok:
             lines.append(
                 f"    holds ({self.method}"
-                + (f"; {', '.join(self.checked)})" if self.checked else ")")
+                + (f"; {self._checked_text()})" if self.checked else ")")
             )
             return "\n".join(lines)
+        lines += self._failure_lines("    ")
+        return "\n".join(lines)
+
+    def _checked_text(self) -> str:
+        joined = " | ".join(self.checked)
+        return f"at {joined}" if all(" = " in c for c in self.checked) else joined
+
+    def _reading_lines(self) -> list[str]:
+        if not self.reading:
+            return []
+        return ["    read as: " + "; ".join(f"{w}: {t}" for w, t in self.reading)]
+
+    def _failure_lines(self, indent: str) -> list[str]:
+        lines = []
         if self.reason:
-            lines.append(f"    {self.reason}")
+            lines.append(f"{indent}{self.reason}")
         if self.counterexample is not None:
-            ce = self.counterexample
-            where = ", ".join(f"{k} = {v}" for k, v in ce.where)
-            values = ", ".join(f"{k} = {v}" for k, v in ce.values)
-            lines.append(f"    counterexample{f' at {where}' if where else ''}: {values}")
-            lines.append(f"      left side = {ce.lhs_value}, right side = {ce.rhs_value}")
+            lines += self.counterexample.lines(indent)
         if self.correct is not None:
             at = f" (for {self.correct_where})" if self.correct_where else ""
-            lines.append(f"    correct{at}: {self.lhs} = {self.correct}")
+            lines.append(f"{indent}correct{at}: {self.lhs} = {self.correct}")
         if self.diagnosis is not None:
-            lines.append(f"    likely mistake: {self.diagnosis_text}")
-        return "\n".join(lines)
+            lines.append(f"{indent}likely mistake: {self.diagnosis_text}")
+        return lines
 
 
 def error_line(error: SymPropError) -> str:

@@ -19,7 +19,12 @@ from symprop.core.registry import a as a_scalar
 from symprop.core.registry import y as y_scalar
 from symprop.core.spec import Dense, Network, _is_int, _is_real
 from symprop.parsing.tree import Expr
-from symprop.verify.declare import Declarations
+from symprop.verify.declare import (
+    Declarations,
+    check_loss_formula,
+    check_notation,
+    check_penalty,
+)
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import NUMBERINGS
 
@@ -41,16 +46,24 @@ MAX_EXPR_NODES = 60_000
 
 @dataclass(frozen=True)
 class Setting:
-    """What a claim is about: a network spec, or one activation and loss for single units.
+    """What a claim is about: a network spec, single units, or nothing but declarations.
+
+    Every field is optional: ``Setting()`` checks pure calculus claims
+    (``σ'(z) = σ(z)(1 − σ(z))``); a claim about network quantities (z, a, W, δ, C) then gets
+    one line saying what to declare (:meth:`single_network`). A claims file's setting is
+    read by :func:`symprop.verify.load_claims`.
 
     Attributes
     ----------
     network
-        The spec, checked at its own widths. ``None`` for single units.
+        The spec the claims are about (checked at its own widths), or ``None``.
     activation, loss
-        For single-unit claims: every layer has one unit with this activation.
+        For single-unit claims: every layer has one unit with this activation, and this
+        registry loss. Either may be left out: an activation alone says what ``σ`` means
+        in calculus claims. Not with a spec (it has its own).
     l2
-        Single units: the weight-decay coefficient (``J = C + λ w²``); a spec has its own.
+        The weight-decay coefficient λ (``J = C + λ Σ w²``, scaled by :attr:`penalty`).
+        With a spec, a value > 0 replaces the spec's λ.
     numbering
         ``auto`` (try the conventions that fit the claim's labels), ``input0``, ``input1``
         or ``ng`` (see :data:`NUMBERINGS`).
@@ -95,40 +108,32 @@ class Setting:
             )
         if self.network is not None and not isinstance(self.network, Network):
             raise VerifyError(f"network: got {shown(self.network)}; must be a Network or None")
-        if self.network is None:
-            if self.activation is None or self.loss is None:
-                raise VerifyError("give a spec, or both an activation and a loss")
-            if (
-                not isinstance(self.activation, str)
-                or self.activation not in ACTIVATIONS
-                or not ACTIVATIONS[self.activation].elementwise
-            ):
-                known = ", ".join(n for n, a in ACTIVATIONS.items() if a.elementwise)
+        if not _is_real(self.l2) or self.l2 < 0:
+            raise VerifyError(f"l2: got {shown(self.l2)}; must be a finite number ≥ 0")
+        if self.notation is not None:
+            check_notation(self.notation)
+        check_penalty(self.penalty)
+        if not isinstance(self.declared, Declarations):
+            raise VerifyError(f"declared: got {shown(self.declared)}; must be Declarations")
+        if self.loss_formula is not None:
+            check_loss_formula(self.loss_formula)
+            if self.loss is not None:
                 raise VerifyError(
-                    f"activation: got {shown(self.activation)}; single units take one of: {known}"
+                    f"loss: got {shown(self.loss)} and a loss_formula; give one or the other"
                 )
-            # Validates the loss and the activation/loss pair with the spec's messages.
-            self.single_network(1)
-        elif any(
-            get_layer_kind(k).batch_coupled or get_layer_kind(k).given for k in self.network.kinds
-        ):
-            # A claim's quantities (z, a, W, b, δ per layer) are per sample and name no given
-            # array: a batch-coupled kind or a mask is checked at kind level instead.
-            named = [
-                k
-                for k in self.network.kinds
-                if get_layer_kind(k).batch_coupled or get_layer_kind(k).given
-            ]
-            raise VerifyError(
-                f"the network has {', '.join(named)} layers, whose claims couple the samples "
-                "of a batch or name a given mask; --spec checks per-sample networks; check "
-                f"claims about one layer kind with --kind {named[0]}"
-            )
-        elif self.network.depth > MAX_DEPTH:
-            raise VerifyError(
-                f"the network has {self.network.depth} layers; verify checks networks of at "
-                f"most {MAX_DEPTH} layers"
-            )
+        if self.network is None:
+            self._check_single_unit()
+        else:
+            if self.activation is not None or self.loss is not None:
+                raise VerifyError(
+                    "activation/loss describe single units; a network spec has its own "
+                    "(give one or the other)"
+                )
+            if self.l2 > 0 and self.l2 != self.network.l2:
+                # The claims' λ replaces the spec's: silently keeping the spec's would check
+                # the claims against another cost than the one they declare.
+                object.__setattr__(self, "network", replace(self.network, l2=self.l2))
+            self._check_network(self.network)
         if not _is_int(self.points) or not 1 <= self.points <= 64:
             raise VerifyError(f"points: got {shown(self.points)}; must be an integer from 1 to 64")
         if not _is_int(self.seed):
@@ -138,9 +143,60 @@ class Setting:
                 f"time_limit: got {shown(self.time_limit)}; must be a finite number of seconds > 0"
             )
 
+    def _check_single_unit(self) -> None:
+        """Single units: any of activation and loss may be left out (a calculus claim needs
+        neither); what is given must be known, and a pair must train together."""
+        if self.activation is not None and (
+            not isinstance(self.activation, str)
+            or self.activation not in ACTIVATIONS
+            or not ACTIVATIONS[self.activation].elementwise
+        ):
+            known = ", ".join(n for n, a in ACTIVATIONS.items() if a.elementwise)
+            raise VerifyError(
+                f"activation: got {shown(self.activation)}; single units take one of: {known}"
+            )
+        if self.loss is not None and (not isinstance(self.loss, str) or self.loss not in LOSSES):
+            raise VerifyError(f"loss: got {shown(self.loss)}; known: {', '.join(LOSSES)}")
+        if self.activation is not None and self.loss is not None:
+            # Validates the activation/loss pair with the spec's messages.
+            self.single_network(1)
+
+    @staticmethod
+    def _check_network(network: Network) -> None:
+        if any(get_layer_kind(k).batch_coupled or get_layer_kind(k).given for k in network.kinds):
+            # A claim's quantities (z, a, W, b, δ per layer) are per sample and name no given
+            # array: a batch-coupled kind or a mask is checked at kind level instead.
+            named = [
+                k
+                for k in network.kinds
+                if get_layer_kind(k).batch_coupled or get_layer_kind(k).given
+            ]
+            raise VerifyError(
+                f"the network has {', '.join(named)} layers, whose claims couple the samples "
+                "of a batch or name a given mask; --spec checks per-sample networks; check "
+                f"claims about one layer kind with --kind {named[0]}"
+            )
+        if network.depth > MAX_DEPTH:
+            raise VerifyError(
+                f"the network has {network.depth} layers; verify checks networks of at "
+                f"most {MAX_DEPTH} layers"
+            )
+
+    @property
+    def has_network(self) -> bool:
+        """Whether claims about network quantities (z, a, W, δ, C) can be checked: a spec,
+        or single units with an activation and a loss (registry or written out)."""
+        return self.network is not None or (
+            self.activation is not None and (self.loss is not None or self.loss_formula is not None)
+        )
+
     @classmethod
     def from_spec(cls, network: Network, **kwargs: Any) -> Setting:
-        """A setting for claims about ``network`` (checked at its own widths)."""
+        """A setting for claims about ``network`` (checked at its own widths).
+
+        ``l2`` > 0 in ``kwargs`` replaces the spec's λ; ``notation``, ``penalty``,
+        ``loss_formula`` and ``declared`` say how the claims are written.
+        """
         return cls(network=network, **kwargs)
 
     @classmethod
@@ -148,15 +204,73 @@ class Setting:
         """A setting for single-unit claims: a chain of one-unit layers."""
         return cls(activation=activation, loss=loss, **kwargs)
 
+    @classmethod
+    def calculus(
+        cls,
+        declared: Declarations | None = None,
+        activation: str | None = None,
+        **kwargs: Any,
+    ) -> Setting:
+        """A setting with no network, for pure calculus claims.
+
+        Parameters
+        ----------
+        declared
+            Free definitions, values, shapes and function names the claims use (build them
+            from text with :func:`symprop.verify.declare.declarations` and
+            :func:`~symprop.verify.declare.definition_from_text`).
+        activation
+            Optional: the function ``σ``/``φ`` denotes in the claims.
+        **kwargs
+            Any other field (``notation``, ``points``, ``seed``, ``time_limit``).
+
+        Examples
+        --------
+        >>> from symprop.verify import declare
+        >>> g = declare.definition_from_text("let g = x^2 y")
+        >>> Setting.calculus(declare.declarations([g])).has_network
+        False
+        """
+        return cls(
+            declared=declared if declared is not None else Declarations(),
+            activation=activation,
+            **kwargs,
+        )
+
     def single_network(self, depth: int) -> Network:
-        """The single-unit chain of ``depth`` layers."""
-        assert self.activation is not None and self.loss is not None
+        """The single-unit chain of ``depth`` layers.
+
+        Raises
+        ------
+        VerifyError
+            When the setting declares no network (a claim about z, a, W or δ then cannot
+            be checked): one line saying what to declare.
+        """
+        if self.activation is None or (self.loss is None and self.loss_formula is None):
+            missing = [
+                what
+                for what, given in (("an activation", self.activation), ("a loss", self.loss))
+                if given is None and not (what == "a loss" and self.loss_formula is not None)
+            ]
+            raise VerifyError(
+                "this claim is about a network, and the setting declares none: give a spec "
+                "(--spec, spec = or [network]) or single units (--activation and --loss); "
+                f"missing: {' and '.join(missing)}"
+            )
         return Network(
             inputs=1,
             layers=[Dense(1, self.activation)] * depth,
-            loss=self.loss,
+            # A written-out loss replaces the registry loss in the cost (the Model's hook);
+            # the chain itself needs one whose output range fits the activation's.
+            loss=self.loss if self.loss is not None else _STAND_IN_LOSS,
             l2=self.l2,
         )
+
+
+_STAND_IN_LOSS = "mse"
+"""The registry loss in the structure of a single-unit chain whose loss is written out
+(:attr:`Setting.loss_formula`): every elementwise activation pairs with it; the cost the
+claims are checked against is the formula's (the Model's ``loss_term``)."""
 
 
 # ---------------------------------------------------------------- the small explicit network
