@@ -218,3 +218,27 @@ def test_the_seed_hidden_unit_delta_holds_with_the_sum_over_the_product(lehre: S
     reference = verify_claim(printed.replace(r" \cdot ", " "), lehre)
     assert reference.status == "holds"
     assert verify_claim(printed, lehre).status == "holds"
+
+
+def test_a_case_condition_on_ell_compares_layers_not_costs(tmp_path: Path) -> None:
+    # Seed 000's δ^ℓ_j by cases. ℓ = L compares layer numbers: read as the loss ℓ and L it
+    # was C = C, always true, and the printed (true) formula came out false.
+    seed = (ROOT / "examples" / "claims" / "seed000_nielsen.md").read_text(encoding="utf-8")
+    front = "---" + seed.split("---")[1] + "---\n"
+    printed = (
+        r"\delta^{\ell}_j = \begin{cases} \phi'(z^L_j) \cdot \frac{\partial C}{\partial a^L_j}"
+        r" & \text{if } \ell = L \\ \phi'(z^{\ell}_j) \cdot \sum_k \delta^{\ell+1}_k \cdot"
+        r" w^{\ell+1}_{kj} & \text{otherwise} \end{cases}"
+    )
+    slip = printed.replace(r"\phi'(z^{\ell}_j) \cdot \sum_k", r"\sum_k")  # φ' missing
+    path = tmp_path / "cases.md"
+    path.write_text(front + f"- ${printed}$\n- ${slip}$\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop.cli.main", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    marks = [line[0] for line in result.stdout.splitlines() if line[:1] in "✓✗?"]
+    assert marks == ["✓", "✗"], result.stdout + result.stderr
