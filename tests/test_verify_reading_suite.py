@@ -103,3 +103,14 @@ def test_bishop_width_of_a_labelled_layer_bounds_a_sum(bishop: Setting) -> None:
     written = sum(inst.W[3][0, i] * inst.a[2][i] for i in range(2))  # Σ_i w_{1i} z_i, no bias
     assert sp.expand(rhs[0] - written) == 0
     assert sp.expand(lhs[0] - rhs[0] - inst.b[3][0]) == 0  # the sum alone misses the bias
+
+
+def test_an_operators_operand_log_sigma_is_a_call() -> None:
+    """d/dz log σ(z) = 1 − σ(z): the operand of d/dz, log σ(z), is log applied to σ(z) (it
+    was refused as a bare log); checked against sympy.diff of log(1/(1+e^{-z}))."""
+    z = sp.Symbol("z", real=True)
+    lhs, rhs = _sides(r"\frac{d}{dz}\log\sigma(z) = 1 - \sigma(z)", Setting.calculus())
+    assert sp.simplify(lhs[0] - sp.diff(sp.log(SIG(z)), z)) == 0
+    assert sp.simplify(lhs[0] - rhs[0]) == 0
+    wrong = _sides(r"\frac{d}{dz}\log\sigma(z) = \frac{1}{\sigma(z)}", Setting.calculus())
+    assert sp.simplify(wrong[0][0] - wrong[1][0]) != 0

@@ -44,6 +44,8 @@ from symprop.verify.letters import (
     NOTATION_ROLES,
     SAMPLE_LETTERS,
     SIZE_LETTERS,
+    bare_function,
+    spelled,
 )
 from symprop.verify.letters import NUMBERING_TEXT as NUMBERING_TEXT  # re-exported
 from symprop.verify.letters import NUMBERINGS as NUMBERINGS  # re-exported
@@ -66,16 +68,6 @@ def _label_text(node: Expr) -> str | None:
             sign = "+" if node.op == "add" else "-"
             return f"{left}{sign}{value.numerator}"
     return None
-
-
-def _spelled(node: Expr) -> str:
-    """The word a product of one-letter names spells (``out`` read as o·u·t), else ''."""
-    if isinstance(node, Name) and not (node.sub or node.sup or node.primes or node.decorations):
-        return node.base if len(node.base) == 1 else ""
-    if isinstance(node, BinOp) and node.op == "mul":
-        left, right = _spelled(node.left), _spelled(node.right)
-        return left + right if left and right else ""
-    return ""
 
 
 def _labelled_call(node: Expr) -> bool:
@@ -115,10 +107,15 @@ def normalise(node: Expr) -> Expr:
     Also ``sigma_prime(z)`` is ``sigma'(z)``, ``y_hat``/``yhat`` is ŷ, and ``dC/dw_jk^l``
     (read by the plain grammar as a quotient of powers) is a derivative.
     """
+    if isinstance(node, BinOp) and node.op == "mul" and bare_function(node.left):
+        # d/dz \log σ(z): an operator's operand read as a product; \log takes the rest
+        # of the product, as the grammar reads \log σ(z) elsewhere
+        assert isinstance(node.left, Name)
+        return Call(node.left, (normalise(node.right),), pos=node.pos)
     if isinstance(node, BinOp):
         left, right = normalise(node.left), normalise(node.right)
         if node.op == "pow" and _is_quantity_name(left) and not left.sup:
-            if _spelled(right) == "out":  # δ^{out}, a^{out}: the output layer (seed 003)
+            if spelled(right) == "out":  # δ^{out}, a^{out}: the output layer (seed 003)
                 return replace(left, sup=("out",))
             label = _label_text(right)
             if label is not None and not label.isdigit():
