@@ -114,3 +114,23 @@ def test_an_operators_operand_log_sigma_is_a_call() -> None:
     assert sp.simplify(lhs[0] - rhs[0]) == 0
     wrong = _sides(r"\frac{d}{dz}\log\sigma(z) = \frac{1}{\sigma(z)}", Setting.calculus())
     assert sp.simplify(wrong[0][0] - wrong[1][0]) != 0
+
+
+def test_a_digit_on_the_variable_of_a_gradient_is_a_layer() -> None:
+    """∇_{a^{2}} J (Goodfellow): the gradient by layer 2's pre-activation, never by a² (it
+    was refused as 'differentiate with respect to a named quantity'). With an identity
+    output and J = ½ Σ (a − y)², it is a² − y, written out with sympy.diff here."""
+    net = Network(inputs=2, layers=[Dense(2, "sigmoid"), Dense(2, "identity")], loss="half_sse")
+    setting = Setting.from_spec(net, notation="goodfellow", numbering="input0")
+    claim = parse_claim(r"\nabla_{\mathbf{h}^{1}} J = \nabla_{\mathbf{a}^{2}} J")[0]
+    grad, ev = evaluate_side(claim.links[0].rhs, setting, claim=claim)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    s = sp.symbols("s1 s2", real=True)
+    loss = sum((s[k] - inst.y[k]) ** 2 for k in range(2)) / 2
+    at = dict(zip(s, inst.z[2], strict=True))
+    written = sp.Matrix([sp.diff(loss, s[k]).xreplace(at) for k in range(2)])
+    assert (grad - written).applyfunc(sp.expand) == sp.zeros(2, 1)
+    # ∇_{h^1} J = (W^2)ᵀ ∇_{a^2} J: the claim without the weights differs
+    lhs = evaluate_side(claim.links[0].lhs, setting, claim=claim)[0]
+    assert (lhs - inst.W[2].T * written).applyfunc(sp.expand) == sp.zeros(2, 1)
+    assert (lhs - grad).applyfunc(sp.expand) != sp.zeros(2, 1)

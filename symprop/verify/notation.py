@@ -28,6 +28,7 @@ from symprop.parsing import (
 )
 from symprop.verify.arguments import function_arguments
 from symprop.verify.errors import VerifyError
+from symprop.verify.labels import digits_as_labels
 
 # The notation tables (letters, numberings, sizes) are data in verify/letters.py.
 from symprop.verify.letters import (
@@ -158,7 +159,19 @@ def normalise(node: Expr) -> Expr:
     if isinstance(node, IndexSum):
         return replace(node, body=normalise(node.body))
     if isinstance(node, Derivative):
-        return replace(node, num=normalise(node.num), den=normalise(node.den))
+        den = normalise(node.den)
+        # ∇_{a^{2}} J, ∂C/∂w^{3}: nobody differentiates by a power; the digit is a layer
+        if (
+            isinstance(den, BinOp)
+            and den.op == "pow"
+            and isinstance(den.left, Name)
+            and _is_quantity_name(den.left)
+            and den.left.base not in ("x", "y")
+            and not den.left.sup
+            and _digit_label(replace(den.left, base="W"), den.right)  # any 0..99, as for W
+        ):
+            den = replace(den.left, sup=(str(den.right.value),))  # type: ignore[attr-defined]
+        return replace(node, num=normalise(node.num), den=den)
     if isinstance(node, Equation):
         equation = replace(node, lhs=normalise(node.lhs), rhs=normalise(node.rhs))
         if any(
@@ -167,39 +180,9 @@ def normalise(node: Expr) -> Expr:
         ):
             # δ^{3} names layer 3: in the same equation a^{3}, z^{3} do too
             equation = replace(
-                equation, lhs=_digits_as_labels(equation.lhs), rhs=_digits_as_labels(equation.rhs)
+                equation, lhs=digits_as_labels(equation.lhs), rhs=digits_as_labels(equation.rhs)
             )
         return equation
-    return node
-
-
-_LAYER_LETTERS = frozenset({"z", "a", "b", "h", "g"})
-
-
-def _digits_as_labels(node: Expr) -> Expr:
-    """Integer exponents of z, a, b (h, g) as layer labels (see :func:`normalise`)."""
-    if isinstance(node, BinOp):
-        left, right = _digits_as_labels(node.left), _digits_as_labels(node.right)
-        if (
-            node.op == "pow"
-            and isinstance(left, Name)
-            and left.base in _LAYER_LETTERS
-            and not (left.sup or left.primes or left.decorations)
-            and isinstance(right, Number)
-            and right.value.denominator == 1
-            and not right.decimals
-            and 0 <= right.value <= 99
-        ):
-            return replace(left, sup=(str(right.value.numerator),))
-        return replace(node, left=left, right=right)
-    if isinstance(node, Call):
-        return replace(node, args=tuple(_digits_as_labels(a) for a in node.args))
-    if isinstance(node, Neg | Transpose | Norm):
-        return replace(node, operand=_digits_as_labels(node.operand))
-    if isinstance(node, IndexSum):
-        return replace(node, body=_digits_as_labels(node.body))
-    if isinstance(node, Derivative):
-        return replace(node, num=_digits_as_labels(node.num), den=_digits_as_labels(node.den))
     return node
 
 
