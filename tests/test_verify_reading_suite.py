@@ -103,3 +103,34 @@ def test_bishop_width_of_a_labelled_layer_bounds_a_sum(bishop: Setting) -> None:
     written = sum(inst.W[3][0, i] * inst.a[2][i] for i in range(2))  # Σ_i w_{1i} z_i, no bias
     assert sp.expand(rhs[0] - written) == 0
     assert sp.expand(lhs[0] - rhs[0] - inst.b[3][0]) == 0  # the sum alone misses the bias
+
+
+def test_an_operators_operand_log_sigma_is_a_call() -> None:
+    """d/dz log σ(z) = 1 − σ(z): the operand of d/dz, log σ(z), is log applied to σ(z) (it
+    was refused as a bare log); checked against sympy.diff of log(1/(1+e^{-z}))."""
+    z = sp.Symbol("z", real=True)
+    lhs, rhs = _sides(r"\frac{d}{dz}\log\sigma(z) = 1 - \sigma(z)", Setting.calculus())
+    assert sp.simplify(lhs[0] - sp.diff(sp.log(SIG(z)), z)) == 0
+    assert sp.simplify(lhs[0] - rhs[0]) == 0
+    wrong = _sides(r"\frac{d}{dz}\log\sigma(z) = \frac{1}{\sigma(z)}", Setting.calculus())
+    assert sp.simplify(wrong[0][0] - wrong[1][0]) != 0
+
+
+def test_a_digit_on_the_variable_of_a_gradient_is_a_layer() -> None:
+    """∇_{a^{2}} J (Goodfellow): the gradient by layer 2's pre-activation, never by a² (it
+    was refused as 'differentiate with respect to a named quantity'). With an identity
+    output and J = ½ Σ (a − y)², it is a² − y, written out with sympy.diff here."""
+    net = Network(inputs=2, layers=[Dense(2, "sigmoid"), Dense(2, "identity")], loss="half_sse")
+    setting = Setting.from_spec(net, notation="goodfellow", numbering="input0")
+    claim = parse_claim(r"\nabla_{\mathbf{h}^{1}} J = \nabla_{\mathbf{a}^{2}} J")[0]
+    grad, ev = evaluate_side(claim.links[0].rhs, setting, claim=claim)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    s = sp.symbols("s1 s2", real=True)
+    loss = sum((s[k] - inst.y[k]) ** 2 for k in range(2)) / 2
+    at = dict(zip(s, inst.z[2], strict=True))
+    written = sp.Matrix([sp.diff(loss, s[k]).xreplace(at) for k in range(2)])
+    assert (grad - written).applyfunc(sp.expand) == sp.zeros(2, 1)
+    # ∇_{h^1} J = (W^2)ᵀ ∇_{a^2} J: the claim without the weights differs
+    lhs = evaluate_side(claim.links[0].lhs, setting, claim=claim)[0]
+    assert (lhs - inst.W[2].T * written).applyfunc(sp.expand) == sp.zeros(2, 1)
+    assert (lhs - grad).applyfunc(sp.expand) != sp.zeros(2, 1)
