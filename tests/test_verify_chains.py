@@ -419,3 +419,14 @@ def test_a_written_implication_is_checked_link_by_link() -> None:
     verdict = verify_claim(claim, UNIT)
     assert [v.ok for v in verdict.links] == [False, True]
     assert "false premise" in verdict.links[0].reason
+
+
+def test_an_equation_between_bare_letters_is_a_claim_not_a_relation() -> None:
+    # "x = 2" looks like a relation between layer variables, but no link has layer labels:
+    # it is the claim itself (x a free scalar, so false: x − 2 ≠ 0 for x ≠ 2), never an error.
+    assert sp.Symbol("x") - 2 != 0
+    verdict = verify_claim("x = 2", Setting())
+    assert verdict.status == "fails"
+    assert verdict.counterexample is not None
+    ((name, value),) = verdict.counterexample.values
+    assert name == "x" and sp.Rational(value) != 2

@@ -252,10 +252,15 @@ def test_a_shape_error_from_a_wrong_product_is_diagnosed() -> None:
 
 
 def test_correct_is_written_in_the_claims_notation_never_as_sympy_text() -> None:
-    # ReLU's derivative is piecewise; the brute-force value must be written back as cases
-    # (or not at all), never as SymPy's Piecewise(...) or Sum(...) text.
+    # ∂C/∂x through a ReLU unit has no formula template: the brute-force value is written
+    # back, and ReLU's derivative is piecewise. It must come out as cases in the claim's
+    # syntax, never as SymPy's Piecewise(...) text (what plain claims used to get).
     setting = Setting.single_unit("relu", "half_sse")
-    verdict = verify_claim(r"\frac{\partial a}{\partial z} = 1", setting)
-    assert verdict.status == "fails"
-    for text in (verdict.correct or "", verdict.to_text()):
+    plain = verify_claim("dC/dx = 0", setting)
+    latex = verify_claim(r"\frac{\partial C}{\partial x} = 0", setting)
+    assert plain.status == latex.status == "fails"
+    assert plain.correct is not None and latex.correct is not None
+    for text in (plain.correct, plain.to_text(), latex.correct, latex.to_text()):
         assert "Piecewise(" not in text and "Sum(" not in text and "Heaviside(" not in text
+    assert " if " in plain.correct and "otherwise" in plain.correct
+    assert r"\begin{cases}" in latex.correct and r"\text{for}" not in latex.correct

@@ -663,8 +663,12 @@ def test_an_undecided_size_is_refused_unless_given(small: Network) -> None:
     """Seed 000 sums k = 1..m over output units; Nielsen's book uses m for the mini-batch."""
     text = r"\frac{1}{2} \sum_{k=1}^{m} (y_k - a_k^{(2)})^2"
     setting = Setting.from_spec(small.with_widths([2, 2, 1]))
-    with pytest.raises(VerifyError, match="sum's limit"):
+    with pytest.raises(VerifyError, match="the batch size in this notation"):
         side(text, setting)
+    # over samples, m is the batch size
+    total = side(r"\frac{1}{m} \sum_{i=1}^{m} y^{(i)}", setting, batch=3)
+    model = evaluate_side(parse_latex("y"), setting, batch=3)[1].env.model
+    assert total == sp.Matrix([[sum(model.insts[s].y[0] for s in range(3)) / 3]])  # type: ignore[union-attr]
     given = Setting.from_spec(
         small.with_widths([2, 2, 1]),
         declared=declare.declarations(values=[declare.value("m", 1)]),
@@ -905,3 +909,66 @@ def test_digit_superscripts_read_as_layers_where_no_power_is_meant(
     names = {n.base for n in iter_nodes(link) if isinstance(n, Name) and n.sup}
     assert names == labelled
     assert sum(1 for n in iter_nodes(link) if isinstance(n, BinOp) and n.op == "pow") == powers
+
+
+def test_a_declared_function_is_never_a_bare_value() -> None:
+    setting = Setting.calculus(declare.declarations(functions=["f"]))
+    with pytest.raises(VerifyError, match="declared function"):
+        side("3f", setting)
+    defined = Setting.calculus(
+        declare.declarations([declare.definition_from_text("let f(z) = z^2")])
+    )
+    with pytest.raises(VerifyError, match="defined as a function"):
+        side("3f", defined)
+    # df/dz calls it: 2z
+    z = sp.Symbol("z", real=True)
+    assert side(r"\frac{df}{dz}", defined) == sp.Matrix([[2 * z]])
+
+
+def test_nabla_a_c_is_the_output_gradient(small: Network) -> None:
+    """Nielsen's BP1: δ^L = ∇_a C ⊙ σ'(z^L); ∇_a C is ∂C/∂a^L."""
+    setting = Setting.from_spec(small.with_widths([2, 2, 1]))
+    grad, ev = evaluate_side(Derivative(Name("C"), Name("a"), gradient=True), setting)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    out = sp.Symbol("out", real=True)
+    y = inst.y[0]
+    cost = -(y * sp.log(out) + (1 - y) * sp.log(1 - out))
+    assert equal_at_points(grad, sp.Matrix([[sp.diff(cost, out).xreplace({out: inst.a[2][0]})]]))
+
+
+def test_sigma_in_a_relu_network_has_two_readings() -> None:
+    """σ'(z^1) in a ReLU network: the layer's activation (ReLU) or the logistic sigmoid."""
+    net = Network(
+        inputs=2, layers=[Dense(2, "relu"), Dense(1, "sigmoid")], loss="binary_cross_entropy"
+    )
+    setting = Setting.from_spec(net)
+    claim = parse_claim(r"\delta^{1} = ((W^{2})^T \delta^{2}) \odot \sigma'(z^{1})")[0]
+    options = readings(claim, setting)
+    assert [r.sigma_sigmoid for r in options] == [False, True]
+    assert dict(options[1].taken)["sigma'"] == "the logistic sigmoid"
+    node = claim.links[0].rhs.right  # type: ignore[attr-defined]  # σ'(z^1), normalised
+    layer, ev = evaluate_side(node, setting, claim=claim, reading=options[0])
+    logistic = evaluate_side(node, setting, claim=claim, reading=options[1])[0]
+    z = ev.env.model.insts[0].z[1]  # type: ignore[union-attr]
+    zeta = sp.Symbol("zeta", real=True)
+    assert equal_at_points(layer, z.applyfunc(lambda e: sp.Heaviside(e)))  # relu' written out
+    assert equal_at_points(
+        logistic, z.applyfunc(lambda e: sp.diff(SIG(zeta), zeta).xreplace({zeta: e}))
+    )
+    # all-sigmoid network: one reading
+    plain = Setting.from_spec(
+        Network(
+            inputs=2, layers=[Dense(2, "sigmoid"), Dense(1, "sigmoid")], loss="binary_cross_entropy"
+        )
+    )
+    assert len(readings(claim, plain)) == 1
+
+
+def test_pi_and_e_are_the_constants_unless_declared() -> None:
+    assert side(r"\sin(\pi)", Setting.calculus()) == sp.Matrix([[0]])
+    assert side("e", Setting.calculus()) == sp.Matrix([[sp.E]])
+    declared = Setting.calculus(
+        declare.declarations([declare.definition_from_text("let e = y - a")])
+    )
+    y, a = sp.symbols("y a", real=True)
+    assert side("e", declared) == sp.Matrix([[y - a]])

@@ -137,7 +137,9 @@ class Calls:
                 raise NotDefined("diag of a matrix")
             return sp.diag(*list(arg))
         if base in GENERIC_FUNCTIONS or base in ACTIVATIONS:
-            if base in ACTIVATIONS:
+            if base == "sigma" and self.profile.reading.sigma_sigmoid:
+                name, params = "sigmoid", {}  # this reading: σ is the logistic sigmoid
+            elif base in ACTIVATIONS:
                 name, params = base, {p.name: p.default for p in ACTIVATIONS[base].parameters}
             else:
                 name, params = self.activation_for(node)

@@ -119,7 +119,8 @@ def read_claim(text: str, setting: Setting, parsed: Expr | None = None) -> Claim
     candidates = [i for i, link in enumerate(links) if _layer_variables(link) is not None]
     others = [link for i, link in enumerate(links) if i not in candidates]
     if not others:
-        raise VerifyError("the claim states no equation between quantities, only relations")
+        # Nothing else to relate (f = 4, x = 2): these are the claim's equations.
+        candidates, others = [], list(links)
     scope = Derivation(tuple(others))
     profile = Profile(scope, setting)
     labels = {r.label[0] for r, _ in labelled_refs(scope, profile) if r.label and r.label[0]}

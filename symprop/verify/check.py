@@ -318,10 +318,12 @@ def _under(
     )
 
 
-def _decide(claim: Claim, setting: Setting, kept: list[str], why: str) -> Verdict:
+def _decide(
+    claim: Claim, setting: Setting, kept: list[str], why: str, deadline: Deadline | None = None
+) -> Verdict:
     """The claim's verdict under every reading the run cannot choose between (the
     reader's readings, the run's numberings): ✓/✗ when they agree, ambiguous when not."""
-    deadline = Deadline(setting.time_limit)
+    deadline = deadline or Deadline(setting.time_limit)
     verdicts: list[Verdict] = []
     for which in range(len(claim.readings)):
         fitting = [n for n in kept if _fits(claim, setting, n, which)]
@@ -371,19 +373,24 @@ def _decide(claim: Claim, setting: Setting, kept: list[str], why: str) -> Verdic
     )
 
 
-def _contradicted(claim: Claim, verdict: Verdict, setting: Setting, kept: list[str]) -> Verdict:
-    """A claim false under the run's numbering that holds under another: say so (never ✓)."""
+def _contradicted(
+    claim: Claim, verdict: Verdict, setting: Setting, kept: list[str], deadline: Deadline
+) -> Verdict:
+    """A claim false under the run's numbering that holds under another: say so (never ✓).
+    Shares the claim's ``deadline``: the note is part of the same claim's check."""
     if verdict.ok or verdict.ambiguous or setting.numbering != "auto":
         return verdict
     if not needs_network(claim.scope, claim.profile, setting):
         return verdict
-    deadline = Deadline(setting.time_limit)
     for numbering in numbering_candidates(claim, setting):
         if numbering in kept or any(equivalent(claim, numbering, k) for k in kept):
             continue
         if not _fits(claim, setting, numbering):
             continue
-        other = _under(claim, setting, numbering, "another numbering", deadline)
+        try:
+            other = _under(claim, setting, numbering, "another numbering", deadline)
+        except SymPropError:
+            return verdict  # the note is extra: out of time or unreadable there, leave it out
         if other is not None and other.ok:
             note = (
                 f"it would hold if {NUMBERING_TEXT[numbering]}, which contradicts the "
@@ -644,10 +651,13 @@ def verify_claims(texts: Iterable[str], setting: Setting) -> list[Verdict | SymP
     kept, why = choose_numberings(list(claims.values()), setting, fits)
     for i, claim in claims.items():
         try:
-            out[i] = _guarded(
-                lambda c=claim: _contradicted(c, _decide(c, setting, kept, why), setting, kept),
-                setting,
-            )
+
+            def work(c: Claim = claim) -> Verdict:
+                deadline = Deadline(setting.time_limit)
+                verdict = _decide(c, setting, kept, why, deadline)
+                return _contradicted(c, verdict, setting, kept, deadline)
+
+            out[i] = _guarded(work, setting)
         except SymPropError as exc:
             out[i] = exc
     return [r for r in out if r is not None]

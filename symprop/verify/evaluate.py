@@ -46,6 +46,7 @@ from symprop.verify.matrices import (
 )
 from symprop.verify.matrices import index_product as index_product  # re-exported for check.py
 from symprop.verify.notation import (
+    _SIGMAS,
     LAYERED,
     OTHER_ROLES,
     SIZE_LETTERS,
@@ -265,6 +266,8 @@ class Evaluator(Calls):
             vector = self.bound[node.base]
             return self.entry(vector, Ref("bound", None, tuple(node.sub), key=key))
         ref = self.profile.resolve(node)
+        if ref.role == "constant":
+            return sp.Matrix([[sp.pi if key == "pi" else sp.E]])
         if ref.role == "kronecker":
             i, j = (self.index(item) for item in ref.indices)
             return sp.Matrix([[sp.Integer(1 if i == j else 0)]])
@@ -323,6 +326,8 @@ class Evaluator(Calls):
         out: dict[sp.Symbol, sp.Expr] = {}
         for value in self.profile.values:
             ref = self.profile.resolve(value.name)
+            if ref.role == "n":
+                continue  # a size (m = 3) bounds sums; the batch itself is the model's
             if ref.role == "free":
                 target = self.free_symbol(value.name)
             elif ref.role in ("x", "y", "W", "b", "lambda") or (
@@ -490,6 +495,7 @@ class Evaluator(Calls):
             upper = natural.stop - 1 if natural and node.upper is None else None
             lower = self.limit_value(node.lower) if node.lower is not None else lower
             upper = self.limit_value(node.upper) if node.upper is not None else upper
+            self.check_batch_limit(node)
             assert lower is not None and upper is not None
             if lower == 0 and not self.profile.zero_based:
                 raise VerifyError(
@@ -509,6 +515,29 @@ class Evaluator(Calls):
             total = term if total is None else _binop("add", total, term)
         return total if total is not None else sp.Matrix([[0]])
 
+    def check_batch_limit(self, node: IndexSum) -> None:
+        """A batch size bounds a sum over samples only: Σ_{k=1}^{m} (y_k − a_k)² sums units,
+        so there m is not the batch size (seed 000 writes it for the output width)."""
+        for limit in (node.lower, node.upper):
+            if not isinstance(limit, Name) or limit.key in self.profile.valued:
+                continue
+            ref = self.profile.size(limit)
+            if ref is None or ref.indices != ("batch",):
+                continue
+            for sub in iter_nodes(node.body):
+                if not isinstance(sub, Name):
+                    continue
+                try:
+                    used = self.profile.resolve(sub)
+                except VerifyError:
+                    continue
+                if node.index in used.indices:
+                    raise VerifyError(
+                        f"the sum over the units {shown(node.index)} runs to "
+                        f"{shown(limit.key)}, the batch size in this notation; write the "
+                        "layer's width (n_L) or give the size a value"
+                    )
+
     def limit_value(self, node: Expr) -> int:
         """A sum's limit: an integer, a size (``n_l``, ``m``, ``K``) or a sum/difference."""
         if isinstance(node, Number):
@@ -521,11 +550,12 @@ class Evaluator(Calls):
         if isinstance(node, Name):
             if node.key in self.env.indices:
                 return self.env.indices[node.key]
-            if node.key in self.profile.valued:  # a size the setting gives: [values] m = 3
-                value = self(node)
-                if value.shape != (1, 1) or not value[0].is_Integer:
+            given = [v for v in self.profile.values if v.name.key == node.key]
+            if given:  # a size the setting gives: [values] m = 3
+                entries = given[0].entries
+                if len(entries) != 1 or entries[0].denominator != 1:
                     raise VerifyError(f"the sum's limit {shown(node.key)} must be an integer")
-                return int(value[0])
+                return int(entries[0])
             ref = self.profile.size(node)
             if ref is not None:
                 return self.size(ref)
@@ -600,6 +630,8 @@ class Evaluator(Calls):
             if env.model is None:
                 self.quantity(ref)  # the one-line refusal: no network
             assert env.model is not None
+            if ref.role == "a" and ref.label is None and node.gradient and env.model.L > 1:
+                ref = Ref("yhat", None, ref.indices)  # Nielsen's ∇_a C: the output's a^L
             if ref.role == "yhat":
                 ref = Ref("a", None, ref.indices)
                 layer = env.model.L
@@ -635,7 +667,7 @@ def _function_named(node: Expr, profile: Profile) -> Name | None:
         return None
     if profile.is_function(node):
         return node
-    if node.base in ACTIVATIONS or node.base in ("sigma", "phi", "varphi"):
+    if node.base in ACTIVATIONS or node.base in _SIGMAS:
         return node
     return None
 

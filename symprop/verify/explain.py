@@ -177,6 +177,17 @@ def _variants(
             yield diag, node
 
 
+DIAGNOSIS_SHARE = 0.5
+"""Share of a claim's time limit its explanation (correct formula, diagnosis) may take."""
+
+
+def _share(deadline: Deadline, setting: Setting) -> Deadline:
+    """A deadline for the explanation: a share of the limit, within the claim's own."""
+    own = Deadline(setting.time_limit * DIAGNOSIS_SHARE)
+    own.end = min(own.end, deadline.end)
+    return own
+
+
 def _same_form(a: Expr | None, b: Expr) -> bool:
     """Whether two formulas are written alike up to the product sign (⊙ or juxtaposed)."""
 
@@ -222,6 +233,9 @@ def explain_link(
         else {k: v for k, v in mismatch.where.items() if k not in ("row", "column")}
     )
     env = Env(model, outcome.offsets, dict(binding), dict(indices))
+    # The explanation is bounded on its own: a share of the claim's time limit (and never
+    # past it); when it runs out, the verdict keeps its counterexample and says less.
+    deadline = _share(deadline, setting)
     lhs_pairs = side_pairs(link.lhs, link, profile, env, deadline)
     rhs_pairs = side_pairs(link.rhs, link, profile, env, deadline)
     if getattr(model, "pointwise", False):
@@ -280,7 +294,7 @@ def explain_link(
                     correct = render_ast(repaired, style)
                 break
     if correct is None and lhs_pairs is not None and len(lhs_pairs) == 1:
-        correct = _written_value(lhs_pairs[0][2], model, names, style)
+        correct = _written_value(lhs_pairs[0][2], model, names, style, writer)
     return Verdict(
         ok=False,
         claim=claim,
@@ -298,12 +312,12 @@ def explain_link(
 
 
 def _written_value(
-    expr: sp.Expr, model: Model | None, names: dict[sp.Symbol, str], style: Style
+    expr: sp.Expr, model: Model | None, names: dict[sp.Symbol, str], style: Style, writer: Writer
 ) -> str | None:
     """A brute-force value written in the claim's notation (never SymPy's own printing);
     ``None`` when it has no counterpart there."""
     pointwise = model is None or getattr(model, "pointwise", False)
-    folded, extra = (expr, {}) if pointwise else _fold(expr, model)  # type: ignore[arg-type]
+    folded, extra = (expr, {}) if pointwise else _fold(expr, model, writer, style)  # type: ignore[arg-type]
     spelled = {**names, **extra}
     try:
         node = sympy_to_ast(folded, spelled)
@@ -312,14 +326,17 @@ def _written_value(
     return render_ast(node, style)
 
 
-def _fold(expr: sp.Expr, model: Model) -> tuple[sp.Expr, dict[sp.Symbol, str]]:
-    """Fold a brute-force expression back into named pre-activations where they occur."""
+def _fold(expr: sp.Expr, model: Model, writer: Writer, style: Style) -> tuple[sp.Expr, dict]:
+    """Fold a brute-force expression back into named pre-activations where they occur,
+    each named as the claim writes it (``z^{(1)}_2``)."""
     inst = model.insts[0]
+    single = all(w == 1 for w in model.net.widths)
     replacements, names = {}, {}
     for lay in sorted(inst.z, reverse=True):
         for r, e in enumerate(inst.z[lay]):
             if not isinstance(e, sp.Symbol):
-                label = sp.Symbol(f"z{lay}_{r + 1}")
+                label = sp.Dummy(f"z{lay}_{r + 1}")
                 replacements[e] = label
-                names[label] = f"z{lay}_{r + 1}"
+                idx = () if single else (str(r + 1),)
+                names[label] = render_ast(writer.name("z", (None, lay), idx), style)
     return (expr.xreplace(replacements) if expr.free_symbols else expr), names

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from symprop.core.errors import shown
-from symprop.core.notation import PROFILES
 from symprop.core.registry import ACTIVATIONS
 from symprop.parsing import (
     BinOp,
@@ -28,74 +27,26 @@ from symprop.parsing import (
     iter_nodes,
 )
 from symprop.verify.errors import VerifyError
+
+# The notation tables (letters, numberings, sizes) are data in verify/letters.py.
+from symprop.verify.letters import (
+    _GOODFELLOW_ROLE_OF,
+    _PER_SAMPLE,
+    _ROLE_OF,
+    _SAMPLE,
+    _SIGMAS,
+    COST_ROLES,
+    FUNCTION_ONLY,
+    GENERIC_FUNCTIONS,
+    LAYERED,
+    MATH_FUNCTION_NAMES,
+    NOTATION_ROLES,
+    SAMPLE_LETTERS,
+    SIZE_LETTERS,
+)
+from symprop.verify.letters import NUMBERING_TEXT as NUMBERING_TEXT  # re-exported
+from symprop.verify.letters import NUMBERINGS as NUMBERINGS  # re-exported
 from symprop.verify.reading import Reading
-
-# ---------------------------------------------------------------- notation tables (data)
-
-LAYERED = frozenset({"z", "a", "delta", "W", "b", "Delta", "D"})
-_DOC_LAYERED = LAYERED - {"D"}  # the roles every document profile writes
-
-
-def _letters(profile: str, roles: Iterable[str]) -> dict[str, str]:
-    """The letters a document profile (:mod:`symprop.core.notation`) writes for ``roles``,
-    read back: letter as the parser names it (``\\Theta`` is ``Theta``) -> role."""
-    written = PROFILES[profile]
-    return {written.role(role).symbol.removeprefix("\\"): role for role in roles}
-
-
-# Base letter as written -> role. Roles with layers: z, a, delta, W, b, Delta. The layered
-# letters are those the documents write (Nielsen's z/a/W/b/δ/Δ, Ng's Θ); the rest are the
-# other spellings found in lecture notes.
-_ROLE_OF: dict[str, str] = {
-    **_letters("nielsen", _DOC_LAYERED),
-    **_letters("ng", _DOC_LAYERED),
-    "h": "a",  # Goodfellow: hidden units h^k = f(a^k)
-    "w": "W",
-    "theta": "W",
-    "x": "x",
-    "y": "y",
-    "t": "y",  # target written t (Bishop, seed 003)
-    "yhat": "yhat",
-    "f": "yhat",  # the network's output f(x) (seed 004); f(...) called is an activation
-    "C": "C",
-    "L": "C",  # the loss L(ŷ, y) when standing alone (a superscript L is the layer)
-    "E": "C",
-    "ell": "C",
-    "cost": "C",  # Ng writes cost(x_i) for one sample's loss
-    "J": "J",
-    "lambda": "lambda",
-    "n": "n",
-}
-# Goodfellow's a is the pre-activation and g the gradient with respect to it.
-_GOODFELLOW_ROLE_OF = _ROLE_OF | _letters("goodfellow", ("z", "a", "delta"))
-# Function names meaning "the activation of the layer of my argument" (σ and φ are used
-# both ways in the notes; a literal sigmoid is written sigmoid).
-GENERIC_FUNCTIONS = frozenset({"sigma", "phi", "varphi", "g", "f"})
-COST_ROLES = frozenset({"C", "J"})
-
-
-def _shifts(profile: str) -> dict[str, int]:
-    """The layer shift per layered role of a document profile (:mod:`symprop.core.notation`)."""
-    return {role: PROFILES[profile].role(role).shift for role in sorted(_DOC_LAYERED)}
-
-
-# Layer numbering conventions: added to the internal layer (input = 0) per role. Two are
-# the documents' own; the input-is-layer-1 numbering of Nielsen's book has no document
-# profile.
-NUMBERINGS: dict[str, dict[str, int]] = {
-    # Nielsen as in the generated code, Goodfellow (h^0 = x), seed 004 (z^(1) = w^(1) x + b^(1)).
-    "input0": _shifts("nielsen"),
-    # Nielsen's book and seed 000: the input is layer 1, w^l maps layer l-1 to l.
-    "input1": {role: 1 for role in sorted(_DOC_LAYERED)},
-    # Ng (seed 002): the input is layer 1 and Θ^(l) maps layer l to l+1.
-    "ng": _shifts("ng"),
-}
-NUMBERING_TEXT = {
-    "input0": "the input is layer 0 (a^0 = x)",
-    "input1": "the input is layer 1 (a^1 = x)",
-    "ng": "the input is layer 1 and Θ^(l) maps layer l to l+1",
-}
-
 
 # ---------------------------------------------------------------- AST normalisation
 
@@ -249,7 +200,7 @@ Label = tuple[str | None, int]  # (generic variable or None, offset or concrete 
 # Roles a name can have besides the network's quantities: a free symbol (no network role,
 # declared or in a setting without a network), a defined symbol, a Kronecker delta, a unit
 # index used as a value (``j \neq 0``), a size (``n_l``, ``m``) and a sample index.
-OTHER_ROLES = frozenset({"free", "defined", "kronecker", "index", "size", "entry"})
+OTHER_ROLES = frozenset({"free", "defined", "kronecker", "index", "size", "entry", "constant"})
 
 
 @dataclass(frozen=True)
@@ -275,57 +226,6 @@ def _parse_label(text: str) -> Label:
     if match.group("num") is not None:
         return (None, int(match.group("num")))
     return (match.group("var"), int(match.group("off") or 0))
-
-
-# Letters per declared notation (base letter as the parser names it -> role).
-NOTATION_ROLES: dict[str, dict[str, str]] = {
-    "nielsen": dict(_ROLE_OF),
-    "goodfellow": _GOODFELLOW_ROLE_OF | {"m": "n"},
-    # Ng: h_Θ(x) is the output; D the gradient of J; m (and n, as seed 002 writes it) the
-    # batch size.
-    "ng": _ROLE_OF | {"m": "n", "D": "D", "h": "yhat"},
-    # Bishop (seed 003): a is the pre-activation, z the activation, y the network's output
-    # and t the target; E (E_n) the per-sample error.
-    "bishop": {
-        "a": "z",
-        "z": "a",
-        "w": "W",
-        "W": "W",
-        "b": "b",
-        "delta": "delta",
-        "Delta": "Delta",
-        "x": "x",
-        "t": "y",
-        "y": "yhat",
-        "E": "C",
-        "L": "C",
-        "ell": "C",
-        "C": "C",
-        "J": "J",
-        "lambda": "lambda",
-        "N": "n",
-    },
-}
-# Sizes a sum's limit may name, per notation: (batch size letters, width letters, output
-# width letters). A width carries a layer label (n_l, s_{l+1}, N_L).
-SIZE_LETTERS: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
-    # m is refused: Nielsen's book writes it for the mini-batch, seed 000 for the output width
-    "nielsen": (frozenset({"n"}), frozenset({"n"}), frozenset()),
-    "goodfellow": (frozenset({"m", "n"}), frozenset({"n"}), frozenset()),
-    "ng": (frozenset({"m", "n"}), frozenset({"s"}), frozenset({"K"})),
-    "bishop": (frozenset({"N"}), frozenset({"N", "n"}), frozenset()),
-}
-_SAMPLE = re.compile(r"^[\(\[]?(?P<var>[a-z]|\d+)[\)\]]?$")
-SAMPLE_LETTERS = frozenset({"i", "n", "t", "s"})  # letters a sample superscript is written with
-_PER_SAMPLE = frozenset({"x", "y", "yhat", "C"})
-# Names that are functions by themselves (a juxtaposed call of one of them is a call).
-MATH_FUNCTION_NAMES = frozenset(
-    {"exp", "log", "ln", "sqrt", "abs", "sinh", "cosh", "sin", "cos", "tanh", "diag", "H"}
-)
-
-
-FUNCTION_ONLY = (MATH_FUNCTION_NAMES - {"H"}) | frozenset(ACTIVATIONS) | {"ln"}
-"""Names that only ever denote functions (a bare ``log`` is never a quantity)."""
 
 
 def auto_notation(equation: Expr, setting: Any = None) -> str:
@@ -490,6 +390,21 @@ class Profile:
                 f"{shown(name.base)} is a function; write its argument in brackets, "
                 f"e.g. {name.base}(z)"
             )
+        if self.is_function(name) and key not in self.definitions:
+            raise VerifyError(
+                f"{shown(name.base)} is a declared function: a bare {name.base} is not a "
+                f"value; write {name.base}(…)"
+            )
+        if key in self.definitions and self.definitions[key].params:
+            raise VerifyError(
+                f"{shown(name.base)} is defined as a function of "
+                f"{', '.join(p.key for p in self.definitions[key].params)}; write "
+                f"{name.base}(…)"
+            )
+        if key in ("pi", "e") and not (
+            key in self.definitions or key in self.shapes or key in self.valued
+        ):
+            return Ref("constant", None, (), key=key)  # π and Euler's e, unless declared
         if key in self.reading.kronecker:
             return Ref("kronecker", None, _kronecker_indices(name), key=key)
         whole = self._declared_whole(name)
@@ -591,6 +506,15 @@ def labelled_refs(equation: Expr, profile: Profile) -> list[tuple[Ref, Name]]:
     calls = {id(c.func) for c in iter_nodes(equation) if isinstance(c, Call)}
     # a limit's variable (h in lim_{h→0}) is bound by the limit, not a quantity
     limit_vars = {n.var.key for n in iter_nodes(equation) if isinstance(n, Limit)}
+    # dσ/dz, df/dz: a function named as a derivative's numerator is called, not a quantity
+    calls |= {
+        id(d.num)
+        for d in iter_nodes(equation)
+        if isinstance(d, Derivative)
+        and isinstance(d.num, Name)
+        and not (d.num.sub or d.num.sup or d.num.primes)
+        and (profile.is_function(d.num) or d.num.base in ACTIVATIONS or d.num.base in _SIGMAS)
+    }
     for node in iter_nodes(equation):
         if isinstance(node, Name) and id(node) not in calls and node.key not in limit_vars:
             out.append((profile.resolve(node), node))
@@ -809,7 +733,26 @@ def reading_choices(equation: Expr, setting: Any = None) -> tuple[Reading, list[
             options = _juxtaposed_options(node, probe)
             choices.append([("product", node.func.key, o) for o in options])
     choices.append([("bias", "", o) for o in bias_options])
+    if _sigma_is_open(equation, setting, probe):
+        choices.append([("sigma", "sigma", False), ("sigma", "sigma", True)])
     return base, choices
+
+
+def _sigma_is_open(equation: Expr, setting: Any, profile: Profile) -> bool:
+    """Whether σ(…) may be the layer's activation or the logistic sigmoid: a network (or
+    single units) whose activations are not all the sigmoid, and σ not declared."""
+    if not any(
+        isinstance(c, Call) and c.func.base == "sigma" for c in iter_nodes(equation)
+    ) or profile.is_function(Name("sigma")):
+        return False
+    network = getattr(setting, "network", None)
+    if network is not None:
+        names = {getattr(layer, "activation", None) for layer in network.layers}
+    elif profile.network:
+        names = {getattr(setting, "activation", None)}
+    else:
+        return False
+    return bool(names - {"sigmoid"})
 
 
 def apply_choices(base: Reading, combo: Iterable[Choice]) -> Reading:
@@ -820,6 +763,7 @@ def apply_choices(base: Reading, combo: Iterable[Choice]) -> Reading:
         kronecker=frozenset(k for what, k, o in combo if what == "kronecker" and o),
         products=frozenset(k for what, k, o in combo if what == "product" and o),
         bias_column=any(o for what, _, o in combo if what == "bias"),
+        sigma_sigmoid=any(o for what, _, o in combo if what == "sigma"),
     )
 
 

@@ -90,6 +90,9 @@ class Reading:
         Ng's lecture convention: ``Θ^{(l)}`` (and ``Δ^{(l)}``, ``D^{(l)}``) carry the bias in
         column 0 and ``a^{(l)}_0 = 1``; else ``Θ`` is the weight matrix and ``b`` the bias,
         as symprop's own ``ng`` documents write them.
+    sigma_sigmoid
+        ``σ`` is the logistic sigmoid, not "the activation of its argument's layer" (a choice
+        only where the layers' activation is not the sigmoid).
     symbols
         What every symbol of the claim is taken as (:class:`Taken`), in order of first
         appearance, filled by :func:`symprop.verify.readings.readings`.
@@ -100,6 +103,7 @@ class Reading:
     kronecker: frozenset[str] = frozenset()
     products: frozenset[str] = frozenset()
     bias_column: bool = False
+    sigma_sigmoid: bool = False
     symbols: tuple[Taken, ...] = ()
 
     @property

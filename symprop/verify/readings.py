@@ -207,6 +207,8 @@ def _describe(name: Name, call: Call | None, profile: Profile) -> Taken:
             return Taken(key, name, "function", "a declared function" + called)
         if name.base in ACTIVATIONS:
             return Taken(key, name, "function", f"the {name.base} function")
+        if name.base == "sigma" and profile.reading.sigma_sigmoid:
+            return Taken(key, name, "function", "the logistic sigmoid")
         if name.base in GENERIC_FUNCTIONS:
             if not profile.network and getattr(profile.setting, "activation", None) is None:
                 text = "the logistic sigmoid" if name.base == "sigma" else "undeclared function"
@@ -222,6 +224,9 @@ def _describe(name: Name, call: Call | None, profile: Profile) -> Taken:
         ref = profile.resolve(name)
     except VerifyError:
         return Taken(key, name, "unknown", "unknown")
+    if ref.role == "constant":
+        text = "the constant π" if key == "pi" else "Euler's number e"
+        return Taken(key, name, "free", text)
     if ref.role == "kronecker":
         return Taken(key, name, "kronecker", "Kronecker delta (1 if the indices are equal, else 0)")
     if ref.role == "defined":
