@@ -519,7 +519,7 @@ def test_unknown_name_in_a_network_setting_is_refused(small: Network) -> None:
         side("q", setting)
     # without a network the same letter is a free scalar
     assert side("q", Setting.calculus()) == sp.Matrix([[sp.Symbol("q", real=True)]])
-    with pytest.raises(VerifyError, match="no network"):
+    with pytest.raises(VerifyError, match="the setting declares none"):
         side(
             r"\delta^{L}",
             Setting.calculus(

@@ -134,3 +134,23 @@ def test_a_digit_on_the_variable_of_a_gradient_is_a_layer() -> None:
     lhs = evaluate_side(claim.links[0].lhs, setting, claim=claim)[0]
     assert (lhs - inst.W[2].T * written).applyfunc(sp.expand) == sp.zeros(2, 1)
     assert (lhs - grad).applyfunc(sp.expand) != sp.zeros(2, 1)
+
+
+def test_the_reading_says_nabla_a_is_the_output_layers_activation() -> None:
+    """δ^L = ∇_a C ⊙ σ'(z^L): the verdict's reading names a as a^L (it said "activation",
+    with no layer, while the evaluator took a^L); the value is ∂C/∂a^L, checked against
+    sympy.diff of the cross-entropy written out."""
+    net = Network(
+        inputs=2, layers=[Dense(2, "sigmoid"), Dense(1, "sigmoid")], loss="binary_cross_entropy"
+    )
+    setting = Setting.from_spec(net)
+    claim = parse_claim(r"\delta^L = \nabla_a C \odot \sigma'(z^L)")[0]
+    reading = readings(claim, setting)[0]
+    (a,) = [t for t in reading.symbols if t.what == "a"]
+    assert a.label == ("L", 0) and "output layer" in a.text
+    grad_node = claim.links[0].rhs.left  # type: ignore[attr-defined]
+    grad, ev = evaluate_side(grad_node, setting, claim=claim)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    s, y = sp.Symbol("s", real=True), inst.y[0]
+    cost = -(y * sp.log(s) + (1 - y) * sp.log(1 - s))
+    assert sp.simplify(grad[0] - sp.diff(cost, s).xreplace({s: inst.a[2][0]})) == 0

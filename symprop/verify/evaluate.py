@@ -118,8 +118,9 @@ class Evaluator(Calls):
         env, model = self.env, self.env.model
         if model is None:
             raise VerifyError(
-                f"{shown(ref.key or ref.role)} is a network quantity and the setting has no "
-                "network: declare a spec (or an activation and a loss), or declare the name"
+                f"{shown(ref.key or ref.role)} is a network quantity, and the setting declares "
+                "none: give a spec (--spec, spec = or [network]) or single units (--activation "
+                "and --loss), or declare the name"
             )
         sample = self.sample_of(ref)
         inst = model.insts[sample]
