@@ -27,6 +27,7 @@ from symprop.parsing.transform import (
 )
 from symprop.parsing.tree import (
     BinOp,
+    BinOpKind,
     Call,
     Derivative,
     Expr,
@@ -41,6 +42,7 @@ from symprop.parsing.tree import (
     Relation,
     RelationKind,
     Transpose,
+    iter_nodes,
 )
 
 _RELATIONS: dict[str, RelationKind] = {
@@ -187,6 +189,7 @@ class LatexToAST(Common):
         if id(base) in self.juxtaposed:
             # f(x)_j: f_j(x) or f x_j, two readings with different values.
             raise self.error("write f_j(x) for a component or f \\cdot x_j for a product", base.pos)
+        base = self._numeric_label(base)
         target = base.func if isinstance(base, Call) else base
         if not isinstance(target, Name):
             raise self.error("only a symbol or a call can carry a subscript", _pos(meta))
@@ -201,6 +204,32 @@ class LatexToAST(Common):
         if isinstance(base, Call) and target is base.func:
             return replace(base, func=replace(target, sub=tuple(texts)))
         return replace(target, sub=tuple(texts))
+
+    def _numeric_label(self, base: Expr) -> Expr:
+        """``\\delta^{2}`` before a subscript is the layer label 2, as ``\\delta^{l}`` is.
+
+        Alone, ``a^2`` is a power; with indices after it (``\\delta^2_1``, ``w^3_{k3}``,
+        ``W^{1}_{42}``) it is Nielsen's layer-then-unit notation, where numeric labels are as
+        common as letters.  A square of an entry is written ``x_i^2`` (subscript first), which
+        stays a power.  A bracketed exponent (``x^{(2)}``) is a label already.
+        """
+        if not (isinstance(base, BinOp) and base.op == "pow"):
+            return base
+        name, power = base.left, base.right
+        if (
+            isinstance(name, Name)
+            and not isinstance(name, FuncName)
+            and id(name) not in self.parenthesized
+            and not name.sub
+            and not name.sup
+            and isinstance(power, Number)
+            and id(power) not in self.parenthesized
+            and power.decimals is None
+            and power.value.denominator == 1
+            and power.value >= 0
+        ):
+            return replace(name, sup=(str(power.value.numerator),))
+        return base
 
     @v_args(meta=True)
     def usub(self, meta, children):  # noqa: ANN001, ANN201
@@ -399,7 +428,12 @@ class LatexToAST(Common):
             isinstance(right, PowFunc) and isinstance(right.func, FuncName)
         ):
             return Pending(left, right, pos=pos)
-        return BinOp("mul", left, right, pos=pos)
+        return _absorb(left, right, "mul", pos)
+
+    @v_args(meta=True)
+    def hadamard(self, meta, children):  # noqa: ANN001, ANN201
+        operands = [c for c in children if not isinstance(c, Token)]
+        return _absorb(operands[0], operands[-1], "hadamard", _pos(meta))
 
     # ------------------------------------------------------------ derivatives
 
@@ -547,6 +581,28 @@ class LatexToAST(Common):
         if isinstance(result, Top):
             raise self.error("a transpose mark needs an operand", result.pos)
         return result
+
+
+def _uses_index(node: Expr, index: str) -> bool:
+    return any(isinstance(n, Name) and (n.key == index or index in n.sub) for n in iter_nodes(node))
+
+
+def _wants(left: Expr, right: Expr) -> bool:
+    """Whether ``left`` ends in a sum whose index ``right`` uses."""
+    if isinstance(left, IndexSum):
+        return _uses_index(right, left.index)
+    return isinstance(left, BinOp) and left.op in ("mul", "hadamard") and _wants(left.right, right)
+
+
+def _absorb(left: Expr, right: Expr, op: BinOpKind, pos: int) -> Expr:
+    """``\\sum_k \\delta_k \\cdot w_{kj}``: a factor after a sum that uses the sum's index is
+    inside the sum (read outside, k would be unbound). A factor without the index stays
+    outside, which has the same value."""
+    if isinstance(left, IndexSum) and _uses_index(right, left.index):
+        return replace(left, body=_absorb(left.body, right, op, pos))
+    if isinstance(left, BinOp) and left.op in ("mul", "hadamard") and _wants(left.right, right):
+        return BinOp(left.op, left.left, _absorb(left.right, right, op, pos), pos=left.pos)
+    return BinOp(op, left, right, pos=pos)
 
 
 def _letters(node: Expr) -> list[Name] | None:

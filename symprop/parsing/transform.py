@@ -306,6 +306,8 @@ class PlainToAST(Common):
             if len(args) != 1:
                 raise self.error("norm takes one argument", pos)
             return Norm(args[0], pos=pos)
+        if func.base in GREEK_VALUE_LETTERS and not func.primes and len(args) == 1:
+            return BinOp("mul", func, args[0], pos=pos)  # lambda (W + b), as in LaTeX
         return Call(func, args, pos=pos)
 
 
@@ -369,6 +371,17 @@ def partial_operand(node: Expr) -> Expr | None:
     return node.operand
 
 
+GREEK_FUNCTION_LETTERS = frozenset(
+    {"sigma", "phi", "varphi", "psi", "Phi", "Psi", "rho", "theta", "vartheta", "Gamma"}
+)
+"""Greek letters lecture notes also use as functions (activations σ, φ, ψ, ρ, feature maps Φ,
+the step θ(x), Γ): a bracket after one of them is left to the reader to decide."""
+GREEK_VALUE_LETTERS = frozenset(LETTER_COMMANDS) - GREEK_FUNCTION_LETTERS - {"ell"}
+r"""Greek letters that are values wherever they stand (λ, η, α, δ, ...): ``\lambda (W + b)`` is
+a product, never a call of an unknown function λ. ``\ell(y, \hat y)`` is the loss, read as
+the notations write it."""
+
+
 def as_public(node: Expr) -> Expr:  # noqa: C901, PLR0911, PLR0912
     """Replace internal name subclasses and markers by public nodes (structural equality),
     refusing markers that were left without their operand."""
@@ -396,7 +409,11 @@ def as_public(node: Expr) -> Expr:  # noqa: C901, PLR0911, PLR0912
     if isinstance(node, Call):
         func = node.func
         public = Name(func.base, func.sub, func.sup, func.primes, func.decorations, pos=func.pos)
-        return replace(node, func=public, args=tuple(as_public(a) for a in node.args))
+        args = tuple(as_public(a) for a in node.args)
+        if node.juxtaposed and func.base in GREEK_VALUE_LETTERS and len(args) == 1:
+            # 2\lambda (W + b), \eta(\nabla J): a Greek constant times a bracket.
+            return BinOp("mul", public, args[0], pos=node.pos)
+        return replace(node, func=public, args=args)
     if isinstance(node, IndexSum):
         return replace(
             node,

@@ -216,7 +216,11 @@ class Ref:
 
 
 def _parse_label(text: str) -> Label:
-    match = _LABEL.match(text.replace("(", "").replace(")", "").replace("[", "").replace("]", ""))
+    text = text.replace("(", "").replace(")", "").replace("[", "").replace("]", "")
+    # \ell is a layer variable (z^{\ell}_j, w^{\ell+1}), kept as written for relations and reports.
+    if (ell := re.fullmatch(r"ell(?P<off>[+-]\d+)?", text)) is not None:
+        return ("ell", int(ell.group("off") or 0))
+    match = _LABEL.match(text)
     if match is None:
         raise VerifyError(f"cannot read the layer label {shown(text)} (write l, l+1, L or 2)")
     if match.group("num") is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,7 +197,7 @@ def _render_name(node: Name, style: Style) -> str:
         if "hat" in node.decorations:
             text = rf"\hat{{{text}}}"
         if node.sup:
-            label = node.sup[0]
+            label = re.sub(r"^ell\b", r"\\ell", node.sup[0])  # the layer variable \ell
             label = f"({label})" if style.parenthesized else label
             text += f"^{{{label}}}" if len(label) > 1 else f"^{label}"
         if node.sub:
