@@ -26,6 +26,7 @@ from symprop.parsing import (
     Transpose,
     iter_nodes,
 )
+from symprop.verify.arguments import function_arguments
 from symprop.verify.errors import VerifyError
 
 # The notation tables (letters, numberings, sizes) are data in verify/letters.py.
@@ -65,6 +66,16 @@ def _label_text(node: Expr) -> str | None:
             sign = "+" if node.op == "add" else "-"
             return f"{left}{sign}{value.numerator}"
     return None
+
+
+def _spelled(node: Expr) -> str:
+    """The word a product of one-letter names spells (``out`` read as o·u·t), else ''."""
+    if isinstance(node, Name) and not (node.sub or node.sup or node.primes or node.decorations):
+        return node.base if len(node.base) == 1 else ""
+    if isinstance(node, BinOp) and node.op == "mul":
+        left, right = _spelled(node.left), _spelled(node.right)
+        return left + right if left and right else ""
+    return ""
 
 
 def _labelled_call(node: Expr) -> bool:
@@ -107,6 +118,8 @@ def normalise(node: Expr) -> Expr:
     if isinstance(node, BinOp):
         left, right = normalise(node.left), normalise(node.right)
         if node.op == "pow" and _is_quantity_name(left) and not left.sup:
+            if _spelled(right) == "out":  # δ^{out}, a^{out}: the output layer (seed 003)
+                return replace(left, sup=("out",))
             label = _label_text(right)
             if label is not None and not label.isdigit():
                 return replace(left, sup=(label,))
@@ -217,6 +230,8 @@ class Ref:
 
 def _parse_label(text: str) -> Label:
     text = text.replace("(", "").replace(")", "").replace("[", "").replace("]", "")
+    if text in ("out", "text{out}", "mathrm{out}"):
+        return ("L", 0)  # Bishop's δ^{out}, a^{out}: the output layer
     # \ell is a layer variable (z^{\ell}_j, w^{\ell+1}), kept as written for relations and reports.
     if (ell := re.fullmatch(r"ell(?P<off>[+-]\d+)?", text)) is not None:
         return ("ell", int(ell.group("off") or 0))
@@ -303,6 +318,9 @@ class Profile:
                 if isinstance(n, Name) and n.key not in params and id(n) not in funcs
             )
         self.network = has_network(setting)
+        # g(z) = 1/(1+e^{-z}) in a network setting: z is the function's argument (free)
+        declared_keys = {*self.definitions, *self.shapes, *self.valued}
+        self.arguments = function_arguments(equation, self.roles, declared_keys)
         self.index_letters = _index_letters(equation)
         self.letters: dict[str, str] = {}
         self.entry_letters: dict[str, str] = {}
@@ -319,7 +337,7 @@ class Profile:
         """Whether ``name`` is a free symbol: declared (shape, value, used in a definition) or
         any name without a network role in a setting that has no network."""
         key = name.key
-        if key in self.shapes:
+        if key in self.shapes or key in self.arguments:
             return True
         # a name a definition uses, or one given a value, is free unless the network has it
         if (key in self.mentioned or key in self.valued) and not self._network_role(name):
@@ -414,6 +432,13 @@ class Profile:
             return Ref("defined", None, (), key=key)
         if self.is_free(name):
             return Ref("free", None, (), key=key)
+        sized = self.size(name)
+        if (
+            sized is not None
+            and sized.indices == ("width",)
+            and self.roles.get(name.base, "n") == "n"
+        ):
+            return sized  # Bishop's N_{L-2}, Nielsen's n_l: the width of a layer, not m
         base = name.base
         if "hat" in name.decorations and base == "y":
             role = "yhat"
@@ -617,6 +642,8 @@ def free_indices(equation: Equation, profile: Profile) -> list[str]:
         if isinstance(node, IndexSum):
             bound.add(node.index)
     for ref, _ in labelled_refs(equation, profile):
+        if ref.role == "size":
+            continue  # its "indices" say which size (batch, width), not unit indices
         for item in ref.indices:
             letter = item[0] if re.fullmatch(r"[A-Za-z][+-]\d+", item) else item
             if not letter.isdigit() and letter not in bound and letter not in seen:

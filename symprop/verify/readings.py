@@ -238,6 +238,8 @@ def _describe(name: Name, call: Call | None, profile: Profile) -> Taken:
             if not shape or shape in ((1,), (1, 1))
             else f"free {'×'.join(map(str, shape))} {'vector' if len(shape) == 1 else 'matrix'}"
         )
+        if key in profile.arguments:
+            what += " (the argument of the function the claim is about, not a layer's quantity)"
         return Taken(
             key, name, "free", what + (" with a given value" if key in profile.valued else "")
         )
