@@ -389,7 +389,8 @@ def test_a_worked_number_is_judged_to_the_decimals_it_shows() -> None:
     bare = Setting()
     assert verify_claim(r"\sigma(1) = 0.7311", bare).status == "holds"
     wrong = verify_claim(r"\sigma(1) = 0.7310", bare)
-    assert wrong.status == "fails" and "4 decimals" in wrong.reason
+    assert wrong.status == "fails" and "4 decimals" in wrong.method
+    assert "4 decimals" in wrong.to_text() and wrong.counterexample is not None
 
 
 # ---------------------------------------------------------------- chains as people write them

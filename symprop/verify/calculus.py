@@ -6,16 +6,17 @@ precision it shows."""
 
 from __future__ import annotations
 
-from fractions import Fraction
-
-import sympy as sp
-
-from symprop.parsing import Equation, Expr, Neg, Number
+from symprop.parsing import Equation, Expr
 from symprop.verify.errors import VerifyError
 from symprop.verify.evaluate import Env, Evaluator, NotDefined, index_product, index_range
 from symprop.verify.explain import Outcome, free_points
 from symprop.verify.notation import NUMBERINGS, Profile, free_indices, labelled_refs
-from symprop.verify.numeric import compare_sides
+from symprop.verify.numeric import (
+    compare_sides,
+    compare_to_shown,
+    shown_decimals,
+    shown_tolerance,
+)
 from symprop.verify.setting import Deadline, Setting
 
 FREE_ROLES = frozenset({"free", "defined", "kronecker", "index"})
@@ -29,17 +30,6 @@ def needs_network(scope: Expr, profile: Profile, setting: Setting) -> bool:
     if not setting.has_network:
         return False
     return any(ref.role not in FREE_ROLES for ref, _ in labelled_refs(scope, profile))
-
-
-def _shown_decimals(node: Expr) -> tuple[Fraction, int] | None:
-    """A side written as a decimal literal (``0.7311``, ``-0.25``): its value and decimals."""
-    sign = 1
-    if isinstance(node, Neg):
-        node, sign = node.operand, -1
-    decimals = getattr(node, "decimals", None)
-    if isinstance(node, Number) and decimals:
-        return sign * node.value, decimals
-    return None
 
 
 def check_free(link: Equation, profile: Profile, setting: Setting, deadline: Deadline) -> Outcome:
@@ -95,32 +85,24 @@ def check_free(link: Equation, profile: Profile, setting: Setting, deadline: Dea
                 if lhs.cols > 1:
                     where["column"] = c + 1
                 pairs.append((where, (r, c), lhs[r, c], rhs[r, c]))
-    shown = _shown_decimals(link.rhs) or _shown_decimals(link.lhs)
-    if shown is not None and all(not (x.free_symbols or y.free_symbols) for _, _, x, y in pairs):
+    shown = shown_decimals(link.lhs, link.rhs)
+    judged = compare_to_shown(pairs, *shown) if shown is not None else None
+    if judged is not None:
         # A worked example's number: it holds when the exact value rounds to what is shown.
-        value, decimals = shown
-        other = pairs[0][2] if _shown_decimals(link.rhs) else pairs[0][3]
-        exact = sp.N(other, _DIGITS)
-        ok = len(pairs) == 1 and abs(exact - sp.Rational(value)) <= sp.Rational(1, 2 * 10**decimals)
-        reason = (
-            ""
-            if ok
-            else (
-                f"to {decimals} decimals the value is {sp.N(other, decimals + 3)}, "
-                f"not {float(value)}"
-            )
-        )
+        assert shown is not None
         return Outcome(
-            ok,
-            True,
-            0,
-            [f"to the {decimals} decimals shown"],
-            None,
-            reason,
+            judged[0],
+            False,
+            1,
+            [],
+            judged[1],
+            "",
             {},
             None,  # type: ignore[arg-type]
             NUMBERINGS["input0"],
             "input0",
+            points=None,
+            tolerance=shown_tolerance(shown[1]),
         )
     symbols = sorted(
         {s for _, _, x, y in pairs for s in (x.free_symbols | y.free_symbols)}, key=str

@@ -83,17 +83,20 @@ from symprop.verify.notation import (
     labelled_refs,
     layer_bindings,
 )
-from symprop.verify.numeric import Mismatch, compare_at_point, compare_sides, sample_points
-from symprop.verify.pointwise import (
-    POINTS_AT_SCALE,
-    PointModel,
-    checked_at_points,
-    draw_values,
-    symbol_view,
+from symprop.verify.numeric import (
+    Mismatch,
+    compare_at_point,
+    compare_sides,
+    compare_to_shown,
+    sample_points,
+    shown_decimals,
+    shown_tolerance,
 )
+from symprop.verify.pointwise import POINTS_AT_SCALE, checked_at_points, point_model
 from symprop.verify.render import render_ast
 from symprop.verify.report import Verdict
 from symprop.verify.setting import MAX_CLAIMS, MAX_DEPTH, Deadline, Model, Setting, small_model
+from symprop.verify.sides import loss_term
 
 
 def _network_for(equation: Equation, profile: Profile, setting: Setting) -> Network:
@@ -170,19 +173,23 @@ def _check_under(
     deadline: Deadline,
     scope: Expr | None = None,
     keep: Callable[[dict[str, int]], bool] | None = None,
+    loss_term: sp.Expr | None = None,
 ) -> _Outcome | None:
     """``equation`` checked under one numbering. ``scope`` is the whole claim (a chain): its
     labels decide the network and the layer bindings, so every link is read the same way;
-    ``keep`` filters the bindings (relations between layer variables stated in the claim)."""
+    ``keep`` filters the bindings (relations between layer variables stated in the claim);
+    ``loss_term`` is the setting's loss formula as a SymPy term in
+    :data:`symprop.core.registry.a` and ``y`` (one output unit's), replacing the registry
+    loss in both routes."""
     whole = equation if scope is None else scope
     offsets = NUMBERINGS[numbering]
     network = _network_for(whole, profile, setting)  # type: ignore[arg-type]
     batch = _batch_for(whole, profile)  # type: ignore[arg-type]
     if checked_at_points(network, batch):
         return _check_at_points(
-            equation, profile, setting, numbering, deadline, network, batch, whole, keep
+            equation, profile, setting, numbering, deadline, network, batch, whole, keep, loss_term
         )
-    model = small_model(network, batch, penalty=setting.penalty)
+    model = small_model(network, batch, loss_term, setting.penalty)
     refs = [r for r, _ in labelled_refs(whole, profile)]
     bindings = [b for b in layer_bindings(refs, offsets, model.L) if keep is None or keep(b)]
     if not bindings:
@@ -195,7 +202,7 @@ def _check_under(
     bindings = [dict(key) for key in distinct]
     free = free_indices(equation, profile)
     points = sample_points(model, setting.points, setting.seed)
-    checked, symbolic_all, used_max = [], True, 0
+    checked, symbolic_all, used_max, tolerance = [], True, 0, ""
     for binding in bindings:
         pairs, reason = _evaluate_sides(equation, profile, model, offsets, binding, free, deadline)
         where = where_text(binding)
@@ -203,9 +210,31 @@ def _check_under(
             return _Outcome(
                 False, False, 0, checked, None, reason, binding, model, offsets, numbering
             )
-        equal, symbolic, mismatch, used = compare_sides(pairs, points, setting.points, deadline)
         if where:
             checked.append(where)
+        shown = shown_decimals(equation.lhs, equation.rhs)
+        judged = compare_to_shown(pairs, *shown) if shown is not None else None
+        if judged is not None:
+            # A numeric claim is judged to the precision it shows (a worked example's
+            # a^{(2)}_1 = 0.7311 with declared values).
+            assert shown is not None
+            tolerance = shown_tolerance(shown[1])
+            if not judged[0]:
+                return _Outcome(
+                    False,
+                    False,
+                    0,
+                    checked,
+                    judged[1],
+                    "",
+                    binding,
+                    model,
+                    offsets,
+                    numbering,
+                    tolerance=tolerance,
+                )
+            continue
+        equal, symbolic, mismatch, used = compare_sides(pairs, points, setting.points, deadline)
         if not equal:
             return _Outcome(
                 False, False, used, checked, mismatch, "", binding, model, offsets, numbering
@@ -213,7 +242,17 @@ def _check_under(
         symbolic_all &= symbolic
         used_max = max(used_max, used)
     return _Outcome(
-        True, symbolic_all, used_max, checked, None, "", None, model, offsets, numbering
+        True,
+        symbolic_all,
+        used_max,
+        checked,
+        None,
+        "",
+        None,
+        model,
+        offsets,
+        numbering,
+        tolerance=tolerance,
     )
 
 
@@ -251,7 +290,8 @@ def _link_verdict(
             claim=text,
             lhs=render_ast(link.lhs, claim.style),
             rhs=render_ast(link.rhs, claim.style),
-            method="symbolic" if outcome.symbolic else f"numeric, {outcome.used} rational points",
+            method=outcome.tolerance
+            or ("symbolic" if outcome.symbolic else f"numeric, {outcome.used} rational points"),
             checked=tuple(outcome.checked),
             numbering=numbering,
         )
@@ -273,6 +313,8 @@ def _under(
     keep = relation_filter(claim)
     profile = claim.profiles[which]
     network = needs_network(claim.scope, profile, setting)
+    # The setting's loss written out replaces the registry loss in the model (C and J).
+    term = loss_term(setting.loss_formula) if network and setting.loss_formula else None
     links: list[Verdict] = []
     head: Expr | None = None
     run_holds = True
@@ -282,7 +324,14 @@ def _under(
             head, run_holds = link.lhs, True
         if network:
             outcome = _check_under(
-                link, profile, setting, numbering, deadline, scope=claim.scope, keep=keep
+                link,
+                profile,
+                setting,
+                numbering,
+                deadline,
+                scope=claim.scope,
+                keep=keep,
+                loss_term=term,
             )
         else:
             outcome = check_free(link, profile, setting, deadline)
@@ -412,6 +461,7 @@ def _check_at_points(
     batch: int,
     scope: Expr | None = None,
     keep: Callable[[dict[str, int]], bool] | None = None,
+    loss_term: sp.Expr | None = None,
 ) -> _Outcome | None:
     """A large network: both sides as numbers at a few exact points (:mod:`.pointwise`).
 
@@ -420,7 +470,6 @@ def _check_at_points(
     or where the reference is undefined, is replaced by a spare.
     """
     offsets = NUMBERINGS[numbering]
-    view = symbol_view(network, batch)
     refs = [r for r, _ in labelled_refs(equation if scope is None else scope, profile)]
     bindings = [b for b in layer_bindings(refs, offsets, network.depth) if keep is None or keep(b)]
     if not bindings:
@@ -428,15 +477,15 @@ def _check_at_points(
     free = free_indices(equation, profile)
     wanted = min(setting.points, POINTS_AT_SCALE)
     used, checked, model = 0, [where_text(b) for b in bindings if where_text(b)], None
-    for values in draw_values(view, wanted * 4, setting.seed):
+    for index in range(wanted * 4):
         if used >= wanted:
             break
         deadline.check()
         try:
-            model = PointModel(network, batch, values, view, penalty=setting.penalty)
+            model = point_model(network, batch, setting.seed, index, loss_term, setting.penalty)
         except proof.Kink:
             continue
-        point = proof.Point.of(values.rational(view))
+        point = proof.Point.of(model.point.rational(model.view))
         usable = True
         for binding in bindings:
             try:

@@ -53,6 +53,8 @@ class Outcome:
     numbering: str
     points: list[proof.Point] | None = None
     """The points compared at (``None``: the model's seeded points)."""
+    tolerance: str = ""
+    """How a numeric claim was judged (to the decimals it shows), else empty."""
 
 
 _FREE_DRAW = proof.Draw(100, 1500, signed=True)
@@ -118,8 +120,7 @@ def _counterexample(
     where = [(k, str(v)) for k, v in sorted(binding.items()) if k != "L"]
     where += [(k, str(v)) for k, v in mismatch.where.items()]
     points = outcome.points
-    if points is None and not pointwise:
-        assert outcome.model is not None
+    if points is None and not pointwise and outcome.model is not None:
         points = sample_points(outcome.model, setting.points, setting.seed)
     index = next((i for i, p in enumerate(points or []) if p is mismatch.point), None)
     if index is None:
@@ -240,9 +241,7 @@ def explain_link(
     rhs_pairs = side_pairs(link.rhs, link, profile, env, deadline)
     if getattr(model, "pointwise", False):
         # Both sides are numbers at the model's one point: compare them there.
-        points = [mismatch.point] if mismatch is not None else []
-        if not points:
-            lhs_pairs = None
+        points = [proof.Point.of(model.point.rational(model.view))]  # type: ignore[union-attr]
     elif model is not None:
         points = sample_points(model, 4, setting.seed + 1)
     else:
@@ -300,7 +299,8 @@ def explain_link(
         claim=claim,
         lhs=render_ast(link.lhs, style),
         rhs=render_ast(link.rhs, style),
-        method=f"numeric, {outcome.used} rational points" if mismatch is not None else "",
+        method=outcome.tolerance
+        or (f"numeric, {outcome.used} rational points" if mismatch is not None else ""),
         checked=tuple(outcome.checked),
         numbering=NUMBERING_TEXT[outcome.numbering],
         counterexample=counter,

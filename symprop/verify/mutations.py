@@ -95,7 +95,9 @@ def factor_2(rhs: Expr) -> Iterator[Expr]:
 
 
 def transpose(rhs: Expr) -> Iterator[Expr]:
-    """One transpose dropped, or one operand of a product transposed."""
+    """The whole side transposed, one transpose dropped, or one operand of a product
+    transposed."""
+    yield Transpose(rhs)
 
     def change(n: Expr) -> list[Expr]:
         out: list[Expr] = []

@@ -17,6 +17,7 @@ import sympy as sp
 
 from symprop.core import proof
 from symprop.core.errors import shown
+from symprop.parsing.tree import Expr, Neg, Number
 from symprop.verify.errors import VerifyError
 from symprop.verify.setting import MAX_EXPR_NODES, Deadline, Model
 
@@ -165,3 +166,45 @@ def _number(value: sp.Expr) -> Any:
     if isinstance(value, sp.Rational):
         return mpmath.mpf(value.p) / value.q
     return proof.evaluate(value, {}, {}, _KINK_MARGIN)
+
+
+def shown_decimals(lhs: Expr, rhs: Expr) -> tuple[str, int] | None:
+    """The side written as a decimal literal (``= 0.7311``) and how many decimals it shows:
+    a numeric claim is judged to that precision. ``None`` when neither side is one."""
+    for which, side in (("right", rhs), ("left", lhs)):
+        node = side.operand if isinstance(side, Neg) else side
+        if isinstance(node, Number) and getattr(node, "decimals", None) is not None:
+            return which, int(node.decimals)
+    return None
+
+
+def shown_tolerance(decimals: int) -> str:
+    """How a claim at ``decimals`` shown decimals is judged, for the verdict."""
+    return (
+        f"to the {decimals} decimal{'s' if decimals != 1 else ''} shown: the exact value "
+        f"rounds to it (|difference| ≤ 5e-{decimals + 1})"
+    )
+
+
+def compare_to_shown(
+    pairs: list[tuple[dict[str, int], tuple[int, int], sp.Expr, sp.Expr]],
+    literal: str,
+    decimals: int,
+) -> tuple[bool, Mismatch | None] | None:
+    """Both sides are numbers and one is a literal with ``decimals`` decimals: it holds when
+    the other side's exact value rounds to the literal, i.e. lies within half a unit of its
+    last decimal. ``None`` when a side is not a number (the claim is then compared
+    exactly)."""
+    if any(lhs.free_symbols or rhs.free_symbols for _, _, lhs, rhs in pairs):
+        return None
+    half = mpmath.mpf(5) / mpmath.mpf(10) ** (decimals + 1)
+    with proof.working_precision(_DIGITS):
+        for where, entry, lhs, rhs in pairs:
+            exact, shown_value = (lhs, rhs) if literal == "right" else (rhs, lhs)
+            value, written = _number(exact), _number(shown_value)
+            if mpmath.isnan(value):
+                raise VerifyError("the claim's value is undefined")
+            if not abs(value - written) <= half:
+                point = proof.Point({}, {})
+                return False, Mismatch(where, entry, lhs, rhs, point, _number(lhs), _number(rhs))
+    return True, None

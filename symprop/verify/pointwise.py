@@ -14,6 +14,7 @@ value of the tape, whose derivative with respect to a fresh symbol is that node'
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Iterator, Mapping
@@ -345,7 +346,8 @@ class PointModel:
         self.point = point
         self.loss_term = loss_term
         self.targets: list[sp.Symbol] = []
-        self.distribution = view.distribution
+        # No symbols are left to draw (every value is a number): nothing to normalise.
+        self.distribution = False
         self.lam: sp.Expr = _rational(point.lam) if point.lam is not None else sp.S.Zero
         self.penalty_factor = PENALTY_SCALES[penalty](sp.Integer(batch))
         self.unnamed = (
@@ -642,3 +644,32 @@ def _differentiate(num: sp.Matrix, den: sp.Matrix, live: _Live) -> sp.Matrix:
     if num.cols == 1 and den.cols == 1:
         return sp.Matrix(num.rows, den.rows, lambda r, c: d(num[r], den[c]))
     raise NotDefined("the derivative of a vector by a matrix is not a matrix")
+
+
+@functools.lru_cache(maxsize=4)
+def _drawn(network: Network, batch: int, seed: int) -> tuple[SymbolView, list[PointValues]]:
+    """The view and the points drawn so far for a network (extended on demand)."""
+    return symbol_view(network, batch), []
+
+
+@functools.lru_cache(maxsize=4)  # the points of one claim (3) and a spare: memory stays bounded
+def point_model(
+    network: Network,
+    batch: int,
+    seed: int,
+    index: int,
+    loss_term: sp.Expr | None = None,
+    penalty: str = "lambda",
+) -> PointModel:
+    """The ``index``-th seeded point model of ``network``, cached: the claims of one file
+    about one network share their points (a model at digits size takes about a second).
+
+    Raises
+    ------
+    symprop.core.proof.Kink
+        The point lies near a kink (the caller takes the next one).
+    """
+    view, drawn = _drawn(network, batch, seed)
+    if len(drawn) <= index:
+        drawn[:] = list(draw_values(view, index + 1, seed))
+    return PointModel(network, batch, drawn[index], view, loss_term, penalty)

@@ -210,6 +210,8 @@ class Verdict:
 
     def _failure_lines(self, indent: str) -> list[str]:
         lines = []
+        if self.method.startswith("to the "):
+            lines.append(f"{indent}judged {self.method}")  # a numeric claim's tolerance
         if self.reason:
             lines.append(f"{indent}{self.reason}")
         if self.counterexample is not None:

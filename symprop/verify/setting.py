@@ -30,8 +30,11 @@ from symprop.verify.notation import NUMBERINGS
 
 # ---------------------------------------------------------------- limits
 
-MAX_DEPTH = 6
-"""Deepest network a claim is checked on (the small copy has one symbol per weight)."""
+MAX_DEPTH = 8
+"""Deepest network a claim is checked on. Up to 6 layers and 48 symbols a network is checked
+symbolically; beyond, at exact points (:mod:`symprop.verify.pointwise`), where the time grows
+with depth times the layer values a generic ``l`` takes, and the parameters are bounded by
+:data:`~symprop.verify.pointwise.MAX_WEIGHTS`."""
 MAX_CLAIMS = 200
 """Most claims in one call or file."""
 MAX_EXPR_NODES = 60_000
@@ -53,7 +56,7 @@ class Setting:
     Attributes
     ----------
     network
-        The spec the claims are about, or ``None``.
+        The spec the claims are about (checked at its own widths), or ``None``.
     activation, loss
         For single-unit claims: every layer has one unit with this activation, and this
         registry loss. Either may be left out: an activation alone says what ``σ`` means
@@ -189,7 +192,7 @@ class Setting:
 
     @classmethod
     def from_spec(cls, network: Network, **kwargs: Any) -> Setting:
-        """A setting for claims about ``network``.
+        """A setting for claims about ``network`` (checked at its own widths).
 
         ``l2`` > 0 in ``kwargs`` replaces the spec's λ; ``notation``, ``penalty``,
         ``loss_formula`` and ``declared`` say how the claims are written.
