@@ -108,11 +108,8 @@ def main() -> None:
                 if suite._agrees(claim["status"], got):
                     right += 1
                     continue
-                message = (
-                    (entry or {}).get("error") or err.strip().splitlines()[0]
-                    if (entry or err.strip())
-                    else "no verdict"
-                )
+                lines = err.strip().splitlines()
+                message = (entry or {}).get("error") or (lines[0] if lines else "no verdict")
                 said = got if got != "error" else f"error: {message}"
                 who = owner(claim["status"], got, message or "", claim)
                 wrong[who].append((claim, said, got))
