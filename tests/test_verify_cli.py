@@ -201,7 +201,7 @@ def test_no_setting_at_all_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_network_claim_without_a_network_gets_one_clear_line() -> None:
     proc = _run("--claim", "\\delta^L = a^L - y")
     assert proc.returncode == 2
-    assert "the setting has no network" in proc.stdout
+    assert "the setting declares none" in proc.stdout
     _one_error_line(proc, "1 of 1 claim could not be checked")
 
 
