@@ -103,3 +103,54 @@ def test_bishop_width_of_a_labelled_layer_bounds_a_sum(bishop: Setting) -> None:
     written = sum(inst.W[3][0, i] * inst.a[2][i] for i in range(2))  # Σ_i w_{1i} z_i, no bias
     assert sp.expand(rhs[0] - written) == 0
     assert sp.expand(lhs[0] - rhs[0] - inst.b[3][0]) == 0  # the sum alone misses the bias
+
+
+def test_an_operators_operand_log_sigma_is_a_call() -> None:
+    """d/dz log σ(z) = 1 − σ(z): the operand of d/dz, log σ(z), is log applied to σ(z) (it
+    was refused as a bare log); checked against sympy.diff of log(1/(1+e^{-z}))."""
+    z = sp.Symbol("z", real=True)
+    lhs, rhs = _sides(r"\frac{d}{dz}\log\sigma(z) = 1 - \sigma(z)", Setting.calculus())
+    assert sp.simplify(lhs[0] - sp.diff(sp.log(SIG(z)), z)) == 0
+    assert sp.simplify(lhs[0] - rhs[0]) == 0
+    wrong = _sides(r"\frac{d}{dz}\log\sigma(z) = \frac{1}{\sigma(z)}", Setting.calculus())
+    assert sp.simplify(wrong[0][0] - wrong[1][0]) != 0
+
+
+def test_a_digit_on_the_variable_of_a_gradient_is_a_layer() -> None:
+    """∇_{a^{2}} J (Goodfellow): the gradient by layer 2's pre-activation, never by a² (it
+    was refused as 'differentiate with respect to a named quantity'). With an identity
+    output and J = ½ Σ (a − y)², it is a² − y, written out with sympy.diff here."""
+    net = Network(inputs=2, layers=[Dense(2, "sigmoid"), Dense(2, "identity")], loss="half_sse")
+    setting = Setting.from_spec(net, notation="goodfellow", numbering="input0")
+    claim = parse_claim(r"\nabla_{\mathbf{h}^{1}} J = \nabla_{\mathbf{a}^{2}} J")[0]
+    grad, ev = evaluate_side(claim.links[0].rhs, setting, claim=claim)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    s = sp.symbols("s1 s2", real=True)
+    loss = sum((s[k] - inst.y[k]) ** 2 for k in range(2)) / 2
+    at = dict(zip(s, inst.z[2], strict=True))
+    written = sp.Matrix([sp.diff(loss, s[k]).xreplace(at) for k in range(2)])
+    assert (grad - written).applyfunc(sp.expand) == sp.zeros(2, 1)
+    # ∇_{h^1} J = (W^2)ᵀ ∇_{a^2} J: the claim without the weights differs
+    lhs = evaluate_side(claim.links[0].lhs, setting, claim=claim)[0]
+    assert (lhs - inst.W[2].T * written).applyfunc(sp.expand) == sp.zeros(2, 1)
+    assert (lhs - grad).applyfunc(sp.expand) != sp.zeros(2, 1)
+
+
+def test_the_reading_says_nabla_a_is_the_output_layers_activation() -> None:
+    """δ^L = ∇_a C ⊙ σ'(z^L): the verdict's reading names a as a^L (it said "activation",
+    with no layer, while the evaluator took a^L); the value is ∂C/∂a^L, checked against
+    sympy.diff of the cross-entropy written out."""
+    net = Network(
+        inputs=2, layers=[Dense(2, "sigmoid"), Dense(1, "sigmoid")], loss="binary_cross_entropy"
+    )
+    setting = Setting.from_spec(net)
+    claim = parse_claim(r"\delta^L = \nabla_a C \odot \sigma'(z^L)")[0]
+    reading = readings(claim, setting)[0]
+    (a,) = [t for t in reading.symbols if t.what == "a"]
+    assert a.label == ("L", 0) and "output layer" in a.text
+    grad_node = claim.links[0].rhs.left  # type: ignore[attr-defined]
+    grad, ev = evaluate_side(grad_node, setting, claim=claim)
+    inst = ev.env.model.insts[0]  # type: ignore[union-attr]
+    s, y = sp.Symbol("s", real=True), inst.y[0]
+    cost = -(y * sp.log(s) + (1 - y) * sp.log(1 - s))
+    assert sp.simplify(grad[0] - sp.diff(cost, s).xreplace({s: inst.a[2][0]})) == 0

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from symprop.core.notation import PROFILES
 from symprop.core.registry import ACTIVATIONS
+from symprop.parsing import BinOp, Expr, Name
 
 # ---------------------------------------------------------------- notation tables (data)
 
@@ -132,3 +133,18 @@ MATH_FUNCTION_NAMES = frozenset(
 
 FUNCTION_ONLY = (MATH_FUNCTION_NAMES - {"H"}) | frozenset(ACTIVATIONS) | {"ln"}
 """Names that only ever denote functions (a bare ``log`` is never a quantity)."""
+
+
+def bare_function(node: Expr) -> bool:
+    """A function's name standing alone (``\\log``, ``\\tanh``), without label or prime."""
+    return isinstance(node, Name) and node.base in FUNCTION_ONLY and node == Name(node.base)
+
+
+def spelled(node: Expr) -> str:
+    """The word a product of one-letter names spells (``out`` read as o·u·t), else ''."""
+    if isinstance(node, Name) and not (node.sub or node.sup or node.primes or node.decorations):
+        return node.base if len(node.base) == 1 else ""
+    if isinstance(node, BinOp) and node.op == "mul":
+        left, right = spelled(node.left), spelled(node.right)
+        return left + right if left and right else ""
+    return ""

@@ -28,6 +28,7 @@ from symprop.parsing import (
 )
 from symprop.verify.arguments import function_arguments
 from symprop.verify.errors import VerifyError
+from symprop.verify.labels import digits_as_labels
 
 # The notation tables (letters, numberings, sizes) are data in verify/letters.py.
 from symprop.verify.letters import (
@@ -44,6 +45,8 @@ from symprop.verify.letters import (
     NOTATION_ROLES,
     SAMPLE_LETTERS,
     SIZE_LETTERS,
+    bare_function,
+    spelled,
 )
 from symprop.verify.letters import NUMBERING_TEXT as NUMBERING_TEXT  # re-exported
 from symprop.verify.letters import NUMBERINGS as NUMBERINGS  # re-exported
@@ -66,16 +69,6 @@ def _label_text(node: Expr) -> str | None:
             sign = "+" if node.op == "add" else "-"
             return f"{left}{sign}{value.numerator}"
     return None
-
-
-def _spelled(node: Expr) -> str:
-    """The word a product of one-letter names spells (``out`` read as o·u·t), else ''."""
-    if isinstance(node, Name) and not (node.sub or node.sup or node.primes or node.decorations):
-        return node.base if len(node.base) == 1 else ""
-    if isinstance(node, BinOp) and node.op == "mul":
-        left, right = _spelled(node.left), _spelled(node.right)
-        return left + right if left and right else ""
-    return ""
 
 
 def _labelled_call(node: Expr) -> bool:
@@ -115,10 +108,15 @@ def normalise(node: Expr) -> Expr:
     Also ``sigma_prime(z)`` is ``sigma'(z)``, ``y_hat``/``yhat`` is ŷ, and ``dC/dw_jk^l``
     (read by the plain grammar as a quotient of powers) is a derivative.
     """
+    if isinstance(node, BinOp) and node.op == "mul" and bare_function(node.left):
+        # d/dz \log σ(z): an operator's operand read as a product; \log takes the rest
+        # of the product, as the grammar reads \log σ(z) elsewhere
+        assert isinstance(node.left, Name)
+        return Call(node.left, (normalise(node.right),), pos=node.pos)
     if isinstance(node, BinOp):
         left, right = normalise(node.left), normalise(node.right)
         if node.op == "pow" and _is_quantity_name(left) and not left.sup:
-            if _spelled(right) == "out":  # δ^{out}, a^{out}: the output layer (seed 003)
+            if spelled(right) == "out":  # δ^{out}, a^{out}: the output layer (seed 003)
                 return replace(left, sup=("out",))
             label = _label_text(right)
             if label is not None and not label.isdigit():
@@ -161,7 +159,19 @@ def normalise(node: Expr) -> Expr:
     if isinstance(node, IndexSum):
         return replace(node, body=normalise(node.body))
     if isinstance(node, Derivative):
-        return replace(node, num=normalise(node.num), den=normalise(node.den))
+        den = normalise(node.den)
+        # ∇_{a^{2}} J, ∂C/∂w^{3}: nobody differentiates by a power; the digit is a layer
+        if (
+            isinstance(den, BinOp)
+            and den.op == "pow"
+            and isinstance(den.left, Name)
+            and _is_quantity_name(den.left)
+            and den.left.base not in ("x", "y")
+            and not den.left.sup
+            and _digit_label(replace(den.left, base="W"), den.right)  # any 0..99, as for W
+        ):
+            den = replace(den.left, sup=(str(den.right.value),))  # type: ignore[attr-defined]
+        return replace(node, num=normalise(node.num), den=den)
     if isinstance(node, Equation):
         equation = replace(node, lhs=normalise(node.lhs), rhs=normalise(node.rhs))
         if any(
@@ -170,39 +180,9 @@ def normalise(node: Expr) -> Expr:
         ):
             # δ^{3} names layer 3: in the same equation a^{3}, z^{3} do too
             equation = replace(
-                equation, lhs=_digits_as_labels(equation.lhs), rhs=_digits_as_labels(equation.rhs)
+                equation, lhs=digits_as_labels(equation.lhs), rhs=digits_as_labels(equation.rhs)
             )
         return equation
-    return node
-
-
-_LAYER_LETTERS = frozenset({"z", "a", "b", "h", "g"})
-
-
-def _digits_as_labels(node: Expr) -> Expr:
-    """Integer exponents of z, a, b (h, g) as layer labels (see :func:`normalise`)."""
-    if isinstance(node, BinOp):
-        left, right = _digits_as_labels(node.left), _digits_as_labels(node.right)
-        if (
-            node.op == "pow"
-            and isinstance(left, Name)
-            and left.base in _LAYER_LETTERS
-            and not (left.sup or left.primes or left.decorations)
-            and isinstance(right, Number)
-            and right.value.denominator == 1
-            and not right.decimals
-            and 0 <= right.value <= 99
-        ):
-            return replace(left, sup=(str(right.value.numerator),))
-        return replace(node, left=left, right=right)
-    if isinstance(node, Call):
-        return replace(node, args=tuple(_digits_as_labels(a) for a in node.args))
-    if isinstance(node, Neg | Transpose | Norm):
-        return replace(node, operand=_digits_as_labels(node.operand))
-    if isinstance(node, IndexSum):
-        return replace(node, body=_digits_as_labels(node.body))
-    if isinstance(node, Derivative):
-        return replace(node, num=_digits_as_labels(node.num), den=_digits_as_labels(node.den))
     return node
 
 

@@ -13,7 +13,17 @@ from itertools import product
 from typing import Any
 
 from symprop.core.registry import ACTIVATIONS
-from symprop.parsing import Call, Derivation, Expr, Indicator, Name, Number, Piecewise, iter_nodes
+from symprop.parsing import (
+    Call,
+    Derivation,
+    Derivative,
+    Expr,
+    Indicator,
+    Name,
+    Number,
+    Piecewise,
+    iter_nodes,
+)
 from symprop.verify.declare import Definition
 from symprop.verify.errors import VerifyError
 from symprop.verify.notation import (
@@ -178,9 +188,19 @@ def _taken(equation: Expr, setting: Any, reading: Reading) -> tuple[Taken, ...]:
     profile = Profile(equation, setting, reading)
     out: dict[str, Taken] = {}
     calls = {id(c.func): c for c in iter_nodes(equation) if isinstance(c, Call)}
+    # Nielsen's ∇_a C: an unlabelled a under ∇ is the output layer's (the evaluator's rule)
+    output_grad = {
+        id(d.den)
+        for d in iter_nodes(equation)
+        if isinstance(d, Derivative) and d.gradient and isinstance(d.den, Name)
+    }
     for node in iter_nodes(equation):
         if isinstance(node, Name) and node.key not in out:
-            out[node.key] = _describe(node, calls.get(id(node)), profile)
+            taken = _describe(node, calls.get(id(node)), profile)
+            if id(node) in output_grad and taken.role == "a" and taken.label is None:
+                text = "activation of the output layer L (Nielsen's ∇_a C: ∂C/∂a^L)"
+                taken = replace(taken, text=text, label=("L", 0))
+            out[node.key] = taken
         elif isinstance(node, Indicator | Piecewise):
             kink = _kink_text(node)
             if kink:
