@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sympy as sp
 
+from symprop.core.errors import ParseError
 from symprop.core.spec import load_spec
 from symprop.parsing import BinOp, Call, IndexSum, Name, Number, parse_latex, parse_plain
 from symprop.verify import Setting, verify_claim
@@ -218,3 +219,60 @@ def test_the_seed_hidden_unit_delta_holds_with_the_sum_over_the_product(lehre: S
     reference = verify_claim(printed.replace(r" \cdot ", " "), lehre)
     assert reference.status == "holds"
     assert verify_claim(printed, lehre).status == "holds"
+
+
+def test_a_case_condition_on_ell_compares_layers_not_costs(tmp_path: Path) -> None:
+    # Seed 000's δ^ℓ_j by cases. ℓ = L compares layer numbers: read as the loss ℓ and L it
+    # was C = C, always true, and the printed (true) formula came out false.
+    seed = (ROOT / "examples" / "claims" / "seed000_nielsen.md").read_text(encoding="utf-8")
+    front = "---" + seed.split("---")[1] + "---\n"
+    printed = (
+        r"\delta^{\ell}_j = \begin{cases} \phi'(z^L_j) \cdot \frac{\partial C}{\partial a^L_j}"
+        r" & \text{if } \ell = L \\ \phi'(z^{\ell}_j) \cdot \sum_k \delta^{\ell+1}_k \cdot"
+        r" w^{\ell+1}_{kj} & \text{otherwise} \end{cases}"
+    )
+    slip = printed.replace(r"\phi'(z^{\ell}_j) \cdot \sum_k", r"\sum_k")  # φ' missing
+    path = tmp_path / "cases.md"
+    path.write_text(front + f"- ${printed}$\n- ${slip}$\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop.cli.main", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    marks = [line[0] for line in result.stdout.splitlines() if line[:1] in "✓✗?"]
+    assert marks == ["✓", "✗"], result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- entries of bracketed vectors
+
+
+@pytest.mark.parametrize(
+    "text", [r"\sum_{i} (\mathbf{W}\mathbf{x})_i^2", r"(a + b)_i", r"\left(W x\right)_{i}"]
+)
+def test_an_entry_of_a_bracketed_expression_is_refused_naming_the_rewrite(text: str) -> None:
+    with pytest.raises(ParseError, match=r"entry of a bracketed expression.*let u = W x"):
+        parse_latex(text)
+
+
+def test_the_suggested_rewrite_of_an_entry_is_checked(tmp_path: Path) -> None:
+    # ‖Wx‖² = Σ_i (Wx)_i², written with u = Wx declared as the refusal suggests.
+    W, x = sp.Matrix(sp.MatrixSymbol("W", 2, 3)), sp.Matrix(sp.MatrixSymbol("x", 3, 1))
+    u = W * x
+    assert sp.expand(sum(e**2 for e in u) - (u.T * u)[0]) == 0
+    path = tmp_path / "entry.md"
+    path.write_text(
+        "---\n[define]\nu = 'W x'\n[shapes]\nW = [2, 3]\nx = [3]\n---\n"
+        "- $\\|W x\\|^2 = \\sum_i u_i^2$\n- $\\|W x\\|^2 = \\sum_i 2 u_i^2$\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop.cli.main", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    marks = [line[0] for line in result.stdout.splitlines() if line[:1] in "✓✗?"]
+    assert marks == ["✓", "✗"], result.stdout + result.stderr

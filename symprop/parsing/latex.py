@@ -191,6 +191,14 @@ class LatexToAST(Common):
             raise self.error("write f_j(x) for a component or f \\cdot x_j for a product", base.pos)
         base = self._numeric_label(base)
         target = base.func if isinstance(base, Call) else base
+        if not isinstance(target, Name) and id(base) in self.parenthesized:
+            # (W x)_i: an entry of a computed vector. Declaring the vector names it, and the
+            # reader already takes entries of declared names (u_i).
+            raise self.error(
+                "an entry of a bracketed expression, (W x)_i, is not read: declare the vector "
+                "(let u = W x) and write u_i",
+                _pos(meta),
+            )
         if not isinstance(target, Name):
             raise self.error("only a symbol or a call can carry a subscript", _pos(meta))
         if target.sub:

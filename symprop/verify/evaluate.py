@@ -52,6 +52,7 @@ from symprop.verify.notation import (
     SIZE_LETTERS,
     Profile,
     Ref,
+    layer_side,
     offset,
     valid_layer,
 )
@@ -410,6 +411,9 @@ class Evaluator(Calls):
         raise VerifyError(f"cannot check a {type(node).__name__} here")
 
     def relation(self, node: Relation) -> Conditions:
+        left, right = (layer_side(side, self.env.layers) for side in (node.left, node.right))
+        if left is not None and right is not None:  # \text{if } \ell = L: layer variables
+            return relation_value(node.op, sp.Matrix([[left]]), sp.Matrix([[right]]))
         try:
             return relation_value(node.op, self(node.left), self(node.right))
         except ShapeMismatch as exc:

@@ -61,7 +61,7 @@ _PLAIN_LAYER = re.compile(r"^(?:[lL](?:[+-]\d+)?|\d+)$")
 def _label_text(node: Expr) -> str | None:
     """``l``, ``l+1``, ``2``: the text of an exponent that is really a layer label."""
     if isinstance(node, Name) and not node.sub and not node.sup and not node.primes:
-        return node.base if len(node.base) == 1 else None
+        return node.base if len(node.base) == 1 or node.base == "ell" else None
     if isinstance(node, BinOp) and node.op in ("add", "sub") and isinstance(node.right, Number):
         left = _label_text(node.left)
         value = node.right.value
@@ -532,9 +532,17 @@ LayerRelation = tuple[str, str, int]
 
 def _layer_side(node: Expr) -> Label | None:
     text = _label_text(node)
-    if text is None or text.isdigit() or not _LABEL.match(text):
+    if text is None or text.isdigit() or not _LABEL.match(re.sub(r"^ell\b", "l", text)):
         return None
     return _parse_label(text)
+
+
+def layer_side(node: Expr, layers: dict[str, int]) -> int | None:
+    """The value of ``l``, ``L``, ``\\ell + 1`` in a condition, under the layer variables."""
+    label = _layer_side(node)
+    if label is None or label[0] not in layers:
+        return None
+    return layers[label[0]] + label[1]
 
 
 def layer_relations(claim: Expr) -> tuple[tuple[LayerRelation, ...], tuple[int, ...]]:
