@@ -634,3 +634,24 @@ def test_octave_comparisons_in_plain_syntax_are_indicators(text: str, op: str) -
     assert parse_plain(text) == Indicator(Relation(op, z, ZERO))  # type: ignore[arg-type]
     (link,) = parse_derivation(f"d = {text} .* g")[0].links
     assert link.rhs == BinOp("hadamard", Indicator(Relation(op, z, ZERO)), Name("g"))  # type: ignore[arg-type]
+
+
+def _by_name(expr: sp.Expr) -> dict[str, sp.Symbol]:
+    return {s.name: s for s in expr.free_symbols}
+
+
+def test_a_centred_dot_in_plain_syntax_is_the_product() -> None:
+    # It used to leave a raw parse-tree node, which the verifier could not check.
+    e = to_sympy(parse_plain("x·(1 − y)"))
+    x, y = _by_name(e)["x"], _by_name(e)["y"]
+    assert sp.expand(e - x * (1 - y)) == 0
+    e = to_sympy(parse_plain("x × y"))
+    assert e == _by_name(e)["x"] * _by_name(e)["y"]
+
+
+def test_a_name_that_is_no_function_before_a_bracket_builds_a_product() -> None:
+    # The claim grammar keeps a_j (1 - a_j) as a juxtaposed call for the reader to decide;
+    # to_sympy, which knows only its whitelisted functions, reads it as the product.
+    e = to_sympy(parse_latex(r"a_{j} \left(1 - a_{j}\right)"))
+    a = _by_name(e)["a_j"]
+    assert sp.expand(e - a * (1 - a)) == 0

@@ -141,6 +141,16 @@ def _build(node: Expr, resolve: Callable[[Name], sp.Basic | None], table: Mappin
         inner = go(node.operand)
         return sp.Transpose(inner) if _is_matrix(inner) else inner
     if isinstance(node, Call):
+        if (
+            node.juxtaposed
+            and node.func.base not in table
+            and not node.func.primes
+            and len(node.args) == 1
+        ):
+            # a_j (1 - a_j): a name that is no function, before a bracket, is a factor.
+            return _binop(
+                BinOp("mul", node.func, node.args[0], pos=node.pos), go(node.func), go(node.args[0])
+            )
         return _call(node, [go(a) for a in node.args], table)
     if isinstance(node, Norm):
         inner = go(node.operand)

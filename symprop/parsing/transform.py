@@ -269,6 +269,8 @@ class PlainToAST(Common):
         # Octave's .* and ./ are elementwise, so beside them * is the matrix product.
         self.octave = is_octave(text)
 
+    mul = Common._bin("mul")  # σ(z)·(1 − σ(z)): a centred dot is the ordinary product
+
     @v_args(meta=True)
     def star(self, meta, children):  # noqa: ANN001, ANN201
         op: BinOpKind = "mul" if self.octave else "hadamard"
