@@ -416,8 +416,10 @@ _TITLE_SHOWCASE = (
 
 
 def _first_page_title(pdf: Path) -> str:
+    # -raw: in its default layout mode pdftotext joins a line ending in "-" with the next
+    # as a hyphenated word, so a title "-" read back as nothing.
     text = subprocess.run(
-        ["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True, check=True
+        ["pdftotext", "-raw", "-l", "1", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout
     head = text.split("symprop derivation of the network")[0]
     head = head.replace("\u2019", "'").replace("\ufb01", "fi").replace("\ufb02", "fl")
