@@ -260,6 +260,19 @@ def test_each_seed_file_holds_exactly_its_listed_claims() -> None:
         assert written == listed, path.name
 
 
+def test_symprop_reads_from_each_seed_file_exactly_its_listed_claims() -> None:
+    """No prose line of a seed file is taken for a claim (a sentence with an '=' in it made
+    `symprop verify examples/claims/seed002_ng.md` exit 2), and no listed claim is missed."""
+    for path in sorted(EXAMPLES.glob("seed*.md")):
+        _, results, _ = _seed_run(path.name)
+        listed = [
+            c["text"].strip()
+            for c in SEEDED
+            if Path(SETTINGS[c["setting"]]["file"]).name == path.name
+        ]
+        assert [text.strip() for text, _ in results] == listed, path.name
+
+
 @pytest.mark.parametrize("claim", _params(SEEDED, prefix="file:"))
 def test_seed_file_gives_each_claim_its_status(claim: dict[str, Any]) -> None:
     """``symprop verify examples/claims/seedNNN_….md``: each claim's status as proven here."""
