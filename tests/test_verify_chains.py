@@ -431,3 +431,19 @@ def test_an_equation_between_bare_letters_is_a_claim_not_a_relation() -> None:
     assert verdict.counterexample is not None
     ((name, value),) = verdict.counterexample.values
     assert name == "x" and sp.Rational(value) != 2
+
+
+def test_a_digit_layer_label_holds_for_every_link_of_the_chain() -> None:
+    # δ^2 names layer 2, so a^2 in the second link is layer 2's activation too, not a
+    # square (the second link alone used to be refused: "a needs a layer label").
+    z, y = sp.symbols("z y", real=True)
+    a = 1 / (1 + sp.exp(-z))
+    bce = -(y * sp.log(a) + (1 - y) * sp.log(1 - a))
+    assert sp.simplify(sp.diff(bce, z) - (a - y)) == 0  # δ^L = a^L − y, written out here
+    xor = Network(
+        inputs=2, layers=[Dense(4, "sigmoid"), Dense(1, "sigmoid")], loss="binary_cross_entropy"
+    )
+    setting = Setting.from_spec(xor, numbering="input0")
+    assert verify_claim(r"\delta^2 = a^2 - y = -(y - a^2)", setting).ok
+    wrong = verify_claim(r"\delta^2 = a^2 - y = y - a^2", setting)
+    assert not wrong.ok and [link.ok for link in wrong.links] == [True, False]

@@ -11,7 +11,7 @@ from symprop.core.errors import shown
 from symprop.core.spec import parse_toml
 from symprop.parsing import Derivation, Equation, parse_derivation
 from symprop.verify.errors import VerifyError
-from symprop.verify.notation import normalise
+from symprop.verify.notation import labels_layers_by_digit, normalise, with_digit_labels
 from symprop.verify.setting import MAX_CLAIMS
 
 
@@ -307,4 +307,8 @@ def parse_claim(text: str) -> tuple[Derivation, bool]:
         normalised = normalise(link)
         assert isinstance(normalised, Equation)
         links.append(normalised)
+    if any(labels_layers_by_digit(link) for link in links):
+        # One reading per claim: δ^{2} in one link makes a^{2} a layer label in every link
+        # of the chain (a^2 - y = -(y - a^2) after \delta^2 = a^2 - y).
+        links = [with_digit_labels(link) for link in links]
     return replace(derivation, links=tuple(links)), latex

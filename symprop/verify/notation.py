@@ -174,16 +174,25 @@ def normalise(node: Expr) -> Expr:
         return replace(node, num=normalise(node.num), den=den)
     if isinstance(node, Equation):
         equation = replace(node, lhs=normalise(node.lhs), rhs=normalise(node.rhs))
-        if any(
-            isinstance(n, Name) and n.base in _NEVER_SQUARED and n.sup and n.sup[0].isdigit()
-            for n in iter_nodes(equation)
-        ):
+        if labels_layers_by_digit(equation):
             # δ^{3} names layer 3: in the same equation a^{3}, z^{3} do too
-            equation = replace(
-                equation, lhs=digits_as_labels(equation.lhs), rhs=digits_as_labels(equation.rhs)
-            )
+            equation = with_digit_labels(equation)
         return equation
     return node
+
+
+def labels_layers_by_digit(equation: Equation) -> bool:
+    r"""Whether the equation names a layer by a digit on a letter that is never squared
+    (``\delta^{3}``, ``W^{2}``)."""
+    return any(
+        isinstance(n, Name) and n.base in _NEVER_SQUARED and n.sup and n.sup[0].isdigit()
+        for n in iter_nodes(equation)
+    )
+
+
+def with_digit_labels(equation: Equation) -> Equation:
+    """The equation with every digit superscript of a layered letter read as a layer label."""
+    return replace(equation, lhs=digits_as_labels(equation.lhs), rhs=digits_as_labels(equation.rhs))
 
 
 # ---------------------------------------------------------------- names -> references
