@@ -27,6 +27,7 @@ __all__ = [
     "ScalarPartial",
     "Step",
     "dphi",
+    "formula_numbers",
     "phi",
 ]
 
@@ -143,6 +144,17 @@ class Step:
     def rhs(self) -> sp.Basic:
         """The final right-hand side of the chain."""
         return self.chain[-1][0]
+
+
+def formula_numbers(steps: tuple[Step, ...] | list[Step]) -> dict[str, int]:
+    """The number of every formula: its place (from 1) in the derivation's order of steps.
+
+    Documents print it as the equation's tag and generated code cites it in comments
+    (``# (12)``), so a line of code and the formula it computes carry the same number. The
+    numbers follow the order of ``Derivation.steps``, so a document lists its formulas in
+    that order for the numbers to increase down the page.
+    """
+    return {step.id: n for n, step in enumerate(steps, start=1)}
 
 
 class DerivationView(Protocol):

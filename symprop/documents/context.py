@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import sympy as sp
 
@@ -28,7 +27,20 @@ from symprop.derivation.steps import (
     SampleOf,
     ScalarPartial,
     Step,
+    formula_numbers,
     phi,
+)
+from symprop.documents.blocks import (
+    AlgorithmItem,
+    Column,
+    DocumentContext,
+    Equation,
+    Line,
+    NotationRow,
+    Renderer,
+    Section,
+    Sentence,
+    Unit,
 )
 from symprop.documents.checked import CheckedDerivation, require_checked
 from symprop.documents.kinds import (
@@ -41,7 +53,8 @@ from symprop.documents.kinds import (
     one_to_one,
 )
 from symprop.documents.layout import FULL_ROW, rows
-from symprop.printers.latex import LatexPrinter
+from symprop.documents.lecture import lecture_sections
+from symprop.documents.worked import worked_sections
 
 __all__ = ["DocumentContext", "document_context"]
 
@@ -51,148 +64,7 @@ _j, _k, _i = g.j, g.k, g.i
 _C, _J = g.scalar("C"), g.scalar("J")
 
 
-class _Renderer:
-    """Prints expressions and segment lists for one document (one profile, one depth)."""
-
-    def __init__(self, profile: str, depth: int, kinds: Sequence[str] = ()) -> None:
-        self.printer = LatexPrinter(profile, depth, kinds)
-
-    def math(self, expr: sp.Basic) -> str:
-        return self.printer.doprint(expr)
-
-    def tex(self, segments: Sequence[Segment]) -> str:
-        """Text mode: text escaped, expressions in ``$…$``."""
-        return "".join(
-            latex_escape(s) if isinstance(s, str) else f"${self.math(s)}$" for s in segments
-        )
-
-    def inline_math(self, segments: Sequence[Segment]) -> str:
-        """Math mode: text in ``\\text{…}``, expressions as they are."""
-        return "".join(
-            rf"\text{{{latex_escape(s)}}}" if isinstance(s, str) else self.math(s) for s in segments
-        )
-
-    def markdown(self, segments: Sequence[Segment]) -> str:
-        """Markdown text: text escaped, expressions in ``$…$``."""
-        return "".join(
-            markdown_escape(s) if isinstance(s, str) else f"${self.math(s)}$" for s in segments
-        )
-
-
 # --- the document context ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line of an equation chain, as printed strings."""
-
-    lhs: str
-    rel: str
-    rhs: str
-    why_tex: str
-    why_math: str
-    why_md: str
-    wide: bool
-
-
-@dataclass(frozen=True)
-class Equation:
-    """A displayed equation chain (one :class:`~symprop.derivation.build.Step`)."""
-
-    step_id: str
-    lines: tuple[Line, ...]
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """A sentence with inline math, in the three renderings."""
-
-    tex: str
-    math: str
-    md: str
-
-
-@dataclass(frozen=True)
-class NotationRow:
-    """One row of the notation table."""
-
-    symbol: str
-    meaning_tex: str
-    meaning_md: str
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A drawn unit of the network diagram."""
-
-    node: str
-    x: str
-    y: str
-    label: str
-
-
-@dataclass(frozen=True)
-class Column:
-    """A layer of the network diagram."""
-
-    units: tuple[Unit, ...]
-    ellipsis: str | None
-    x: str
-    caption_layer: str
-    caption_width: str
-    caption_activation: str
-    matrix: str | None
-    width: int
-    activation_md: str
-    caption_layer_md: str
-
-
-@dataclass(frozen=True)
-class AlgorithmItem:
-    """One line of the algorithm block: a sentence or a formula, at an indent level."""
-
-    depth: int
-    text: Sentence | None
-    formula: str | None
-
-
-@dataclass(frozen=True)
-class Section:
-    """A section: a title, an optional introductory sentence, and equation chains."""
-
-    title: str
-    intro: Sentence | None
-    equations: tuple[Equation, ...]
-
-
-@dataclass(frozen=True)
-class DocumentContext:
-    """Everything the templates lay out: only strings, made by printers and filters."""
-
-    title_tex: str
-    title_md: str
-    name_tex: str
-    name_md: str
-    profile: str
-    profile_source: str
-    spec_line: Sentence
-    notation: tuple[NotationRow, ...]
-    conventions: tuple[Sentence, ...]
-    columns: tuple[Column, ...]
-    edges: tuple[tuple[str, str, str], ...]
-    diagram_scale: str
-    diagram_top: str
-    diagram_bottom: str
-    sections: tuple[Section, ...]
-    algorithm: tuple[AlgorithmItem, ...]
-    summary: tuple[Section, ...]
-    assumptions: tuple[Sentence, ...]
-    cancellation: Sentence | None
-    claims: int
-
-    def as_dict(self) -> dict[str, object]:
-        """The context as a mapping for Jinja."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 _WIDE = 46  # printed characters of a line beyond which its justification moves below it
@@ -218,10 +90,11 @@ class _Builder:
         self.d = cd.derivation
         self.net: Network = self.d.network
         self.profile = get_profile(profile)
-        self.r = _Renderer(profile, self.net.depth, self.net.kinds)
+        self.r = Renderer(profile, self.net.depth, self.net.kinds)
         # Long formulas are broken over rows in networks beyond a dense chain (whose
         # documents keep their layout).
         self.broken = not self.net.dense_chain
+        self.numbers = formula_numbers(self.d.steps)
 
     # small helpers
     def sentence(self, segments: Sequence[Segment]) -> Sentence:
@@ -263,7 +136,7 @@ class _Builder:
                         and (below or len(parts) > 1 or _visual_width(lhs + part) > _WIDE),
                     )
                 )
-        return Equation(step.id, tuple(lines))
+        return Equation(step.id, tuple(lines), self.numbers.get(step.id))
 
     def eqs(self, *ids: str, full: bool = True) -> list[Equation]:
         return [self.equation(self.d.step(i), full) for i in ids]
@@ -746,6 +619,8 @@ class _Builder:
             assumptions=tuple(self.assumptions()),
             cancellation=self.cancellation(),
             claims=len(self.cd.report.results),
+            worked=worked_sections(self.cd, self.r, self.profile),
+            lecture=lecture_sections(self.cd, self.r, self.profile),
         )
 
 
