@@ -36,7 +36,6 @@ from symprop.documents.context import document_context
 from symprop.documents.emit import to_latex, to_markdown
 from symprop.documents.typeset import LatexFailed, typeset
 
-
 HIDDEN = [name for name in ACTIVATIONS if name != "softmax"]
 # none, weights only, weights and biases: the three forms of the regulariser's steps.
 REGULARISATION = [(0.0, False), (0.01, False), (0.01, True)]
