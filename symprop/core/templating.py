@@ -84,30 +84,44 @@ def latex_escape(text: object) -> str:
     return _LATEX_LIGATURES.sub(r"\1{}", "".join(out))
 
 
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|$~>:@])")
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]$|~#@])")
+"""Characters with a meaning anywhere in a line: escapes and code (``\\`` `````), emphasis
+(``* _``), links and images (``[ ]``), maths (``$``), table cells (``|``), strikethrough
+(``~``), a heading's closing ``#`` and e-mail autolinks (``@``)."""
+_MARKDOWN_LINE_START = re.compile(r"^( ?(?:\d{1,9}(?=[.)])|(?=[-+=>])))")
+"""Block markers at the start of a line: an ordered or bullet list item, a setext underline,
+a block quote (``#``, ``*``, `````, ``~`` and ``|`` are escaped everywhere)."""
+_MARKDOWN_AUTOLINK = re.compile(r"(?i):(?=//)|(?<=\bwww)\.")
+"""The ``://`` of a URL and the ``.`` of ``www.``, which GitHub would link."""
 
 
 def markdown_escape(text: object) -> str:
-    r"""Any text as CommonMark renders it literally, on one line: no HTML, link, image,
-    emphasis, code, maths (``$``), heading or list can start inside it.
+    r"""Any text as CommonMark (and GitHub) renders it literally, on one line: no HTML,
+    link, image, emphasis, code, maths (``$``), heading, list or table cell can start inside
+    it, wherever on a line it is placed.
 
-    ASCII punctuation with a meaning in Markdown or its extensions is backslash-escaped
-    (``:`` and ``@`` too, so that no URL or address is linked automatically), ``&`` and
-    ``<`` become entities, and a run of whitespace of any kind becomes one space. A character that
-    is not printable (a control character such as NUL or ESC, a bidirectional override, a
-    surrogate) is shown as its code point in a code span, e.g. ```U+001B```; a run of them
-    as one span.
+    Only what CommonMark, GitHub's tables, strikethrough, maths and autolinks give a meaning
+    is backslash-escaped (see ``_MARKDOWN_INLINE``; at the start of the text also a list,
+    quote or underline marker), so ordinary punctuation reads as typed: ``XOR: a 2-4-1
+    net (log loss).`` stays as it is. ``&`` and ``<`` become entities, and a run of
+    whitespace of any kind becomes one space. A character that is not printable (a control
+    character such as NUL or ESC, a bidirectional override, a surrogate) is shown as its
+    code point in a code span, e.g. ```U+001B```; a run of them as one span.
 
     Examples
     --------
     >>> markdown_escape("a_b <script> $x$")
-    'a\\_b &lt;script\\> \\$x\\$'
+    'a\\_b &lt;script> \\$x\\$'
+    >>> markdown_escape("1. XOR: a 2-4-1 net")
+    '1\\. XOR: a 2-4-1 net'
     >>> markdown_escape(" tab\there\x1b\n")
     ' tab here`U+001B` '
     """
     text = re.sub(r"\s+", " ", str(text))
     text = text.replace("&", "&amp;").replace("<", "&lt;")
-    text = _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    text = _MARKDOWN_INLINE.sub(r"\\\1", text)
+    text = _MARKDOWN_AUTOLINK.sub(lambda m: "\\" + m[0], text)
+    text = _MARKDOWN_LINE_START.sub(r"\1\\", text)
     out = []
     for printable, group in itertools.groupby(text, str.isprintable):
         run = "".join(group)
