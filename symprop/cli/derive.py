@@ -98,7 +98,7 @@ def _check_outputs(
     "--pdf",
     "pdf_out",
     type=click.Path(dir_okay=False),
-    help="Typeset the derivation document to this .pdf (needs latexmk and pdflatex).",
+    help="Typeset the derivation document to this .pdf (needs pdflatex).",
 )
 @click.option(
     "--markdown",

@@ -83,7 +83,7 @@ from symprop.derivation.steps import (
     SampleSum,
     Step,
 )
-from symprop.documents.emit import checked, to_markdown, to_math
+from symprop.documents.emit import notebook_latex, notebook_markdown
 from symprop.printers.unicode import sentence, unicode_summary
 
 
@@ -228,12 +228,13 @@ class Derivation:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
     def _repr_latex_(self) -> str:
-        """Jupyter: the checked closing summary as one ``$$`` math block."""
-        return to_math(checked(self))
+        """Jupyter: the checked closing summary as one ``$$`` math block (checked and
+        printed once per derivation; later displays reuse the text)."""
+        return notebook_latex(self)
 
     def _repr_markdown_(self) -> str:
-        """Jupyter: the whole checked derivation document in Markdown."""
-        return to_markdown(checked(self))
+        """Jupyter: the whole checked derivation document in Markdown (made once)."""
+        return notebook_markdown(self)
 
     def summary_text(self) -> str:
         """The readable Unicode summary printed by ``symprop derive``."""

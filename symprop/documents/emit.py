@@ -12,12 +12,15 @@ from the SymPy content of a ``Step``) → the templates ``derivation.tex.j2`` /
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
+from typing import Any
 
 from symprop.core.errors import SymPropError, shown_path
 from symprop.core.files import write_atomic
 from symprop.core.notation import PROFILES
 from symprop.core.templating import render
+from symprop.derivation.steps import DerivationView
 from symprop.documents.checked import CheckedDerivation, checked
 from symprop.documents.context import document_context
 from symprop.documents.typeset import LatexFailed, compile_pdf, require_tex, typeset
@@ -28,6 +31,8 @@ __all__ = [
     "compile_pdf",
     "document_context",
     "known_notations",
+    "notebook_latex",
+    "notebook_markdown",
     "require_tex",
     "to_latex",
     "to_markdown",
@@ -93,3 +98,36 @@ def write_pdf(cd: CheckedDerivation, path: Path | str, notation: str | None = No
 def known_notations() -> tuple[str, ...]:
     """The names of the notation profiles."""
     return tuple(PROFILES)
+
+
+_NOTEBOOK: dict[int, dict[str, Any]] = {}
+"""Per derivation object (by identity, dropped with it): its checked form and the texts
+shown in a notebook, so that displaying a cell again never re-runs the check."""
+
+
+def _shown(derivation: DerivationView, key: str, make: Any) -> Any:
+    entry = _NOTEBOOK.get(id(derivation))
+    if entry is None:
+        entry = _NOTEBOOK[id(derivation)] = {}
+        weakref.finalize(derivation, _NOTEBOOK.pop, id(derivation), None)
+    if key not in entry:
+        entry[key] = make()
+    return entry[key]
+
+
+def _checked_once(derivation: DerivationView) -> CheckedDerivation:
+    # Only the report is kept: an entry holding the derivation would keep it alive.
+    report = _shown(derivation, "report", lambda: checked(derivation).report)
+    return CheckedDerivation(derivation, report)
+
+
+def notebook_latex(derivation: DerivationView) -> str:
+    """The checked closing summary as one ``$$`` block (``Derivation._repr_latex_``); the
+    check runs once per derivation object, and the text is kept for later displays."""
+    return _shown(derivation, "latex", lambda: to_math(_checked_once(derivation)))
+
+
+def notebook_markdown(derivation: DerivationView) -> str:
+    """The whole checked document in Markdown (``Derivation._repr_markdown_``), made once
+    per derivation object like :func:`notebook_latex`."""
+    return _shown(derivation, "markdown", lambda: to_markdown(_checked_once(derivation)))
