@@ -1,7 +1,7 @@
 """Derivation and proving cost versus width and depth: both are per layer, not per weight.
 
-Run: ``python bench/bench_derive.py`` (``--quick`` prints only the layer-kind tables (d) and (e)).
-Prints
+Run: ``python bench/bench_derive.py`` (``--quick`` prints only the layer-kind tables (d) and
+(e); ``--pdf`` only table (f)). Prints
 
 (a) the median time of ``derive()`` for a tanh network ending in a sigmoid/binary
     cross-entropy output at depth 3 for widths 4 to 512, with the ratio to width 4;
@@ -13,7 +13,12 @@ Prints
 (e) networks mixing dense, batch norm, layer norm, dropout and residual layers at depths
     1 to 16 and two widths: ``derive()`` time and ``derive()`` plus ``check()`` time, each
     with its ratio to a plain dense tanh network of the same depth and width measured in
-    the same run.
+    the same run;
+(f) ``symprop derive SPEC --pdf`` of a 6-layer dense network (widths 8-16-16-16-16-16-4, mixed
+    activations, softmax and cross-entropy), cold, in a fresh process, phase by phase
+    (imports, reading the spec, ``derive()``, the check, printing the LaTeX, pdflatex), with
+    the notebook display (``_repr_latex_`` then ``_repr_markdown_``) the first time and
+    again.
 
 The per-activation and per-kind calculus is cached after first use, as in any session that
 derives more than one network; the first (cold) derivation is reported separately. CPU
@@ -175,8 +180,74 @@ def mixed_tables(depths: tuple[int, ...], widths: tuple[int, ...]) -> None:
             )
 
 
+SIX_LAYERS = """
+name = "six"
+inputs = 8
+loss = "cross_entropy"
+l2 = 1e-4
+""" + "".join(
+    f'[[layers]]\nwidth = {w}\nactivation = "{a}"\n'
+    for w, a in zip(
+        (16, 16, 16, 16, 16, 4),
+        ("relu", "tanh", "sigmoid", "elu", "leaky_relu", "softmax"),
+        strict=True,
+    )
+)
+
+_PDF_PROBE = """
+import json, resource, sys, time
+marks = [(time.perf_counter(), time.process_time())]
+def lap(out, name):
+    marks.append((time.perf_counter(), time.process_time()))
+    (w0, c0), (w1, c1) = marks[-2], marks[-1]
+    out[name] = [w1 - w0, c1 - c0]
+out = {}
+from symprop import derive, load_spec
+from symprop.documents.emit import checked, to_latex, typeset
+lap(out, "imports")
+net = load_spec(sys.argv[1]); lap(out, "spec (validates the activations' ranges)")
+d = derive(net); lap(out, "derive()")
+cd = checked(d); lap(out, "check (%d claims)" % len(cd.report.results))
+tex = to_latex(cd); lap(out, "LaTeX printed")
+typeset(tex); lap(out, "pdflatex")
+out["pdflatex"][1] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+d2 = derive(net); lap(out, "derive() again (warm)")
+d2._repr_latex_(); d2._repr_markdown_(); lap(out, "notebook display, first")
+d2._repr_latex_(); d2._repr_markdown_(); lap(out, "notebook display, again")
+print(json.dumps(out))
+"""
+
+
+def pdf_table() -> None:
+    """(f): a cold ``derive --pdf`` of the 6-layer network, phase by phase."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        spec = Path(folder) / "six.toml"
+        spec.write_text(SIX_LAYERS, "utf-8")
+        out = subprocess.run(
+            [sys.executable, "-c", _PDF_PROBE, str(spec)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+    phases = json.loads(out.stdout.strip().splitlines()[-1])
+    print("| derive --pdf, 6 layers (cold process) | wall, s | CPU, s |")
+    print("| --- | --- | --- |")
+    total = [0.0, 0.0]
+    for name, (wall, cpu) in phases.items():
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
+        if "again" not in name and "notebook" not in name:
+            total = [total[0] + wall, total[1] + cpu]
+    print(f"| **derive --pdf in all** | {total[0]:.2f} | {total[1]:.2f} |\n")
+
+
 def main() -> None:
     quick = "--quick" in sys.argv[1:]
+    if "--pdf" in sys.argv[1:]:
+        pdf_table()
+        return
     start = time.perf_counter()
     derive(_net(4, 3))
     print(
@@ -214,6 +285,8 @@ def main() -> None:
         derive(_mixed_net(4, depth)).check()
     print(f"cold first checks (fill the proof caches): {time.perf_counter() - start:.2f} s\n")
     mixed_tables((1, 2, 4, 6, 8, 12, 16), (4, 32))
+    print()
+    pdf_table()
 
 
 if __name__ == "__main__":
