@@ -52,7 +52,7 @@ from symprop.documents.kinds import (
     kind_title,
     one_to_one,
 )
-from symprop.documents.layout import FULL_ROW, rows
+from symprop.documents.layout import formula_rows
 from symprop.documents.lecture import lecture_sections
 from symprop.documents.worked import worked_sections
 
@@ -118,7 +118,7 @@ class _Builder:
             previous = rhs_tex
             segs = why.segments
             first = not lines
-            parts = rows(self.r.printer, rhs, FULL_ROW) if self.broken or below else [rhs_tex]
+            parts = formula_rows(self.r.printer, lhs, rhs, rhs_tex, self.broken or below)
             last = len(parts) - 1
             for n, part in enumerate(parts):
                 # A broken formula continues on rows of its own; the reason comes with

@@ -17,11 +17,41 @@ from sympy.printing.precedence import PRECEDENCE
 
 from symprop.printers.latex import LatexPrinter
 
-__all__ = ["FULL_ROW", "rows", "visual_width"]
+__all__ = ["FULL_ROW", "PAGE_ROW", "formula_rows", "rows", "too_wide", "visual_width"]
 
 FULL_ROW = 50
 """Printed glyphs of a row beyond which a formula is broken; a broken formula's reason is
 printed below it, so its rows may take the whole line."""
+
+PAGE_ROW = 64
+"""Printed glyphs of ``lhs = rhs`` beyond which a formula would overflow the page's text
+width (A4, 2.2 cm margins, 11 pt) in any document, a plain dense chain's too (whose
+formulas are otherwise kept on one row): such a formula is broken into rows of
+:data:`FULL_ROW`."""
+
+
+WIDE_TERM_ROW = 40
+"""The rows of a formula broken only because it overflowed the page: its terms (sums of
+norms, products of bracketed sums) typeset wider per glyph counted than the formulas
+:data:`FULL_ROW` was chosen for (a row of six ``‖W^l‖²_F`` terms at 50 overflowed by 50 pt)."""
+
+
+def too_wide(lhs: str, rhs: str) -> bool:
+    """Whether the printed formula ``lhs = rhs`` would overflow the page on one row."""
+    return visual_width(lhs + rhs) > PAGE_ROW
+
+
+def formula_rows(
+    printer: LatexPrinter, lhs_tex: str, rhs: sp.Basic, rhs_tex: str, broken: bool
+) -> list[str]:
+    """The rows of the right-hand side ``rhs`` (printed ``rhs_tex``) of ``lhs = rhs``: broken
+    at :data:`FULL_ROW` where the document breaks formulas (``broken``), else on one row
+    unless it would overflow the page."""
+    if broken:
+        return rows(printer, rhs, FULL_ROW)
+    if too_wide(lhs_tex, rhs_tex):
+        return rows(printer, rhs, WIDE_TERM_ROW)
+    return [rhs_tex]
 
 
 def visual_width(tex: str) -> int:
