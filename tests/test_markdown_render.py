@@ -43,9 +43,17 @@ KATEX_MACROS = frozenset(
     \tilde \bar \text \left \right \Bigl \Bigr \bigl \bigr \lVert \rVert \top \odot \cdot
     \times \leftarrow \rightarrow \to \mapsto \dots \ldots \cdots \vdots \quad \qquad \leq \geq
     \le \ge \neq \in \infty \mid \begin \end \tag \prime
+    \theta \Theta \pi \rho \tau \omega \xi \zeta \nu \kappa \Lambda \Gamma \Phi \Psi \Omega
+    \ell \mathbb \approx \sim \simeq \propto \equiv \ll \gg \pm \mp \div \circ \ast
+    \int \limits \lvert \rvert \vert \Vert \langle \rangle \overline \widehat \binom
+    \Rightarrow \Leftrightarrow \implies \iff \forall \exists \colon \displaystyle
+    \textstyle \scriptstyle \big \Big \bigg \Bigg \tfrac
     """.split()
 )
 """Macros KaTeX (and GitHub's MathJax) typeset, a subset of both; a document may use no other."""
+
+KATEX_ENVIRONMENTS = frozenset(("aligned", "cases", "matrix", "pmatrix", "bmatrix", "array"))
+"""Environments both typeset inside a ``$$`` display (``align`` would have to stand alone)."""
 
 
 def renderer() -> markdown_it.MarkdownIt:
@@ -65,7 +73,7 @@ def renderer() -> markdown_it.MarkdownIt:
 def katex_problems(tex: str, display: bool) -> list[str]:
     r"""The strict KaTeX-subset rule: braces balance (``\{``, ``\}`` aside) and never close
     before they open; every macro is in :data:`KATEX_MACROS`; ``\begin``/``\end`` pair up and
-    name only ``aligned`` or ``cases``; ``&`` and ``\\`` only inside them; ``\tag`` only in a
+    name only :data:`KATEX_ENVIRONMENTS`; ``&`` and ``\\`` only inside them; ``\tag`` only in a
     display and outside ``aligned``, at most once; ``\left`` and ``\right`` pair up."""
     out = []
     plain = re.sub(r"\\[{}]", "", tex)
@@ -80,8 +88,8 @@ def katex_problems(tex: str, display: bool) -> list[str]:
     for macro in set(re.findall(r"\\[A-Za-z]+", tex)) - KATEX_MACROS:
         out.append(f"unknown macro {macro}")
     envs = re.findall(r"\\(begin|end)\{([^}]*)\}", tex)
-    if any(name not in ("aligned", "cases") for _, name in envs):
-        out.append(f"environment other than aligned and cases: {envs}")
+    if any(name not in KATEX_ENVIRONMENTS for _, name in envs):
+        out.append(f"environment KaTeX lacks or that must stand alone: {envs}")
     inside = 0
     for token in re.findall(r"\\(?:begin|end)\{\w+\}|\\tag\b|\\\\|(?<!\\)&", tex):
         if token.startswith(r"\begin"):
