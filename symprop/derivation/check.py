@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import mpmath
 import sympy as sp
@@ -127,16 +128,20 @@ def _activation_claims(parts: _Parts) -> list[proof.Agreement]:
         if lf.activation in seen or not act.elementwise:
             continue
         seen.add(lf.activation)
-        form = lf.dphi.form.subs(a_scalar, act.definition)
-        out.append(
-            proof.symbolic(
-                f"φ' of {lf.activation}",
-                form,
-                sp.diff(act.definition, z_scalar),
-                "simplify(form − diff(definition)) = 0",
-            )
-        )
+        out.append(_activation_claim(lf.activation, act.definition, lf.dphi.form))
     return out
+
+
+@lru_cache(maxsize=256)
+def _activation_claim(activation: str, definition: sp.Expr, form: sp.Expr) -> proof.Agreement:
+    """The claim that ``form`` is φ' of ``activation`` (defined as ``definition``):
+    network-independent, so proven once per process for each (definition, form)."""
+    return proof.symbolic(
+        f"φ' of {activation}",
+        form.subs(a_scalar, definition),
+        sp.diff(definition, z_scalar),
+        "simplify(form − diff(definition)) = 0",
+    )
 
 
 def _local_rule_claims(parts: _Parts) -> list[proof.Agreement]:
@@ -160,38 +165,53 @@ def _local_rule_claims(parts: _Parts) -> list[proof.Agreement]:
         if name in seen:
             continue
         seen.add(name)
-        u = [sp.Symbol(f"u_{r}", real=True) for r in range(1, 3)]
-        c = [sp.Symbol(f"c_{r}", real=True) for r in range(1, 3)]
-        W = sp.Matrix(2, 2, lambda r, k: sp.Symbol(f"w_{r + 1}{k + 1}", real=True))
-        b = sp.Matrix([sp.Symbol(f"b_{r}", real=True) for r in range(1, 3)])
         if prev is None:
-            a_in = list(u)
-            dphi = [sp.Integer(1)] * 2
+            out.append(_local_rule_claim(name, None, (), None))
         else:
-            act = ACTIVATIONS[prev.activation].definition.subs(_bound(prev))
-            a_in = [act.subs(z_scalar, uu) for uu in u]
-            form = prev.dphi.form.subs(_bound(prev))
-            dphi = [
-                form.subs({a_scalar: ai, z_scalar: uu}, simultaneous=True)
-                for ai, uu in zip(a_in, u, strict=True)
-            ]
-        zout = W * sp.Matrix(a_in) + b
-        cost = sum((c[r] * zout[r] for r in range(2)), sp.Integer(0))
-        back = W.T * sp.Matrix(c)
-        pairs = [(sp.diff(cost, u[k]), back[k] * dphi[k]) for k in range(2)]
-        pairs += [(sp.diff(cost, W[r, k]), c[r] * a_in[k]) for r in range(2) for k in range(2)]
-        pairs += [(sp.diff(cost, b[r]), c[r]) for r in range(2)]
-        passed = all(proven_equal(lhs, rhs) for lhs, rhs in pairs)
-        out.append(
-            proof.Agreement(
-                name=name,
-                passed=passed,
-                max_relative_difference=0.0 if passed else float("inf"),
-                how="symbolic on 2 units: diff of C = cᵀ(W φ(u) + b) against (Wᵀc) ⊙ φ'(u), "
-                "c φ(u)ᵀ and c",
-            )
-        )
+            bound = tuple(sorted(_bound(prev).items(), key=lambda kv: kv[0].name))
+            definition = ACTIVATIONS[prev.activation].definition
+            out.append(_local_rule_claim(name, definition, bound, prev.dphi.form))
     return out
+
+
+@lru_cache(maxsize=256)
+def _local_rule_claim(
+    name: str,
+    definition: sp.Expr | None,
+    bound: tuple[tuple[sp.Symbol, sp.Rational], ...],
+    dphi_form: sp.Expr | None,
+) -> proof.Agreement:
+    """The dense local rule after the activation ``definition`` (``None``: on the input)
+    with its φ' form: network-independent, so proven once per process for each
+    (definition, parameters, form)."""
+    u = [sp.Symbol(f"u_{r}", real=True) for r in range(1, 3)]
+    c = [sp.Symbol(f"c_{r}", real=True) for r in range(1, 3)]
+    W = sp.Matrix(2, 2, lambda r, k: sp.Symbol(f"w_{r + 1}{k + 1}", real=True))
+    b = sp.Matrix([sp.Symbol(f"b_{r}", real=True) for r in range(1, 3)])
+    if definition is None or dphi_form is None:
+        a_in = list(u)
+        dphi = [sp.Integer(1)] * 2
+    else:
+        act = definition.subs(dict(bound))
+        a_in = [act.subs(z_scalar, uu) for uu in u]
+        form = dphi_form.subs(dict(bound))
+        dphi = [
+            form.subs({a_scalar: ai, z_scalar: uu}, simultaneous=True)
+            for ai, uu in zip(a_in, u, strict=True)
+        ]
+    zout = W * sp.Matrix(a_in) + b
+    cost = sum((c[r] * zout[r] for r in range(2)), sp.Integer(0))
+    back = W.T * sp.Matrix(c)
+    pairs = [(sp.diff(cost, u[k]), back[k] * dphi[k]) for k in range(2)]
+    pairs += [(sp.diff(cost, W[r, k]), c[r] * a_in[k]) for r in range(2) for k in range(2)]
+    pairs += [(sp.diff(cost, b[r]), c[r]) for r in range(2)]
+    passed = all(proven_equal(lhs, rhs) for lhs, rhs in pairs)
+    return proof.Agreement(
+        name=name,
+        passed=passed,
+        max_relative_difference=0.0 if passed else float("inf"),
+        how="symbolic on 2 units: diff of C = cᵀ(W φ(u) + b) against (Wᵀc) ⊙ φ'(u), c φ(u)ᵀ and c",
+    )
 
 
 # --- numeric: the composed network, layer by layer -----------------------------------
