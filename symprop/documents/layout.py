@@ -40,8 +40,9 @@ def too_wide(lhs: str, rhs: str) -> bool:
     """Whether the printed formula ``lhs = rhs`` would overflow the page on one row.
 
     Beyond :func:`visual_width`'s glyphs, each norm bar counts twice more (with its
-    ``\\left``/``\\right`` spacing and the stacked ``F`` and ``2`` it sets wider than counted): a sum
-    of six ``‖W^l‖²_F`` counts 58 glyphs but typesets 94 pt wider than the page.
+    ``\\left``/``\\right`` spacing and the stacked ``F`` and ``2`` it sets wider than
+    counted): a sum of six ``‖W^l‖²_F`` counts 58 glyphs but typesets 94 pt wider than the
+    page.
     """
     tex = lhs + rhs
     return visual_width(tex) + 2 * len(re.findall(r"\\[lr]Vert", tex)) > PAGE_ROW
