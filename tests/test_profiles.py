@@ -81,3 +81,88 @@ def test_no_document_names_a_seed(lehre) -> None:
     for profile in ("nielsen", "goodfellow", "ng"):
         assert "seed" not in to_markdown(lehre, profile).lower()
         assert "seed" not in to_latex(lehre, profile).lower()
+
+
+# --- Ng, Machine Learning: the lecture on backpropagation ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def ng_cd():
+    """The lecture's own example: a four-layer sigmoid classifier with regularisation."""
+    return checked(derive(load_spec(EXAMPLES / "ng_classifier.toml")))
+
+
+@pytest.fixture(scope="module")
+def ng_tex(ng_cd) -> str:
+    return to_latex(ng_cd, "ng")
+
+
+def test_ng_bias_unit_and_bias_column(ng_tex: str) -> None:
+    # z^{(l+1)} = Θ^{(l)} a^{(l)} with the bias unit a_0 = 1 and Θ^{(l)}_{j0} the bias.
+    assert r"a^{(l)}_{0} = 1" in ng_tex
+    assert r"z^{(l + 1)} = \Theta^{(l)} a^{(l)}" in ng_tex
+    assert r"z^{(2)} &= \Theta^{(1)} a^{(1)}" in ng_tex
+    assert r"z^{(l)}_{j} &= \Theta^{(l - 1)}_{j0} + \sum_{k=1}^{s_{l - 1}}" in ng_tex
+    assert "b^{(" not in ng_tex
+    # Layers 1..L, the input is layer 1 (L = 4 counts it).
+    assert "a^{(1)} &= x" in ng_tex and "$L = 4$" in ng_tex
+
+
+def test_ng_regulariser_and_letters(ng_tex: str) -> None:
+    # λ/(2m) Σ_{l=1}^{L-1} Σ_i Σ_j (Θ_{ji}^{(l)})²: the sum starts at Θ^{(1)}, no Θ^{(0)}.
+    assert r"\frac{\lambda}{2 m} \sum_{l=1}^{L - 1}" in ng_tex
+    assert r"\Theta^{(0)}" not in ng_tex and r"\sum_{l=1}^{L}" not in ng_tex
+    # λ and α where Ng has them, never 2λ or η.
+    assert r"2 \lambda" not in ng_tex and r"\eta" not in ng_tex
+    assert r"\alpha" in ng_tex
+
+
+def test_ng_algorithm_accumulates_delta_and_uses_d(ng_tex: str) -> None:
+    # Set Δ := 0; for i = 1..m: a^{(1)} := x^{(i)}, forward, δ^{(L)} = a^{(L)} − y^{(i)},
+    # δ^{(l)} = (Θ^{(l)})ᵀ δ^{(l+1)} .* g'(z^{(l)}), Δ^{(l)} := Δ^{(l)} + δ^{(l+1)} (a^{(l)})ᵀ;
+    # D; Θ := Θ − α D.
+    algorithm = ng_tex[ng_tex.index(r"\section{The algorithm}") :]
+    algorithm = algorithm[: algorithm.index(r"\section{Summary")]
+    order = [
+        r"\Delta^{(l)} \mathrel{:=} 0",
+        r"a^{(1)} \mathrel{:=} {x}^{(i)}",
+        r"z^{(l)} = \Theta^{(l - 1)} a^{(l - 1)}",
+        r"\delta^{(L)} = a^{(L)} - {y}^{(i)}",
+        r"\delta^{(l)} = ((\Theta^{(l)})^{\top} \delta^{(l + 1)}) \odot g'(z^{(l)})",
+        r"\Delta^{(l)} \mathrel{:=} \Delta^{(l)} + \delta^{(l + 1)} (a^{(l)})^{\top}",
+        r"D^{(l)}_{ij} = \begin{cases} \frac{1}{m} \Delta^{(l)}_{ij} + \frac{\lambda}{m} "
+        r"\Theta^{(l)}_{ij} & \text{if } j \neq 0 \\ \frac{1}{m} \Delta^{(l)}_{ij} & "
+        r"\text{otherwise} \end{cases}",
+        r"\Theta^{(l)} \mathrel{:=} \Theta^{(l)} - \alpha D^{(l)}",
+    ]
+    at = [algorithm.find(piece) for piece in order]
+    assert -1 not in at, [p for p, a in zip(order, at, strict=True) if a == -1]
+    assert at == sorted(at)
+    assert r"for $l = 1, \dots, L - 1$" in algorithm
+    assert r"for $l = L - 1, \dots, 2$" in algorithm
+
+
+def test_ng_printed_d_is_the_derivations_gradient(ng_cd) -> None:
+    # The printed D (with Ng's λ) equals the derivation's ∂J/∂Θ (with the spec's λ_s) when
+    # λ = 2 m λ_s, as the document states; checked at a point, entry by entry.
+    from symprop.core import symbols as g
+    from symprop.documents.profiles import ng_gradient
+
+    d = ng_cd.derivation
+    _, cases = ng_gradient(d, d.network)
+    lam_s, m = g.scalar("lambda"), g.n_batch
+    book = get_profile("ng").decay
+    (lam_ng,) = book.free_symbols - {m}
+    assert sp.simplify(book.subs(lam_ng, 2 * m * lam_s) - lam_s) == 0
+    values = {lam_s: sp.Rational(3, 100), m: 8}
+    delta_ij, theta_ij = sp.Rational(7, 5), sp.Rational(-2, 3)
+    for col, regularised in ((2, True), (0, False)):
+        printed = cases.subs(sp.Symbol("j", integer=True, nonnegative=True), col)
+        printed = printed.xreplace({lam_s: book.subs(lam_ng, 2 * m * lam_s)})
+        entries = {
+            e: (delta_ij if "Delta" in str(e.base) else theta_ij) for e in printed.atoms(sp.Indexed)
+        }
+        got = printed.xreplace(entries).subs(values)
+        # ∂J/∂Θ_ij = (1/m) Δ_ij + 2 λ_s Θ_ij for a weight; (1/m) Δ_i0 for a bias (unregularised).
+        want = delta_ij / 8 + (2 * sp.Rational(3, 100) * theta_ij if regularised else 0)
+        assert got == want

@@ -30,6 +30,7 @@ import sympy as sp
 
 from symprop.core.errors import SymPropError
 from symprop.core.symbols import L_sym, l_sym
+from symprop.core.symbols import n_batch as g_batch
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class Profile:
     decay_printed
         Print every λ of the derivation as :attr:`decay` (the book's scaling throughout);
         otherwise λ is printed as it is and the relation is stated once.
+    bias_column
+        The biases are column 0 of the weights (``b^{(l)}_j`` is ``Θ^{(l)}_{j0}``) and each
+        layer has a bias unit ``a_0 = 1``, so ``z^{(l+1)} = Θ^{(l)} a^{(l)}`` (Ng).
     """
 
     name: str
@@ -112,6 +116,7 @@ class Profile:
     input_layer: int = 0
     decay: sp.Expr | None = None
     decay_printed: bool = False
+    bias_column: bool = False
 
     def role(self, role: str) -> RoleNotation:
         """The notation of ``role``; an unknown role is a bug and fails naming it."""
@@ -238,6 +243,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 ),
                 "Delta": RoleNotation(r"\Delta", description="gradient accumulated over a batch"),
                 "D": RoleNotation("D", description="regularised gradient of the objective"),
+                "eta": RoleNotation(r"\alpha", description="learning rate"),
+                "lambda": RoleNotation(r"\lambda", description="regularisation parameter"),
                 "n": RoleNotation("s", shift=1, description="number of units of a layer"),
                 "C": RoleNotation(r"\operatorname{cost}", description="cost of one sample"),
             },
@@ -246,6 +253,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             kronecker="iverson",
             layer_count="number of layers, counting the input layer",
             input_layer=1,
+            # Ng: J = (mean cost) + λ/(2m) Σ_l Σ_i Σ_j (Θ^{(l)}_{ji})², m the number of
+            # samples the mean is over; every λ of the derivation is printed this way.
+            decay=sp.Symbol("lambda", positive=True) / (2 * g_batch),
+            decay_printed=True,
+            bias_column=True,
         ),
     }
 )

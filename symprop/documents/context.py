@@ -53,7 +53,12 @@ from symprop.documents.kinds import (
 )
 from symprop.documents.layout import FULL_ROW, rows
 from symprop.documents.lecture import lecture_sections
-from symprop.documents.profiles import output_error, profile_algorithm, profile_conventions
+from symprop.documents.profiles import (
+    book_lambda,
+    output_error,
+    profile_algorithm,
+    profile_conventions,
+)
 from symprop.documents.worked import worked_sections
 
 __all__ = ["DocumentContext", "document_context"]
@@ -186,7 +191,7 @@ class _Builder:
             ),
             (_C, [p.role("C").description]),
             (_J, [p.role("J").description]),
-            (g.scalar("lambda"), [p.role("lambda").description]),
+            (book_lambda(p), [p.role("lambda").description]),
             (g.scalar("eta"), [p.role("eta").description]),
             (g.n_batch, ["number of samples in a mini-batch, indexed by ", _i]),
             (g.matrix("Delta", _l), [p.role("Delta").description]),

@@ -114,11 +114,41 @@ def profile_conventions(r: Renderer, p: Profile, net: Network) -> list[Sentence]
                 " has ",
                 g.width(_l),
                 " rows and ",
-                g.width(_l - 1),
-                " columns.",
+                g.width(_l - 1) + (1 if p.bias_column else 0),
+                " columns",
+                ", column 0 holding the biases." if p.bias_column else ".",
             ],
         )
     ]
+    if p.bias_column:
+        out.append(
+            sentence(
+                r,
+                [
+                    "Each layer has a bias unit ",
+                    Relation(g.indexed("a", _l)[0], sp.Integer(1)),
+                    " and the bias of unit ",
+                    g.j,
+                    " is the weight ",
+                    g.indexed("b", _l + 1)[g.j],
+                    " from it, so ",
+                    Relation(
+                        g.vector("z", _l + 1),
+                        sp.MatAdd(
+                            sp.MatMul(g.matrix("W", _l + 1), g.vector("a", _l)),
+                            g.vector("b", _l + 1),
+                        ),
+                    ),
+                    " with ",
+                    g.vector("a", _l),
+                    " extended by ",
+                    g.indexed("a", _l)[0],
+                    "; the column of biases is written ",
+                    g.vector("b", _l + 1),
+                    ".",
+                ],
+            )
+        )
     C, x = g.scalar("C"), g.vector("x", None, g.width(0))
     if p.parenthesized:
         out.append(
@@ -179,6 +209,32 @@ def profile_conventions(r: Renderer, p: Profile, net: Network) -> list[Sentence]
                 ],
             )
         )
+    if p.decay is not None and p.decay_printed:
+        lam = book_lambda(p)
+        spec = sp.Float(net.l2, 4) if net.l2 else sp.Integer(0)
+        out.append(
+            sentence(
+                r,
+                [
+                    "Regularisation: the objective is ",
+                    Relation(
+                        g.scalar("J"),
+                        C
+                        + g.scalar("lambda")
+                        * sp.Sum(FrobeniusSquared(g.matrix("W", _l)), (_l, 1, _L)),
+                    ),
+                    ", as in the lecture, with the gradient averaged over a mini-batch of ",
+                    g.n_batch,
+                    " samples; the spec's weight decay ",
+                    Code("l2"),
+                    " is the whole coefficient, so ",
+                    Relation(lam, 2 * g.n_batch * sp.Symbol("l2")),
+                    " (here ",
+                    Relation(sp.Symbol("l2"), spec),
+                    ").",
+                ],
+            )
+        )
     return out
 
 
@@ -217,6 +273,198 @@ def _module_names(p: Profile) -> list[Part]:
     ]
 
 
+class OfSample(MatrixExpr):
+    """Display-only: the vector ``v`` of sample ``i`` (``y^{(i)}``) inside a matrix formula."""
+
+    def __new__(cls, vec: MatrixExpr, index: sp.Symbol) -> OfSample:
+        return super().__new__(cls, vec, index)
+
+    @property
+    def shape(self) -> tuple:
+        return self.args[0].shape
+
+    def _symprop_latex(self, printer: object) -> str:
+        return printer._print(SampleOf(*self.args))  # type: ignore[attr-defined]
+
+
+def relabel(expr: sp.Basic, old: sp.Expr, new: sp.Expr) -> sp.Basic:
+    """``expr`` with every layered quantity's layer label ``old`` replaced by ``new``
+    (``δ^l a^{l-1ᵀ}`` at ``l → l + 1``; a network's output layer 3 renamed ``L``)."""
+    swap: dict[sp.Basic, sp.Basic] = {}
+    for m in expr.atoms(sp.MatrixSymbol):
+        found = g.quantity(m.name)
+        if found is None or found[1] is None:
+            continue
+        role, layer = found
+        moved = layer.subs(old, new) if isinstance(old, sp.Symbol) else layer
+        if not isinstance(old, sp.Symbol) and layer == old:
+            moved = new
+        if moved == layer:
+            continue
+        weighty = m.shape[1] != 1
+        swap[m] = g.matrix(role, moved) if weighty else g.vector(role, moved)
+    return replace(expr, swap)
+
+
+def replace(expr: sp.Basic, swap: dict[sp.Basic, sp.Basic]) -> sp.Basic:
+    """``expr.xreplace(swap)``, also into the vectors of a :class:`~symprop.core.symbols.
+    Vectorized` formula (whose arguments are not rebuilt the usual way)."""
+    if expr in swap:
+        return swap[expr]
+    if isinstance(expr, g.Vectorized):
+        mapping = {s: replace(v, swap) for s, v in expr.mapping.items()}
+        return g.Vectorized(expr.expr, mapping, expr.shape)  # type: ignore[arg-type]
+    if not expr.args:
+        return expr
+    args = [replace(a, swap) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args, strict=True)):
+        return expr
+    return expr.func(*args)
+
+
+def entry(expr: sp.Basic, row: sp.Symbol, col: sp.Symbol) -> sp.Expr:
+    """Entry ``(row, col)`` of a sum of scalar multiples of layered matrices, in index
+    form (``(1/m) Δ^{(l)} + (λ/m) Θ^{(l)}`` → ``(1/m) Δ^{(l)}_{ij} + (λ/m) Θ^{(l)}_{ij}``)."""
+    if isinstance(expr, sp.MatAdd):
+        return sp.Add(*(entry(t, row, col) for t in expr.args))
+    if isinstance(expr, sp.MatMul):
+        coeff, mats = expr.as_coeff_matrices()
+        (mat,) = mats
+        return coeff * entry(mat, row, col)
+    found = g.quantity(expr.name)  # type: ignore[attr-defined]
+    assert found is not None, expr
+    return g.indexed(found[0], found[1])[row, col]
+
+
+_col = sp.Symbol("j", integer=True, nonnegative=True)  # column 0 is the bias
+
+
+def ng_gradient(d: DerivationView, net: Network) -> tuple[sp.Expr, sp.Piecewise]:
+    """Ng's ``D^{(l)}_{ij}``: the derivation's ``∂J/∂W`` in index form, with column
+    ``j = 0`` (the bias) regularised only when the spec regularises biases."""
+    grad = relabel(d.step("batch.grad_J.W").rhs, _l, _l + 1)
+    regularised = entry(grad, _i, _col)
+    bias = regularised if net.regularize_biases else regularised.xreplace({g.scalar("lambda"): 0})
+    return g.indexed("D", _l + 1)[_i, _col], sp.Piecewise(
+        (regularised, sp.Ne(_col, 0)), (bias, True)
+    )
+
+
+def _without_decay(grad: sp.Basic) -> sp.Basic:
+    """The gradient with λ = 0 (an unregularised bias), its vanished terms dropped."""
+    terms = grad.args if isinstance(grad, sp.MatAdd) else (grad,)
+    zeroed = [t.xreplace({g.scalar("lambda"): 0}) for t in terms]
+    kept = [t for t in zeroed if not (isinstance(t, sp.MatMul) and t.as_coeff_matrices()[0] == 0)]
+    return sp.MatAdd(*kept) if len(kept) > 1 else kept[0]
+
+
+class EntryOf(sp.Expr):
+    """Display-only: entry ``(row, col)`` of a matrix formula, as the books write it."""
+
+    def __new__(cls, expr: MatrixExpr, row: sp.Symbol, col: sp.Symbol) -> EntryOf:
+        return super().__new__(cls, expr, row, col)
+
+    def _symprop_latex(self, printer: object) -> str:
+        return printer.print_entry(*self.args)  # type: ignore[attr-defined]
+
+
+def ng_gradient_display(d: DerivationView, net: Network) -> tuple[sp.Expr, sp.Piecewise]:
+    """:func:`ng_gradient` for printing: each case an entry of the matrix formula."""
+    grad = relabel(d.step("batch.grad_J.W").rhs, _l, _l + 1)
+    bias = grad if net.regularize_biases else _without_decay(grad)
+    return g.indexed("D", _l + 1)[_i, _col], sp.Piecewise(
+        (EntryOf(grad, _i, _col), sp.Ne(_col, 0)), (EntryOf(bias, _i, _col), True)
+    )
+
+
+def book_lambda(p: Profile) -> sp.Basic:
+    """The λ a profile's reader knows: the book's where the document prints its scaling."""
+    if p.decay_printed and p.decay is not None:
+        return next(iter(p.decay.free_symbols - {g.n_batch}))
+    return g.scalar("lambda")
+
+
+def ng_algorithm(
+    d: DerivationView,
+    net: Network,
+    formula: Callable[[str, int], AlgorithmItem],
+    math: Callable[[sp.Basic, int], AlgorithmItem],
+    text: Callable[[list[Segment], int], AlgorithmItem],
+    lam: sp.Basic,
+) -> list[AlgorithmItem]:
+    """Ng's algorithm: accumulators Δ over the examples, then D, then the update with α."""
+    L = net.depth
+    params = Relation(_l, Span(LayerOf("W", 1), LayerOf("W", _L)))
+    Delta = g.matrix("Delta", _l + 1)
+    summand = d.step("batch.Delta").rhs.args[0]  # δ^l (a^{l-1})ᵀ of one sample
+    out_lhs = relabel(d.step("delta.output.matrix").lhs, sp.Integer(L), _L)
+    out_rhs = relabel(d.step("delta.output.matrix").rhs, sp.Integer(L), _L)
+    y = g.vector("y", None, g.width(L))
+    out_rhs = replace(out_rhs, {y: OfSample(y, _i)})
+    D, cases = ng_gradient_display(d, net)
+    items = [
+        text(
+            [
+                "Input: ",
+                g.n_batch,
+                " training samples (a mini-batch), learning rate ",
+                g.scalar("eta"),
+                ", regularisation parameter ",
+                lam,
+                ".",
+            ],
+            0,
+        ),
+        text(["Set, for ", params, " (used to accumulate the gradient):"], 0),
+        math(Relation(Delta, sp.ZeroMatrix(*Delta.shape), ":="), 1),
+        text(["For each training sample ", Relation(_i, Span(sp.Integer(1), g.n_batch)), ":"], 0),
+        math(Relation(g.vector("a", 0), OfSample(g.vector("x", None, g.width(0)), _i), ":="), 1),
+        text(
+            [
+                "forward propagation, for ",
+                Relation(_l, Span(LayerOf("z", 1), LayerOf("z", _L))),
+                " (each layer with its bias unit ",
+                Relation(g.indexed("a", _l - 1)[0], sp.Integer(1)),
+                "):",
+            ],
+            1,
+        ),
+        formula("forward.z.matrix", 2),
+        formula("forward.a.matrix", 2),
+        math(Relation(out_lhs, out_rhs), 1),
+    ]
+    if L > 1:
+        items += [
+            text(
+                [
+                    "the errors, for ",
+                    Relation(_l, Span(LayerOf("delta", _L - 1), LayerOf("delta", 1))),
+                    ":",
+                ],
+                1,
+            ),
+            formula("delta.hidden.matrix", 2),
+        ]
+    items += [
+        text(["accumulate, for ", params, ":"], 1),
+        math(Relation(Delta, sp.MatAdd(Delta, relabel(summand, _l, _l + 1)), ":="), 2),
+        text(["The gradient, for ", params, ":"], 0),
+        math(Relation(D, cases), 1),
+        text(["Update, for ", params, " (column 0, the bias, included):"], 0),
+        math(
+            Relation(
+                g.matrix("W", _l + 1),
+                sp.MatAdd(
+                    g.matrix("W", _l + 1), sp.MatMul(-g.scalar("eta"), g.matrix("D", _l + 1))
+                ),
+                ":=",
+            ),
+            1,
+        ),
+    ]
+    return items
+
+
 def profile_algorithm(
     d: DerivationView,
     net: Network,
@@ -226,6 +474,8 @@ def profile_algorithm(
     text: Callable[[list[Segment], int], AlgorithmItem],
 ) -> list[AlgorithmItem]:
     """The algorithm block of a dense chain, in the book's form."""
+    if p.bias_column:
+        return ng_algorithm(d, net, formula, math, text, book_lambda(p))
     L = net.depth
     C = g.scalar("C")
     items = [
@@ -236,7 +486,7 @@ def profile_algorithm(
                 " samples, learning rate ",
                 g.scalar("eta"),
                 ", weight decay ",
-                g.scalar("lambda"),
+                book_lambda(p),
                 ".",
             ],
             0,

@@ -99,6 +99,8 @@ class LatexPrinter(SympyLatexPrinter):
         self._hadamard = False
         self._sample: sp.Symbol | None = None
         self._bound_l = False  # inside a sum over the layer variable l
+        self._stand_ins: dict[sp.Symbol, sp.Basic] = {}  # see _print_Vectorized
+        self._entry: tuple[sp.Basic, sp.Basic] | None = None  # see print_entry
 
     def _layer(self, role: str, layer: sp.Expr | int) -> sp.Expr:
         """The profile's label of ``role`` at ``layer`` (a bound ``l`` renamed, see
@@ -131,6 +133,10 @@ class LatexPrinter(SympyLatexPrinter):
             text = self.profile.output
         elif role == "n":
             return f"{notation.symbol}_{{{self._print_label(self._layer(role, layer))}}}"
+        elif role == "b" and self.profile.bias_column and layer is not None:
+            # Column 0 of the weights (Ng's Θ_{j0}); an entry gets its 0 in _print_Indexed.
+            text = f"{self.profile.role('W').symbol}^{{{self._label('W', layer)}}}"
+            return text if entry else text + r"_{\cdot 0}"
         else:
             symbol = notation.entry_symbol if entry else notation.symbol
             sample = self._sample is not None and role in _PER_SAMPLE
@@ -187,7 +193,17 @@ class LatexPrinter(SympyLatexPrinter):
             return rf"\mathrm{{{expr.name}}}"
         return self._kind_quantity(shown, None, entry=False)
 
+    def _stand_in(self, vector: sp.Basic) -> sp.Symbol:
+        """A scalar that prints as ``vector`` (a display expression such as ``y^{(i)}``)."""
+        # Named after the vector, so that a formula's terms keep their order (a − y).
+        base = next(iter(vector.atoms(sp.MatrixSymbol)), None)
+        dummy = sp.Symbol(f"{getattr(base, 'name', 'v')}~{len(self._stand_ins)}", real=True)
+        self._stand_ins[dummy] = vector
+        return dummy
+
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        if expr in self._stand_ins:
+            return self._print(self._stand_ins[expr])
         text = self._named(expr.name)
         if text is not None:
             return text
@@ -208,10 +224,37 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_Indexed(self, expr: sp.Indexed) -> str:
         base = self._print(expr.base)
         indices = "".join(self._print(i) for i in expr.indices)
+        if self._bias_entry(expr.base):
+            indices += "0"  # b_j is Θ_{j0}: the bias is column 0 of the weights
         return f"{base}_{{{indices}}}"
 
+    def _bias_entry(self, base: sp.Basic) -> bool:
+        found = g.quantity(getattr(base, "name", ""))
+        return self.profile.bias_column and found is not None and found[0] == "b"
+
+    def doprint(self, expr: sp.Basic) -> str:
+        """Print ``expr``; in a profile that prints the book's weight decay, every λ of the
+        derivation is first written in the book's scaling (Ng: ``λ/(2m)``)."""
+        if self.profile.decay_printed and self.profile.decay is not None:
+            expr = expr.xreplace({g.scalar("lambda"): self.profile.decay})
+        return super().doprint(expr)
+
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
+        if self._entry is not None:
+            # One entry of a matrix formula (Ng's D^{(l)}_{ij} = (1/m) Δ^{(l)}_{ij} + …).
+            text = self._named(expr.name, entry=True)
+            if text is not None:
+                return f"{text}_{{{''.join(self._print(i) for i in self._entry)}}}"
         return self._named(expr.name) or super()._print_MatrixSymbol(expr)
+
+    def print_entry(self, expr: sp.Basic, row: sp.Basic, col: sp.Basic) -> str:
+        """Entry ``(row, col)`` of the matrix formula ``expr``, written with each matrix's
+        entry (``\\frac{1}{m} \\Delta^{(l)}_{ij}``), the coefficients as in matrix form."""
+        previous, self._entry = self._entry, (row, col)
+        try:
+            return self._print(expr)
+        finally:
+            self._entry = previous
 
     # --- matrix algebra -----------------------------------------------------------
 
@@ -248,6 +291,9 @@ class LatexPrinter(SympyLatexPrinter):
         return sign + self.parenthesize(coeff, PRECEDENCE["Mul"], strict=True) + " " + body
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:
+        folded = self._bias_folded(expr)
+        if folded is not None:
+            return folded
         out = ""
         for term in ordered_terms(expr):
             if isinstance(term, sp.ZeroMatrix):
@@ -259,6 +305,24 @@ class LatexPrinter(SympyLatexPrinter):
                 out += (" + " if out else "") + text
         return out or "0"
 
+    def _bias_folded(self, expr: sp.MatAdd) -> str | None:
+        """``W^l a^{l-1} + b^l`` as ``Θ a`` where the profile keeps the bias in column 0 of
+        the weights and a bias unit ``a_0 = 1`` (Ng), else ``None``."""
+        if not self.profile.bias_column or len(expr.args) != 2:
+            return None
+        product = next((t for t in expr.args if isinstance(t, sp.MatMul)), None)
+        bias = next((t for t in expr.args if isinstance(t, sp.MatrixSymbol)), None)
+        if product is None or bias is None or len(product.args) != 2:
+            return None
+        weights, inputs = product.args
+        found = [g.quantity(getattr(m, "name", "")) for m in (weights, inputs, bias)]
+        if any(f is None for f in found):
+            return None
+        (w_role, w_layer), (a_role, a_layer), (b_role, b_layer) = found  # type: ignore[misc]
+        if (w_role, a_role, b_role) != ("W", "a", "b") or not w_layer == b_layer == a_layer + 1:
+            return None
+        return self._print(product)
+
     def _print_ZeroMatrix(self, expr: sp.ZeroMatrix) -> str:
         return "0"
 
@@ -267,7 +331,10 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_Vectorized(self, expr: g.Vectorized) -> str:
         # Stand-in scalars carry the vectors' names, so they print as the vectors;
         # products between them print as ⊙ (elementwise).
-        stand_in = {s: sp.Symbol(v.name, real=True) for s, v in expr.mapping.items()}
+        stand_in = {
+            s: sp.Symbol(v.name, real=True) if hasattr(v, "name") else self._stand_in(v)
+            for s, v in expr.mapping.items()
+        }
         body = expr.expr.xreplace(stand_in)
         previous, self._hadamard = self._hadamard, True
         try:
@@ -280,7 +347,34 @@ class LatexPrinter(SympyLatexPrinter):
             return kind_terms(expr)
         return super()._as_ordered_terms(expr, order=order)
 
+    def _book_decay(self) -> sp.Symbol | None:
+        """The book's λ where every λ is printed in the book's scaling (Ng), else ``None``."""
+        p = self.profile
+        if not (p.decay_printed and p.decay is not None):
+            return None
+        return next(iter(p.decay.free_symbols - {g.n_batch}), None)
+
+    def _decay_split(self, expr: sp.Mul) -> str | None:
+        """``λ/(2m) X`` written as the book does, the coefficient first (not ``λX/(2m)``)."""
+        lam = self._book_decay()
+        if lam is None or not expr.has(lam):
+            return None
+        scale = {lam, g.n_batch}
+        coeff, rest = [], []
+        for f in expr.args:
+            (coeff if f.is_number or f.free_symbols <= scale else rest).append(f)
+        if not rest or not coeff:
+            return None
+        return (
+            self._print(sp.Mul(*coeff))
+            + " "
+            + self.parenthesize(sp.Mul(*rest), PRECEDENCE["Mul"], strict=True)
+        )
+
     def _print_Mul(self, expr: sp.Mul) -> str:
+        split_decay = self._decay_split(expr)
+        if split_decay is not None:
+            return split_decay
         if not self._hadamard and of_a_kind(expr):
             split = factor_before_sum(expr)
             if split is not None:
@@ -326,6 +420,9 @@ class LatexPrinter(SympyLatexPrinter):
             self._settings["order"] = None
         try:
             factored = common_factor(expr)
+            lam = self._book_decay()
+            if lam is not None and expr.has(lam):
+                factored = None  # cost + λ/(2m) Σ …, not ½(2 cost + …)
             if factored is not None and of_a_kind(expr) and max(factored[0].p, factored[0].q) > 9:
                 # ε + σ² with ε = 10⁻⁵ stays a sum, not 10⁻⁵ (1 + 10⁵ σ²).
                 factored = None
