@@ -63,11 +63,11 @@ def test_nielsen_bp1_to_bp4(nielsen_tex: str) -> None:
 
 def test_nielsen_weight_decay_relation_is_stated_and_right(nielsen_tex: str) -> None:
     # The book: C = C_0 + λ'/(2n) Σ_w w², so ∂C/∂w = ∂C_0/∂w + (λ'/n) w, with n the size
-    # of the training set. The document keeps J = C + λ Σ ‖w^l‖² and states λ = λ'/(2n).
-    assert r"\lambda = \frac{\lambda'}{2 n}" in nielsen_tex
+    # of the training set (N in the document). It keeps J = C + λ Σ ‖w^l‖², λ = λ'/(2N).
+    assert r"\lambda = \frac{\lambda'}{2 N}" in nielsen_tex
     relation = get_profile("nielsen").decay
     assert relation is not None
-    book_lambda, n_train, w = sp.symbols("lambda' n w", positive=True)
+    book_lambda, n_train, w = sp.symbols("lambda' N w", positive=True)
     ours = sp.diff(relation.subs({sp.Symbol("lambda'", positive=True): book_lambda}) * w**2, w)
     assert sp.simplify(ours - book_lambda / n_train * w) == 0
 

@@ -196,12 +196,13 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "C": RoleNotation("C", description="cost of one sample"),
             },
             activation=r"\phi",
-            batch="m",
+            batch="n",
             kronecker="iverson",
             layer_count="number of layers, counting the input layer",
             input_layer=1,
-            # Nielsen's (3.85): C = C_0 + λ'/(2n) Σ_w w², n the number of training samples.
-            decay=sp.Symbol("lambda'", positive=True) / (2 * sp.Symbol("n", positive=True)),
+            # Nielsen, ch. 3: C = C_0 + λ/(2n) Σ_w w², his n the number of training samples
+            # (written N here, n being the mini-batch size as in Lehre's notes).
+            decay=sp.Symbol("lambda'", positive=True) / (2 * sp.Symbol("N", positive=True)),
         ),
         "goodfellow": _profile(
             name="goodfellow",

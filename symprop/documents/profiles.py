@@ -190,7 +190,7 @@ def profile_conventions(r: Renderer, p: Profile, net: Network) -> list[Sentence]
         )
     out.append(sentence(r, _module_names(p)))
     if p.decay is not None and not p.decay_printed:
-        lam, n_train = g.scalar("lambda"), sp.Symbol("n", positive=True)
+        lam, n_train = g.scalar("lambda"), sp.Symbol("N", positive=True)
         book = sp.Symbol("lambda'", positive=True)
         decay = sp.Sum(FrobeniusSquared(g.matrix("W", _l)), (_l, 1, _L))
         out.append(
@@ -201,7 +201,8 @@ def profile_conventions(r: Renderer, p: Profile, net: Network) -> list[Sentence]
                     book / (2 * n_train),
                     " times the sum of the squares of all weights to the cost, ",
                     n_train,
-                    " being the number of training samples; this document writes ",
+                    " being the number of training samples (the book's n); this document "
+                    "writes ",
                     Relation(g.scalar("J"), C + lam * decay),
                     ", so ",
                     Relation(lam, p.decay.subs(sp.Symbol("lambda'", positive=True), book)),
