@@ -201,8 +201,7 @@ def profile_conventions(r: Renderer, p: Profile, net: Network) -> list[Sentence]
                     book / (2 * n_train),
                     " times the sum of the squares of all weights to the cost, ",
                     n_train,
-                    " being the number of training samples (the book's n); this document "
-                    "writes ",
+                    " being the number of training samples (the book's n); this document writes ",
                     Relation(g.scalar("J"), C + lam * decay),
                     ", so ",
                     Relation(lam, p.decay.subs(sp.Symbol("lambda'", positive=True), book)),
