@@ -166,3 +166,65 @@ def test_ng_printed_d_is_the_derivations_gradient(ng_cd) -> None:
         # ∂J/∂Θ_ij = (1/m) Δ_ij + 2 λ_s Θ_ij for a weight; (1/m) Δ_i0 for a bias (unregularised).
         want = delta_ij / 8 + (2 * sp.Rational(3, 100) * theta_ij if regularised else 0)
         assert got == want
+
+
+# --- Goodfellow, Bengio and Courville, Deep Learning, ch. 6 (Algorithms 6.3 and 6.4) -------
+
+
+@pytest.fixture(scope="module")
+def goodfellow_tex() -> str:
+    cd = checked(derive(load_spec(EXAMPLES / "goodfellow_mlp.toml")))
+    return to_latex(cd, "goodfellow")
+
+
+def test_goodfellow_forward_as_algorithm_6_3(goodfellow_tex: str) -> None:
+    # h^{(0)} = x; a^{(k)} = b^{(k)} + W^{(k)} h^{(k-1)}; h^{(k)} = f(a^{(k)}); J = L + λΩ
+    assert "h^{(0)} &= x" in goodfellow_tex
+    assert r"a^{(l)} &= b^{(l)} + W^{(l)} h^{(l - 1)}" in goodfellow_tex
+    assert r"h^{(l)} &= f(a^{(l)})" in goodfellow_tex
+    assert r"J = \mathcal{L} + \lambda \Omega{\left(\theta \right)}" in goodfellow_tex
+
+
+def test_goodfellow_backward_as_algorithm_6_4(goodfellow_tex: str) -> None:
+    algorithm = goodfellow_tex[goodfellow_tex.index(r"\section{The algorithm}") :]
+    algorithm = algorithm[: algorithm.index(r"\section{Summary")]
+    order = [
+        r"g \leftarrow \nabla_{\hat{y}} J",  # g ← ∇_ŷ J
+        r"for $l = L, \dots, 1$",
+        r"g \leftarrow \nabla_{a^{(l)}} J = g \odot f'(a^{(l)})",
+        r"\nabla_{b^{(l)}} J = g",  # biases are not regularised here: λ∇_b Ω = 0
+        r"\nabla_{W^{(l)}} J = g (h^{(l - 1)})^{\top} + \lambda \nabla_{W^{(l)}} "
+        r"\Omega{\left(\theta \right)} = g (h^{(l - 1)})^{\top} + 2 \lambda W^{(l)}",
+        r"g \leftarrow \nabla_{h^{(l - 1)}} J = (W^{(l)})^{\top} g",
+        r"W^{(l)} \leftarrow W^{(l)} - \epsilon \nabla_{W^{(l)}} J",  # ε, the learning rate
+    ]
+    at = [algorithm.find(piece) for piece in order]
+    assert -1 not in at, [p for p, a in zip(order, at, strict=True) if a == -1]
+    assert at == sorted(at)
+    assert r"\eta" not in goodfellow_tex
+
+
+def test_goodfellow_tells_a_sample_from_a_layer(goodfellow_tex: str) -> None:
+    # (l) is the layer: sample i is x^{(i)}, and a layer's quantity of sample i is g^{(l)(i)};
+    # the old sentence said a bracketed superscript marks the sample.
+    assert "marks the quantity of sample" not in goodfellow_tex
+    assert "{x}^{(i)}" in goodfellow_tex and "g^{(l)(i)}" in goodfellow_tex
+
+
+def test_softmax_is_never_said_to_act_elementwise() -> None:
+    from symprop.core.spec import Dense, Network
+
+    net = Network(inputs=2, layers=[Dense(2, "sigmoid"), Dense(3, "softmax")], loss="cross_entropy")
+    cd = checked(derive(net))
+    for profile in ("nielsen", "goodfellow", "ng"):
+        md = to_markdown(cd, profile)
+        row = next(line for line in md.splitlines() if "Hadamard" in line)
+        assert r"except $\operatorname{softmax}$" in row, row
+        assert "couples the units" in row
+    # A network without softmax says nothing about it.
+    plain = to_markdown(
+        checked(
+            derive(Network(inputs=2, layers=[Dense(1, "sigmoid")], loss="binary_cross_entropy"))
+        )
+    )
+    assert "except" not in next(ln for ln in plain.splitlines() if "Hadamard" in ln)

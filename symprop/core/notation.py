@@ -101,6 +101,11 @@ class Profile:
     bias_column
         The biases are column 0 of the weights (``b^{(l)}_j`` is ``Θ^{(l)}_{j0}``) and each
         layer has a bias unit ``a_0 = 1``, so ``z^{(l+1)} = Θ^{(l)} a^{(l)}`` (Ng).
+    nabla
+        Gradients with respect to vectors and matrices are written ``∇_W J`` and the
+        algorithm updates one gradient ``g ←`` from the output down (Goodfellow).
+    bias_first
+        A layer is written ``b + W h`` (Goodfellow's ``a^{(k)} = b^{(k)} + W^{(k)} h^{(k-1)}``).
     """
 
     name: str
@@ -117,6 +122,8 @@ class Profile:
     decay: sp.Expr | None = None
     decay_printed: bool = False
     bias_column: bool = False
+    nabla: bool = False
+    bias_first: bool = False
 
     def role(self, role: str) -> RoleNotation:
         """The notation of ``role``; an unknown role is a bug and fails naming it."""
@@ -219,6 +226,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "Delta": RoleNotation(r"\Delta", description="weight gradient summed over a batch"),
                 "n": RoleNotation("n", description="number of units of a layer"),
                 "C": RoleNotation(r"\mathcal{L}", description="loss of one sample"),
+                "eta": RoleNotation(r"\epsilon", description="learning rate"),
             },
             output=r"\hat{y}",
             activation="f",
@@ -226,6 +234,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             kronecker="delta",
             layer_count="number of layers after the input",
             input_layer=0,
+            nabla=True,
+            bias_first=True,
         ),
         "ng": _profile(
             name="ng",

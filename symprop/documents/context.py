@@ -205,13 +205,7 @@ class _Builder:
             )
         u, v = sp.MatrixSymbol("u", 2, 1), sp.MatrixSymbol("v", 2, 1)
         rows += [
-            (
-                sp.HadamardProduct(u, v),
-                [
-                    "elementwise (Hadamard) product; likewise, functions "
-                    "and quotients of vectors act elementwise"
-                ],
-            ),
+            (sp.HadamardProduct(u, v), self._elementwise_sentence()),
             (u.T, ["transpose"]),
         ]
         rows += kind_notation(net.kinds)
@@ -225,6 +219,27 @@ class _Builder:
         ]
         conventions = profile_conventions(self.r, p, net)
         return table, conventions
+
+    def _elementwise_sentence(self) -> list[Segment]:
+        """What acts elementwise: the activations that do (never softmax, whose every
+        output depends on every input) and quotients of vectors."""
+        coupled = sorted(
+            {
+                lay.activation
+                for lay in self.net.layers
+                if not ACTIVATIONS[lay.activation].elementwise
+            }
+        )
+        out: list[Segment] = [
+            "elementwise (Hadamard) product; likewise, quotients of vectors and the "
+            "activation functions applied to a vector act elementwise"
+        ]
+        if coupled:
+            out.append(", except ")
+            for n, name in enumerate(coupled):
+                out += [", " if n else "", Activation(name)]
+            out.append(", which couples the units of its layer")
+        return out
 
     def diagram(self) -> tuple[list[Column], list[tuple[str, str, str]], str, str, str]:
         net = self.net

@@ -465,6 +465,68 @@ def ng_algorithm(
     return items
 
 
+def goodfellow_algorithm(
+    d: DerivationView,
+    net: Network,
+    formula: Callable[[str, int], AlgorithmItem],
+    math: Callable[[sp.Basic, int], AlgorithmItem],
+    text: Callable[[list[Segment], int], AlgorithmItem],
+) -> list[AlgorithmItem]:
+    """Goodfellow et al.'s Algorithms 6.3 and 6.4: the forward pass, then ``g ←`` updates
+    from the output down, with the gradients of the weights and biases in ∇ notation."""
+    J, C, lam = g.scalar("J"), g.scalar("C"), g.scalar("lambda")
+    omega = sp.Function("Omega")(sp.Symbol("theta"))
+    z, h_prev, W = g.vector("z", _l), g.vector("a", _l - 1), g.matrix("W", _l)
+    G = g.vector("delta", None, g.width(_l))
+    weights = d.step("batch.grad_J.W").rhs
+    decay_W = [t for t in weights.args if not t.has(g.matrix("Delta", _l))]
+    biases = d.step("batch.grad_J.b").rhs
+    decay_b = [t for t in biases.args if not isinstance(t, sp.MatMul) or not t.has(sp.Sum)]
+    grad_W = sp.MatAdd(sp.MatMul(G, h_prev.T), *decay_W)
+    grad_b = sp.MatAdd(G, *decay_b) if net.regularize_biases else G
+    return [
+        text(["Forward, for each sample of a mini-batch of ", g.n_batch, ":"], 0),
+        formula("forward.input", 1),
+        text(["for ", Relation(_l, Span(LayerOf("z", 1), LayerOf("z", _L))), ":"], 1),
+        formula("forward.z.matrix", 2),
+        formula("forward.a.matrix", 2),
+        math(
+            Relation(
+                J,
+                Relation(C + lam * omega, C + lam * sp.Sum(FrobeniusSquared(W), (_l, 1, _L))),
+            ),
+            1,
+        ),
+        text(["Backward: the gradient on the output layer,"], 0),
+        math(Relation(G, Nabla(J, g.vector("a", _L)), "←"), 1),
+        text(["for ", Relation(_l, Span(LayerOf("z", _L), LayerOf("z", 1))), ":"], 0),
+        math(
+            Relation(
+                G,
+                Relation(Nabla(J, z), sp.HadamardProduct(G, g.ElementwiseApplied("phi", z, 1))),
+                "←",
+            ),
+            1,
+        ),
+        math(Relation(Nabla(J, g.vector("b", _l)), grad_b), 1),
+        math(
+            Relation(
+                Nabla(J, W),
+                Relation(sp.MatAdd(sp.MatMul(G, h_prev.T), lam * Nabla(omega, W)), grad_W),
+            ),
+            1,
+        ),
+        math(Relation(G, Relation(Nabla(J, h_prev), sp.MatMul(W.T, G)), "←"), 1),
+        text(["for this network, at the output layer the first two lines give"], 1),
+        formula("delta.output.matrix", 2),
+        text(["Average over the mini-batch and update, for every layer:"], 0),
+        formula("batch.grad_J.W", 1),
+        formula("batch.grad_J.b", 1),
+        formula("update.W", 1),
+        formula("update.b", 1),
+    ]
+
+
 def profile_algorithm(
     d: DerivationView,
     net: Network,
@@ -476,6 +538,8 @@ def profile_algorithm(
     """The algorithm block of a dense chain, in the book's form."""
     if p.bias_column:
         return ng_algorithm(d, net, formula, math, text, book_lambda(p))
+    if p.nabla:
+        return goodfellow_algorithm(d, net, formula, math, text)
     L = net.depth
     C = g.scalar("C")
     items = [

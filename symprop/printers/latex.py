@@ -294,8 +294,11 @@ class LatexPrinter(SympyLatexPrinter):
         folded = self._bias_folded(expr)
         if folded is not None:
             return folded
+        terms = ordered_terms(expr)
+        if self.profile.bias_first and self._layer_terms(expr) is not None:
+            terms = sorted(terms, key=lambda t: not isinstance(t, sp.MatrixSymbol))  # b + W h
         out = ""
-        for term in ordered_terms(expr):
+        for term in terms:
             if isinstance(term, sp.ZeroMatrix):
                 continue
             text = self._print(term)
@@ -308,7 +311,14 @@ class LatexPrinter(SympyLatexPrinter):
     def _bias_folded(self, expr: sp.MatAdd) -> str | None:
         """``W^l a^{l-1} + b^l`` as ``Θ a`` where the profile keeps the bias in column 0 of
         the weights and a bias unit ``a_0 = 1`` (Ng), else ``None``."""
-        if not self.profile.bias_column or len(expr.args) != 2:
+        if not self.profile.bias_column:
+            return None
+        product = self._layer_terms(expr)
+        return None if product is None else self._print(product)
+
+    def _layer_terms(self, expr: sp.MatAdd) -> sp.MatMul | None:
+        """The product ``W^l a^{l-1}`` of a layer's ``W^l a^{l-1} + b^l``, else ``None``."""
+        if len(expr.args) != 2:
             return None
         product = next((t for t in expr.args if isinstance(t, sp.MatMul)), None)
         bias = next((t for t in expr.args if isinstance(t, sp.MatrixSymbol)), None)
@@ -321,7 +331,7 @@ class LatexPrinter(SympyLatexPrinter):
         (w_role, w_layer), (a_role, a_layer), (b_role, b_layer) = found  # type: ignore[misc]
         if (w_role, a_role, b_role) != ("W", "a", "b") or not w_layer == b_layer == a_layer + 1:
             return None
-        return self._print(product)
+        return product
 
     def _print_ZeroMatrix(self, expr: sp.ZeroMatrix) -> str:
         return "0"
@@ -468,7 +478,11 @@ class LatexPrinter(SympyLatexPrinter):
             return rf"\frac{{\partial {self._print(num)}}}{{\partial {den_text}}}"
         return rf"\frac{{\partial}}{{\partial {den_text}}}\left({self._print(num)}\right)"
 
-    _print_MatrixPartial = _print_ScalarPartial
+    def _print_MatrixPartial(self, expr: sp.Basic) -> str:
+        if self.profile.nabla:
+            num, den = expr.args
+            return rf"\nabla_{{{self._print(den)}}} {self.parenthesize(num, PRECEDENCE['Mul'])}"
+        return self._print_ScalarPartial(expr)
 
     def _print_SampleSum(self, expr: sp.Basic) -> str:
         body, index, count = expr.args
