@@ -83,8 +83,8 @@ class LatexPrinter(SympyLatexPrinter):
     >>> from symprop.core import symbols as g
     >>> LatexPrinter("ng").doprint(g.matrix("W", 1))
     '\\\\Theta^{(1)}'
-    >>> LatexPrinter("nielsen").doprint(g.indexed("a", 2)[g.j])
-    'a^{2}_{j}'
+    >>> LatexPrinter("nielsen").doprint(g.indexed("a", 2)[g.j])  # Nielsen: the input is layer 1
+    'a^{3}_{j}'
     """
 
     printmethod = "_symprop_latex"
