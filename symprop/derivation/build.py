@@ -412,7 +412,10 @@ def derive(network: Network) -> Derivation:
     # C is the cost of one sample throughout (δ = ∂C/∂z); the batch mean appears only
     # inside the objective J, so no symbol means two things.
     mean = sp.Sum(SampleOf(C, g.i), (g.i, 1, n_batch)) / n_batch
-    lay_ = g.l_sym
+    # The penalty's layer variable runs over this network's concrete layers (1 … L): a
+    # bound index l′, not the generic layer l that a profile renames (Ng's Θ^{(l)} maps
+    # layer l to l + 1, so Σ_l ‖W^l‖² would print Σ_{l=1} ‖Θ^{(l−1)}‖², with a Θ^{(0)}).
+    lay_ = sp.Symbol("l'", integer=True, positive=True)
     if network.dense_chain:
         # λ Σ_l ‖W^l‖²_F: one term whatever the depth (ten norms overflow a page).
         penalty = sp.Sum(FrobeniusSquared(g.matrix("W", lay_)), (lay_, 1, L))
