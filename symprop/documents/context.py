@@ -513,6 +513,18 @@ class _Builder:
         od = self.d.output_delta
         L = self.net.depth
         act = self.net.layers[-1].activation
+        if od.derivative_is_one:
+            return self.sentence(
+                [
+                    "The derivative of ",
+                    Activation(act),
+                    " is 1, so nothing cancels: ",
+                    g.vector("delta", L),
+                    " is the derivative of the loss, ",
+                    self.d.step("delta.output.matrix").rhs,
+                    ".",
+                ]
+            )
         general = output_error(self.net, _C)
         # The index form for all units at once (Nielsen's BP1).
         bp1: list[Segment] = (

@@ -36,6 +36,7 @@ from symprop.printers.written import (
     data_first,
     factor_before_sum,
     kind_terms,
+    late_terms_last,
     of_a_kind,
     ordered_factors,
     ordered_terms,
@@ -355,7 +356,8 @@ class LatexPrinter(SympyLatexPrinter):
     def _as_ordered_terms(self, expr: sp.Basic, order: str | None = None) -> list[sp.Basic]:
         if isinstance(expr, sp.Add) and of_a_kind(expr):
             return kind_terms(expr)
-        return super()._as_ordered_terms(expr, order=order)
+        terms = super()._as_ordered_terms(expr, order=order)
+        return late_terms_last(expr, terms) if isinstance(expr, sp.Add) else terms
 
     def _book_decay(self) -> sp.Symbol | None:
         """The book's λ where every λ is printed in the book's scaling (Ng), else ``None``."""
