@@ -228,3 +228,16 @@ def test_softmax_is_never_said_to_act_elementwise() -> None:
         )
     )
     assert "except" not in next(ln for ln in plain.splitlines() if "Hadamard" in ln)
+
+
+def test_the_penalty_sums_over_the_weights_each_book_has(lehre, ng_cd) -> None:
+    # Nielsen's weights are w^2 … w^L (the input is layer 1), Ng's Θ^{(1)} … Θ^{(L-1)}: the
+    # weight-decay sum runs over those, and its term for the weight being differentiated is
+    # named with that weight's own label (Ng's ∂/∂Θ^{(l-1)} picks l' = l - 1).
+    nielsen = to_latex(lehre, "nielsen")
+    assert r"\sum_{l'=2}^{3} \left\lVert w^{l'} \right\rVert_{F}^{2}" in nielsen
+    assert r"\sum_{l'=2}^{L}" in nielsen and "l' = l" in nielsen
+    ng = to_latex(ng_cd, "ng")
+    assert r"\sum_{l'=1}^{3} \left\lVert \Theta^{(l')} \right\rVert_{F}^{2}" in ng
+    assert r"\sum_{l'=1}^{L - 1}" in ng and "l' = l - 1" in ng
+    assert r"\Theta^{(l' + 1)}" not in ng and "w^{l' + 1}" not in nielsen

@@ -32,6 +32,9 @@ from symprop.core.errors import SymPropError
 from symprop.core.symbols import L_sym, l_sym
 from symprop.core.symbols import n_batch as g_batch
 
+# The bound layer variable of the weight-decay sum (derivation/build.py's ``l′``).
+PENALTY_LAYER = sp.Symbol("l'", integer=True, positive=True)
+
 
 @dataclass(frozen=True)
 class RoleNotation:
@@ -147,6 +150,9 @@ class Profile:
         if gs or bound:
             to_l = l_sym - self.role("W").shift if bound else l_sym + gs
             label = label.subs({l_sym: to_l, L_sym: L_sym + gs}, simultaneous=True)
+        # The penalty's layer variable l′ (Σ_{l′} ‖W^{l′}‖²) is renamed so that the weights
+        # read W^{l′} in every profile (Nielsen's Σ_{l′=2}^{3} ‖w^{l′}‖²).
+        label = label.subs(PENALTY_LAYER, PENALTY_LAYER - self.role("W").shift)
         return sp.expand(label + self.role(role).shift)
 
     def bound_range(self, lower: sp.Expr, upper: sp.Expr) -> tuple[sp.Expr, sp.Expr]:

@@ -20,7 +20,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from symprop.core import symbols as g
 from symprop.core.calculus import ActivationApplied, ActivationPrimeApplied
-from symprop.core.notation import Profile, get_profile
+from symprop.core.notation import PENALTY_LAYER, Profile, get_profile
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Span
 from symprop.derivation.kind_arrays import (
@@ -513,7 +513,11 @@ class LatexPrinter(SympyLatexPrinter):
         parts = []
         try:
             for v, lo, hi in reversed(expr.limits):
-                if v == g.l_sym:
+                if v == PENALTY_LAYER:
+                    # l′ is renamed so that the weights read W^{l′} (see Profile.layer).
+                    lo, hi = self.profile.bound_range(lo, hi)
+                    lo_text, hi_text = self._print_label(lo), self._print_label(hi)
+                elif v == g.l_sym:
                     # A sum over the layers: l is renamed so that the weights read W^l in
                     # the profile, and the limits follow (Ng: l = 1, …, L − 1).
                     lo, hi = self.profile.bound_range(lo, hi)
@@ -575,6 +579,10 @@ class LatexPrinter(SympyLatexPrinter):
 
     def _print_Relation(self, expr: Relation) -> str:
         lhs, rhs, rel = expr.args
+        if lhs == PENALTY_LAYER:
+            # l′ = l: the penalty's term of the weights W^l, written as the weights' label.
+            label = self._print_label(self._layer("W", rhs))
+            return f"{self._print(lhs)} {_RELATIONS[rel.name]} {label}"
         return f"{self._print(lhs)} {_RELATIONS[rel.name]} {self._print(rhs)}"
 
     def _print_RoleSymbol(self, expr: RoleSymbol) -> str:
