@@ -360,9 +360,10 @@ def residual_document() -> tuple[str, str]:
 
 def test_a_residual_document_shows_the_fan_out_sum(residual_document) -> None:  # noqa: ANN001
     tex, md = residual_document
-    # a¹ feeds the dense layer 2 and the residual add of layer 4: δ¹ sums both paths.
-    line = next(ln for ln in tex.splitlines() if ln.startswith(r"\delta^{1} &= "))
-    assert r"((W^{2})^{\top} \delta^{2} + \delta^{4}) \odot" in line
+    # a¹ feeds the dense layer 2 and the residual add of layer 4: δ¹ sums both paths
+    # (Nielsen numbers the input layer 1, so these are his layers 2, 3 and 5).
+    line = next(ln for ln in tex.splitlines() if ln.startswith(r"\delta^{2} &= "))
+    assert r"((w^{3})^{\top} \delta^{3} + \delta^{5}) \odot" in line
     assert "the gradients along the paths add" in line
     assert r"\section{Layer kind: layer norm}" in tex and r"\section{Layer kind: residual}" in tex
     # The skip connection is drawn as an arc from layer 1 to layer 4, unit to unit.
@@ -383,7 +384,7 @@ def test_a_kind_registered_at_run_time_flows_through_derive_into_the_document(to
     tex = to_latex(checked(derive(net)))
     assert "\\section{Layer kind: toy scale}" in tex
     # At layer level its array is written by its display table, labelled with the layer.
-    assert r"z^{2} &= {\varsigma}^{2} \odot a^{1}" in tex
+    assert r"z^{3} &= {\varsigma}^{3} \odot a^{2}" in tex  # Nielsen: the input is layer 1
     assert r"{\varsigma}^{l} & scale (toy scale layer)" in tex
 
 
@@ -436,7 +437,8 @@ def test_a_layer_label_never_reads_as_a_power_or_the_sigmoid() -> None:
     assert unicode(sigma[j]) == "σ^[2]ⱼ"
     assert unicode(var[j]) == "(σ²)^[2]ⱼ"
     assert unicode(gamma[j]) == "γ²ⱼ"
-    assert latex(sigma[j], "nielsen").startswith(r"{\sigma}^{[2]}")
-    assert latex(var[j], "nielsen").startswith(r"{\left(\sigma^2\right)}^{[2]}")
+    # (Nielsen numbers the input layer 1: the derivation's layer 2 is his layer 3.)
+    assert latex(sigma[j], "nielsen").startswith(r"{\sigma}^{[3]}")
+    assert latex(var[j], "nielsen").startswith(r"{\left(\sigma^2\right)}^{[3]}")
     assert latex(sigma[j], "goodfellow").startswith(r"{\sigma}^{(2)}")
-    assert latex(gamma[j], "nielsen").startswith(r"{\gamma}^{2}")
+    assert latex(gamma[j], "nielsen").startswith(r"{\gamma}^{3}")

@@ -147,7 +147,7 @@ def test_justifications_read_as_sentences_in_the_terminal() -> None:
     assert "with since" not in text
     assert "a^2_j" not in text and "z^2_j" not in text
     assert "[by the chain rule: a²ⱼ is the only output that depends on z²ⱼ]" in text
-    assert "[by the chain rule, with a = σ(z)]" in text
+    assert "[the derivative of σ written in its output, σ'(z) = a (1 − a), since a = σ(z)]" in text
 
 
 def test_a_justification_refers_to_quantities_not_to_their_spelling() -> None:

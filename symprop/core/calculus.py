@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.calculus.util import function_range
 
+from symprop.core.handform import form_cost, hand_form
 from symprop.core.registry import (
     ACTIVATIONS,
     LOSSES,
@@ -44,6 +45,7 @@ from symprop.core.registry import (
     z,
     z_vec,
 )
+from symprop.core.why import Activation as ActivationName
 from symprop.core.why import Relation, Why, why
 
 
@@ -248,7 +250,9 @@ def derive_activation(name: str) -> ActivationDerivative:
     raw = sp.diff(definition, z)
     simplified = sp.simplify(raw) if not isinstance(raw, sp.Piecewise) else raw
     steps: list[sp.Expr] = [raw]
-    if simplified != raw:
+    # SymPy's simplification is a step only when it reads better by the hand-form
+    # preferences: SiLU' through cosh²(z/2) is shorter but no form a textbook writes.
+    if simplified != raw and form_cost(simplified) < form_cost(raw):
         steps.append(simplified)
 
     kink = None
@@ -260,10 +264,11 @@ def derive_activation(name: str) -> ActivationDerivative:
             kink = raw.subs(z, 0)
 
     form: sp.Expr | None = None
-    kind, rule, premise = "raw", why("simplified derivative"), None
+    # Left as differentiated (ReLU's cases): the justification is the differentiation.
+    kind, rule, premise = "raw", why("differentiating ", ActivationName(name)), None
     out = _output_form(definition, raw)
     if out is not None and out.has(a) and proven_equal(out.subs(a, definition), raw):
-        form, kind = out, "output"
+        form, kind = hand_form(out), "output"
         premise = why(Relation(a, activation_function(name)(z)))
         rule = why("since ", premise)
         steps = [raw]
@@ -291,13 +296,20 @@ def derive_activation(name: str) -> ActivationDerivative:
                     f for f in candidate.atoms(sp.Function) if not isinstance(f, ActivationApplied)
                 }
                 if not transcendental and candidate.has(psi) and proven_equal(candidate, raw):
-                    form, kind = candidate, "activation-output"
+                    # The activation's own output in the same terms (SiLU: a = z σ(z)), so
+                    # the hand form may be written in a: SiLU' = a + σ(z)(1 − a).
+                    own = sp.factor(
+                        sp.simplify(definition.subs(kern.kernel, kern.solution.subs(a, psi)))
+                    )
+                    form, kind = hand_form(candidate, (a, own)), "activation-output"
                     rule = why(
                         "substituting ",
-                        Relation(kern.kernel, kern.solution),
-                        " with ",
-                        Relation(a, activation_function(other.name)(z)),
+                        Relation(kern.kernel, kern.solution.subs(a, psi)),
+                        ", since ",
+                        Relation(psi, other.definition),
                     )
+                    if form.has(a):
+                        rule += why(", and ", Relation(a, own))
                     break
             if form is not None:
                 break
@@ -401,6 +413,13 @@ class OutputDelta:
     assumptions: tuple[Why, ...]
 
     @property
+    def derivative_is_one(self) -> bool:
+        """Whether φ' = 1 (the identity): δ^L is the loss derivative and nothing cancels."""
+        return ACTIVATIONS[self.activation].elementwise and (
+            derive_activation(self.activation).form == 1
+        )
+
+    @property
     def canonical_factor(self) -> sp.Expr | None:
         """``c`` when δ^L_j = c (a_j − y_j) for a constant ``c``, else ``None``.
 
@@ -465,13 +484,17 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
     dloss = sp.diff(loss.term, a)
     phi = derive_activation(activation)
     assumptions: list[Why] = []
-    # "with a = σ(z)" for a rewrite that rests on a fact, the rewrite itself otherwise;
-    # a derivative used as SymPy gives it (kind "raw") needs no words.
-    by_rule = why("by the chain rule")
+    # The link substitutes φ' by its derived form: it is labelled by what it is, the
+    # derivative of the activation (written in its output where it can be), with the fact
+    # the form rests on (a = σ(z)); the chain rule was the link before.
+    prime = activation_prime_function(activation)(z)
+    by_rule = why("the derivative of ", ActivationName(activation))
+    if phi.kind == "output":
+        by_rule += why(" written in its output, ", Relation(prime, phi.form))
+    else:
+        by_rule += why(", ", Relation(prime, phi.form))
     if phi.premise is not None:
-        by_rule += why(", with ", phi.premise)
-    elif phi.kind != "raw":
-        by_rule += why(", ", phi.rule)
+        by_rule += why(", since ", phi.premise)
     if ACTIVATIONS[activation].elementwise:
         product = sp.Mul(dloss, phi.form, evaluate=False)
         steps = [(product, by_rule)]
@@ -481,6 +504,9 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
             (dloss * phi.form).subs(a, ACTIVATIONS[activation].definition),
         ):
             simplified = dloss * phi.form
+        # The hand form of SymPy's factorisation: 2 (a − y)(1 − a²), not 2 (a − y)(a − 1)(a + 1).
+        # SymPy's expansion is kept only when its hand form reads better than the product's.
+        simplified = min((hand_form(dloss * phi.form), hand_form(simplified)), key=form_cost)
         if _reorders_signs_only(simplified, dloss * phi.form):
             # SymPy's canonical signs, (−a + y)(a − 1) for (a − y)(1 − a), are no step a
             # reader needs: the chain ends at the product, and the matrix form follows it.
@@ -495,8 +521,38 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
     else:
         dl_i = _indexed(dloss, i_idx)
         jac = phi.form
+        # Both derivatives written out before anything cancels, so the cancellation
+        # (−y_i/a_i) · a_i(…) is a step a reader sees.
+        sign, magnitude = (-1, -dl_i) if dl_i.could_extract_minus_sign() else (1, dl_i)
+        written = sign * sp.Sum(sp.UnevaluatedExpr(magnitude) * jac, (i_idx, 1, n_units))
         product_ix = sp.Sum(dl_i * jac, (i_idx, 1, n_units))
-        steps = [(product_ix, why("by the chain rule through the Jacobian, ", phi.rule))]
+        steps = [
+            (
+                written,
+                why(
+                    "differentiating the ",
+                    loss.unicode,
+                    " and ",
+                    ActivationName(activation),
+                    ", ",
+                    phi.rule,
+                ),
+            )
+        ]
+        if (
+            product_ix
+            != written.replace(lambda e: isinstance(e, sp.UnevaluatedExpr), lambda e: e.args[0])
+            or product_ix.has(sp.Pow) is False
+        ):
+            cancelled = [f for f in sp.Mul.make_args(dl_i) if f.is_Pow and f.exp.is_negative]
+            steps.append(
+                (
+                    product_ix,
+                    why("cancelling ", *[sp.Mul(f, 1 / f, evaluate=False) for f in cancelled])
+                    if cancelled
+                    else why("multiplying out"),
+                )
+            )
         summed = _strip_index_ranges(sp.expand(dl_i * jac))
         summed = sp.Add(*[sp.Sum(t, (i_idx, 1, n_units)) for t in sp.Add.make_args(summed)])
         summed = _strip_index_ranges(summed.doit())

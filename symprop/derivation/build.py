@@ -111,6 +111,15 @@ class LayerFormulas:
     consumers: tuple[int, ...] = ()
     sizes: tuple[tuple[sp.Symbol, int], ...] = ()
     batch_level: bool = False
+    shown: tuple[tuple[sp.Symbol, sp.Symbol], ...] = ()
+    """The activation's parameter symbols and the symbols this layer's formulas print:
+    ``α`` as ``α₃`` when layers of the network have different parameterised activations
+    (leaky ReLU's 0.2 and ELU's 1.5 are not one α)."""
+
+    @property
+    def shown_form(self) -> sp.Expr:
+        """φ' in its proven preferred form, with this layer's parameter symbols."""
+        return self.dphi.form.xreplace(dict(self.shown))
 
     @property
     def rules(self) -> LayerRules:
@@ -266,19 +275,47 @@ def _kink_assumption(lf: LayerFormulas) -> Why:
         " is not differentiable at ",
         Relation(z_scalar, sp.Integer(0)),
         "; the derivative there is taken as ",
-        Relation(activation_prime_function(lf.activation)(sp.Integer(0)), lf.dphi.kink_value),
+        Relation(
+            activation_prime_function(lf.activation)(sp.Integer(0)),
+            lf.dphi.kink_value.xreplace(dict(lf.shown)),
+        ),
     )
     if act.parameters:
+        shown = dict(lf.shown)
         reason += why(
             " with ",
-            *[Relation(p.symbol, sp.Float(lf.params[p.name], 4)) for p in act.parameters],
+            *[
+                Relation(shown.get(p.symbol, p.symbol), sp.Float(lf.params[p.name], 4))
+                for p in act.parameters
+            ],
         )
     return reason + why(" (a measure-zero event for real-valued inputs)")
+
+
+def _shown_parameters(network: Network) -> dict[int, tuple[tuple[sp.Symbol, sp.Symbol], ...]]:
+    """Per layer, its parameters' printed symbols: the registry's (α) when the network has
+    one parameterised activation with one set of values, else subscripted by the layer
+    (α₃, α₄), so two layers' different slopes never share a letter."""
+    keyed = {
+        idx: (spec.activation, tuple(sorted(spec.param_values().items())))
+        for idx, spec in enumerate(network.layers, start=1)
+        if ACTIVATIONS[spec.activation].parameters
+    }
+    if len(set(keyed.values())) <= 1:
+        return {}
+    return {
+        idx: tuple(
+            (p.symbol, sp.Symbol(f"{p.symbol.name}_{idx}", **p.symbol.assumptions0))
+            for p in ACTIVATIONS[name].parameters
+        )
+        for idx, (name, _) in keyed.items()
+    }
 
 
 def layer_formulas(network: Network) -> tuple[LayerFormulas, ...]:
     """Per layer of ``network``, its kind, graph neighbours, activation and proven φ'."""
     level = batch_levels(network)
+    shown = _shown_parameters(network)
     return tuple(
         LayerFormulas(
             index=idx,
@@ -292,6 +329,7 @@ def layer_formulas(network: Network) -> tuple[LayerFormulas, ...]:
             consumers=network.consumers(idx),
             sizes=network.topology.sizes[idx - 1],
             batch_level=level[idx],
+            shown=shown.get(idx, ()),
         )
         for idx, spec in enumerate(network.layers, start=1)
     )
@@ -372,42 +410,53 @@ def derive(network: Network) -> Derivation:
             L,
         )
     )
-    steps.append(
-        Step(
-            "cost.batch",
-            "cost",
-            C,
-            (
-                (
-                    sp.Sum(SampleOf(C, g.i), (g.i, 1, n_batch)) / n_batch,
-                    why("the mean over a mini-batch of ", n_batch, " samples"),
-                ),
-            ),
-            "index",
-        )
-    )
+    # C is the cost of one sample throughout (δ = ∂C/∂z); the batch mean appears only
+    # inside the objective J, so no symbol means two things.
+    mean = sp.Sum(SampleOf(C, g.i), (g.i, 1, n_batch)) / n_batch
+    # The penalty's layer variable runs over this network's concrete layers (1 … L): a
+    # bound index l′, not the generic layer l that a profile renames (Ng's Θ^{(l)} maps
+    # layer l to l + 1, so Σ_l ‖W^l‖² would print Σ_{l=1} ‖Θ^{(l−1)}‖², with a Θ^{(0)}).
+    lay_ = sp.Symbol("l'", integer=True, positive=True)
     if network.dense_chain:
-        penalty = sp.Add(*[FrobeniusSquared(g.matrix("W", lay)) for lay in range(1, L + 1)])
+        # λ Σ_l ‖W^l‖²_F: one term whatever the depth (ten norms overflow a page).
+        penalty = sp.Sum(FrobeniusSquared(g.matrix("W", lay_)), (lay_, 1, L))
         if network.regularize_biases:
-            penalty += sp.Add(*[FrobeniusSquared(g.vector("b", lay)) for lay in range(1, L + 1)])
+            penalty += sp.Sum(FrobeniusSquared(g.vector("b", lay_)), (lay_, 1, L))
     else:
         penalty = sp.Add(*[FrobeniusSquared(p) for p in decayed(network)])
     steps.append(
         Step(
-            "cost.objective",
+            "cost.batch",
             "cost",
             J,
             (
                 (
-                    C + lam * penalty,
+                    mean + lam * penalty,
                     why(
-                        "L2 weight decay"
+                        "the mean cost over a mini-batch of ",
+                        n_batch,
+                        " samples, plus L2 weight decay"
                         + (
                             " on weights and biases"
                             if network.regularize_biases
                             else " on the weights (biases excluded)"
-                        )
+                        ),
                     ),
+                ),
+            ),
+            "scalar",
+        )
+    )
+    w_l = g.indexed("W", lay_)
+    steps.append(
+        Step(
+            "cost.objective",
+            "cost",
+            FrobeniusSquared(g.matrix("W", lay_)),
+            (
+                (
+                    sp.Sum(w_l[j, k] ** 2, (k, 1, g.width(lay_ - 1)), (j, 1, g.width(lay_))),
+                    why("the squared Frobenius norm: the sum of the squared weights"),
                 ),
             ),
             "scalar",
@@ -467,7 +516,7 @@ def derive(network: Network) -> Derivation:
             "delta.output.matrix",
             "output_delta",
             g.vector("delta", L),
-            ((_vectorize_output(od, L), why("the index form for all ", j)),),
+            ((_vectorize_output(od, L), why("the index form, for all ", j, " at once")),),
             "matrix",
             L,
         )
@@ -490,7 +539,7 @@ def derive(network: Network) -> Derivation:
         for lf in reversed(layers[:-1]):
             lay = lf.index
             rec = g.matrix("W", lay + 1).T * g.vector("delta", lay + 1)
-            dphi_vec = vectorize(lf.dphi.form, lay)
+            dphi_vec = vectorize(lf.shown_form, lay)
             steps.append(
                 Step(
                     f"summary.delta.{lay}",

@@ -110,10 +110,12 @@ def _parts(d: object) -> _Parts:
 
 def _bound(lf: object) -> dict[sp.Symbol, sp.Rational]:
     """The activation parameters of a layer formula, as exact numbers."""
-    return {
+    values = {
         p.symbol: sp.nsimplify(lf.params[p.name], rational=True)
         for p in ACTIVATIONS[lf.activation].parameters
     }
+    # The symbols the layer's printed formulas use (α₃ where layers' slopes differ).
+    return values | {shown: values[orig] for orig, shown in getattr(lf, "shown", ())}
 
 
 # --- symbolic: φ' forms and the dense layer's local rule -----------------------------

@@ -34,6 +34,7 @@ from symprop.core.symbols import ElementwiseApplied, L_sym, Vectorized, j, k, l_
 from symprop.core.why import Activation, Relation, Why, why
 from symprop.derivation.steps import (
     Partial,
+    SampleOf,
     SampleSum,
     Step,
     dphi,
@@ -218,9 +219,9 @@ def generic_steps() -> list[Step]:
                         ElementwiseApplied("phi", g.vector("z", l), 1),
                     ),
                     why(
-                        "the index form for all ",
+                        "the index form, for all ",
                         j,
-                        ": ",
+                        " at once: ",
                         sp.Sum(w_next[k, j] * d_next[k], (k, 1, n_next)),
                         " is row ",
                         j,
@@ -275,7 +276,7 @@ def generic_steps() -> list[Step]:
             (
                 (
                     g.vector("delta", l) * g.vector("a", l - 1).T,
-                    why("the index form for all ", j, ", ", k, ": an outer product"),
+                    why("the index form, for all ", j, ", ", k, " at once: an outer product"),
                 ),
             ),
             "matrix",
@@ -286,7 +287,7 @@ def generic_steps() -> list[Step]:
             "grad.b.matrix",
             "gradients",
             Partial(C, g.vector("b", l)),
-            ((g.vector("delta", l), why("the index form for all ", j)),),
+            ((g.vector("delta", l), why("the index form, for all ", j, " at once")),),
             "matrix",
         )
     )
@@ -302,6 +303,10 @@ def batch_steps(network: Network) -> list[Step]:
     w_l = g.indexed("W", l)
     outer = g.vector("delta", l) * g.vector("a", l - 1).T
     penalty = lam * w_l[j, k] ** 2
+    # The penalty's summation indices are bound: primed, so they never clash with the free
+    # l, j, k of the weight differentiated (Σ_l Σ_j Σ_k (w^l_jk)² against ∂/∂w^l_jk).
+    r, p, q = (sp.Symbol(f"{s}'", integer=True, positive=True) for s in ("l", "j", "k"))
+    w_r = g.indexed("W", r)
     dpen = sp.diff(penalty, w_l[j, k])
     steps = [
         Step(
@@ -317,18 +322,20 @@ def batch_steps(network: Network) -> list[Step]:
             "matrix",
             relation=":=",
         ),
+        # C is the cost of one sample throughout (δ = ∂C/∂z); the batch enters only
+        # through J's mean (1/n) Σ_i C^{(i)}, whose gradient this step writes with Δ.
         Step(
             "batch.grad_C",
             "batch",
-            Partial(C, W_mat),
+            SampleSum(Partial(C, W_mat), i, n_batch) / n_batch,
             (
                 (
-                    SampleSum(Partial(C, W_mat), i, n_batch) / n_batch,
-                    why(C, " is the mean of the per-sample costs, and differentiation is linear"),
+                    SampleSum(outer, i, n_batch) / n_batch,
+                    why("by the per-sample gradient ", Relation(Partial(C, W_mat), outer)),
                 ),
                 (
                     Delta / n_batch,
-                    why("by the per-sample gradient and the definition of ", Delta),
+                    why("by the definition of ", Delta),
                 ),
             ),
             "matrix",
@@ -339,24 +346,34 @@ def batch_steps(network: Network) -> list[Step]:
             Partial(J, w_l[j, k]),
             (
                 (
-                    Partial(C, w_l[j, k]) + Partial(penalty, w_l[j, k]),
+                    sp.Sum(SampleOf(Partial(C, w_l[j, k]), i), (i, 1, n_batch)) / n_batch
+                    + Partial(penalty, w_l[j, k]),
                     why(
                         Relation(
                             J,
-                            C
+                            sp.Sum(SampleOf(C, i), (i, 1, n_batch)) / n_batch
                             + lam
                             * sp.Sum(
-                                w_l[j, k] ** 2,
-                                (k, 1, g.width(l - 1)),
-                                (j, 1, g.width(l)),
-                                (l, 1, L_sym),
+                                w_r[p, q] ** 2,
+                                (q, 1, g.width(r - 1)),
+                                (p, 1, g.width(r)),
+                                (r, 1, L_sym),
                             ),
                         ),
-                        ", and only one term holds ",
+                        ": differentiation is linear, and only the term of the penalty with ",
+                        Relation(r, l),
+                        ", ",
+                        Relation(p, j),
+                        ", ",
+                        Relation(q, k),
+                        " holds ",
                         w_l[j, k],
                     ),
                 ),
-                (Partial(C, w_l[j, k]) + dpen, why("differentiating the square")),
+                (
+                    sp.Sum(SampleOf(Partial(C, w_l[j, k]), i), (i, 1, n_batch)) / n_batch + dpen,
+                    why("differentiating the square"),
+                ),
             ),
             "index",
         ),
@@ -367,7 +384,14 @@ def batch_steps(network: Network) -> list[Step]:
             (
                 (
                     Delta / n_batch + dpen.subs(w_l[j, k], 1) * W_mat,
-                    why("the index form for all ", j, ", ", k),
+                    why(
+                        "the index form, for all ",
+                        j,
+                        ", ",
+                        k,
+                        " at once, with the sum over samples written as ",
+                        Delta,
+                    ),
                 ),
             ),
             "matrix",
@@ -463,12 +487,17 @@ def activation_steps(name: str) -> list[Step]:
     whys = [why("differentiating the definition")] + [why("simplifying")] * (len(d.steps) - 2)
     if len(d.steps) > 1:
         whys.append(d.rule)
+    # A definition that is SymPy's own function (tanh(z)) would print as itself, a
+    # tautology: it is written out in exponentials instead.
+    definition = act.definition
+    if isinstance(definition, sp.Function) and definition.args == (z_scalar,):
+        definition = definition.rewrite(sp.exp)
     return [
         Step(
             f"activation.{name}.definition",
             "activation",
             fn,
-            ((act.definition, why("by definition")),),
+            ((definition, why("by definition")),),
             "scalar",
         ),
         Step(

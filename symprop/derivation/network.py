@@ -409,7 +409,7 @@ def delta_step(network: object, lf: object, level: dict[int, bool]) -> Step:
     if _matrix_ready(network, lay, level):
         parts = contributions(network, lay, level, matrix=True)
         rec = parts[0].expr if len(parts) == 1 else sp.MatAdd(*[p.expr for p in parts])
-        dphi_vec = vectorize(lf.dphi.form, lay)  # type: ignore[attr-defined]
+        dphi_vec = vectorize(lf.shown_form, lay)  # type: ignore[attr-defined]
         return Step(
             f"summary.delta.{lay}",
             "summary",
@@ -432,7 +432,7 @@ def delta_step(network: object, lf: object, level: dict[int, bool]) -> Step:
     parts = contributions(network, lay, level, matrix=False)
     idx = (SAMPLE, UNIT) if level[lay] else (UNIT,)
     rec = sp.Add(*[p.expr for p in parts])
-    from_calculus = lf.dphi.form  # type: ignore[attr-defined]
+    from_calculus = lf.shown_form  # type: ignore[attr-defined]
     at = {a_scalar: g.indexed("a", lay)[idx], z_scalar: g.indexed("z", lay)[idx]}
     prime = activation_prime_function(act)  # display: φ'(z); the next link is its form
     reason = _paths_reason(lay, parts, "hidden recurrence")

@@ -24,7 +24,6 @@ from symprop.core.why import Activation, LayerOf, Relation, Segment, Span
 from symprop.derivation.steps import (
     DerivationView,
     MatrixPartial,
-    SampleOf,
     ScalarPartial,
     Step,
     formula_numbers,
@@ -54,6 +53,12 @@ from symprop.documents.kinds import (
 )
 from symprop.documents.layout import formula_rows
 from symprop.documents.lecture import lecture_sections
+from symprop.documents.profiles import (
+    book_lambda,
+    output_error,
+    profile_algorithm,
+    profile_conventions,
+)
 from symprop.documents.worked import worked_sections
 
 __all__ = ["DocumentContext", "document_context"]
@@ -186,7 +191,7 @@ class _Builder:
             ),
             (_C, [p.role("C").description]),
             (_J, [p.role("J").description]),
-            (g.scalar("lambda"), [p.role("lambda").description]),
+            (book_lambda(p), [p.role("lambda").description]),
             (g.scalar("eta"), [p.role("eta").description]),
             (g.n_batch, ["number of samples in a mini-batch, indexed by ", _i]),
             (g.matrix("Delta", _l), [p.role("Delta").description]),
@@ -200,13 +205,7 @@ class _Builder:
             )
         u, v = sp.MatrixSymbol("u", 2, 1), sp.MatrixSymbol("v", 2, 1)
         rows += [
-            (
-                sp.HadamardProduct(u, v),
-                [
-                    "elementwise (Hadamard) product; likewise, functions "
-                    "and quotients of vectors act elementwise"
-                ],
-            ),
+            (sp.HadamardProduct(u, v), self._elementwise_sentence()),
             (u.T, ["transpose"]),
         ]
         rows += kind_notation(net.kinds)
@@ -218,38 +217,29 @@ class _Builder:
             NotationRow(self.r.math(sym), self.r.tex(meaning), self.r.markdown(meaning))
             for sym, meaning in rows
         ]
-        conventions = [
-            self.sentence(
-                [
-                    g.indexed("W", _l)[_j, _k],
-                    " is the weight from unit ",
-                    _k,
-                    " of layer ",
-                    LayerOf("a", _l - 1),
-                    " to unit ",
-                    _j,
-                    " of layer ",
-                    LayerOf("a", _l),
-                    "; so ",
-                    g.matrix("W", _l),
-                    " has ",
-                    g.width(_l),
-                    " rows and ",
-                    g.width(_l - 1),
-                    " columns.",
-                ]
-            ),
-            self.sentence(
-                [
-                    "A parenthesised superscript marks the quantity of sample ",
-                    _i,
-                    " of a mini-batch, e.g. ",
-                    SampleOf(_C, _i),
-                    ".",
-                ]
-            ),
-        ]
+        conventions = profile_conventions(self.r, p, net)
         return table, conventions
+
+    def _elementwise_sentence(self) -> list[Segment]:
+        """What acts elementwise: the activations that do (never softmax, whose every
+        output depends on every input) and quotients of vectors."""
+        coupled = sorted(
+            {
+                lay.activation
+                for lay in self.net.layers
+                if not ACTIVATIONS[lay.activation].elementwise
+            }
+        )
+        out: list[Segment] = [
+            "elementwise (Hadamard) product; likewise, quotients of vectors and the "
+            "activation functions applied to a vector act elementwise"
+        ]
+        if coupled:
+            out.append(", except ")
+            for n, name in enumerate(coupled):
+                out += [", " if n else "", Activation(name)]
+            out.append(", which couples the units of its layer")
+        return out
 
     def diagram(self) -> tuple[list[Column], list[tuple[str, str, str]], str, str, str]:
         net = self.net
@@ -477,7 +467,7 @@ class _Builder:
     def algorithm(self) -> list[AlgorithmItem]:
         # Loop ranges are written with the unit layers' labels (z, δ), which is how the
         # loop variable l appears in the formulas of every profile.
-        d, L = self.d, self.net.depth
+        d = self.d
 
         def formula(step_id: str, depth: int) -> AlgorithmItem:
             st = d.step(step_id)
@@ -486,59 +476,12 @@ class _Builder:
         def text(segs: list[Segment], depth: int) -> AlgorithmItem:
             return AlgorithmItem(depth, self.sentence(segs), None)
 
+        def math(expr: sp.Basic, depth: int) -> AlgorithmItem:
+            return AlgorithmItem(depth, None, self.r.math(expr))
+
         if not self.net.dense_chain:
             return graph_algorithm(self.net, formula, text)
-        items = [
-            text(
-                [
-                    "Input: a mini-batch of ",
-                    g.n_batch,
-                    " samples, learning rate ",
-                    g.scalar("eta"),
-                    ", weight decay ",
-                    g.scalar("lambda"),
-                    ".",
-                ],
-                0,
-            ),
-            text(["For each sample ", Relation(_i, Span(sp.Integer(1), g.n_batch)), ":"], 0),
-            text(["forward: set"], 1),
-            formula("forward.input", 2),
-            text(["for ", Relation(_l, Span(LayerOf("z", 1), LayerOf("z", L))), ":"], 1),
-            formula("forward.z.matrix", 2),
-            formula("forward.a.matrix", 2),
-            text(["output error:"], 1),
-            formula("delta.output.matrix", 2),
-        ]
-        if L > 1:
-            items += [
-                text(
-                    [
-                        "backward, for ",
-                        Relation(_l, Span(LayerOf("delta", L - 1), LayerOf("delta", 1))),
-                        ":",
-                    ],
-                    1,
-                ),
-                formula("delta.hidden.matrix", 2),
-            ]
-        items += [
-            text(
-                [
-                    "Gradients, for ",
-                    Relation(_l, Span(LayerOf("z", 1), LayerOf("z", L))),
-                    ":",
-                ],
-                0,
-            ),
-            formula("batch.Delta", 1),
-            formula("batch.grad_J.W", 1),
-            formula("batch.grad_J.b", 1),
-            text(["Update, for the same layers:"], 0),
-            formula("update.W", 1),
-            formula("update.b", 1),
-        ]
-        return items
+        return profile_algorithm(d, self.net, self.profile, formula, math, text)
 
     def summary(self) -> list[Section]:
         d, L = self.d, self.net.depth
@@ -570,9 +513,37 @@ class _Builder:
         od = self.d.output_delta
         L = self.net.depth
         act = self.net.layers[-1].activation
+        if od.derivative_is_one:
+            return self.sentence(
+                [
+                    "The derivative of ",
+                    Activation(act),
+                    " is 1, so nothing cancels: ",
+                    g.vector("delta", L),
+                    " is the derivative of the loss, ",
+                    self.d.step("delta.output.matrix").rhs,
+                    ".",
+                ]
+            )
+        general = output_error(self.net, _C)
+        # The index form for all units at once (Nielsen's BP1).
+        bp1: list[Segment] = (
+            []
+            if general is None
+            else [
+                "For all units at once, ",
+                Relation(g.vector("delta", _L), general),
+                ", the vector of the ",
+                ScalarPartial(_C, g.indexed("a", L)[_j]),
+                " times ",
+                Activation(act, 1),
+                " elementwise. ",
+            ]
+        )
         if self.d.canonical:
             return self.sentence(
                 [
+                    *bp1,
                     "The pair ",
                     Activation(act),
                     " and ",
@@ -586,6 +557,7 @@ class _Builder:
         del od
         return self.sentence(
             [
+                *bp1,
                 "For this pair the derivative of the activation does not cancel: ",
                 g.vector("delta", L),
                 " is the product of the loss derivative and ",

@@ -20,7 +20,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 from symprop.core import symbols as g
 from symprop.core.calculus import ActivationApplied, ActivationPrimeApplied
-from symprop.core.notation import Profile, get_profile
+from symprop.core.notation import PENALTY_LAYER, Profile, get_profile
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.why import Activation, LayerOf, Relation, RoleSymbol, Span
 from symprop.derivation.kind_arrays import (
@@ -36,6 +36,7 @@ from symprop.printers.written import (
     data_first,
     factor_before_sum,
     kind_terms,
+    late_terms_last,
     of_a_kind,
     ordered_factors,
     ordered_terms,
@@ -83,8 +84,8 @@ class LatexPrinter(SympyLatexPrinter):
     >>> from symprop.core import symbols as g
     >>> LatexPrinter("ng").doprint(g.matrix("W", 1))
     '\\\\Theta^{(1)}'
-    >>> LatexPrinter("nielsen").doprint(g.indexed("a", 2)[g.j])
-    'a^{2}_{j}'
+    >>> LatexPrinter("nielsen").doprint(g.indexed("a", 2)[g.j])  # Nielsen: the input is layer 1
+    'a^{3}_{j}'
     """
 
     printmethod = "_symprop_latex"
@@ -98,6 +99,14 @@ class LatexPrinter(SympyLatexPrinter):
         self.kinds = tuple(kinds)
         self._hadamard = False
         self._sample: sp.Symbol | None = None
+        self._bound_l = False  # inside a sum over the layer variable l
+        self._stand_ins: dict[sp.Symbol, sp.Basic] = {}  # see _print_Vectorized
+        self._entry: tuple[sp.Basic, sp.Basic] | None = None  # see print_entry
+
+    def _layer(self, role: str, layer: sp.Expr | int) -> sp.Expr:
+        """The profile's label of ``role`` at ``layer`` (a bound ``l`` renamed, see
+        :meth:`~symprop.core.notation.Profile.layer`)."""
+        return self.profile.layer(role, layer, bound=self._bound_l)
 
     # --- quantities ---------------------------------------------------------------
 
@@ -115,7 +124,7 @@ class LatexPrinter(SympyLatexPrinter):
             self._settings["order"] = previous
 
     def _label(self, role: str, layer: sp.Expr) -> str:
-        text = self._print_label(self.profile.layer(role, layer))
+        text = self._print_label(self._layer(role, layer))
         return f"({text})" if self.profile.parenthesized else text
 
     def _quantity(self, role: str, layer: sp.Expr | None, entry: bool = False) -> str:
@@ -124,9 +133,18 @@ class LatexPrinter(SympyLatexPrinter):
         if role == "a" and self.profile.output is not None and self._is_output(layer):
             text = self.profile.output
         elif role == "n":
-            return f"{notation.symbol}_{{{self._print_label(self.profile.layer(role, layer))}}}"
+            return f"{notation.symbol}_{{{self._print_label(self._layer(role, layer))}}}"
+        elif role == "b" and self.profile.bias_column and layer is not None:
+            # Column 0 of the weights (Ng's Θ_{j0}); an entry gets its 0 in _print_Indexed.
+            text = f"{self.profile.role('W').symbol}^{{{self._label('W', layer)}}}"
+            return text if entry else text + r"_{\cdot 0}"
         else:
             symbol = notation.entry_symbol if entry else notation.symbol
+            sample = self._sample is not None and role in _PER_SAMPLE
+            if layer is not None and sample and self.profile.parenthesized:
+                # (l) is the layer: the sample comes second, δ^{(l)(i)}, as x^{(i)} has none.
+                index = self._print(self._sample)
+                return f"{symbol}^{{{self._label(role, layer)}({index})}}"
             text = symbol if layer is None else f"{symbol}^{{{self._label(role, layer)}}}"
         if self._sample is not None and role in _PER_SAMPLE:
             text = f"{{{text}}}^{{({self._print(self._sample)})}}"
@@ -155,7 +173,7 @@ class LatexPrinter(SympyLatexPrinter):
         if layer is None:
             return display.latex
         like = "b" if shown.parameter else "z"
-        text = self._print_label(self.profile.layer(like, layer))
+        text = self._print_label(self._layer(like, layer))
         label = f"({text})" if self.profile.parenthesized else text
         if label_collides(display):
             # (σ²)^{[2]}, σ^{[2]}: not a power, nor the sigmoid's σ (see label_collides).
@@ -176,14 +194,27 @@ class LatexPrinter(SympyLatexPrinter):
             return rf"\mathrm{{{expr.name}}}"
         return self._kind_quantity(shown, None, entry=False)
 
+    def _stand_in(self, vector: sp.Basic) -> sp.Symbol:
+        """A scalar that prints as ``vector`` (a display expression such as ``y^{(i)}``)."""
+        # Named after the vector, so that a formula's terms keep their order (a − y).
+        base = next(iter(vector.atoms(sp.MatrixSymbol)), None)
+        dummy = sp.Symbol(f"{getattr(base, 'name', 'v')}~{len(self._stand_ins)}", real=True)
+        self._stand_ins[dummy] = vector
+        return dummy
+
     def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:
+        if expr in self._stand_ins:
+            return self._print(self._stand_ins[expr])
         text = self._named(expr.name)
         if text is not None:
             return text
         if expr.name in _REGISTRY_SCALARS:
             return self._quantity(_REGISTRY_SCALARS[expr.name], None)
-        if expr.name == "n":
+        if expr == g.n_batch:
             return self.profile.batch
+        if expr.name.endswith("'"):
+            # λ' (a book's own coefficient, set beside the document's λ)
+            return self._print(sp.Symbol(expr.name[:-1])) + "'"
         return super()._print_Symbol(expr, style)
 
     _print_Dummy = _print_Symbol
@@ -194,10 +225,37 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_Indexed(self, expr: sp.Indexed) -> str:
         base = self._print(expr.base)
         indices = "".join(self._print(i) for i in expr.indices)
+        if self._bias_entry(expr.base):
+            indices += "0"  # b_j is Θ_{j0}: the bias is column 0 of the weights
         return f"{base}_{{{indices}}}"
 
+    def _bias_entry(self, base: sp.Basic) -> bool:
+        found = g.quantity(getattr(base, "name", ""))
+        return self.profile.bias_column and found is not None and found[0] == "b"
+
+    def doprint(self, expr: sp.Basic) -> str:
+        """Print ``expr``; in a profile that prints the book's weight decay, every λ of the
+        derivation is first written in the book's scaling (Ng: ``λ/(2m)``)."""
+        if self.profile.decay_printed and self.profile.decay is not None:
+            expr = expr.xreplace({g.scalar("lambda"): self.profile.decay})
+        return super().doprint(expr)
+
     def _print_MatrixSymbol(self, expr: sp.MatrixSymbol) -> str:
+        if self._entry is not None:
+            # One entry of a matrix formula (Ng's D^{(l)}_{ij} = (1/m) Δ^{(l)}_{ij} + …).
+            text = self._named(expr.name, entry=True)
+            if text is not None:
+                return f"{text}_{{{''.join(self._print(i) for i in self._entry)}}}"
         return self._named(expr.name) or super()._print_MatrixSymbol(expr)
+
+    def print_entry(self, expr: sp.Basic, row: sp.Basic, col: sp.Basic) -> str:
+        """Entry ``(row, col)`` of the matrix formula ``expr``, written with each matrix's
+        entry (``\\frac{1}{m} \\Delta^{(l)}_{ij}``), the coefficients as in matrix form."""
+        previous, self._entry = self._entry, (row, col)
+        try:
+            return self._print(expr)
+        finally:
+            self._entry = previous
 
     # --- matrix algebra -----------------------------------------------------------
 
@@ -234,8 +292,14 @@ class LatexPrinter(SympyLatexPrinter):
         return sign + self.parenthesize(coeff, PRECEDENCE["Mul"], strict=True) + " " + body
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:
+        folded = self._bias_folded(expr)
+        if folded is not None:
+            return folded
+        terms = ordered_terms(expr)
+        if self.profile.bias_first and self._layer_terms(expr) is not None:
+            terms = sorted(terms, key=lambda t: not isinstance(t, sp.MatrixSymbol))  # b + W h
         out = ""
-        for term in ordered_terms(expr):
+        for term in terms:
             if isinstance(term, sp.ZeroMatrix):
                 continue
             text = self._print(term)
@@ -245,6 +309,31 @@ class LatexPrinter(SympyLatexPrinter):
                 out += (" + " if out else "") + text
         return out or "0"
 
+    def _bias_folded(self, expr: sp.MatAdd) -> str | None:
+        """``W^l a^{l-1} + b^l`` as ``Θ a`` where the profile keeps the bias in column 0 of
+        the weights and a bias unit ``a_0 = 1`` (Ng), else ``None``."""
+        if not self.profile.bias_column:
+            return None
+        product = self._layer_terms(expr)
+        return None if product is None else self._print(product)
+
+    def _layer_terms(self, expr: sp.MatAdd) -> sp.MatMul | None:
+        """The product ``W^l a^{l-1}`` of a layer's ``W^l a^{l-1} + b^l``, else ``None``."""
+        if len(expr.args) != 2:
+            return None
+        product = next((t for t in expr.args if isinstance(t, sp.MatMul)), None)
+        bias = next((t for t in expr.args if isinstance(t, sp.MatrixSymbol)), None)
+        if product is None or bias is None or len(product.args) != 2:
+            return None
+        weights, inputs = product.args
+        found = [g.quantity(getattr(m, "name", "")) for m in (weights, inputs, bias)]
+        if any(f is None for f in found):
+            return None
+        (w_role, w_layer), (a_role, a_layer), (b_role, b_layer) = found  # type: ignore[misc]
+        if (w_role, a_role, b_role) != ("W", "a", "b") or not w_layer == b_layer == a_layer + 1:
+            return None
+        return product
+
     def _print_ZeroMatrix(self, expr: sp.ZeroMatrix) -> str:
         return "0"
 
@@ -253,7 +342,10 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_Vectorized(self, expr: g.Vectorized) -> str:
         # Stand-in scalars carry the vectors' names, so they print as the vectors;
         # products between them print as ⊙ (elementwise).
-        stand_in = {s: sp.Symbol(v.name, real=True) for s, v in expr.mapping.items()}
+        stand_in = {
+            s: sp.Symbol(v.name, real=True) if hasattr(v, "name") else self._stand_in(v)
+            for s, v in expr.mapping.items()
+        }
         body = expr.expr.xreplace(stand_in)
         previous, self._hadamard = self._hadamard, True
         try:
@@ -264,9 +356,37 @@ class LatexPrinter(SympyLatexPrinter):
     def _as_ordered_terms(self, expr: sp.Basic, order: str | None = None) -> list[sp.Basic]:
         if isinstance(expr, sp.Add) and of_a_kind(expr):
             return kind_terms(expr)
-        return super()._as_ordered_terms(expr, order=order)
+        terms = super()._as_ordered_terms(expr, order=order)
+        return late_terms_last(expr, terms) if isinstance(expr, sp.Add) else terms
+
+    def _book_decay(self) -> sp.Symbol | None:
+        """The book's λ where every λ is printed in the book's scaling (Ng), else ``None``."""
+        p = self.profile
+        if not (p.decay_printed and p.decay is not None):
+            return None
+        return next(iter(p.decay.free_symbols - {g.n_batch}), None)
+
+    def _decay_split(self, expr: sp.Mul) -> str | None:
+        """``λ/(2m) X`` written as the book does, the coefficient first (not ``λX/(2m)``)."""
+        lam = self._book_decay()
+        if lam is None or not expr.has(lam):
+            return None
+        scale = {lam, g.n_batch}
+        coeff, rest = [], []
+        for f in expr.args:
+            (coeff if f.is_number or f.free_symbols <= scale else rest).append(f)
+        if not rest or not coeff:
+            return None
+        return (
+            self._print(sp.Mul(*coeff))
+            + " "
+            + self.parenthesize(sp.Mul(*rest), PRECEDENCE["Mul"], strict=True)
+        )
 
     def _print_Mul(self, expr: sp.Mul) -> str:
+        split_decay = self._decay_split(expr)
+        if split_decay is not None:
+            return split_decay
         if not self._hadamard and of_a_kind(expr):
             split = factor_before_sum(expr)
             if split is not None:
@@ -312,6 +432,9 @@ class LatexPrinter(SympyLatexPrinter):
             self._settings["order"] = None
         try:
             factored = common_factor(expr)
+            lam = self._book_decay()
+            if lam is not None and expr.has(lam):
+                factored = None  # cost + λ/(2m) Σ …, not ½(2 cost + …)
             if factored is not None and of_a_kind(expr) and max(factored[0].p, factored[0].q) > 9:
                 # ε + σ² with ε = 10⁻⁵ stays a sum, not 10⁻⁵ (1 + 10⁵ σ²).
                 factored = None
@@ -357,7 +480,11 @@ class LatexPrinter(SympyLatexPrinter):
             return rf"\frac{{\partial {self._print(num)}}}{{\partial {den_text}}}"
         return rf"\frac{{\partial}}{{\partial {den_text}}}\left({self._print(num)}\right)"
 
-    _print_MatrixPartial = _print_ScalarPartial
+    def _print_MatrixPartial(self, expr: sp.Basic) -> str:
+        if self.profile.nabla:
+            num, den = expr.args
+            return rf"\nabla_{{{self._print(den)}}} {self.parenthesize(num, PRECEDENCE['Mul'])}"
+        return self._print_ScalarPartial(expr)
 
     def _print_SampleSum(self, expr: sp.Basic) -> str:
         body, index, count = expr.args
@@ -382,11 +509,27 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_Sum(self, expr: sp.Sum) -> str:
         pulled, body = pulled_sign(expr.function)
         sign = "-" if pulled else ""
-        limits = "".join(
-            rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}} "
-            for v, lo, hi in reversed(expr.limits)
-        )
-        return sign + limits + self.parenthesize(body, PRECEDENCE["Mul"], strict=True)
+        previous = self._bound_l
+        parts = []
+        try:
+            for v, lo, hi in reversed(expr.limits):
+                if v == PENALTY_LAYER:
+                    # l′ is renamed so that the weights read W^{l′} (see Profile.layer).
+                    lo, hi = self.profile.bound_range(lo, hi)
+                    lo_text, hi_text = self._print_label(lo), self._print_label(hi)
+                elif v == g.l_sym:
+                    # A sum over the layers: l is renamed so that the weights read W^l in
+                    # the profile, and the limits follow (Ng: l = 1, …, L − 1).
+                    lo, hi = self.profile.bound_range(lo, hi)
+                    self._bound_l = True
+                    lo_text, hi_text = self._print_label(lo), self._print_label(hi)
+                else:
+                    lo_text, hi_text = self._print(lo), self._print(hi)
+                parts.append(rf"\sum_{{{self._print(v)}={lo_text}}}^{{{hi_text}}} ")
+            text = self.parenthesize(body, PRECEDENCE["Mul"], strict=True)
+        finally:
+            self._bound_l = previous
+        return sign + "".join(parts) + text
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta, exp: object = None) -> str:
         i, j = (self._print(a) for a in expr.args)
@@ -427,7 +570,7 @@ class LatexPrinter(SympyLatexPrinter):
 
     def _print_LayerOf(self, expr: LayerOf) -> str:
         role, layer = expr.args
-        return self._print_label(self.profile.layer(role.name, layer))
+        return self._print_label(self._layer(role.name, layer))
 
     @staticmethod
     def relation(rel: str) -> str:
@@ -436,6 +579,10 @@ class LatexPrinter(SympyLatexPrinter):
 
     def _print_Relation(self, expr: Relation) -> str:
         lhs, rhs, rel = expr.args
+        if lhs == PENALTY_LAYER:
+            # l′ = l: the penalty's term of the weights W^l, written as the weights' label.
+            label = self._print_label(self._layer("W", rhs))
+            return f"{self._print(lhs)} {_RELATIONS[rel.name]} {label}"
         return f"{self._print(lhs)} {_RELATIONS[rel.name]} {self._print(rhs)}"
 
     def _print_RoleSymbol(self, expr: RoleSymbol) -> str:
@@ -447,7 +594,7 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_Span(self, expr: Span) -> str:
         first, last = (self._print(a) for a in expr.args)
         values = [
-            self.profile.layer(a.args[0].name, a.args[1]) if isinstance(a, LayerOf) else a
+            self._layer(a.args[0].name, a.args[1]) if isinstance(a, LayerOf) else a
             for a in expr.args
         ]
         gap = values[1] - values[0]

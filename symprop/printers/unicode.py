@@ -33,6 +33,7 @@ from symprop.printers.written import (
     data_first,
     factor_before_sum,
     kind_terms,
+    late_terms_last,
     of_a_kind,
     ordered_factors,
     ordered_terms,
@@ -45,6 +46,7 @@ _SUPERSCRIPT = str.maketrans("0123456789+-()lLin", "⁰¹²³⁴⁵⁶⁷⁸⁹�
 _SUBSCRIPT = str.maketrans("0123456789+-()ijklmnprst", "₀₁₂₃₄₅₆₇₈₉₊₋₍₎ᵢⱼₖₗₘₙₚᵣₛₜ")
 _RELATIONS = {"=": "=", ":=": "≔", "←": "←"}
 _GREEK = {"alpha": "α", "lambda": "λ", "eta": "η", "epsilon": "ε", "momentum": "momentum"}
+_SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _ROLE_SYMBOL = {
     "x": "x",
     "y": "y",
@@ -133,6 +135,10 @@ class UnicodePrinter(StrPrinter):
         q = self._quantity(expr.name)
         if q is not None:
             return q
+        base, _, sub = expr.name.partition("_")
+        if sub.isdigit() and base in _GREEK:
+            # A layer's own parameter (α₃): the Greek letter with the layer as subscript.
+            return _GREEK[base] + sub.translate(_SUBSCRIPT_DIGITS)
         return _GREEK.get(expr.name, expr.name)
 
     _print_Dummy = _print_Symbol
@@ -238,7 +244,8 @@ class UnicodePrinter(StrPrinter):
     def _as_ordered_terms(self, expr: sp.Basic, order: str | None = None) -> list[sp.Basic]:
         if isinstance(expr, sp.Add) and of_a_kind(expr):
             return kind_terms(expr)
-        return super()._as_ordered_terms(expr, order=order)
+        terms = super()._as_ordered_terms(expr, order=order)
+        return late_terms_last(expr, terms) if isinstance(expr, sp.Add) else terms
 
     def _print_Mul(self, expr: sp.Mul) -> str:
         if not self._hadamard and of_a_kind(expr):

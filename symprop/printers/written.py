@@ -39,6 +39,7 @@ __all__ = [
     "common_factor",
     "factor_before_sum",
     "kind_terms",
+    "late_terms_last",
     "of_a_kind",
     "content_out",
     "data_first",
@@ -254,6 +255,15 @@ def _late(term: sp.Basic) -> bool:
 def ordered_terms(expr: sp.MatAdd) -> list[sp.Basic]:
     """The terms of a matrix sum, data term first, weight decay and learning rate after."""
     return [t for _, t in sorted(enumerate(expr.args), key=lambda p: (_late(p[1]), p[0]))]
+
+
+def late_terms_last(expr: sp.Add, terms: list[sp.Basic]) -> list[sp.Basic]:
+    """A scalar sum's terms (in the printer's order) with the weight-decay and
+    learning-rate terms moved after the data term: J = (1/n) Σ C⁽ⁱ⁾ + λ Σ ‖W‖², not the
+    penalty first."""
+    if not any(_late(t) for t in expr.args) or all(_late(t) for t in expr.args):
+        return terms
+    return sorted(terms, key=_late)
 
 
 def pulled_sign(body: sp.Basic) -> tuple[bool, sp.Basic]:
