@@ -232,7 +232,7 @@ def _meaning(t: _Text, name: str, found: sp.Set | None, hidden: int, cite: str) 
                     " wherever the weights do not amplify it (a weight matrix whose largest "
                     f"singular value is at most 1): across this network's {count} with ",
                     Activation(name),
-                    ", the first layer's local gradient is at most ",
+                    ", the first hidden layer's local gradient is at most ",
                     factor,
                     " times the output layer's. The earliest layers learn slowest: the "
                     "vanishing gradient of deep networks of this activation.",
