@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symprop.core.bounds import derivative_bounds
 from symprop.core.notation import get_profile
 from symprop.core.registry import ACTIVATIONS, z
 from symprop.core.spec import Dense, Dropout, LayerNorm, Network, Residual, load_spec
@@ -20,7 +21,6 @@ from symprop.derivation.build import derive
 from symprop.documents.blocks import Renderer
 from symprop.documents.checked import CheckedDerivation
 from symprop.documents.lecture import initialisations, lecture_sections
-from symprop.documents.lecture_bounds import slope_range
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
@@ -106,9 +106,13 @@ def _sampled(name: str, alpha: float | None) -> np.ndarray:
     ],
 )
 def test_each_range_matches_the_sampled_derivative(name: str, alpha: float | None) -> None:
-    values = (("alpha", alpha),) if alpha is not None else ()
-    found = slope_range(name, values)
+    params = {"alpha": alpha} if alpha is not None else {}
+    found = derivative_bounds(name, params).range
     sampled = _sampled(name, alpha)
+    # The document prints this very set for a network of that activation.
+    net = Network(inputs=1, layers=[Dense(2, name, params), Dense(1, "identity")], loss="mse")
+    (equation,) = _sections(net)["Bounds of the activations' derivatives"].equations
+    assert equation.lines[0].rhs == Renderer("nielsen", 2).math(found)
     assert float(found.sup) == pytest.approx(sampled.max(), abs=1e-6)
     assert float(found.inf) == pytest.approx(sampled.min(), abs=1e-6)
     if isinstance(found, sp.FiniteSet):

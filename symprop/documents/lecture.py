@@ -2,10 +2,10 @@
 
 :func:`lecture_sections` returns them, derived rather than typed: the gradient check the
 generated module runs (its settings from :mod:`symprop.codegen.checking`), the range of each
-activation's derivative found by SymPy (:mod:`symprop.documents.lecture_bounds`) and what it
-means for this network's depth, and the initialisation the code generator chose for each
-layer (:mod:`symprop.codegen.model`, :mod:`symprop.codegen.graph`) with the variance argument
-behind it, its integrals evaluated by SymPy.
+activation's derivative found by SymPy (:mod:`symprop.core.bounds`) and what it means for
+this network's depth, and the initialisation the code generator chose for each layer
+(:mod:`symprop.codegen.model`, :mod:`symprop.codegen.graph`) with the variance argument behind
+it, its integrals evaluated by SymPy.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from symprop.codegen.checking import GRADIENT_CHECK
 from symprop.codegen.graph import build_graph_model
 from symprop.codegen.model import Init, build_model
 from symprop.core import symbols as g
+from symprop.core.bounds import derivative_bounds
 from symprop.core.calculus import activation_function
 from symprop.core.notation import Profile
-from symprop.core.registry import ACTIVATIONS
+from symprop.core.registry import ACTIVATIONS, z
 from symprop.core.why import Activation, Relation, Segment
 from symprop.derivation.steps import formula_numbers
 from symprop.documents.blocks import Equation, Line, Renderer, Section, Sentence
 from symprop.documents.checked import CheckedDerivation
-from symprop.documents.lecture_bounds import slope_range
 
 __all__ = ["LayerInit", "initialisations", "lecture_sections"]
 
@@ -164,14 +164,21 @@ def _bounds(cd: CheckedDerivation, t: _Text) -> Section:
     for _, name, values in _layer_activations(cd):
         if (name, values) in seen or not ACTIVATIONS[name].elementwise:
             continue
-        found = seen[(name, values)] = slope_range(name, values)
+        bounds = derivative_bounds(name, dict(values))
+        found = seen[(name, values)] = None if bounds is None else bounds.range
         prime = Activation(name, 1)
         if found is None:
             paragraphs.append(
                 t.sentence([prime, " is bounded, but SymPy finds no closed form for its extremes."])
             )
             continue
-        lines.append(t.line(rf"{t.r.math(prime)}(z)", r"\in", found, _parameters_why(name, values)))
+        why = _parameters_why(name, values)
+        peak = bounds.maximum.at if bounds is not None else None
+        if isinstance(peak, sp.FiniteSet) and len(peak) == 1:
+            why += ["; " if why else "", "largest at ", Relation(z, *peak)]
+        # z is the registry's unit-level pre-activation, which each profile names (a in
+        # Goodfellow's).
+        lines.append(t.line(rf"{t.r.math(prime)}({t.r.math(z)})", r"\in", found, why))
     recurrence = numbers.get("delta.hidden.matrix")
     cite = f" (formula ({recurrence}))" if recurrence else ""
     hidden = [(k, name, values) for k, name, values in _layer_activations(cd) if k < L]
@@ -391,10 +398,10 @@ def _initialisation(cd: CheckedDerivation, t: _Text) -> Section:
             )
         )
     if "he" in schemes:
-        z = sp.Symbol("z", real=True)
-        density = sp.exp(-(z**2) / (2 * _S**2)) / (_S * sp.sqrt(2 * sp.pi))
-        second = sp.integrate(z**2 * density, (z, 0, sp.oo))
-        relu = activation_function("relu")(z)
+        u = sp.Symbol("z", real=True)  # a normal weighted input
+        density = sp.exp(-(u**2) / (2 * _S**2)) / (_S * sp.sqrt(2 * sp.pi))
+        second = sp.integrate(u**2 * density, (u, 0, sp.oo))
+        relu = activation_function("relu")(u)
         equations.append(
             Equation(
                 "lecture.init.he",
@@ -404,10 +411,10 @@ def _initialisation(cd: CheckedDerivation, t: _Text) -> Section:
                         "=",
                         # Shown with display symbols: the document printer writes SymPy's
                         # oo and pi as words.
-                        sp.Integral(z**2 * density, (z, 0, sp.oo)).xreplace(
+                        sp.Integral(u**2 * density, (u, 0, sp.oo)).xreplace(
                             {sp.pi: sp.Symbol("pi", positive=True), sp.oo: sp.Symbol(r"\infty")}
                         ),
-                        ["z normal with mean 0 and variance ", _S**2],
+                        [u, " normal with mean 0 and variance ", _S**2],
                     ),
                     t.line("", "=", second),
                 ),
