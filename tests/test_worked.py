@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from symprop.core import symbols as g
 from symprop.core.notation import get_profile
 from symprop.core.spec import Dense, Dropout, LayerNorm, Network, Residual, load_spec
 from symprop.derivation.build import derive
+from symprop.derivation.steps import MatrixPartial
 from symprop.documents.blocks import Renderer
 from symprop.documents.checked import CheckedDerivation, checked
 from symprop.documents.emit import to_markdown
@@ -187,24 +189,33 @@ def xor_markdown() -> str:
 
 
 def test_document_prints_the_numbers_rounded(xor_markdown: str) -> None:
-    """δ, the gradients and the stepped parameters as printed, against NumPy's own values
-    rounded to the stated digits."""
+    """z, a, δ, the cost, the gradients and the stepped parameters as printed, against
+    NumPy's own values rounded to the stated digits."""
     net = load_spec(XOR)
+    r = Renderer(net.notation, net.depth)  # the document's own symbols
     ex = worked_example(net, _params(net))
     p = {k: v.reshape(-1) if not k.startswith("W") else v for k, v in _arrays(ex).items()}
-    for layer in (1, 2):
+    a = p["x"]
+    for layer, spec in enumerate(net.layers, start=1):
+        z = p[f"W{layer}"] @ a + p[f"b{layer}"]
+        a = _PHI[spec.activation](z)
+        for role, value in (("z", z), ("a", a)):
+            printed = _printed_matrix(xor_markdown, r.math(g.vector(role, layer)))
+            np.testing.assert_allclose(printed[:, 0], _rounded(value), rtol=1e-12)
         z0 = _pre_activation(net, p, layer)
         delta = _central(lambda z, layer=layer: _objective(net, p, layer, z), z0)
-        printed = _printed_matrix(xor_markdown, rf"\delta^{{{layer}}}")
+        printed = _printed_matrix(xor_markdown, r.math(g.vector("delta", layer)))
         np.testing.assert_allclose(printed[:, 0], _rounded(delta), rtol=1e-12)
+    cost = re.search(r"\n" + re.escape(r.math(g.scalar("C"))) + r" &= ([\d.]+)", xor_markdown)
+    assert float(cost[1]) == float(_rounded(np.array(_objective(net, p))))
     for name in _params(net):
-        role, layer = name[0], name[1:]
+        symbol = (g.matrix if name[0] == "W" else g.vector)(name[0], int(name[1:]))
         numeric = _central(lambda v, name=name: _objective(net, {**p, name: v}), p[name])
-        tex = rf"\frac{{\partial J}}{{\partial {role}^{{{layer}}}}}"
+        tex = r.math(MatrixPartial(g.scalar("J"), symbol))
         printed = _printed_matrix(xor_markdown, tex).reshape(numeric.shape)
         np.testing.assert_allclose(printed, _rounded(numeric), rtol=1e-12)
         stepped = p[name] - net.training.learning_rate * numeric
-        printed = _printed_matrix(xor_markdown, f"{role}^{{{layer}}}", r"\leftarrow")
+        printed = _printed_matrix(xor_markdown, r.math(symbol), r"\leftarrow")
         np.testing.assert_allclose(printed.reshape(stepped.shape), _rounded(stepped), rtol=1e-12)
 
 
