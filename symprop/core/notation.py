@@ -4,16 +4,18 @@ The derivation has a single internal convention (input layer 0, ``W^l`` maps lay
 ``l - 1`` to layer ``l``; see :mod:`symprop.core.symbols`). A profile is *data* that says, per
 role, which LaTeX symbol stands for it and how its layer label is written and shifted:
 
-* ``nielsen`` (seed 000, Nielsen/Lehre): ``z^l_j``, ``a^l_j``, ``w^l_{jk}``, ``b^l_j``,
-  ``δ^l_j``; the input is layer 0, ``a^0 = x`` (the generated code's numbering).
-* ``goodfellow`` (seed 001, Goodfellow et al. ch. 6): pre-activations ``a^{(l)}``, hidden
+* ``nielsen`` (Nielsen's book, ch. 2, and Lehre's lecture notes): ``z^l_j``, ``a^l_j``,
+  ``w^l_{jk}``, ``b^l_j``, ``δ^l_j``; the input is layer 1, ``a^1 = x``, and ``w^l`` maps
+  layer ``l - 1`` to layer ``l`` (so the generated code's ``W1`` is ``w^2``). Every layered
+  role shifts by one and the generic ``l``, ``L`` are renamed ``l - 1``, ``L - 1``.
+* ``goodfellow`` (Goodfellow et al., Deep Learning, ch. 6): pre-activations ``a^{(l)}``, hidden
   units ``h^{(l)}``, ``W^{(l)}``, ``b^{(l)}``, the gradient with respect to the
   pre-activation ``g^{(l)}``, the output ``ŷ``, activation ``f``, loss ``𝓛``.
-* ``ng`` (seed 002, Ng): ``z^{(l)}``, ``a^{(l)}``, ``Θ^{(l)}``, ``δ^{(l)}``, ``Δ^{(l)}``,
-  ``D^{(l)}``, widths ``s_l``, batch size ``m``; the input is layer 1 and ``Θ^{(l)}`` maps
-  layer ``l`` to ``l + 1``. Unit quantities shift by one, parameters do not, and a generic
-  ``l`` (or ``L``) is renamed ``l - 1`` (``L - 1``) so that the recurrence reads as in the
-  lecture: ``δ^{(l)} = (Θ^{(l)})ᵀ δ^{(l+1)} ⊙ g'(z^{(l)})``.
+* ``ng`` (Ng's lecture on backpropagation): ``z^{(l)}``, ``a^{(l)}``, ``Θ^{(l)}``,
+  ``δ^{(l)}``, ``Δ^{(l)}``, ``D^{(l)}``, widths ``s_l``, batch size ``m``; the input is
+  layer 1 and ``Θ^{(l)}`` maps layer ``l`` to ``l + 1``. Unit quantities shift by one,
+  parameters do not, and a generic ``l`` (or ``L``) is renamed ``l - 1`` (``L - 1``) so
+  that the recurrence reads as in the lecture: ``δ^{(l)} = (Θ^{(l)})ᵀ δ^{(l+1)} ⊙ g'(z^{(l)})``.
 
 One template serves every profile; only these tables differ.
 """
@@ -88,6 +90,13 @@ class Profile:
         Plain-text meaning of ``L`` in this profile.
     input_layer
         The label of the input layer, as this profile numbers layers.
+    decay
+        The derivation's weight-decay coefficient λ (``J = C + λ Σ_l ‖W^l‖²``) in the
+        book's own letters (Nielsen: ``λ'/(2n)``, ``n`` the size of the training set), or
+        ``None`` where the book has no weight decay of its own.
+    decay_printed
+        Print every λ of the derivation as :attr:`decay` (the book's scaling throughout);
+        otherwise λ is printed as it is and the relation is stated once.
     """
 
     name: str
@@ -101,6 +110,8 @@ class Profile:
     kronecker: str = "iverson"
     layer_count: str = ""
     input_layer: int = 0
+    decay: sp.Expr | None = None
+    decay_printed: bool = False
 
     def role(self, role: str) -> RoleNotation:
         """The notation of ``role``; an unknown role is a bug and fails naming it."""
@@ -112,15 +123,28 @@ class Profile:
                 f"known roles: {', '.join(self.roles)}"
             ) from None
 
-    def layer(self, role: str, layer: sp.Expr | int) -> sp.Expr:
-        """The displayed layer label of ``role`` at internal layer ``layer``."""
+    def layer(self, role: str, layer: sp.Expr | int, bound: bool = False) -> sp.Expr:
+        """The displayed layer label of ``role`` at internal layer ``layer``.
+
+        ``bound``: ``l`` is a summation variable over the weights (``Σ_l ‖W^l‖²``), renamed
+        so that the weights read ``W^l`` in the profile (Ng's ``Σ_{l=1}^{L-1} (Θ^{(l)})²``,
+        Nielsen's ``Σ_{l=2}^{L} (w^l)²``); see :meth:`bound_range`.
+        """
         label = sp.sympify(layer)
-        if self.generic_shift:
-            label = label.subs(
-                {l_sym: l_sym + self.generic_shift, L_sym: L_sym + self.generic_shift},
-                simultaneous=True,
-            )
+        gs = self.generic_shift
+        if gs or bound:
+            to_l = l_sym - self.role("W").shift if bound else l_sym + gs
+            label = label.subs({l_sym: to_l, L_sym: L_sym + gs}, simultaneous=True)
         return sp.expand(label + self.role(role).shift)
+
+    def bound_range(self, lower: sp.Expr, upper: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+        """The printed limits of a sum over the layer variable ``l`` (see :meth:`layer`)."""
+        shift = self.role("W").shift
+        rename = {L_sym: L_sym + self.generic_shift}
+        return (
+            sp.expand(sp.sympify(lower).subs(rename) + shift),
+            sp.expand(sp.sympify(upper).subs(rename) + shift),
+        )
 
 
 _COMMON: dict[str, RoleNotation] = {
@@ -142,31 +166,41 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
         "nielsen": _profile(
             name="nielsen",
-            source="Nielsen; Lehre, Neural Computation (seed 000)",
+            source="Nielsen, Neural Networks and Deep Learning, ch. 2; Lehre, Neural "
+            "Computation, lecture 5",
             parenthesized=False,
+            # Nielsen numbers the input layer 1 (a^1 = x) and w^l maps layer l - 1 to l:
+            # every layered role is one more than the derivation's layer, and the generic
+            # l and L are renamed so that the formulas read z^l = w^l a^{l-1} + b^l.
+            generic_shift=-1,
             roles={
-                "z": RoleNotation("z", description="weighted input (pre-activation)"),
-                "a": RoleNotation("a", description="activation (output of a layer)"),
-                "W": RoleNotation("W", "w", description="weight of a connection"),
-                "b": RoleNotation("b", description="bias"),
+                "z": RoleNotation("z", shift=1, description="weighted input (pre-activation)"),
+                "a": RoleNotation("a", shift=1, description="activation (output of a layer)"),
+                "W": RoleNotation("w", shift=1, description="weight of a connection"),
+                "b": RoleNotation("b", shift=1, description="bias"),
                 "delta": RoleNotation(
                     r"\delta",
+                    shift=1,
                     description="local gradient: derivative of the cost with respect to the "
                     "weighted input",
                 ),
-                "Delta": RoleNotation(r"\Delta", description="weight gradient summed over a batch"),
-                "n": RoleNotation("n", description="number of units of a layer"),
+                "Delta": RoleNotation(
+                    r"\Delta", shift=1, description="weight gradient summed over a batch"
+                ),
+                "n": RoleNotation("n", shift=1, description="number of units of a layer"),
                 "C": RoleNotation("C", description="cost of one sample"),
             },
             activation=r"\phi",
-            batch="n",
+            batch="m",
             kronecker="iverson",
-            layer_count="number of layers after the input",
-            input_layer=0,
+            layer_count="number of layers, counting the input layer",
+            input_layer=1,
+            # Nielsen's (3.85): C = C_0 + λ'/(2n) Σ_w w², n the number of training samples.
+            decay=sp.Symbol("lambda'", positive=True) / (2 * sp.Symbol("n", positive=True)),
         ),
         "goodfellow": _profile(
             name="goodfellow",
-            source="Goodfellow, Bengio and Courville, Deep Learning, ch. 6 (seed 001)",
+            source="Goodfellow, Bengio and Courville, Deep Learning, ch. 6",
             parenthesized=True,
             roles={
                 "z": RoleNotation("a", description="pre-activation"),
@@ -189,7 +223,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
         ),
         "ng": _profile(
             name="ng",
-            source="Ng, Machine Learning (seed 002)",
+            source="Ng, Machine Learning, lecture on backpropagation",
             parenthesized=True,
             generic_shift=-1,
             roles={

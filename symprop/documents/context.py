@@ -24,7 +24,6 @@ from symprop.core.why import Activation, LayerOf, Relation, Segment, Span
 from symprop.derivation.steps import (
     DerivationView,
     MatrixPartial,
-    SampleOf,
     ScalarPartial,
     Step,
     formula_numbers,
@@ -54,6 +53,7 @@ from symprop.documents.kinds import (
 )
 from symprop.documents.layout import FULL_ROW, rows
 from symprop.documents.lecture import lecture_sections
+from symprop.documents.profiles import output_error, profile_algorithm, profile_conventions
 from symprop.documents.worked import worked_sections
 
 __all__ = ["DocumentContext", "document_context"]
@@ -218,37 +218,7 @@ class _Builder:
             NotationRow(self.r.math(sym), self.r.tex(meaning), self.r.markdown(meaning))
             for sym, meaning in rows
         ]
-        conventions = [
-            self.sentence(
-                [
-                    g.indexed("W", _l)[_j, _k],
-                    " is the weight from unit ",
-                    _k,
-                    " of layer ",
-                    LayerOf("a", _l - 1),
-                    " to unit ",
-                    _j,
-                    " of layer ",
-                    LayerOf("a", _l),
-                    "; so ",
-                    g.matrix("W", _l),
-                    " has ",
-                    g.width(_l),
-                    " rows and ",
-                    g.width(_l - 1),
-                    " columns.",
-                ]
-            ),
-            self.sentence(
-                [
-                    "A parenthesised superscript marks the quantity of sample ",
-                    _i,
-                    " of a mini-batch, e.g. ",
-                    SampleOf(_C, _i),
-                    ".",
-                ]
-            ),
-        ]
+        conventions = profile_conventions(self.r, p, net)
         return table, conventions
 
     def diagram(self) -> tuple[list[Column], list[tuple[str, str, str]], str, str, str]:
@@ -477,7 +447,7 @@ class _Builder:
     def algorithm(self) -> list[AlgorithmItem]:
         # Loop ranges are written with the unit layers' labels (z, δ), which is how the
         # loop variable l appears in the formulas of every profile.
-        d, L = self.d, self.net.depth
+        d = self.d
 
         def formula(step_id: str, depth: int) -> AlgorithmItem:
             st = d.step(step_id)
@@ -486,59 +456,12 @@ class _Builder:
         def text(segs: list[Segment], depth: int) -> AlgorithmItem:
             return AlgorithmItem(depth, self.sentence(segs), None)
 
+        def math(expr: sp.Basic, depth: int) -> AlgorithmItem:
+            return AlgorithmItem(depth, None, self.r.math(expr))
+
         if not self.net.dense_chain:
             return graph_algorithm(self.net, formula, text)
-        items = [
-            text(
-                [
-                    "Input: a mini-batch of ",
-                    g.n_batch,
-                    " samples, learning rate ",
-                    g.scalar("eta"),
-                    ", weight decay ",
-                    g.scalar("lambda"),
-                    ".",
-                ],
-                0,
-            ),
-            text(["For each sample ", Relation(_i, Span(sp.Integer(1), g.n_batch)), ":"], 0),
-            text(["forward: set"], 1),
-            formula("forward.input", 2),
-            text(["for ", Relation(_l, Span(LayerOf("z", 1), LayerOf("z", L))), ":"], 1),
-            formula("forward.z.matrix", 2),
-            formula("forward.a.matrix", 2),
-            text(["output error:"], 1),
-            formula("delta.output.matrix", 2),
-        ]
-        if L > 1:
-            items += [
-                text(
-                    [
-                        "backward, for ",
-                        Relation(_l, Span(LayerOf("delta", L - 1), LayerOf("delta", 1))),
-                        ":",
-                    ],
-                    1,
-                ),
-                formula("delta.hidden.matrix", 2),
-            ]
-        items += [
-            text(
-                [
-                    "Gradients, for ",
-                    Relation(_l, Span(LayerOf("z", 1), LayerOf("z", L))),
-                    ":",
-                ],
-                0,
-            ),
-            formula("batch.Delta", 1),
-            formula("batch.grad_J.W", 1),
-            formula("batch.grad_J.b", 1),
-            text(["Update, for the same layers:"], 0),
-            formula("update.W", 1),
-            formula("update.b", 1),
-        ]
-        return items
+        return profile_algorithm(d, self.net, self.profile, formula, math, text)
 
     def summary(self) -> list[Section]:
         d, L = self.d, self.net.depth
@@ -570,9 +493,25 @@ class _Builder:
         od = self.d.output_delta
         L = self.net.depth
         act = self.net.layers[-1].activation
+        general = output_error(self.net, _C)
+        # The index form for all units at once (Nielsen's BP1).
+        bp1: list[Segment] = (
+            []
+            if general is None
+            else [
+                "For all units at once, ",
+                Relation(g.vector("delta", _L), general),
+                ", the vector of the ",
+                ScalarPartial(_C, g.indexed("a", L)[_j]),
+                " times ",
+                Activation(act, 1),
+                " elementwise. ",
+            ]
+        )
         if self.d.canonical:
             return self.sentence(
                 [
+                    *bp1,
                     "The pair ",
                     Activation(act),
                     " and ",
@@ -586,6 +525,7 @@ class _Builder:
         del od
         return self.sentence(
             [
+                *bp1,
                 "For this pair the derivative of the activation does not cancel: ",
                 g.vector("delta", L),
                 " is the product of the loss derivative and ",

@@ -98,6 +98,12 @@ class LatexPrinter(SympyLatexPrinter):
         self.kinds = tuple(kinds)
         self._hadamard = False
         self._sample: sp.Symbol | None = None
+        self._bound_l = False  # inside a sum over the layer variable l
+
+    def _layer(self, role: str, layer: sp.Expr | int) -> sp.Expr:
+        """The profile's label of ``role`` at ``layer`` (a bound ``l`` renamed, see
+        :meth:`~symprop.core.notation.Profile.layer`)."""
+        return self.profile.layer(role, layer, bound=self._bound_l)
 
     # --- quantities ---------------------------------------------------------------
 
@@ -115,7 +121,7 @@ class LatexPrinter(SympyLatexPrinter):
             self._settings["order"] = previous
 
     def _label(self, role: str, layer: sp.Expr) -> str:
-        text = self._print_label(self.profile.layer(role, layer))
+        text = self._print_label(self._layer(role, layer))
         return f"({text})" if self.profile.parenthesized else text
 
     def _quantity(self, role: str, layer: sp.Expr | None, entry: bool = False) -> str:
@@ -124,9 +130,14 @@ class LatexPrinter(SympyLatexPrinter):
         if role == "a" and self.profile.output is not None and self._is_output(layer):
             text = self.profile.output
         elif role == "n":
-            return f"{notation.symbol}_{{{self._print_label(self.profile.layer(role, layer))}}}"
+            return f"{notation.symbol}_{{{self._print_label(self._layer(role, layer))}}}"
         else:
             symbol = notation.entry_symbol if entry else notation.symbol
+            sample = self._sample is not None and role in _PER_SAMPLE
+            if layer is not None and sample and self.profile.parenthesized:
+                # (l) is the layer: the sample comes second, δ^{(l)(i)}, as x^{(i)} has none.
+                index = self._print(self._sample)
+                return f"{symbol}^{{{self._label(role, layer)}({index})}}"
             text = symbol if layer is None else f"{symbol}^{{{self._label(role, layer)}}}"
         if self._sample is not None and role in _PER_SAMPLE:
             text = f"{{{text}}}^{{({self._print(self._sample)})}}"
@@ -155,7 +166,7 @@ class LatexPrinter(SympyLatexPrinter):
         if layer is None:
             return display.latex
         like = "b" if shown.parameter else "z"
-        text = self._print_label(self.profile.layer(like, layer))
+        text = self._print_label(self._layer(like, layer))
         label = f"({text})" if self.profile.parenthesized else text
         if label_collides(display):
             # (σ²)^{[2]}, σ^{[2]}: not a power, nor the sigmoid's σ (see label_collides).
@@ -182,8 +193,11 @@ class LatexPrinter(SympyLatexPrinter):
             return text
         if expr.name in _REGISTRY_SCALARS:
             return self._quantity(_REGISTRY_SCALARS[expr.name], None)
-        if expr.name == "n":
+        if expr == g.n_batch:
             return self.profile.batch
+        if expr.name.endswith("'"):
+            # λ' (a book's own coefficient, set beside the document's λ)
+            return self._print(sp.Symbol(expr.name[:-1])) + "'"
         return super()._print_Symbol(expr, style)
 
     _print_Dummy = _print_Symbol
@@ -382,11 +396,23 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_Sum(self, expr: sp.Sum) -> str:
         pulled, body = pulled_sign(expr.function)
         sign = "-" if pulled else ""
-        limits = "".join(
-            rf"\sum_{{{self._print(v)}={self._print(lo)}}}^{{{self._print(hi)}}} "
-            for v, lo, hi in reversed(expr.limits)
-        )
-        return sign + limits + self.parenthesize(body, PRECEDENCE["Mul"], strict=True)
+        previous = self._bound_l
+        parts = []
+        try:
+            for v, lo, hi in reversed(expr.limits):
+                if v == g.l_sym:
+                    # A sum over the layers: l is renamed so that the weights read W^l in
+                    # the profile, and the limits follow (Ng: l = 1, …, L − 1).
+                    lo, hi = self.profile.bound_range(lo, hi)
+                    self._bound_l = True
+                    lo_text, hi_text = self._print_label(lo), self._print_label(hi)
+                else:
+                    lo_text, hi_text = self._print(lo), self._print(hi)
+                parts.append(rf"\sum_{{{self._print(v)}={lo_text}}}^{{{hi_text}}} ")
+            text = self.parenthesize(body, PRECEDENCE["Mul"], strict=True)
+        finally:
+            self._bound_l = previous
+        return sign + "".join(parts) + text
 
     def _print_KroneckerDelta(self, expr: sp.KroneckerDelta, exp: object = None) -> str:
         i, j = (self._print(a) for a in expr.args)
@@ -427,7 +453,7 @@ class LatexPrinter(SympyLatexPrinter):
 
     def _print_LayerOf(self, expr: LayerOf) -> str:
         role, layer = expr.args
-        return self._print_label(self.profile.layer(role.name, layer))
+        return self._print_label(self._layer(role.name, layer))
 
     @staticmethod
     def relation(rel: str) -> str:
@@ -447,7 +473,7 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_Span(self, expr: Span) -> str:
         first, last = (self._print(a) for a in expr.args)
         values = [
-            self.profile.layer(a.args[0].name, a.args[1]) if isinstance(a, LayerOf) else a
+            self._layer(a.args[0].name, a.args[1]) if isinstance(a, LayerOf) else a
             for a in expr.args
         ]
         gap = values[1] - values[0]

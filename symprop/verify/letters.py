@@ -34,6 +34,7 @@ _ROLE_OF: dict[str, str] = {
     **_letters("nielsen", _DOC_LAYERED),
     **_letters("ng", _DOC_LAYERED),
     "h": "a",  # Goodfellow: hidden units h^k = f(a^k)
+    "W": "W",
     "w": "W",
     "theta": "W",
     "x": "x",
@@ -70,7 +71,7 @@ def _shifts(profile: str) -> dict[str, int]:
 # profile.
 NUMBERINGS: dict[str, dict[str, int]] = {
     # Nielsen as in the generated code, Goodfellow (h^0 = x), seed 004 (z^(1) = w^(1) x + b^(1)).
-    "input0": _shifts("nielsen"),
+    "input0": _shifts("goodfellow"),
     # Nielsen's book and seed 000: the input is layer 1, w^l maps layer l-1 to l.
     "input1": {role: 1 for role in sorted(_DOC_LAYERED)},
     # Ng (seed 002): the input is layer 1 and Θ^(l) maps layer l to l+1.
