@@ -74,7 +74,10 @@ def _gradient_check(cd: CheckedDerivation, t: _Text) -> Section:
     tolerance = check.tolerance if net.dense_chain else check.kinds_tolerance
     # A module of layer kinds takes the given arrays (dropout masks) as a fourth argument.
     given = "" if net.dense_chain else f", {name}.draw_given(np.random.default_rng(0), 8)"
-    theta, eps, e_i = sp.Symbol("theta"), sp.Symbol("epsilon"), sp.Symbol("e_i")
+    # The step is ε, as Ng writes it, unless the profile's learning rate is ε (Goodfellow's):
+    # then h, as CS231n writes it.
+    taken = t.r.math(g.scalar("eta")) == r"\epsilon"
+    theta, eps, e_i = sp.Symbol("theta"), sp.Symbol("h" if taken else "epsilon"), sp.Symbol("e_i")
     g_i, approx = sp.Symbol("g_i"), sp.Symbol("gtilde_i")
     J, U = sp.Function("J"), sp.UnevaluatedExpr
     plus, minus = J(U(theta) + U(eps * e_i)), J(U(theta) - U(eps * e_i))

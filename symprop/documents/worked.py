@@ -11,6 +11,7 @@ itself follows (:mod:`symprop.documents.worked_graph`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import sympy as sp
 
@@ -175,7 +176,7 @@ class _Writer:
                 "unchanged, since none depends on the widths."
             )
         del net
-        return Section(
+        return _aligned(
             "Worked example: the sample and the parameters",
             self.sentence(intro),
             (self.equation("sample", lines),),
@@ -215,7 +216,7 @@ class _Writer:
         if ex.output == "J":
             cost.append(self.line(_J, self.value("J"), self.by("cost.objective")))
         eqs.append(self.equation("cost", cost))
-        return Section(
+        return _aligned(
             "Worked example: forward pass",
             self.sentence(["Each layer in turn, then the cost of the sample:"]),
             tuple(eqs),
@@ -235,7 +236,7 @@ class _Writer:
             else:
                 lines = [self.line(symbol, value, self.by(st.id))]
             eqs.append(self.equation(st.id, lines))
-        return Section(
+        return _aligned(
             "Worked example: local gradients",
             self.sentence(
                 [
@@ -289,7 +290,7 @@ class _Writer:
                 else " (the step is too long for this sample).",
             ]
         )
-        return Section(
+        return _aligned(
             "Worked example: gradients and one update",
             self.sentence(
                 [
@@ -303,6 +304,23 @@ class _Writer:
             (self.equation("gradients", grads), *steps),
             (after,),
         )
+
+
+def _aligned(
+    title: str,
+    intro: Sentence | None,
+    equations: tuple[Equation, ...],
+    paragraphs: tuple[Sentence, ...] = (),
+) -> Section:
+    """A section whose reasons all go below their formulas when one formula is wide: the
+    equations of a section share one aligned block, so a wide matrix would push every
+    reason beside a narrow one past the margin."""
+    if any(line.wide for eq in equations for line in eq.lines):
+        equations = tuple(
+            replace(eq, lines=tuple(replace(ln, wide=bool(ln.why_tex)) for ln in eq.lines))
+            for eq in equations
+        )
+    return Section(title, intro, equations, paragraphs)
 
 
 def _no_example(network: Network, renderer: Renderer) -> tuple[Section, ...]:
