@@ -14,13 +14,15 @@ import pytest
 import sympy as sp
 
 from symprop.core import symbols as g
+from symprop.core.errors import SymPropError
 from symprop.core.notation import get_profile
 from symprop.core.spec import Dense, Dropout, LayerNorm, Network, Residual, load_spec
 from symprop.derivation.build import derive
 from symprop.derivation.steps import MatrixPartial
 from symprop.documents.blocks import Renderer
 from symprop.documents.checked import CheckedDerivation, checked
-from symprop.documents.emit import to_markdown
+from symprop.documents.emit import to_latex, to_markdown
+from symprop.documents.typeset import require_tex, typeset
 from symprop.documents.worked import SIGNIFICANT, worked_sections
 from symprop.documents.worked_numbers import narrowed, worked_example
 from symprop.explain.network import explain_network
@@ -299,3 +301,29 @@ def test_a_wide_network_is_worked_on_a_narrowed_copy() -> None:
         assert ex.result.grads[node.name] == reference.grads[node.name]
     intro = _sections(net, "nielsen")[0].intro.md
     assert "widths 5, 5, 5, 5" in intro
+
+
+def test_a_wide_matrix_puts_every_reason_of_its_section_below() -> None:
+    """One aligned block per section: a reason beside a narrow line would sit right of the
+    wide matrix's column, past the margin (45 pt at digits before this held)."""
+    net = load_spec(ROOT / "examples" / "digits.toml")
+    for section in _sections(net, "goodfellow")[:4]:
+        lines = [line for eq in section.equations for line in eq.lines if line.why_tex]
+        if any(line.wide for line in lines):
+            assert all(line.wide for line in lines), section.title
+
+
+def test_the_worked_pages_have_no_overfull_box() -> None:
+    try:
+        require_tex()
+    except SymPropError:
+        pytest.skip("no TeX Live")
+    net = load_spec(ROOT / "examples" / "digits.toml")
+    _, log = typeset(to_latex(CheckedDerivation(derive(net), _Report()), "goodfellow"))
+    assert "Overfull" not in log
+
+
+class _Report:
+    """Stands for a check report: the document prints only how many claims it had."""
+
+    results = ()
