@@ -70,10 +70,9 @@ class _Text:
 
 def _gradient_check(cd: CheckedDerivation, t: _Text) -> Section:
     check, net = GRADIENT_CHECK, cd.derivation.network
-    name = net.name
     tolerance = check.tolerance if net.dense_chain else check.kinds_tolerance
     # A module of layer kinds takes the given arrays (dropout masks) as a fourth argument.
-    given = "" if net.dense_chain else f", {name}.draw_given(np.random.default_rng(0), 8)"
+    given = "" if net.dense_chain else ", draw_given(rng, 8)"
     # The step is ε, as Ng writes it, unless the profile's learning rate is ε (Goodfellow's):
     # then h, as CS231n writes it.
     taken = t.r.math(g.scalar("eta")) == r"\epsilon"
@@ -107,8 +106,8 @@ def _gradient_check(cd: CheckedDerivation, t: _Text) -> Section:
                 " the i-th unit vector of the parameters (every weight and bias): the central "
                 "difference is exact up to a term in ",
                 eps**2,
-                f". The generated module runs this check as {name}.gradient_check(params, X, "
-                f"Y), which returns the largest ",
+                ". The generated module runs this check as gradient_check(params, X, "
+                "Y), which returns the largest ",
                 sp.Symbol("r_i"),
                 f" over every parameter (beyond {check.exhaustive} parameters, over "
                 f"{check.directions} random unit directions instead), with J evaluated in "
@@ -122,8 +121,9 @@ def _gradient_check(cd: CheckedDerivation, t: _Text) -> Section:
         ),
         t.sentence(
             [
-                f"To run it: params = {name}.init_params(0), then "
-                f"{name}.gradient_check(params, X[:8], Y[:8]{given}) on a few samples of the data."
+                "To run it, with the module's own functions: params = init_params(0), then "
+                f"gradient_check(params, X[:8], Y[:8]{given}) on a few samples of the data"
+                + (", rng a NumPy generator." if given else ".")
             ]
         ),
     )
@@ -356,7 +356,6 @@ def _init_lines(t: _Text, init: LayerInit) -> list[Line]:
 
 def _initialisation(cd: CheckedDerivation, t: _Text) -> Section:
     inits = initialisations(cd)
-    name = cd.derivation.network.name
     equations = [Equation(f"lecture.init.{i.layer}", tuple(_init_lines(t, i))) for i in inits]
     n_in, n_out = g.width(g.l_sym - 1), g.width(g.l_sym)
     paragraphs: list[Sentence] = []
@@ -441,8 +440,9 @@ def _initialisation(cd: CheckedDerivation, t: _Text) -> Section:
         )
     intro = t.sentence(
         [
-            f"{name}.init_params(seed) draws every weight matrix with "
-            "numpy.random.default_rng(seed), by the scheme the code generator chose for its "
+            "Every weight matrix is drawn by the generated module's init_params(seed), from "
+            "NumPy's random generator for that seed, by the scheme the code generator chose for "
+            "its "
             + (
                 "layer (He for rectifiers, Glorot otherwise)"
                 if cd.derivation.network.dense_chain
