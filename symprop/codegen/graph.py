@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
@@ -44,7 +45,10 @@ from symprop.core.registry import ACTIVATIONS, LOSSES
 from symprop.core.spec import Network
 from symprop.core.topology import feature_axes
 from symprop.core.why import Why
-from symprop.derivation.build import Derivation
+
+if TYPE_CHECKING:  # annotations only: the documents import codegen, and the
+    # derivation imports the documents (notebook display)
+    from symprop.derivation.build import Derivation
 
 __all__ = ["GivenArray", "GraphModel", "KindBlock", "ParameterModel", "build_graph_model"]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
@@ -33,7 +34,10 @@ from symprop.codegen.stable import (
 from symprop.core.registry import ACTIVATIONS, LOSSES, a, a_vec, i_idx, j_idx, y_vec, z
 from symprop.core.spec import Network
 from symprop.core.why import Why
-from symprop.derivation.build import Derivation
+
+if TYPE_CHECKING:  # annotations only: the documents import codegen, and the
+    # derivation imports the documents (notebook display)
+    from symprop.derivation.build import Derivation
 
 __all__ = ["Init", "LayerModel", "OutputModel", "Target", "TrainingModel", "build_model"]
 
