@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -34,6 +34,7 @@ from symprop.core.registry import ACTIVATIONS, LOSSES, a, a_vec, i_idx, j_idx, y
 from symprop.core.spec import Network
 from symprop.core.why import Why
 from symprop.derivation.build import Derivation
+from symprop.derivation.steps import formula_numbers
 
 __all__ = ["Init", "LayerModel", "OutputModel", "Target", "TrainingModel", "build_model"]
 
@@ -97,6 +98,8 @@ class TrainingModel:
     target: Target
     assumptions: tuple[Why, ...]  # rendered by each backend's printer
     n_params: int
+    # Formula numbers by step id, as the derivation document tags them: code cites them.
+    numbers: dict[str, int] = field(default_factory=dict)
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -240,4 +243,5 @@ def build_model(d: Derivation) -> TrainingModel:
         target=target,
         assumptions=tuple(d.assumptions),
         n_params=net.n_params,
+        numbers=formula_numbers(d.steps),
     )

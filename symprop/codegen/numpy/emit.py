@@ -70,6 +70,11 @@ class LayerCode:
     delta_doc: str
     init: str  # helper name
     init_doc: str
+    # Comments citing the derivation's formula numbers ("  # (6)"; "" when it has none).
+    cite_z: str = ""
+    cite_a: str = ""
+    cite_delta: str = ""
+    cite_grad: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,9 @@ class ModuleContext:
     assumptions: tuple[str, ...]
     literals: dict[str, str]  # Python literals of the tuples the module defines
     n_params: int
+    backprop_doc: tuple[str, ...] = ()  # the formulas ``_backprop`` computes, numbered
+    cite_cost: str = ""  # comment citing J's formula numbers
+    cite_sample_cost: str = ""  # comment citing the per-sample cost's number
 
     @property
     def depth(self) -> int:
@@ -125,7 +133,15 @@ def _equation(lhs_rhs: tuple[sp.Basic, sp.Basic]) -> str:
     return f"{unicode(lhs)} = {unicode(rhs)}"
 
 
-def _layer_code(layer: LayerModel, step_printer: ArrayPrinter) -> LayerCode:
+def _cite(numbers: dict[str, int], *ids: str) -> str:
+    """A trailing comment citing the formulas ``ids`` by number ("" when none is numbered)."""
+    found = [f"({numbers[i]})" for i in ids if i in numbers]
+    return f"  # {', '.join(found)}" if found else ""
+
+
+def _layer_code(
+    layer: LayerModel, step_printer: ArrayPrinter, numbers: dict[str, int]
+) -> LayerCode:
     """Print one layer of the model: its calls on rows and columns, φ', and docs."""
     l = layer.index
     args = [f"z{l}"] + [f"{k}={_literal(v)}" for k, v in layer.params]
@@ -158,6 +174,10 @@ def _layer_code(layer: LayerModel, step_printer: ArrayPrinter) -> LayerCode:
             if he
             else f"Glorot: W{l} ~ U(−r, r), r = sqrt(6/({layer.fan_in} + {layer.width}))"
         ),
+        cite_z=_cite(numbers, f"forward.layer.{l}.z"),
+        cite_a=_cite(numbers, f"forward.layer.{l}"),
+        cite_delta=_cite(numbers, f"summary.delta.{l}"),
+        cite_grad=_cite(numbers, f"summary.grad_W.{l}", f"summary.grad_b.{l}"),
     )
 
 
@@ -224,7 +244,8 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
     widths = network.widths
     L = network.depth
 
-    layers = [_layer_code(layer, step_printer) for layer in model.layers]
+    numbers = model.numbers
+    layers = [_layer_code(layer, step_printer, numbers) for layer in model.layers]
     step_printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
     output_delta = step_printer.doprint(model.output.delta)
     cost, cost_doc = _cost(model, printer, L)
@@ -322,7 +343,25 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
             "target": repr(model.target.value),
         },
         n_params=model.n_params,
+        backprop_doc=_backprop_doc(layers),
+        cite_cost=_cite(numbers, "cost.sample", "cost.batch", "cost.objective"),
+        cite_sample_cost=_cite(numbers, "cost.sample"),
     )
+
+
+def _backprop_doc(layers: list[LayerCode]) -> tuple[str, ...]:
+    """The lines of ``_backprop``'s docstring: each δ^l as the code computes it, then the
+    gradients, each with its formula number."""
+    lines = [f"{layer.delta_doc}{_tag(layer.cite_delta)}" for layer in reversed(layers)]
+    grads = [layer.cite_grad[4:] for layer in layers if layer.cite_grad]
+    cited = f"   {', '.join(grads)}" if grads else ""
+    lines.append(f"[∂C/∂W^l | ∂C/∂b^l] = Σ_i δ^l [(a^{{l−1}})ᵀ 1], times ``scale``{cited}")
+    return tuple(lines)
+
+
+def _tag(cite: str) -> str:
+    """A docstring's formula number, from the code's comment: "   (12)"."""
+    return f"   {cite[4:]}" if cite else ""
 
 
 def _ruff_format(source: str) -> str:
@@ -378,7 +417,17 @@ def render_module(network: Network, *, spec: str, dtype: str | None = None) -> s
         graph = build_graph_context(network, spec=spec, dtype=dtype)
         return _compiled(_ruff_format(render(GRAPH_TEMPLATE, {"m": graph})))
     ctx = build_context(network, spec=spec, dtype=dtype)
-    return _compiled(_ruff_format(render(TEMPLATE, {"m": ctx})))
+    return _compiled(_ruff_format(render(TEMPLATE, {"m": ctx, **runtime_context()})))
+
+
+def runtime_context() -> dict[str, object]:
+    """What the runtime section prints: the same for every module of this symprop version
+    (every numeric primitive, whether a module calls it or not), so that the section is
+    byte-identical across modules."""
+    return {
+        "version": __version__,
+        "runtime_helpers": tuple(HELPERS[name].source for name in sorted(HELPERS)),
+    }
 
 
 def write_module(
