@@ -171,10 +171,20 @@ def _not_finite(name: str, source: np.ndarray, dtype: np.dtype) -> str:
 def _check_targets(
     Y: np.ndarray, batch: int, dtype: np.dtype, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Y as a (batch, n_L) array of ``dtype``.
-    With ``out`` (n_L, batch), the targets are written into it as columns instead."""
+    """Y as a (batch, n_L) array of ``dtype``; for class targets, integer labels become
+    one-hot rows. With ``out`` (n_L, batch), the targets are written into it as columns."""
     Y = np.asarray(Y)
     n_out = LAYER_SIZES[-1]
+    if _TARGET == "class" and Y.ndim == 1 and np.issubdtype(Y.dtype, np.integer):
+        if Y.shape[0] != batch:
+            raise ValueError(f"Y: expected {batch} labels, got {Y.shape[0]}")
+        if Y.size and (Y.min() < 0 or Y.max() >= n_out):
+            raise ValueError(f"Y: labels out of range; expected integers in [0, {n_out})")
+        # One-hot: 1 where the unit is the label, else 0 (the comparison written as dtype).
+        units = np.arange(n_out)
+        if out is None:
+            return np.equal(Y[:, None], units, out=np.empty((batch, n_out), dtype=dtype))
+        return np.equal(units[:, None], Y, out=out)
     if Y.ndim == 1 and n_out == 1:
         Y = Y[:, None]
     if Y.shape != (batch, n_out):
@@ -185,6 +195,15 @@ def _check_targets(
         source, Y = Y, Y.astype(dtype, copy=False)
     if not _all_finite(Y):
         raise ValueError(_not_finite("Y", source, dtype))
+    if _TARGET == "class":
+        if np.any(Y < 0) or np.any(Y > 1):
+            raise ValueError("Y: target probabilities out of range; expected values in [0, 1]")
+        if not np.allclose(np.sum(Y, axis=1), 1, atol=1e-6 if dtype == np.float64 else 1e-4):
+            raise ValueError(
+                "Y: each row must sum to 1 (one-hot or probabilities), or pass integer labels"
+            )
+    elif _TARGET == "unit" and (np.any(Y < 0) or np.any(Y > 1)):
+        raise ValueError("Y: targets out of range; expected values in [0, 1]")
     if out is None:
         return Y
     out[...] = Y.T
