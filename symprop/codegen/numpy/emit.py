@@ -415,7 +415,7 @@ def render_module(network: Network, *, spec: str, dtype: str | None = None) -> s
     """
     if not network.dense_chain:
         graph = build_graph_context(network, spec=spec, dtype=dtype)
-        return _compiled(_ruff_format(render(GRAPH_TEMPLATE, {"m": graph})))
+        return _compiled(_ruff_format(render(GRAPH_TEMPLATE, {"m": graph, **runtime_context()})))
     ctx = build_context(network, spec=spec, dtype=dtype)
     return _compiled(_ruff_format(render(TEMPLATE, {"m": ctx, **runtime_context()})))
 
