@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.calculus.util import function_range
 
+from symprop.core.handform import form_cost, hand_form
 from symprop.core.registry import (
     ACTIVATIONS,
     LOSSES,
@@ -248,7 +249,9 @@ def derive_activation(name: str) -> ActivationDerivative:
     raw = sp.diff(definition, z)
     simplified = sp.simplify(raw) if not isinstance(raw, sp.Piecewise) else raw
     steps: list[sp.Expr] = [raw]
-    if simplified != raw:
+    # SymPy's simplification is a step only when it reads better by the hand-form
+    # preferences: SiLU' through cosh²(z/2) is shorter but no form a textbook writes.
+    if simplified != raw and form_cost(simplified) < form_cost(raw):
         steps.append(simplified)
 
     kink = None
@@ -263,7 +266,7 @@ def derive_activation(name: str) -> ActivationDerivative:
     kind, rule, premise = "raw", why("simplified derivative"), None
     out = _output_form(definition, raw)
     if out is not None and out.has(a) and proven_equal(out.subs(a, definition), raw):
-        form, kind = out, "output"
+        form, kind = hand_form(out), "output"
         premise = why(Relation(a, activation_function(name)(z)))
         rule = why("since ", premise)
         steps = [raw]
@@ -291,13 +294,20 @@ def derive_activation(name: str) -> ActivationDerivative:
                     f for f in candidate.atoms(sp.Function) if not isinstance(f, ActivationApplied)
                 }
                 if not transcendental and candidate.has(psi) and proven_equal(candidate, raw):
-                    form, kind = candidate, "activation-output"
+                    # The activation's own output in the same terms (SiLU: a = z σ(z)), so
+                    # the hand form may be written in a: SiLU' = a + σ(z)(1 − a).
+                    own = sp.factor(
+                        sp.simplify(definition.subs(kern.kernel, kern.solution.subs(a, psi)))
+                    )
+                    form, kind = hand_form(candidate, (a, own)), "activation-output"
                     rule = why(
                         "substituting ",
-                        Relation(kern.kernel, kern.solution),
-                        " with ",
-                        Relation(a, activation_function(other.name)(z)),
+                        Relation(kern.kernel, kern.solution.subs(a, psi)),
+                        ", since ",
+                        Relation(psi, other.definition),
                     )
+                    if form.has(a):
+                        rule += why(", and ", Relation(a, own))
                     break
             if form is not None:
                 break
@@ -481,6 +491,9 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
             (dloss * phi.form).subs(a, ACTIVATIONS[activation].definition),
         ):
             simplified = dloss * phi.form
+        # The hand form of SymPy's factorisation: 2 (a − y)(1 − a²), not 2 (a − y)(a − 1)(a + 1).
+        # SymPy's expansion is kept only when its hand form reads better than the product's.
+        simplified = min((hand_form(dloss * phi.form), hand_form(simplified)), key=form_cost)
         if _reorders_signs_only(simplified, dloss * phi.form):
             # SymPy's canonical signs, (−a + y)(a − 1) for (a − y)(1 − a), are no step a
             # reader needs: the chain ends at the product, and the matrix form follows it.
