@@ -10,8 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
+from sympy.parsing.sympy_parser import parse_expr
 
-from symprop.codegen.numpy.emit import import_generated
+from symprop.codegen.numpy.emit import import_generated, render_module
+from symprop.core.spec import Dense, Network
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
@@ -151,3 +154,101 @@ def test_memory_kept_after_many_row_counts_is_bounded(path: Path) -> None:
     # A constant: a few flat vectors and one batch's buffers, not one set per row count.
     bound = 16 * 8 * (m._N_PARAMS + 400 * sum(m.LAYER_SIZES)) + (1 << 20)
     assert grown < bound, f"kept {grown / 2**20:.2f} MiB more after 60 row counts"
+
+
+# --- docstrings in exactly the form the code computes ------------------------------------
+
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+
+
+def _from_docstring(text: str) -> str:
+    """A docstring formula (Unicode) as Python source, by the printers' mapping: ⊙ and
+    juxtaposition are *, superscript layer numbers are name suffixes, {A if C; B otherwise}
+    is Piecewise, y is the code's Y."""
+    text = text.translate(_SUPERSCRIPTS).replace("−", "-").replace("⊙", "*")
+    text = re.sub(r"\(([az])(\d)\)(\d)", r"\1\2**\3", text)  # (a¹)² is a1**2
+    text = re.sub(
+        r"\{ (.+?) if (.+?); (.+?) otherwise \}", r"Piecewise((\1, \2), (\3, True))", text
+    )
+    text = re.sub(r"(\d) \(", r"\1*(", text)
+    text = re.sub(r"\by\b", "Y", text)
+    return text.replace("σ(", "sigmoid(")
+
+
+def _from_code(text: str) -> str:
+    """A line of generated code as the same kind of Python source: np.where is Piecewise,
+    and so is a mask in a product, (z > 0), which SymPy cannot multiply."""
+    text = re.sub(r"\((\w+ > 0)\)", r"Piecewise((1, \1), (0, True))", text)
+    return re.sub(r"np\.where\((.+?), (.+?), (.+)\)$", r"Piecewise((\2, \1), (\3, True))", text)
+
+
+def _structure(expr: sp.Basic) -> object:
+    """``expr`` as a tree, the arguments of sums and products unordered (printers order
+    them differently), 0/1 piecewise as its condition (the code multiplies by the boolean),
+    numbers exact."""
+    if isinstance(expr, sp.Piecewise) and len(expr.args) == 2:
+        (first, cond), (second, _) = expr.args
+        if first == 1 and second == 0:
+            return _structure(cond)
+    if expr.is_number:  # 1/100 printed exactly, 0.01 as a float
+        return sp.nsimplify(expr.doit(), rational=True)
+    if not expr.args:
+        return expr
+    args = [_structure(arg) for arg in expr.args]
+    if isinstance(expr, sp.Mul):  # one coefficient: 1/50 is printed 1/50 or 0.02
+        coeff = sp.Mul(*[x for x in args if isinstance(x, sp.Number)])
+        args = [x for x in args if not isinstance(x, sp.Number)] + ([coeff] * (coeff != 1))
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        return (type(expr).__name__, tuple(sorted(args, key=repr)))
+    return (type(expr).__name__, tuple(args))
+
+
+def _parse(source: str) -> sp.Basic:
+    names = {f"{v}{n}": sp.Symbol(f"{v}{n}") for v in "az" for n in range(1, 9)}
+    names.update(Y=sp.Symbol("Y"), sigmoid=sp.Function("sigmoid"), Piecewise=sp.Piecewise)
+    return parse_expr(source, local_dict=names, evaluate=False)
+
+
+_HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "elu", "silu"]
+_OUTPUTS = [
+    ("sigmoid", "binary_cross_entropy"),
+    ("softmax", "cross_entropy"),
+    ("identity", "mse"),
+    ("tanh", "half_sse"),
+    ("sigmoid", "half_sse"),
+    ("softplus", "mse"),
+    ("elu", "mse"),
+    ("silu", "half_sse"),
+    ("relu", "mse"),  # a 0/1 step inside a product: printed as a comparison, parenthesised
+    ("leaky_relu", "mse"),
+]
+
+
+@pytest.mark.parametrize(
+    "hidden, output, loss",
+    [(h, *_OUTPUTS[0]) for h in _HIDDEN] + [("tanh", *pair) for pair in _OUTPUTS[1:]],
+)
+def test_backprop_docstring_shows_the_form_its_code_computes(
+    hidden: str, output: str, loss: str
+) -> None:
+    # The module said δ¹ = ((W²)ᵀ δ²) ⊙ −a¹ ⊙ (a¹ − 1) where its code computed a1 * (1 - a1):
+    # each δ line of the docstring and the code line citing the same number must be the same
+    # expression, not merely equal.
+    net = Network(inputs=3, layers=[Dense(4, hidden), Dense(2, output)], loss=loss)
+    source = render_module(net, spec="x.toml")
+    docs = {
+        number: line for line, number in re.findall(r"^    (δ\S+ = .+?)   \((\d+)\)$", source, re.M)
+    }
+    codes = {
+        number: rhs
+        for rhs, number in re.findall(r"^    delta_\d+ \*?= (.+?)  # \((\d+)\)$", source, re.M)
+    }
+    assert len(docs) == 2 and set(docs) == set(codes), (docs, codes)
+    for number, line in docs.items():
+        rhs = line.split(" = ", 1)[1]
+        back = re.match(r"\(\(W\S+ δ\S+\) ⊙ (.+)$", rhs)  # hidden: the code multiplies φ'
+        shown = back.group(1) if back else rhs
+        code = codes[number]
+        assert _structure(_parse(_from_docstring(shown))) == _structure(_parse(_from_code(code))), (
+            f"({number}): docstring {shown!r}, code {code!r}"
+        )

@@ -15,11 +15,12 @@ import importlib.util
 import shutil
 import subprocess
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
 import sympy as sp
+from sympy import HadamardProduct
 
 from symprop import __version__
 from symprop.codegen.graph import build_graph_model
@@ -32,7 +33,9 @@ from symprop.codegen.numpy.printer import ArrayPrinter
 from symprop.codegen.numpy.unrolled import unrolled
 from symprop.core.examples import network_specs
 from symprop.core.files import write_atomic as _write_atomic
+from symprop.core.registry import a, a_vec, j_idx, y, y_vec, z, z_vec
 from symprop.core.spec import Network, load_spec
+from symprop.core.symbols import Vectorized
 from symprop.core.templating import render
 from symprop.derivation.build import derive
 from symprop.printers.unicode import sentence, unicode
@@ -117,6 +120,7 @@ class ModuleContext:
     backprop_doc: tuple[str, ...] = ()  # the formulas ``_backprop`` computes, numbered
     cite_cost: str = ""  # comment citing J's formula numbers
     cite_sample_cost: str = ""  # comment citing the per-sample cost's number
+    cite_update: str = ""  # the update's formula numbers, " (32), (33)"
 
     @property
     def depth(self) -> int:
@@ -128,9 +132,38 @@ def _literal(value: float) -> str:
     return repr(float(value))
 
 
-def _equation(lhs_rhs: tuple[sp.Basic, sp.Basic]) -> str:
+def _equation(
+    lhs_rhs: tuple[sp.Basic, sp.Basic], computed: sp.Expr | None = None, z_vector: sp.Basic = None
+) -> str:
+    """The derivation's equation ``lhs = rhs`` as a docstring line. With ``computed`` (the
+    unit-level expression the code line prints), the elementwise factor of ``rhs`` is
+    replaced by it, so that the docstring shows exactly the form the code computes: one
+    SymPy expression, printed by the code printer and by the Unicode printer."""
     lhs, rhs = lhs_rhs
+    if computed is not None:
+        rhs = _with_computed(rhs, computed, z_vector)
     return f"{unicode(lhs)} = {unicode(rhs)}"
+
+
+def _with_computed(rhs: sp.Basic, computed: sp.Expr, z_vector: sp.Basic | None) -> sp.Basic:
+    """``rhs`` with its elementwise factor (a ``Vectorized``) written as ``computed``; the
+    factor's vectors stay the derivation's. Unchanged when ``computed`` names a scalar the
+    factor does not map to a vector."""
+    if isinstance(rhs, Vectorized):
+        mapping = rhs.mapping
+        if z_vector is not None:
+            mapping.setdefault(z, z_vector)
+        if not computed.free_symbols <= set(mapping):
+            return rhs
+        return Vectorized(computed, mapping, rhs.shape)
+    if isinstance(rhs, HadamardProduct):
+        return HadamardProduct(*[_with_computed(arg, computed, z_vector) for arg in rhs.args])
+    return rhs
+
+
+def _unit_level(expr: sp.Expr) -> sp.Expr:
+    """The output δ^L_j the code prints, in the scalar symbols a, y, z of a ``Vectorized``."""
+    return expr.xreplace({a_vec[j_idx]: a, y_vec[j_idx]: y, z_vec[j_idx]: z})
 
 
 def _cite(numbers: dict[str, int], *ids: str) -> str:
@@ -167,7 +200,7 @@ def _layer_code(
         call_into=call_into,
         dphi=dphi,
         dphi_doc="" if layer.dphi_proven is None else f"φ'(z) = {unicode(layer.dphi_proven)}",
-        delta_doc=_equation(layer.delta),
+        delta_doc=_equation(layer.delta, layer.dphi, layer.z_vector),
         init="_he_normal" if he else "_glorot_uniform",
         init_doc=(
             f"He: {layer.activation} is a rectifier, W{l} ~ N(0, 2/{layer.fan_in})"
@@ -246,6 +279,10 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
 
     numbers = model.numbers
     layers = [_layer_code(layer, step_printer, numbers) for layer in model.layers]
+    # δ^L in the docstring as the code computes it, from the same expression.
+    last = model.layers[-1]
+    output_doc = _equation(last.delta, _unit_level(model.output.delta), last.z_vector)
+    layers[-1] = replace(layers[-1], delta_doc=output_doc)
     step_printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
     output_delta = step_printer.doprint(model.output.delta)
     cost, cost_doc = _cost(model, printer, L)
@@ -346,6 +383,7 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         backprop_doc=_backprop_doc(layers),
         cite_cost=_cite(numbers, "cost.sample", "cost.batch", "cost.objective"),
         cite_sample_cost=_cite(numbers, "cost.sample"),
+        cite_update=_cite(numbers, "update.W", "update.b")[3:],
     )
 
 
