@@ -160,6 +160,9 @@ def _backprop(
     return cost
 
 
+# The update W^l ← W^l − η ∂J/∂W^l, b^l ← b^l − η ∂J/∂b^l (32), (33) (and momentum,
+# Adam) is the runtime's ``_Trainer._update``, on the gradients ``_backprop`` wrote.
+
 # No per-sample code on Python floats: it pays only for networks of a few units in float64.
 _sample_gradient = None
 

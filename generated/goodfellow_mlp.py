@@ -142,6 +142,10 @@ def _backprop(
     return cost
 
 
+# The update W^l ← W^l − η ∂J/∂W^l, b^l ← b^l − η ∂J/∂b^l (30), (31) (and momentum,
+# Adam) is the runtime's ``_Trainer._update``, on the gradients ``_backprop`` wrote.
+
+
 def _sample_gradient(
     theta: list[float], x: list[float], y: list[float]
 ) -> tuple[float, list[float]]:

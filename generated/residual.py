@@ -242,7 +242,7 @@ def _backprop(
     # ∂C/∂x = Wᵀ g
     da4 = delta5 @ params["W5"]
     # δ^4: δ4 = ∂C/∂a4 ⊙ φ'(z4), φ'(z) = 1 − a²
-    delta4 = da4 * ((1 - c["a4"]) * (c["a4"] + 1))
+    delta4 = da4 * (1 - c["a4"] ** 2)
     # layer 4 (residual, x = a1, f = a3): gradients from g = δ^4 = ∂C/∂z^4
     # ∂C/∂x = g
     da1 = delta4
@@ -262,7 +262,7 @@ def _backprop(
         - c["xhat3"] * np.sum(delta3 * params["gamma3"] * c["xhat3"], axis=1)[:, None]
     ) / (4 * c["sigma3"][:, None])
     # δ^2: δ2 = ∂C/∂a2 ⊙ φ'(z2), φ'(z) = 1 − a²
-    delta2 = da2 * ((1 - c["a2"]) * (c["a2"] + 1))
+    delta2 = da2 * (1 - c["a2"] ** 2)
     # layer 2 (dense, x = a1): gradients from g = δ^2 = ∂C/∂z^2
     # ∂C/∂W = Σ_batch g xᵀ
     grads["W2"] = delta2.T @ c["a1"]
@@ -271,7 +271,7 @@ def _backprop(
     # ∂C/∂x = Wᵀ g; a1 feeds several layers, so their gradients add
     da1 = da1 + delta2 @ params["W2"]
     # δ^1: δ1 = ∂C/∂a1 ⊙ φ'(z1), φ'(z) = 1 − a²
-    delta1 = da1 * ((1 - c["a1"]) * (c["a1"] + 1))
+    delta1 = da1 * (1 - c["a1"] ** 2)
     # layer 1 (dense, x = a0): gradients from g = δ^1 = ∂C/∂z^1
     # ∂C/∂W = Σ_batch g xᵀ
     grads["W1"] = delta1.T @ c["a0"]
