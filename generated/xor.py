@@ -4,17 +4,16 @@ XOR: a 2-4-1 sigmoid classifier with log loss. Generated from ``examples/xor.tom
 ``symprop generate``; regenerate rather than edit. NumPy is its only dependency. Network
 2-4-1 (sigmoid, sigmoid), loss binary_cross_entropy, λ = 0.0.
 
-Conventions. Layer 0 is the input. ``W<l>`` has shape (n_l, n_{l−1}) and ``b<l>`` shape
-(n_l,). The public functions take a batch as rows: ``X`` is (batch, n_0), ``Y`` is
-(batch, n_L), and ``forward`` computes z^l = W^l a^{l−1} + b^l as
-``z<l> = a<l-1> @ W<l>.T + b<l>``. The training step (``_backprop``) holds each sample as
-a column, as the derivation writes it: there ``z<l>``, ``a<l>`` and ``delta_<l>`` are
-(n_l, batch), the recurrence δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ φ'(z^l) is
-``delta_<l> = W<l+1>.T @ delta_<l+1>`` followed by ``delta_<l> *= φ'(z<l>)``, and
-Δ^l = Σ_i δ^l (a^{l−1})ᵀ is ``delta_<l> @ a<l-1>.T``.
+Conventions. Layer 0 is the input; ``W<l>`` is (n_l, n_{l−1}) and ``b<l>`` is (n_l,).
+The public functions take a batch as rows (``X`` is (batch, n_0)); ``_backprop`` holds
+one sample per column, as the derivation writes it. A comment ``# (n)`` cites formula
+(n) of this network's derivation document (``symprop derive SPEC --pdf OUT.pdf``).
 
 The objective is J = C + λ Σ_l ‖W^l‖²_F, with C the mean over the batch of the
 per-sample cost Σ_k −y log(a) − (1 − y) log(1 − a).
+
+The module has two parts: what symprop derived for this network, then the runtime
+(validation, trainer, files, gradient check, command line), the same in every module.
 
 Run ``python xor.py --data FILE`` to train from the command line (``--help``).
 """
@@ -36,13 +35,14 @@ from typing import NoReturn
 
 import numpy as np
 
+# ---- derived for this network: its sizes, forward pass, cost and backpropagation ----
+
 LAYER_SIZES: tuple[int, ...] = (2, 4, 1)
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "sigmoid")
 LOSS: str = "binary_cross_entropy"
 L2: float = 0.0
 REGULARIZE_BIASES: bool = False
 DTYPE = np.float64
-OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 # The spec's [training] table: the command line's defaults.
 TRAINING: dict[str, object] = {
     "epochs": 2000,
@@ -52,26 +52,169 @@ TRAINING: dict[str, object] = {
     "momentum": 0.0,
     "seed": 0,
 }
+_TARGET = "unit"  # "class" (one-hot rows), "unit" (in [0, 1]) or "real"
+# Update each layer's parameters during backprop, while they are in cache (large networks).
+_UPDATE_PER_LAYER = False
 
-_L = 2
-_WEIGHTS = ("W1", "W2")
-_BIASES = ("b1", "b2")
-_KEYS = ("W1", "b1", "W2", "b2")
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """σ(z) = 1/(1 + exp(−z)): logistic sigmoid."""
+    return _expit(z)
+
+
+def init_params(seed: int = 0) -> dict[str, np.ndarray]:
+    """Initial parameters, drawn with ``np.random.default_rng(seed)``; zero biases.
+
+    W1: Glorot: W1 ~ U(−r, r), r = sqrt(6/(2 + 4)).
+    W2: Glorot: W2 ~ U(−r, r), r = sqrt(6/(4 + 1)).
+    """
+    rng = np.random.default_rng(seed)
+    return {
+        "W1": _glorot_uniform(rng, 4, 2).astype(DTYPE),
+        "b1": np.zeros(4, dtype=DTYPE),
+        "W2": _glorot_uniform(rng, 1, 4).astype(DTYPE),
+        "b2": np.zeros(1, dtype=DTYPE),
+    }
+
+
+def _forward(params: dict[str, np.ndarray], a0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z^L and a^L for a batch of rows a^0: z^l = a^{l−1} (W^l)ᵀ + b^l, a^l = φ_l(z^l)."""
+    z1 = a0 @ params["W1"].T + params["b1"]  # (6)
+    a1 = sigmoid(z1)  # (7)
+    z2 = a1 @ params["W2"].T + params["b2"]  # (8)
+    a2 = sigmoid(z2)  # (9)
+    return z2, a2
+
+
+def _cost(params: dict[str, np.ndarray], a0: np.ndarray, Y: np.ndarray) -> np.floating:
+    """J = 1/n Σ_i C^(i) + λ Σ_l ‖W^l‖²_F with C = Σ_k −y log(a) − (1 − y) log(1 − a), written in
+    z2 where that avoids overflow and log 0; a NumPy scalar of the data's dtype.
+    """
+    z2, a2 = _forward(params, a0)
+    return np.sum(Y * np.logaddexp(0, -z2) + (1 - Y) * np.logaddexp(0, z2)) / a0.shape[
+        0
+    ] + _penalty(params)  # (10), (11), (12)
+
+
+def _backprop(
+    blocks: list[np.ndarray], A0: np.ndarray, Y: np.ndarray, ws: dict[str, np.ndarray], scale: float
+) -> np.floating:
+    """Write ``scale`` · Σ_i ∇C^(i) (no L2 term) into ``ws["grad"]``; return Σ_i C^(i).
+
+    ``blocks[l − 1]`` is [W^l | b^l]; ``A0`` holds the batch as rows, [a^0 1] or a^0 alone
+    (then b^1 is added apart); ``Y`` holds the targets as columns. Every other array holds
+    one sample per column, as the derivation writes it:
+    δ² = a² − y   (30)
+    δ¹ = ((W²)ᵀ δ²) ⊙ a¹ ⊙ (1 − a¹)   (31)
+    [∂C/∂W^l | ∂C/∂b^l] = Σ_i δ^l [(a^{l−1})ᵀ 1], times ``scale``   (32), (33), (34), (35)
+    """
+    # np.dot is the BLAS call of @ with less dispatch; (W^l)ᵀ δ^l is computed as
+    # [W^l | b^l]ᵀ δ^l less its last row, as the strided view of W^l would be copied.
+    WB1 = blocks[0]
+    WB2 = blocks[1]
+    plain = A0.shape[1] == 2  # a^0 without its column of ones
+    if plain:
+        z1 = np.matmul(WB1[:, :-1], A0.T, out=ws["z1"])  # (6)
+        z1 += WB1[:, -1:]
+    else:
+        z1 = np.dot(WB1, A0.T, out=ws["z1"])  # (6)
+    A1 = ws["A1"]
+    a1 = A1[:-1]
+    a1[...] = sigmoid(z1)  # (7)
+    z2 = np.dot(WB2, A1, out=ws["z2"])  # (8)
+    a2 = sigmoid(z2)  # (9)
+    cost = np.sum(Y * np.logaddexp(0, -z2) + (1 - Y) * np.logaddexp(0, z2))  # (10)
+    delta_2 = a2 - Y  # (30)
+    delta_2 *= scale  # the batch mean's 1/n (and η): every δ^l is linear in it
+    np.dot(delta_2, A1.T, out=ws["grad2"])  # (34), (35)
+    delta_1 = np.dot(WB2.T, delta_2, out=ws["delta_1"])[:-1]
+    delta_1 *= a1 * (1 - a1)  # (31)
+    if plain:
+        np.matmul(delta_1, A0, out=ws["grad1"][:, :-1])  # (32), (33)
+        # ∂C/∂b¹ = Σ_i δ¹_i, as a product with ones: BLAS sums faster than np.sum
+        np.matmul(delta_1, ws["ones"], out=ws["grad1"][:, -1])
+    else:
+        np.dot(delta_1, A0, out=ws["grad1"])  # (32), (33)
+    return cost
+
+
+# The update W^l ← W^l − η ∂J/∂W^l, b^l ← b^l − η ∂J/∂b^l (28), (29) (and momentum,
+# Adam) is the runtime's ``_Trainer._update``, on the gradients ``_backprop`` wrote.
+
+
+def _sample_gradient(
+    theta: list[float], x: list[float], y: list[float]
+) -> tuple[float, list[float]]:
+    """C and ∇C (no L2 term) of one sample (x, y) on Python floats: ``_backprop`` for a
+    batch of one, unrolled over the units, as a NumPy call costs more than this network's
+    arithmetic. ``theta`` and the gradient follow the flat layout; ``wL_j_k`` is W^L_{jk}.
+    """
+    w1_0_0, w1_0_1, b1_0 = theta[0:3]
+    w1_1_0, w1_1_1, b1_1 = theta[3:6]
+    w1_2_0, w1_2_1, b1_2 = theta[6:9]
+    w1_3_0, w1_3_1, b1_3 = theta[9:12]
+    w2_0_0, w2_0_1, w2_0_2, w2_0_3, b2_0 = theta[12:17]
+    [a0_0, a0_1] = x
+    [y_0] = y
+    z1_0 = w1_0_0 * a0_0 + w1_0_1 * a0_1 + b1_0
+    a1_0 = _expit1(z1_0)
+    z1_1 = w1_1_0 * a0_0 + w1_1_1 * a0_1 + b1_1
+    a1_1 = _expit1(z1_1)
+    z1_2 = w1_2_0 * a0_0 + w1_2_1 * a0_1 + b1_2
+    a1_2 = _expit1(z1_2)
+    z1_3 = w1_3_0 * a0_0 + w1_3_1 * a0_1 + b1_3
+    a1_3 = _expit1(z1_3)
+    z2_0 = w2_0_0 * a1_0 + w2_0_1 * a1_1 + w2_0_2 * a1_2 + w2_0_3 * a1_3 + b2_0
+    a2_0 = _expit1(z2_0)
+    cost = y_0 * _logaddexp1(0, -z2_0) + (1 - y_0) * _logaddexp1(0, z2_0)
+    delta2_0 = a2_0 - y_0
+    delta1_0 = (w2_0_0 * delta2_0) * (a1_0 * (1 - a1_0))
+    delta1_1 = (w2_0_1 * delta2_0) * (a1_1 * (1 - a1_1))
+    delta1_2 = (w2_0_2 * delta2_0) * (a1_2 * (1 - a1_2))
+    delta1_3 = (w2_0_3 * delta2_0) * (a1_3 * (1 - a1_3))
+    return cost, [
+        delta1_0 * a0_0,
+        delta1_0 * a0_1,
+        delta1_0,
+        delta1_1 * a0_0,
+        delta1_1 * a0_1,
+        delta1_1,
+        delta1_2 * a0_0,
+        delta1_2 * a0_1,
+        delta1_2,
+        delta1_3 * a0_0,
+        delta1_3 * a0_1,
+        delta1_3,
+        delta2_0 * a1_0,
+        delta2_0 * a1_1,
+        delta2_0 * a1_2,
+        delta2_0 * a1_3,
+        delta2_0,
+    ]
+
+
+# ---- runtime: the same in every module generated by symprop 0.1.0 (NumPy backend) ----
+#
+# Everything below reads the network from the constants and functions above: validation,
+# parameter layout, the trainer, files, gradient checking and the command line.
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
+_L = len(LAYER_SIZES) - 1
+_WEIGHTS = tuple(f"W{k}" for k in range(1, _L + 1))
+_BIASES = tuple(f"b{k}" for k in range(1, _L + 1))
+_KEYS = tuple(key for pair in zip(_WEIGHTS, _BIASES, strict=True) for key in pair)
 _SHAPES: dict[str, tuple[int, ...]] = {
-    "W1": (4, 2),
-    "b1": (4,),
-    "W2": (1, 4),
-    "b2": (1,),
+    **{f"W{k}": (LAYER_SIZES[k], LAYER_SIZES[k - 1]) for k in range(1, _L + 1)},
+    **{f"b{k}": (LAYER_SIZES[k],) for k in range(1, _L + 1)},
 }
 # Flat layout of parameters and gradients: layer by layer, the block [W<l> | b<l>] of shape
 # (n_l, n_{l−1} + 1), row-major. With a^{l−1} extended by a column of ones, the forward
 # product z^l = [a^{l−1} 1] [W^l | b^l]ᵀ and the gradient Σ_i δ^l [a^{l−1} 1] are each one
 # matrix product, biases included.
-_BLOCKS: tuple[tuple[int, int], ...] = (
-    (4, 3),
-    (1, 5),
+_BLOCKS: tuple[tuple[int, int], ...] = tuple(
+    (LAYER_SIZES[k], LAYER_SIZES[k - 1] + 1) for k in range(1, _L + 1)
 )
-_N_PARAMS = 17
+_N_PARAMS = sum(rows * cols for rows, cols in _BLOCKS)
 # Training data up to this size is shuffled once per epoch; larger data batch by batch.
 _GATHER_AT_ONCE = 1 << 23
 # The training state a checkpoint holds besides the settings: flat vectors.
@@ -80,10 +223,19 @@ _STATE = ("theta", "velocity", "second")
 # checkpoint's metadata with a loss history of a million epochs.
 _FILE_LIMIT = 8 * _N_PARAMS + (64 << 20)
 
-_TARGET = "unit"
-
 
 # --- numeric primitives -------------------------------------------------------------------
+
+
+def _clip_open(a: np.ndarray, low: float, high: float) -> np.ndarray:
+    """a clipped into the open interval (low, high), for use in a denominator."""
+    info = np.finfo(a.dtype)
+    return np.clip(a, low + info.tiny, high - info.epsneg)
+
+
+def _clip_open1(a: float, low: float, high: float) -> float:
+    """One float clipped into the open interval (low, high), for use in a denominator."""
+    return min(max(a, low + 2.2250738585072014e-308), high - 1.1102230246251565e-16)
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
@@ -106,17 +258,40 @@ def _glorot_uniform(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.n
     return rng.uniform(-limit, limit, size=(fan_out, fan_in))
 
 
+def _he_normal(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
+    """He initialisation for rectifiers: N(0, 2/fan_in), keeping Var(z) across layers."""
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in))
+
+
+def _log_clipped(x: np.ndarray) -> np.ndarray:
+    """log(max(x, tiny)): never the log of 0, which would be −inf and a RuntimeWarning."""
+    return np.log(np.maximum(x, np.finfo(x.dtype).tiny))
+
+
+def _log_clipped1(x: float) -> float:
+    """log(max(x, tiny)) of one float: never the log of 0."""
+    return math.log(max(x, 2.2250738585072014e-308))
+
+
+def _log_softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Log softmax z_i − log Σ_k exp(z_k) over the units along ``axis`` (1: a batch of
+    rows, 0: of columns), by the log-sum-exp trick."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
 def _logaddexp1(x: float, y: float) -> float:
     """log(exp(x) + exp(y)) of two floats, as max + log1p(exp(−|x − y|)) (no overflow)."""
     return max(x, y) + math.log1p(math.exp(-abs(x - y)))
 
 
-# --- activations (from symprop's registry) ------------------------------------------------
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """σ(z) = 1/(1 + exp(−z)): logistic sigmoid."""
-    return _expit(z)
+def _softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Softmax exp(z_i)/Σ_k exp(z_k) over the units along ``axis`` (1: a batch of rows,
+    0: of columns), shifted by their maximum (no overflow)."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -189,10 +364,20 @@ def _not_finite(name: str, source: np.ndarray, dtype: np.dtype) -> str:
 def _check_targets(
     Y: np.ndarray, batch: int, dtype: np.dtype, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Y as a (batch, n_L) array of ``dtype``.
-    With ``out`` (n_L, batch), the targets are written into it as columns instead."""
+    """Y as a (batch, n_L) array of ``dtype``; for class targets, integer labels become
+    one-hot rows. With ``out`` (n_L, batch), the targets are written into it as columns."""
     Y = np.asarray(Y)
     n_out = LAYER_SIZES[-1]
+    if _TARGET == "class" and Y.ndim == 1 and np.issubdtype(Y.dtype, np.integer):
+        if Y.shape[0] != batch:
+            raise ValueError(f"Y: expected {batch} labels, got {Y.shape[0]}")
+        if Y.size and (Y.min() < 0 or Y.max() >= n_out):
+            raise ValueError(f"Y: labels out of range; expected integers in [0, {n_out})")
+        # One-hot: 1 where the unit is the label, else 0 (the comparison written as dtype).
+        units = np.arange(n_out)
+        if out is None:
+            return np.equal(Y[:, None], units, out=np.empty((batch, n_out), dtype=dtype))
+        return np.equal(units[:, None], Y, out=out)
     if Y.ndim == 1 and n_out == 1:
         Y = Y[:, None]
     if Y.shape != (batch, n_out):
@@ -203,7 +388,14 @@ def _check_targets(
         source, Y = Y, Y.astype(dtype, copy=False)
     if not _all_finite(Y):
         raise ValueError(_not_finite("Y", source, dtype))
-    if np.any(Y < 0) or np.any(Y > 1):
+    if _TARGET == "class":
+        if np.any(Y < 0) or np.any(Y > 1):
+            raise ValueError("Y: target probabilities out of range; expected values in [0, 1]")
+        if not np.allclose(np.sum(Y, axis=1), 1, atol=1e-6 if dtype == np.float64 else 1e-4):
+            raise ValueError(
+                "Y: each row must sum to 1 (one-hot or probabilities), or pass integer labels"
+            )
+    elif _TARGET == "unit" and (np.any(Y < 0) or np.any(Y > 1)):
         raise ValueError("Y: targets out of range; expected values in [0, 1]")
     if out is None:
         return Y
@@ -219,46 +411,12 @@ def _check_data(
     return X, _check_targets(Y, X.shape[0], dtype)
 
 
-# --- the network --------------------------------------------------------------------------
-
-
-def init_params(seed: int = 0) -> dict[str, np.ndarray]:
-    """Initial parameters: ``W<l>`` (n_l, n_{l−1}) and zero biases ``b<l>`` (n_l,), DTYPE.
-
-    Drawn with ``np.random.default_rng(seed)``:
-    W1: Glorot: W1 ~ U(−r, r), r = sqrt(6/(2 + 4)).
-    W2: Glorot: W2 ~ U(−r, r), r = sqrt(6/(4 + 1)).
-
-    Examples
-    --------
-    >>> params = init_params(seed=0)
-    >>> params["W1"].shape == (LAYER_SIZES[1], LAYER_SIZES[0])
-    True
-    """
-    rng = np.random.default_rng(seed)
-    params: dict[str, np.ndarray] = {}
-    params["W1"] = _glorot_uniform(rng, 4, 2).astype(DTYPE)
-    params["b1"] = np.zeros(4, dtype=DTYPE)
-    params["W2"] = _glorot_uniform(rng, 1, 4).astype(DTYPE)
-    params["b2"] = np.zeros(1, dtype=DTYPE)
-    return params
-
-
-def _forward(params: dict[str, np.ndarray], a0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(z^L, a^L) for a checked batch ``a0``."""
-    z1 = a0 @ params["W1"].T + params["b1"]
-    a1 = sigmoid(z1)
-    z2 = a1 @ params["W2"].T + params["b2"]
-    a2 = sigmoid(z2)
-    return z2, a2
+# --- the network, for any batch -----------------------------------------------------------
 
 
 def forward(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Output activations a^L, shape (batch, n_L), for inputs X of shape (batch, n_0).
-
-    With a^0 = X, for l = 1..L: z^l = a^{l−1} W^lᵀ + b^l and a^l = φ_l(z^l):
-    a1 = sigmoid(z1).
-    a2 = sigmoid(z2).
+    """Output activations a^L, shape (batch, n_L), for inputs X of shape (batch, n_0):
+    the forward pass of ``_forward``.
 
     Examples
     --------
@@ -270,24 +428,16 @@ def forward(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
 
 
 def _penalty(params: dict[str, np.ndarray]) -> np.floating | float:
-    """λ Σ_l ‖W^l‖²_F."""
-    return 0.0
-
-
-def _cost(params: dict[str, np.ndarray], a0: np.ndarray, Y: np.ndarray) -> np.floating:
-    """J as a NumPy scalar of the data's dtype (``gradient_check`` evaluates it wider)."""
-    z2, a2 = _forward(params, a0)
-    return np.sum(Y * np.logaddexp(0, -z2) + (1 - Y) * np.logaddexp(0, z2)) / a0.shape[
-        0
-    ] + _penalty(params)
+    """λ Σ_l ‖W^l‖²_F, and λ Σ_l ‖b^l‖² with REGULARIZE_BIASES."""
+    if not L2:
+        return 0.0
+    keys = _KEYS if REGULARIZE_BIASES else _WEIGHTS
+    return L2 * sum(np.vdot(params[k], params[k]) for k in keys)
 
 
 def loss(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
-    """J = 1/n Σ_i C^(i) + λ Σ_l ‖W^l‖²_F, with C = Σ_k −y log(a) − (1 − y) log(1 − a).
-
-    Computed as ``np.sum(Y*np.logaddexp(0, -z2) + (1 - Y)*np.logaddexp(0, z2)) / n``
-    plus the L2 term, written in z2 where that avoids overflow and log 0.
-    """
+    """The objective J = 1/n Σ_i C^(i) + λ Σ_l ‖W^l‖²_F on the batch (X, Y), as ``_cost``
+    computes it."""
     a0, Y = _check_data(params, X, Y)
     return float(_cost(params, a0, Y))
 
@@ -295,14 +445,15 @@ def loss(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
 def _workspace(
     batch: int, dtype: np.dtype, grad: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Buffers for one batch size, one sample per column: z^l, [a^l; 1] (its last row stays
-    1), the hidden δ^l (with a spare last row, see ``_backprop``), a vector of ones, and the
-    flat gradient with its blocks ``grad<l>``."""
+    """Buffers of ``_backprop`` for one batch size, one sample per column: z^l, [a^l; 1]
+    (its last row stays 1), the hidden δ^l (with a spare last row, see ``_backprop``), a
+    vector of ones, and the flat gradient with its blocks ``grad<l>``."""
     ws: dict[str, np.ndarray] = {}
-    ws["z1"] = np.empty((4, batch), dtype=dtype)
-    ws["A1"] = np.ones((5, batch), dtype=dtype)
-    ws["delta_1"] = np.empty((5, batch), dtype=dtype)
-    ws["z2"] = np.empty((1, batch), dtype=dtype)
+    for k in range(1, _L + 1):  # layer k
+        ws[f"z{k}"] = np.empty((LAYER_SIZES[k], batch), dtype=dtype)
+        if k < _L:
+            ws[f"A{k}"] = np.ones((LAYER_SIZES[k] + 1, batch), dtype=dtype)
+            ws[f"delta_{k}"] = np.empty((LAYER_SIZES[k] + 1, batch), dtype=dtype)
     ws["ones"] = np.ones(batch, dtype=dtype)
     ws["grad"] = np.empty(_N_PARAMS, dtype=dtype) if grad is None else grad
     for index, block in enumerate(_blocks(ws["grad"]), start=1):
@@ -350,119 +501,25 @@ def _extend(a0: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return extended
 
 
-def _backprop(
-    blocks: list[np.ndarray], A0: np.ndarray, Y: np.ndarray, ws: dict[str, np.ndarray], scale: float
-) -> np.floating:
-    """Write ``scale`` · Σ_i ∇C^(i) into ``ws["grad"]`` (the cost's gradient without the
-    L2 term; ``scale`` = 1/n gives ∇C, the batch mean); return Σ_i C^(i) over the batch,
-    from the same forward pass. ``blocks`` are the parameters [W<l> | b<l>], ``A0`` is the
-    batch as rows [a^0 1] (batch, n_0 + 1), or a^0 alone (batch, n_0), whose bias b^1 is
-    then added, and summed for its gradient, on its own; ``Y`` holds the targets as
-    columns (n_L, batch).
-
-    Every other array holds one sample per column, as the derivation writes it.
-    Forward, keeping z^l: z^l = [W^l | b^l] [a^{l−1}; 1], a^l = φ_l(z^l).
-    Backward, in the derivation's notation:
-    δ² = a² − y.
-    δ¹ = ((W²)ᵀ δ²) ⊙ a¹ ⊙ (1 − a¹), with φ'(z) = a (1 − a).
-    [∂C/∂W^l | ∂C/∂b^l] = 1/n Σ_i δ^l [(a^{l−1})ᵀ 1] is ``delta_<l> @ A<l-1>.T``.
-    The code carries ``scale`` in delta_2 (and so in every delta_<l>, which is linear
-    in it), so that no gradient needs a further scaling.
-    δ^L = δ² = a² − y is the cancellation the derivation proved.
-    Products whose operands and output are contiguous (or transposed so) call ``np.dot``:
-    the same BLAS call as ``np.matmul`` with less dispatch, which shows on small layers.
-    So (W^l)ᵀ δ^l is computed as [W^l | b^l]ᵀ δ^l, whose last row (b^l's, 1/(n_{l−1} + 1)
-    of the product) is dropped, rather than from the strided view of W^l. Where the data
-    carry no column of ones, ∂C/∂W¹ is written beside its bias column and calls
-    ``np.matmul``, as ``np.dot`` would copy the strided output.
-    """
-    WB1 = blocks[0]
-    WB2 = blocks[1]
-    plain = A0.shape[1] == 2  # a^0 without its column of ones
-    if plain:
-        z1 = np.matmul(WB1[:, :-1], A0.T, out=ws["z1"])
-        z1 += WB1[:, -1:]
-    else:
-        z1 = np.dot(WB1, A0.T, out=ws["z1"])
-    A1 = ws["A1"]
-    a1 = A1[:-1]
-    a1[...] = sigmoid(z1)
-    z2 = np.dot(WB2, A1, out=ws["z2"])
-    a2 = sigmoid(z2)
-    cost = np.sum(Y * np.logaddexp(0, -z2) + (1 - Y) * np.logaddexp(0, z2))
-    delta_2 = a2 - Y
-    delta_2 *= scale
-    np.dot(delta_2, A1.T, out=ws["grad2"])
-    delta_1 = np.dot(WB2.T, delta_2, out=ws["delta_1"])[:-1]
-    delta_1 *= a1 * (1 - a1)
-    if plain:
-        np.matmul(delta_1, A0, out=ws["grad1"][:, :-1])
-        # ∂C/∂b¹ = Σ_i δ¹_i, as a product with ones: BLAS sums faster than np.sum
-        np.matmul(delta_1, ws["ones"], out=ws["grad1"][:, -1])
-    else:
-        np.dot(delta_1, A0, out=ws["grad1"])
-    return cost
-
-
-def _sample_gradient(
-    theta: list[float], x: list[float], y: list[float]
-) -> tuple[float, list[float]]:
-    """C and ∇C (without the L2 term) for one sample (x, y), on Python floats.
-
-    The formulas of ``_backprop`` for a batch of one, unrolled over the units: for a
-    network this small a NumPy call costs more than its arithmetic. ``theta`` and the
-    returned gradient follow the flat layout (``_BLOCKS``); ``wL_j_k`` is W^L_{jk}.
-    Per-sample SGD (``batch_size=1``, optimizers sgd and momentum) runs on it.
-    """
-    w1_0_0, w1_0_1, b1_0 = theta[0:3]
-    w1_1_0, w1_1_1, b1_1 = theta[3:6]
-    w1_2_0, w1_2_1, b1_2 = theta[6:9]
-    w1_3_0, w1_3_1, b1_3 = theta[9:12]
-    w2_0_0, w2_0_1, w2_0_2, w2_0_3, b2_0 = theta[12:17]
-    [a0_0, a0_1] = x
-    [y_0] = y
-    z1_0 = w1_0_0 * a0_0 + w1_0_1 * a0_1 + b1_0
-    a1_0 = _expit1(z1_0)
-    z1_1 = w1_1_0 * a0_0 + w1_1_1 * a0_1 + b1_1
-    a1_1 = _expit1(z1_1)
-    z1_2 = w1_2_0 * a0_0 + w1_2_1 * a0_1 + b1_2
-    a1_2 = _expit1(z1_2)
-    z1_3 = w1_3_0 * a0_0 + w1_3_1 * a0_1 + b1_3
-    a1_3 = _expit1(z1_3)
-    z2_0 = w2_0_0 * a1_0 + w2_0_1 * a1_1 + w2_0_2 * a1_2 + w2_0_3 * a1_3 + b2_0
-    a2_0 = _expit1(z2_0)
-    cost = y_0 * _logaddexp1(0, -z2_0) + (1 - y_0) * _logaddexp1(0, z2_0)
-    delta2_0 = a2_0 - y_0
-    delta1_0 = (w2_0_0 * delta2_0) * (a1_0 * (1 - a1_0))
-    delta1_1 = (w2_0_1 * delta2_0) * (a1_1 * (1 - a1_1))
-    delta1_2 = (w2_0_2 * delta2_0) * (a1_2 * (1 - a1_2))
-    delta1_3 = (w2_0_3 * delta2_0) * (a1_3 * (1 - a1_3))
-    return cost, [
-        delta1_0 * a0_0,
-        delta1_0 * a0_1,
-        delta1_0,
-        delta1_1 * a0_0,
-        delta1_1 * a0_1,
-        delta1_1,
-        delta1_2 * a0_0,
-        delta1_2 * a0_1,
-        delta1_2,
-        delta1_3 * a0_0,
-        delta1_3 * a0_1,
-        delta1_3,
-        delta2_0 * a1_0,
-        delta2_0 * a1_1,
-        delta2_0 * a1_2,
-        delta2_0 * a1_3,
-        delta2_0,
-    ]
+def _penalised(dtype: np.dtype, value: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
+    """``value`` where the flat layout holds an entry the L2 term penalises (a weight, and a
+    bias with REGULARIZE_BIASES), else 0; into ``out`` when it is given."""
+    mask = np.empty(_N_PARAMS, dtype=dtype) if out is None else out
+    if REGULARIZE_BIASES:
+        mask.fill(value)
+        return mask
+    for block in _blocks(mask):
+        block[:, :-1] = value
+        block[:, -1] = 0
+    return mask
 
 
 def gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> dict[str, np.ndarray]:
     """∂J/∂W^l and ∂J/∂b^l for the batch (X, Y): same keys, shapes and dtype as params.
 
     The derivation's formulas, vectorised over the batch (see ``_backprop``):
-    ∂J/∂W^l = 1/n Σ_i δ^l (a^{l−1})ᵀ + 2λ W^l and ∂J/∂b^l = 1/n Σ_i δ^l.
+    ∂J/∂W^l = 1/n Σ_i δ^l (a^{l−1})ᵀ + 2λ W^l and ∂J/∂b^l = 1/n Σ_i δ^l (+ 2λ b^l with
+    REGULARIZE_BIASES).
 
     Examples
     --------
@@ -475,18 +532,31 @@ def gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> di
     ws = _workspace(a0.shape[0], a0.dtype)
     theta = _flatten(params, a0.dtype)
     _backprop(_blocks(theta), _extend(a0), Y.T, ws, 1.0 / a0.shape[0])
+    if L2:
+        ws["grad"] += (2 * L2) * (_penalised(a0.dtype) * theta)
     return {k: np.ascontiguousarray(v) for k, v in _views(ws["grad"]).items()}
 
 
 def predict(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Predicted 0/1 targets, shape (batch, n_L): a^L > 1/2."""
-    return (forward(params, X) > 0.5).astype(np.int64)
+    """Predicted targets: class labels argmax_k a^L_k, shape (batch,), for class targets;
+    0/1 (a^L > 1/2), shape (batch, n_L), for targets in [0, 1]; else a^L itself."""
+    out = forward(params, X)
+    if _TARGET == "class":
+        return np.argmax(out, axis=1)
+    if _TARGET == "unit":
+        return (out > 0.5).astype(np.int64)
+    return out
 
 
 def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float | None:
     """Fraction of correct predictions (None for a regression loss)."""
+    if _TARGET == "real":
+        return None
     a0, targets = _check_data(params, X, Y)
-    return float(np.mean((_forward(params, a0)[1] > 0.5) == (targets > 0.5)))
+    out = _forward(params, a0)[1]
+    if _TARGET == "class":
+        return float(np.mean(np.argmax(out, axis=1) == np.argmax(targets, axis=1)))
+    return float(np.mean((out > 0.5) == (targets > 0.5)))
 
 
 # --- training -----------------------------------------------------------------------------
@@ -612,23 +682,34 @@ class _Trainer:
         self.grad = _scratch(dtype)
         self.velocity = _scratch(dtype)
         self.velocity.fill(0)
-        # Only Adam keeps a second moment and needs scratch space.
+        # Only Adam keeps a second moment; Adam and the L2 term need scratch space.
         adam = optimizer == "adam"
         self.second = _scratch(dtype) if adam else None
         if self.second is not None:
             self.second.fill(0)
-        self.tmp = _scratch(dtype) if adam else None
+        self.tmp = _scratch(dtype) if adam or L2 else None
         # SGD and momentum take η∇J, so η is folded into the gradient's scaling; Adam takes ∇J.
         self.scale = 1.0 if optimizer == "adam" else self.learning_rate
-        vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second]
-        self.parts = [tuple(vectors)]  # the whole vectors (index −1)
+        self.decay = _penalised(dtype, 2 * L2 * self.scale, _scratch(dtype)) if L2 else None
+        vectors = [self.theta, self.grad, self.tmp, self.velocity, self.second, self.decay]
+        if _UPDATE_PER_LAYER:
+            # Per layer block (index l − 1), and the whole vectors last (index −1).
+            blocks = [[None] * _L if v is None else _blocks(v) for v in vectors]
+            self.parts = [*zip(*blocks, strict=True), tuple(vectors)]
+        else:
+            self.parts = [tuple(vectors)]  # the whole vectors (index −1)
         self.steps = 0
         self.epoch = 0
         self.history: list[float] = []
         self.data_id: str | None = None  # what a checkpoint records of the data (see main)
         self._workspaces: dict[int, dict[str, np.ndarray]] = {}
         # Per-sample steps of float64 SGD or momentum run on Python floats (_sample_gradient).
-        self.unrolled = self.batch_size == 1 and self.dtype == np.float64 and optimizer != "adam"
+        self.unrolled = (
+            _sample_gradient is not None
+            and self.batch_size == 1
+            and self.dtype == np.float64
+            and optimizer != "adam"
+        )
 
     def _workspace(self, batch: int) -> dict[str, np.ndarray]:
         """The step's buffers for this batch size (made once, or given back by an earlier
@@ -651,7 +732,7 @@ class _Trainer:
         """Hand the scratch memory to the next ``train`` (see ``_SPARE``); the trainer is
         not used afterwards. The flat parameters go too when ``params_too``: not when a
         callback has seen views of them, which it may have kept."""
-        arrays = (self.grad, self.velocity, self.second, self.tmp)
+        arrays = (self.grad, self.velocity, self.second, self.tmp, self.decay)
         spare = _SPARE.setdefault(self.dtype.str, [])
         for array in (*arrays, self.theta) if params_too else arrays:
             if array is not None and len(spare) < _SPARE_MAX:
@@ -671,6 +752,10 @@ class _Trainer:
         self.steps += 1
         # g = s ∇C, with s = η (SGD, momentum) or 1 (Adam): the batch mean's 1/n and s ride
         # in δ^L.
+        if _UPDATE_PER_LAYER:
+            # Each layer's block is updated as soon as backprop has no more use for it, while
+            # it is still in cache (the network's parameters do not fit in it all at once).
+            return _backprop(self.blocks, A0, Y, ws, self.scale / A0.shape[0], self._update)
         cost = _backprop(self.blocks, A0, Y, ws, self.scale / A0.shape[0])
         self._update(-1)
         return cost
@@ -678,7 +763,11 @@ class _Trainer:
     def _update(self, part: int) -> None:
         """The optimiser's update of one part of the flat vectors: layer block ``part``, or
         (-1) all of them at once."""
-        theta, grad, tmp, v, s = self.parts[part]
+        theta, grad, tmp, v, s, decay = self.parts[part]
+        if decay is not None:
+            # ∇J = ∇C + 2λ W^l (decay holds 2λ s on the penalised entries)
+            np.multiply(theta, decay, out=tmp)
+            grad += tmp
         if self.optimizer == "sgd":
             # θ ← θ − η ∇J
             theta -= grad
@@ -710,10 +799,14 @@ class _Trainer:
         updates as ``_step``. Returns Σ_i C^(i)."""
         theta, v = self.theta.tolist(), self.velocity.tolist()
         lr, mu = self.learning_rate, self.momentum
+        decay = (_penalised(np.float64) * (2 * L2)).tolist() if L2 else None
         total = 0.0
         for x, y in zip(X, Y, strict=True):
             cost, g = _sample_gradient(theta, x, y)
             total += cost
+            if decay is not None:
+                # ∇J = ∇C + 2λ W^l
+                g = [gk + dk * t for gk, dk, t in zip(g, decay, theta, strict=True)]
             if self.optimizer == "momentum":
                 # v ← μ v − η ∇J;  θ ← θ + v
                 v = [mu * vk - lr * gk for vk, gk in zip(v, g, strict=True)]

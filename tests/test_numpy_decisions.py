@@ -168,9 +168,10 @@ def test_flags_follow_the_network(pair: tuple[str, str]) -> None:
 
 
 def test_minus_zero_weight_decay_is_no_weight_decay() -> None:
-    # λ = −0.0 printed as "-0.0" made the template's string test add the decay machinery.
+    # λ = −0.0 printed as "-0.0" made the template's string test add the decay machinery;
+    # the runtime decides by the value of L2, so the module must say L2 = 0.0.
     zero = render_module(_network("mse", "sigmoid", 0.0), spec="x.toml")
     minus_zero = render_module(_network("mse", "sigmoid", -0.0), spec="x.toml")
     assert minus_zero == zero
-    assert "decay" not in zero
-    assert "decay" in render_module(_network("mse", "sigmoid", 0.25), spec="x.toml")
+    assert "\nL2: float = 0.0\n" in zero
+    assert "\nL2: float = 0.25\n" in render_module(_network("mse", "sigmoid", 0.25), spec="x.toml")

@@ -106,7 +106,7 @@ def test_modules_of_layer_kinds_are_ruff_clean_and_import_only_numpy() -> None:
     )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
     stdlib = {"__future__", "argparse", "collections", "hashlib", "json", "os", "stat", "sys"}
-    stdlib |= {"threading", "typing", "warnings", "zipfile"}
+    stdlib |= {"math", "threading", "typing", "warnings", "zipfile"}
     for path in files:
         imports = re.findall(r"^(?:from|import) ([\w.]+)", Path(path).read_text("utf-8"), re.M)
         assert {name.split(".")[0] for name in imports} - stdlib == {"numpy"}, path

@@ -53,7 +53,7 @@ def test_sample_gradient_equals_the_array_gradient(pair: tuple[str, str]) -> Non
     m = build(net)
     if not ACTIVATIONS[pair[0]].elementwise:
         # A row-wise softmax has no per-unit float form: the module keeps array code only.
-        assert not hasattr(m, "_sample_gradient")
+        assert m._sample_gradient is None
         return
     rng = np.random.default_rng(PAIRS.index(pair))
     params = perturbed_params(m, rng)
@@ -136,12 +136,12 @@ def test_which_runs_use_the_float_code() -> None:
     assert not m64._Trainer(
         m64.init_params(), X, Y, batch_size=1, optimizer="adam", **kwargs
     ).unrolled
-    assert not hasattr(m32, "_sample_gradient")
+    assert m32._sample_gradient is None
     # Beyond UNROLL_MAX_PARAMS parameters, no float code is generated at all.
     wide = Network(
         inputs=UNROLL_MAX_PARAMS, layers=[Dense(1, "sigmoid")], loss="binary_cross_entropy"
     )
-    assert not hasattr(build(wide), "_sample_gradient")
+    assert build(wide)._sample_gradient is None
 
 
 def test_scalar_helpers_match_their_definitions_and_never_raise() -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import sympy as sp
@@ -31,9 +31,11 @@ from symprop.codegen.stable import (
     stabilise,
     tidy_signs,
 )
+from symprop.core.handform import hand_form
 from symprop.core.registry import ACTIVATIONS, LOSSES, a, a_vec, i_idx, j_idx, y_vec, z
 from symprop.core.spec import Network
 from symprop.core.why import Why
+from symprop.derivation.steps import formula_numbers
 
 if TYPE_CHECKING:  # annotations only: the documents import codegen, and the
     # derivation imports the documents (notebook display)
@@ -72,6 +74,7 @@ class LayerModel:
     dphi_proven: sp.Expr | None  # the derivation's proven φ' form; None: not elementwise
     delta: tuple[sp.Basic, sp.Basic]  # the derivation's δ^l equation (lhs, rhs)
     init: Init
+    z_vector: sp.Basic | None = None  # the derivation's vector z^l, which ``z`` stands for
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class TrainingModel:
     target: Target
     assumptions: tuple[Why, ...]  # rendered by each backend's printer
     n_params: int
+    # Formula numbers by step id, as the derivation document tags them: code cites them.
+    numbers: dict[str, int] = field(default_factory=dict)
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -145,6 +150,25 @@ def _bind(expr: sp.Expr, activation: str, values: dict[str, float]) -> sp.Expr:
     )
 
 
+def _numeric_steps_inside(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with a factor stepping between numbers other than 0 and 1 (leaky ReLU's
+    {1; 1/100}) multiplied into its branches: NumPy makes such a step an array of float64
+    of its own, which would upcast float32 data, where each branch computed on the data
+    keeps its dtype. A 0/1 step is a boolean mask and keeps the data's dtype as it is."""
+    if not isinstance(expr, sp.Mul):
+        return expr
+    for step in expr.args:
+        if not isinstance(step, sp.Piecewise):
+            continue
+        values = [value for value, _ in step.args]
+        if all(v.is_number for v in values) and set(values) != {0, 1}:
+            rest = sp.Mul(*[f for f in expr.args if f is not step], evaluate=False)
+            return sp.Piecewise(
+                *[(hand_form(value * rest), cond) for value, cond in step.args], evaluate=False
+            )
+    return expr
+
+
 def _output(d: Derivation) -> OutputModel:
     """φ_L, the cost in the same stable form of φ_L (then left as ``a``), what the two share
     (computed once by a training step that needs both), and δ^L."""
@@ -171,6 +195,9 @@ def _output(d: Derivation) -> OutputModel:
         domain = loss.output_domain
         delta = guard_denominators(delta, a_vec[j_idx], domain)
         delta = tidy_signs(guard_denominators(delta, a_vec[i_idx], domain))
+        # The form a textbook writes (2 (a − y) σ(z), not (2a − 2y) σ(z)), proven equal: the
+        # code and its docstring both print this one expression.
+        delta = _numeric_steps_inside(hand_form(delta))
     # What is left of the activation itself is the a^L computed anyway.
     cost = term.xreplace({stable_def: a})
     shared, through, shared_cost = share_output(stable_def, cost, str(net.depth))
@@ -208,7 +235,7 @@ def build_model(d: Derivation) -> TrainingModel:
         values = layer.param_values()
         dphi = None
         if act.elementwise and lf.dphi_form != 1:
-            dphi = tidy_signs(stabilise(lf.dphi_form))
+            dphi = hand_form(tidy_signs(stabilise(lf.dphi_form)))
         step = d.step(f"summary.delta.{l}")
         layers.append(
             LayerModel(
@@ -223,6 +250,7 @@ def build_model(d: Derivation) -> TrainingModel:
                 dphi_proven=lf.dphi.form if act.elementwise else None,
                 delta=(step.lhs, step.rhs),
                 init=Init.HE if _is_rectifier(layer.activation) else Init.GLOROT,
+                z_vector=d.step(f"forward.layer.{l}.z").lhs,
             )
         )
     loss = LOSSES[net.loss]
@@ -244,4 +272,5 @@ def build_model(d: Derivation) -> TrainingModel:
         target=target,
         assumptions=tuple(d.assumptions),
         n_params=net.n_params,
+        numbers=formula_numbers(d.steps),
     )

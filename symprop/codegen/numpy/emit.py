@@ -15,11 +15,12 @@ import importlib.util
 import shutil
 import subprocess
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
 import sympy as sp
+from sympy import HadamardProduct
 
 from symprop import __version__
 from symprop.codegen.graph import build_graph_model
@@ -32,7 +33,9 @@ from symprop.codegen.numpy.printer import ArrayPrinter
 from symprop.codegen.numpy.unrolled import unrolled
 from symprop.core.examples import network_specs
 from symprop.core.files import write_atomic as _write_atomic
+from symprop.core.registry import a, a_vec, j_idx, y, y_vec, z, z_vec
 from symprop.core.spec import Network, load_spec
+from symprop.core.symbols import Vectorized
 from symprop.core.templating import render
 from symprop.derivation.build import derive
 from symprop.printers.unicode import sentence, unicode
@@ -70,6 +73,11 @@ class LayerCode:
     delta_doc: str
     init: str  # helper name
     init_doc: str
+    # Comments citing the derivation's formula numbers ("  # (6)"; "" when it has none).
+    cite_z: str = ""
+    cite_a: str = ""
+    cite_delta: str = ""
+    cite_grad: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,10 @@ class ModuleContext:
     assumptions: tuple[str, ...]
     literals: dict[str, str]  # Python literals of the tuples the module defines
     n_params: int
+    backprop_doc: tuple[str, ...] = ()  # the formulas ``_backprop`` computes, numbered
+    cite_cost: str = ""  # comment citing J's formula numbers
+    cite_sample_cost: str = ""  # comment citing the per-sample cost's number
+    cite_update: str = ""  # the update's formula numbers, " (32), (33)"
 
     @property
     def depth(self) -> int:
@@ -120,12 +132,49 @@ def _literal(value: float) -> str:
     return repr(float(value))
 
 
-def _equation(lhs_rhs: tuple[sp.Basic, sp.Basic]) -> str:
+def _equation(
+    lhs_rhs: tuple[sp.Basic, sp.Basic], computed: sp.Expr | None = None, z_vector: sp.Basic = None
+) -> str:
+    """The derivation's equation ``lhs = rhs`` as a docstring line. With ``computed`` (the
+    unit-level expression the code line prints), the elementwise factor of ``rhs`` is
+    replaced by it, so that the docstring shows exactly the form the code computes: one
+    SymPy expression, printed by the code printer and by the Unicode printer."""
     lhs, rhs = lhs_rhs
+    if computed is not None:
+        rhs = _with_computed(rhs, computed, z_vector)
     return f"{unicode(lhs)} = {unicode(rhs)}"
 
 
-def _layer_code(layer: LayerModel, step_printer: ArrayPrinter) -> LayerCode:
+def _with_computed(rhs: sp.Basic, computed: sp.Expr, z_vector: sp.Basic | None) -> sp.Basic:
+    """``rhs`` with its elementwise factor (a ``Vectorized``) written as ``computed``; the
+    factor's vectors stay the derivation's. Unchanged when ``computed`` names a scalar the
+    factor does not map to a vector."""
+    if isinstance(rhs, Vectorized):
+        mapping = rhs.mapping
+        if z_vector is not None:
+            mapping.setdefault(z, z_vector)
+        if not computed.free_symbols <= set(mapping):
+            return rhs
+        return Vectorized(computed, mapping, rhs.shape)
+    if isinstance(rhs, HadamardProduct):
+        return HadamardProduct(*[_with_computed(arg, computed, z_vector) for arg in rhs.args])
+    return rhs
+
+
+def _unit_level(expr: sp.Expr) -> sp.Expr:
+    """The output δ^L_j the code prints, in the scalar symbols a, y, z of a ``Vectorized``."""
+    return expr.xreplace({a_vec[j_idx]: a, y_vec[j_idx]: y, z_vec[j_idx]: z})
+
+
+def _cite(numbers: dict[str, int], *ids: str) -> str:
+    """A trailing comment citing the formulas ``ids`` by number ("" when none is numbered)."""
+    found = [f"({numbers[i]})" for i in ids if i in numbers]
+    return f"  # {', '.join(found)}" if found else ""
+
+
+def _layer_code(
+    layer: LayerModel, step_printer: ArrayPrinter, numbers: dict[str, int]
+) -> LayerCode:
     """Print one layer of the model: its calls on rows and columns, φ', and docs."""
     l = layer.index
     args = [f"z{l}"] + [f"{k}={_literal(v)}" for k, v in layer.params]
@@ -151,13 +200,17 @@ def _layer_code(layer: LayerModel, step_printer: ArrayPrinter) -> LayerCode:
         call_into=call_into,
         dphi=dphi,
         dphi_doc="" if layer.dphi_proven is None else f"φ'(z) = {unicode(layer.dphi_proven)}",
-        delta_doc=_equation(layer.delta),
+        delta_doc=_equation(layer.delta, layer.dphi, layer.z_vector),
         init="_he_normal" if he else "_glorot_uniform",
         init_doc=(
             f"He: {layer.activation} is a rectifier, W{l} ~ N(0, 2/{layer.fan_in})"
             if he
             else f"Glorot: W{l} ~ U(−r, r), r = sqrt(6/({layer.fan_in} + {layer.width}))"
         ),
+        cite_z=_cite(numbers, f"forward.layer.{l}.z"),
+        cite_a=_cite(numbers, f"forward.layer.{l}"),
+        cite_delta=_cite(numbers, f"summary.delta.{l}"),
+        cite_grad=_cite(numbers, f"summary.grad_W.{l}", f"summary.grad_b.{l}"),
     )
 
 
@@ -224,7 +277,12 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
     widths = network.widths
     L = network.depth
 
-    layers = [_layer_code(layer, step_printer) for layer in model.layers]
+    numbers = model.numbers
+    layers = [_layer_code(layer, step_printer, numbers) for layer in model.layers]
+    # δ^L in the docstring as the code computes it, from the same expression.
+    last = model.layers[-1]
+    output_doc = _equation(last.delta, _unit_level(model.output.delta), last.z_vector)
+    layers[-1] = replace(layers[-1], delta_doc=output_doc)
     step_printer.names = {"a": f"a{L}", "z": f"z{L}", "y": "Y"}
     output_delta = step_printer.doprint(model.output.delta)
     cost, cost_doc = _cost(model, printer, L)
@@ -322,7 +380,26 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
             "target": repr(model.target.value),
         },
         n_params=model.n_params,
+        backprop_doc=_backprop_doc(layers),
+        cite_cost=_cite(numbers, "cost.sample", "cost.batch", "cost.objective"),
+        cite_sample_cost=_cite(numbers, "cost.sample"),
+        cite_update=_cite(numbers, "update.W", "update.b")[3:],
     )
+
+
+def _backprop_doc(layers: list[LayerCode]) -> tuple[str, ...]:
+    """The lines of ``_backprop``'s docstring: each δ^l as the code computes it, then the
+    gradients, each with its formula number."""
+    lines = [f"{layer.delta_doc}{_tag(layer.cite_delta)}" for layer in reversed(layers)]
+    grads = [layer.cite_grad[4:] for layer in layers if layer.cite_grad]
+    cited = f"   {', '.join(grads)}" if grads else ""
+    lines.append(f"[∂C/∂W^l | ∂C/∂b^l] = Σ_i δ^l [(a^{{l−1}})ᵀ 1], times ``scale``{cited}")
+    return tuple(lines)
+
+
+def _tag(cite: str) -> str:
+    """A docstring's formula number, from the code's comment: "   (12)"."""
+    return f"   {cite[4:]}" if cite else ""
 
 
 def _ruff_format(source: str) -> str:
@@ -376,9 +453,19 @@ def render_module(network: Network, *, spec: str, dtype: str | None = None) -> s
     """
     if not network.dense_chain:
         graph = build_graph_context(network, spec=spec, dtype=dtype)
-        return _compiled(_ruff_format(render(GRAPH_TEMPLATE, {"m": graph})))
+        return _compiled(_ruff_format(render(GRAPH_TEMPLATE, {"m": graph, **runtime_context()})))
     ctx = build_context(network, spec=spec, dtype=dtype)
-    return _compiled(_ruff_format(render(TEMPLATE, {"m": ctx})))
+    return _compiled(_ruff_format(render(TEMPLATE, {"m": ctx, **runtime_context()})))
+
+
+def runtime_context() -> dict[str, object]:
+    """What the runtime section prints: the same for every module of this symprop version
+    (every numeric primitive, whether a module calls it or not), so that the section is
+    byte-identical across modules."""
+    return {
+        "version": __version__,
+        "runtime_helpers": tuple(HELPERS[name].source for name in sorted(HELPERS)),
+    }
 
 
 def write_module(

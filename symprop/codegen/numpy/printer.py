@@ -61,6 +61,16 @@ _OWN_CALLS: tuple[tuple[type, str], ...] = (
 function (its ``_print_*`` methods below), outside NumPyPrinter's table."""
 
 
+def _is_mask(expr: sp.Basic) -> bool:
+    """Whether ``expr`` is a 0/1 step, Piecewise((1, c), (0, True)), printed as its mask."""
+    return (
+        isinstance(expr, sp.Piecewise)
+        and len(expr.args) == 2
+        and expr.args[0][0] == 1
+        and expr.args[1][0] == 0
+    )
+
+
 class ArrayPrinter(NumPyPrinter):
     """Prints unit-level formulas as broadcasting NumPy code over a batch.
 
@@ -211,12 +221,19 @@ class ArrayPrinter(NumPyPrinter):
         op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
         return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
 
+    def parenthesize(self, item: sp.Basic, level: int, strict: bool = False) -> str:
+        # A 0/1 step prints as a comparison, which binds looser than any arithmetic: inside
+        # a product it needs parentheses, or 2 * (a - Y) * z > 0 compares the product.
+        if _is_mask(item):
+            return f"({self._print(item)})"
+        return super().parenthesize(item, level, strict)
+
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:
         if expr.args[-1][1] != sp.true:
             raise NotImplementedError(f"Piecewise without an otherwise branch: {expr}")
         # A 0/1 step (ReLU's derivative) is the boolean mask itself; multiplying a float
         # array by a boolean one keeps its dtype.
-        if len(expr.args) == 2 and expr.args[0][0] == 1 and expr.args[1][0] == 0:
+        if _is_mask(expr):
             return self._print(expr.args[0][1])
         out = self._print(expr.args[-1][0])
         for value, cond in reversed(expr.args[:-1]):
