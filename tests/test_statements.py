@@ -151,3 +151,12 @@ def test_the_penalty_is_one_sum_over_layers_at_any_depth() -> None:
     text = unicode(d.step("cost.batch").rhs)
     assert text.count("‖") == 2, text  # one ‖W^l‖², not ten
     assert "Σ" in text
+
+
+def test_softmax_is_not_said_to_act_elementwise() -> None:
+    d = derive(
+        Network(inputs=2, layers=[Dense(2, "relu"), Dense(3, "softmax")], loss="cross_entropy")
+    )
+    said = [sentence(w) for st in d.section("forward") for _, w in st.chain]
+    elementwise = [t for t in said if "elementwise" in t]
+    assert elementwise and all("softmax acts on the whole vector" in t for t in elementwise)

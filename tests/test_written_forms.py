@@ -62,7 +62,8 @@ def test_the_regression_output_delta_reads_as_a_lecturer_writes_it() -> None:
     d = derive(_network("sigmoid", "half_sse"))
     index = d.step("delta.output.index").chain
     assert unicode(index[-1][0]) == "(a²ⱼ − yⱼ) a²ⱼ (1 − a²ⱼ)"
-    assert index[-1][1].text == "by the chain rule, with "
+    # Substituting σ' is labelled by what it is, not "by the chain rule".
+    assert index[-1][1].text == "the derivative of  written in its output, , since "
     matrix = d.step("delta.output.matrix").chain[-1][0]
     assert unicode(matrix) == "(a² − y) ⊙ a² ⊙ (1 − a²)"
     assert latex(matrix).count("-") == 2 and r"\left(-" not in latex(matrix)

@@ -506,7 +506,10 @@ def derive_output_delta(activation: str, loss_name: str) -> OutputDelta:
             simplified = dloss * phi.form
         # The hand form of SymPy's factorisation: 2 (a − y)(1 − a²), not 2 (a − y)(a − 1)(a + 1).
         # SymPy's expansion is kept only when its hand form reads better than the product's.
-        simplified = min((hand_form(dloss * phi.form), hand_form(simplified)), key=form_cost)
+        if not simplified.has(sp.Piecewise):
+            # By cases (ReLU-type) the derived branches stay as they are: the code
+            # generator prints each branch's formula in its own dtype-safe form.
+            simplified = min((hand_form(dloss * phi.form), hand_form(simplified)), key=form_cost)
         if _reorders_signs_only(simplified, dloss * phi.form):
             # SymPy's canonical signs, (−a + y)(a − 1) for (a − y)(1 − a), are no step a
             # reader needs: the chain ends at the product, and the matrix form follows it.

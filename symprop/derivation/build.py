@@ -356,7 +356,9 @@ def derive(network: Network) -> Derivation:
     od = derive_output_delta(out_layer.activation, network.loss)
     layers = layer_formulas(network)
     steps: list[Step] = []
-    generic = generic_steps()
+    generic = generic_steps(
+        None if ACTIVATIONS[out_layer.activation].elementwise else out_layer.activation
+    )
     steps += [s for s in generic if s.section == "forward"]
 
     # Concrete forward pass.

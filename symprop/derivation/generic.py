@@ -109,7 +109,9 @@ def vectorize(expr: sp.Expr, layer: sp.Expr | int) -> sp.Basic:
     return Vectorized(expr, mapping, (g.width(layer), 1))
 
 
-def generic_steps() -> list[Step]:
+def generic_steps(vector_output: str | None = None) -> list[Step]:
+    """The steps at a general layer ``l``; ``vector_output`` names the output layer's
+    activation when it is not elementwise (softmax), so the forward step says so."""
     l = l_sym
     w_l, a_prev, b_l, z_l, a_l = (
         g.indexed("W", l),
@@ -153,7 +155,14 @@ def generic_steps() -> list[Step]:
             (
                 (
                     ElementwiseApplied("phi", g.vector("z", l)),
-                    why(Activation("phi"), " applied elementwise"),
+                    why(Activation("phi"), " applied elementwise")
+                    if vector_output is None
+                    else why(
+                        Activation("phi"),
+                        " applied elementwise, except in the output layer: ",
+                        Activation(vector_output),
+                        " acts on the whole vector",
+                    ),
                 ),
             ),
             "matrix",
