@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import stat
 import sys
@@ -37,6 +38,8 @@ from typing import NoReturn
 
 import numpy as np
 
+# ---- derived for this network: its layers, forward pass, cost and backpropagation ----
+
 LAYER_SIZES: tuple[int, ...] = (3, 4, 4, 4, 4, 2)
 KINDS: tuple[str, ...] = ("dense", "dense", "layer_norm", "residual", "dense")
 ACTIVATIONS: tuple[str, ...] = ("tanh", "tanh", "identity", "tanh", "identity")
@@ -44,7 +47,6 @@ LOSS: str = "mse"
 L2: float = 0.0
 REGULARIZE_BIASES: bool = False
 DTYPE = np.float64
-OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
 # The spec's [training] table: the command line's defaults.
 TRAINING: dict[str, object] = {
     "epochs": 200,
@@ -65,7 +67,6 @@ _SHAPES: dict[str, tuple[int, ...]] = {
     "W5": (2, 4),
     "b5": (2,),
 }
-_KEYS = tuple(_SHAPES)
 _TRAINABLE: tuple[str, ...] = ("W1", "b1", "W2", "b2", "gamma3", "beta3", "W5", "b5")
 _RUNNING: tuple[str, ...] = ()
 _DECAYED: tuple[str, ...] = ("W1", "W2", "W5")
@@ -75,17 +76,8 @@ _GIVEN: dict[str, tuple[tuple[int, ...], float]] = {}
 # Batch-coupled kinds need at least two samples in a training batch.
 _MIN_BATCH = 1
 _N_PARAMS = 54
-_FILE_LIMIT = 8 * (_N_PARAMS + sum(int(np.prod(s)) for s in _SHAPES.values())) + (64 << 20)
 
 _TARGET = "real"
-
-
-# --- numeric primitives -------------------------------------------------------------------
-
-
-def _he_normal(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
-    """He initialisation for rectifiers: N(0, 2/fan_in), keeping Var(z) across layers."""
-    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in))
 
 
 # --- activations (from symprop's registry) ------------------------------------------------
@@ -99,107 +91,6 @@ def tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def identity(z: np.ndarray) -> np.ndarray:
     """id(z) = z: a = z."""
     return z
-
-
-# --- validation ---------------------------------------------------------------------------
-
-
-def _all_finite(a: np.ndarray) -> bool:
-    """Whether every entry of ``a`` is finite. A large array is tested a slice of rows at a
-    time, so that the temporary mask stays small (and in cache)."""
-    if a.ndim < 2 or a.size <= 1 << 16:
-        return bool(np.isfinite(a).all())
-    rows = max(1, (1 << 16) // (a.size // a.shape[0]))
-    return all(np.isfinite(a[i : i + rows]).all() for i in range(0, a.shape[0], rows))
-
-
-def _check_params(params: dict[str, np.ndarray], finite: bool = True) -> np.dtype:
-    """Raise ValueError unless ``params`` has the keys, shapes and one float dtype, and
-    (with ``finite``) no NaN or infinity."""
-    if not isinstance(params, dict):
-        raise ValueError(f"params: expected a dict of arrays, got {type(params).__name__}")
-    missing = [k for k in _KEYS if k not in params]
-    extra = [k for k in params if k not in _KEYS]
-    if missing or extra:
-        raise ValueError(f"params: missing keys {missing}, unknown keys {extra}")
-    dtypes = {np.asarray(params[k]).dtype for k in _KEYS}
-    if len(dtypes) != 1:
-        raise ValueError(f"params: mixed dtypes {sorted(map(str, dtypes))}; use one float dtype")
-    dtype = dtypes.pop()
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"params: dtype {dtype} is not float32 or float64")
-    for k in _KEYS:
-        value = params[k]
-        if not isinstance(value, np.ndarray) or value.shape != _SHAPES[k]:
-            got = getattr(value, "shape", type(value).__name__)
-            raise ValueError(f"params[{k!r}]: expected shape {_SHAPES[k]}, got {got}")
-        if finite and not _all_finite(value):
-            raise ValueError(f"params[{k!r}]: contains NaN or infinity")
-    return dtype
-
-
-def _check_inputs(X: np.ndarray, dtype: np.dtype, finite: bool = True) -> np.ndarray:
-    """X as a (batch, n_0) array of ``dtype`` (converted once, explicitly); with ``finite``,
-    free of NaN and infinity."""
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[1] != LAYER_SIZES[0] or X.shape[0] == 0:
-        raise ValueError(f"X: expected shape (batch >= 1, {LAYER_SIZES[0]}), got {X.shape}")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
-    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
-        source, X = X, X.astype(dtype, copy=False)
-    if finite:
-        _check_finite_inputs(X, source)
-    return X
-
-
-def _check_finite_inputs(X: np.ndarray, source: np.ndarray) -> None:
-    """Raise ValueError if X (or a batch of its rows, extended or not) holds NaN or ±inf;
-    ``source`` is the caller's array X was converted from, which the message describes."""
-    if not _all_finite(X):
-        raise ValueError(_not_finite("X", source, X.dtype))
-
-
-def _not_finite(name: str, source: np.ndarray, dtype: np.dtype) -> str:
-    """What is wrong with ``source`` (name ``name``), not finite once converted to ``dtype``."""
-    if _all_finite(np.asarray(source)):
-        limit = float(np.finfo(dtype).max)
-        return f"{name}: values beyond the {np.dtype(dtype).name} range (magnitude > {limit:.4g})"
-    return f"{name}: contains NaN or infinity"
-
-
-def _check_targets(
-    Y: np.ndarray, batch: int, dtype: np.dtype, out: np.ndarray | None = None
-) -> np.ndarray:
-    """Y as a (batch, n_L) array of ``dtype``.
-    With ``out`` (n_L, batch), the targets are written into it as columns instead."""
-    Y = np.asarray(Y)
-    n_out = LAYER_SIZES[-1]
-    if Y.ndim == 1 and n_out == 1:
-        Y = Y[:, None]
-    if Y.shape != (batch, n_out):
-        raise ValueError(f"Y: expected shape ({batch}, {n_out}), got {Y.shape}")
-    if not np.issubdtype(Y.dtype, np.number) or np.issubdtype(Y.dtype, np.complexfloating):
-        raise ValueError(f"Y: expected real numbers, got dtype {Y.dtype}")
-    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
-        source, Y = Y, Y.astype(dtype, copy=False)
-    if not _all_finite(Y):
-        raise ValueError(_not_finite("Y", source, dtype))
-    if out is None:
-        return Y
-    out[...] = Y.T
-    return out
-
-
-def _check_data(
-    params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    dtype = _check_params(params)
-    X = _check_inputs(X, dtype)
-    return X, _check_targets(Y, X.shape[0], dtype)
-
-
-# --- the network --------------------------------------------------------------------------
 
 
 def init_params(seed: int = 0) -> dict[str, np.ndarray]:
@@ -330,63 +221,9 @@ def _forward_predict(
     return z5, a5
 
 
-def forward(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Output activations a^L (batch, n_L) in prediction mode, for inputs X (batch, n_0)."""
-    dtype = _check_params(params)
-    return _forward_predict(params, _check_inputs(X, dtype))[1]
-
-
-def _penalty(params: dict[str, np.ndarray]) -> np.floating | float:
-    """λ Σ ‖θ‖² over the decayed parameters."""
-    return 0.0
-
-
 def _cost_sum(zL: np.ndarray, aL: np.ndarray, Y: np.ndarray) -> np.floating:
     """Σ over the batch of the per-sample cost Σ_k (a − y)²."""
     return np.sum((aL - Y) ** 2)
-
-
-def loss(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
-    """J on (X, Y) in prediction mode: the mean per-sample cost plus the L2 term."""
-    X, Y = _check_data(params, X, Y)
-    zL, aL = _forward_predict(params, X)
-    return float(_cost_sum(zL, aL, Y) / X.shape[0] + _penalty(params))
-
-
-def training_loss(
-    params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray, given: dict[str, np.ndarray]
-) -> float:
-    """J on the batch (X, Y) in training mode with the given arrays ``given``: the function
-    whose gradient ``gradients`` computes."""
-    X, Y = _check_training_batch(*_check_data(params, X, Y))
-    c = _forward_train(params, X, _checked_given(given, X.shape[0], X.dtype))
-    return float(_cost_sum(c["z5"], c["a5"], Y) / X.shape[0] + _penalty(params))
-
-
-def _check_training_batch(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(X, Y) unchanged if a training-mode pass can use the batch: batch-coupled layers
-    (statistics over the batch) need at least ``_MIN_BATCH`` samples."""
-    if X.shape[0] < _MIN_BATCH:
-        raise ValueError(
-            f"X: {X.shape[0]} sample(s); batch-coupled layers need at least {_MIN_BATCH}"
-        )
-    return X, Y
-
-
-def _checked_given(
-    given: dict[str, np.ndarray] | None, batch: int, dtype: np.dtype
-) -> dict[str, np.ndarray]:
-    """``given`` checked against ``_GIVEN`` (keys and shapes), in ``dtype``."""
-    given = {} if given is None else given
-    if set(given) != set(_GIVEN):
-        raise ValueError(f"given: expected arrays {sorted(_GIVEN)}, got {sorted(given)}")
-    out = {}
-    for key, (shape, _) in _GIVEN.items():
-        value = np.asarray(given[key], dtype=dtype)
-        if value.shape != (batch, *shape):
-            raise ValueError(f"given[{key!r}]: expected shape {(batch, *shape)}, got {value.shape}")
-        out[key] = value
-    return out
 
 
 def _backprop(
@@ -450,6 +287,263 @@ def _update_running(params: dict[str, np.ndarray], c: dict[str, np.ndarray]) -> 
     del m
 
 
+# ---- runtime: the same in every module generated by symprop 0.1.0 (NumPy backend, layer kinds)
+#
+# Everything below reads the network from the constants and functions above: validation,
+# the trainer, files, gradient checking and the command line.
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam")
+_KEYS = tuple(_SHAPES)
+_L = len(LAYER_SIZES) - 1
+_FILE_LIMIT = 8 * (_N_PARAMS + sum(int(np.prod(s)) for s in _SHAPES.values())) + (64 << 20)
+
+
+# --- numeric primitives -------------------------------------------------------------------
+
+
+def _clip_open(a: np.ndarray, low: float, high: float) -> np.ndarray:
+    """a clipped into the open interval (low, high), for use in a denominator."""
+    info = np.finfo(a.dtype)
+    return np.clip(a, low + info.tiny, high - info.epsneg)
+
+
+def _clip_open1(a: float, low: float, high: float) -> float:
+    """One float clipped into the open interval (low, high), for use in a denominator."""
+    return min(max(a, low + 2.2250738585072014e-308), high - 1.1102230246251565e-16)
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    """Logistic σ(x) = 1/(1 + exp(-x)), as exp(-|x|) so that nothing overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
+def _expit1(x: float) -> float:
+    """Logistic σ(x) of one float, exponentiating only −|x| (no OverflowError)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _glorot_uniform(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
+    """Glorot initialisation: U(−r, r) with r = sqrt(6/(fan_in + fan_out))."""
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_out, fan_in))
+
+
+def _he_normal(rng: np.random.Generator, fan_out: int, fan_in: int) -> np.ndarray:
+    """He initialisation for rectifiers: N(0, 2/fan_in), keeping Var(z) across layers."""
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in))
+
+
+def _log_clipped(x: np.ndarray) -> np.ndarray:
+    """log(max(x, tiny)): never the log of 0, which would be −inf and a RuntimeWarning."""
+    return np.log(np.maximum(x, np.finfo(x.dtype).tiny))
+
+
+def _log_clipped1(x: float) -> float:
+    """log(max(x, tiny)) of one float: never the log of 0."""
+    return math.log(max(x, 2.2250738585072014e-308))
+
+
+def _log_softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Log softmax z_i − log Σ_k exp(z_k) over the units along ``axis`` (1: a batch of
+    rows, 0: of columns), by the log-sum-exp trick."""
+    shifted = z - z.max(axis=axis, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return shifted
+
+
+def _logaddexp1(x: float, y: float) -> float:
+    """log(exp(x) + exp(y)) of two floats, as max + log1p(exp(−|x − y|)) (no overflow)."""
+    return max(x, y) + math.log1p(math.exp(-abs(x - y)))
+
+
+def _softmax(z: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Softmax exp(z_i)/Σ_k exp(z_k) over the units along ``axis`` (1: a batch of rows,
+    0: of columns), shifted by their maximum (no overflow)."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of ``a`` is finite. A large array is tested a slice of rows at a
+    time, so that the temporary mask stays small (and in cache)."""
+    if a.ndim < 2 or a.size <= 1 << 16:
+        return bool(np.isfinite(a).all())
+    rows = max(1, (1 << 16) // (a.size // a.shape[0]))
+    return all(np.isfinite(a[i : i + rows]).all() for i in range(0, a.shape[0], rows))
+
+
+def _check_params(params: dict[str, np.ndarray], finite: bool = True) -> np.dtype:
+    """Raise ValueError unless ``params`` has the keys, shapes and one float dtype, and
+    (with ``finite``) no NaN or infinity."""
+    if not isinstance(params, dict):
+        raise ValueError(f"params: expected a dict of arrays, got {type(params).__name__}")
+    missing = [k for k in _KEYS if k not in params]
+    extra = [k for k in params if k not in _KEYS]
+    if missing or extra:
+        raise ValueError(f"params: missing keys {missing}, unknown keys {extra}")
+    dtypes = {np.asarray(params[k]).dtype for k in _KEYS}
+    if len(dtypes) != 1:
+        raise ValueError(f"params: mixed dtypes {sorted(map(str, dtypes))}; use one float dtype")
+    dtype = dtypes.pop()
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"params: dtype {dtype} is not float32 or float64")
+    for k in _KEYS:
+        value = params[k]
+        if not isinstance(value, np.ndarray) or value.shape != _SHAPES[k]:
+            got = getattr(value, "shape", type(value).__name__)
+            raise ValueError(f"params[{k!r}]: expected shape {_SHAPES[k]}, got {got}")
+        if finite and not _all_finite(value):
+            raise ValueError(f"params[{k!r}]: contains NaN or infinity")
+    return dtype
+
+
+def _check_inputs(X: np.ndarray, dtype: np.dtype, finite: bool = True) -> np.ndarray:
+    """X as a (batch, n_0) array of ``dtype`` (converted once, explicitly); with ``finite``,
+    free of NaN and infinity."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != LAYER_SIZES[0] or X.shape[0] == 0:
+        raise ValueError(f"X: expected shape (batch >= 1, {LAYER_SIZES[0]}), got {X.shape}")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
+    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
+        source, X = X, X.astype(dtype, copy=False)
+    if finite:
+        _check_finite_inputs(X, source)
+    return X
+
+
+def _check_finite_inputs(X: np.ndarray, source: np.ndarray) -> None:
+    """Raise ValueError if X (or a batch of its rows, extended or not) holds NaN or ±inf;
+    ``source`` is the caller's array X was converted from, which the message describes."""
+    if not _all_finite(X):
+        raise ValueError(_not_finite("X", source, X.dtype))
+
+
+def _not_finite(name: str, source: np.ndarray, dtype: np.dtype) -> str:
+    """What is wrong with ``source`` (name ``name``), not finite once converted to ``dtype``."""
+    if _all_finite(np.asarray(source)):
+        limit = float(np.finfo(dtype).max)
+        return f"{name}: values beyond the {np.dtype(dtype).name} range (magnitude > {limit:.4g})"
+    return f"{name}: contains NaN or infinity"
+
+
+def _check_targets(
+    Y: np.ndarray, batch: int, dtype: np.dtype, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Y as a (batch, n_L) array of ``dtype``; for class targets, integer labels become
+    one-hot rows. With ``out`` (n_L, batch), the targets are written into it as columns."""
+    Y = np.asarray(Y)
+    n_out = LAYER_SIZES[-1]
+    if _TARGET == "class" and Y.ndim == 1 and np.issubdtype(Y.dtype, np.integer):
+        if Y.shape[0] != batch:
+            raise ValueError(f"Y: expected {batch} labels, got {Y.shape[0]}")
+        if Y.size and (Y.min() < 0 or Y.max() >= n_out):
+            raise ValueError(f"Y: labels out of range; expected integers in [0, {n_out})")
+        # One-hot: 1 where the unit is the label, else 0 (the comparison written as dtype).
+        units = np.arange(n_out)
+        if out is None:
+            return np.equal(Y[:, None], units, out=np.empty((batch, n_out), dtype=dtype))
+        return np.equal(units[:, None], Y, out=out)
+    if Y.ndim == 1 and n_out == 1:
+        Y = Y[:, None]
+    if Y.shape != (batch, n_out):
+        raise ValueError(f"Y: expected shape ({batch}, {n_out}), got {Y.shape}")
+    if not np.issubdtype(Y.dtype, np.number) or np.issubdtype(Y.dtype, np.complexfloating):
+        raise ValueError(f"Y: expected real numbers, got dtype {Y.dtype}")
+    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
+        source, Y = Y, Y.astype(dtype, copy=False)
+    if not _all_finite(Y):
+        raise ValueError(_not_finite("Y", source, dtype))
+    if _TARGET == "class":
+        if np.any(Y < 0) or np.any(Y > 1):
+            raise ValueError("Y: target probabilities out of range; expected values in [0, 1]")
+        if not np.allclose(np.sum(Y, axis=1), 1, atol=1e-6 if dtype == np.float64 else 1e-4):
+            raise ValueError(
+                "Y: each row must sum to 1 (one-hot or probabilities), or pass integer labels"
+            )
+    elif _TARGET == "unit" and (np.any(Y < 0) or np.any(Y > 1)):
+        raise ValueError("Y: targets out of range; expected values in [0, 1]")
+    if out is None:
+        return Y
+    out[...] = Y.T
+    return out
+
+
+def _check_data(
+    params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    dtype = _check_params(params)
+    X = _check_inputs(X, dtype)
+    return X, _check_targets(Y, X.shape[0], dtype)
+
+
+# --- the network, for any batch -----------------------------------------------------------
+
+
+def forward(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Output activations a^L (batch, n_L) in prediction mode, for inputs X (batch, n_0)."""
+    dtype = _check_params(params)
+    return _forward_predict(params, _check_inputs(X, dtype))[1]
+
+
+def _penalty(params: dict[str, np.ndarray]) -> np.floating | float:
+    """λ Σ ‖θ‖² over the decayed parameters."""
+    if not L2:
+        return 0.0
+    return L2 * sum(np.vdot(params[k], params[k]) for k in _DECAYED)
+
+
+def loss(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
+    """J on (X, Y) in prediction mode: the mean per-sample cost plus the L2 term."""
+    X, Y = _check_data(params, X, Y)
+    zL, aL = _forward_predict(params, X)
+    return float(_cost_sum(zL, aL, Y) / X.shape[0] + _penalty(params))
+
+
+def training_loss(
+    params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray, given: dict[str, np.ndarray]
+) -> float:
+    """J on the batch (X, Y) in training mode with the given arrays ``given``: the function
+    whose gradient ``gradients`` computes."""
+    X, Y = _check_training_batch(*_check_data(params, X, Y))
+    c = _forward_train(params, X, _checked_given(given, X.shape[0], X.dtype))
+    return float(_cost_sum(c[f"z{_L}"], c[f"a{_L}"], Y) / X.shape[0] + _penalty(params))
+
+
+def _check_training_batch(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X, Y) unchanged if a training-mode pass can use the batch: batch-coupled layers
+    (statistics over the batch) need at least ``_MIN_BATCH`` samples."""
+    if X.shape[0] < _MIN_BATCH:
+        raise ValueError(
+            f"X: {X.shape[0]} sample(s); batch-coupled layers need at least {_MIN_BATCH}"
+        )
+    return X, Y
+
+
+def _checked_given(
+    given: dict[str, np.ndarray] | None, batch: int, dtype: np.dtype
+) -> dict[str, np.ndarray]:
+    """``given`` checked against ``_GIVEN`` (keys and shapes), in ``dtype``."""
+    given = {} if given is None else given
+    if set(given) != set(_GIVEN):
+        raise ValueError(f"given: expected arrays {sorted(_GIVEN)}, got {sorted(given)}")
+    out = {}
+    for key, (shape, _) in _GIVEN.items():
+        value = np.asarray(given[key], dtype=dtype)
+        if value.shape != (batch, *shape):
+            raise ValueError(f"given[{key!r}]: expected shape {(batch, *shape)}, got {value.shape}")
+        out[key] = value
+    return out
+
+
 def gradients(
     params: dict[str, np.ndarray],
     X: np.ndarray,
@@ -464,16 +558,31 @@ def gradients(
     X, Y = _check_training_batch(*_check_data(params, X, Y))
     c = _forward_train(params, X, _checked_given(given, X.shape[0], X.dtype))
     grads = _backprop(params, c, Y)
+    for k in _DECAYED if L2 else ():
+        grads[k] = grads[k] + 2 * L2 * params[k]
     return grads
 
 
 def predict(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Predicted values: a^L (prediction mode)."""
-    return forward(params, X)
+    """Predictions in prediction mode: the class per row (argmax of a^L) for class
+    targets, 0/1 per output unit (a^L ≥ 0.5) for targets in [0, 1], else a^L itself."""
+    out = forward(params, X)
+    if _TARGET == "class":
+        return np.argmax(out, axis=1)
+    if _TARGET == "unit":
+        return (out >= 0.5).astype(np.int64)
+    return out
 
 
 def _accuracy(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> float | None:
     """Fraction of rows predicted right (None for real-valued targets)."""
+    if _TARGET == "class":
+        Y = np.asarray(Y)
+        labels = Y if Y.ndim == 1 else np.argmax(Y, axis=1)
+        return float(np.mean(predict(params, X) == labels))
+    if _TARGET == "unit":
+        Y = np.asarray(Y).reshape(len(Y), -1)
+        return float(np.mean(predict(params, X) == (Y >= 0.5)))
     return None
 
 
@@ -510,7 +619,13 @@ class _Trainer:
             or not isinstance(batch_size, (int, np.integer))
             or batch_size < _MIN_BATCH
         ):
-            raise ValueError(f"batch_size: got {batch_size!r}; must be an integer >= {_MIN_BATCH}")
+            raise ValueError(
+                f"batch_size: got {batch_size!r}; must be an integer >= {_MIN_BATCH}"
+                + (
+                    " (layers that couple the samples of a batch need two of them)"
+                    * (_MIN_BATCH > 1)
+                )
+            )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed: got {seed!r}; must be an integer >= 0")
         if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
@@ -550,12 +665,15 @@ class _Trainer:
         """One update from the batch (X, Y); returns its summed cost before the update."""
         self.steps += 1
         c = _forward_train(self.params, X, draw_given(self.rng, X.shape[0], self.dtype))
-        cost = float(_cost_sum(c["z5"], c["a5"], Y))
+        cost = float(_cost_sum(c[f"z{_L}"], c[f"a{_L}"], Y))
         grads = _backprop(self.params, c, Y)
         _update_running(self.params, c)
         t = self.steps
         for k in _TRAINABLE:
             theta, g, v = self.params[k], grads[k], self.velocity[k]
+            if L2 and k in _DECAYED:
+                # ∇J = ∇C + 2λ θ
+                g = g + 2 * L2 * theta
             if self.optimizer == "sgd":
                 # θ ← θ − η ∇J
                 theta -= self.learning_rate * g
@@ -900,7 +1018,7 @@ def gradient_check(
             point[k] = base[k] + step * direction[start : start + size].reshape(_SHAPES[k])
             start += size
         c = _forward_train(point, Xw, givenw)
-        return _cost_sum(c["z5"], c["a5"], Yw) / Xw.shape[0] + _penalty(point)
+        return _cost_sum(c[f"z{_L}"], c[f"a{_L}"], Yw) / Xw.shape[0] + _penalty(point)
 
     def central(direction: np.ndarray) -> float:
         plus, minus = cost_along(direction, eps), cost_along(direction, -eps)
