@@ -47,13 +47,15 @@ def check_supported(network: Network) -> None:
     for index, layer in enumerate(network.layers, start=1):
         if layer.kind != "dense":
             raise SpecError(
-                f"layers[{index}].kind: got {layer.kind!r}; --backend numba supports "
-                f"{SUPPORTED} (use --backend numpy for {layer.kind})"
+                f"layers[{index}].kind",
+                layer.kind,
+                f"--backend numba supports {SUPPORTED} (--backend numpy supports every kind)",
             )
     if not network.dense_chain:
         raise SpecError(
-            "layers: a layer reads other than the layer before it; --backend numba supports "
-            f"a plain stack of {SUPPORTED}"
+            "layers",
+            "a graph",
+            f"--backend numba supports a plain stack of {SUPPORTED} (--backend numpy any graph)",
         )
 
 
@@ -63,7 +65,7 @@ def _contexts(network: Network, *, spec: str, dtype: str | None) -> tuple[Module
     try:
         k = kernel(build_model(derive(network)))
     except Unsupported as exc:
-        raise SpecError(f"--backend numba: {exc}; use --backend numpy") from None
+        raise SpecError("--backend", "numba", f"{exc}; use --backend numpy") from None
     summary = doc_paragraph(
         ("Compiled (Numba) training module ``", False),
         (network.name, True),

@@ -27,7 +27,7 @@ import sympy as sp
 from symprop.codegen.model import TrainingModel
 from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.printer import ScalarPrinter
-from symprop.codegen.stable import StableFunction
+from symprop.codegen.stable import BatchSum, StableFunction
 
 __all__ = ["UNROLL_MAX_UNITS", "Kernel", "Unsupported", "UnitPrinter", "kernel"]
 
@@ -66,7 +66,17 @@ class Unsupported(ValueError):
 
 class UnitPrinter(ScalarPrinter):
     """Prints a unit's formula as float code that Numba compiles (``math`` and the scalar
-    helpers); names map the model's symbols to locals or array entries (``z1[i, j]``)."""
+    helpers); names map the model's symbols to locals or array entries (``z1[i, j]``), and
+    ``sums`` the sums over a sample's units that the step computes first to locals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sums: dict[sp.Basic, str] = {}
+
+    def _print_BatchSum(self, expr: BatchSum) -> str:
+        if expr in self.sums:
+            return self.sums[expr]
+        return super()._print_BatchSum(expr)
 
 
 @dataclass(frozen=True)
@@ -198,14 +208,30 @@ def _array(
         lines.append(f"    {_vector_call(expr, f'z{L}[i]', f'{sym}[i]')}")
     if out.shared_activation is None and not model.layers[-1].elementwise:
         lines.append(f"    {_vector_call(out.activation, f'z{L}[i]', f'a{L}[i]')}")
-    lines.append(f"    for j in range({widths[L]}):")
     printer.names = names
-    if out.shared_activation is not None:
-        lines.append(f"        a{L}[i, j] = {printer.doprint(out.shared_activation)}")
-    elif model.layers[-1].elementwise:
-        lines.append(f"        a{L}[i, j] = {printer.doprint(model.layers[-1].phi)}")
-    lines.append(f"        cost += {printer.doprint(out.shared_cost)}")
-    lines.append(f"        delta{L}[i, j] = scale * ({printer.doprint(out.delta)})")
+    if out.shared_activation is not None or model.layers[-1].elementwise:
+        activation = out.shared_activation
+        if activation is None:
+            activation = model.layers[-1].phi
+        lines += [
+            f"    for j in range({widths[L]}):",
+            f"        a{L}[i, j] = {printer.doprint(activation)}",
+        ]
+    # Sums over the sample's units that δ^L or the cost use, once per sample.
+    found = out.delta.atoms(BatchSum) | out.shared_cost.atoms(BatchSum)
+    for number, total in enumerate(sorted(found, key=sp.default_sort_key)):
+        name = f"sum{number}"
+        lines += [
+            f"    {name} = 0.0",
+            f"    for j in range({widths[L]}):",
+            f"        {name} += {printer.doprint(total.args[0])}",
+        ]
+        printer.sums[total] = name
+    lines += [
+        f"    for j in range({widths[L]}):",
+        f"        cost += {printer.doprint(out.shared_cost)}",
+        f"        delta{L}[i, j] = scale * ({printer.doprint(out.delta)})",
+    ]
     for layer in reversed(model.layers):
         l = layer.index
         lines.append(f"# ∂C/∂[W^{l} | b^{l}] = Σ_i δ^{l} [a^{l - 1} 1]ᵀ")
