@@ -14,8 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from symprop.codegen.numba.emit import render_numba_module
-from symprop.codegen.numpy.emit import import_generated
+from symprop.codegen.numba.emit import import_compiled, render_numba_module
 from symprop.core.spec import Network
 
 numba = pytest.importorskip("numba")
@@ -29,7 +28,7 @@ def _build(network: Network, dtype: str) -> ModuleType:
     tag = hashlib.sha256(source.encode()).hexdigest()[:16]
     path = _BUILD / f"c_{tag}.py"
     path.write_text(source, encoding="utf-8")
-    return import_generated(path, f"c_{tag}")
+    return import_compiled(path, f"c_{tag}")
 
 
 def build(network: Network, dtype: str = "float64") -> ModuleType:

@@ -193,6 +193,7 @@ def command(
     """
     from tqdm import tqdm
 
+    from symprop.codegen.numba.emit import import_compiled
     from symprop.codegen.numpy.emit import import_generated
 
     network: Network = load_spec(spec) if spec else default_network()
@@ -224,7 +225,10 @@ def command(
             refuse_shadowing(target, source, "-o")
         write_atomic(target, source)
         try:
-            module = import_generated(target)
+            if backend == "numba":  # registered, as Numba's cache imports it by name
+                module = import_compiled(target, f"symprop_compiled_{network.name}")
+            else:
+                module = import_generated(target)
         except ImportError as exc:
             raise SymPropError(
                 f"--backend {backend}: the module cannot import {exc.name} "

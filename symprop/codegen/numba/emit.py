@@ -14,8 +14,11 @@ drawn in Python with the same generator calls, then handed to the compiled epoch
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 from symprop import __version__
 from symprop.codegen.model import build_model
@@ -28,7 +31,13 @@ from symprop.core.spec import Network
 from symprop.core.templating import render
 from symprop.derivation.build import derive
 
-__all__ = ["SUPPORTED", "check_supported", "render_numba_module", "write_numba_module"]
+__all__ = [
+    "SUPPORTED",
+    "check_supported",
+    "import_compiled",
+    "render_numba_module",
+    "write_numba_module",
+]
 
 TEMPLATE = "numba_module.py.j2"
 
@@ -107,3 +116,23 @@ def write_numba_module(
     path = Path(path)
     write_atomic(path, render_numba_module(network, spec=spec, dtype=dtype))
     return path
+
+
+def import_compiled(path: str | Path, name: str) -> ModuleType:
+    """Import a compiled module from its file, registered in ``sys.modules`` as ``name``.
+
+    Numba's disk cache records the module's name and imports it by that name when a later
+    process loads the cache; a module imported from its file without being registered
+    would make that load fail. Import each file under one name (as ``import NAME`` does).
+    """
+    spec = importlib.util.spec_from_file_location(name, Path(path))
+    if spec is None or spec.loader is None:  # pragma: no cover - not a Python file
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module

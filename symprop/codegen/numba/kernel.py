@@ -103,7 +103,7 @@ def _unit_names(printer: UnitPrinter, **names: str) -> None:
 
 
 def _unrolled(model: TrainingModel, printer: UnitPrinter) -> tuple[str, ...]:
-    """One sample (``x``, ``y`` rows) forward and backward on scalar locals; adds
+    """One sample (row ``r`` of ``X`` and ``Y``) forward and backward on scalar locals; adds
     ``scale`` · ∇C into ``g`` and returns C."""
     widths, L = model.widths, model.depth
     lines = []
@@ -114,8 +114,8 @@ def _unrolled(model: TrainingModel, printer: UnitPrinter) -> tuple[str, ...]:
             for offset, name in enumerate(row):
                 lines.append(f"{name} = theta[{start + offset}]")
             start += len(row)
-    lines += [f"a0_{k} = x[{k}]" for k in range(widths[0])]
-    lines += [f"y_{j} = y[{j}]" for j in range(widths[L])]
+    lines += [f"a0_{k} = X[r, {k}]" for k in range(widths[0])]
+    lines += [f"y_{j} = Y[r, {j}]" for j in range(widths[L])]
     for layer in model.layers:
         l = layer.index
         lines.append(f"# z^{l} = W^{l} a^{l - 1} + b^{l},  a^{l} = φ(z^{l})")
