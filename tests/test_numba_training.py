@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,21 @@ def test_gradient_check_of_the_compiled_gradients_passes() -> None:
     X, Y = _data(XOR, 6, seed=8)
     params = compiled.init_params(3)
     assert compiled.gradient_check(params, X, Y) < 1e-7
+
+
+def test_symprop_train_with_the_numba_backend_reports_its_compile_time(tmp_path: Path) -> None:
+    X, Y = _data(XOR, 30, seed=6)
+    np.savez(tmp_path / "data.npz", X=X, y=Y[:, 0])
+    done = subprocess.run(
+        [sys.executable, "-m", "symprop.cli.main", "train", str(ROOT / "examples" / "xor.toml")]
+        + ["--backend", "numba", "--data", "data.npz", "--epochs", "3", "-o", "xorc.py"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^training code compiled in \d+\.\d\d s$", done.stderr, re.MULTILINE)
+    assert "final loss J = " in done.stdout and "compiled" not in done.stdout
+    assert "import numba" in (tmp_path / "xorc.py").read_text(encoding="utf-8")
