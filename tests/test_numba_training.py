@@ -19,6 +19,7 @@ from test_numpy_support import build as build_numpy
 from symprop.codegen.numba.emit import render_numba_module
 from symprop.core.errors import SpecError
 from symprop.core.spec import load_spec
+from symprop.derivation.build import derive
 
 XOR = load_spec(ROOT / "examples" / "xor.toml")  # 2-4-1: the unrolled step
 DIGITS = load_spec(ROOT / "examples" / "digits.toml")  # 64-128-64-10: the array step
@@ -205,3 +206,14 @@ def test_symprop_train_with_the_numba_backend_reports_its_compile_time(tmp_path:
     assert re.search(r"^training code compiled in \d+\.\d\d s$", done.stderr, re.MULTILINE)
     assert "final loss J = " in done.stdout and "compiled" not in done.stdout
     assert "import numba" in (tmp_path / "xorc.py").read_text(encoding="utf-8")
+
+
+def test_the_step_cites_the_derivation_formula_numbers_of_what_it_computes() -> None:
+    # Each comment of the compiled step names the formulas (as the document tags them) its
+    # lines compute: δ^1 is the summary step of layer 1, its position in the derivation.
+    steps = derive(XOR).steps
+    position = {step.id: n for n, step in enumerate(steps, start=1)}
+    source = render_numba_module(XOR, spec="x")
+    assert f"# ({position['summary.delta.1']}) δ^1 = ((W^2)ᵀ δ^2) ⊙ φ'(z^1)" in source
+    z = (position["forward.layer.1.z"], position["forward.layer.1"])
+    assert f"# ({z[0]}, {z[1]}) z^1 = W^1 a^0 + b^1" in source

@@ -30,6 +30,7 @@ from symprop.core.files import write_atomic
 from symprop.core.spec import Network
 from symprop.core.templating import render
 from symprop.derivation.build import derive
+from symprop.derivation.steps import formula_numbers
 
 __all__ = [
     "SUPPORTED",
@@ -72,7 +73,8 @@ def _contexts(network: Network, *, spec: str, dtype: str | None) -> tuple[Module
     check_supported(network)
     m = build_context(network, spec=spec, dtype=dtype)
     try:
-        k = kernel(build_model(derive(network)))
+        derivation = derive(network)
+        k = kernel(build_model(derivation), formula_numbers(derivation.steps))
     except Unsupported as exc:
         raise SpecError("--backend", "numba", f"{exc}; use --backend numpy") from None
     summary = doc_paragraph(

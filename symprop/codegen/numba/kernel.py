@@ -20,6 +20,7 @@ float code, which Numba compiles as it is). Nothing here names an activation or 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy as sp
@@ -98,11 +99,23 @@ class Kernel:
     helpers: tuple[str, ...]  # sources of the scalar and row helpers called, sorted by name
 
 
+class _Cite:
+    """``(6, 7)``: the numbers of the derivation's formulas a comment's line computes, as
+    its document tags them (:func:`symprop.derivation.steps.formula_numbers`)."""
+
+    def __init__(self, numbers: Mapping[str, int]) -> None:
+        self.numbers = numbers
+
+    def __call__(self, *ids: str) -> str:
+        found = [str(self.numbers[i]) for i in ids if i in self.numbers]
+        return f"({', '.join(found)}) " if found else ""
+
+
 def _unit_names(printer: UnitPrinter, **names: str) -> None:
     printer.names = dict(names)
 
 
-def _unrolled(model: TrainingModel, printer: UnitPrinter) -> tuple[str, ...]:
+def _unrolled(model: TrainingModel, printer: UnitPrinter, cite: _Cite) -> tuple[str, ...]:
     """One sample (row ``r`` of ``X`` and ``Y``) forward and backward on scalar locals; adds
     ``scale`` · ∇C into ``g`` and returns C."""
     widths, L = model.widths, model.depth
@@ -118,21 +131,22 @@ def _unrolled(model: TrainingModel, printer: UnitPrinter) -> tuple[str, ...]:
     lines += [f"y_{j} = Y[r, {j}]" for j in range(widths[L])]
     for layer in model.layers:
         l = layer.index
-        lines.append(f"# z^{l} = W^{l} a^{l - 1} + b^{l},  a^{l} = φ(z^{l})")
+        z_a = cite(f"forward.layer.{l}.z", f"forward.layer.{l}")
+        lines.append(f"# {z_a}z^{l} = W^{l} a^{l - 1} + b^{l},  a^{l} = φ(z^{l})")
         for j in range(widths[l]):
             terms = [f"w{l}_{j}_{k} * a{l - 1}_{k}" for k in range(widths[l - 1])]
             lines.append(f"z{l}_{j} = {' + '.join(terms)} + b{l}_{j}")
             _unit_names(printer, z=f"z{l}_{j}")
             lines.append(f"a{l}_{j} = {printer.doprint(layer.phi)}")
     costs = []
-    lines.append(f"# δ^{L}, scaled by the step's factor")
+    lines.append(f"# {cite('cost.sample', f'summary.delta.{L}')}C and δ^{L} (scaled by the step's)")
     for j in range(widths[L]):
         _unit_names(printer, a=f"a{L}_{j}", z=f"z{L}_{j}", y=f"y_{j}")
         costs.append(f"({printer.doprint(model.output.cost)})")
         lines.append(f"delta{L}_{j} = scale * ({printer.doprint(model.output.delta)})")
     for layer in reversed(model.layers[:-1]):
         l = layer.index
-        lines.append(f"# δ^{l} = ((W^{l + 1})ᵀ δ^{l + 1}) ⊙ φ'(z^{l})")
+        lines.append(f"# {cite(f'summary.delta.{l}')}δ^{l} = ((W^{l + 1})ᵀ δ^{l + 1}) ⊙ φ'(z^{l})")
         for j in range(widths[l]):
             back = " + ".join(f"w{l + 1}_{k}_{j} * delta{l + 1}_{k}" for k in range(widths[l + 1]))
             if layer.dphi is None:
@@ -140,7 +154,8 @@ def _unrolled(model: TrainingModel, printer: UnitPrinter) -> tuple[str, ...]:
             else:
                 _unit_names(printer, a=f"a{l}_{j}", z=f"z{l}_{j}")
                 lines.append(f"delta{l}_{j} = ({back}) * ({printer.doprint(layer.dphi)})")
-    lines.append("# ∂C/∂W^l = δ^l (a^{l−1})ᵀ,  ∂C/∂b^l = δ^l")
+    grads = [f"summary.grad_{p}.{l}" for l in range(1, L + 1) for p in "Wb"]
+    lines.append(f"# {cite(*grads)}∂C/∂W^l = δ^l (a^{{l−1}})ᵀ,  ∂C/∂b^l = δ^l")
     index = 0
     for l in range(1, L + 1):
         for j in range(widths[l]):
@@ -161,7 +176,7 @@ def _vector_call(expr: sp.Basic, row: str, out: str) -> str:
 
 
 def _array(
-    model: TrainingModel, printer: UnitPrinter
+    model: TrainingModel, printer: UnitPrinter, cite: _Cite
 ) -> tuple[tuple[str, ...], tuple[Buffer, ...]]:
     """A batch of rows through buffers: products by ``np.dot``, unit formulas in loops."""
     widths, L = model.widths, model.depth
@@ -191,7 +206,8 @@ def _array(
         start += size
     for layer in model.layers[:-1]:
         l = layer.index
-        lines.append(f"# z^{l} = [a^{l - 1} 1] [W^{l} | b^{l}]ᵀ,  a^{l} = φ(z^{l})")
+        z_a = cite(f"forward.layer.{l}.z", f"forward.layer.{l}")
+        lines.append(f"# {z_a}z^{l} = [a^{l - 1} 1] [W^{l} | b^{l}]ᵀ,  a^{l} = φ(z^{l})")
         lines.append(f"np.dot(a{l - 1}, W{l}.T, z{l})")
         _unit_names(printer, z=f"z{l}[i, j]")
         lines += [
@@ -199,7 +215,10 @@ def _array(
             f"    for j in range({widths[l]}):",
             f"        a{l}[i, j] = {printer.doprint(layer.phi)}",
         ]
-    lines.append(f"# z^{L} = [a^{L - 1} 1] [W^{L} | b^{L}]ᵀ, a^{L}, the cost and δ^{L}")
+    out_ids = cite(
+        f"forward.layer.{L}.z", f"forward.layer.{L}", "cost.sample", f"summary.delta.{L}"
+    )
+    lines.append(f"# {out_ids}z^{L} = [a^{L - 1} 1] [W^{L} | b^{L}]ᵀ, a^{L}, the cost and δ^{L}")
     lines.append(f"np.dot(a{L - 1}, W{L}.T, z{L})")
     names = {"a": f"a{L}[i, j]", "z": f"z{L}[i, j]", "y": "y[i, j]"}
     names |= {str(sym): f"{sym}[i, j]" for sym, _ in out.shared}
@@ -234,7 +253,8 @@ def _array(
     ]
     for layer in reversed(model.layers):
         l = layer.index
-        lines.append(f"# ∂C/∂[W^{l} | b^{l}] = Σ_i δ^{l} [a^{l - 1} 1]ᵀ")
+        grad_ids = cite(f"summary.grad_W.{l}", f"summary.grad_b.{l}")
+        lines.append(f"# {grad_ids}∂C/∂[W^{l} | b^{l}] = Σ_i δ^{l} [a^{l - 1} 1]ᵀ")
         size = widths[l] * (widths[l - 1] + 1)
         lines.append(
             f"np.dot(delta{l}.T, a{l - 1}, grad[{start - size}:{start}]"
@@ -244,7 +264,10 @@ def _array(
         if l == 1:
             break
         below = model.layers[l - 2]
-        lines.append(f"# δ^{l - 1} = ((W^{l})ᵀ δ^{l}) ⊙ φ'(z^{l - 1}), b's column dropped")
+        lines.append(
+            f"# {cite(f'summary.delta.{l - 1}')}δ^{l - 1} = ((W^{l})ᵀ δ^{l}) ⊙ φ'(z^{l - 1}), "
+            "b's column dropped"
+        )
         lines.append(f"np.dot(delta{l}, W{l}, back{l - 1})")
         _unit_names(printer, a=f"a{l - 1}[i, j]", z=f"z{l - 1}[i, j]")
         factor = "" if below.dphi is None else f" * ({printer.doprint(below.dphi)})"
@@ -257,7 +280,7 @@ def _array(
     return tuple(lines), tuple(buffers)
 
 
-def kernel(model: TrainingModel) -> Kernel:
+def kernel(model: TrainingModel, numbers: Mapping[str, int] | None = None) -> Kernel:
     """The compiled step of ``model``'s network: unrolled when every layer is small and
     every formula has a float form, else on arrays.
 
@@ -265,7 +288,11 @@ def kernel(model: TrainingModel) -> Kernel:
     ------
     Unsupported
         A formula has no compiled form (a sum over the output's units in δ^L or the cost).
+
+    ``numbers`` are the derivation's formula numbers (step id → number): each comment of
+    the step cites the formulas its lines compute, ``# (6, 7) z^1 = …``.
     """
+    cite = _Cite(numbers or {})
     printer = UnitPrinter()
     small = max(model.widths[1:]) <= UNROLL_MAX_UNITS
     body: tuple[str, ...] = ()
@@ -273,13 +300,13 @@ def kernel(model: TrainingModel) -> Kernel:
     unrolled = False
     if small:
         try:
-            body = _unrolled(model, printer)
+            body = _unrolled(model, printer, cite)
             unrolled = True
         except NotImplementedError:
             printer = UnitPrinter()
     if not unrolled:
         try:
-            body, buffers = _array(model, printer)
+            body, buffers = _array(model, printer, cite)
         except NotImplementedError as exc:
             raise Unsupported(str(exc)) from None
     sources = [HELPERS[h].source for h in sorted(printer.helpers_used)]
