@@ -10,7 +10,10 @@ Samples per second of training epochs, every tool on one thread and in the same 
 (a) and (b) train with SGD with momentum 0.9 (``--optimizer momentum``, the default) or plain
 SGD (``--optimizer sgd``, the generated ``train``'s default), the same for every tool.
 
-Tools: the symprop-generated module; a careful hand-written NumPy MLP; PyTorch eager (CPU);
+Tools: the symprop-generated module ("generated", NumPy); the module of
+``symprop generate --backend numba`` ("compiled": whole epochs compiled by Numba; its compile
+time, or its load from Numba's cache, is measured apart and reported in its own line, never
+in samples/s); a careful hand-written NumPy MLP; PyTorch eager (CPU);
 scikit-learn's MLPClassifier (``partial_fit``, one epoch per call); JAX with a jitted
 training step called per mini-batch ("JAX jit", the usual JAX training loop) and with a
 whole epoch compiled as one ``lax.scan`` ("JAX scan": no Python between steps); JAX runs
@@ -51,8 +54,10 @@ os.environ.setdefault(
 )
 
 import argparse  # noqa: E402
+import atexit  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -65,6 +70,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from symprop import Dense, Network, Training  # noqa: E402
+from symprop.codegen.numba.emit import import_compiled, write_numba_module  # noqa: E402
 from symprop.codegen.numpy.emit import import_generated, write_module  # noqa: E402
 from symprop.core.spec import BatchNorm, Dropout  # noqa: E402
 
@@ -109,7 +115,7 @@ def _cases(optimizer: str) -> dict[str, dict]:
 
 OPTIMIZERS = ("momentum", "sgd")
 CASES: dict[str, dict] = _cases(OPTIMIZERS[0])  # main() sets them from --optimizer
-TOOLS = ("generated", "hand NumPy", "torch eager", "sklearn", "JAX jit", "JAX scan")
+TOOLS = ("generated", "compiled", "hand NumPy", "torch eager", "sklearn", "JAX jit", "JAX scan")
 
 Epoch = Callable[[], object]
 
@@ -136,6 +142,38 @@ def setup_generated(case: dict, dtype: str) -> Epoch:
         m = import_generated(
             write_module(case["net"], Path(tmp) / "m.py", spec="bench", dtype=dtype)
         )
+    X, Y = data(case, dtype)
+    params = m.init_params(0)
+    tr = case["net"].training
+    return lambda: m.train(
+        params,
+        X,
+        Y,
+        epochs=1,
+        learning_rate=tr.learning_rate,
+        batch_size=case["batch"],
+        seed=0,
+        optimizer=tr.optimizer,
+        momentum=tr.momentum,
+    )
+
+
+COMPILE_SECONDS: dict[str, float] = {}
+"""The compiled tool's compile time per case name, measured by its setup."""
+
+
+def setup_compiled(case: dict, dtype: str) -> Epoch | None:
+    """The ``--backend numba`` module, written to a fresh folder (so Numba compiles it: no
+    cache from an earlier run), compiled before the rounds and timed on its own."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None
+    folder = tempfile.mkdtemp(prefix="symprop-bench-numba-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = write_numba_module(case["net"], Path(folder) / "m.py", spec="bench", dtype=dtype)
+    m = import_compiled(path, f"bench_compiled_{case['net'].name}_{dtype}")
+    COMPILE_SECONDS[case["net"].name] = m.compile_kernels(dtype)
     X, Y = data(case, dtype)
     params = m.init_params(0)
     tr = case["net"].training
@@ -337,6 +375,7 @@ def setup_jax(case: dict, dtype: str, *, scan: bool = False) -> Epoch | None:
 
 SETUPS = {
     "generated": setup_generated,
+    "compiled": setup_compiled,
     "hand NumPy": setup_hand,
     "torch eager": setup_torch,
     "sklearn": setup_sklearn,
@@ -564,6 +603,15 @@ def main() -> None:
         if "GEMM bound" in rates:
             quartiles.append(f"GEMM bound {spread(rates, 'generated', 'GEMM bound', True)}")
         print("      per-round ratio quartiles: " + ", ".join(quartiles), flush=True)
+        if "compiled" in rates:
+            peers = [t for t in ("generated", "hand NumPy", "JAX jit", "JAX scan") if t in rates]
+            shown = [
+                f"{t} {ratio(rates, 'compiled', t):.2f}× ({spread(rates, 'compiled', t)})"
+                for t in peers
+            ]
+            print("      compiled ÷ " + ", ".join(shown), flush=True)
+            seconds = COMPILE_SECONDS[case["net"].name]
+            print(f"      compiled: compile time {seconds:.2f} s (not in samples/s)", flush=True)
     if not args.no_memory:
         print(
             "\npeak memory, MB: whole process after one epoch (imports, data, training)"

@@ -41,7 +41,9 @@ LOCAL_IMPORTS: dict[tuple[str, str], str] = {
     ("symprop.cli.explain", "symprop.explain.emit"): _LAZY,
     ("symprop.cli.explain", "symprop.explain.formats"): _LAZY,
     ("symprop.cli.explain", "symprop.explain.user_text"): _LAZY,
+    ("symprop.cli.generate", "symprop.codegen.numba.emit"): _LAZY,
     ("symprop.cli.generate", "symprop.codegen.numpy.emit"): _LAZY,
+    ("symprop.cli.train", "symprop.codegen.numba.emit"): _LAZY,
     ("symprop.cli.train", "symprop.codegen.numpy.emit"): _LAZY,
     ("symprop.cli.verify", "symprop.verify"): _LAZY,
 }

@@ -1,4 +1,5 @@
-"""``symprop generate``: write the NumPy training module of a network."""
+"""``symprop generate``: write the training module of a network (NumPy, or compiled by
+Numba with ``--backend numba``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,29 @@ import click
 
 from symprop.core.errors import SymPropError, shown_path
 from symprop.core.files import check_writable, write_atomic
-from symprop.core.spec import default_network, load_spec
+from symprop.core.spec import Network, default_network, load_spec
+
+BACKENDS = ("numpy", "numba")
+
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="numpy",
+    show_default=True,
+    help="numpy: NumPy only; numba: training epochs compiled by Numba (dense layers).",
+)
+
+
+def render_for(backend: str, network: Network, *, spec: str, dtype: str | None) -> str:
+    """The module's source for ``backend``; a network the backend cannot compile is refused
+    in one line (a :class:`SymPropError`)."""
+    if backend == "numba":
+        from symprop.codegen.numba.emit import render_numba_module
+
+        return render_numba_module(network, spec=spec, dtype=dtype)
+    from symprop.codegen.numpy.emit import render_module
+
+    return render_module(network, spec=spec, dtype=dtype)
 
 
 @click.command("generate")
@@ -33,8 +56,13 @@ from symprop.core.spec import default_network, load_spec
     default=None,
     help="Instead of one SPEC, regenerate DIR/<name>.py for every network in examples/*.toml.",
 )
+@backend_option
 def command(
-    spec: str | None, output: str | None, dtype: str | None, regenerate_dir: str | None
+    spec: str | None,
+    output: str | None,
+    dtype: str | None,
+    regenerate_dir: str | None,
+    backend: str,
 ) -> None:
     """Generate a standalone NumPy training module for the network in SPEC (a TOML file).
 
@@ -44,11 +72,17 @@ def command(
     printed from the proven derivation, and a command line
     (python MODULE.py --data FILE --epochs N [--checkpoint PATH]).
 
+    With --backend numba the module also imports Numba, and its training epochs (batching,
+    forward, backprop, update) run compiled, with the same public contract and the same
+    training runs as the NumPy module's.
+
     Regenerate the checked-in modules with: symprop generate --examples generated
     """
-    from symprop.codegen.numpy.emit import regenerate, render_module
+    from symprop.codegen.numpy.emit import regenerate
 
     if regenerate_dir is not None:
+        if backend != "numpy":
+            raise click.UsageError("--examples regenerates the NumPy modules; drop --backend")
         if spec is not None or output is not None:
             raise click.UsageError("--examples regenerates every example; give no SPEC or -o")
         for path in regenerate(regenerate_dir):
@@ -60,7 +94,7 @@ def command(
     target = Path(output) if output is not None else Path(f"{network.name}.py")
     check_writable(target)
     label = spec if spec else "the built-in default network"
-    source = render_module(network, spec=label, dtype=dtype)
+    source = render_for(backend, network, spec=label, dtype=dtype)
     refuse_shadowing(target, source, "-o" if output else "name")
     write_atomic(target, source)
     click.echo(f"wrote {target}")

@@ -1,4 +1,5 @@
-"""``symprop train``: generate a network's NumPy module, import it and train it."""
+"""``symprop train``: generate a network's module (NumPy, or compiled by Numba), import it
+and train it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import click
 import numpy as np
 
-from symprop.cli.generate import refuse_shadowing
+from symprop.cli.generate import backend_option, refuse_shadowing, render_for
 from symprop.core.errors import SymPropError, shown_path
 from symprop.core.files import check_writable, private_folder, write_atomic
 from symprop.core.spec import MAX_SEED, Network, default_network, load_spec
@@ -168,6 +169,7 @@ def _plot_format(path: str) -> str:
     "--save", type=click.Path(dir_okay=False), help="Write the trained parameters (.npz)."
 )
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a loss/accuracy plot (PNG).")
+@backend_option
 def command(
     spec: str | None,
     data: str,
@@ -181,8 +183,9 @@ def command(
     module_path: str | None,
     save: str | None,
     plot: str | None,
+    backend: str,
 ) -> None:
-    """Generate the NumPy module of SPEC, import it and train it on --data.
+    """Generate the module of SPEC, import it and train it on --data.
 
     Without SPEC, the built-in default digit classifier is used (try --data digits).
     Shows a progress bar, then the final loss and the train and test accuracy, and where
@@ -190,7 +193,8 @@ def command(
     """
     from tqdm import tqdm
 
-    from symprop.codegen.numpy.emit import import_generated, render_module
+    from symprop.codegen.numba.emit import import_compiled
+    from symprop.codegen.numpy.emit import import_generated
 
     network: Network = load_spec(spec) if spec else default_network()
     tr = network.training
@@ -215,15 +219,28 @@ def command(
         _plot_format(plot)
     with private_folder("train") as tmp:
         target = Path(module_path) if module_path else tmp / f"{network.name}.py"
-        source = render_module(network, spec=spec or "the built-in default network", dtype=dtype)
+        label = spec or "the built-in default network"
+        source = render_for(backend, network, spec=label, dtype=dtype)
         if module_path:  # the private folder is on no import path
             refuse_shadowing(target, source, "-o")
         write_atomic(target, source)
-        module = import_generated(target)
+        try:
+            if backend == "numba":  # registered, as Numba's cache imports it by name
+                module = import_compiled(target, f"symprop_compiled_{network.name}")
+            else:
+                module = import_generated(target)
+        except ImportError as exc:
+            raise SymPropError(
+                f"--backend {backend}: the module cannot import {exc.name} "
+                "(pip install 'symprop[numba]')"
+            ) from None
         X, Y = load_dataset(data, module)
         X_train, Y_train, X_test, Y_test = split(X, Y, test_fraction, settings["seed"])
         params = module.init_params(settings["seed"])
         _check_before_training(module, params, X_train, Y_train, settings, batch_size is None)
+        if backend == "numba":  # compiled (or loaded from its cache) once, reported apart
+            seconds = module.compile_kernels(params["W1"].dtype)
+            click.echo(f"training code compiled in {seconds:.2f} s", err=True)
         accuracies: list[float | None] = []
         bar = tqdm(total=settings["epochs"], unit="epoch", desc=network.name, leave=False)
 

@@ -1,0 +1,1 @@
+"""Compiled (Numba) backend: a training module whose epochs run in ``numba.njit`` code."""
