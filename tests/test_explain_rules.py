@@ -6,11 +6,14 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
+from symprop import Dense, Network
 from symprop.core.calculus import expand_activations
 from symprop.core.registry import ACTIVATIONS
 from symprop.core.registry import z as z_scalar
+from symprop.explain import backward
 from symprop.explain.backward import registry_slope
 from symprop.explain.formats import to_table
+from symprop.explain.network import explain_network
 from symprop.explain.user_text import explain_text
 
 T = sp.Symbol("t", real=True)
@@ -53,3 +56,21 @@ def test_entrywise_sigma_gate_uses_the_registry_form() -> None:
     s = 1 / (1 + sp.exp(-sp.Rational(1, 2)))
     grad = result.grads["W"]
     assert abs(float(grad[0, 1]) - float(s * (1 - s) * 2)) < 1e-12
+
+
+def test_a_wrong_rule_is_caught_after_the_right_one_was_checked(monkeypatch) -> None:
+    # The Jacobian check of a rule is done once per process for each gate form and rule: a
+    # rule that differs (here the matmul rule doubled) is a new rule and must be checked.
+    net = Network(inputs=2, layers=[Dense(2, "tanh"), Dense(1, "sigmoid")], loss="mse")
+    explain_network(net)  # the textbook rules, checked
+    right = backward._vjp_rules
+
+    def doubled(gate, upstream):
+        rules = right(gate, upstream)
+        if gate.kind == "matmul":
+            return tuple(2 * r for r in rules)
+        return rules
+
+    monkeypatch.setattr(backward, "_vjp_rules", doubled)
+    with pytest.raises(AssertionError, match="disagrees with the Jacobian"):
+        explain_network(net)

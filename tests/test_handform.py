@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 import sympy as sp
+from sympy.calculus.util import function_range
 
 from symprop.core.bounds import derivative_bounds
 from symprop.core.calculus import activation_function, derive_activation
@@ -98,6 +100,19 @@ def test_sigmoid_and_tanh_bounds_against_a_grid() -> None:
     b = derivative_bounds("tanh")
     assert b.range == sp.Interval.Lopen(0, 1) and max(vs) == 1.0
     assert b.maximum.at == sp.FiniteSet(0)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_bounds_through_the_output_form_are_those_of_the_raw_derivative(name: str) -> None:
+    # derivative_bounds ranges σ' = a(1 − a) over a ∈ (0, 1); SymPy on the raw derivative,
+    # written out here, must find the same set and the same maximiser.
+    t = sp.Symbol("t", real=True)
+    raw = sp.diff({"sigmoid": 1 / (1 + sp.exp(-t)), "tanh": sp.tanh(t)}[name], t)
+    expected = function_range(raw, t, sp.S.Reals)
+    b = derivative_bounds(name)
+    assert b.range == expected
+    assert b.maximum.at == sp.solveset(sp.Eq(raw, expected.sup), t, sp.S.Reals)
+    assert b.minimum.at == sp.S.EmptySet and not expected.contains(expected.inf)
 
 
 def test_piecewise_bounds_are_finite_sets() -> None:

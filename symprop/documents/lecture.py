@@ -10,6 +10,7 @@ it, its integrals evaluated by SymPy.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -354,6 +355,26 @@ def _init_lines(t: _Text, init: LayerInit) -> list[Line]:
     return lines
 
 
+@functools.cache
+def _glorot_bound() -> tuple[sp.Expr, sp.Expr]:
+    """Var(w) for w uniform on (−r, r), and the r that makes it 2/(n_in + n_out), by SymPy;
+    the same for every network, so worked out once per process."""
+    n_in, n_out = g.width(g.l_sym - 1), g.width(g.l_sym)
+    variance = sp.integrate(_W**2 / (2 * _R), (_W, -_R, _R))
+    (r,) = sp.solve(sp.Eq(variance, 2 / (n_in + n_out)), _R)
+    return variance, sp.sqrt(sp.UnevaluatedExpr(sp.simplify(r**2)))  # one root, as written
+
+
+_U = sp.Symbol("z", real=True)  # a normal weighted input
+_DENSITY = sp.exp(-(_U**2) / (2 * _S**2)) / (_S * sp.sqrt(2 * sp.pi))
+
+
+@functools.cache
+def _relu_second_moment() -> sp.Expr:
+    """E[ReLU(u)²] for u normal with mean 0 and variance s², by SymPy, once per process."""
+    return sp.integrate(_U**2 * _DENSITY, (_U, 0, sp.oo))
+
+
 def _initialisation(cd: CheckedDerivation, t: _Text) -> Section:
     inits = initialisations(cd)
     equations = [Equation(f"lecture.init.{i.layer}", tuple(_init_lines(t, i))) for i in inits]
@@ -361,9 +382,7 @@ def _initialisation(cd: CheckedDerivation, t: _Text) -> Section:
     paragraphs: list[Sentence] = []
     schemes = {i.scheme for i in inits}
     if "glorot" in schemes:
-        variance = sp.integrate(_W**2 / (2 * _R), (_W, -_R, _R))
-        (r,) = sp.solve(sp.Eq(variance, 2 / (n_in + n_out)), _R)
-        r = sp.sqrt(sp.UnevaluatedExpr(sp.simplify(r**2)))  # as one root, as it is written
+        variance, r = _glorot_bound()
         equations.append(
             Equation(
                 "lecture.init.glorot",
@@ -400,9 +419,7 @@ def _initialisation(cd: CheckedDerivation, t: _Text) -> Section:
             )
         )
     if "he" in schemes:
-        u = sp.Symbol("z", real=True)  # a normal weighted input
-        density = sp.exp(-(u**2) / (2 * _S**2)) / (_S * sp.sqrt(2 * sp.pi))
-        second = sp.integrate(u**2 * density, (u, 0, sp.oo))
+        u, density, second = _U, _DENSITY, _relu_second_moment()
         relu = activation_function("relu")(u)
         equations.append(
             Equation(

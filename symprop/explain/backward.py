@@ -64,6 +64,13 @@ CHECKED_ENTRIES = 64
 product rule checked against the entrywise Jacobian."""
 
 
+_CHECKED_RULES: set[tuple[object, ...]] = set()
+"""The vector-Jacobian product rules this process has already checked against the entrywise
+Jacobian, by gate, argument, argument shapes and rule. A rule is an identity in the gate's
+arguments: checked once at one point it is not re-checked at every gate of the same form (the
+five 5×5 dense layers of a worked example)."""
+
+
 class _Undefined(ExplainError):
     """A value is undefined (1/0, log 0) at the working precision; more digits may help."""
 
@@ -454,13 +461,15 @@ def _edge(
     contribution = _numeric(
         _substitute(evaluable(rule), (*gate.args, upstream_symbol), (*args, upstream)), where
     )
-    if sum(_size(a) for a in args) <= CHECKED_ENTRIES:
+    key = (gate.kind, gate.fn, gate.args, index, tuple(shape_of(a) for a in args), rule)
+    if sum(_size(a) for a in args) <= CHECKED_ENTRIES and key not in _CHECKED_RULES:
         # The textbook rule and the entrywise Jacobian must agree; a mismatch is a bug here.
         # (The entrywise sum grows with the square of the sizes, so big gates skip it.)
         jacobian = _generic_vjp(gate, index, args, upstream, where)
         difference = sp.Matrix([contribution]) - sp.Matrix([jacobian])
         if max((abs(e) for e in difference), default=0) > sp.Float(10) ** (10 - PRECISION):
             raise AssertionError(f"VJP rule for {gate.kind} disagrees with the Jacobian")
+        _CHECKED_RULES.add(key)
     return contribution, None, rule
 
 
