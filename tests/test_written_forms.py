@@ -67,7 +67,9 @@ def test_the_regression_output_delta_reads_as_a_lecturer_writes_it() -> None:
     matrix = d.step("delta.output.matrix").chain[-1][0]
     assert unicode(matrix) == "(a² − y) ⊙ a² ⊙ (1 − a²)"
     assert latex(matrix).count("-") == 2 and r"\left(-" not in latex(matrix)
-    assert latex(matrix).startswith(r"\left(a^{2} - y\right) \odot a^{2} \odot")
+    # The documents' Nielsen profile numbers the input layer 1: the terminal's a² (the
+    # generated module's numbering) is the document's a³.
+    assert latex(matrix).startswith(r"\left(a^{3} - y\right) \odot a^{3} \odot")
 
 
 def test_a_pair_of_negated_binomials_is_flipped_and_proven_equal() -> None:
@@ -156,9 +158,18 @@ def test_terminal_and_latex_print_every_output_delta_link_alike(act: str, loss: 
     for expr, _ in d.step("delta.output.index").chain:
         if any(type(e).__name__ == "ScalarPartial" for e in sp.preorder_traversal(expr)):
             continue  # ∂C/∂a against \frac{\partial C}{\partial a}: laid out differently
-        assert _same_layout(unicode(expr), "unicode") == _same_layout(latex(expr), "latex")
+        assert _layer_free(_same_layout(unicode(expr), "unicode")) == _layer_free(
+            _same_layout(latex(expr), "latex")
+        )
     od = derive_output_delta(act, loss)
     assert _same_layout(unicode(od.expr), "unicode") == _same_layout(latex(od.expr), "latex")
+
+
+def _layer_free(layout: str) -> str:
+    """A layout with its layer labels dropped: the terminal prints the generated module's
+    numbering (input layer 0), the documents' Nielsen profile the book's (input layer 1);
+    what must agree is the signs, brackets and order."""
+    return re.sub(r"\^\d+", "^", layout)
 
 
 @pytest.mark.parametrize(("act", "loss"), PAIRS)
