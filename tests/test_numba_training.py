@@ -110,11 +110,15 @@ def _main(module, *args: str) -> int:
     return module.main(list(args))
 
 
-def test_checkpoints_resume_to_bitwise_the_same_weights(tmp_path: Path, capsys) -> None:
+def test_checkpoints_resume_to_bitwise_the_same_weights(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
     compiled = build(XOR)
     X, Y = _data(XOR, 40, seed=1)
     np.savez(tmp_path / "data.npz", X=X, y=Y[:, 0])
-    os.chdir(tmp_path)
+    # monkeypatch restores the working directory: a bare os.chdir left later tests of the
+    # same worker reading relative paths (examples/…) from this temporary folder.
+    monkeypatch.chdir(tmp_path)
     args = ("--data", "data.npz", "--optimizer", "momentum", "--learning-rate", "0.3")
     assert _main(compiled, *args, "--epochs", "4", "--save", "straight.npz") == 0
     assert _main(compiled, *args, "--epochs", "2", "--checkpoint", "ck.npz") == 0
