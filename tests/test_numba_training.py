@@ -212,6 +212,52 @@ def test_symprop_train_with_the_numba_backend_reports_its_compile_time(tmp_path:
     assert "import numba" in (tmp_path / "xorc.py").read_text(encoding="utf-8")
 
 
+def test_a_module_trained_by_symprop_train_imports_in_a_later_process(tmp_path: Path) -> None:
+    # `symprop train --backend numba -o xorc.py` leaves Numba's cache beside the module. A
+    # later `import xorc`, and a later import of the file under another name, load or
+    # compile it; the cache once recorded a private module name that no later process
+    # could import (ModuleNotFoundError: 'symprop_compiled_xor').
+    X, Y = _data(XOR, 30, seed=6)
+    np.savez(tmp_path / "data.npz", X=X, y=Y[:, 0])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "symprop.cli.main", "train", str(ROOT / "examples" / "xor.toml")]
+        + ["--backend", "numba", "--data", "data.npz", "--epochs", "1", "-o", "xorc.py"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "__pycache__").glob("xorc.*.nbi"))  # the cache was written
+    train = (
+        "import numpy as np\n"
+        "d = np.load('data.npz')\n"
+        "p = m.init_params(0)\n"
+        "h = m.train(p, d['X'], d['y'][:, None], epochs=2, learning_rate=0.5, batch_size=4, seed=1)\n"
+        "print(len(h))\n"
+    )
+    by_name = "import xorc as m\n"
+    by_path = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('other', 'xorc.py')\n"
+        "m = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['other'] = m\n"
+        "spec.loader.exec_module(m)\n"
+    )
+    for script in (by_name, by_path):
+        done = subprocess.run(
+            [sys.executable, "-c", script + train],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert done.returncode == 0 and done.stdout.strip() == "2", done.stderr
+
+
 def test_the_step_cites_the_derivation_formula_numbers_of_what_it_computes() -> None:
     # Each comment of the compiled step names the formulas (as the document tags them) its
     # lines compute: δ^1 is the summary step of layer 1, its position in the derivation.

@@ -225,8 +225,8 @@ def command(
             refuse_shadowing(target, source, "-o")
         write_atomic(target, source)
         try:
-            if backend == "numba":  # registered, as Numba's cache imports it by name
-                module = import_compiled(target, f"symprop_compiled_{network.name}")
+            if backend == "numba":  # under its file name, which Numba's cache records
+                module = import_compiled(target)
             else:
                 module = import_generated(target)
         except ImportError as exc:

@@ -120,13 +120,18 @@ def write_numba_module(
     return path
 
 
-def import_compiled(path: str | Path, name: str) -> ModuleType:
+def import_compiled(path: str | Path, name: str | None = None) -> ModuleType:
     """Import a compiled module from its file, registered in ``sys.modules`` as ``name``.
 
     Numba's disk cache records the module's name and imports it by that name when a later
-    process loads the cache; a module imported from its file without being registered
-    would make that load fail. Import each file under one name (as ``import NAME`` does).
+    process loads the cache, so the module uses its cache only when registered under its
+    file name (as ``import NAME`` registers it): that is the default ``name``, unless a
+    module of that name is imported already (then a private name, and no cache).
     """
+    if name is None:
+        name = Path(path).stem
+        if name in sys.modules:
+            name = f"symprop_compiled_{name}"
     spec = importlib.util.spec_from_file_location(name, Path(path))
     if spec is None or spec.loader is None:  # pragma: no cover - not a Python file
         raise ImportError(f"cannot import {path}")
