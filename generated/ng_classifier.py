@@ -488,13 +488,14 @@ def _check_params(params: dict[str, np.ndarray], finite: bool = True) -> np.dtyp
 def _check_inputs(X: np.ndarray, dtype: np.dtype, finite: bool = True) -> np.ndarray:
     """X as a (batch, n_0) array of ``dtype`` (converted once, explicitly); with ``finite``,
     free of NaN and infinity."""
-    X = np.asarray(X)
+    X = source = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != LAYER_SIZES[0] or X.shape[0] == 0:
         raise ValueError(f"X: expected shape (batch >= 1, {LAYER_SIZES[0]}), got {X.shape}")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
-    with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
-        source, X = X, X.astype(dtype, copy=False)
+    if X.dtype != dtype:  # X already of dtype (the usual case) needs neither check
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise ValueError(f"X: expected real numbers, got dtype {X.dtype}")
+        with np.errstate(over="ignore"):  # values beyond dtype's range are reported below
+            X = X.astype(dtype)
     if finite:
         _check_finite_inputs(X, source)
     return X
