@@ -30,7 +30,6 @@ from symprop.core.files import write_atomic
 from symprop.core.spec import Network
 from symprop.core.templating import render
 from symprop.derivation.build import derive
-from symprop.derivation.steps import formula_numbers
 
 __all__ = [
     "SUPPORTED",
@@ -71,10 +70,10 @@ def check_supported(network: Network) -> None:
 
 def _contexts(network: Network, *, spec: str, dtype: str | None) -> tuple[ModuleContext, Kernel]:
     check_supported(network)
-    m = build_context(network, spec=spec, dtype=dtype)
+    model = build_model(derive(network))  # one derivation for both contexts
+    m = build_context(network, spec=spec, dtype=dtype, model=model)
     try:
-        derivation = derive(network)
-        k = kernel(build_model(derivation), formula_numbers(derivation.steps))
+        k = kernel(model, model.numbers)
     except Unsupported as exc:
         raise SpecError("--backend", "numba", f"{exc}; use --backend numpy") from None
     summary = doc_paragraph(

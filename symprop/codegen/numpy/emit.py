@@ -256,7 +256,9 @@ update each layer's block during backprop, while it is in cache, rather than all
 after it: fewer trips through memory. Smaller ones update at once: fewer NumPy calls."""
 
 
-def build_context(network: Network, *, spec: str, dtype: str | None = None) -> ModuleContext:
+def build_context(
+    network: Network, *, spec: str, dtype: str | None = None, model: TrainingModel | None = None
+) -> ModuleContext:
     """Derive ``network``, model what its training module computes, and print that model.
 
     Parameters
@@ -267,11 +269,15 @@ def build_context(network: Network, *, spec: str, dtype: str | None = None) -> M
         How the header names the spec (e.g. ``"examples/digits.toml"``); no timestamps.
     dtype
         ``"float64"`` or ``"float32"``; defaults to the spec's ``training.dtype``.
+    model
+        ``network``'s training model, when the caller has built it already (another backend
+        printing the same derivation); else it is derived here.
     """
     dtype = dtype or network.training.dtype
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype: got {dtype!r}; known: float64, float32")
-    model = build_model(derive(network))
+    if model is None:
+        model = build_model(derive(network))
     printer = ArrayPrinter()  # the public functions: a batch of rows
     step_printer = ArrayPrinter(units_axis=0)  # the training step: a batch of columns
     widths = network.widths
