@@ -6,7 +6,7 @@ unified diff when a checked-in file is stale.
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from symprop.codegen.numpy import emit as emit_numpy
@@ -24,6 +24,17 @@ def regenerate(outdir: Path | str = "generated") -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in regenerate(sys.argv[1] if len(sys.argv) > 1 else "generated"):
+def main(argv: list[str] | None = None) -> None:
+    """``python -m symprop.regenerate [FOLDER]``; ``--help`` is help, not a folder to create."""
+    parser = argparse.ArgumentParser(
+        prog="python -m symprop.regenerate",
+        description="Regenerate the golden documents, modules and graphs from examples/.",
+    )
+    parser.add_argument("folder", nargs="?", default="generated", help="default: generated")
+    args = parser.parse_args(argv)
+    for path in regenerate(args.folder):
         print(path)
+
+
+if __name__ == "__main__":
+    main()

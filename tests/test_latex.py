@@ -482,3 +482,18 @@ def test_derive_json_holds_any_title(tmp_path_factory, title: str) -> None:
     assert json.loads(result.stdout)["network"]["title"] == title
     # Nothing a terminal would act on: every character printable, but the line breaks.
     assert all(c.isprintable() for c in result.stdout.replace("\n", ""))
+
+
+def test_regenerate_help_prints_help_and_creates_no_folder(tmp_path: Path) -> None:
+    # `python -m symprop.regenerate --help` once regenerated everything into a folder
+    # named "--help".
+    done = subprocess.run(
+        [sys.executable, "-m", "symprop.regenerate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert done.returncode == 0 and "usage: python -m symprop.regenerate" in done.stdout
+    assert list(tmp_path.iterdir()) == []
