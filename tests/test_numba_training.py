@@ -63,6 +63,7 @@ CASES = [
     (XOR, "sgd", 0.0, 1, "float64"),
     (XOR, "momentum", 0.9, 3, "float64"),
     (XOR, "adam", 0.0, 4, "float64"),
+    (XOR, "adam", 0.0, 1, "float64"),  # per-sample steps run their own loop per optimiser
     (DIGITS, "sgd", 0.0, 16, "float64"),
     (DIGITS, "momentum", 0.9, 32, "float64"),
     (DIGITS, "adam", 0.0, 7, "float64"),
