@@ -195,9 +195,16 @@ def test_gradient_check_of_the_compiled_gradients_passes() -> None:
     assert compiled.gradient_check(params, X, Y) < 1e-7
 
 
-def test_symprop_train_with_the_numba_backend_reports_its_compile_time(tmp_path: Path) -> None:
+def test_symprop_train_with_the_numba_backend_leaves_a_module_later_processes_import(
+    tmp_path: Path,
+) -> None:
+    # `symprop train --backend numba -o xorc.py` reports its compile time once and leaves
+    # Numba's cache beside the module. A later `import xorc`, and a later import of the file
+    # under another name, load or compile it: the cache once recorded a private module name
+    # that no later process could import (ModuleNotFoundError: 'symprop_compiled_xor').
     X, Y = _data(XOR, 30, seed=6)
     np.savez(tmp_path / "data.npz", X=X, y=Y[:, 0])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", "symprop.cli.main", "train", str(ROOT / "examples" / "xor.toml")]
         + ["--backend", "numba", "--data", "data.npz", "--epochs", "3", "-o", "xorc.py"],
@@ -205,32 +212,12 @@ def test_symprop_train_with_the_numba_backend_reports_its_compile_time(tmp_path:
         text=True,
         timeout=600,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert re.search(r"^training code compiled in \d+\.\d\d s$", done.stderr, re.MULTILINE)
     assert "final loss J = " in done.stdout and "compiled" not in done.stdout
     assert "import numba" in (tmp_path / "xorc.py").read_text(encoding="utf-8")
-
-
-def test_a_module_trained_by_symprop_train_imports_in_a_later_process(tmp_path: Path) -> None:
-    # `symprop train --backend numba -o xorc.py` leaves Numba's cache beside the module. A
-    # later `import xorc`, and a later import of the file under another name, load or
-    # compile it; the cache once recorded a private module name that no later process
-    # could import (ModuleNotFoundError: 'symprop_compiled_xor').
-    X, Y = _data(XOR, 30, seed=6)
-    np.savez(tmp_path / "data.npz", X=X, y=Y[:, 0])
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-m", "symprop.cli.main", "train", str(ROOT / "examples" / "xor.toml")]
-        + ["--backend", "numba", "--data", "data.npz", "--epochs", "1", "-o", "xorc.py"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr
     assert list((tmp_path / "__pycache__").glob("xorc.*.nbi"))  # the cache was written
     train = (
         "import numpy as np\n"
