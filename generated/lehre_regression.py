@@ -238,9 +238,10 @@ def _clip_open1(a: float, low: float, high: float) -> float:
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
-    """Logistic σ(x) = 1/(1 + exp(-x)), as exp(-|x|) so that nothing overflows."""
+    """Logistic σ(x) = 1/(1 + exp(-x)), as exp(-|x|) so that nothing overflows: 1/(1 + e)
+    where x ≥ 0, e/(1 + e) elsewhere, the numerator max(e, [x ≥ 0]) (e ≤ 1)."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (1 + e)
+    return np.maximum(e, x >= 0) / (1 + e)
 
 
 def _expit1(x: float) -> float:
