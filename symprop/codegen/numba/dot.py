@@ -12,7 +12,8 @@ batch's rows and the block's rows are both contiguous along the n_{l−1} + 1 te
 BLAS there: on the benchmark machine (2-core AMD EPYC, AVX2 + FMA, OpenBLAS 0.3.31 with its
 "Haswell" kernels, through SciPy's BLAS as Numba's ``np.dot`` calls it) a whole step of
 (b) 784-256-256-10, batch 128, ran 4–7% faster with the forward products printed this way
-(5.3 against 5.6 ms in float32, 10.3 against 11.0 in float64). The other products are not
+(5.3 against 5.6 ms in float32, 10.3 against 11.0 in float64), 0–4% faster in a run at a
+higher load: about OpenBLAS's rate, a little better. The other products are not
 of this form: (W^{l+1})ᵀ δ^{l+1} and ∂C/∂[W^l | b^l] would need an operand transposed
 first, and with that copy the step was slower, so they stay ``np.dot``. A broadcast
 (outer-product) micro-kernel, which would need no copy, is not vectorised by LLVM from
@@ -37,7 +38,7 @@ COLS = 2
 DOT_MIN_K = 32
 """The fewest terms of a forward product printed as ``_dot_nt``: four AVX2 vectors of
 float64, so that the vectorised loop, not its horizontal sum, is most of the work (over the
-10 units of an output layer BLAS ran twice as fast)."""
+10 units of an output layer BLAS ran 2–3× as fast)."""
 
 
 def use_dot(k: int) -> bool:
