@@ -33,6 +33,12 @@ NumPy-based tools only).
 Run: ``python bench/bench_train.py [--dtype float32] [--optimizer sgd] [--cases abc]
 [--seconds 3] [--rounds 30]``.
 
+``--gemm`` prints instead the GFLOP/s of one training step's matrix products of (a) and (b)
+(z^l, ∂C/∂[W^l | b^l], (W^l)ᵀ δ^l in the step's order, the compiled module's operand
+layouts) as each library runs them: NumPy (OpenBLAS), ``np.dot`` inside Numba (SciPy's
+OpenBLAS), the compiled module's rule (its ``_dot_nt`` for the forward products) and XLA
+(``jax.jit``), best of ``--rounds`` interleaved rounds.
+
 ``--kinds [EPOCHS]`` runs case (d) instead: the generated module of a 784-256-256-10
 network with batch normalisation and dropout after each hidden dense layer
 (dense → batch norm → ReLU → dropout 0.2), trained by SGD with momentum on MNIST-sized
@@ -70,6 +76,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from symprop import Dense, Network, Training  # noqa: E402
+from symprop.codegen.numba.dot import use_dot  # noqa: E402
 from symprop.codegen.numba.emit import import_compiled, write_numba_module  # noqa: E402
 from symprop.codegen.numpy.emit import import_generated, write_module  # noqa: E402
 from symprop.core.spec import BatchNorm, Dropout  # noqa: E402
@@ -407,6 +414,139 @@ def gemm_bound(case: dict, dtype: str) -> Epoch:
     return epoch
 
 
+# --- --gemm: the GFLOP/s of each library's matrix products on (a)'s and (b)'s shapes ------
+
+
+def _gemm_operands(case: dict, dtype: str) -> dict[str, list[np.ndarray]]:
+    """A training step's operands as the compiled module holds them: [a^{l−1} 1] (B, n+1),
+    [W^l | b^l], z^l, δ^l, the gradient blocks and (W^l)ᵀ δ^l with b's column."""
+    widths, B = case["net"].widths, case["batch"]
+    rng = np.random.default_rng(0)
+    pairs = list(zip(widths, widths[1:], strict=False))
+    return {
+        "a": [rng.random((B, i + 1)).astype(dtype) for i, _ in pairs],
+        "W": [rng.normal(0, 0.05, (o, i + 1)).astype(dtype) for i, o in pairs],
+        "z": [np.empty((B, o), dtype) for _, o in pairs],
+        "d": [rng.normal(0, 0.01, (B, o)).astype(dtype) for _, o in pairs],
+        "G": [np.empty((o, i + 1), dtype) for i, o in pairs],
+        "back": [np.empty((B, i + 1), dtype) for i, _ in pairs[1:]],
+    }
+
+
+def _gemm_sequences(case: dict, dtype: str) -> dict[str, Callable[[], object]]:
+    """One training step's matrix products in the step's order (z^l for l = 1..L, then per
+    layer from L down ∂C/∂[W^l | b^l] and (W^l)ᵀ δ^l), as each library runs them: NumPy's
+    ``matmul`` (OpenBLAS), ``np.dot`` inside Numba (SciPy's OpenBLAS), the compiled module's
+    rule (``_dot_nt`` where it picks it, else ``np.dot``), and XLA (``jax.jit`` of the whole
+    sequence). Each runs 20 steps per call: products timed in a step's company, not one
+    product repeated (OpenBLAS runs (b)'s z^1 product at a third of its rate when it is
+    repeated back to back in a fresh process, and at its usual rate between other products)."""
+    import numba
+
+    ops = _gemm_operands(case, dtype)
+    widths = case["net"].widths
+    with tempfile.TemporaryDirectory() as tmp:
+        module = import_compiled(
+            write_numba_module(case["net"], Path(tmp) / "g.py", spec="bench", dtype=dtype),
+            f"bench_gemm_{case['net'].name}_{dtype}",
+        )
+    dot_nt = module._dot_nt
+    forward_dot = np.array([use_dot(i + 1) for i in widths[:-1]])
+    t = {k: tuple(v) for k, v in ops.items()}
+
+    @numba.njit
+    def in_numba(a, W, z, d, G, back, fwd, rule, steps):  # noqa: ANN001
+        L = len(a)
+        for _ in range(steps):
+            for l in range(L):
+                if rule and fwd[l]:
+                    dot_nt(a[l], W[l], z[l])
+                else:
+                    np.dot(a[l], W[l].T, z[l])
+            for l in range(L - 1, -1, -1):
+                np.dot(d[l].T, a[l], G[l])
+                if l:
+                    np.dot(d[l], W[l], back[l - 1])
+
+    def numba_run(rule: bool) -> Callable[[], object]:
+        args = (t["a"], t["W"], t["z"], t["d"], t["G"], t["back"])
+        return lambda: in_numba(*args, forward_dot, rule, 20)
+
+    def numpy_run() -> None:
+        L = len(ops["a"])
+        for _ in range(20):
+            for l in range(L):
+                np.matmul(ops["a"][l], ops["W"][l].T, out=ops["z"][l])
+            for l in range(L - 1, -1, -1):
+                np.matmul(ops["d"][l].T, ops["a"][l], out=ops["G"][l])
+                if l:
+                    np.matmul(ops["d"][l], ops["W"][l], out=ops["back"][l - 1])
+
+    runs: dict[str, Callable[[], object]] = {
+        "NumPy": numpy_run,
+        "Numba np.dot": numba_run(False),
+        "compiled rule": numba_run(True),
+    }
+    try:
+        import jax
+    except ImportError:
+        return runs
+    jax.config.update("jax_enable_x64", dtype == "float64")
+
+    def products(a, W, d):  # noqa: ANN001
+        zs = [x @ w.T for x, w in zip(a, W, strict=True)]
+        return (
+            zs,
+            [y.T @ x for y, x in zip(d, a, strict=True)],
+            [y @ w for y, w in zip(d[1:], W[1:], strict=True)],
+        )
+
+    def xla_steps(a, W, d):  # noqa: ANN001
+        # Twenty steps in one call, W and δ nudged by each step's products so that none is
+        # hoisted out of the loop.
+        def body(carry, _):
+            W, d = carry
+            zs, gs, backs = products(a, W, d)
+            W = [w + 1e-9 * g for w, g in zip(W, gs, strict=True)]
+            return (W, [y + 1e-9 * z for y, z in zip(d, zs, strict=True)]), backs
+
+        return jax.lax.scan(body, (W, d), None, length=20)
+
+    xla = jax.jit(xla_steps)
+    jax_ops = [[jax.numpy.asarray(x) for x in ops[k]] for k in ("a", "W", "d")]
+    runs["XLA"] = lambda: jax.block_until_ready(xla(*jax_ops))
+    return runs
+
+
+def _gemm_flops(case: dict) -> int:
+    """Floating-point operations of one step's products: 2·B·(n_{l−1}+1)·n_l for z^l and for
+    ∂C/∂[W^l | b^l], 2·B·n_l·(n_{l−1}+1) for (W^l)ᵀ δ^l, l ≥ 2."""
+    widths, B = case["net"].widths, case["batch"]
+    per_layer = [2 * B * (i + 1) * o for i, o in zip(widths, widths[1:], strict=False)]
+    return 2 * sum(per_layer) + sum(per_layer[1:])
+
+
+def run_gemm(cases: str, dtype: str, rounds: int) -> None:
+    """Print the GFLOP/s of each library on a step's products of each case, in sequence
+    (best of ``rounds`` interleaved rounds)."""
+    print(f"GFLOP/s of one training step's matrix products in sequence, one thread, {dtype}")
+    for name in cases:
+        case = CASES[name]
+        runs = _gemm_sequences(case, dtype)
+        flops = 20 * _gemm_flops(case)
+        for run in runs.values():
+            run()
+        best = dict.fromkeys(runs, float("inf"))
+        for _ in range(rounds):
+            for tool, run in runs.items():
+                start = time.perf_counter()
+                run()
+                best[tool] = min(best[tool], time.perf_counter() - start)
+        cells = ", ".join(f"{tool} {flops / seconds / 1e9:.1f}" for tool, seconds in best.items())
+        shape = f"{'-'.join(map(str, case['net'].widths))}, batch {case['batch']}"
+        print(f"({name}) {shape}: {cells}", flush=True)
+
+
 # --- measuring -----------------------------------------------------------------------------
 
 
@@ -570,12 +710,20 @@ def main() -> None:
         help="how (a) and (b) train: SGD with momentum 0.9, or plain SGD ((c) is always plain)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument(
+        "--gemm",
+        action="store_true",
+        help="print each library's GFLOP/s on the matrix products of (a)'s and (b)'s steps",
+    )
     parser.add_argument("--memory-of", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.kinds is not None:
         run_kinds(args.kinds, args.dtype)
         return
     CASES.update(_cases(args.optimizer))
+    if args.gemm:
+        run_gemm(args.cases.replace("c", ""), args.dtype, args.rounds)
+        return
     if args.memory_of:
         peak_memory_child(*args.memory_of)
         return

@@ -56,7 +56,9 @@ def test_small_networks_are_unrolled_and_large_ones_use_blas() -> None:
     # The flat layout [W^1 | b^1], [W^2 | b^2] row-major: 4 × 3 entries, then W^2_{0k}, b^2_0.
     assert "w2_0_3 = theta[15]" in xor and "b2_0 = theta[16]" in xor
     digits = render_numba_module(DIGITS, spec="x")
-    assert "def _sample(" not in digits and "np.dot(a0, W1.T, z1)" in digits
+    assert "def _sample(" not in digits and "_dot_nt(a0, W1, z1)" in digits
+    # ∂C/∂[W^1 | b^1] reduces over the batch: BLAS.
+    assert "np.dot(delta1.T, a0, grad[" in digits
 
 
 CASES = [

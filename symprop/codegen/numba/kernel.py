@@ -8,9 +8,10 @@ block [W^l | b^l], row-major); it returns Σ_i C^(i). Two forms, chosen by size:
   float form): one sample's forward and backward pass written out unit by unit on scalar
   locals, ``w1_0_1`` being W^1_{01} — no arrays but the parameters, the gradient and the
   data;
-- **array**: a batch held as rows in buffers made once per batch size, the products as
-  ``np.dot`` on contiguous arrays (BLAS), each formula of a unit in a loop over the batch
-  and the layer's units.
+- **array**: a batch held as rows in buffers made once per batch size, each product one
+  call on contiguous arrays — the forward products by ``_dot_nt``
+  (:mod:`symprop.codegen.numba.dot`) when they sum enough terms, the others by ``np.dot``
+  (BLAS) — each formula of a unit in a loop over the batch and the layer's units.
 
 The dense algebra (z = [W | b] [a; 1], δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ φ'(z^l),
 ∂C/∂[W^l | b^l] = δ^l [a^{l−1}; 1]ᵀ) is written here; every φ, φ', δ^L and cost comes from
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symprop.codegen.model import TrainingModel
+from symprop.codegen.numba.dot import dot_nt_source, use_dot
 from symprop.codegen.numpy.helpers import HELPERS
 from symprop.codegen.numpy.printer import ScalarPrinter
 from symprop.codegen.stable import BatchSum, StableFunction
@@ -97,6 +99,7 @@ class Kernel:
     body: tuple[str, ...]  # _sample's body (unrolled) or _step's (array), one indent level
     buffers: tuple[Buffer, ...]  # array form: the buffers of _workspace, in order
     helpers: tuple[str, ...]  # sources of the scalar and row helpers called, sorted by name
+    products: tuple[str, ...] = ()  # array form: sources of the matrix products it calls
 
 
 class _Cite:
@@ -177,8 +180,16 @@ def _vector_call(expr: sp.Basic, row: str, out: str) -> str:
 
 def _array(
     model: TrainingModel, printer: UnitPrinter, cite: _Cite
-) -> tuple[tuple[str, ...], tuple[Buffer, ...]]:
-    """A batch of rows through buffers: products by ``np.dot``, unit formulas in loops."""
+) -> tuple[tuple[str, ...], tuple[Buffer, ...], tuple[str, ...]]:
+    """A batch of rows through buffers: products by ``_dot_nt`` or ``np.dot``, unit formulas
+    in loops; also the sources of the products called.
+
+    The rule (:func:`~symprop.codegen.numba.dot.use_dot`, measured in a whole step): the
+    forward product z^l = [a^{l−1} 1] [W^l | b^l]ᵀ, whose operands are both rows contiguous
+    along its n_{l−1} + 1 terms, is ``_dot_nt`` when the terms are enough; the products
+    for δ^l and ∂C/∂[W^l | b^l] stay ``np.dot``: ``_dot_nt`` would need an operand
+    transposed first (W^{l+1}, or δ^l and a^{l−1}), and with that copy it was slower.
+    """
     widths, L = model.widths, model.depth
     out = model.output
     buffers = [Buffer("a0", widths[0] + 1, ones=True)]
@@ -208,7 +219,7 @@ def _array(
         l = layer.index
         z_a = cite(f"forward.layer.{l}.z", f"forward.layer.{l}")
         lines.append(f"# {z_a}z^{l} = [a^{l - 1} 1] [W^{l} | b^{l}]ᵀ,  a^{l} = φ(z^{l})")
-        lines.append(f"np.dot(a{l - 1}, W{l}.T, z{l})")
+        lines.append(_forward_product(l, widths[l - 1] + 1))
         _unit_names(printer, z=f"z{l}[i, j]")
         lines += [
             "for i in range(m):",
@@ -219,7 +230,7 @@ def _array(
         f"forward.layer.{L}.z", f"forward.layer.{L}", "cost.sample", f"summary.delta.{L}"
     )
     lines.append(f"# {out_ids}z^{L} = [a^{L - 1} 1] [W^{L} | b^{L}]ᵀ, a^{L}, the cost and δ^{L}")
-    lines.append(f"np.dot(a{L - 1}, W{L}.T, z{L})")
+    lines.append(_forward_product(L, widths[L - 1] + 1))
     names = {"a": f"a{L}[i, j]", "z": f"z{L}[i, j]", "y": "y[i, j]"}
     names |= {str(sym): f"{sym}[i, j]" for sym, _ in out.shared}
     lines += ["cost = 0.0", "for i in range(m):"]
@@ -277,7 +288,15 @@ def _array(
             f"        delta{l - 1}[i, j] = back{l - 1}[i, j]{factor}",
         ]
     lines.append("return cost")
-    return tuple(lines), tuple(buffers)
+    used = any(line.startswith("_dot_nt(") for line in lines)
+    return tuple(lines), tuple(buffers), (dot_nt_source(),) if used else ()
+
+
+def _forward_product(l: int, k: int) -> str:
+    """z^l = [a^{l−1} 1] [W^l | b^l]ᵀ, a product over ``k`` = n_{l−1} + 1 terms."""
+    if use_dot(k):
+        return f"_dot_nt(a{l - 1}, W{l}, z{l})"
+    return f"np.dot(a{l - 1}, W{l}.T, z{l})"
 
 
 def kernel(model: TrainingModel, numbers: Mapping[str, int] | None = None) -> Kernel:
@@ -297,6 +316,7 @@ def kernel(model: TrainingModel, numbers: Mapping[str, int] | None = None) -> Ke
     small = max(model.widths[1:]) <= UNROLL_MAX_UNITS
     body: tuple[str, ...] = ()
     buffers: tuple[Buffer, ...] = ()
+    products: tuple[str, ...] = ()
     unrolled = False
     if small:
         try:
@@ -306,7 +326,7 @@ def kernel(model: TrainingModel, numbers: Mapping[str, int] | None = None) -> Ke
             printer = UnitPrinter()
     if not unrolled:
         try:
-            body, buffers = _array(model, printer, cite)
+            body, buffers, products = _array(model, printer, cite)
         except NotImplementedError as exc:
             raise Unsupported(str(exc)) from None
     sources = [HELPERS[h].source for h in sorted(printer.helpers_used)]
@@ -315,4 +335,4 @@ def kernel(model: TrainingModel, numbers: Mapping[str, int] | None = None) -> Ke
         if model.output.shared_activation is None and not model.layers[-1].elementwise:
             used.add(getattr(model.output.activation, "helper", ""))
         sources += [ROW_HELPERS[h] for h in sorted(used) if h in ROW_HELPERS]
-    return Kernel(unrolled=unrolled, body=body, buffers=buffers, helpers=tuple(sources))
+    return Kernel(unrolled, body, buffers, tuple(sources), products)
