@@ -127,7 +127,7 @@ def _backprop(
     a1[...] = sigmoid(z1)  # (7)
     z2 = np.dot(WB2, A1, out=ws["z2"])  # (8)
     a2 = identity(z2)  # (9)
-    cost = np.sum((a2 - Y) ** 2)  # (10)
+    cost = ((a2 - Y) ** 2).sum()  # (10)
     delta_2 = 2 * (a2 - Y)  # (32)
     delta_2 *= scale  # the batch mean's 1/n (and η): every δ^l is linear in it
     np.dot(delta_2, A1.T, out=ws["grad2"])  # (36), (37)

@@ -122,7 +122,7 @@ def _backprop(
     a1[...] = sigmoid(z1)  # (7)
     z2 = np.dot(WB2, A1, out=ws["z2"])  # (8)
     a2 = sigmoid(z2)  # (9)
-    cost = np.sum((0.5) * (a2 - Y) ** 2)  # (10)
+    cost = ((0.5) * (a2 - Y) ** 2).sum()  # (10)
     delta_2 = (1 - a2) * (a2 - Y) * a2  # (30)
     delta_2 *= scale  # the batch mean's 1/n (and η): every δ^l is linear in it
     np.dot(delta_2, A1.T, out=ws["grad2"])  # (34), (35)

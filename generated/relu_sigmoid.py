@@ -143,7 +143,7 @@ def _backprop(
     relu(z2, out=a2)  # (9)
     z3 = np.dot(WB3, A2, out=ws["z3"])  # (10)
     a3 = sigmoid(z3)  # (11)
-    cost = np.sum(Y * np.logaddexp(0, -z3) + (1 - Y) * np.logaddexp(0, z3))  # (12)
+    cost = (Y * np.logaddexp(0, -z3) + (1 - Y) * np.logaddexp(0, z3)).sum()  # (12)
     delta_3 = a3 - Y  # (34)
     delta_3 *= scale  # the batch mean's 1/n (and η): every δ^l is linear in it
     np.dot(delta_3, A2.T, out=ws["grad3"])  # (41), (42)
