@@ -46,7 +46,9 @@ synthetic data (70,000 × 784 inputs in [0, 1), ten classes given by the argmax 
 random linear map, so the classes are separable), batch 128; 60,000 samples train and
 10,000 test. It prints the seconds and the loss of each epoch and the test accuracy, and the
 same for the plain 784-256-256-10 ReLU network's (dense-chain) module, for scale.
-The script pins OMP/OpenBLAS/MKL to one thread before NumPy starts.
+The script pins OMP/OpenBLAS/MKL to one thread before NumPy starts, and itself to one CPU
+core, since XLA's thread pool obeys no thread setting (without the pin JAX's products run on
+every core while the other tools run on one).
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ.setdefault(
     "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 )
+# XLA's CPU runtime ignores the flags above: its Eigen pool still runs one product on every
+# core (1.8 cores busy on this 2-core machine). Only the affinity mask bounds it, so the
+# process, and every process it starts, runs on one core: the lowest it is allowed.
+CORE = None
+if hasattr(os, "sched_setaffinity"):
+    CORE = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {CORE})
+PLACE = "one thread" if CORE is None else f"one thread on core {CORE}"
 
 import argparse  # noqa: E402
 import atexit  # noqa: E402
@@ -529,7 +539,7 @@ def _gemm_flops(case: dict) -> int:
 def run_gemm(cases: str, dtype: str, rounds: int) -> None:
     """Print the GFLOP/s of each library on a step's products of each case, in sequence
     (best of ``rounds`` interleaved rounds)."""
-    print(f"GFLOP/s of one training step's matrix products in sequence, one thread, {dtype}")
+    print(f"GFLOP/s of one training step's matrix products in sequence, {PLACE}, {dtype}")
     for name in cases:
         case = CASES[name]
         runs = _gemm_sequences(case, dtype)
@@ -648,7 +658,7 @@ def run_kinds(epochs: int, dtype: str) -> None:
     dense = [net.inputs] + [ly.width for ly in net.layers if ly.kind == "dense"]
     print(
         f"(d) {'-'.join(map(str, dense))} with batch norm and dropout; generated in "
-        f"{time.perf_counter() - start:.1f} s, {dtype}, one thread"
+        f"{time.perf_counter() - start:.1f} s, {dtype}, {PLACE}"
     )
     rng = np.random.default_rng(0)
     X = rng.random((70_000, 784)).astype(dtype)
@@ -729,7 +739,7 @@ def main() -> None:
         return
     print(
         f"samples/s (best of {args.rounds} rounds) and ratios (median over rounds),"
-        f" one thread, {args.dtype}, (a) and (b) trained by {args.optimizer}"
+        f" {PLACE}, {args.dtype}, (a) and (b) trained by {args.optimizer}"
     )
     header = " ".join(f"{t:>12}" for t in TOOLS)
     print(f"{'case':5} {header}   generated ÷ {', '.join(TOOLS[1:])}; ÷ GEMM bound")
