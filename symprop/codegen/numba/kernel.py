@@ -288,7 +288,7 @@ def _array(
             f"        delta{l - 1}[i, j] = back{l - 1}[i, j]{factor}",
         ]
     lines.append("return cost")
-    used = any(line.startswith("_dot_nt(") for line in lines)
+    used = any(use_dot(widths[l - 1] + 1) for l in range(1, L + 1))
     return tuple(lines), tuple(buffers), (dot_nt_source(),) if used else ()
 
 
