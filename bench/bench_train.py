@@ -47,13 +47,15 @@ random linear map, so the classes are separable), batch 128; 60,000 samples trai
 10,000 test. It prints the seconds and the loss of each epoch and the test accuracy, and the
 same for the plain 784-256-256-10 ReLU network's (dense-chain) module, for scale.
 The script pins OMP/OpenBLAS/MKL to one thread before NumPy starts, and itself to one CPU
-core, since XLA's thread pool obeys no thread setting (without the pin JAX's products run on
-every core while the other tools run on one).
+core (``--core N``, else the highest it may use), since XLA's thread pool obeys no thread
+setting: without the pin, JAX's products run on every core while the other tools run on one.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
@@ -62,20 +64,25 @@ os.environ.setdefault(
 )
 # XLA's CPU runtime ignores the flags above: its Eigen pool still runs one product on every
 # core (1.8 cores busy on this 2-core machine). Only the affinity mask bounds it, so the
-# process, and every process it starts, runs on one core: the lowest it is allowed.
+# process, and every process it starts, runs on one core: ``--core N``, else the highest
+# it is allowed (core 0 takes most interrupts; on this VM it ran NumPy's products 30% slower).
 CORE = None
 if hasattr(os, "sched_setaffinity"):
-    CORE = min(os.sched_getaffinity(0))
+    _allowed = sorted(os.sched_getaffinity(0))
+    _pre = argparse.ArgumentParser(add_help=False)
+    _pre.add_argument("--core", type=int, default=_allowed[-1])
+    CORE = _pre.parse_known_args()[0].core
+    if CORE not in _allowed:
+        print(f"--core: {CORE} is not a core this process may run on {_allowed}", file=sys.stderr)
+        sys.exit(2)
     os.sched_setaffinity(0, {CORE})
 PLACE = "one thread" if CORE is None else f"one thread on core {CORE}"
 
-import argparse  # noqa: E402
 import atexit  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
@@ -724,6 +731,9 @@ def main() -> None:
         "--gemm",
         action="store_true",
         help="print each library's GFLOP/s on the matrix products of (a)'s and (b)'s steps",
+    )
+    parser.add_argument(
+        "--core", type=int, help="the CPU core every tool runs on (the highest allowed)"
     )
     parser.add_argument("--memory-of", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
