@@ -283,3 +283,40 @@ def test_the_step_cites_the_derivation_formula_numbers_of_what_it_computes() -> 
     assert f"# ({position['summary.delta.1']}) δ^1 = ((W^2)ᵀ δ^2) ⊙ φ'(z^1)" in source
     z = (position["forward.layer.1.z"], position["forward.layer.1"])
     assert f"# ({z[0]}, {z[1]}) z^1 = W^1 a^0 + b^1" in source
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_an_update_is_bitwise_the_numpy_modules(optimizer: str, dtype: str) -> None:
+    # The same vectors through both modules' update: the same bits. A float32 update once
+    # ran through float64 (μ and Adam's constants entered as float64 literals), which
+    # NumPy, applying a Python float to a float32 array, does not.
+    compiled, reference = build(DIGITS, dtype), build_numpy(DIGITS, dtype)
+    X, Y = _data(DIGITS, 8, seed=3)
+    trainer = reference._Trainer(
+        reference.init_params(0),
+        X.astype(dtype),
+        Y,
+        learning_rate=0.01,
+        batch_size=8,
+        seed=0,
+        optimizer=optimizer,
+        momentum=0.9 if optimizer == "momentum" else 0.0,
+    )
+    rng = np.random.default_rng(7)
+    n = trainer.theta.shape[0]
+    theta, grad, velocity, second = (rng.standard_normal(n).astype(dtype) for _ in range(4))
+    second = np.abs(second)
+    trainer.theta[...], trainer.grad[...], trainer.velocity[...] = theta, grad, velocity
+    if trainer.second is not None:
+        trainer.second[...] = second
+    trainer.steps = 3
+    decay = trainer.decay.copy()  # digits has an L2 term: 2λ s on the weights, 0 on biases
+    assert decay.any()
+    trainer._update(-1)
+    index = ["sgd", "momentum", "adam"].index(optimizer)
+    compiled._update(theta, grad, velocity, second, decay, index, 0.01, trainer.momentum, 3)
+    assert theta.tobytes() == trainer.theta.tobytes()
+    assert velocity.tobytes() == trainer.velocity.tobytes()
+    if trainer.second is not None:
+        assert second.tobytes() == trainer.second.tobytes()
