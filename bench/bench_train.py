@@ -1,6 +1,6 @@
 """Training throughput of the generated modules against their peers (a benchmark, not a test).
 
-Samples per second of training epochs, every tool on one thread and in the same dtype:
+Samples per second of training epochs, every tool on one thread of one core, in the same dtype:
 
 (a) 64-128-64-10 ReLU/softmax, cross-entropy, digits-sized data (1,797 × 64), batch 32;
 (b) 784-256-256-10 ReLU/softmax, cross-entropy, MNIST-sized random data (10,000 × 784),
